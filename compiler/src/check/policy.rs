@@ -1,0 +1,171 @@
+//! Policy checks: tiers, rollouts, mesh-only features, exposure.
+
+use crate::diag::{Code, Diagnostic, Diagnostics};
+use crate::graph::Topology;
+use crate::lower::unknown_port;
+use crate::model::{Mesh, Model, Protocol, RolloutKind};
+
+/// A service must not require one two or more tiers less critical than itself: a
+/// tier-1 service that needs a tier-3 one is only as reliable as the tier-3 one.
+pub(super) fn tiers(model: &Model, topology: &Topology, diags: &mut Diagnostics) {
+    for edge in topology.edges.iter().filter(|e| !e.optional) {
+        let (Some(caller), Some(callee)) = (
+            model.services.get(&edge.caller),
+            model.services.get(&edge.callee),
+        ) else {
+            continue;
+        };
+        let (Some(ct), Some(dt)) = (&caller.tier, &callee.tier) else {
+            continue;
+        };
+        if dt.value > ct.value + 1 {
+            diags.push(
+                Diagnostic::error(
+                    Code::TierViolation,
+                    format!(
+                        "tier-{} service `{}` requires tier-{} service `{}`",
+                        ct.value, caller.name, dt.value, callee.name
+                    ),
+                )
+                .with_label(caller.depends_on[edge.dep].target.span, "required here")
+                .with_secondary(ct.span, format!("`{}` is tier {}", caller.name, ct.value))
+                .with_secondary(dt.span, format!("`{}` is tier {}", callee.name, dt.value))
+                .with_help(format!(
+                    "mark the dependency `optional=#true` if `{}` degrades gracefully without it, or raise `{}` to tier {}",
+                    caller.name,
+                    callee.name,
+                    ct.value + 1
+                )),
+            );
+        }
+    }
+}
+
+pub(super) fn rollouts(model: &Model, _: &Topology, diags: &mut Diagnostics) {
+    for service in model.services.values() {
+        let r = &service.rollout;
+        if r.kind != RolloutKind::Canary {
+            if let Some(step) = r.steps.first() {
+                diags.push(
+                    Diagnostic::error(
+                        Code::CanarySteps,
+                        format!("`step` applies to canary rollouts, `{}` does not roll out by canary", service.name),
+                    )
+                    .with_label(step.span, "ignored")
+                    .with_help("use `rollout \"canary\" { step weight=10 pause=\"5m\" }` or remove the steps"),
+                );
+            }
+            continue;
+        }
+        let mut previous: Option<&crate::model::Step> = None;
+        for step in &r.steps {
+            if step.weight > 100 {
+                diags.push(
+                    Diagnostic::error(
+                        Code::CanarySteps,
+                        format!("canary step weight {} is over 100%", step.weight),
+                    )
+                    .with_label(step.span, "more than all the traffic")
+                    .with_help(
+                        "weights are the percent of traffic sent to the new version, 1 to 100",
+                    ),
+                );
+            } else if let Some(p) = previous.filter(|p| step.weight <= p.weight) {
+                diags.push(
+                    Diagnostic::error(
+                        Code::CanarySteps,
+                        format!(
+                            "canary steps must increase: {}% follows {}%",
+                            step.weight, p.weight
+                        ),
+                    )
+                    .with_label(step.span, format!("{}% is not above {}%", step.weight, p.weight))
+                    .with_secondary(p.span, "previous step")
+                    .with_help("order the steps by increasing weight; the rollout completes at 100% on its own"),
+                );
+            }
+            previous = Some(step);
+        }
+    }
+}
+
+/// Timeouts, retries and circuit breaking are enforced by the mesh proxies: without a
+/// mesh they would be silently ignored.
+pub(super) fn mesh_features(model: &Model, _: &Topology, diags: &mut Diagnostics) {
+    if model.project.mesh != Mesh::None {
+        return;
+    }
+    for service in model.services.values() {
+        for dep in &service.depends_on {
+            let features = [
+                dep.timeout.as_ref().map(|t| ("timeout", t.span)),
+                dep.retries.as_ref().map(|r| ("retries", r.span)),
+                dep.circuit_breaker
+                    .as_ref()
+                    .map(|c| ("circuit-breaker", c.span)),
+            ];
+            for (feature, span) in features.into_iter().flatten() {
+                let mut d = Diagnostic::error(
+                    Code::MeshRequired,
+                    format!(
+                        "`{feature}` on `depends-on \"{}\"` needs a service mesh",
+                        dep.target.value
+                    ),
+                )
+                .with_label(span, "enforced by the mesh proxies");
+                if let Some(m) = model.project.mesh_span {
+                    d = d.with_secondary(m, "the project has no mesh");
+                }
+                diags.push(d.with_help(format!(
+                    "set `mesh \"istio\"` or `mesh \"linkerd\"` in the project, or remove `{feature}`"
+                )));
+            }
+        }
+    }
+}
+
+pub(super) fn exposure(model: &Model, _: &Topology, diags: &mut Diagnostics) {
+    for service in model.services.values() {
+        let Some(expose) = &service.expose else {
+            continue;
+        };
+        match &expose.port_name {
+            Some(name) => match service.port(&name.value) {
+                None => diags.push(unknown_port(
+                    &service.name,
+                    &name.value,
+                    name.span,
+                    &service.ports,
+                )),
+                Some(p) if p.protocol != Protocol::Http => diags.push(
+                    Diagnostic::error(
+                        Code::ExposeWithoutHttp,
+                        format!(
+                            "`{}` exposes port `{}`, which is not HTTP",
+                            service.name, p.name
+                        ),
+                    )
+                    .with_label(name.span, format!("a {} port", p.protocol.as_str()))
+                    .with_secondary(p.span, "declared here")
+                    .with_help("an Ingress routes HTTP; expose an HTTP port (`protocol=\"http\"`)"),
+                ),
+                Some(_) => {}
+            },
+            None => {
+                if service.expose_port().is_none() {
+                    let mut d = Diagnostic::error(
+                        Code::ExposeWithoutHttp,
+                        format!("`{}` is exposed but has no HTTP port", service.name),
+                    )
+                    .with_label(expose.span, "exposed here");
+                    for p in &service.ports {
+                        d = d.with_secondary(p.span, format!("a {} port", p.protocol.as_str()));
+                    }
+                    diags.push(d.with_help(
+                        "add `port \"http\" 8080` (HTTP is the default protocol), or remove `expose`",
+                    ));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! Reliability arithmetic over the graph: SLO feasibility, latency budgets and retry
+//! amplification.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+
+use crate::diag::{Code, Diagnostic, Diagnostics};
+use crate::graph::Topology;
+use crate::model::{Model, SloKind};
+
+/// Retry amplification above this many attempts at the deepest service is reported.
+pub(super) const MAX_AMPLIFICATION: u64 = 10;
+
+/// A ratio as a percentage for messages: exact when short, else rounded to 4 places.
+fn pct(ratio: Decimal) -> String {
+    let p = (ratio * Decimal::ONE_HUNDRED).normalize();
+    if p.scale() <= 4 {
+        format!("{p}%")
+    } else {
+        format!("{}%", p.round_dp(4).normalize())
+    }
+}
+
+/// A service's availability cannot exceed the product of the availabilities of what it
+/// requires (serial composition); a `fallback=` edge fails only when both fail.
+pub(super) fn feasibility(model: &Model, topology: &Topology, diags: &mut Diagnostics) {
+    for service in model.services.values() {
+        let Some(slo) = service.slo(SloKind::Availability) else {
+            continue;
+        };
+        let target = slo.target.value.ratio();
+        let mut factors: Vec<(String, Decimal, crate::source::Span)> = Vec::new();
+        let mut ceiling = Decimal::ONE;
+        for edge in topology.calls(&service.name).filter(|e| !e.optional) {
+            let Some(callee) = model.services.get(&edge.callee) else {
+                continue;
+            };
+            let Some(callee_slo) = callee.slo(SloKind::Availability) else {
+                continue;
+            };
+            let dep = &service.depends_on[edge.dep];
+            let mut a = callee_slo.target.value.ratio();
+            let mut label = format!("`{}` {}", callee.name, pct(a));
+            if let Some(fb) = &dep.fallback {
+                if let Some(f) = model
+                    .services
+                    .get(&fb.value)
+                    .and_then(|f| f.slo(SloKind::Availability))
+                {
+                    let b = f.target.value.ratio();
+                    a = Decimal::ONE - (Decimal::ONE - a) * (Decimal::ONE - b);
+                    label = format!(
+                        "(`{}` {} or fallback `{}` {})",
+                        callee.name,
+                        pct(callee_slo.target.value.ratio()),
+                        fb.value,
+                        pct(b)
+                    );
+                }
+            }
+            ceiling *= a;
+            factors.push((label, a, dep.target.span));
+        }
+        if factors.is_empty() || target <= ceiling {
+            continue;
+        }
+        let Some((weakest, weakest_a, weakest_span)) =
+            factors.iter().min_by(|a, b| a.1.cmp(&b.1)).cloned()
+        else {
+            continue;
+        };
+        let arithmetic = factors
+            .iter()
+            .map(|(l, _, _)| l.clone())
+            .collect::<Vec<_>>()
+            .join(" × ");
+        diags.push(
+            Diagnostic::warning(
+                Code::SloInfeasible,
+                format!(
+                    "availability objective {} of `{}` is above what its required dependencies allow ({})",
+                    pct(target),
+                    service.name,
+                    pct(ceiling)
+                ),
+            )
+            .with_label(slo.target.span, format!("objective {}", pct(target)))
+            .with_secondary(weakest_span, format!("weakest dependency: {weakest} at {}", pct(weakest_a)))
+            .with_note(format!("ceiling = {arithmetic} = {}", pct(ceiling)))
+            .with_help(format!(
+                "lower the objective to at most {}, raise the objective of {weakest}, add a `fallback=`, or mark a dependency the service can live without `optional=#true`",
+                pct(ceiling)
+            )),
+        );
+    }
+}
+
+/// A dependency's timeout times its attempts is the longest one call can take; above the
+/// caller's latency threshold, slow calls alone break the caller's latency objective.
+pub(super) fn latency_budget(model: &Model, topology: &Topology, diags: &mut Diagnostics) {
+    for service in model.services.values() {
+        let Some(slo) = service.slo(SloKind::Latency) else {
+            continue;
+        };
+        let Some(threshold) = &slo.threshold else {
+            continue;
+        };
+        for edge in topology.calls(&service.name) {
+            let dep = &service.depends_on[edge.dep];
+            let Some(timeout) = &dep.timeout else {
+                continue;
+            };
+            let retries = dep.retries.as_ref().map_or(0, |r| r.value);
+            let attempts = u64::from(retries) + 1;
+            let worst = crate::lower::values::Duration::from_millis(
+                timeout.value.millis.saturating_mul(attempts),
+            );
+            if worst.millis <= threshold.value.millis {
+                continue;
+            }
+            let arithmetic = if retries == 0 {
+                format!("timeout {}", timeout.value)
+            } else {
+                format!(
+                    "timeout {} × {attempts} attempts ({retries} retries + 1) = {worst}",
+                    timeout.value
+                )
+            };
+            diags.push(
+                Diagnostic::warning(
+                    Code::LatencyBudget,
+                    format!(
+                        "a call from `{}` to `{}` may take {worst}, above the latency threshold {}",
+                        service.name, edge.callee, threshold.value
+                    ),
+                )
+                .with_label(timeout.span, format!("up to {worst}"))
+                .with_secondary(
+                    threshold.span,
+                    format!("`{}` promises {} here", service.name, threshold.value),
+                )
+                .with_note(arithmetic)
+                .with_help(format!(
+                    "lower the timeout or the retries so that timeout × attempts stays within {}",
+                    threshold.value
+                )),
+            );
+        }
+    }
+}
+
+/// Retries multiply along a call path: 3 retries at each of two hops is 16 attempts at
+/// the last service for one user request.
+pub(super) fn retry_amplification(model: &Model, topology: &Topology, diags: &mut Diagnostics) {
+    let Ok(order) = petgraph::algo::toposort(&topology.graph, None) else {
+        return; // cycles are reported by the graph stage
+    };
+    // best[node] = (amplification, edge that achieved it)
+    let mut best: BTreeMap<String, (u64, Option<usize>)> = BTreeMap::new();
+    let mut reported = false;
+    for n in order {
+        let name = &topology.graph[n];
+        let here = best.get(name).map_or(1, |b| b.0);
+        for (ei, edge) in topology
+            .edges
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.caller == *name)
+        {
+            let Some(caller) = model.services.get(&edge.caller) else {
+                continue;
+            };
+            let retries = caller.depends_on[edge.dep]
+                .retries
+                .as_ref()
+                .map_or(0, |r| r.value);
+            let amp = here.saturating_mul(u64::from(retries) + 1);
+            if amp > MAX_AMPLIFICATION && here <= MAX_AMPLIFICATION && retries > 0 && !reported {
+                // Rebuild the path that led here.
+                let mut path = vec![ei];
+                let mut cur = edge.caller.clone();
+                while let Some((_, Some(prev))) = best.get(&cur) {
+                    path.push(*prev);
+                    cur = topology.edges[*prev].caller.clone();
+                }
+                path.reverse();
+                let hops: Vec<String> = path
+                    .iter()
+                    .map(|&i| {
+                        let e = &topology.edges[i];
+                        let r = model.services[&e.caller].depends_on[e.dep]
+                            .retries
+                            .as_ref()
+                            .map_or(0, |r| r.value);
+                        format!("{} -> {} ({} attempts)", e.caller, e.callee, r + 1)
+                    })
+                    .collect();
+                let mut d = Diagnostic::warning(
+                    Code::RetryAmplification,
+                    format!(
+                        "retries multiply to {amp} attempts at `{}` for one request",
+                        edge.callee
+                    ),
+                );
+                for (k, &i) in path.iter().enumerate() {
+                    let e = &topology.edges[i];
+                    let dep = &model.services[&e.caller].depends_on[e.dep];
+                    let span = dep.retries.as_ref().map_or(dep.target.span, |r| r.span);
+                    let r = dep.retries.as_ref().map_or(0, |r| r.value);
+                    let msg = format!("× {}", r + 1);
+                    d = if i == ei {
+                        d.with_label(span, msg)
+                    } else {
+                        d.with_secondary(span, msg)
+                    };
+                    let _ = k;
+                }
+                diags.push(
+                    d.with_note(format!("path: {}", hops.join(", ")))
+                        .with_help(format!(
+                            "retry at one layer only (usually the one nearest the user), or lower `retries=` so that the product stays at most {MAX_AMPLIFICATION}"
+                        )),
+                );
+                reported = true;
+            }
+            let entry = best.entry(edge.callee.clone()).or_insert((1, None));
+            if amp > entry.0 {
+                *entry = (amp, Some(ei));
+            }
+        }
+    }
+}

@@ -1,0 +1,502 @@
+//! The command line: clap definitions, and the commands that drive the library.
+//! Exit codes: 0 success (warnings allowed), 1 the input has errors or `--check` found
+//! drift, 2 usage or I/O error.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::diag::render::{self, Format, RenderOptions};
+use crate::diag::{Code, Diagnostic, Severity};
+use crate::driver::{self, WriteFailure};
+use crate::emit::{self, EmitContext, Templates};
+use crate::{Analysis, Options, Timings};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nestioc",
+    version,
+    about = "Compiles a microservice topology (KDL) into Helm charts, Kubernetes manifests and the rest of a platform's configuration",
+    long_about = None,
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// When to use colour in human diagnostics (NO_COLOR is respected)
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum DiagFormat {
+    Human,
+    Json,
+    Github,
+    Sarif,
+}
+
+impl From<DiagFormat> for Format {
+    fn from(f: DiagFormat) -> Self {
+        match f {
+            DiagFormat::Human => Format::Human,
+            DiagFormat::Json => Format::Json,
+            DiagFormat::Github => Format::Github,
+            DiagFormat::Sarif => Format::Sarif,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compile the project and write the generated files
+    Build(BuildArgs),
+    /// Check the project and report diagnostics, writing nothing
+    Check(CheckArgs),
+    /// Print the dependency graph
+    Graph(GraphArgs),
+    /// Explain a diagnostic code (e.g. `nestioc explain NST0201`); without a code, list them
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Project directory (containing nestio.kdl)
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Output directory [default: DIR/generated]
+    #[arg(short = 'o', long = "out")]
+    pub out: Option<PathBuf>,
+    /// Targets to generate, comma-separated [default: all]
+    #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(emit::target_names()))]
+    pub target: Vec<String>,
+    /// Generate only this environment's files
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Compare with the output directory instead of writing; exit 1 on any difference
+    #[arg(long)]
+    pub check: bool,
+    /// Overwrite generated files edited by hand (keeping them as <file>.orig)
+    #[arg(long)]
+    pub force: bool,
+    /// Diagnostics format
+    #[arg(long, value_enum, default_value_t = DiagFormat::Human)]
+    pub format: DiagFormat,
+    /// Treat warnings as errors
+    #[arg(long)]
+    pub deny_warnings: bool,
+    /// Print the time spent in each stage
+    #[arg(long)]
+    pub timings: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Project directory (containing nestio.kdl)
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Diagnostics format
+    #[arg(long, value_enum, default_value_t = DiagFormat::Human)]
+    pub format: DiagFormat,
+    /// Treat warnings as errors
+    #[arg(long)]
+    pub deny_warnings: bool,
+    /// Also check that this environment exists
+    #[arg(long)]
+    pub env: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// Project directory (containing nestio.kdl)
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+    pub format: GraphFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// A code (`NST0201`) or its name (`unknown-service`)
+    pub code: Option<String>,
+}
+
+/// Parses the arguments and runs the command.
+pub fn run<I, T>(args: I, no_color_env: bool) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let color = match cli.global.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => !no_color_env && std::io::stderr().is_terminal(),
+    };
+    match cli.command {
+        Command::Build(a) => build(&a, color),
+        Command::Check(a) => check(&a, color),
+        Command::Graph(a) => graph(&a, color),
+        Command::Explain(a) => explain(a.code.as_deref()),
+    }
+}
+
+fn render_options(dir: &Path, color: bool) -> RenderOptions {
+    let prefix = dir.to_string_lossy().replace('\\', "/");
+    let prefix = prefix.trim_start_matches("./").trim_end_matches('/');
+    RenderOptions {
+        prefix: if prefix == "." {
+            String::new()
+        } else {
+            prefix.to_owned()
+        },
+        color,
+        width: None,
+    }
+}
+
+fn print_diagnostics(
+    analysis: &Analysis,
+    diags: &[Diagnostic],
+    format: DiagFormat,
+    opts: &RenderOptions,
+) {
+    let text = render::render(diags, &analysis.sources, format.into(), opts);
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes());
+}
+
+fn summary_counts(diags: &[Diagnostic]) -> String {
+    let errors = diags
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    let warnings = diags.len() - errors;
+    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+    match (errors, warnings) {
+        (0, w) => plural(w, "warning"),
+        (e, 0) => plural(e, "error"),
+        (e, w) => format!("{} and {}", plural(e, "error"), plural(w, "warning")),
+    }
+}
+
+fn io_failure(e: &driver::IoError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(2)
+}
+
+/// Loads and analyses a project. `Err` is an I/O problem (exit 2).
+fn analyse(
+    dir: &Path,
+    out: &Path,
+    opts: &Options,
+    timings: &mut Timings,
+) -> Result<Analysis, driver::IoError> {
+    let mut last = Instant::now();
+    let (sources, pre) = driver::load_project(dir, out)?;
+    timings.stages.push(("discover", last.elapsed()));
+    last = Instant::now();
+    let mut clock = |stage: &'static str| {
+        timings.stages.push((stage, last.elapsed()));
+        last = Instant::now();
+    };
+    Ok(crate::analyze(sources, pre, opts, &mut clock))
+}
+
+fn build(a: &BuildArgs, color: bool) -> ExitCode {
+    let started = Instant::now();
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| a.dir.join(driver::DEFAULT_OUT));
+    let opts = Options {
+        env: a.env.clone(),
+        targets: a.target.clone(),
+        deny_warnings: a.deny_warnings,
+    };
+    let render_opts = render_options(&a.dir, color);
+    let mut timings = Timings::default();
+    let analysis = match analyse(&a.dir, &out, &opts, &mut timings) {
+        Ok(x) => x,
+        Err(e) => return io_failure(&e),
+    };
+    let human = a.format == DiagFormat::Human;
+    if analysis.has_errors() {
+        print_diagnostics(&analysis, &analysis.diagnostics, a.format, &render_opts);
+        if human {
+            eprintln!(
+                "error: could not compile `{}`: {}; nothing was written",
+                a.dir.display(),
+                summary_counts(&analysis.diagnostics)
+            );
+        }
+        return ExitCode::from(1);
+    }
+    let mut last = Instant::now();
+    let mut clock = |stage: &'static str| {
+        timings.stages.push((stage, last.elapsed()));
+        last = Instant::now();
+    };
+    let artifacts = match crate::emit(&analysis, &opts, &mut clock) {
+        Ok(a) => a,
+        Err(diags) => {
+            let mut all = analysis.diagnostics.clone();
+            all.extend(diags);
+            print_diagnostics(&analysis, &all, a.format, &render_opts);
+            return ExitCode::from(1);
+        }
+    };
+    let mut shown = analysis.diagnostics.clone();
+    let services = analysis.model.as_ref().map_or(0, |m| m.services.len());
+    let code = if a.check {
+        let drift = driver::compare(&out, &artifacts);
+        print_diagnostics(&analysis, &shown, a.format, &render_opts);
+        if drift.is_clean() {
+            if human {
+                eprintln!(
+                    "{} generated files in `{}` are up to date",
+                    artifacts.len(),
+                    out.display()
+                );
+            }
+            ExitCode::SUCCESS
+        } else {
+            report_drift(&out, &artifacts, &drift);
+            ExitCode::from(1)
+        }
+    } else {
+        let last = Instant::now();
+        let result = driver::write(&out, &artifacts, a.force);
+        timings.stages.push(("write", last.elapsed()));
+        match result {
+            Ok(report) => {
+                print_diagnostics(&analysis, &shown, a.format, &render_opts);
+                if human {
+                    for p in &report.kept {
+                        eprintln!(
+                            "warning: `{}` is no longer generated but was edited by hand: kept, and no longer managed by nestioc",
+                            out.join(p).display()
+                        );
+                    }
+                    for p in &report.backed_up {
+                        eprintln!(
+                            "warning: overwrote a hand-edited file; the edited copy is `{}`",
+                            out.join(p).display()
+                        );
+                    }
+                    let ms = started.elapsed().as_millis();
+                    let warn = if shown.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" with {}", summary_counts(&shown))
+                    };
+                    eprintln!(
+                        "compiled {services} service{} into {} files in {ms} ms{warn} ({} written, {} unchanged, {} removed) -> {}",
+                        if services == 1 { "" } else { "s" },
+                        artifacts.len(),
+                        report.written,
+                        report.unchanged,
+                        report.pruned.len(),
+                        out.display()
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(WriteFailure::Conflict(d)) => {
+                shown.push(d);
+                print_diagnostics(&analysis, &shown, a.format, &render_opts);
+                ExitCode::from(1)
+            }
+            Err(WriteFailure::Io(e)) => io_failure(&e),
+        }
+    };
+    if a.timings {
+        eprintln!("timings:");
+        for (stage, d) in &timings.stages {
+            eprintln!("  {stage:<10} {:>9.3} ms", d.as_secs_f64() * 1000.0);
+        }
+        eprintln!(
+            "  {:<10} {:>9.3} ms",
+            "total",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    code
+}
+
+fn report_drift(out: &Path, set: &crate::emit::ArtifactSet, drift: &driver::Drift) {
+    let total = drift.stale.len() + drift.missing.len() + drift.extra.len();
+    eprintln!(
+        "error: {total} generated file{} in `{}` out of date; run `nestioc build`",
+        if total == 1 { " is" } else { "s are" },
+        out.display()
+    );
+    for p in &drift.missing {
+        eprintln!("  missing: {p}");
+    }
+    for p in &drift.stale {
+        eprintln!("  stale:   {p}");
+        if let Some(a) = set.files.get(p) {
+            eprint!(
+                "{}",
+                driver::short_diff(&driver::read_existing(out, p), &a.contents, 6)
+            );
+        }
+    }
+    for p in &drift.extra {
+        eprintln!("  extra:   {p} (no longer generated)");
+    }
+}
+
+fn check(a: &CheckArgs, color: bool) -> ExitCode {
+    let opts = Options {
+        env: a.env.clone(),
+        targets: Vec::new(),
+        deny_warnings: a.deny_warnings,
+    };
+    let out = a.dir.join(driver::DEFAULT_OUT);
+    let render_opts = render_options(&a.dir, color);
+    let analysis = match analyse(&a.dir, &out, &opts, &mut Timings::default()) {
+        Ok(x) => x,
+        Err(e) => return io_failure(&e),
+    };
+    print_diagnostics(&analysis, &analysis.diagnostics, a.format, &render_opts);
+    let failed = analysis.has_errors();
+    if a.format == DiagFormat::Human {
+        let services = analysis.model.as_ref().map_or(0, |m| m.services.len());
+        if failed {
+            eprintln!(
+                "error: `{}` has {}",
+                a.dir.display(),
+                summary_counts(&analysis.diagnostics)
+            );
+        } else if analysis.diagnostics.is_empty() {
+            eprintln!(
+                "checked {services} service{}: no problems",
+                if services == 1 { "" } else { "s" }
+            );
+        } else {
+            eprintln!(
+                "checked {services} service{}: {}",
+                if services == 1 { "" } else { "s" },
+                summary_counts(&analysis.diagnostics)
+            );
+        }
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn graph(a: &GraphArgs, color: bool) -> ExitCode {
+    let out = a.dir.join(driver::DEFAULT_OUT);
+    let analysis = match analyse(&a.dir, &out, &Options::default(), &mut Timings::default()) {
+        Ok(x) => x,
+        Err(e) => return io_failure(&e),
+    };
+    let render_opts = render_options(&a.dir, color);
+    print_diagnostics(
+        &analysis,
+        &analysis.diagnostics,
+        DiagFormat::Human,
+        &render_opts,
+    );
+    let (Some(model), Some(topology)) = (&analysis.model, &analysis.topology) else {
+        return ExitCode::from(1);
+    };
+    if analysis.has_errors() {
+        return ExitCode::from(1);
+    }
+    let templates = match Templates::stdlib() {
+        Ok(t) => t,
+        Err(d) => {
+            print_diagnostics(&analysis, &[d], DiagFormat::Human, &render_opts);
+            return ExitCode::from(1);
+        }
+    };
+    let cx = EmitContext {
+        model,
+        topology,
+        sources: &analysis.sources,
+        templates: &templates,
+        env: None,
+    };
+    let text = match a.format {
+        GraphFormat::Dot => emit::graph::dot(&cx),
+        GraphFormat::Mermaid => emit::graph::mermaid(&cx),
+        GraphFormat::Json => emit::graph::json(&cx),
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    ExitCode::SUCCESS
+}
+
+fn explain(code: Option<&str>) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    match code {
+        None => {
+            for c in Code::ALL {
+                let summary = c
+                    .explanation()
+                    .lines()
+                    .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
+                    .unwrap_or_default();
+                let _ = writeln!(stdout, "{c}  {:<24} {summary}", c.slug());
+            }
+            ExitCode::SUCCESS
+        }
+        Some(s) => match Code::parse(s) {
+            Some(c) => {
+                let _ = stdout.write_all(c.explanation().as_bytes());
+                ExitCode::SUCCESS
+            }
+            None => {
+                let names = Code::ALL
+                    .iter()
+                    .map(|c| c.as_str())
+                    .chain(Code::ALL.iter().map(|c| c.slug()));
+                eprintln!(
+                    "error: unknown diagnostic code `{s}`\nhelp: {}; `nestioc explain` lists them all",
+                    crate::suggest::help_for(s, names.collect::<Vec<_>>(), "code")
+                );
+                ExitCode::from(2)
+            }
+        },
+    }
+}

@@ -1,0 +1,98 @@
+//! Stable diagnostic codes. A code, once published, keeps its meaning forever; its
+//! explanation lives in `docs/diagnostics/<CODE>.md` and is embedded in the binary.
+
+use std::fmt;
+
+macro_rules! codes {
+    ($($variant:ident = $code:literal, $slug:literal;)*) => {
+        /// A stable diagnostic code (`NST0201`), with a kebab-case name (`unknown-service`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code {
+            $($variant,)*
+        }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            /// The code as printed: `NST0201`.
+            #[must_use]
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $code,)*
+                }
+            }
+
+            /// The kebab-case name: `unknown-service`.
+            #[must_use]
+            pub fn slug(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $slug,)*
+                }
+            }
+
+            /// The Markdown explanation shown by `nestioc explain`.
+            #[must_use]
+            pub fn explanation(self) -> &'static str {
+                match self {
+                    $(Code::$variant => include_str!(concat!("../../../docs/diagnostics/", $code, ".md")),)*
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    KdlSyntax = "NST0001", "kdl-syntax";
+    UnreadableSource = "NST0002", "unreadable-source";
+    MissingProject = "NST0003", "missing-project";
+    UnknownNode = "NST0101", "unknown-node";
+    UnknownProperty = "NST0102", "unknown-property";
+    UnknownValue = "NST0103", "unknown-value";
+    WrongType = "NST0104", "wrong-type";
+    OutOfRange = "NST0105", "out-of-range";
+    MissingValue = "NST0106", "missing-value";
+    InvalidDuration = "NST0107", "invalid-duration";
+    InvalidQuantity = "NST0108", "invalid-quantity";
+    InvalidPercentage = "NST0109", "invalid-percentage";
+    InvalidName = "NST0110", "invalid-name";
+    DuplicateName = "NST0111", "duplicate-name";
+    UnexpectedArgument = "NST0112", "unexpected-argument";
+    DuplicateNode = "NST0113", "duplicate-node";
+    LimitBelowRequest = "NST0114", "limit-below-request";
+    UnknownService = "NST0201", "unknown-service";
+    UnknownTemplate = "NST0202", "unknown-template";
+    UnknownPort = "NST0203", "unknown-port";
+    UnknownEnvironment = "NST0204", "unknown-environment";
+    TemplateCycle = "NST0205", "template-cycle";
+    DependencyWithoutPort = "NST0206", "dependency-without-port";
+    SelfDependency = "NST0207", "self-dependency";
+    DependencyCycle = "NST0301", "dependency-cycle";
+    SloInfeasible = "NST0302", "slo-infeasible";
+    LatencyBudget = "NST0303", "latency-budget";
+    RetryAmplification = "NST0304", "retry-amplification";
+    TierViolation = "NST0305", "tier-violation";
+    CanarySteps = "NST0306", "canary-steps";
+    MeshRequired = "NST0307", "mesh-required";
+    ExposeWithoutHttp = "NST0308", "expose-without-http";
+    HandEditedOutput = "NST0401", "hand-edited-output";
+    TemplateRender = "NST0402", "template-render";
+}
+
+impl Code {
+    /// Looks a code up by `NST0201`, `nst0201`, `0201` or its name `unknown-service`.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Code> {
+        let s = s.trim();
+        Code::ALL.iter().copied().find(|c| {
+            c.as_str().eq_ignore_ascii_case(s)
+                || c.as_str()[3..] == *s
+                || c.slug().eq_ignore_ascii_case(s)
+        })
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

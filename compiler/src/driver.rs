@@ -1,0 +1,414 @@
+//! The only module that does I/O: finds and reads the project's files, writes the
+//! artifacts (staged, then moved into place, with a manifest of hashes), and compares
+//! them with what is on disk for `--check`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use walkdir::WalkDir;
+
+use crate::diag::{Code, Diagnostic, Diagnostics};
+use crate::emit::ArtifactSet;
+use crate::source::{Origin, Source, SourceMap, Span};
+use crate::stdlib;
+
+/// The project's root file.
+pub const ROOT_FILE: &str = "nestio.kdl";
+/// The manifest of generated files, inside the output directory.
+pub const MANIFEST: &str = ".nestio-manifest.json";
+/// The default output directory, inside the project.
+pub const DEFAULT_OUT: &str = "generated";
+
+/// An error that is not about the input: a missing directory, an unwritable file.
+#[derive(Debug)]
+pub struct IoError {
+    pub message: String,
+}
+
+impl std::fmt::Display for IoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+fn io_err(what: impl std::fmt::Display, path: &Path, e: &io::Error) -> IoError {
+    IoError {
+        message: format!("{what} `{}`: {e}", path.display()),
+    }
+}
+
+/// Reads every `*.kdl` file under `dir` (sorted; skipping hidden directories and the
+/// output directory) plus the stdlib. Files that are not UTF-8 are reported, not fatal.
+pub fn load_project(dir: &Path, out: &Path) -> Result<(SourceMap, Diagnostics), IoError> {
+    let meta = fs::metadata(dir).map_err(|e| io_err("cannot read project directory", dir, &e))?;
+    if !meta.is_dir() {
+        return Err(IoError {
+            message: format!("`{}` is not a directory", dir.display()),
+        });
+    }
+    let mut sources = SourceMap::new();
+    stdlib::load(&mut sources);
+    let mut diags = Diagnostics::new();
+    let out_canon = fs::canonicalize(out).ok();
+    let walker = WalkDir::new(dir)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            if e.depth() == 0 {
+                return true;
+            }
+            let hidden = e.file_name().to_string_lossy().starts_with('.');
+            let is_out = e.file_type().is_dir()
+                && out_canon
+                    .as_ref()
+                    .is_some_and(|o| fs::canonicalize(e.path()).ok().as_ref() == Some(o));
+            !hidden && !is_out
+        });
+    let mut found_root = false;
+    for entry in walker {
+        let entry = entry.map_err(|e| IoError {
+            message: format!("cannot walk `{}`: {e}", dir.display()),
+        })?;
+        if !entry.file_type().is_file() || entry.path().extension().is_none_or(|x| x != "kdl") {
+            continue;
+        }
+        let rel = entry
+            .path()
+            .strip_prefix(dir)
+            .unwrap_or(entry.path())
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        if rel == ROOT_FILE {
+            found_root = true;
+        }
+        let bytes = fs::read(entry.path()).map_err(|e| io_err("cannot read", entry.path(), &e))?;
+        match String::from_utf8(bytes) {
+            Ok(text) => {
+                sources.add(Source::new(rel, text, Origin::Project));
+            }
+            Err(e) => {
+                let valid = e.utf8_error().valid_up_to();
+                let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                let at = text
+                    .char_indices()
+                    .nth(
+                        String::from_utf8_lossy(&e.as_bytes()[..valid])
+                            .chars()
+                            .count(),
+                    )
+                    .map_or(0, |(i, _)| i);
+                let id = sources.add(Source::new(rel.clone(), text, Origin::Project));
+                diags.push(
+                    Diagnostic::error(
+                        Code::UnreadableSource,
+                        format!("`{rel}` is not valid UTF-8"),
+                    )
+                    .with_label(Span::new(id, at, at + 1), "invalid byte sequence here")
+                    .with_help("save the file as UTF-8"),
+                );
+            }
+        }
+    }
+    if !found_root {
+        diags.push(
+            Diagnostic::error(
+                Code::MissingProject,
+                format!("no {ROOT_FILE} in `{}`", dir.display()),
+            )
+            .with_help(format!(
+                "a project is a directory with {ROOT_FILE} at its root; run `nestioc init` or pass the project directory"
+            )),
+        );
+    }
+    Ok((sources, diags))
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The manifest of a previous build: path -> sha256.
+fn read_manifest(out: &Path) -> BTreeMap<String, String> {
+    let Ok(text) = fs::read_to_string(out.join(MANIFEST)) else {
+        return BTreeMap::new();
+    };
+    let Ok(v) = serde_json::from_str::<Value>(&text) else {
+        return BTreeMap::new();
+    };
+    v.get("files")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| {
+                    let h = v
+                        .as_str()
+                        .or_else(|| v.get("sha256").and_then(Value::as_str))?;
+                    // Only paths we could have written: relative, no `..`.
+                    safe_relative(k).then(|| (k.clone(), h.to_owned()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn safe_relative(p: &str) -> bool {
+    !p.is_empty()
+        && !p.starts_with('/')
+        && !p.contains('\\')
+        && p.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
+fn manifest_text(set: &ArtifactSet) -> String {
+    let files: serde_json::Map<String, Value> = set
+        .files
+        .values()
+        .map(|a| (a.path.clone(), json!(sha256(a.contents.as_bytes()))))
+        .collect();
+    let doc = json!({
+        "$comment": "Generated by nestioc. Lists every generated file and its sha256; `nestioc build` prunes only files listed here and refuses to overwrite a listed file edited by hand.",
+        "generator": format!("nestioc {}", env!("CARGO_PKG_VERSION")),
+        "files": files,
+    });
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// How the output directory differs from the artifacts.
+#[derive(Debug, Default)]
+pub struct Drift {
+    /// Generated, but different on disk.
+    pub stale: Vec<String>,
+    /// Generated, not on disk.
+    pub missing: Vec<String>,
+    /// On disk and in the manifest, but no longer generated.
+    pub extra: Vec<String>,
+    /// Listed in the manifest, but their content no longer matches its hash.
+    pub edited: Vec<String>,
+    /// On disk, not in the manifest, at a path we would write.
+    pub foreign: Vec<String>,
+}
+
+impl Drift {
+    #[must_use]
+    pub fn is_clean(&self) -> bool {
+        self.stale.is_empty() && self.missing.is_empty() && self.extra.is_empty()
+    }
+}
+
+/// Compares the artifacts with the output directory, without changing anything.
+#[must_use]
+pub fn compare(out: &Path, set: &ArtifactSet) -> Drift {
+    let old = read_manifest(out);
+    let mut drift = Drift::default();
+    for (path, artifact) in &set.files {
+        match fs::read(out.join(path)) {
+            Ok(bytes) => {
+                let hash = sha256(&bytes);
+                match old.get(path) {
+                    Some(h) if *h != hash => drift.edited.push(path.clone()),
+                    None if bytes != artifact.contents.as_bytes() => {
+                        drift.foreign.push(path.clone())
+                    }
+                    _ => {}
+                }
+                if bytes != artifact.contents.as_bytes() {
+                    drift.stale.push(path.clone());
+                }
+            }
+            Err(_) => drift.missing.push(path.clone()),
+        }
+    }
+    for (path, hash) in &old {
+        if set.files.contains_key(path) {
+            continue;
+        }
+        if let Ok(bytes) = fs::read(out.join(path)) {
+            if sha256(&bytes) == *hash {
+                drift.extra.push(path.clone());
+            } else {
+                drift.edited.push(path.clone());
+            }
+        }
+    }
+    drift
+}
+
+/// What a write did.
+#[derive(Debug, Default)]
+pub struct WriteReport {
+    pub written: usize,
+    pub unchanged: usize,
+    pub pruned: Vec<String>,
+    /// Hand-edited files that are no longer generated: kept, and no longer managed.
+    pub kept: Vec<String>,
+    /// Hand-edited files overwritten under `--force`, saved as `<file>.orig`.
+    pub backed_up: Vec<String>,
+}
+
+/// Writes the artifacts into `out`. Refuses (with NST0401, nothing written) to overwrite
+/// files edited by hand or not written by nestioc, unless `force`. Every file is first
+/// staged beside the output directory, then renamed into place.
+pub fn write(out: &Path, set: &ArtifactSet, force: bool) -> Result<WriteReport, WriteFailure> {
+    let drift = compare(out, set);
+    let conflicts: Vec<String> = drift
+        .edited
+        .iter()
+        .chain(&drift.foreign)
+        .filter(|p| set.files.contains_key(*p))
+        .cloned()
+        .collect();
+    if !conflicts.is_empty() && !force {
+        let list = conflicts
+            .iter()
+            .map(|p| format!("`{p}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(WriteFailure::Conflict(
+            Diagnostic::error(
+                Code::HandEditedOutput,
+                format!(
+                    "{} generated file{} changed by hand: {list}",
+                    conflicts.len(),
+                    if conflicts.len() == 1 { " was" } else { "s were" }
+                ),
+            )
+            .with_help(format!(
+                "move the change into the topology (or a template override) and delete the file, or rerun with `--force` to overwrite it (the edited copy is kept as <file>.orig) in `{}`",
+                out.display()
+            )),
+        ));
+    }
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    fs::create_dir_all(&parent)
+        .map_err(|e| WriteFailure::Io(io_err("cannot create", &parent, &e)))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".nestio-staging-")
+        .tempdir_in(&parent)
+        .map_err(|e| {
+            WriteFailure::Io(io_err("cannot create a staging directory in", &parent, &e))
+        })?;
+    let mut report = WriteReport::default();
+    let mut to_move: Vec<&str> = Vec::new();
+    for (path, artifact) in &set.files {
+        let dest = out.join(path);
+        if fs::read(&dest).is_ok_and(|b| b == artifact.contents.as_bytes()) {
+            report.unchanged += 1;
+            continue;
+        }
+        let staged = staging.path().join(path);
+        if let Some(dir) = staged.parent() {
+            fs::create_dir_all(dir)
+                .map_err(|e| WriteFailure::Io(io_err("cannot create", dir, &e)))?;
+        }
+        fs::write(&staged, &artifact.contents)
+            .map_err(|e| WriteFailure::Io(io_err("cannot write", &staged, &e)))?;
+        to_move.push(path);
+    }
+    let manifest_staged = staging.path().join(MANIFEST);
+    fs::write(&manifest_staged, manifest_text(set))
+        .map_err(|e| WriteFailure::Io(io_err("cannot write", &manifest_staged, &e)))?;
+
+    // Everything is staged: move into place.
+    for path in to_move {
+        let dest = out.join(path);
+        if let Some(dir) = dest.parent() {
+            fs::create_dir_all(dir)
+                .map_err(|e| WriteFailure::Io(io_err("cannot create", dir, &e)))?;
+        }
+        if conflicts.iter().any(|c| c == path) && dest.exists() {
+            let orig = out.join(format!("{path}.orig"));
+            fs::rename(&dest, &orig)
+                .map_err(|e| WriteFailure::Io(io_err("cannot keep", &orig, &e)))?;
+            report.backed_up.push(format!("{path}.orig"));
+        }
+        move_file(&staging.path().join(path), &dest)?;
+        report.written += 1;
+    }
+    for path in &drift.extra {
+        let p = out.join(path);
+        if fs::remove_file(&p).is_ok() {
+            report.pruned.push(path.clone());
+            remove_empty_parents(out, &p);
+        }
+    }
+    report.kept = drift
+        .edited
+        .iter()
+        .filter(|p| !set.files.contains_key(*p))
+        .cloned()
+        .collect();
+    move_file(&manifest_staged, &out.join(MANIFEST))?;
+    Ok(report)
+}
+
+fn move_file(from: &Path, to: &Path) -> Result<(), WriteFailure> {
+    if fs::rename(from, to).is_ok() {
+        return Ok(());
+    }
+    // Different file systems: copy, then remove.
+    fs::copy(from, to).map_err(|e| WriteFailure::Io(io_err("cannot write", to, &e)))?;
+    let _ = fs::remove_file(from);
+    Ok(())
+}
+
+fn remove_empty_parents(root: &Path, file: &Path) {
+    let mut dir = file.parent();
+    while let Some(d) = dir {
+        if d == root || !d.starts_with(root) || fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
+}
+
+#[derive(Debug)]
+pub enum WriteFailure {
+    Conflict(Diagnostic),
+    Io(IoError),
+}
+
+/// A short, line-based diff for `--check` output: the first lines that differ.
+#[must_use]
+pub fn short_diff(old: &str, new: &str, max_lines: usize) -> String {
+    let old_lines: Vec<&str> = old.lines().collect();
+    let new_lines: Vec<&str> = new.lines().collect();
+    let first = old_lines
+        .iter()
+        .zip(&new_lines)
+        .position(|(a, b)| a != b)
+        .unwrap_or(old_lines.len().min(new_lines.len()));
+    let mut out = format!("    @@ line {} @@\n", first + 1);
+    let mut shown = 0;
+    for l in old_lines.iter().skip(first).take(max_lines) {
+        out.push_str(&format!("    -{l}\n"));
+        shown += 1;
+    }
+    for l in new_lines.iter().skip(first).take(max_lines) {
+        out.push_str(&format!("    +{l}\n"));
+        shown += 1;
+    }
+    if shown == 0 {
+        out.push_str("    (whitespace at the end of the file)\n");
+    }
+    out
+}
+
+/// The on-disk content of a generated file, for diffs.
+#[must_use]
+pub fn read_existing(out: &Path, path: &str) -> String {
+    fs::read(out.join(path))
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}

@@ -1,0 +1,568 @@
+//! The Kubernetes workload of a service, as chart values plus a renderer.
+//!
+//! The Helm chart's templates are generic: everything about a service lives in its
+//! `values.yaml`, and `values-<env>.yaml` overrides what an environment changes. The
+//! `kubernetes` target renders the very same values with [`render`], which mirrors the
+//! chart templates in `stdlib/helm/` object for object; the conformance tests render the
+//! chart with the real Helm SDK and compare.
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use serde_json::{Map, Value, json};
+
+use super::EmitContext;
+use crate::model::{EnvValue, Environment, Mesh, ProbeKind, Protocol, Service};
+
+/// Namespaces the NetworkPolicies open to, by the platform piece that lives there.
+pub const DNS_NAMESPACE: &str = "kube-system";
+pub const MONITORING_NAMESPACE: &str = "monitoring";
+
+fn ingress_controller_namespace(mesh: Mesh) -> &'static str {
+    match mesh {
+        Mesh::Istio => "istio-system",
+        Mesh::Linkerd | Mesh::None => "ingress-nginx",
+    }
+}
+
+fn ns_selector(ns: &str) -> Value {
+    json!({"matchLabels": {"kubernetes.io/metadata.name": ns}})
+}
+
+fn pod_selector(service: &str) -> Value {
+    json!({"matchLabels": {"app.kubernetes.io/name": service}})
+}
+
+/// A label value may be at most 63 characters and must start and end alphanumeric.
+fn label_value(s: &str) -> String {
+    let cut: String = s.chars().take(63).collect();
+    cut.trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_owned()
+}
+
+/// The recommended `app.kubernetes.io/*` labels, plus ownership.
+#[must_use]
+pub fn labels(cx: &EmitContext<'_>, service: &Service) -> Map<String, Value> {
+    let mut l = selector_labels(service);
+    if let Some(tag) = &service.image.tag {
+        let v = label_value(tag);
+        if !v.is_empty() {
+            l.insert("app.kubernetes.io/version".into(), json!(v));
+        }
+    }
+    l.insert(
+        "app.kubernetes.io/component".into(),
+        json!(if service.is_worker() {
+            "worker"
+        } else {
+            "server"
+        }),
+    );
+    l.insert(
+        "app.kubernetes.io/part-of".into(),
+        json!(cx.model.project.name),
+    );
+    l.insert("app.kubernetes.io/managed-by".into(), json!("nestioc"));
+    if let Some(owner) = &service.owner {
+        l.insert("nestio.dev/owner".into(), json!(owner));
+    }
+    if let Some(tier) = &service.tier {
+        l.insert("nestio.dev/tier".into(), json!(tier.value.to_string()));
+    }
+    l
+}
+
+#[must_use]
+pub fn selector_labels(service: &Service) -> Map<String, Value> {
+    let mut l = Map::new();
+    l.insert("app.kubernetes.io/name".into(), json!(service.name));
+    l.insert("app.kubernetes.io/instance".into(), json!(service.name));
+    l
+}
+
+fn probe_handler(service: &Service) -> Option<Value> {
+    let probe = service.probe.as_ref()?;
+    let port = service.ports.get(probe.port)?;
+    Some(match probe.kind {
+        ProbeKind::Http => json!({"httpGet": {"path": probe.path, "port": port.name}}),
+        // The gRPC probe takes a number, not a port name.
+        ProbeKind::Grpc => json!({"grpc": {"port": port.target}}),
+        ProbeKind::Tcp => json!({"tcpSocket": {"port": port.name}}),
+    })
+}
+
+fn with(mut base: Value, extra: Value) -> Value {
+    if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
+        b.extend(e);
+    }
+    base
+}
+
+fn env_list(cx: &EmitContext<'_>, service: &Service) -> Vec<Value> {
+    let mut out: Vec<Value> = service
+        .env
+        .iter()
+        .filter_map(|e| match &e.value {
+            EnvValue::Literal(v) => Some(json!({"name": e.name, "value": v})),
+            EnvValue::Secret { secret, key } => Some(json!({
+                "name": e.name,
+                "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}
+            })),
+            EnvValue::Dependency => None,
+        })
+        .collect();
+    for (name, addr) in cx.topology.dependency_env(cx.model, service) {
+        out.push(json!({"name": name, "value": addr}));
+    }
+    out
+}
+
+fn tcp_ports(mut ports: Vec<u16>) -> Vec<Value> {
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+        .into_iter()
+        .map(|p| json!({"protocol": "TCP", "port": p}))
+        .collect()
+}
+
+/// Ingress: exactly the declared callers, on the ports they call; the ingress controller
+/// when exposed; the monitoring namespace on the mesh proxy's metrics port.
+/// Egress: DNS, the declared dependencies on their ports, externals on theirs, and the
+/// mesh control plane.
+fn network_policy(cx: &EmitContext<'_>, service: &Service) -> Value {
+    let mesh = cx.model.project.mesh;
+    let mut ingress: Vec<Value> = Vec::new();
+    let mut by_caller: std::collections::BTreeMap<&str, Vec<u16>> =
+        std::collections::BTreeMap::new();
+    for edge in cx.topology.callers(&service.name) {
+        if let Some(p) = service.ports.get(edge.port) {
+            by_caller
+                .entry(edge.caller.as_str())
+                .or_default()
+                .push(p.target);
+        }
+    }
+    for (caller, ports) in by_caller {
+        ingress.push(
+            json!({"from": [{"podSelector": pod_selector(caller)}], "ports": tcp_ports(ports)}),
+        );
+    }
+    if let Some(p) = service.expose_port() {
+        ingress.push(json!({
+            "from": [{"namespaceSelector": ns_selector(ingress_controller_namespace(mesh))}],
+            "ports": tcp_ports(vec![p.target]),
+        }));
+    }
+    let metrics_ports: &[u16] = match mesh {
+        Mesh::Istio => &[15020, 15090],
+        Mesh::Linkerd => &[4191],
+        Mesh::None => &[],
+    };
+    if !metrics_ports.is_empty() {
+        ingress.push(json!({
+            "from": [{"namespaceSelector": ns_selector(MONITORING_NAMESPACE)}],
+            "ports": tcp_ports(metrics_ports.to_vec()),
+        }));
+    }
+
+    let mut egress: Vec<Value> = vec![json!({
+        "to": [{
+            "namespaceSelector": ns_selector(DNS_NAMESPACE),
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        }],
+        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+    })];
+    let mut by_callee: std::collections::BTreeMap<&str, Vec<u16>> =
+        std::collections::BTreeMap::new();
+    for edge in cx.topology.calls(&service.name) {
+        let Some(callee) = cx.model.services.get(&edge.callee) else {
+            continue;
+        };
+        if let Some(p) = callee.ports.get(edge.port) {
+            by_callee
+                .entry(edge.callee.as_str())
+                .or_default()
+                .push(p.target);
+        }
+    }
+    for (callee, ports) in by_callee {
+        egress.push(
+            json!({"to": [{"podSelector": pod_selector(callee)}], "ports": tcp_ports(ports)}),
+        );
+    }
+    let external_ports: Vec<u16> = service.externals.iter().map(|e| e.port).collect();
+    if !external_ports.is_empty() {
+        egress.push(
+            json!({"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": tcp_ports(external_ports)}),
+        );
+    }
+    match mesh {
+        Mesh::Istio => egress.push(json!({
+            "to": [{"namespaceSelector": ns_selector("istio-system")}],
+            "ports": tcp_ports(vec![15012]),
+        })),
+        Mesh::Linkerd => egress.push(json!({
+            "to": [{"namespaceSelector": ns_selector("linkerd")}],
+            "ports": tcp_ports(vec![8080, 8086, 8090]),
+        })),
+        Mesh::None => {}
+    }
+    json!({"enabled": true, "ingress": ingress, "egress": egress})
+}
+
+/// Replica settings after an environment's `replicas-scale`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scaled {
+    pub replicas: u32,
+    pub max: Option<u32>,
+}
+
+fn scale(n: u32, factor: Decimal) -> u32 {
+    if n == 0 {
+        return 0;
+    }
+    (Decimal::from(n) * factor)
+        .ceil()
+        .to_u32()
+        .unwrap_or(n)
+        .max(1)
+}
+
+#[must_use]
+pub fn scaled(service: &Service, env: Option<&Environment>) -> Scaled {
+    let factor = env.map_or(Decimal::ONE, |e| e.replicas_scale);
+    let replicas = scale(service.replicas.min, factor);
+    let max = service
+        .replicas
+        .max
+        .map(|m| scale(m, factor))
+        .filter(|m| *m > replicas);
+    Scaled { replicas, max }
+}
+
+fn replica_values(service: &Service, s: Scaled) -> Value {
+    json!({
+        "replicaCount": s.replicas,
+        "autoscaling": {
+            "enabled": s.max.is_some(),
+            "minReplicas": s.replicas.max(1),
+            "maxReplicas": s.max.unwrap_or(s.replicas.max(1)),
+            "targetCPUUtilizationPercentage": service.replicas.cpu_target,
+        },
+        "podDisruptionBudget": {
+            "enabled": s.replicas >= 2,
+            "maxUnavailable": 1,
+        },
+    })
+}
+
+/// The chart's `values.yaml`: everything about the service, before any environment.
+#[must_use]
+pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> Value {
+    let annotations = json!({"nestio.dev/source": cx.location(service.name_span)});
+    let handler = probe_handler(service);
+    let mut v = json!({
+        "name": service.name,
+        "image": {
+            "repository": service.image.repository,
+            "tag": service.image.tag.clone().unwrap_or_default(),
+            "digest": service.image.digest.clone().unwrap_or_default(),
+            "pullPolicy": "Always",
+        },
+    });
+    let replicas = replica_values(service, scaled(service, None));
+    v = with(v, replicas);
+    v = with(
+        v,
+        json!({
+            "labels": labels(cx, service),
+            "selectorLabels": selector_labels(service),
+            "annotations": annotations,
+            "podAnnotations": annotations,
+            "ports": service.ports.iter().map(|p| json!({
+                "name": p.name,
+                "port": p.port,
+                "targetPort": p.target,
+                "appProtocol": match p.protocol { Protocol::Http => "http", Protocol::Grpc => "grpc", Protocol::Tcp => "tcp" },
+            })).collect::<Vec<_>>(),
+            "env": env_list(cx, service),
+            "resources": {
+                "requests": {"cpu": service.resources.cpu.text, "memory": service.resources.memory.text},
+                "limits": {"cpu": service.resources.cpu_limit.text, "memory": service.resources.memory_limit.text},
+            },
+            "readinessProbe": handler.clone().map(|h| with(h, json!({"periodSeconds": 10, "timeoutSeconds": 2, "failureThreshold": 3}))),
+            "livenessProbe": handler.map(|h| with(h, json!({"initialDelaySeconds": 10, "periodSeconds": 20, "timeoutSeconds": 2, "failureThreshold": 3}))),
+            "podSecurityContext": {
+                "runAsNonRoot": true,
+                "runAsUser": 10001,
+                "runAsGroup": 10001,
+                "fsGroup": 10001,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "securityContext": {
+                "allowPrivilegeEscalation": false,
+                "readOnlyRootFilesystem": true,
+                "privileged": false,
+                "runAsNonRoot": true,
+                "capabilities": {"drop": ["ALL"]},
+            },
+            "networkPolicy": network_policy(cx, service),
+            "ingress": match (&service.expose, service.expose_port()) {
+                (Some(e), Some(p)) => json!({
+                    "enabled": true,
+                    "className": "",
+                    "host": e.host,
+                    "path": e.path,
+                    "portName": p.name,
+                    "tlsSecret": e.tls_secret.clone().unwrap_or_default(),
+                }),
+                _ => json!({"enabled": false, "className": "", "host": "", "path": "/", "portName": "", "tlsSecret": ""}),
+            },
+        }),
+    );
+    v
+}
+
+/// `values-<env>.yaml`: what the environment changes.
+#[must_use]
+pub fn env_values(service: &Service, env: &Environment) -> Value {
+    replica_values(service, scaled(service, Some(env)))
+}
+
+/// Helm's value merge: maps merge key by key, everything else is replaced.
+pub fn merge(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(k) {
+                    Some(existing) => merge(existing, v),
+                    None => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}
+
+fn get<'a>(v: &'a Value, path: &str) -> &'a Value {
+    path.split('.')
+        .fold(v, |v, k| v.get(k).unwrap_or(&Value::Null))
+}
+
+/// Go templates treat empty strings, zero, empty lists and maps, null and false as false.
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+fn metadata(v: &Value, namespace: &str) -> Value {
+    json!({
+        "name": get(v, "name"),
+        "namespace": namespace,
+        "labels": get(v, "labels"),
+        "annotations": get(v, "annotations"),
+    })
+}
+
+fn image(v: &Value) -> String {
+    let mut s = get(v, "image.repository")
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if let Some(t) = get(v, "image.tag").as_str().filter(|t| !t.is_empty()) {
+        s.push(':');
+        s.push_str(t);
+    }
+    if let Some(d) = get(v, "image.digest").as_str().filter(|d| !d.is_empty()) {
+        s.push('@');
+        s.push_str(d);
+    }
+    s
+}
+
+/// The objects the chart renders for these values, in the order of its template files
+/// (Helm sorts by kind when installing; we keep one stable order for review).
+#[must_use]
+pub fn render(v: &Value, namespace: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let meta = metadata(v, namespace);
+    let selector = get(v, "selectorLabels");
+    out.push(json!({
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": meta,
+        "automountServiceAccountToken": false,
+    }));
+    let ports = get(v, "ports");
+    if truthy(ports) {
+        let service_ports: Vec<Value> = ports
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                json!({
+                    "name": p["name"],
+                    "port": p["port"],
+                    "targetPort": p["name"],
+                    "protocol": "TCP",
+                    "appProtocol": p["appProtocol"],
+                })
+            })
+            .collect();
+        out.push(json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": meta,
+            "spec": {"type": "ClusterIP", "selector": selector, "ports": service_ports},
+        }));
+    }
+
+    let mut container = Map::new();
+    container.insert("name".into(), get(v, "name").clone());
+    container.insert("image".into(), json!(image(v)));
+    container.insert("imagePullPolicy".into(), get(v, "image.pullPolicy").clone());
+    if truthy(ports) {
+        let cports: Vec<Value> = ports
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(
+                |p| json!({"name": p["name"], "containerPort": p["targetPort"], "protocol": "TCP"}),
+            )
+            .collect();
+        container.insert("ports".into(), json!(cports));
+    }
+    if truthy(get(v, "env")) {
+        container.insert("env".into(), get(v, "env").clone());
+    }
+    container.insert("resources".into(), get(v, "resources").clone());
+    for probe in ["readinessProbe", "livenessProbe"] {
+        if truthy(get(v, probe)) {
+            container.insert(probe.into(), get(v, probe).clone());
+        }
+    }
+    container.insert("securityContext".into(), get(v, "securityContext").clone());
+    container.insert(
+        "volumeMounts".into(),
+        json!([{"name": "tmp", "mountPath": "/tmp"}]),
+    );
+
+    let mut spec = Map::new();
+    if !truthy(get(v, "autoscaling.enabled")) {
+        spec.insert("replicas".into(), get(v, "replicaCount").clone());
+    }
+    spec.insert("revisionHistoryLimit".into(), json!(5));
+    spec.insert("selector".into(), json!({"matchLabels": selector}));
+    spec.insert(
+        "strategy".into(),
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}}),
+    );
+    spec.insert(
+        "template".into(),
+        json!({
+            "metadata": {"labels": get(v, "labels"), "annotations": get(v, "podAnnotations")},
+            "spec": {
+                "serviceAccountName": get(v, "name"),
+                "automountServiceAccountToken": false,
+                "securityContext": get(v, "podSecurityContext"),
+                "containers": [Value::Object(container)],
+                "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+            }
+        }),
+    );
+    out.push(json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": Value::Object(spec),
+    }));
+
+    if truthy(get(v, "autoscaling.enabled")) {
+        out.push(json!({
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": meta,
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": get(v, "name")},
+                "minReplicas": get(v, "autoscaling.minReplicas"),
+                "maxReplicas": get(v, "autoscaling.maxReplicas"),
+                "metrics": [{
+                    "type": "Resource",
+                    "resource": {"name": "cpu", "target": {
+                        "type": "Utilization",
+                        "averageUtilization": get(v, "autoscaling.targetCPUUtilizationPercentage"),
+                    }},
+                }],
+            },
+        }));
+    }
+    if truthy(get(v, "podDisruptionBudget.enabled")) {
+        out.push(json!({
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": meta,
+            "spec": {
+                "maxUnavailable": get(v, "podDisruptionBudget.maxUnavailable"),
+                "selector": {"matchLabels": selector},
+            },
+        }));
+    }
+    if truthy(get(v, "networkPolicy.enabled")) {
+        let mut np = Map::new();
+        np.insert("podSelector".into(), json!({"matchLabels": selector}));
+        np.insert("policyTypes".into(), json!(["Ingress", "Egress"]));
+        for key in ["ingress", "egress"] {
+            let rules = get(v, &format!("networkPolicy.{key}"));
+            if truthy(rules) {
+                np.insert(key.into(), rules.clone());
+            }
+        }
+        out.push(json!({
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": meta,
+            "spec": Value::Object(np),
+        }));
+    }
+    if truthy(get(v, "ingress.enabled")) {
+        let mut spec = Map::new();
+        if truthy(get(v, "ingress.className")) {
+            spec.insert(
+                "ingressClassName".into(),
+                get(v, "ingress.className").clone(),
+            );
+        }
+        if truthy(get(v, "ingress.tlsSecret")) {
+            spec.insert(
+                "tls".into(),
+                json!([{"hosts": [get(v, "ingress.host")], "secretName": get(v, "ingress.tlsSecret")}]),
+            );
+        }
+        spec.insert(
+            "rules".into(),
+            json!([{
+                "host": get(v, "ingress.host"),
+                "http": {"paths": [{
+                    "path": get(v, "ingress.path"),
+                    "pathType": "Prefix",
+                    "backend": {"service": {"name": get(v, "name"), "port": {"name": get(v, "ingress.portName")}}},
+                }]},
+            }]),
+        );
+        out.push(json!({
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": meta,
+            "spec": Value::Object(spec),
+        }));
+    }
+    out
+}

@@ -1,0 +1,37 @@
+//! `kubernetes`: every object fully rendered per environment,
+//! `kubernetes/<env>/<service>.yaml`: what `helm template` gives for the service's chart
+//! with that environment's values, ready for `kubectl apply` or review.
+
+use super::chart::{base_values, env_values, merge, render};
+use super::yaml::{documents, header};
+use super::{Artifact, EmitContext, Emitter};
+use crate::diag::Diagnostic;
+
+pub(super) struct Kubernetes;
+
+impl Emitter for Kubernetes {
+    fn name(&self) -> &'static str {
+        "kubernetes"
+    }
+
+    fn description(&self) -> &'static str {
+        "fully rendered manifests per environment, kubernetes/<env>/<service>.yaml"
+    }
+
+    fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
+        let mut out = Vec::new();
+        for env in cx.environments() {
+            for service in cx.model.services.values() {
+                let mut values = base_values(cx, service);
+                merge(&mut values, &env_values(service, &env));
+                let objects = render(&values, &env.namespace);
+                out.push(Artifact {
+                    path: format!("kubernetes/{}/{}.yaml", env.name, service.name),
+                    contents: documents(&header(&cx.file_of(service)), &objects),
+                    source: Some(service.name_span),
+                });
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,128 @@
+//! Stage 5: checked model + graph -> [`ArtifactSet`]. Pure: no I/O, no KDL. Each target
+//! is one emitter module registered in [`EMITTERS`]; adding a target touches nothing else.
+
+pub mod chart;
+pub mod graph;
+mod helm;
+mod kubernetes;
+pub mod templates;
+pub mod yaml;
+
+use std::collections::BTreeMap;
+
+use crate::diag::Diagnostic;
+use crate::graph::Topology;
+use crate::model::{Model, Service};
+use crate::source::{SourceMap, Span};
+
+pub use templates::Templates;
+
+/// One generated file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    /// Relative to the output directory, `/`-separated. Built only from validated names,
+    /// so it never leaves the output directory.
+    pub path: String,
+    pub contents: String,
+    /// What in the topology produced it.
+    pub source: Option<Span>,
+}
+
+/// All generated files, by path.
+#[derive(Debug, Clone, Default)]
+pub struct ArtifactSet {
+    pub files: BTreeMap<String, Artifact>,
+}
+
+impl ArtifactSet {
+    pub fn insert(&mut self, artifact: Artifact) {
+        self.files.insert(artifact.path.clone(), artifact);
+    }
+
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+}
+
+/// Everything an emitter may read.
+#[derive(Debug)]
+pub struct EmitContext<'a> {
+    pub model: &'a Model,
+    pub topology: &'a Topology,
+    pub sources: &'a SourceMap,
+    pub templates: &'a Templates,
+    /// `--env`: only this environment's files.
+    pub env: Option<&'a str>,
+}
+
+impl EmitContext<'_> {
+    /// `services/checkout.kdl:12`, for `nestio.dev/source` annotations.
+    #[must_use]
+    pub fn location(&self, span: Span) -> String {
+        self.sources.location(span)
+    }
+
+    /// The project-relative file a service is declared in.
+    #[must_use]
+    pub fn file_of(&self, service: &Service) -> String {
+        self.sources.get(service.source).name.clone()
+    }
+
+    /// The environments to generate for (all, or the one `--env` names).
+    #[must_use]
+    pub fn environments(&self) -> Vec<crate::model::Environment> {
+        self.model
+            .project
+            .environments()
+            .into_iter()
+            .filter(|e| self.env.is_none_or(|only| only == e.name))
+            .collect()
+    }
+}
+
+pub trait Emitter: Sync {
+    /// The `--target` name.
+    fn name(&self) -> &'static str;
+    /// One line for `--help` and the docs.
+    fn description(&self) -> &'static str;
+    fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic>;
+}
+
+/// Every target, in output order.
+pub const EMITTERS: &[&dyn Emitter] = &[&helm::Helm, &kubernetes::Kubernetes, &graph::Graph];
+
+/// The names `--target` accepts.
+#[must_use]
+pub fn target_names() -> Vec<&'static str> {
+    EMITTERS.iter().map(|e| e.name()).collect()
+}
+
+/// Runs the selected emitters (all when `targets` is empty).
+pub fn emit(cx: &EmitContext<'_>, targets: &[String]) -> Result<ArtifactSet, Vec<Diagnostic>> {
+    let mut set = ArtifactSet::default();
+    let mut errors = Vec::new();
+    for emitter in EMITTERS {
+        if !targets.is_empty() && !targets.iter().any(|t| t == emitter.name()) {
+            continue;
+        }
+        match emitter.emit(cx) {
+            Ok(files) => {
+                for f in files {
+                    set.insert(f);
+                }
+            }
+            Err(d) => errors.push(d),
+        }
+    }
+    if errors.is_empty() {
+        Ok(set)
+    } else {
+        Err(errors)
+    }
+}

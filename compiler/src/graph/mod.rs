@@ -1,0 +1,334 @@
+//! Stage 3: [`Model`] -> [`Topology`]. Resolves every `depends-on` to a service and a
+//! port, finds dependency cycles (whole, with a label per edge) and computes the release
+//! waves: the topological order in which services can be rolled out, callees first.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use petgraph::algo::tarjan_scc;
+use petgraph::graph::{DiGraph, NodeIndex};
+
+use crate::diag::{Code, Diagnostic, Diagnostics};
+use crate::lower::unknown_port;
+use crate::model::{Model, Service};
+use crate::suggest;
+
+/// A resolved `depends-on`.
+#[derive(Debug, Clone)]
+pub struct Edge {
+    pub caller: String,
+    pub callee: String,
+    /// Index into the caller's `depends_on`.
+    pub dep: usize,
+    /// Index into the callee's `ports`.
+    pub port: usize,
+    pub optional: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// Services as nodes, resolved `depends-on` edges (weights index `edges`).
+    pub graph: DiGraph<String, usize>,
+    pub index: BTreeMap<String, NodeIndex>,
+    pub edges: Vec<Edge>,
+    /// Release waves over required edges: wave 0 needs nothing, wave n needs only
+    /// services of earlier waves.
+    pub waves: Vec<Vec<String>>,
+}
+
+impl Topology {
+    /// Edges out of `service`, in declaration order.
+    pub fn calls<'a>(&'a self, service: &'a str) -> impl Iterator<Item = &'a Edge> + 'a {
+        self.edges.iter().filter(move |e| e.caller == service)
+    }
+
+    /// Edges into `service` (its callers), sorted by caller.
+    #[must_use]
+    pub fn callers(&self, service: &str) -> Vec<&Edge> {
+        let mut v: Vec<&Edge> = self.edges.iter().filter(|e| e.callee == service).collect();
+        v.sort_by(|a, b| a.caller.cmp(&b.caller));
+        v
+    }
+
+    /// The wave of a service.
+    #[must_use]
+    pub fn wave_of(&self, service: &str) -> usize {
+        self.waves
+            .iter()
+            .position(|w| w.iter().any(|s| s == service))
+            .unwrap_or(0)
+    }
+
+    /// `NAME=<service>:<port>` variables injected by `depends-on env=`.
+    #[must_use]
+    pub fn dependency_env(&self, model: &Model, service: &Service) -> Vec<(String, String)> {
+        self.calls(&service.name)
+            .filter_map(|e| {
+                let dep = &service.depends_on[e.dep];
+                let env = dep.env.as_ref()?;
+                let callee = model.services.get(&e.callee)?;
+                let port = callee.ports.get(e.port)?;
+                Some((env.value.clone(), format!("{}:{}", callee.name, port.port)))
+            })
+            .collect()
+    }
+}
+
+pub fn build(model: &Model, diags: &mut Diagnostics) -> Topology {
+    let mut graph = DiGraph::new();
+    let mut index = BTreeMap::new();
+    for name in model.services.keys() {
+        index.insert(name.clone(), graph.add_node(name.clone()));
+    }
+    let names: Vec<&str> = model.services.keys().map(String::as_str).collect();
+    let mut edges = Vec::new();
+    for service in model.services.values() {
+        for (i, dep) in service.depends_on.iter().enumerate() {
+            let target = &dep.target.value;
+            if *target == service.name {
+                diags.push(
+                    Diagnostic::error(
+                        Code::SelfDependency,
+                        format!("service `{target}` depends on itself"),
+                    )
+                    .with_label(
+                        dep.target.span,
+                        "a service does not call itself through the mesh",
+                    )
+                    .with_help("remove this `depends-on`"),
+                );
+                continue;
+            }
+            let Some(callee) = model.services.get(target) else {
+                diags.push(
+                    Diagnostic::error(
+                        Code::UnknownService,
+                        format!(
+                            "service `{}` depends on unknown service `{target}`",
+                            service.name
+                        ),
+                    )
+                    .with_label(dep.target.span, "no service with this name")
+                    .with_help(
+                        match suggest::did_you_mean(target, names.iter().copied()) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => format!(
+                                "declare `service \"{target}\"` or fix the name{}",
+                                if names.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!("; known services: {}", list(&names))
+                                }
+                            ),
+                        },
+                    ),
+                );
+                continue;
+            };
+            if let Some(fb) = &dep.fallback {
+                if fb.value == service.name || !model.services.contains_key(&fb.value) {
+                    diags.push(
+                        Diagnostic::error(
+                            Code::UnknownService,
+                            format!("fallback `{}` is not another service", fb.value),
+                        )
+                        .with_label(fb.span, "no service with this name")
+                        .with_help(suggest::help_for(
+                            &fb.value,
+                            names.iter().copied(),
+                            "service",
+                        )),
+                    );
+                }
+            }
+            if callee.is_worker() {
+                diags.push(
+                    Diagnostic::error(
+                        Code::DependencyWithoutPort,
+                        format!("`{}` depends on `{target}`, which has no port", service.name),
+                    )
+                    .with_label(dep.target.span, "a worker cannot be called")
+                    .with_secondary(callee.name_span, "declared here without a `port`")
+                    .with_help(format!(
+                        "add a `port` to `{target}`, or remove this `depends-on` if the services talk through a queue"
+                    )),
+                );
+                continue;
+            }
+            let port = match &dep.port {
+                Some(p) => match callee.ports.iter().position(|x| x.name == p.value) {
+                    Some(i) => i,
+                    None => {
+                        diags.push(
+                            unknown_port(target, &p.value, p.span, &callee.ports).with_secondary(
+                                callee.name_span,
+                                format!("`{target}` is declared here"),
+                            ),
+                        );
+                        continue;
+                    }
+                },
+                None => 0,
+            };
+            graph.add_edge(index[&service.name], index[target], edges.len());
+            edges.push(Edge {
+                caller: service.name.clone(),
+                callee: target.clone(),
+                dep: i,
+                port,
+                optional: dep.optional,
+            });
+        }
+    }
+    let mut topology = Topology {
+        graph,
+        index,
+        edges,
+        waves: Vec::new(),
+    };
+    report_cycles(model, &topology, diags);
+    topology.waves = waves(model, &topology);
+    topology
+}
+
+fn list(names: &[&str]) -> String {
+    if names.len() > 8 {
+        return format!(
+            "{} and {} more",
+            names[..8]
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            names.len() - 8
+        );
+    }
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The required-edge graph (optional edges do not make a cycle: the caller works without).
+fn required(topology: &Topology) -> DiGraph<String, usize> {
+    topology.graph.filter_map(
+        |_, n| Some(n.clone()),
+        |_, &e| (!topology.edges[e].optional).then_some(e),
+    )
+}
+
+fn report_cycles(model: &Model, topology: &Topology, diags: &mut Diagnostics) {
+    let g = required(topology);
+    let mut sccs: Vec<Vec<NodeIndex>> =
+        tarjan_scc(&g).into_iter().filter(|c| c.len() > 1).collect();
+    for scc in &mut sccs {
+        scc.sort_by(|a, b| g[*a].cmp(&g[*b]));
+    }
+    sccs.sort_by(|a, b| g[a[0]].cmp(&g[b[0]]));
+    for scc in sccs {
+        let members: BTreeSet<NodeIndex> = scc.iter().copied().collect();
+        // Walk from the smallest name, always to the smallest next member not yet
+        // visited, until we are back: one concrete circle through the component.
+        let start = scc[0];
+        let mut path = vec![start];
+        let mut circle_edges: Vec<usize> = Vec::new();
+        let mut current = start;
+        loop {
+            let mut next: Vec<(String, NodeIndex, usize)> = g
+                .edges(current)
+                .filter(|e| members.contains(&petgraph::visit::EdgeRef::target(e)))
+                .map(|e| {
+                    let t = petgraph::visit::EdgeRef::target(&e);
+                    (g[t].clone(), t, *e.weight())
+                })
+                .collect();
+            next.sort();
+            let closing = next.iter().find(|(_, t, _)| *t == start && path.len() > 1);
+            let step = closing
+                .or_else(|| next.iter().find(|(_, t, _)| !path.contains(t)))
+                .or_else(|| next.iter().find(|(_, t, _)| *t == start));
+            let Some((_, t, e)) = step.cloned() else {
+                break;
+            };
+            circle_edges.push(e);
+            if t == start {
+                break;
+            }
+            if path.contains(&t) {
+                // Reached a node already on the path: cut the path to that loop.
+                let pos = path.iter().position(|p| *p == t).unwrap_or(0);
+                path.drain(..pos);
+                circle_edges.drain(..pos);
+                break;
+            }
+            path.push(t);
+            current = t;
+        }
+        let names: Vec<&str> = path.iter().map(|n| g[*n].as_str()).collect();
+        let mut shown: Vec<&str> = names.clone();
+        shown.push(names[0]);
+        let mut d = Diagnostic::error(
+            Code::DependencyCycle,
+            format!("dependency cycle: {}", shown.join(" -> ")),
+        );
+        for (k, &e) in circle_edges.iter().enumerate() {
+            let edge = &topology.edges[e];
+            let Some(caller) = model.services.get(&edge.caller) else {
+                continue;
+            };
+            let span = caller.depends_on[edge.dep].target.span;
+            let msg = format!("`{}` requires `{}`", edge.caller, edge.callee);
+            d = if k == 0 {
+                d.with_label(span, msg)
+            } else {
+                d.with_secondary(span, msg)
+            };
+        }
+        if scc.len() > names.len() {
+            let others: Vec<&str> = scc
+                .iter()
+                .map(|n| g[*n].as_str())
+                .filter(|n| !names.contains(n))
+                .collect();
+            d = d.with_note(format!("also part of this tangle: {}", list(&others)));
+        }
+        diags.push(d.with_help(
+            "services that require each other cannot start or roll out in any order; mark the edge the caller can live without `optional=#true`, or remove it",
+        ));
+    }
+}
+
+fn waves(model: &Model, topology: &Topology) -> Vec<Vec<String>> {
+    let g = required(topology);
+    // Collapse cycles: every member of a strongly connected component shares a wave.
+    let sccs = tarjan_scc(&g);
+    let mut comp = vec![0usize; g.node_count()];
+    for (i, c) in sccs.iter().enumerate() {
+        for n in c {
+            comp[n.index()] = i;
+        }
+    }
+    // tarjan_scc yields components in reverse topological order: callees first.
+    let mut level = vec![0usize; sccs.len()];
+    for (i, c) in sccs.iter().enumerate() {
+        let mut l = 0;
+        for n in c {
+            for e in g.edges(*n) {
+                let t = comp[petgraph::visit::EdgeRef::target(&e).index()];
+                if t != i {
+                    l = l.max(level[t] + 1);
+                }
+            }
+        }
+        level[i] = l;
+    }
+    let mut waves: Vec<Vec<String>> = Vec::new();
+    for name in model.services.keys() {
+        let l = level[comp[topology.index[name].index()]];
+        if waves.len() <= l {
+            waves.resize(l + 1, Vec::new());
+        }
+        waves[l].push(name.clone());
+    }
+    waves
+}

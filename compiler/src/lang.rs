@@ -1,0 +1,640 @@
+//! The language, as data: every node, argument and property nestioc accepts, with its
+//! kind and its documentation. Lowering checks structure against this table (unknown
+//! nodes and properties, arity, types), and the same table feeds `docs/language.md`,
+//! hover and completion, so the reference cannot drift from the compiler.
+
+/// What a value must look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Any string.
+    Str,
+    /// A DNS-1123 label (services, templates, environments, ...).
+    Name,
+    /// An IANA service name: a Kubernetes port name (at most 15 characters).
+    PortName,
+    /// An environment variable name.
+    EnvName,
+    /// An integer in an inclusive range.
+    Int(i64, i64),
+    /// A TCP port, 1..=65535.
+    Port,
+    /// A number (integer or decimal).
+    Number,
+    /// `#true` or `#false`.
+    Bool,
+    /// `"300ms"`, `"5m"`, `"30d"`.
+    Duration,
+    /// A Kubernetes quantity: `"500m"`, `"512Mi"`.
+    Quantity,
+    /// A percentage: `99.9` or `"99.9%"`.
+    Percent,
+    /// One of a fixed set of strings.
+    Enum(&'static [&'static str]),
+    /// A string, number or boolean (environment variable values).
+    Scalar,
+}
+
+impl Kind {
+    #[must_use]
+    pub fn describe(self) -> String {
+        match self {
+            Kind::Str => "a string".into(),
+            Kind::Name => "a name (lowercase letters, digits and `-`)".into(),
+            Kind::PortName => "a port name (at most 15 lowercase letters, digits and `-`)".into(),
+            Kind::EnvName => "an environment variable name".into(),
+            Kind::Int(lo, hi) => format!("an integer from {lo} to {hi}"),
+            Kind::Port => "a port number from 1 to 65535".into(),
+            Kind::Number => "a number".into(),
+            Kind::Bool => "#true or #false".into(),
+            Kind::Duration => "a duration such as \"300ms\", \"5m\" or \"30d\"".into(),
+            Kind::Quantity => "a Kubernetes quantity such as \"500m\" or \"512Mi\"".into(),
+            Kind::Percent => "a percentage such as 99.9 or \"1%\"".into(),
+            Kind::Enum(values) => format!(
+                "one of {}",
+                values
+                    .iter()
+                    .map(|v| format!("\"{v}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Kind::Scalar => "a string, number or boolean".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ArgSpec {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub required: bool,
+    pub doc: &'static str,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PropSpec {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub required: bool,
+    pub doc: &'static str,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct NodeSpec {
+    pub name: &'static str,
+    pub doc: &'static str,
+    pub args: &'static [ArgSpec],
+    /// Further arguments of this kind may follow (`ci "github-actions" "gitlab"`).
+    pub rest: Option<ArgSpec>,
+    pub props: &'static [PropSpec],
+    pub children: &'static [&'static NodeSpec],
+    /// May appear more than once in its parent.
+    pub repeatable: bool,
+    /// Repeated nodes are told apart by their first argument (`port "http"`), which must
+    /// then be unique.
+    pub named: bool,
+}
+
+const fn arg(name: &'static str, kind: Kind, doc: &'static str) -> ArgSpec {
+    ArgSpec {
+        name,
+        kind,
+        required: true,
+        doc,
+    }
+}
+
+const fn prop(name: &'static str, kind: Kind, doc: &'static str) -> PropSpec {
+    PropSpec {
+        name,
+        kind,
+        required: false,
+        doc,
+    }
+}
+
+const fn req_prop(name: &'static str, kind: Kind, doc: &'static str) -> PropSpec {
+    PropSpec {
+        name,
+        kind,
+        required: true,
+        doc,
+    }
+}
+
+const fn node(name: &'static str, doc: &'static str) -> NodeSpec {
+    NodeSpec {
+        name,
+        doc,
+        args: &[],
+        rest: None,
+        props: &[],
+        children: &[],
+        repeatable: false,
+        named: false,
+    }
+}
+
+pub const MESHES: &[&str] = &["istio", "linkerd", "none"];
+pub const CI_SYSTEMS: &[&str] = &["github-actions", "gitlab", "circleci", "jenkins"];
+pub const CD_SYSTEMS: &[&str] = &["argocd", "spinnaker", "none"];
+pub const LANGUAGES: &[&str] = &["go", "rust", "node", "python", "java", "dotnet"];
+pub const PROTOCOLS: &[&str] = &["http", "grpc", "tcp"];
+pub const PROBES: &[&str] = &["http", "grpc", "tcp"];
+pub const SLO_KINDS: &[&str] = &["availability", "latency"];
+pub const ROLLOUTS: &[&str] = &["rolling", "canary", "blue-green"];
+pub const LOG_FORMATS: &[&str] = &["json", "logfmt", "text", "nginx", "apache"];
+pub const LOGGING: &[&str] = &["fluentd", "none"];
+
+// ----------------------------------------------------------------------------- project
+
+pub const REGISTRY: NodeSpec = NodeSpec {
+    args: &[arg(
+        "registry",
+        Kind::Str,
+        "Image registry prefix, e.g. \"ghcr.io/acme\"",
+    )],
+    ..node(
+        "registry",
+        "Image names without a registry are prefixed with this.",
+    )
+};
+
+pub const NAMESPACE: NodeSpec = NodeSpec {
+    args: &[arg("namespace", Kind::Name, "Kubernetes namespace")],
+    ..node(
+        "namespace",
+        "The Kubernetes namespace the services run in (default: the project name).",
+    )
+};
+
+pub const MESH: NodeSpec = NodeSpec {
+    args: &[arg("mesh", Kind::Enum(MESHES), "The service mesh")],
+    ..node(
+        "mesh",
+        "The service mesh: `istio`, `linkerd` or `none` (default `none`).",
+    )
+};
+
+pub const CI: NodeSpec = NodeSpec {
+    args: &[arg("system", Kind::Enum(CI_SYSTEMS), "A CI system")],
+    rest: Some(arg("system", Kind::Enum(CI_SYSTEMS), "A CI system")),
+    ..node("ci", "The CI systems to generate pipelines for.")
+};
+
+pub const CD: NodeSpec = NodeSpec {
+    args: &[arg("system", Kind::Enum(CD_SYSTEMS), "The CD system")],
+    ..node(
+        "cd",
+        "The continuous-delivery system: `argocd`, `spinnaker` or `none` (default `none`).",
+    )
+};
+
+pub const ELASTICSEARCH: NodeSpec = NodeSpec {
+    args: &[arg("url", Kind::Str, "Elasticsearch URL")],
+    ..node("elasticsearch", "Where Fluentd sends the logs.")
+};
+
+pub const LOGGING_NODE: NodeSpec = NodeSpec {
+    args: &[arg("system", Kind::Enum(LOGGING), "The log router")],
+    children: &[&ELASTICSEARCH],
+    ..node("logging", "Log routing: `fluentd` (or `none`).")
+};
+
+pub const REPLICAS_SCALE: NodeSpec = NodeSpec {
+    args: &[arg("factor", Kind::Number, "Multiplier, e.g. 0.5")],
+    ..node(
+        "replicas-scale",
+        "Multiplies every service's replica counts in this environment (rounded up, at least 1).",
+    )
+};
+
+pub const ENVIRONMENT: NodeSpec = NodeSpec {
+    args: &[arg("name", Kind::Name, "Environment name")],
+    children: &[&NAMESPACE, &REPLICAS_SCALE],
+    repeatable: true,
+    named: true,
+    ..node(
+        "environment",
+        "A deployment environment: values-<env>.yaml and kubernetes/<env>/.",
+    )
+};
+
+pub const PROJECT: NodeSpec = NodeSpec {
+    args: &[arg(
+        "name",
+        Kind::Name,
+        "Project name (the umbrella chart's name)",
+    )],
+    children: &[
+        &REGISTRY,
+        &NAMESPACE,
+        &MESH,
+        &CI,
+        &CD,
+        &LOGGING_NODE,
+        &ENVIRONMENT,
+    ],
+    ..node("project", "The project: one per project, in nestio.kdl.")
+};
+
+// ----------------------------------------------------------------------------- service
+
+pub const USES: NodeSpec = NodeSpec {
+    args: &[arg("template", Kind::Str, "A template name")],
+    rest: Some(arg("template", Kind::Str, "A template name")),
+    repeatable: true,
+    ..node(
+        "uses",
+        "Merges templates into this node (project templates first, then the standard library; `std/` names only the standard library). The node's own entries win.",
+    )
+};
+
+pub const OWNER: NodeSpec = NodeSpec {
+    args: &[arg("team", Kind::Str, "Owning team")],
+    ..node(
+        "owner",
+        "The owning team: alert routing label and ownership.",
+    )
+};
+
+pub const TIER: NodeSpec = NodeSpec {
+    args: &[arg("tier", Kind::Int(1, 3), "1 = most critical")],
+    ..node(
+        "tier",
+        "Criticality, 1 (most critical) to 3; a tier-1 service must not require a tier-3 one.",
+    )
+};
+
+pub const IMAGE: NodeSpec = NodeSpec {
+    args: &[arg(
+        "name",
+        Kind::Str,
+        "Image name; prefixed with the project registry unless it names a registry",
+    )],
+    props: &[
+        prop("tag", Kind::Str, "Image tag"),
+        prop("digest", Kind::Str, "Image digest (sha256:...)"),
+    ],
+    ..node("image", "The container image.")
+};
+
+pub const LANGUAGE: NodeSpec = NodeSpec {
+    args: &[arg(
+        "language",
+        Kind::Enum(LANGUAGES),
+        "Implementation language",
+    )],
+    ..node(
+        "language",
+        "The implementation language: drives the CI test step and the Dockerfile.",
+    )
+};
+
+pub const SOURCE_NODE: NodeSpec = NodeSpec {
+    args: &[arg("path", Kind::Str, "Path in the repository")],
+    ..node("source", "The service's source directory: CI path filters.")
+};
+
+pub const REPLICAS: NodeSpec = NodeSpec {
+    args: &[arg(
+        "replicas",
+        Kind::Int(0, 10_000),
+        "Replica count (minimum when autoscaled)",
+    )],
+    props: &[
+        prop(
+            "max",
+            Kind::Int(1, 10_000),
+            "Autoscaling maximum (adds an HPA)",
+        ),
+        prop(
+            "cpu-target",
+            Kind::Int(1, 100),
+            "Autoscaling target CPU utilisation, percent (default 80)",
+        ),
+    ],
+    ..node("replicas", "Replica count and autoscaling.")
+};
+
+pub const RESOURCES: NodeSpec = NodeSpec {
+    props: &[
+        prop("cpu", Kind::Quantity, "CPU request (default \"100m\")"),
+        prop(
+            "memory",
+            Kind::Quantity,
+            "Memory request (default \"128Mi\")",
+        ),
+        prop(
+            "cpu-limit",
+            Kind::Quantity,
+            "CPU limit (default: twice the request)",
+        ),
+        prop(
+            "memory-limit",
+            Kind::Quantity,
+            "Memory limit (default: twice the request)",
+        ),
+    ],
+    ..node("resources", "Container resource requests and limits.")
+};
+
+pub const PORT: NodeSpec = NodeSpec {
+    args: &[
+        arg("name", Kind::PortName, "Port name"),
+        arg("port", Kind::Port, "Service port"),
+    ],
+    props: &[
+        prop(
+            "target",
+            Kind::Port,
+            "Container port (default: the same as the service port)",
+        ),
+        prop(
+            "protocol",
+            Kind::Enum(PROTOCOLS),
+            "Application protocol (default http)",
+        ),
+    ],
+    repeatable: true,
+    named: true,
+    ..node(
+        "port",
+        "A port the service listens on; a service with no port is a worker.",
+    )
+};
+
+pub const PROBE: NodeSpec = NodeSpec {
+    args: &[arg("kind", Kind::Enum(PROBES), "Probe kind")],
+    props: &[
+        prop("path", Kind::Str, "HTTP path (default \"/healthz\")"),
+        prop(
+            "port",
+            Kind::PortName,
+            "Port name (default: the first port)",
+        ),
+    ],
+    ..node("probe", "Readiness and liveness probes.")
+};
+
+pub const ENV: NodeSpec = NodeSpec {
+    args: &[
+        arg("name", Kind::EnvName, "Variable name"),
+        arg("value", Kind::Scalar, "Value"),
+    ],
+    repeatable: true,
+    named: true,
+    ..node("env", "An environment variable.")
+};
+
+pub const ENV_SECRET: NodeSpec = NodeSpec {
+    args: &[arg("name", Kind::EnvName, "Variable name")],
+    props: &[
+        req_prop("secret", Kind::Name, "Kubernetes Secret name"),
+        req_prop("key", Kind::Str, "Key in the Secret"),
+    ],
+    repeatable: true,
+    named: true,
+    ..node("env-secret", "An environment variable read from a Secret.")
+};
+
+pub const CIRCUIT_BREAKER: NodeSpec = NodeSpec {
+    props: &[
+        prop(
+            "consecutive-errors",
+            Kind::Int(1, 1000),
+            "Errors before ejection (default 5)",
+        ),
+        prop(
+            "interval",
+            Kind::Duration,
+            "Analysis interval (default \"10s\")",
+        ),
+        prop(
+            "ejection",
+            Kind::Duration,
+            "Base ejection time (default \"30s\")",
+        ),
+        prop(
+            "max-ejection",
+            Kind::Percent,
+            "Most endpoints ejected at once (default 50%)",
+        ),
+    ],
+    ..node(
+        "circuit-breaker",
+        "Outlier detection for this dependency (needs a mesh).",
+    )
+};
+
+pub const DEPENDS_ON: NodeSpec = NodeSpec {
+    args: &[arg("service", Kind::Name, "The service called")],
+    props: &[
+        prop(
+            "env",
+            Kind::EnvName,
+            "Injects NAME=<service>:<port> into the caller",
+        ),
+        prop(
+            "port",
+            Kind::PortName,
+            "Which of the callee's ports (default: its first)",
+        ),
+        prop("timeout", Kind::Duration, "Per-request timeout (mesh)"),
+        prop("retries", Kind::Int(0, 10), "Retry attempts (mesh)"),
+        prop(
+            "optional",
+            Kind::Bool,
+            "The caller works without it: excluded from SLO feasibility and cycles",
+        ),
+        prop(
+            "fallback",
+            Kind::Name,
+            "A service the caller falls back to: counted as parallel redundancy",
+        ),
+    ],
+    children: &[&CIRCUIT_BREAKER],
+    repeatable: true,
+    named: true,
+    ..node("depends-on", "A call from this service to another.")
+};
+
+pub const EXTERNAL: NodeSpec = NodeSpec {
+    args: &[arg("name", Kind::Name, "Name of the external system")],
+    props: &[
+        req_prop("host", Kind::Str, "Host name"),
+        prop("port", Kind::Port, "Port (default 443)"),
+        prop(
+            "protocol",
+            Kind::Enum(&["https", "http", "tcp", "tls", "grpc"]),
+            "Protocol (default https)",
+        ),
+    ],
+    repeatable: true,
+    named: true,
+    ..node(
+        "external",
+        "A system outside the cluster that this service calls.",
+    )
+};
+
+pub const SLI_ERRORS: NodeSpec = NodeSpec {
+    args: &[arg(
+        "query",
+        Kind::Str,
+        "PromQL for bad events, with {{window}}",
+    )],
+    ..node("errors", "Custom SLI: the bad-events query.")
+};
+
+pub const SLI_TOTAL: NodeSpec = NodeSpec {
+    args: &[arg(
+        "query",
+        Kind::Str,
+        "PromQL for all events, with {{window}}",
+    )],
+    ..node("total", "Custom SLI: the all-events query.")
+};
+
+pub const SLO: NodeSpec = NodeSpec {
+    args: &[arg(
+        "kind",
+        Kind::Enum(SLO_KINDS),
+        "availability or latency",
+    )],
+    props: &[
+        req_prop("target", Kind::Percent, "Objective, e.g. 99.9"),
+        prop("window", Kind::Duration, "SLO period (default \"30d\")"),
+        prop(
+            "threshold",
+            Kind::Duration,
+            "Latency SLO: requests slower than this are bad",
+        ),
+    ],
+    children: &[&SLI_ERRORS, &SLI_TOTAL],
+    repeatable: true,
+    named: true,
+    ..node("slo", "A service level objective.")
+};
+
+pub const STEP: NodeSpec = NodeSpec {
+    props: &[
+        req_prop(
+            "weight",
+            Kind::Int(1, 1000),
+            "Traffic percent to the canary, 1 to 100, increasing",
+        ),
+        prop("pause", Kind::Duration, "Pause after this step"),
+    ],
+    repeatable: true,
+    ..node("step", "A canary step.")
+};
+
+pub const ABORT_IF: NodeSpec = NodeSpec {
+    props: &[
+        prop(
+            "error-rate",
+            Kind::Percent,
+            "Abort when the canary's error rate exceeds this",
+        ),
+        prop(
+            "latency",
+            Kind::Duration,
+            "Abort when the canary's p99 latency exceeds this",
+        ),
+    ],
+    ..node("abort-if", "Automatic rollback conditions.")
+};
+
+pub const ROLLOUT: NodeSpec = NodeSpec {
+    args: &[arg("strategy", Kind::Enum(ROLLOUTS), "Rollout strategy")],
+    children: &[&STEP, &ABORT_IF],
+    ..node(
+        "rollout",
+        "How new versions roll out: `rolling` (default), `canary` or `blue-green`.",
+    )
+};
+
+pub const LOGS: NodeSpec = NodeSpec {
+    props: &[prop(
+        "format",
+        Kind::Enum(LOG_FORMATS),
+        "Log line format (default text)",
+    )],
+    ..node("logs", "How the service logs: drives log parsing.")
+};
+
+pub const EXPOSE: NodeSpec = NodeSpec {
+    props: &[
+        req_prop("host", Kind::Str, "Public host name"),
+        prop("path", Kind::Str, "Path prefix (default \"/\")"),
+        prop(
+            "port",
+            Kind::PortName,
+            "Which HTTP port (default: the first)",
+        ),
+        prop(
+            "tls-secret",
+            Kind::Name,
+            "Secret holding the TLS certificate",
+        ),
+    ],
+    ..node(
+        "expose",
+        "Exposes the service outside the cluster (Ingress).",
+    )
+};
+
+/// The nodes a service body, and a template body, may contain.
+pub const SERVICE_CHILDREN: &[&NodeSpec] = &[
+    &USES,
+    &OWNER,
+    &TIER,
+    &IMAGE,
+    &LANGUAGE,
+    &SOURCE_NODE,
+    &REPLICAS,
+    &RESOURCES,
+    &PORT,
+    &PROBE,
+    &ENV,
+    &ENV_SECRET,
+    &DEPENDS_ON,
+    &EXTERNAL,
+    &SLO,
+    &ROLLOUT,
+    &LOGS,
+    &EXPOSE,
+];
+
+pub const SERVICE: NodeSpec = NodeSpec {
+    args: &[arg("name", Kind::Name, "Service name")],
+    children: SERVICE_CHILDREN,
+    repeatable: true,
+    named: true,
+    ..node("service", "A microservice.")
+};
+
+pub const TEMPLATE: NodeSpec = NodeSpec {
+    args: &[arg("name", Kind::Name, "Template name")],
+    children: SERVICE_CHILDREN,
+    repeatable: true,
+    named: true,
+    ..node(
+        "template",
+        "Reusable service entries, merged into services with `uses`.",
+    )
+};
+
+/// The nodes allowed at the top level of a file.
+pub const TOP_LEVEL: &[&NodeSpec] = &[&PROJECT, &SERVICE, &TEMPLATE];
+
+/// Looks up the spec of a node by its path of names from the top level.
+#[must_use]
+pub fn find(path: &[&str]) -> Option<&'static NodeSpec> {
+    let (first, rest) = path.split_first()?;
+    let mut spec = *TOP_LEVEL.iter().find(|s| s.name == *first)?;
+    for name in rest {
+        spec = *spec.children.iter().find(|s| s.name == *name)?;
+    }
+    Some(spec)
+}

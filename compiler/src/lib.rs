@@ -1,0 +1,132 @@
+//! `nestioc`: compiles a declarative microservice topology (KDL) into what a Kubernetes
+//! platform needs to run it.
+//!
+//! The pipeline, one module per stage (see ARCHITECTURE.md):
+//!
+//! ```text
+//! SourceMap --syntax--> Vec<Document> --lower--> Model --graph--> Topology
+//!   --check--> Diagnostics      Model + Topology --emit--> ArtifactSet --driver--> files
+//! ```
+//!
+//! Everything here is pure except [`driver`], the only module that touches the file
+//! system, the clock or the terminal.
+
+pub mod check;
+pub mod cli;
+pub mod diag;
+pub mod driver;
+pub mod emit;
+pub mod graph;
+pub mod lang;
+pub mod lower;
+pub mod model;
+pub mod source;
+pub mod stdlib;
+pub mod suggest;
+pub mod syntax;
+
+use std::time::Duration;
+
+use crate::check::CheckOptions;
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::emit::{ArtifactSet, EmitContext, Templates};
+use crate::graph::Topology;
+use crate::model::Model;
+use crate::source::SourceMap;
+
+/// What a compilation is asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Only this environment's outputs (and it must exist).
+    pub env: Option<String>,
+    /// Targets to emit; empty means all.
+    pub targets: Vec<String>,
+    /// Warnings count as errors.
+    pub deny_warnings: bool,
+}
+
+/// Time spent per stage, for `--timings`. Measured by the caller's clock: the library
+/// never reads the clock itself.
+#[derive(Debug, Clone, Default)]
+pub struct Timings {
+    pub stages: Vec<(&'static str, Duration)>,
+}
+
+/// The result of analysing a project: the model and graph when they could be built, and
+/// every diagnostic, sorted.
+#[derive(Debug)]
+pub struct Analysis {
+    pub sources: SourceMap,
+    pub model: Option<Model>,
+    pub topology: Option<Topology>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Analysis {
+    #[must_use]
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == diag::Severity::Error)
+    }
+}
+
+/// Runs parse, lower, graph and check. `sources` must already hold the stdlib
+/// ([`stdlib::load`]) and the project's files; `pre` carries problems the loader found.
+pub fn analyze(
+    sources: SourceMap,
+    pre: Diagnostics,
+    opts: &Options,
+    clock: &mut dyn FnMut(&'static str),
+) -> Analysis {
+    let mut diags = pre;
+    let docs = syntax::parse_all(&sources, &mut diags);
+    clock("parse");
+    let model = lower::lower(&docs, &sources, &mut diags);
+    clock("lower");
+    let topology = model.as_ref().map(|m| graph::build(m, &mut diags));
+    clock("graph");
+    if let (Some(m), Some(t)) = (&model, &topology) {
+        check::check(
+            m,
+            t,
+            &CheckOptions {
+                env: opts.env.clone(),
+            },
+            &mut diags,
+        );
+    }
+    clock("check");
+    if opts.deny_warnings {
+        diags.deny_warnings();
+    }
+    Analysis {
+        sources,
+        model,
+        topology,
+        diagnostics: diags.finish(),
+    }
+}
+
+/// Emits the artifacts of an analysis without errors. Returns the diagnostics of a
+/// failing emitter (a broken template override, say) otherwise.
+pub fn emit(
+    analysis: &Analysis,
+    opts: &Options,
+    clock: &mut dyn FnMut(&'static str),
+) -> Result<ArtifactSet, Vec<Diagnostic>> {
+    let (Some(model), Some(topology)) = (&analysis.model, &analysis.topology) else {
+        return Ok(ArtifactSet::default());
+    };
+    let templates = Templates::stdlib().map_err(|d| vec![d])?;
+    let cx = EmitContext {
+        model,
+        topology,
+        sources: &analysis.sources,
+        templates: &templates,
+        env: opts.env.as_deref(),
+    };
+    let set = emit::emit(&cx, &opts.targets);
+    clock("emit");
+    set
+}

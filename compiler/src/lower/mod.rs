@@ -1,0 +1,1306 @@
+//! Stage 2: syntax trees -> [`Model`]. Checks structure against the language table,
+//! merges templates into services (`uses`), applies defaults and parses every value
+//! into its type.
+
+pub mod structure;
+pub mod values;
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+
+use self::values::{Duration, Percent, Quantity, check_service_name};
+use crate::diag::{At, Code, Diagnostic, Diagnostics};
+use crate::lang;
+use crate::model::{
+    CircuitBreaker, CustomSli, Dependency, EnvValue, EnvVar, Environment, Expose, External, Image,
+    Logging, Mesh, Model, Port, Probe, ProbeKind, Project, Protocol, Replicas, Resources, Rollout,
+    RolloutKind, Service, Slo, SloKind, Spanned, Step,
+};
+use crate::source::{Origin, SourceMap, Span};
+use crate::suggest;
+use crate::syntax::{Document, Entry, Node, Value};
+
+/// Prefix that names a standard-library template explicitly.
+pub const STD_PREFIX: &str = "std/";
+
+/// A template and where it comes from.
+struct Template<'a> {
+    node: &'a Node,
+}
+
+struct Templates<'a> {
+    project: BTreeMap<&'a str, Template<'a>>,
+    stdlib: BTreeMap<&'a str, Template<'a>>,
+}
+
+impl<'a> Templates<'a> {
+    /// Project templates shadow the standard library; `std/x` names only the library.
+    fn get(&self, name: &str) -> Option<(String, &Template<'a>)> {
+        if let Some(n) = name.strip_prefix(STD_PREFIX) {
+            return self.stdlib.get(n).map(|t| (name.to_owned(), t));
+        }
+        self.project
+            .get(name)
+            .map(|t| (name.to_owned(), t))
+            .or_else(|| {
+                self.stdlib
+                    .get(name)
+                    .map(|t| (format!("{STD_PREFIX}{name}"), t))
+            })
+    }
+
+    fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.project.keys().map(|k| (*k).to_owned()).collect();
+        v.extend(
+            self.stdlib
+                .keys()
+                .filter(|k| !self.project.contains_key(*k))
+                .map(|k| (*k).to_owned()),
+        );
+        v
+    }
+}
+
+/// Lowers all documents of a project into the model. Returns `None` when there is no
+/// usable `project` node; other problems leave the model partial and reported.
+pub fn lower(docs: &[Document], sources: &SourceMap, diags: &mut Diagnostics) -> Option<Model> {
+    let mut projects: Vec<&Node> = Vec::new();
+    let mut services: Vec<&Node> = Vec::new();
+    let mut templates = Templates {
+        project: BTreeMap::new(),
+        stdlib: BTreeMap::new(),
+    };
+    for doc in docs {
+        let origin = sources.get(doc.source).origin;
+        for node in &doc.nodes {
+            structure::check_top(node, diags);
+            match (node.name.as_str(), origin) {
+                ("project", Origin::Project) => projects.push(node),
+                ("service", Origin::Project) => services.push(node),
+                ("template", _) => {
+                    let Some(name) = node.name_arg() else {
+                        continue;
+                    };
+                    let table = match origin {
+                        Origin::Project => &mut templates.project,
+                        Origin::Stdlib => &mut templates.stdlib,
+                    };
+                    if let Some(first) = table.get(name) {
+                        diags.push(duplicate("template", name, node, first.node));
+                    } else {
+                        table.insert(name, Template { node });
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    let project = match projects.as_slice() {
+        [] => {
+            let mut d = Diagnostic::error(Code::MissingProject, "no `project` node in the project")
+                .with_help(
+                    "declare the project in nestio.kdl: `project \"shop\" { namespace \"shop\" }`",
+                );
+            if let Some(id) = sources.find("nestio.kdl") {
+                d = d.with_label(
+                    Span::file_start(id),
+                    "expected `project \"NAME\" { ... }` here",
+                );
+            }
+            diags.push(d);
+            return None;
+        }
+        [one, rest @ ..] => {
+            for extra in rest {
+                diags.push(
+                    Diagnostic::error(Code::MissingProject, "more than one `project` node")
+                        .with_label(extra.name_span, "another project here")
+                        .with_secondary(one.name_span, "the project is declared here")
+                        .with_help("a project has exactly one `project` node, in nestio.kdl"),
+                );
+            }
+            lower_project(one, diags)?
+        }
+    };
+
+    let mut by_name: BTreeMap<String, Service> = BTreeMap::new();
+    let mut first_span: BTreeMap<String, &Node> = BTreeMap::new();
+    for node in services {
+        let Some(name) = node.name_arg() else {
+            continue;
+        };
+        if let Some(first) = first_span.get(name) {
+            diags.push(duplicate("service", name, node, first));
+            continue;
+        }
+        first_span.insert(name.to_owned(), node);
+        if let Some(service) = lower_service(node, &project, &templates, diags) {
+            by_name.insert(service.name.clone(), service);
+        }
+    }
+    Some(Model {
+        project,
+        services: by_name,
+    })
+}
+
+fn duplicate(what: &str, name: &str, again: &Node, first: &Node) -> Diagnostic {
+    Diagnostic::error(
+        Code::DuplicateName,
+        format!("{what} `{name}` is declared more than once"),
+    )
+    .with_label(again.ident_span(), "declared again here")
+    .with_secondary(first.ident_span(), "first declared here")
+    .with_help(format!(
+        "{what} names are unique across the project; rename or remove one"
+    ))
+}
+
+// ----------------------------------------------------------------------------- readers
+
+fn child<'a>(children: &'a [Node], name: &str) -> Option<&'a Node> {
+    children.iter().find(|c| c.name == name)
+}
+
+fn str_of(e: &Entry) -> Option<String> {
+    e.value.as_str().map(str::to_owned)
+}
+
+fn arg_str(node: &Node, i: usize) -> Option<String> {
+    node.arg(i).and_then(str_of)
+}
+
+fn prop_str(node: &Node, key: &str) -> Option<String> {
+    node.prop(key).and_then(str_of)
+}
+
+fn int_of(e: &Entry) -> Option<i128> {
+    match e.value {
+        Value::Integer(n) => Some(n),
+        _ => None,
+    }
+}
+
+fn prop_u32(node: &Node, key: &str) -> Option<u32> {
+    node.prop(key)
+        .and_then(int_of)
+        .and_then(|n| u32::try_from(n).ok())
+}
+
+fn prop_bool(node: &Node, key: &str) -> Option<bool> {
+    node.prop(key).and_then(|e| match e.value {
+        Value::Bool(b) => Some(b),
+        _ => None,
+    })
+}
+
+fn duration_of(e: &Entry) -> Option<Duration> {
+    e.value.as_str().and_then(|s| Duration::parse(s).ok())
+}
+
+fn prop_duration(node: &Node, key: &str) -> Option<Spanned<Duration>> {
+    node.prop(key)
+        .and_then(|e| duration_of(e).map(|d| Spanned::new(d, e.value_span)))
+}
+
+fn percent_of(e: &Entry) -> Option<Percent> {
+    match e.value {
+        Value::String(_) | Value::Integer(_) | Value::Float(_) => Percent::parse(&e.raw).ok(),
+        _ => None,
+    }
+}
+
+fn quantity_of(e: &Entry) -> Option<Quantity> {
+    match e.value {
+        Value::String(_) | Value::Integer(_) | Value::Float(_) => {
+            Quantity::parse(e.raw.trim_matches('"')).ok()
+        }
+        _ => None,
+    }
+}
+
+fn spanned_str(node: &Node, key: &str) -> Option<Spanned<String>> {
+    node.prop(key)
+        .and_then(|e| str_of(e).map(|s| Spanned::new(s, e.value_span)))
+}
+
+// ----------------------------------------------------------------------------- project
+
+/// Image references end up in manifests, Dockerfiles and CI scripts: only the characters
+/// the OCI distribution spec allows are accepted.
+fn check_image_chars(
+    text: &str,
+    what: &str,
+    allowed: fn(char) -> bool,
+) -> Result<(), crate::diag::Problem> {
+    if !text.is_empty() && text.chars().all(allowed) && !text.contains("..") && !text.contains("//")
+    {
+        return Ok(());
+    }
+    Err(crate::diag::Problem {
+        code: Code::InvalidName,
+        message: format!("invalid {what} `{text}`"),
+        label: format!("not a valid {what}"),
+        help: Some(match what {
+            "image tag" => "a tag is letters, digits, `_`, `.` and `-`, e.g. \"1.4.2\"".into(),
+            "image digest" => "a digest looks like \"sha256:\" followed by 64 hex digits".into(),
+            _ => "use lowercase letters, digits, `.`, `-`, `_`, `/` and a `:port` in the registry host, e.g. \"ghcr.io/acme\"".into(),
+        }),
+    })
+}
+
+fn registry_char(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/:".contains(c)
+}
+
+fn repo_char(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/".contains(c)
+}
+
+fn tag_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "._-".contains(c)
+}
+
+fn lower_project(node: &Node, diags: &mut Diagnostics) -> Option<Project> {
+    let name = arg_str(node, 0)?;
+    if values::check_dns_label(&name, "project").is_err() {
+        return None;
+    }
+    let kids = &node.children;
+    let registry = child(kids, "registry").and_then(|n| {
+        let e = n.arg(0)?;
+        let r = str_of(e)?.trim_end_matches('/').to_owned();
+        match check_image_chars(&r, "registry", registry_char).at(e.value_span) {
+            Ok(()) => Some(r),
+            Err(d) => {
+                diags.push(d);
+                None
+            }
+        }
+    });
+    let namespace = child(kids, "namespace")
+        .and_then(|n| arg_str(n, 0))
+        .unwrap_or_else(|| name.clone());
+    let mesh_node = child(kids, "mesh");
+    let mesh = match mesh_node.and_then(|n| arg_str(n, 0)).as_deref() {
+        Some("istio") => Mesh::Istio,
+        Some("linkerd") => Mesh::Linkerd,
+        _ => Mesh::None,
+    };
+    let mut ci: Vec<String> = kids
+        .iter()
+        .filter(|n| n.name == "ci")
+        .flat_map(|n| n.args().filter_map(str_of).collect::<Vec<_>>())
+        .filter(|s| lang::CI_SYSTEMS.contains(&s.as_str()))
+        .collect();
+    ci.sort_by_key(|s| lang::CI_SYSTEMS.iter().position(|c| c == s));
+    ci.dedup();
+    let cd = child(kids, "cd")
+        .and_then(|n| arg_str(n, 0))
+        .unwrap_or_else(|| "none".into());
+    let logging = child(kids, "logging").and_then(|n| {
+        let system = arg_str(n, 0)?;
+        let elasticsearch = child(&n.children, "elasticsearch").and_then(|e| arg_str(e, 0));
+        (system != "none").then_some(Logging {
+            system,
+            elasticsearch,
+        })
+    });
+    let mut environments = Vec::new();
+    for env in kids.iter().filter(|n| n.name == "environment") {
+        let Some(env_name) = arg_str(env, 0) else {
+            continue;
+        };
+        if values::check_dns_label(&env_name, "environment").is_err()
+            || environments
+                .iter()
+                .any(|e: &Environment| e.name == env_name)
+        {
+            continue;
+        }
+        let scale = match child(&env.children, "replicas-scale").and_then(|n| n.arg(0)) {
+            Some(e) => match e.raw.parse::<Decimal>() {
+                Ok(d) if d > Decimal::ZERO && d <= Decimal::from(100) => d,
+                _ => {
+                    if matches!(e.value, Value::Integer(_) | Value::Float(_)) {
+                        diags.push(
+                            Diagnostic::error(
+                                Code::OutOfRange,
+                                format!(
+                                    "`replicas-scale` of `{env_name}` is out of range: {}",
+                                    e.raw
+                                ),
+                            )
+                            .with_label(e.value_span, "must be above 0 and at most 100")
+                            .with_help("use a factor such as 0.5 (half the replicas) or 2"),
+                        );
+                    }
+                    Decimal::ONE
+                }
+            },
+            None => Decimal::ONE,
+        };
+        environments.push(Environment {
+            namespace: child(&env.children, "namespace")
+                .and_then(|n| arg_str(n, 0))
+                .unwrap_or_else(|| namespace.clone()),
+            name: env_name,
+            span: env.ident_span(),
+            replicas_scale: scale,
+        });
+    }
+    Some(Project {
+        name,
+        span: node.ident_span(),
+        source: node.span.source,
+        registry,
+        namespace,
+        mesh,
+        mesh_span: mesh_node.and_then(|n| n.arg(0)).map(|e| e.value_span),
+        ci,
+        cd,
+        logging,
+        environments,
+    })
+}
+
+// ----------------------------------------------------------------------------- templates
+
+/// The identity of a child for merging: singletons by node name, named nodes by
+/// (node name, first argument). `None` means "append" (lists).
+fn merge_key(node: &Node) -> Option<(String, Option<String>)> {
+    let spec = lang::SERVICE_CHILDREN
+        .iter()
+        .find(|s| s.name == node.name)?;
+    if !spec.repeatable {
+        Some((node.name.clone(), None))
+    } else if spec.named {
+        Some((node.name.clone(), node.name_arg().map(str::to_owned)))
+    } else {
+        None
+    }
+}
+
+/// Later entries win over earlier ones with the same key; the rest append in order.
+fn merge_into(base: &mut Vec<Node>, over: Vec<Node>) {
+    for node in over {
+        let key = merge_key(&node);
+        match key
+            .as_ref()
+            .and_then(|k| base.iter().position(|b| merge_key(b).as_ref() == Some(k)))
+        {
+            Some(i) => base[i] = node,
+            None => base.push(node),
+        }
+    }
+}
+
+/// The children of `node` with every template it `uses` merged in (recursively).
+fn expand(
+    node: &Node,
+    templates: &Templates<'_>,
+    stack: &mut Vec<String>,
+    used: &mut Vec<String>,
+    diags: &mut Diagnostics,
+) -> Vec<Node> {
+    let mut merged: Vec<Node> = Vec::new();
+    for uses in node.children.iter().filter(|c| c.name == "uses") {
+        for entry in uses.args() {
+            let Some(name) = entry.value.as_str() else {
+                continue;
+            };
+            let Some((full, template)) = templates.get(name) else {
+                let names = templates.names();
+                diags.push(
+                    Diagnostic::error(Code::UnknownTemplate, format!("unknown template `{name}`"))
+                        .with_label(entry.value_span, "no template with this name")
+                        .with_help(suggest::help_for(
+                            name.strip_prefix(STD_PREFIX).unwrap_or(name),
+                            names.iter().map(String::as_str),
+                            "template",
+                        )),
+                );
+                continue;
+            };
+            if let Some(pos) = stack.iter().position(|s| *s == full) {
+                let mut circle: Vec<String> = stack[pos..].to_vec();
+                circle.push(full.clone());
+                diags.push(
+                    Diagnostic::error(
+                        Code::TemplateCycle,
+                        format!(
+                            "templates use each other in a cycle: {}",
+                            circle.join(" -> ")
+                        ),
+                    )
+                    .with_label(
+                        entry.value_span,
+                        format!("`{full}` is already being expanded"),
+                    )
+                    .with_help("remove one `uses` so that templates form a tree"),
+                );
+                continue;
+            }
+            stack.push(full.clone());
+            let body = expand(template.node, templates, stack, used, diags);
+            stack.pop();
+            if !used.contains(&full) {
+                used.push(full);
+            }
+            merge_into(&mut merged, body);
+        }
+    }
+    let own: Vec<Node> = node
+        .children
+        .iter()
+        .filter(|c| c.name != "uses")
+        .cloned()
+        .collect();
+    merge_into(&mut merged, own);
+    merged
+}
+
+// ----------------------------------------------------------------------------- services
+
+fn lower_service(
+    node: &Node,
+    project: &Project,
+    templates: &Templates<'_>,
+    diags: &mut Diagnostics,
+) -> Option<Service> {
+    let name_entry = node.arg(0)?;
+    let name = str_of(name_entry)?;
+    if let Err(d) = check_service_name(&name).at(name_entry.value_span) {
+        // `check_top` already reported names that are not DNS-1123 labels.
+        if values::check_dns_label(&name, "service").is_ok() {
+            diags.push(d);
+        }
+        return None;
+    }
+    let mut stack = Vec::new();
+    let mut uses = Vec::new();
+    let kids = expand(node, templates, &mut stack, &mut uses, diags);
+    let kids = kids.as_slice();
+
+    let image = lower_image(&name, node, kids, project, diags);
+    let replicas = lower_replicas(node, kids, diags);
+    let resources = lower_resources(kids, diags);
+    let ports = lower_ports(kids, diags);
+    let probe = lower_probe(&name, kids, &ports, diags);
+    let env = lower_env(kids, diags);
+    let depends_on = kids
+        .iter()
+        .filter(|c| c.name == "depends-on")
+        .filter_map(lower_dependency)
+        .collect();
+    let externals = kids
+        .iter()
+        .filter(|c| c.name == "external")
+        .filter_map(|n| {
+            let host_entry = n.prop("host")?;
+            let host = str_of(host_entry)?;
+            if let Err(d) = check_host(&host).at(host_entry.value_span) {
+                diags.push(d);
+                return None;
+            }
+            Some(External {
+                name: arg_str(n, 0)?,
+                host,
+                port: n
+                    .prop("port")
+                    .and_then(int_of)
+                    .and_then(|p| u16::try_from(p).ok())
+                    .unwrap_or(443),
+                protocol: prop_str(n, "protocol").unwrap_or_else(|| "https".into()),
+                span: n.ident_span(),
+            })
+        })
+        .collect();
+    let slos = kids
+        .iter()
+        .filter(|c| c.name == "slo")
+        .filter_map(|n| lower_slo(n, diags))
+        .collect();
+    let rollout = lower_rollout(child(kids, "rollout"));
+    let expose = child(kids, "expose").and_then(|n| lower_expose(n, diags));
+    let owner = child(kids, "owner").and_then(|n| {
+        let e = n.arg(0)?;
+        let s = str_of(e)?;
+        match check_label_value(&s).at(e.value_span) {
+            Ok(()) => Some(s),
+            Err(d) => {
+                diags.push(d);
+                None
+            }
+        }
+    });
+    let source_path = child(kids, "source").and_then(|n| {
+        let e = n.arg(0)?;
+        let s = str_of(e)?;
+        match check_repo_path(&s).at(e.value_span) {
+            Ok(()) => Some(s.trim_end_matches('/').to_owned()),
+            Err(d) => {
+                diags.push(d);
+                None
+            }
+        }
+    });
+    Some(Service {
+        name,
+        name_span: name_entry.value_span,
+        span: node.span,
+        source: node.span.source,
+        uses,
+        owner,
+        tier: child(kids, "tier").and_then(|n| {
+            let e = n.arg(0)?;
+            let t = u8::try_from(int_of(e)?)
+                .ok()
+                .filter(|t| (1..=3).contains(t))?;
+            Some(Spanned::new(t, e.value_span))
+        }),
+        image,
+        language: child(kids, "language").and_then(|n| arg_str(n, 0)),
+        source_path,
+        replicas,
+        resources,
+        ports,
+        probe,
+        env,
+        depends_on,
+        externals,
+        slos,
+        rollout,
+        logs_format: child(kids, "logs").and_then(|n| prop_str(n, "format")),
+        expose,
+    })
+}
+
+fn lower_image(
+    service: &str,
+    node: &Node,
+    kids: &[Node],
+    project: &Project,
+    diags: &mut Diagnostics,
+) -> Image {
+    let image_node = child(kids, "image");
+    let (name, span) = image_node
+        .and_then(|n| n.arg(0).and_then(|e| str_of(e).map(|s| (s, e.value_span))))
+        .unwrap_or_else(|| (service.to_owned(), node.ident_span()));
+    let mut valid = true;
+    if let Err(d) = check_image_chars(&name, "image name", repo_char).at(span) {
+        diags.push(d);
+        valid = false;
+    }
+    let first = name.split('/').next().unwrap_or_default();
+    let names_registry =
+        name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    let repository = match (&project.registry, names_registry) {
+        (Some(r), false) => format!("{r}/{name}"),
+        _ => name.clone(),
+    };
+    let mut checked = |key: &str, what: &str, allowed: fn(char) -> bool| -> Option<String> {
+        let e = image_node?.prop(key)?;
+        let s = str_of(e)?;
+        let ok = match what {
+            "image digest" => s.strip_prefix("sha256:").is_some_and(|h| {
+                h.len() == 64
+                    && h.chars()
+                        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+            }),
+            _ => {
+                s.len() <= 128
+                    && !s.starts_with(['.', '-'])
+                    && check_image_chars(&s, what, allowed).is_ok()
+            }
+        };
+        if ok {
+            Some(s)
+        } else {
+            diags.push(
+                check_image_chars("", what, allowed)
+                    .at(e.value_span)
+                    .err()
+                    .map(|mut d| {
+                        d.message = format!("invalid {what} `{s}`");
+                        d
+                    })?,
+            );
+            valid = false;
+            None
+        }
+    };
+    let tag = checked("tag", "image tag", tag_char);
+    let digest = checked("digest", "image digest", tag_char);
+    if valid && tag.is_none() && digest.is_none() {
+        let at = image_node.map_or(node.ident_span(), Node::head_span);
+        diags.push(
+            Diagnostic::error(
+                Code::MissingValue,
+                format!("service `{service}` has no image tag"),
+            )
+            .with_label(at, "no `tag=` or `digest=`")
+            .with_help(format!(
+                "pin the image, e.g. `image \"{name}\" tag=\"1.0.0\"`; a floating `latest` makes deployments unreproducible"
+            )),
+        );
+    }
+    if tag.as_deref() == Some("latest") {
+        let e = image_node.and_then(|n| n.prop("tag"));
+        if let Some(e) = e {
+            diags.push(
+                Diagnostic::warning(Code::MissingValue, "image tag `latest` is not pinned")
+                    .with_label(e.value_span, "floating tag")
+                    .with_help(
+                        "use an immutable version tag or a digest, so that a rollback rolls back",
+                    ),
+            );
+        }
+    }
+    Image {
+        repository,
+        tag,
+        digest,
+        span,
+    }
+}
+
+fn lower_replicas(node: &Node, kids: &[Node], diags: &mut Diagnostics) -> Replicas {
+    let Some(n) = child(kids, "replicas") else {
+        return Replicas {
+            min: 1,
+            max: None,
+            cpu_target: 80,
+            span: node.ident_span(),
+        };
+    };
+    let min = n
+        .arg(0)
+        .and_then(int_of)
+        .and_then(|v| u32::try_from(v).ok())
+        .unwrap_or(1);
+    let mut max = prop_u32(n, "max");
+    if let (Some(m), Some(e)) = (max, n.prop("max")) {
+        if m < min {
+            diags.push(
+                Diagnostic::error(
+                    Code::OutOfRange,
+                    format!("`max` ({m}) is below the replica count ({min})"),
+                )
+                .with_label(e.value_span, format!("must be at least {min}"))
+                .with_help(
+                    "`replicas N max=M` autoscales from N to M replicas; M must be at least N",
+                ),
+            );
+            max = None;
+        }
+    }
+    Replicas {
+        min,
+        max: max.filter(|m| *m > min),
+        cpu_target: prop_u32(n, "cpu-target").unwrap_or(80),
+        span: n.head_span(),
+    }
+}
+
+fn lower_resources(kids: &[Node], diags: &mut Diagnostics) -> Resources {
+    let n = child(kids, "resources");
+    let get = |key: &str| {
+        n.and_then(|n| n.prop(key))
+            .and_then(|e| quantity_of(e).map(|q| (q, e.value_span)))
+    };
+    let mut check_unit = |q: &Option<(Quantity, Span)>, memory: bool| {
+        let Some((q, span)) = q else { return };
+        if memory && q.suffix == "m" {
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidQuantity,
+                    format!("memory `{}` is in millibytes", q.text),
+                )
+                .with_label(*span, "`m` means one thousandth of a byte")
+                .with_help(format!("did you mean `{}Mi`?", &q.text[..q.text.len() - 1])),
+            );
+        } else if !memory && q.suffix.ends_with('i') {
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidQuantity,
+                    format!("CPU `{}` uses a memory unit", q.text),
+                )
+                .with_label(*span, "binary suffixes are for bytes")
+                .with_help("CPU is counted in cores: \"500m\" is half a core, \"2\" is two"),
+            );
+        }
+    };
+    let cpu = get("cpu");
+    let memory = get("memory");
+    let cpu_limit = get("cpu-limit");
+    let memory_limit = get("memory-limit");
+    check_unit(&cpu, false);
+    check_unit(&cpu_limit, false);
+    check_unit(&memory, true);
+    check_unit(&memory_limit, true);
+    let default = |text: &str| {
+        Quantity::parse(text).unwrap_or(Quantity {
+            text: text.into(),
+            value: Decimal::ZERO,
+            suffix: String::new(),
+        })
+    };
+    let cpu_q = cpu
+        .as_ref()
+        .map_or_else(|| default("100m"), |(q, _)| q.clone());
+    let mem_q = memory
+        .as_ref()
+        .map_or_else(|| default("128Mi"), |(q, _)| q.clone());
+    let mut limit = |l: Option<(Quantity, Span)>, request: &Quantity, what: &str| match l {
+        Some((q, span)) => {
+            if q.value < request.value {
+                diags.push(
+                    Diagnostic::error(
+                        Code::LimitBelowRequest,
+                        format!("{what} limit `{}` is below the request `{}`", q.text, request.text),
+                    )
+                    .with_label(span, "limit below request")
+                    .with_help(format!("Kubernetes rejects a limit below the request; raise the limit to at least `{}`", request.text)),
+                );
+            }
+            q
+        }
+        None => request.times(2),
+    };
+    let cpu_limit = limit(cpu_limit, &cpu_q, "CPU");
+    let memory_limit = limit(memory_limit, &mem_q, "memory");
+    Resources {
+        cpu: cpu_q,
+        memory: mem_q,
+        cpu_limit,
+        memory_limit,
+    }
+}
+
+fn lower_ports(kids: &[Node], diags: &mut Diagnostics) -> Vec<Port> {
+    let mut ports: Vec<Port> = Vec::new();
+    for n in kids.iter().filter(|c| c.name == "port") {
+        let (Some(name), Some(port_entry)) = (arg_str(n, 0), n.arg(1)) else {
+            continue;
+        };
+        if values::check_port_name(&name).is_err() {
+            continue;
+        }
+        let Some(port) = int_of(port_entry)
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p > 0)
+        else {
+            continue;
+        };
+        let target = n
+            .prop("target")
+            .and_then(int_of)
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p > 0)
+            .unwrap_or(port);
+        if let Some(other) = ports.iter().find(|p| p.port == port) {
+            diags.push(
+                Diagnostic::error(
+                    Code::DuplicateName,
+                    format!("port {port} is declared twice"),
+                )
+                .with_label(port_entry.value_span, "declared again here")
+                .with_secondary(other.span, format!("already used by `{}`", other.name))
+                .with_help("each port number can be used once per service"),
+            );
+            continue;
+        }
+        if let Some(other) = ports.iter().find(|p| p.target == target) {
+            diags.push(
+                Diagnostic::error(
+                    Code::DuplicateName,
+                    format!("container port {target} is the target of two ports"),
+                )
+                .with_label(n.head_span(), format!("targets {target}"))
+                .with_secondary(other.span, format!("`{}` targets it too", other.name))
+                .with_help("give each port its own container port with `target=`"),
+            );
+            continue;
+        }
+        let protocol = match prop_str(n, "protocol").as_deref() {
+            Some("grpc") => Protocol::Grpc,
+            Some("tcp") => Protocol::Tcp,
+            _ => Protocol::Http,
+        };
+        ports.push(Port {
+            name,
+            port,
+            target,
+            protocol,
+            span: n.ident_span(),
+        });
+    }
+    ports
+}
+
+fn lower_probe(
+    service: &str,
+    kids: &[Node],
+    ports: &[Port],
+    diags: &mut Diagnostics,
+) -> Option<Probe> {
+    let Some(n) = child(kids, "probe") else {
+        // A port the service declares is a port it listens on: a TCP probe is always right.
+        return (!ports.is_empty()).then(|| Probe {
+            kind: ProbeKind::Tcp,
+            path: String::new(),
+            port: 0,
+            span: Span::file_start(crate::source::SourceId(0)),
+        });
+    };
+    let kind = match arg_str(n, 0).as_deref() {
+        Some("grpc") => ProbeKind::Grpc,
+        Some("tcp") => ProbeKind::Tcp,
+        Some("http") => ProbeKind::Http,
+        _ => return None,
+    };
+    let port = match n.prop("port") {
+        Some(e) => {
+            let name = str_of(e)?;
+            match ports.iter().position(|p| p.name == name) {
+                Some(i) => i,
+                None => {
+                    diags.push(unknown_port(service, &name, e.value_span, ports));
+                    return None;
+                }
+            }
+        }
+        None if ports.is_empty() => {
+            diags.push(
+                Diagnostic::error(
+                    Code::UnknownPort,
+                    format!("service `{service}` has no port to probe"),
+                )
+                .with_label(n.head_span(), "this probe needs a port")
+                .with_help("declare a port (`port \"http\" 8080`) or remove the probe: a worker has no port"),
+            );
+            return None;
+        }
+        None => 0,
+    };
+    let path = prop_str(n, "path").unwrap_or_else(|| "/healthz".into());
+    if kind == ProbeKind::Http {
+        if let Some(e) = n.prop("path") {
+            if let Err(d) = check_http_path(&path).at(e.value_span) {
+                diags.push(d);
+                return None;
+            }
+        }
+    }
+    Some(Probe {
+        kind,
+        path,
+        port,
+        span: n.head_span(),
+    })
+}
+
+/// A diagnostic for a port name that the service does not declare.
+#[must_use]
+pub fn unknown_port(service: &str, name: &str, span: Span, ports: &[Port]) -> Diagnostic {
+    Diagnostic::error(
+        Code::UnknownPort,
+        format!("service `{service}` has no port `{name}`"),
+    )
+    .with_label(span, "no port with this name")
+    .with_help(if ports.is_empty() {
+        format!("`{service}` declares no ports (it is a worker)")
+    } else {
+        suggest::help_for(name, ports.iter().map(|p| p.name.as_str()), "port")
+    })
+}
+
+fn lower_env(kids: &[Node], diags: &mut Diagnostics) -> Vec<EnvVar> {
+    let mut env: Vec<EnvVar> = Vec::new();
+    let mut push = |var: EnvVar, diags: &mut Diagnostics| {
+        if let Some(first) = env.iter().find(|e| e.name == var.name) {
+            diags.push(
+                Diagnostic::error(
+                    Code::DuplicateName,
+                    format!("environment variable `{}` is set twice", var.name),
+                )
+                .with_label(var.span, "set again here")
+                .with_secondary(first.span, "first set here")
+                .with_help(
+                    "each variable can be set once, by `env`, `env-secret` or `depends-on env=`",
+                ),
+            );
+        } else {
+            env.push(var);
+        }
+    };
+    for n in kids {
+        match n.name.as_str() {
+            "env" => {
+                let (Some(name), Some(v)) = (arg_str(n, 0), n.arg(1)) else {
+                    continue;
+                };
+                let value = match &v.value {
+                    Value::String(s) => s.clone(),
+                    Value::Bool(b) => b.to_string(),
+                    Value::Integer(_) | Value::Float(_) => v.raw.clone(),
+                    Value::Null => continue,
+                };
+                if values::check_env_name(&name).is_ok() {
+                    push(
+                        EnvVar {
+                            name,
+                            value: EnvValue::Literal(value),
+                            span: n.ident_span(),
+                        },
+                        diags,
+                    );
+                }
+            }
+            "env-secret" => {
+                let (Some(name), Some(secret), Some(key)) =
+                    (arg_str(n, 0), prop_str(n, "secret"), prop_str(n, "key"))
+                else {
+                    continue;
+                };
+                if let Some(e) = n.prop("key") {
+                    if let Err(d) = check_secret_key(&key).at(e.value_span) {
+                        diags.push(d);
+                        continue;
+                    }
+                }
+                if values::check_env_name(&name).is_ok() {
+                    push(
+                        EnvVar {
+                            name,
+                            value: EnvValue::Secret { secret, key },
+                            span: n.ident_span(),
+                        },
+                        diags,
+                    );
+                }
+            }
+            "depends-on" => {
+                // `depends-on env=` sets a variable too: it takes part in the
+                // duplicate check, and its value is filled in by the graph stage.
+                if let Some(e) = n.prop("env") {
+                    if let Some(name) = str_of(e) {
+                        if values::check_env_name(&name).is_ok() {
+                            push(
+                                EnvVar {
+                                    name,
+                                    value: EnvValue::Dependency,
+                                    span: e.value_span,
+                                },
+                                diags,
+                            );
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    env.retain(|e| !matches!(e.value, EnvValue::Dependency));
+    env
+}
+
+fn lower_dependency(n: &Node) -> Option<Dependency> {
+    let target_entry = n.arg(0)?;
+    let target = str_of(target_entry)?;
+    if values::check_dns_label(&target, "service").is_err() {
+        return None;
+    }
+    let circuit_breaker = child(&n.children, "circuit-breaker").map(|cb| CircuitBreaker {
+        consecutive_errors: prop_u32(cb, "consecutive-errors").unwrap_or(5),
+        interval: prop_duration(cb, "interval").map_or(Duration::from_millis(10_000), |d| d.value),
+        ejection: prop_duration(cb, "ejection").map_or(Duration::from_millis(30_000), |d| d.value),
+        max_ejection: cb
+            .prop("max-ejection")
+            .and_then(percent_of)
+            .unwrap_or(Percent(Decimal::from(50))),
+        span: cb.head_span(),
+    });
+    Some(Dependency {
+        target: Spanned::new(target, target_entry.value_span),
+        env: spanned_str(n, "env"),
+        port: spanned_str(n, "port"),
+        timeout: prop_duration(n, "timeout"),
+        retries: n.prop("retries").and_then(|e| {
+            int_of(e)
+                .and_then(|r| u32::try_from(r).ok())
+                .map(|r| Spanned::new(r, e.value_span))
+        }),
+        optional: prop_bool(n, "optional").unwrap_or(false),
+        fallback: spanned_str(n, "fallback"),
+        circuit_breaker,
+        span: n.head_span(),
+    })
+}
+
+fn lower_slo(n: &Node, diags: &mut Diagnostics) -> Option<Slo> {
+    let kind = match arg_str(n, 0).as_deref() {
+        Some("availability") => SloKind::Availability,
+        Some("latency") => SloKind::Latency,
+        _ => return None,
+    };
+    let target_entry = n.prop("target")?;
+    let target = percent_of(target_entry)?;
+    if target.0 <= Decimal::ZERO || target.0 >= Decimal::ONE_HUNDRED {
+        diags.push(
+            Diagnostic::error(
+                Code::OutOfRange,
+                format!("SLO target {target} leaves no room"),
+            )
+            .with_label(target_entry.value_span, "must be above 0 and below 100")
+            .with_help(if target.0 >= Decimal::ONE_HUNDRED {
+                "a 100% objective has no error budget, so every error pages: use e.g. 99.9"
+            } else {
+                "use an objective such as 99 or 99.9"
+            }),
+        );
+        return None;
+    }
+    let window =
+        prop_duration(n, "window").map_or(Duration::from_millis(30 * 86_400_000), |d| d.value);
+    if window.millis < 3_600_000 {
+        if let Some(e) = n.prop("window") {
+            diags.push(
+                Diagnostic::error(
+                    Code::OutOfRange,
+                    format!("SLO window `{window}` is too short"),
+                )
+                .with_label(e.value_span, "at least one hour")
+                .with_help("SLO windows are days or weeks: \"7d\", \"28d\", \"30d\""),
+            );
+        }
+        return None;
+    }
+    let threshold = prop_duration(n, "threshold");
+    match (kind, &threshold) {
+        (SloKind::Latency, None) if child(&n.children, "errors").is_none() => {
+            diags.push(
+                Diagnostic::error(Code::MissingValue, "latency SLO needs a `threshold`")
+                    .with_label(n.head_span(), "missing `threshold=`")
+                    .with_help("requests slower than the threshold are bad: `slo \"latency\" target=99 threshold=\"300ms\"`"),
+            );
+            return None;
+        }
+        (SloKind::Availability, Some(t)) => {
+            diags.push(
+                Diagnostic::error(
+                    Code::UnknownProperty,
+                    "`threshold` applies to latency SLOs only",
+                )
+                .with_label(t.span, "not used by an availability SLO")
+                .with_help("remove it, or declare `slo \"latency\" ... threshold=`"),
+            );
+        }
+        _ => {}
+    }
+    let errors = child(&n.children, "errors").and_then(|c| arg_str(c, 0));
+    let total = child(&n.children, "total").and_then(|c| arg_str(c, 0));
+    let custom = match (errors, total) {
+        (Some(errors), Some(total)) => Some(CustomSli { errors, total }),
+        (None, None) => None,
+        _ => {
+            diags.push(
+                Diagnostic::error(Code::MissingValue, "a custom SLI needs both `errors` and `total`")
+                    .with_label(n.head_span(), "incomplete custom SLI")
+                    .with_help("give both queries: `errors \"sum(rate(..{code=~\\\"5..\\\"}[{{window}}]))\"` and `total \"sum(rate(..[{{window}}]))\"`"),
+            );
+            None
+        }
+    };
+    Some(Slo {
+        kind,
+        target: Spanned::new(target, target_entry.value_span),
+        window,
+        threshold,
+        custom,
+        span: n.ident_span(),
+    })
+}
+
+fn lower_rollout(n: Option<&Node>) -> Rollout {
+    let Some(n) = n else {
+        return Rollout {
+            kind: RolloutKind::Rolling,
+            steps: Vec::new(),
+            abort_error_rate: None,
+            abort_latency: None,
+            span: None,
+        };
+    };
+    let kind = match arg_str(n, 0).as_deref() {
+        Some("canary") => RolloutKind::Canary,
+        Some("blue-green") => RolloutKind::BlueGreen,
+        _ => RolloutKind::Rolling,
+    };
+    let steps = n
+        .children
+        .iter()
+        .filter(|c| c.name == "step")
+        .filter_map(|s| {
+            Some(Step {
+                weight: prop_u32(s, "weight")?,
+                pause: prop_duration(s, "pause").map(|d| d.value),
+                span: s.head_span(),
+            })
+        })
+        .collect();
+    let abort = child(&n.children, "abort-if");
+    Rollout {
+        kind,
+        steps,
+        abort_error_rate: abort
+            .and_then(|a| a.prop("error-rate"))
+            .and_then(percent_of),
+        abort_latency: abort
+            .and_then(|a| prop_duration(a, "latency"))
+            .map(|d| d.value),
+        span: Some(n.ident_span()),
+    }
+}
+
+fn lower_expose(n: &Node, diags: &mut Diagnostics) -> Option<Expose> {
+    let host_entry = n.prop("host")?;
+    let host = str_of(host_entry)?;
+    if let Err(d) = check_host(&host).at(host_entry.value_span) {
+        diags.push(d);
+        return None;
+    }
+    let path = prop_str(n, "path").unwrap_or_else(|| "/".into());
+    if let Some(e) = n.prop("path") {
+        if let Err(d) = check_http_path(&path).at(e.value_span) {
+            diags.push(d);
+            return None;
+        }
+    }
+    Some(Expose {
+        host,
+        path,
+        port_name: spanned_str(n, "port"),
+        tls_secret: prop_str(n, "tls-secret"),
+        span: n.head_span(),
+    })
+}
+
+// ----------------------------------------------------------------------------- value checks
+
+fn problem(code: Code, message: String, label: &str, help: &str) -> crate::diag::Problem {
+    crate::diag::Problem {
+        code,
+        message,
+        label: label.into(),
+        help: Some(help.into()),
+    }
+}
+
+/// A DNS host name (optionally a `*.` wildcard, as Istio's ServiceEntry allows).
+fn check_host(host: &str) -> Result<(), crate::diag::Problem> {
+    let body = host.strip_prefix("*.").unwrap_or(host);
+    let ok = !body.is_empty()
+        && body.len() <= 253
+        && body.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(problem(
+            Code::InvalidName,
+            format!("invalid host name `{host}`"),
+            "not a DNS host name",
+            "a host is lowercase labels separated by dots, e.g. \"api.stripe.com\"; no scheme, port or path",
+        ))
+    }
+}
+
+/// An HTTP path prefix: `/` and URL-safe characters only.
+fn check_http_path(path: &str) -> Result<(), crate::diag::Problem> {
+    let ok = path.starts_with('/')
+        && path.len() <= 1024
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/-._~%!$&'()*+,;=:@".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(problem(
+            Code::InvalidName,
+            format!("invalid HTTP path `{path}`"),
+            "not an HTTP path",
+            "a path starts with `/` and uses URL characters only, e.g. \"/api\"",
+        ))
+    }
+}
+
+/// A Kubernetes label value (owner becomes a label).
+fn check_label_value(value: &str) -> Result<(), crate::diag::Problem> {
+    let ok = value.len() <= 63
+        && !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && value.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(problem(
+            Code::InvalidName,
+            format!("invalid owner `{value}`"),
+            "not a Kubernetes label value",
+            "an owner becomes a label: at most 63 letters, digits, `-`, `_` and `.`, e.g. \"payments-team\"",
+        ))
+    }
+}
+
+/// A relative path inside the repository (CI path filters).
+fn check_repo_path(path: &str) -> Result<(), crate::diag::Problem> {
+    let ok = !path.is_empty()
+        && !path.starts_with('/')
+        && path.len() <= 512
+        && path.split('/').all(|c| c != ".." && c != ".")
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(problem(
+            Code::InvalidName,
+            format!("invalid source path `{path}`"),
+            "not a relative repository path",
+            "give the directory relative to the repository root, e.g. \"src/checkout\", without `..`",
+        ))
+    }
+}
+
+/// A key of a Secret: letters, digits, `-`, `_` and `.`.
+fn check_secret_key(key: &str) -> Result<(), crate::diag::Problem> {
+    let ok = !key.is_empty()
+        && key.len() <= 253
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(problem(
+            Code::InvalidName,
+            format!("invalid secret key `{key}`"),
+            "not a Secret key",
+            "Secret keys are letters, digits, `-`, `_` and `.`",
+        ))
+    }
+}

@@ -1,0 +1,352 @@
+//! Structural checks of the syntax tree against the language table ([`crate::lang`]):
+//! unknown nodes and properties, arity, types, ranges, enum values, duplicates. Typed
+//! lowering runs afterwards and can then read values without re-reporting problems.
+
+use std::collections::BTreeMap;
+
+use super::values::{
+    Duration, Percent, Quantity, check_dns_label, check_env_name, check_port_name,
+};
+use crate::diag::{At, Code, Diagnostic, Diagnostics};
+use crate::lang::{self, Kind, NodeSpec};
+use crate::suggest;
+use crate::syntax::{Entry, Node, Value};
+
+/// Checks a top-level node and everything under it.
+pub(crate) fn check_top(node: &Node, diags: &mut Diagnostics) {
+    match lang::TOP_LEVEL.iter().find(|s| s.name == node.name) {
+        Some(spec) => check_node(spec, node, diags),
+        None => diags.push(unknown_node(node, lang::TOP_LEVEL, "the top level")),
+    }
+}
+
+/// Where a misplaced node belongs, for the help line.
+fn home_of(name: &str) -> Option<&'static str> {
+    fn walk(spec: &NodeSpec, name: &str) -> Option<&'static str> {
+        for c in spec.children {
+            if c.name == name {
+                return Some(spec.name);
+            }
+            if let Some(p) = walk(c, name) {
+                return Some(p);
+            }
+        }
+        None
+    }
+    lang::TOP_LEVEL.iter().find_map(|s| {
+        if s.name == name {
+            Some("the top level")
+        } else {
+            walk(s, name)
+        }
+    })
+}
+
+fn unknown_node(node: &Node, allowed: &[&NodeSpec], parent: &str) -> Diagnostic {
+    let names = allowed.iter().map(|s| s.name);
+    let help = if let Some(s) = suggest::did_you_mean(&node.name, names.clone()) {
+        format!("did you mean `{s}`?")
+    } else if let Some(home) = home_of(&node.name) {
+        if home == "the top level" {
+            format!("`{}` belongs at the top level of a file", node.name)
+        } else {
+            format!("`{}` belongs inside `{home}`", node.name)
+        }
+    } else {
+        suggest::help_for(&node.name, names, "node")
+    };
+    Diagnostic::error(
+        Code::UnknownNode,
+        format!("unknown node `{}` in {parent}", node.name),
+    )
+    .with_label(node.name_span, "not a known node here")
+    .with_help(help)
+}
+
+pub(crate) fn check_node(spec: &NodeSpec, node: &Node, diags: &mut Diagnostics) {
+    if let Some(ty) = &node.ty {
+        diags.push(
+            Diagnostic::error(
+                Code::UnknownValue,
+                format!("unexpected type annotation `({ty})` on `{}`", node.name),
+            )
+            .with_label(node.name_span, "no annotation is expected here")
+            .with_help("remove the annotation"),
+        );
+    }
+    check_entries(spec, node, diags);
+    if spec.children.is_empty() {
+        if let Some(first) = node.children.first() {
+            diags.push(
+                Diagnostic::error(
+                    Code::UnknownNode,
+                    format!("`{}` takes no children", node.name),
+                )
+                .with_label(first.name_span, "unexpected child")
+                .with_help(format!(
+                    "write the settings of `{}` as properties: `{}`",
+                    node.name,
+                    usage(spec)
+                )),
+            );
+        }
+        return;
+    }
+    let parent = format!("`{}`", node.name);
+    let mut singles: BTreeMap<&str, &Node> = BTreeMap::new();
+    let mut named: BTreeMap<(&str, &str), &Node> = BTreeMap::new();
+    for child in &node.children {
+        let Some(child_spec) = spec.children.iter().find(|s| s.name == child.name) else {
+            diags.push(unknown_node(child, spec.children, &parent));
+            continue;
+        };
+        check_node(child_spec, child, diags);
+        if !child_spec.repeatable {
+            if let Some(first) = singles.insert(child_spec.name, child) {
+                diags.push(
+                    Diagnostic::error(
+                        Code::DuplicateNode,
+                        format!("`{}` is given twice in {parent}", child.name),
+                    )
+                    .with_label(child.name_span, "given again here")
+                    .with_secondary(first.name_span, "first given here")
+                    .with_help(format!("keep one `{}` line", child.name)),
+                );
+                singles.insert(child_spec.name, first);
+            }
+        } else if child_spec.named {
+            if let Some(key) = child.name_arg() {
+                if let Some(first) = named.get(&(child_spec.name, key)) {
+                    diags.push(
+                        Diagnostic::error(
+                            Code::DuplicateName,
+                            format!("duplicate `{} \"{key}\"` in {parent}", child.name),
+                        )
+                        .with_label(child.ident_span(), "declared again here")
+                        .with_secondary(first.ident_span(), "first declared here")
+                        .with_help("names must be unique; remove or rename one"),
+                    );
+                } else {
+                    named.insert((child_spec.name, key), child);
+                }
+            }
+        }
+    }
+}
+
+/// `port NAME PORT [target=..] [protocol=..]`, for help lines.
+#[must_use]
+pub fn usage(spec: &NodeSpec) -> String {
+    let mut s = spec.name.to_owned();
+    for a in spec.args {
+        if a.required {
+            s.push_str(&format!(" {}", a.name.to_uppercase()));
+        } else {
+            s.push_str(&format!(" [{}]", a.name.to_uppercase()));
+        }
+    }
+    if let Some(r) = spec.rest {
+        s.push_str(&format!(" [{}...]", r.name.to_uppercase()));
+    }
+    for p in spec.props {
+        if p.required {
+            s.push_str(&format!(" {}=..", p.name));
+        } else {
+            s.push_str(&format!(" [{}=..]", p.name));
+        }
+    }
+    s
+}
+
+fn check_entries(spec: &NodeSpec, node: &Node, diags: &mut Diagnostics) {
+    let mut arg_index = 0;
+    for entry in &node.entries {
+        match &entry.name {
+            None => {
+                let arg = spec.args.get(arg_index).or(spec.rest.as_ref());
+                match arg {
+                    Some(a) => {
+                        if let Err(d) = check_value(a.kind, entry, a.name, &node.name) {
+                            diags.push(d);
+                        }
+                    }
+                    None => diags.push(
+                        Diagnostic::error(
+                            Code::UnexpectedArgument,
+                            format!(
+                                "`{}` takes {} argument{}, this is one too many",
+                                node.name,
+                                spec.args.len(),
+                                if spec.args.len() == 1 { "" } else { "s" }
+                            ),
+                        )
+                        .with_label(entry.span, "unexpected argument")
+                        .with_help(if spec.props.is_empty() {
+                            format!("usage: `{}`", usage(spec))
+                        } else {
+                            format!(
+                                "usage: `{}`; settings are written as properties, `key=value`",
+                                usage(spec)
+                            )
+                        }),
+                    ),
+                }
+                arg_index += 1;
+            }
+            Some(key) => match spec.props.iter().find(|p| p.name == key) {
+                Some(p) => {
+                    if let Err(d) = check_value(p.kind, entry, p.name, &node.name) {
+                        diags.push(d);
+                    }
+                }
+                None => {
+                    let names = spec.props.iter().map(|p| p.name);
+                    let help = match suggest::did_you_mean(key, names.clone()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None if spec.props.is_empty() => {
+                            format!("`{}` takes no properties", node.name)
+                        }
+                        None => suggest::help_for(key, names, "property"),
+                    };
+                    diags.push(
+                        Diagnostic::error(
+                            Code::UnknownProperty,
+                            format!("unknown property `{key}` on `{}`", node.name),
+                        )
+                        .with_label(
+                            entry.name_span.unwrap_or(entry.span),
+                            "not a known property",
+                        )
+                        .with_help(help),
+                    );
+                }
+            },
+        }
+    }
+    let head = node.head_span();
+    for (i, a) in spec.args.iter().enumerate() {
+        if a.required && i >= arg_index {
+            diags.push(
+                Diagnostic::error(
+                    Code::MissingValue,
+                    format!("`{}` needs its {} argument", node.name, a.name),
+                )
+                .with_label(head, format!("missing {}", a.name))
+                .with_help(format!("usage: `{}`", usage(spec))),
+            );
+            break;
+        }
+    }
+    for p in spec.props.iter().filter(|p| p.required) {
+        if node.prop(p.name).is_none() {
+            diags.push(
+                Diagnostic::error(
+                    Code::MissingValue,
+                    format!("`{}` needs the property `{}`", node.name, p.name),
+                )
+                .with_label(head, format!("missing `{}=`", p.name))
+                .with_help(format!("usage: `{}`", usage(spec))),
+            );
+        }
+    }
+}
+
+fn wrong_type(kind: Kind, entry: &Entry, what: &str, node: &str) -> Diagnostic {
+    let help = match (&entry.value, kind) {
+        (Value::String(s), Kind::Int(..) | Kind::Port | Kind::Number)
+            if s.trim().parse::<f64>().is_ok() =>
+        {
+            format!("write the number without quotes: `{}`", s.trim())
+        }
+        (Value::String(s), Kind::Bool) if s == "true" || s == "false" => {
+            format!("KDL booleans are written `#{s}`")
+        }
+        (Value::Integer(n), Kind::Duration) => {
+            format!("durations need a unit, e.g. \"{n}s\" or \"{n}ms\"")
+        }
+        (Value::Float(_), Kind::Int(..) | Kind::Port) => "use a whole number".to_owned(),
+        (_, Kind::Str | Kind::Name | Kind::PortName | Kind::EnvName | Kind::Enum(_)) => {
+            format!(
+                "write it as a quoted string: \"{}\"",
+                entry.raw.trim_matches('"')
+            )
+        }
+        _ => format!("`{what}` is {}", kind.describe()),
+    };
+    Diagnostic::error(
+        Code::WrongType,
+        format!(
+            "`{what}` of `{node}` must be {}, found {}",
+            kind.describe(),
+            entry.value.type_name()
+        ),
+    )
+    .with_label(entry.value_span, format!("expected {}", kind.describe()))
+    .with_help(help)
+}
+
+fn out_of_range(entry: &Entry, what: &str, node: &str, lo: i64, hi: i64) -> Diagnostic {
+    Diagnostic::error(
+        Code::OutOfRange,
+        format!("`{what}` of `{node}` is out of range: {}", entry.raw),
+    )
+    .with_label(entry.value_span, format!("must be from {lo} to {hi}"))
+    .with_help(format!("use a value from {lo} to {hi}"))
+}
+
+/// Checks one value against its kind.
+pub(crate) fn check_value(
+    kind: Kind,
+    entry: &Entry,
+    what: &str,
+    node: &str,
+) -> Result<(), Diagnostic> {
+    let span = entry.value_span;
+    match (kind, &entry.value) {
+        (Kind::Str, Value::String(_)) => Ok(()),
+        (Kind::Name, Value::String(s)) => check_dns_label(s, what).at(span),
+        (Kind::PortName, Value::String(s)) => check_port_name(s).at(span),
+        (Kind::EnvName, Value::String(s)) => check_env_name(s).at(span),
+        (Kind::Int(lo, hi), Value::Integer(n)) => {
+            if *n < i128::from(lo) || *n > i128::from(hi) {
+                Err(out_of_range(entry, what, node, lo, hi))
+            } else {
+                Ok(())
+            }
+        }
+        (Kind::Port, Value::Integer(n)) => {
+            if (1..=65535).contains(n) {
+                Ok(())
+            } else {
+                Err(out_of_range(entry, what, node, 1, 65535))
+            }
+        }
+        (Kind::Number, Value::Integer(_) | Value::Float(_))
+        | (Kind::Bool, Value::Bool(_))
+        | (Kind::Scalar, Value::String(_) | Value::Integer(_) | Value::Float(_) | Value::Bool(_)) => {
+            Ok(())
+        }
+        (Kind::Duration, Value::String(s)) => Duration::parse(s).map(|_| ()).at(span),
+        (Kind::Quantity, Value::String(_) | Value::Integer(_) | Value::Float(_)) => {
+            Quantity::parse(entry.raw.trim_matches('"'))
+                .map(|_| ())
+                .at(span)
+        }
+        (Kind::Percent, Value::String(_) | Value::Integer(_) | Value::Float(_)) => {
+            Percent::parse(&entry.raw).map(|_| ()).at(span)
+        }
+        (Kind::Enum(values), Value::String(s)) => {
+            if values.contains(&s.as_str()) {
+                Ok(())
+            } else {
+                Err(Diagnostic::error(
+                    Code::UnknownValue,
+                    format!("unknown {what} `{s}` for `{node}`"),
+                )
+                .with_label(span, format!("expected {}", kind.describe()))
+                .with_help(suggest::help_for(s, values.iter().copied(), what)))
+            }
+        }
+        _ => Err(wrong_type(kind, entry, what, node)),
+    }
+}

@@ -1,0 +1,350 @@
+//! The checked, typed model of a project: what lowering produces and every later stage
+//! reads. Defaults are applied; every element keeps the span it came from.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+
+use crate::lower::values::{Duration, Percent, Quantity};
+use crate::source::{SourceId, Span};
+
+/// A value and where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub span: Span,
+}
+
+impl<T> Spanned<T> {
+    pub fn new(value: T, span: Span) -> Self {
+        Self { value, span }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub project: Project,
+    /// Services by name (sorted: output order is name order).
+    pub services: BTreeMap<String, Service>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mesh {
+    Istio,
+    Linkerd,
+    None,
+}
+
+impl Mesh {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mesh::Istio => "istio",
+            Mesh::Linkerd => "linkerd",
+            Mesh::None => "none",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub name: String,
+    pub span: Span,
+    pub source: SourceId,
+    pub registry: Option<String>,
+    pub namespace: String,
+    pub mesh: Mesh,
+    pub mesh_span: Option<Span>,
+    pub ci: Vec<String>,
+    pub cd: String,
+    pub logging: Option<Logging>,
+    /// Declared environments, in declaration order. When none is declared, one
+    /// environment named `default` stands in (see [`Project::environments`]).
+    pub environments: Vec<Environment>,
+}
+
+impl Project {
+    /// The environments outputs are generated for.
+    #[must_use]
+    pub fn environments(&self) -> Vec<Environment> {
+        if self.environments.is_empty() {
+            vec![Environment {
+                name: "default".into(),
+                span: self.span,
+                namespace: self.namespace.clone(),
+                replicas_scale: Decimal::ONE,
+            }]
+        } else {
+            self.environments.clone()
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Logging {
+    pub system: String,
+    pub elasticsearch: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub name: String,
+    pub span: Span,
+    pub namespace: String,
+    pub replicas_scale: Decimal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Http,
+    Grpc,
+    Tcp,
+}
+
+impl Protocol {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Http => "http",
+            Protocol::Grpc => "grpc",
+            Protocol::Tcp => "tcp",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Port {
+    pub name: String,
+    pub port: u16,
+    pub target: u16,
+    pub protocol: Protocol,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeKind {
+    Http,
+    Grpc,
+    Tcp,
+}
+
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub kind: ProbeKind,
+    pub path: String,
+    /// Index into the service's ports.
+    pub port: usize,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// Full repository, registry included: `ghcr.io/acme/checkout`.
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+    pub span: Span,
+}
+
+impl Image {
+    /// `repository:tag`, `repository@digest` or both.
+    #[must_use]
+    pub fn reference(&self) -> String {
+        let mut s = self.repository.clone();
+        if let Some(t) = &self.tag {
+            s.push(':');
+            s.push_str(t);
+        }
+        if let Some(d) = &self.digest {
+            s.push('@');
+            s.push_str(d);
+        }
+        s
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Replicas {
+    pub min: u32,
+    pub max: Option<u32>,
+    pub cpu_target: u32,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct Resources {
+    pub cpu: Quantity,
+    pub memory: Quantity,
+    pub cpu_limit: Quantity,
+    pub memory_limit: Quantity,
+}
+
+#[derive(Debug, Clone)]
+pub enum EnvValue {
+    Literal(String),
+    Secret {
+        secret: String,
+        key: String,
+    },
+    /// `depends-on env=`: the callee's address, `<service>:<port>`, known after the
+    /// graph is built.
+    Dependency,
+}
+
+#[derive(Debug, Clone)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: EnvValue,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct CircuitBreaker {
+    pub consecutive_errors: u32,
+    pub interval: Duration,
+    pub ejection: Duration,
+    pub max_ejection: Percent,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct Dependency {
+    pub target: Spanned<String>,
+    pub env: Option<Spanned<String>>,
+    /// The callee's port name, as written (`port=`), resolved by the graph stage.
+    pub port: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<Duration>>,
+    pub retries: Option<Spanned<u32>>,
+    pub optional: bool,
+    pub fallback: Option<Spanned<String>>,
+    pub circuit_breaker: Option<CircuitBreaker>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct External {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub protocol: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SloKind {
+    Availability,
+    Latency,
+}
+
+impl SloKind {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SloKind::Availability => "availability",
+            SloKind::Latency => "latency",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CustomSli {
+    pub errors: String,
+    pub total: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Slo {
+    pub kind: SloKind,
+    pub target: Spanned<Percent>,
+    pub window: Duration,
+    pub threshold: Option<Spanned<Duration>>,
+    pub custom: Option<CustomSli>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RolloutKind {
+    Rolling,
+    Canary,
+    BlueGreen,
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub weight: u32,
+    pub pause: Option<Duration>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rollout {
+    pub kind: RolloutKind,
+    pub steps: Vec<Step>,
+    pub abort_error_rate: Option<Percent>,
+    pub abort_latency: Option<Duration>,
+    pub span: Option<Span>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Expose {
+    pub host: String,
+    pub path: String,
+    pub port_name: Option<Spanned<String>>,
+    pub tls_secret: Option<String>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    /// The service's name argument.
+    pub name_span: Span,
+    /// The whole `service` node.
+    pub span: Span,
+    pub source: SourceId,
+    /// Templates merged in, in order (`std/...` for the standard library).
+    pub uses: Vec<String>,
+    pub owner: Option<String>,
+    pub tier: Option<Spanned<u8>>,
+    pub image: Image,
+    pub language: Option<String>,
+    pub source_path: Option<String>,
+    pub replicas: Replicas,
+    pub resources: Resources,
+    pub ports: Vec<Port>,
+    pub probe: Option<Probe>,
+    pub env: Vec<EnvVar>,
+    pub depends_on: Vec<Dependency>,
+    pub externals: Vec<External>,
+    pub slos: Vec<Slo>,
+    pub rollout: Rollout,
+    pub logs_format: Option<String>,
+    pub expose: Option<Expose>,
+}
+
+impl Service {
+    #[must_use]
+    pub fn is_worker(&self) -> bool {
+        self.ports.is_empty()
+    }
+
+    #[must_use]
+    pub fn port(&self, name: &str) -> Option<&Port> {
+        self.ports.iter().find(|p| p.name == name)
+    }
+
+    /// The port an `expose` routes to: the one it names, else the first HTTP port.
+    #[must_use]
+    pub fn expose_port(&self) -> Option<&Port> {
+        let expose = self.expose.as_ref()?;
+        match &expose.port_name {
+            Some(name) => self.port(&name.value),
+            None => self.ports.iter().find(|p| p.protocol == Protocol::Http),
+        }
+    }
+
+    #[must_use]
+    pub fn slo(&self, kind: SloKind) -> Option<&Slo> {
+        self.slos.iter().find(|s| s.kind == kind)
+    }
+}
