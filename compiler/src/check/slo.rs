@@ -30,7 +30,8 @@ pub(super) fn feasibility(model: &Model, topology: &Topology, diags: &mut Diagno
             continue;
         };
         let target = slo.target.value.ratio();
-        let mut factors: Vec<(String, Decimal, crate::source::Span)> = Vec::new();
+        // (how the factor reads, the service to raise, its availability, the edge)
+        let mut factors: Vec<(String, String, Decimal, crate::source::Span)> = Vec::new();
         let mut ceiling = Decimal::ONE;
         for edge in topology.calls(&service.name).filter(|e| !e.optional) {
             let Some(callee) = model.services.get(&edge.callee) else {
@@ -60,19 +61,19 @@ pub(super) fn feasibility(model: &Model, topology: &Topology, diags: &mut Diagno
                 }
             }
             ceiling *= a;
-            factors.push((label, a, dep.target.span));
+            factors.push((label, format!("`{}`", callee.name), a, dep.target.span));
         }
         if factors.is_empty() || target <= ceiling {
             continue;
         }
-        let Some((weakest, weakest_a, weakest_span)) =
-            factors.iter().min_by(|a, b| a.1.cmp(&b.1)).cloned()
+        let Some((weakest_label, weakest, _, weakest_span)) =
+            factors.iter().min_by(|a, b| a.2.cmp(&b.2)).cloned()
         else {
             continue;
         };
         let arithmetic = factors
             .iter()
-            .map(|(l, _, _)| l.clone())
+            .map(|(l, _, _, _)| l.clone())
             .collect::<Vec<_>>()
             .join(" × ");
         diags.push(
@@ -86,7 +87,7 @@ pub(super) fn feasibility(model: &Model, topology: &Topology, diags: &mut Diagno
                 ),
             )
             .with_label(slo.target.span, format!("objective {}", pct(target)))
-            .with_secondary(weakest_span, format!("weakest dependency: {weakest} at {}", pct(weakest_a)))
+            .with_secondary(weakest_span, format!("weakest dependency: {weakest_label}"))
             .with_note(format!("ceiling = {arithmetic} = {}", pct(ceiling)))
             .with_help(format!(
                 "lower the objective to at most {}, raise the objective of {weakest}, add a `fallback=`, or mark a dependency the service can live without `optional=#true`",
