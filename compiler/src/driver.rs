@@ -104,7 +104,9 @@ pub fn load_project(dir: &Path, out: &Path) -> Result<(SourceMap, Diagnostics), 
                             .count(),
                     )
                     .map_or(0, |(i, _)| i);
-                let id = sources.add(Source::new(rel.clone(), text, Origin::Project));
+                let mut source = Source::new(rel.clone(), text, Origin::Project);
+                source.unreadable = true;
+                let id = sources.add(source);
                 diags.push(
                     Diagnostic::error(
                         Code::UnreadableSource,

@@ -69,6 +69,8 @@ pub struct Source {
     pub name: String,
     pub text: String,
     pub origin: Origin,
+    /// The file could not be decoded; `text` is a lossy copy kept for diagnostics only.
+    pub unreadable: bool,
     line_starts: Vec<usize>,
 }
 
@@ -83,6 +85,7 @@ impl Source {
             name: name.into(),
             text,
             origin,
+            unreadable: false,
             line_starts,
         }
     }

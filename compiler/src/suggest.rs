@@ -35,13 +35,21 @@ where
     match all.len() {
         0 => format!("no {what} is declared"),
         1..=12 => format!(
-            "known {what}s: {}",
+            "known {}: {}",
+            plural(what),
             all.iter()
                 .map(|c| format!("`{c}`"))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        n => format!("there are {n} {what}s; none is close to `{name}`"),
+        n => format!("there are {n} {}; none is close to `{name}`", plural(what)),
+    }
+}
+
+fn plural(word: &str) -> String {
+    match word.strip_suffix('y') {
+        Some(stem) if !stem.ends_with(['a', 'e', 'o', 'u']) => format!("{stem}ies"),
+        _ => format!("{word}s"),
     }
 }
 

@@ -43,22 +43,21 @@ pub(super) fn feasibility(model: &Model, topology: &Topology, diags: &mut Diagno
             let dep = &service.depends_on[edge.dep];
             let mut a = callee_slo.target.value.ratio();
             let mut label = format!("`{}` {}", callee.name, pct(a));
-            if let Some(fb) = &dep.fallback {
-                if let Some(f) = model
+            if let Some(fb) = &dep.fallback
+                && let Some(f) = model
                     .services
                     .get(&fb.value)
                     .and_then(|f| f.slo(SloKind::Availability))
-                {
-                    let b = f.target.value.ratio();
-                    a = Decimal::ONE - (Decimal::ONE - a) * (Decimal::ONE - b);
-                    label = format!(
-                        "(`{}` {} or fallback `{}` {})",
-                        callee.name,
-                        pct(callee_slo.target.value.ratio()),
-                        fb.value,
-                        pct(b)
-                    );
-                }
+            {
+                let b = f.target.value.ratio();
+                a = Decimal::ONE - (Decimal::ONE - a) * (Decimal::ONE - b);
+                label = format!(
+                    "(`{}` {} or fallback `{}` {})",
+                    callee.name,
+                    pct(callee_slo.target.value.ratio()),
+                    fb.value,
+                    pct(b)
+                );
             }
             ceiling *= a;
             factors.push((label, format!("`{}`", callee.name), a, dep.target.span));

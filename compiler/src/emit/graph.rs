@@ -71,6 +71,9 @@ pub fn dot(cx: &EmitContext<'_>) -> String {
             s.push_str(&format!("  \"{name}\" [label=\"{label}\"];\n"));
         }
     }
+    if !externals(cx).is_empty() {
+        s.push_str("  // external systems\n");
+    }
     for (name, host, port) in externals(cx).keys() {
         s.push_str(&format!(
             "  \"external:{name}\" [label=\"{name}\\n{host}:{port}\", shape=ellipse, style=dashed];\n"

@@ -124,21 +124,21 @@ pub fn build(model: &Model, diags: &mut Diagnostics) -> Topology {
                 );
                 continue;
             };
-            if let Some(fb) = &dep.fallback {
-                if fb.value == service.name || !model.services.contains_key(&fb.value) {
-                    diags.push(
-                        Diagnostic::error(
-                            Code::UnknownService,
-                            format!("fallback `{}` is not another service", fb.value),
-                        )
-                        .with_label(fb.span, "no service with this name")
-                        .with_help(suggest::help_for(
-                            &fb.value,
-                            names.iter().copied(),
-                            "service",
-                        )),
-                    );
-                }
+            if let Some(fb) = &dep.fallback
+                && (fb.value == service.name || !model.services.contains_key(&fb.value))
+            {
+                diags.push(
+                    Diagnostic::error(
+                        Code::UnknownService,
+                        format!("fallback `{}` is not another service", fb.value),
+                    )
+                    .with_label(fb.span, "no service with this name")
+                    .with_help(suggest::help_for(
+                        &fb.value,
+                        names.iter().copied(),
+                        "service",
+                    )),
+                );
             }
             if callee.is_worker() {
                 diags.push(

@@ -98,6 +98,14 @@ pub fn lower(docs: &[Document], sources: &SourceMap, diags: &mut Diagnostics) ->
     }
 
     let project = match projects.as_slice() {
+        [] if docs
+            .iter()
+            .all(|d| sources.get(d.source).name != "nestio.kdl")
+            && sources.find("nestio.kdl").is_some() =>
+        {
+            // nestio.kdl did not parse: its syntax errors are the whole story.
+            return None;
+        }
         [] => {
             let mut d = Diagnostic::error(Code::MissingProject, "no `project` node in the project")
                 .with_help(
@@ -634,7 +642,9 @@ fn lower_image(
     };
     let tag = checked("tag", "image tag", tag_char);
     let digest = checked("digest", "image digest", tag_char);
-    if valid && tag.is_none() && digest.is_none() {
+    // A tag written with the wrong type, or as a second argument, is reported as such.
+    let attempted = image_node.is_some_and(|n| n.entries.len() > 1);
+    if valid && !attempted && tag.is_none() && digest.is_none() {
         let at = image_node.map_or(node.ident_span(), Node::head_span);
         diags.push(
             Diagnostic::error(
@@ -682,20 +692,18 @@ fn lower_replicas(node: &Node, kids: &[Node], diags: &mut Diagnostics) -> Replic
         .and_then(|v| u32::try_from(v).ok())
         .unwrap_or(1);
     let mut max = prop_u32(n, "max");
-    if let (Some(m), Some(e)) = (max, n.prop("max")) {
-        if m < min {
-            diags.push(
-                Diagnostic::error(
-                    Code::OutOfRange,
-                    format!("`max` ({m}) is below the replica count ({min})"),
-                )
-                .with_label(e.value_span, format!("must be at least {min}"))
-                .with_help(
-                    "`replicas N max=M` autoscales from N to M replicas; M must be at least N",
-                ),
-            );
-            max = None;
-        }
+    if let (Some(m), Some(e)) = (max, n.prop("max"))
+        && m < min
+    {
+        diags.push(
+            Diagnostic::error(
+                Code::OutOfRange,
+                format!("`max` ({m}) is below the replica count ({min})"),
+            )
+            .with_label(e.value_span, format!("must be at least {min}"))
+            .with_help("`replicas N max=M` autoscales from N to M replicas; M must be at least N"),
+        );
+        max = None;
     }
     Replicas {
         min,
@@ -868,11 +876,18 @@ fn lower_probe(
             match ports.iter().position(|p| p.name == name) {
                 Some(i) => i,
                 None => {
-                    diags.push(unknown_port(service, &name, e.value_span, ports));
+                    // A port declared with a bad value is reported where it is declared.
+                    let declared = kids
+                        .iter()
+                        .any(|c| c.name == "port" && c.name_arg() == Some(name.as_str()));
+                    if !declared {
+                        diags.push(unknown_port(service, &name, e.value_span, ports));
+                    }
                     return None;
                 }
             }
         }
+        None if ports.is_empty() && kids.iter().any(|c| c.name == "port") => return None,
         None if ports.is_empty() => {
             diags.push(
                 Diagnostic::error(
@@ -887,13 +902,12 @@ fn lower_probe(
         None => 0,
     };
     let path = prop_str(n, "path").unwrap_or_else(|| "/healthz".into());
-    if kind == ProbeKind::Http {
-        if let Some(e) = n.prop("path") {
-            if let Err(d) = check_http_path(&path).at(e.value_span) {
-                diags.push(d);
-                return None;
-            }
-        }
+    if kind == ProbeKind::Http
+        && let Some(e) = n.prop("path")
+        && let Err(d) = check_http_path(&path).at(e.value_span)
+    {
+        diags.push(d);
+        return None;
     }
     Some(Probe {
         kind,
@@ -966,11 +980,11 @@ fn lower_env(kids: &[Node], diags: &mut Diagnostics) -> Vec<EnvVar> {
                 else {
                     continue;
                 };
-                if let Some(e) = n.prop("key") {
-                    if let Err(d) = check_secret_key(&key).at(e.value_span) {
-                        diags.push(d);
-                        continue;
-                    }
+                if let Some(e) = n.prop("key")
+                    && let Err(d) = check_secret_key(&key).at(e.value_span)
+                {
+                    diags.push(d);
+                    continue;
                 }
                 if values::check_env_name(&name).is_ok() {
                     push(
@@ -986,19 +1000,18 @@ fn lower_env(kids: &[Node], diags: &mut Diagnostics) -> Vec<EnvVar> {
             "depends-on" => {
                 // `depends-on env=` sets a variable too: it takes part in the
                 // duplicate check, and its value is filled in by the graph stage.
-                if let Some(e) = n.prop("env") {
-                    if let Some(name) = str_of(e) {
-                        if values::check_env_name(&name).is_ok() {
-                            push(
-                                EnvVar {
-                                    name,
-                                    value: EnvValue::Dependency,
-                                    span: e.value_span,
-                                },
-                                diags,
-                            );
-                        }
-                    }
+                if let Some(e) = n.prop("env")
+                    && let Some(name) = str_of(e)
+                    && values::check_env_name(&name).is_ok()
+                {
+                    push(
+                        EnvVar {
+                            name,
+                            value: EnvValue::Dependency,
+                            span: e.value_span,
+                        },
+                        diags,
+                    );
                 }
             }
             _ => {}
@@ -1174,11 +1187,11 @@ fn lower_expose(n: &Node, diags: &mut Diagnostics) -> Option<Expose> {
         return None;
     }
     let path = prop_str(n, "path").unwrap_or_else(|| "/".into());
-    if let Some(e) = n.prop("path") {
-        if let Err(d) = check_http_path(&path).at(e.value_span) {
-            diags.push(d);
-            return None;
-        }
+    if let Some(e) = n.prop("path")
+        && let Err(d) = check_http_path(&path).at(e.value_span)
+    {
+        diags.push(d);
+        return None;
     }
     Some(Expose {
         host,

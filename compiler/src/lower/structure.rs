@@ -114,21 +114,21 @@ pub(crate) fn check_node(spec: &NodeSpec, node: &Node, diags: &mut Diagnostics) 
                 );
                 singles.insert(child_spec.name, first);
             }
-        } else if child_spec.named {
-            if let Some(key) = child.name_arg() {
-                if let Some(first) = named.get(&(child_spec.name, key)) {
-                    diags.push(
-                        Diagnostic::error(
-                            Code::DuplicateName,
-                            format!("duplicate `{} \"{key}\"` in {parent}", child.name),
-                        )
-                        .with_label(child.ident_span(), "declared again here")
-                        .with_secondary(first.ident_span(), "first declared here")
-                        .with_help("names must be unique; remove or rename one"),
-                    );
-                } else {
-                    named.insert((child_spec.name, key), child);
-                }
+        } else if child_spec.named
+            && let Some(key) = child.name_arg()
+        {
+            if let Some(first) = named.get(&(child_spec.name, key)) {
+                diags.push(
+                    Diagnostic::error(
+                        Code::DuplicateName,
+                        format!("duplicate `{} \"{key}\"` in {parent}", child.name),
+                    )
+                    .with_label(child.ident_span(), "declared again here")
+                    .with_secondary(first.ident_span(), "first declared here")
+                    .with_help("names must be unique; remove or rename one"),
+                );
+            } else {
+                named.insert((child_spec.name, key), child);
             }
         }
     }
@@ -276,7 +276,8 @@ fn wrong_type(kind: Kind, entry: &Entry, what: &str, node: &str) -> Diagnostic {
     Diagnostic::error(
         Code::WrongType,
         format!(
-            "`{what}` of `{node}` must be {}, found {}",
+            "{} must be {}, found {}",
+            subject(what, node),
             kind.describe(),
             entry.value.type_name()
         ),
@@ -285,10 +286,19 @@ fn wrong_type(kind: Kind, entry: &Entry, what: &str, node: &str) -> Diagnostic {
     .with_help(help)
 }
 
+/// "`max` of `replicas`", or just "`tier`" when the value is the node's own argument.
+fn subject(what: &str, node: &str) -> String {
+    if what == node || what == "name" {
+        format!("`{node}`")
+    } else {
+        format!("`{what}` of `{node}`")
+    }
+}
+
 fn out_of_range(entry: &Entry, what: &str, node: &str, lo: i64, hi: i64) -> Diagnostic {
     Diagnostic::error(
         Code::OutOfRange,
-        format!("`{what}` of `{node}` is out of range: {}", entry.raw),
+        format!("{} is out of range: {}", subject(what, node), entry.raw),
     )
     .with_label(entry.value_span, format!("must be from {lo} to {hi}"))
     .with_help(format!("use a value from {lo} to {hi}"))
@@ -304,7 +314,9 @@ pub(crate) fn check_value(
     let span = entry.value_span;
     match (kind, &entry.value) {
         (Kind::Str, Value::String(_)) => Ok(()),
-        (Kind::Name, Value::String(s)) => check_dns_label(s, what).at(span),
+        (Kind::Name, Value::String(s)) => {
+            check_dns_label(s, if what == "name" { node } else { what }).at(span)
+        }
         (Kind::PortName, Value::String(s)) => check_port_name(s).at(span),
         (Kind::EnvName, Value::String(s)) => check_env_name(s).at(span),
         (Kind::Int(lo, hi), Value::Integer(n)) => {

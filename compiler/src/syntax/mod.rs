@@ -25,6 +25,7 @@ const PARSER_STACK: usize = 64 * 1024 * 1024;
 pub fn parse_all(sources: &SourceMap, diags: &mut Diagnostics) -> Vec<Document> {
     let jobs: Vec<(SourceId, String)> = sources
         .iter()
+        .filter(|(_, src)| !src.unreadable)
         .map(|(id, src)| (id, src.text.clone()))
         .collect();
     let worker = std::thread::Builder::new()
@@ -87,8 +88,15 @@ pub fn parse_one(id: SourceId, text: &str, diags: &mut Diagnostics) -> Option<Do
         }),
         Err(err) => {
             for d in err.diagnostics {
-                let start = clamp(text, d.span.offset());
+                let mut start = clamp(text, d.span.offset());
                 let end = clamp(text, d.span.offset() + d.span.len());
+                // The parser reports some errors over everything it consumed; the
+                // problem is on the last line of that.
+                if let Some(nl) = text[start..end].trim_end().rfind('\n') {
+                    let line_start = start + nl + 1;
+                    start = line_start
+                        + (text[line_start..end].len() - text[line_start..end].trim_start().len());
+                }
                 let message = d
                     .message
                     .unwrap_or_else(|| "invalid KDL".to_owned())

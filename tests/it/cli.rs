@@ -1,0 +1,392 @@
+//! The binary as users run it: exit codes, output formats, writing, `--check`, and
+//! protection of hand-edited files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::support::root;
+
+fn nestioc(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nestioc"))
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run nestioc")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A scratch copy of a fixture or example project.
+fn project(from: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dest = tmp.path().join("project");
+    let src = root().join(from);
+    for entry in walkdir::WalkDir::new(&src) {
+        let entry = entry.expect("walk");
+        let rel = entry.path().strip_prefix(&src).expect("prefix");
+        if rel.starts_with("generated") {
+            continue;
+        }
+        let to = dest.join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&to).expect("mkdir");
+        } else {
+            std::fs::copy(entry.path(), &to).expect("copy");
+        }
+    }
+    (tmp, dest)
+}
+
+fn snapshot_dir(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            (
+                e.path()
+                    .strip_prefix(dir)
+                    .expect("prefix")
+                    .to_string_lossy()
+                    .into_owned(),
+                std::fs::read(e.path()).expect("read"),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn build_writes_files_and_a_manifest() {
+    let (_t, dir) = project("examples/minimal");
+    let o = nestioc(&["build", "."], &dir);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("compiled 1 service into"),
+        "{}",
+        stderr(&o)
+    );
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("generated/.nestio-manifest.json")).expect("manifest"),
+    )
+    .expect("json");
+    let files = manifest["files"].as_object().expect("files");
+    assert!(files.contains_key("kubernetes/default/greeter.yaml"));
+    assert!(files.contains_key("helm/greeter/Chart.yaml"));
+    for (path, hash) in files {
+        let bytes = std::fs::read(dir.join("generated").join(path)).expect("listed file exists");
+        use sha2::Digest;
+        let h: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(hash.as_str(), Some(h.as_str()), "{path}");
+    }
+    // A second build changes nothing.
+    let before = snapshot_dir(&dir.join("generated"));
+    let o = nestioc(&["build"], &dir);
+    assert_eq!(code(&o), 0);
+    assert!(stderr(&o).contains("0 written"), "{}", stderr(&o));
+    assert_eq!(before, snapshot_dir(&dir.join("generated")));
+}
+
+#[test]
+fn a_failed_build_leaves_the_output_exactly_as_it_was() {
+    let (_t, dir) = project("examples/minimal");
+    assert_eq!(code(&nestioc(&["build"], &dir)), 0);
+    std::fs::write(dir.join("generated/notes.txt"), "mine").expect("write");
+    let before = snapshot_dir(&dir.join("generated"));
+    std::fs::write(
+        dir.join("broken.kdl"),
+        "service \"x\" { depends-on \"nowhere\" ",
+    )
+    .expect("write");
+    let o = nestioc(&["build"], &dir);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("nothing was written"), "{}", stderr(&o));
+    assert_eq!(before, snapshot_dir(&dir.join("generated")));
+}
+
+#[test]
+fn json_diagnostics_are_one_object_per_line() {
+    let o = nestioc(
+        &[
+            "check",
+            "tests/fixtures/invalid/many-errors",
+            "--format",
+            "json",
+        ],
+        &root(),
+    );
+    assert_eq!(code(&o), 1);
+    let text = stderr(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() >= 3, "{text}");
+    for line in lines {
+        let v: serde_json::Value = serde_json::from_str(line).expect("each line is JSON");
+        for key in [
+            "code", "severity", "message", "file", "line", "column", "end", "labels", "help",
+        ] {
+            assert!(v.get(key).is_some(), "missing {key} in {line}");
+        }
+        assert!(
+            v["file"]
+                .as_str()
+                .expect("file")
+                .starts_with("tests/fixtures/invalid/many-errors/"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn github_diagnostics_are_workflow_commands() {
+    let o = nestioc(
+        &[
+            "check",
+            "tests/fixtures/invalid/many-errors",
+            "--format",
+            "github",
+        ],
+        &root(),
+    );
+    assert_eq!(code(&o), 1);
+    for line in stderr(&o).lines() {
+        assert!(
+            line.starts_with("::error file=tests/fixtures/invalid/many-errors/")
+                || line.starts_with("::warning file="),
+            "{line}"
+        );
+        assert!(
+            line.contains(",line=") && line.contains(",col=") && line.contains("title=NST"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn sarif_is_a_sarif_log() {
+    let o = nestioc(
+        &[
+            "check",
+            "tests/fixtures/invalid/many-errors",
+            "--format",
+            "sarif",
+        ],
+        &root(),
+    );
+    assert_eq!(code(&o), 1);
+    let v: serde_json::Value = serde_json::from_str(&stderr(&o)).expect("sarif is json");
+    assert_eq!(v["version"], "2.1.0");
+    let results = v["runs"][0]["results"].as_array().expect("results");
+    assert!(!results.is_empty());
+    assert!(results[0]["locations"][0]["physicalLocation"]["region"]["startLine"].is_u64());
+}
+
+#[test]
+fn usage_and_io_errors_exit_2() {
+    assert_eq!(code(&nestioc(&["build", "--no-such-flag"], &root())), 2);
+    assert_eq!(
+        code(&nestioc(&["build", "/definitely/not/here"], &root())),
+        2
+    );
+    assert_eq!(
+        code(&nestioc(
+            &["build", "--target", "nope", "examples/minimal"],
+            &root()
+        )),
+        2
+    );
+    assert_eq!(code(&nestioc(&["explain", "NST9999"], &root())), 2);
+}
+
+#[test]
+fn a_directory_without_a_project_is_an_input_error() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let o = nestioc(&["check", "."], tmp.path());
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("NST0003"), "{}", stderr(&o));
+}
+
+#[test]
+fn explain_prints_the_explanation() {
+    let o = nestioc(&["explain", "NST0201"], &root());
+    assert_eq!(code(&o), 0);
+    assert!(stdout(&o).starts_with("# NST0201: unknown-service"));
+    let o = nestioc(&["explain", "dependency-cycle"], &root());
+    assert!(stdout(&o).starts_with("# NST0301"));
+    let o = nestioc(&["explain"], &root());
+    assert_eq!(stdout(&o).lines().count(), nestioc::diag::Code::ALL.len());
+}
+
+#[test]
+fn check_mode_reports_drift_and_exit_1() {
+    let (_t, dir) = project("examples/minimal");
+    assert_eq!(
+        code(&nestioc(&["build", "--check"], &dir)),
+        1,
+        "nothing generated yet"
+    );
+    assert_eq!(code(&nestioc(&["build"], &dir)), 0);
+    let o = nestioc(&["build", "--check"], &dir);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let f = dir.join("generated/kubernetes/default/greeter.yaml");
+    let text = std::fs::read_to_string(&f).expect("read");
+    std::fs::write(&f, text.replace("replicas: 2", "replicas: 5")).expect("write");
+    std::fs::remove_file(dir.join("generated/helm/greeter/Chart.yaml")).expect("rm");
+    let o = nestioc(&["build", "--check"], &dir);
+    assert_eq!(code(&o), 1);
+    let err = stderr(&o);
+    assert!(
+        err.contains("stale:   kubernetes/default/greeter.yaml"),
+        "{err}"
+    );
+    assert!(
+        err.contains("-  replicas: 5") && err.contains("+  replicas: 2"),
+        "{err}"
+    );
+    assert!(err.contains("missing: helm/greeter/Chart.yaml"), "{err}");
+}
+
+#[test]
+fn hand_edited_files_are_not_overwritten_without_force() {
+    let (_t, dir) = project("examples/minimal");
+    assert_eq!(code(&nestioc(&["build"], &dir)), 0);
+    let f = dir.join("generated/kubernetes/default/greeter.yaml");
+    let edited = std::fs::read_to_string(&f)
+        .expect("read")
+        .replace("replicas: 2", "replicas: 9");
+    std::fs::write(&f, &edited).expect("write");
+    std::fs::write(
+        dir.join("nestio.kdl"),
+        std::fs::read_to_string(dir.join("nestio.kdl"))
+            .expect("read")
+            .replace("1.0.0", "1.0.1"),
+    )
+    .expect("write");
+    let o = nestioc(&["build"], &dir);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("NST0401"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(&f).expect("read"),
+        edited,
+        "the edit is kept"
+    );
+    let o = nestioc(&["build", "--force"], &dir);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("generated/kubernetes/default/greeter.yaml.orig"))
+            .expect("orig"),
+        edited
+    );
+    assert!(std::fs::read_to_string(&f).expect("read").contains("1.0.1"));
+}
+
+#[test]
+fn files_no_longer_generated_are_pruned_unless_edited() {
+    let (_t, dir) = project("examples/shop");
+    assert_eq!(code(&nestioc(&["build"], &dir)), 0);
+    let out_dir = dir.join("generated");
+    let edited = out_dir.join("kubernetes/prod/recommendations.yaml");
+    std::fs::write(&edited, "# mine\n").expect("write");
+    std::fs::remove_file(dir.join("services/recommendations.kdl")).expect("rm");
+    let sf = dir.join("services/storefront.kdl");
+    let text = std::fs::read_to_string(&sf).expect("read");
+    let text: String = text
+        .lines()
+        .filter(|l| !l.contains("\"recommendations\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&sf, text).expect("write");
+    let o = nestioc(&["build"], &dir);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        !out_dir
+            .join("kubernetes/staging/recommendations.yaml")
+            .exists()
+    );
+    assert!(
+        !out_dir.join("helm/recommendations").exists(),
+        "empty chart directory removed"
+    );
+    assert_eq!(std::fs::read_to_string(&edited).expect("kept"), "# mine\n");
+    assert!(
+        stderr(&o).contains("edited by hand: kept"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn warnings_pass_unless_denied() {
+    let dir = "tests/fixtures/invalid/NST0302-slo-infeasible";
+    let o = nestioc(&["check", dir], &root());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("NST0302"));
+    assert_eq!(
+        code(&nestioc(&["check", dir, "--deny-warnings"], &root())),
+        1
+    );
+}
+
+#[test]
+fn unknown_environment_is_reported() {
+    let o = nestioc(
+        &[
+            "build",
+            "examples/shop",
+            "--env",
+            "prd",
+            "-o",
+            "/nonexistent/never",
+        ],
+        &root(),
+    );
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("NST0204") && stderr(&o).contains("did you mean `prod`?"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn target_and_env_select_outputs() {
+    let (_t, dir) = project("examples/shop");
+    let o = nestioc(
+        &["build", "--target", "kubernetes,graph", "--env", "staging"],
+        &dir,
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out_dir = dir.join("generated");
+    assert!(out_dir.join("kubernetes/staging/checkout.yaml").exists());
+    assert!(!out_dir.join("kubernetes/prod").exists());
+    assert!(!out_dir.join("helm").exists());
+    assert!(out_dir.join("graph/topology.json").exists());
+}
+
+#[test]
+fn graph_prints_each_format() {
+    for (format, marker) in [
+        ("dot", "digraph \"shop\""),
+        ("mermaid", "flowchart LR"),
+        ("json", "\"waves\""),
+    ] {
+        let o = nestioc(&["graph", "examples/shop", "--format", format], &root());
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert!(stdout(&o).contains(marker), "{format}: {}", stdout(&o));
+    }
+}

@@ -1,0 +1,93 @@
+//! Shared helpers: compile a project directory through the library, render diagnostics
+//! the way snapshots want them (no colour, 80 columns), list artifacts.
+
+use std::path::{Path, PathBuf};
+
+use nestioc::diag::render::{self, Format, RenderOptions};
+use nestioc::emit::ArtifactSet;
+use nestioc::{Analysis, Options, driver};
+
+pub(crate) fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub(crate) struct Compiled {
+    pub analysis: Analysis,
+    pub artifacts: Option<ArtifactSet>,
+}
+
+/// Options read from a fixture's `options` file: `env=NAME`, `deny-warnings`.
+pub(crate) fn fixture_options(dir: &Path) -> Options {
+    let mut opts = Options::default();
+    if let Ok(text) = std::fs::read_to_string(dir.join("options")) {
+        for line in text.lines().map(str::trim) {
+            if let Some(env) = line.strip_prefix("env=") {
+                opts.env = Some(env.to_owned());
+            } else if line == "deny-warnings" {
+                opts.deny_warnings = true;
+            } else if let Some(t) = line.strip_prefix("targets=") {
+                opts.targets = t.split(',').map(str::to_owned).collect();
+            }
+        }
+    }
+    opts
+}
+
+pub(crate) fn compile(dir: &Path, opts: &Options) -> Compiled {
+    let (sources, pre) = driver::load_project(dir, &dir.join("generated")).expect("project loads");
+    let analysis = nestioc::analyze(sources, pre, opts, &mut |_| {});
+    let artifacts = if analysis.has_errors() {
+        None
+    } else {
+        Some(nestioc::emit(&analysis, opts, &mut |_| {}).expect("emits"))
+    };
+    Compiled {
+        analysis,
+        artifacts,
+    }
+}
+
+pub(crate) fn render_human(analysis: &Analysis) -> String {
+    render::render(
+        &analysis.diagnostics,
+        &analysis.sources,
+        Format::Human,
+        &RenderOptions {
+            prefix: String::new(),
+            color: false,
+            width: Some(100),
+        },
+    )
+}
+
+/// Every artifact, sorted by path, each under a `--- path ---` header. With `generic`
+/// false, the files that are the same for every chart (templates, values schema) are
+/// left out: one fixture snapshots them, the others stay readable.
+pub(crate) fn dump(set: &ArtifactSet, generic: bool) -> String {
+    let mut s = String::new();
+    for (path, a) in &set.files {
+        let is_generic = path.contains("/templates/") || path.ends_with("values.schema.json");
+        if is_generic && !generic {
+            continue;
+        }
+        s.push_str(&format!("--- {path} ---\n{}", a.contents));
+        if !a.contents.ends_with('\n') {
+            s.push('\n');
+        }
+    }
+    s
+}
+
+/// Sub-directories of `dir`, sorted.
+pub(crate) fn subdirs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
