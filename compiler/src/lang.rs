@@ -638,3 +638,92 @@ pub fn find(path: &[&str]) -> Option<&'static NodeSpec> {
     }
     Some(spec)
 }
+
+/// The language reference (`docs/language.md`), generated from this table so that the
+/// documentation cannot drift from what the compiler accepts.
+#[must_use]
+pub fn reference_markdown() -> String {
+    fn node_md(spec: &NodeSpec, path: &str, out: &mut String) {
+        let full = if path.is_empty() {
+            spec.name.to_owned()
+        } else {
+            format!("{path} > {}", spec.name)
+        };
+        out.push_str(&format!("### `{}`\n\n", full));
+        out.push_str(&format!("{}\n\n", spec.doc));
+        out.push_str(&format!(
+            "Usage: `{}`{}{}\n\n",
+            crate::lower::structure::usage(spec),
+            if spec.children.is_empty() { "" } else { " `{ ... }`" },
+            match (spec.repeatable, spec.named) {
+                (true, true) => " (repeatable; unique by its first argument)",
+                (true, false) => " (repeatable)",
+                _ => "",
+            }
+        ));
+        if !spec.args.is_empty() || spec.rest.is_some() || !spec.props.is_empty() {
+            out.push_str("| entry | kind | required | meaning |\n|---|---|---|---|\n");
+            for a in spec.args {
+                out.push_str(&format!(
+                    "| argument `{}` | {} | {} | {} |\n",
+                    a.name.to_uppercase(),
+                    a.kind.describe(),
+                    if a.required { "yes" } else { "no" },
+                    a.doc
+                ));
+            }
+            if let Some(r) = spec.rest {
+                out.push_str(&format!(
+                    "| more arguments `{}...` | {} | no | {} |\n",
+                    r.name.to_uppercase(),
+                    r.kind.describe(),
+                    r.doc
+                ));
+            }
+            for p in spec.props {
+                out.push_str(&format!(
+                    "| `{}=` | {} | {} | {} |\n",
+                    p.name,
+                    p.kind.describe(),
+                    if p.required { "yes" } else { "no" },
+                    p.doc
+                ));
+            }
+            out.push('\n');
+        }
+        if spec.name == TEMPLATE.name {
+            out.push_str("Children: the same as `service`; see above.\n\n");
+            return;
+        }
+        if !spec.children.is_empty() {
+            out.push_str(&format!(
+                "Children: {}.\n\n",
+                spec.children
+                    .iter()
+                    .map(|c| format!("`{}`", c.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        for c in spec.children {
+            node_md(c, &full, out);
+        }
+    }
+    let mut out = String::from(
+        "<!-- Generated from compiler/src/lang.rs by `NESTIOC_UPDATE_DOCS=1 cargo test docs`. Do not edit. -->\n\
+         # Language reference\n\n\
+         Every node, argument and property `nestioc` accepts, with its kind. KDL v2 syntax: strings \
+         are quoted, booleans are `#true`/`#false`, properties are `key=value`. Anything not listed \
+         here is reported as an unknown node (NST0101) or property (NST0102), with a suggestion.\n\n\
+         A project is a directory with `nestio.kdl` at its root; every `*.kdl` file under it \
+         (except hidden directories and the output directory) is part of it. Each file holds \
+         top-level `project`, `service` and `template` nodes.\n\n",
+    );
+    out.push_str("## Project\n\n");
+    node_md(&PROJECT, "", &mut out);
+    out.push_str("## Services\n\n");
+    node_md(&SERVICE, "", &mut out);
+    out.push_str("## Templates\n\n");
+    node_md(&TEMPLATE, "", &mut out);
+    out
+}
