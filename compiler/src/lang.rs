@@ -654,7 +654,11 @@ pub fn reference_markdown() -> String {
         out.push_str(&format!(
             "Usage: `{}`{}{}\n\n",
             crate::lower::structure::usage(spec),
-            if spec.children.is_empty() { "" } else { " `{ ... }`" },
+            if spec.children.is_empty() {
+                ""
+            } else {
+                " `{ ... }`"
+            },
             match (spec.repeatable, spec.named) {
                 (true, true) => " (repeatable; unique by its first argument)",
                 (true, false) => " (repeatable)",

@@ -2,7 +2,10 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod conformance;
+mod docs;
 mod examples;
 mod explain;
 mod fixtures;
+mod robustness;
 mod support;

@@ -29,6 +29,7 @@ const PASSES: &[(&str, Pass)] = &[
     ("rollout", policy::rollouts),
     ("mesh", policy::mesh_features),
     ("expose", policy::exposure),
+    ("names", policy::output_names),
 ];
 
 pub fn check(model: &Model, topology: &Topology, opts: &CheckOptions, diags: &mut Diagnostics) {

@@ -124,6 +124,27 @@ pub(super) fn mesh_features(model: &Model, _: &Topology, diags: &mut Diagnostics
     }
 }
 
+/// The umbrella chart lives at `helm/<project>/`, beside the service charts.
+pub(super) fn output_names(model: &Model, _: &Topology, diags: &mut Diagnostics) {
+    if let Some(service) = model.services.get(&model.project.name) {
+        diags.push(
+            Diagnostic::error(
+                Code::DuplicateName,
+                format!("service `{}` has the project's name", service.name),
+            )
+            .with_label(
+                service.name_span,
+                "the service's chart would be helm/<name>/",
+            )
+            .with_secondary(
+                model.project.span,
+                "the umbrella chart is helm/<project>/ too",
+            )
+            .with_help("rename the service or the project"),
+        );
+    }
+}
+
 pub(super) fn exposure(model: &Model, _: &Topology, diags: &mut Diagnostics) {
     for service in model.services.values() {
         let Some(expose) = &service.expose else {

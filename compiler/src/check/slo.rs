@@ -158,7 +158,6 @@ pub(super) fn retry_amplification(model: &Model, topology: &Topology, diags: &mu
     };
     // best[node] = (amplification, edge that achieved it)
     let mut best: BTreeMap<String, (u64, Option<usize>)> = BTreeMap::new();
-    let mut reported = false;
     for n in order {
         let name = &topology.graph[n];
         let here = best.get(name).map_or(1, |b| b.0);
@@ -176,7 +175,7 @@ pub(super) fn retry_amplification(model: &Model, topology: &Topology, diags: &mu
                 .as_ref()
                 .map_or(0, |r| r.value);
             let amp = here.saturating_mul(u64::from(retries) + 1);
-            if amp > MAX_AMPLIFICATION && here <= MAX_AMPLIFICATION && retries > 0 && !reported {
+            if amp > MAX_AMPLIFICATION && here <= MAX_AMPLIFICATION && retries > 0 {
                 // Rebuild the path that led here.
                 let mut path = vec![ei];
                 let mut cur = edge.caller.clone();
@@ -222,7 +221,6 @@ pub(super) fn retry_amplification(model: &Model, topology: &Topology, diags: &mu
                             "retry at one layer only (usually the one nearest the user), or lower `retries=` so that the product stays at most {MAX_AMPLIFICATION}"
                         )),
                 );
-                reported = true;
             }
             let entry = best.entry(edge.callee.clone()).or_insert((1, None));
             if amp > entry.0 {

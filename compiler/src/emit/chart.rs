@@ -236,7 +236,8 @@ pub fn scaled(service: &Service, env: Option<&Environment>) -> Scaled {
         .replicas
         .max
         .map(|m| scale(m, factor))
-        .filter(|m| *m > replicas);
+        // A service scaled to zero is switched off: no autoscaler brings it back.
+        .filter(|m| *m > replicas && replicas > 0);
     Scaled { replicas, max }
 }
 

@@ -1,0 +1,638 @@
+//! Conformance: every example's generated output, checked by the third-party tools that
+//! `scripts/install-validators.sh` installs.
+//!
+//! - Helm (the real Helm v4 Go SDK, through `nestioc-helm-check`): every service chart lints
+//!   under `--strict` and renders, per environment, exactly the objects the `kubernetes`
+//!   target wrote; the umbrella chart, with its dependencies vendored as `helm dependency
+//!   build` would, renders the union of them.
+//! - `kubernetes-validate --strict` accepts every rendered manifest.
+//! - `checkov` fails no check, apart from those in `tests/checkov-skips.txt`.
+//!
+//! A validator is looked up on `PATH`, then in `<repo>/.venv-validators/bin`. When it is
+//! missing the test says so on stderr and passes, unless `NESTIOC_REQUIRE_VALIDATORS=1`.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::support::{compile, render_human, root, subdirs};
+
+const REQUIRE_VALIDATORS: &str = "NESTIOC_REQUIRE_VALIDATORS";
+
+// ------------------------------------------------------------------ validators
+
+/// A validator command.
+struct Tool {
+    path: PathBuf,
+}
+
+impl Tool {
+    /// Finds `name` on `PATH` or in the repository's validators venv. `None` (after a
+    /// `SKIPPED` line on stderr) when it is missing and validators are not required.
+    fn find(check: &str, name: &str) -> Option<Self> {
+        let path_dirs = std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+            .unwrap_or_default();
+        let found = path_dirs
+            .into_iter()
+            .chain([root().join(".venv-validators/bin")])
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file());
+        match found {
+            Some(path) => Some(Self { path }),
+            None => {
+                let why = format!("{name} not found (run scripts/install-validators.sh)");
+                assert!(
+                    std::env::var_os(REQUIRE_VALIDATORS).is_none_or(|v| v != "1"),
+                    "conformance check {check}: {why}; {REQUIRE_VALIDATORS}=1 makes that an error"
+                );
+                // Straight to the process's stderr: libtest captures `eprintln!`, and a
+                // skipped check must show even when its test passes.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "SKIPPED conformance check {check}: {why}"
+                );
+                None
+            }
+        }
+    }
+
+    /// Runs the tool with its own directory first on `PATH`, so that it finds its
+    /// siblings (the venv's python, helper binaries) even when the venv is not on `PATH`.
+    fn run<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut dirs: Vec<PathBuf> = self
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .into_iter()
+            .collect();
+        if let Some(p) = std::env::var_os("PATH") {
+            dirs.extend(std::env::split_paths(&p));
+        }
+        let path: OsString = std::env::join_paths(dirs).expect("PATH entries join");
+        Command::new(&self.path)
+            .args(args)
+            .env("PATH", path)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.path.display()))
+    }
+}
+
+/// stdout and stderr of a run, for assertion messages.
+fn output_text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+// ------------------------------------------------------------------ built examples
+
+/// A temporary directory whose name does not start with a dot: checkov silently skips
+/// hidden directories, and `tempfile`'s default `.tmpXXXX` is one.
+fn temp_dir() -> TempDir {
+    tempfile::Builder::new()
+        .prefix("nestioc-conformance-")
+        .tempdir()
+        .expect("temp dir")
+}
+
+/// One example, built with every target into a temporary directory.
+struct Built {
+    name: String,
+    out: PathBuf,
+    _tmp: TempDir,
+}
+
+/// Every `examples/*/` with a `nestio.kdl`, built.
+fn build_examples() -> Vec<Built> {
+    let dirs: Vec<PathBuf> = subdirs(&root().join("examples"))
+        .into_iter()
+        .filter(|d| d.join("nestio.kdl").is_file())
+        .collect();
+    assert!(!dirs.is_empty(), "no examples/*/nestio.kdl");
+    dirs.iter().map(|dir| build(dir)).collect()
+}
+
+fn build(dir: &Path) -> Built {
+    let compiled = compile(dir, &nestioc::Options::default());
+    let set = compiled.artifacts.unwrap_or_else(|| {
+        panic!(
+            "{} does not compile:\n{}",
+            dir.display(),
+            render_human(&compiled.analysis)
+        )
+    });
+    let tmp = temp_dir();
+    let out = tmp.path().join("generated");
+    for (path, artifact) in &set.files {
+        let dest = out.join(path);
+        std::fs::create_dir_all(dest.parent().expect("artifact path has a parent"))
+            .expect("create artifact directory");
+        std::fs::write(&dest, &artifact.contents).expect("write artifact");
+    }
+    let name = dir
+        .file_name()
+        .expect("example directory name")
+        .to_string_lossy()
+        .into_owned();
+    Built {
+        name,
+        out,
+        _tmp: tmp,
+    }
+}
+
+impl Built {
+    /// The environments: the `kubernetes/<env>/` directories.
+    fn envs(&self) -> Vec<String> {
+        let envs: Vec<String> = subdirs(&self.out.join("kubernetes"))
+            .iter()
+            .map(|d| file_name(d))
+            .collect();
+        assert!(
+            !envs.is_empty(),
+            "{}: no kubernetes/<env>/ output",
+            self.name
+        );
+        envs
+    }
+
+    /// The service charts and the umbrella chart (the one with dependencies).
+    fn charts(&self) -> (Vec<String>, String) {
+        let mut services = Vec::new();
+        let mut umbrellas = Vec::new();
+        for dir in subdirs(&self.out.join("helm")) {
+            let chart: Value = parse_one(&dir.join("Chart.yaml"));
+            if chart.get("dependencies").is_some() {
+                umbrellas.push(file_name(&dir));
+            } else {
+                services.push(file_name(&dir));
+            }
+        }
+        assert!(!services.is_empty(), "{}: no service charts", self.name);
+        assert_eq!(
+            umbrellas.len(),
+            1,
+            "{}: one umbrella chart: {umbrellas:?}",
+            self.name
+        );
+        (services, umbrellas.remove(0))
+    }
+
+    /// `kubernetes/<env>/<service>.yaml`.
+    fn manifest(&self, env: &str, service: &str) -> PathBuf {
+        self.out.join(format!("kubernetes/{env}/{service}.yaml"))
+    }
+
+    /// Every `kubernetes/<env>/*.yaml`, sorted.
+    fn manifests(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = walkdir::WalkDir::new(self.out.join("kubernetes"))
+            .into_iter()
+            .map(|e| e.expect("walk kubernetes/").into_path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+            .collect();
+        files.sort();
+        assert!(!files.is_empty(), "{}: no kubernetes/*/*.yaml", self.name);
+        files
+    }
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .expect("file name")
+        .to_string_lossy()
+        .into_owned()
+}
+
+// ------------------------------------------------------------------ YAML objects
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// The non-empty documents of a YAML stream.
+fn documents(path: &Path) -> Vec<Value> {
+    serde_saphyr::from_multiple::<Value>(&read(path))
+        .unwrap_or_else(|e| panic!("{} is not YAML: {e}", path.display()))
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .collect()
+}
+
+fn parse_one(path: &Path) -> Value {
+    serde_saphyr::from_str(&read(path))
+        .unwrap_or_else(|e| panic!("{} is not YAML: {e}", path.display()))
+}
+
+/// Objects by `Kind/namespace/name`; a key twice is an error.
+type Objects = BTreeMap<String, Value>;
+
+fn key(obj: &Value) -> String {
+    let s = |v: &Value| v.as_str().unwrap_or("?").to_owned();
+    format!(
+        "{}/{}/{}",
+        s(&obj["kind"]),
+        s(&obj["metadata"]["namespace"]),
+        s(&obj["metadata"]["name"])
+    )
+}
+
+fn add_objects(into: &mut Objects, docs: Vec<Value>, from: &Path) {
+    for d in docs {
+        let k = key(&d);
+        assert!(
+            into.insert(k.clone(), d).is_none(),
+            "{k} twice (last in {})",
+            from.display()
+        );
+    }
+}
+
+/// Every `*.yaml` under `dir` (a `--out` directory of `nestioc-helm-check`).
+fn rendered_objects(dir: &Path) -> Objects {
+    let mut objects = Objects::new();
+    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.expect("walk rendered output").into_path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    for f in files {
+        add_objects(&mut objects, documents(&f), &f);
+    }
+    objects
+}
+
+/// The one namespace every object of a manifest is in.
+fn namespace(path: &Path) -> String {
+    let docs = documents(path);
+    let first = docs
+        .first()
+        .and_then(|d| d["metadata"]["namespace"].as_str())
+        .unwrap_or_else(|| panic!("{}: no metadata.namespace", path.display()))
+        .to_owned();
+    for d in &docs {
+        assert_eq!(
+            d["metadata"]["namespace"].as_str(),
+            Some(first.as_str()),
+            "{}: {} is in another namespace",
+            path.display(),
+            key(d)
+        );
+    }
+    first
+}
+
+/// Where two values differ, one line a difference: `spec.replicas: 2 != 1`.
+fn diff(path: &str, helm: &Value, kube: &Value, out: &mut String) {
+    let show = |v: Option<&Value>| v.map_or_else(|| "(absent)".to_owned(), Value::to_string);
+    match (helm, kube) {
+        (Value::Object(h), Value::Object(k)) => {
+            let mut keys: Vec<&String> = h.keys().chain(k.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for key in keys {
+                let p = format!("{path}.{key}");
+                match (h.get(key), k.get(key)) {
+                    (Some(a), Some(b)) => diff(&p, a, b, out),
+                    (a, b) => {
+                        let _ = writeln!(out, "    {p}: {} != {}", show(a), show(b));
+                    }
+                }
+            }
+        }
+        (Value::Array(h), Value::Array(k)) if h.len() == k.len() => {
+            for (i, (a, b)) in h.iter().zip(k).enumerate() {
+                diff(&format!("{path}[{i}]"), a, b, out);
+            }
+        }
+        (a, b) if a != b => {
+            let _ = writeln!(out, "    {path}: {a} != {b}");
+        }
+        _ => {}
+    }
+}
+
+/// The same objects on both sides, compared as JSON values (key order aside).
+fn assert_same_objects(what: &str, helm: &Objects, kubernetes: &Objects) {
+    let mut msg = String::new();
+    for k in kubernetes.keys().filter(|k| !helm.contains_key(*k)) {
+        let _ = writeln!(msg, "  only in kubernetes/: {k}");
+    }
+    for k in helm.keys().filter(|k| !kubernetes.contains_key(*k)) {
+        let _ = writeln!(msg, "  only in the Helm render: {k}");
+    }
+    for (k, h) in helm {
+        if let Some(kube) = kubernetes.get(k).filter(|kube| *kube != h) {
+            let _ = writeln!(msg, "  {k} differs (Helm render != kubernetes/):");
+            diff("", h, kube, &mut msg);
+        }
+    }
+    assert!(
+        msg.is_empty(),
+        "{what}: the Helm render and the kubernetes target disagree:\n{msg}"
+    );
+    assert!(!helm.is_empty(), "{what}: nothing rendered");
+}
+
+// ------------------------------------------------------------------ Helm
+
+/// `nestioc-helm-check` output, and the directory it rendered into.
+struct HelmRun {
+    ok: bool,
+    text: String,
+    rendered: TempDir,
+}
+
+fn helm_check(tool: &Tool, chart: &Path, values: &Path, release: &str, ns: &str) -> HelmRun {
+    let rendered = temp_dir();
+    let out = tool.run([
+        chart.as_os_str(),
+        "-f".as_ref(),
+        values.as_os_str(),
+        "--strict".as_ref(),
+        "--release".as_ref(),
+        release.as_ref(),
+        "--namespace".as_ref(),
+        ns.as_ref(),
+        "--out".as_ref(),
+        rendered.path().as_os_str(),
+    ]);
+    HelmRun {
+        ok: out.status.success(),
+        text: output_text(&out),
+        rendered,
+    }
+}
+
+#[test]
+fn helm_service_charts_render_what_the_kubernetes_target_wrote() {
+    let Some(tool) = Tool::find("helm", "nestioc-helm-check") else {
+        return;
+    };
+    for built in build_examples() {
+        let (services, _) = built.charts();
+        for env in built.envs() {
+            for service in &services {
+                let what = format!("{}: helm/{service} in {env}", built.name);
+                let chart = built.out.join("helm").join(service);
+                let values = chart.join(format!("values-{env}.yaml"));
+                assert!(values.is_file(), "{what}: no {}", values.display());
+                let manifest = built.manifest(&env, service);
+                let ns = namespace(&manifest);
+                let run = helm_check(&tool, &chart, &values, service, &ns);
+                assert!(
+                    run.ok,
+                    "{what}: nestioc-helm-check --strict failed:\n{}",
+                    run.text
+                );
+
+                let mut expected = Objects::new();
+                add_objects(&mut expected, documents(&manifest), &manifest);
+                assert_same_objects(&what, &rendered_objects(run.rendered.path()), &expected);
+            }
+        }
+    }
+}
+
+/// Copies a directory tree.
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.expect("walk chart");
+        let rel = entry.path().strip_prefix(from).expect("under the chart");
+        let dest = to.join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).expect("create directory");
+        } else {
+            std::fs::copy(entry.path(), &dest).expect("copy file");
+        }
+    }
+}
+
+#[test]
+fn helm_umbrella_chart_renders_every_service() {
+    let Some(tool) = Tool::find("helm", "nestioc-helm-check") else {
+        return;
+    };
+    for built in build_examples() {
+        let (services, project) = built.charts();
+        // `helm dependency build`, offline: the `file://../<service>` charts go to charts/.
+        let vendored = temp_dir();
+        let chart = vendored.path().join(&project);
+        copy_dir(&built.out.join("helm").join(&project), &chart);
+        for service in &services {
+            copy_dir(
+                &built.out.join("helm").join(service),
+                &chart.join("charts").join(service),
+            );
+        }
+        for env in built.envs() {
+            let what = format!("{}: umbrella chart helm/{project} in {env}", built.name);
+            let mut expected = Objects::new();
+            let mut namespaces = Vec::new();
+            for service in &services {
+                let manifest = built.manifest(&env, service);
+                namespaces.push(namespace(&manifest));
+                add_objects(&mut expected, documents(&manifest), &manifest);
+            }
+            namespaces.dedup();
+            assert_eq!(
+                namespaces.len(),
+                1,
+                "{what}: one namespace per environment: {namespaces:?}"
+            );
+
+            let values = chart.join(format!("values-{env}.yaml"));
+            assert!(values.is_file(), "{what}: no {}", values.display());
+            let run = helm_check(&tool, &chart, &values, &project, &namespaces[0]);
+            assert!(
+                run.ok,
+                "{what}: nestioc-helm-check --strict failed:\n{}",
+                run.text
+            );
+            assert_same_objects(&what, &rendered_objects(run.rendered.path()), &expected);
+        }
+    }
+}
+
+// ------------------------------------------------------------------ kubernetes-validate
+
+#[test]
+fn kubernetes_validate_accepts_every_manifest() {
+    let Some(tool) = Tool::find("kubernetes", "kubernetes-validate") else {
+        return;
+    };
+    for built in build_examples() {
+        let files = built.manifests();
+        let mut args: Vec<OsString> = vec!["--strict".into()];
+        args.extend(files.iter().map(|f| f.as_os_str().to_owned()));
+        let out = tool.run(&args);
+        let text = output_text(&out);
+        assert!(
+            out.status.success() && !text.contains("ERROR") && !text.contains("FAIL"),
+            "{}: kubernetes-validate --strict rejects the manifests:\n{text}",
+            built.name
+        );
+        let objects: usize = files.iter().map(|f| documents(f).len()).sum();
+        let passed = text
+            .lines()
+            .filter(|l| l.contains(" passed for resource "))
+            .count();
+        assert_eq!(
+            passed, objects,
+            "{}: kubernetes-validate checked {passed} of {objects} objects:\n{text}",
+            built.name
+        );
+    }
+}
+
+// ------------------------------------------------------------------ checkov
+
+/// `tests/checkov-skips.txt`: one `CKV_ID  # reason` a line; blank lines and lines that
+/// start with `#` are comments. A skip without a reason is an error.
+fn checkov_skips() -> Vec<String> {
+    let path = root().join("tests/checkov-skips.txt");
+    let mut ids = Vec::new();
+    for (i, line) in read(&path).lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (id, reason) = line.split_once('#').unwrap_or((line, ""));
+        let id = id.trim();
+        assert!(
+            !reason.trim().is_empty(),
+            "{}:{}: `{id}` needs a reason: `{id}  # why`",
+            path.display(),
+            i + 1
+        );
+        assert!(
+            id.starts_with("CKV") && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "{}:{}: `{id}` is not a checkov check id",
+            path.display(),
+            i + 1
+        );
+        ids.push(id.to_owned());
+    }
+    ids
+}
+
+#[test]
+fn checkov_fails_no_check_outside_the_skip_file() {
+    let skips = checkov_skips();
+    let Some(tool) = Tool::find("checkov", "checkov") else {
+        return;
+    };
+    // Every example is scanned before the test fails, so one run lists every finding.
+    let mut problems = String::new();
+    for built in build_examples() {
+        let mut args: Vec<OsString> = vec!["-d".into(), built.out.join("kubernetes").into()];
+        for a in [
+            "--framework",
+            "kubernetes",
+            "--compact",
+            "--quiet",
+            "--skip-download",
+        ] {
+            args.push(a.into());
+        }
+        args.extend(["-o".into(), "json".into()]);
+        if !skips.is_empty() {
+            args.extend(["--skip-check".into(), skips.join(",").into()]);
+        }
+        let out = tool.run(&args);
+        let text = output_text(&out);
+        let Ok(report) = serde_json::from_slice::<Value>(&out.stdout) else {
+            let _ = writeln!(
+                problems,
+                "{}: checkov printed no JSON report:\n{text}",
+                built.name
+            );
+            continue;
+        };
+        // One framework: one report; just its summary when nothing was scanned.
+        let summary = report.get("summary").unwrap_or(&report);
+        for c in report["results"]["failed_checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let _ = writeln!(
+                problems,
+                "{}: {} \"{}\" fails on {} (kubernetes{}:{})",
+                built.name,
+                c["check_id"].as_str().unwrap_or("?"),
+                c["check_name"].as_str().unwrap_or("?"),
+                c["resource"].as_str().unwrap_or("?"),
+                c["file_path"].as_str().unwrap_or("?"),
+                c["file_line_range"][0]
+            );
+        }
+        // checkov counts each container as a resource of its own, beside its workload.
+        let objects: usize = built.manifests().iter().map(|f| documents(f).len()).sum();
+        let scanned = summary["resource_count"].as_u64().unwrap_or(0);
+        if summary["parsing_errors"] != 0 || scanned < objects as u64 {
+            let _ = writeln!(
+                problems,
+                "{}: checkov scanned {scanned} resources for {objects} objects:\n{text}",
+                built.name
+            );
+        }
+        if !out.status.success() && summary["failed"] == 0 {
+            let _ = writeln!(
+                problems,
+                "{}: checkov exited with {}:\n{text}",
+                built.name, out.status
+            );
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "checkov findings (fix the generated output, or add a justified skip to tests/checkov-skips.txt):\n{problems}"
+    );
+}
+
+/// What the CKV_K8S_8 / CKV_K8S_9 skips rest on: the only workloads without readiness and
+/// liveness probes are workers, which listen on no port.
+#[test]
+fn only_workers_go_without_probes() {
+    for built in build_examples() {
+        for file in built.manifests() {
+            for d in documents(&file)
+                .iter()
+                .filter(|d| d["kind"] == "Deployment")
+            {
+                let component = &d["metadata"]["labels"]["app.kubernetes.io/component"];
+                for c in d["spec"]["template"]["spec"]["containers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    let probed =
+                        c.get("readinessProbe").is_some() && c.get("livenessProbe").is_some();
+                    let listens = c
+                        .get("ports")
+                        .is_some_and(|p| p.as_array().is_some_and(|p| !p.is_empty()));
+                    assert!(
+                        probed || (*component == "worker" && !listens),
+                        "{}: {} has no probes but is not a worker without ports",
+                        file.display(),
+                        key(d)
+                    );
+                }
+            }
+        }
+    }
+}
