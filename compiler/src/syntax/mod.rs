@@ -270,6 +270,14 @@ mod tests {
     }
 
     #[test]
+    fn huge_files_are_refused() {
+        let text = format!("project \"p\"\n// {}\n", "x".repeat(MAX_FILE_BYTES));
+        let mut diags = Diagnostics::new();
+        assert!(parse_one(SourceId(0), &text, &mut diags).is_none());
+        assert!(diags.iter().any(|d| d.message.contains("too large")));
+    }
+
+    #[test]
     fn braces_in_strings_do_not_count() {
         let text = format!(
             "a \"{}\" #\"{}\"# {{ b }}",
