@@ -81,6 +81,25 @@ pub enum Command {
     Graph(GraphArgs),
     /// Explain a diagnostic code (e.g. `nestioc explain NST0201`); without a code, list them
     Explain(ExplainArgs),
+    /// Show where a service's value comes from: defaults, templates, service, environment
+    #[command(visible_alias = "explain-value")]
+    Why(WhyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WhyArgs {
+    /// The service
+    pub service: String,
+    /// The entry (`replicas`, `resources`, `image`, `port`, `env`, ...); all when omitted
+    pub field: Option<String>,
+    /// For named entries: which one (`env LOG_LEVEL`, `port http`)
+    pub name: Option<String>,
+    /// Project directory (containing nestio.kdl)
+    #[arg(short = 'C', long = "dir", default_value = ".")]
+    pub dir: PathBuf,
+    /// As in this environment (its overrides and replica scaling)
+    #[arg(long)]
+    pub env: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -173,6 +192,7 @@ where
         Command::Check(a) => check(&a, color),
         Command::Graph(a) => graph(&a, color),
         Command::Explain(a) => explain(a.code.as_deref()),
+        Command::Why(a) => why(&a, color),
     }
 }
 
@@ -444,10 +464,10 @@ fn graph(a: &GraphArgs, color: bool) -> ExitCode {
     if analysis.has_errors() {
         return ExitCode::from(1);
     }
-    let templates = match Templates::stdlib() {
+    let templates = match Templates::new(&analysis.sources) {
         Ok(t) => t,
         Err(d) => {
-            print_diagnostics(&analysis, &[d], DiagFormat::Human, &render_opts);
+            print_diagnostics(&analysis, &d, DiagFormat::Human, &render_opts);
             return ExitCode::from(1);
         }
     };
@@ -465,6 +485,77 @@ fn graph(a: &GraphArgs, color: bool) -> ExitCode {
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     ExitCode::SUCCESS
+}
+
+fn why(a: &WhyArgs, color: bool) -> ExitCode {
+    let out = a.dir.join(driver::DEFAULT_OUT);
+    let opts = Options {
+        env: a.env.clone(),
+        ..Options::default()
+    };
+    let analysis = match analyse(&a.dir, &out, &opts, &mut Timings::default()) {
+        Ok(x) => x,
+        Err(e) => return io_failure(&e),
+    };
+    let render_opts = render_options(&a.dir, color);
+    if analysis.has_errors() {
+        print_diagnostics(
+            &analysis,
+            &analysis.diagnostics,
+            DiagFormat::Human,
+            &render_opts,
+        );
+        return ExitCode::from(1);
+    }
+    let Some(model) = &analysis.model else {
+        return ExitCode::from(1);
+    };
+    if !model.services.contains_key(&a.service) {
+        eprintln!(
+            "error: no service `{}`\nhelp: {}",
+            a.service,
+            crate::suggest::help_for(
+                &a.service,
+                model.services.keys().map(String::as_str),
+                "service"
+            )
+        );
+        return ExitCode::from(1);
+    }
+    let env = a.env.as_ref().and_then(|e| {
+        model
+            .project
+            .environments()
+            .into_iter()
+            .find(|x| x.name == *e)
+    });
+    let mut diags = crate::diag::Diagnostics::new();
+    let docs = crate::syntax::parse_all(&analysis.sources, &mut diags);
+    let Some(p) = crate::lower::provenance(
+        &docs,
+        &analysis.sources,
+        &a.service,
+        a.env.as_deref(),
+        &mut diags,
+    ) else {
+        return ExitCode::from(1);
+    };
+    match crate::why::explain(
+        &p,
+        &analysis.sources,
+        a.field.as_deref(),
+        a.name.as_deref(),
+        env.as_ref(),
+    ) {
+        Ok(text) => {
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn explain(code: Option<&str>) -> ExitCode {

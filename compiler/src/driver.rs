@@ -22,6 +22,7 @@ pub const ROOT_FILE: &str = "nestio.kdl";
 pub const MANIFEST: &str = ".nestio-manifest.json";
 /// The default output directory, inside the project.
 pub const DEFAULT_OUT: &str = "generated";
+pub use crate::emit::templates::TEMPLATE_DIR;
 
 /// An error that is not about the input: a missing directory, an unwritable file.
 #[derive(Debug)]
@@ -74,7 +75,7 @@ pub fn load_project(dir: &Path, out: &Path) -> Result<(SourceMap, Diagnostics), 
         let entry = entry.map_err(|e| IoError {
             message: format!("cannot walk `{}`: {e}", dir.display()),
         })?;
-        if !entry.file_type().is_file() || entry.path().extension().is_none_or(|x| x != "kdl") {
+        if !entry.file_type().is_file() {
             continue;
         }
         let rel = entry
@@ -85,13 +86,23 @@ pub fn load_project(dir: &Path, out: &Path) -> Result<(SourceMap, Diagnostics), 
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
             .collect::<Vec<_>>()
             .join("/");
+        let is_kdl = rel.ends_with(".kdl");
+        let is_override = rel.starts_with(TEMPLATE_DIR) && rel.ends_with(".hbs");
+        if !is_kdl && !is_override {
+            continue;
+        }
+        let origin = if is_kdl {
+            Origin::Project
+        } else {
+            Origin::TemplateOverride
+        };
         if rel == ROOT_FILE {
             found_root = true;
         }
         let bytes = fs::read(entry.path()).map_err(|e| io_err("cannot read", entry.path(), &e))?;
         match String::from_utf8(bytes) {
             Ok(text) => {
-                sources.add(Source::new(rel, text, Origin::Project));
+                sources.add(Source::new(rel, text, origin));
             }
             Err(e) => {
                 let valid = e.utf8_error().valid_up_to();
@@ -104,7 +115,7 @@ pub fn load_project(dir: &Path, out: &Path) -> Result<(SourceMap, Diagnostics), 
                             .count(),
                     )
                     .map_or(0, |(i, _)| i);
-                let mut source = Source::new(rel.clone(), text, Origin::Project);
+                let mut source = Source::new(rel.clone(), text, origin);
                 source.unreadable = true;
                 let id = sources.add(source);
                 diags.push(

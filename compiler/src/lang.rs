@@ -92,6 +92,9 @@ pub struct NodeSpec {
     /// Repeated nodes are told apart by their first argument (`port "http"`), which must
     /// then be unique.
     pub named: bool,
+    /// Any property is accepted, with values of this kind (`uses "t" port=8080` passes
+    /// template parameters).
+    pub any_props: Option<Kind>,
 }
 
 const fn arg(name: &'static str, kind: Kind, doc: &'static str) -> ArgSpec {
@@ -131,6 +134,7 @@ const fn node(name: &'static str, doc: &'static str) -> NodeSpec {
         children: &[],
         repeatable: false,
         named: false,
+        any_props: None,
     }
 }
 
@@ -208,14 +212,36 @@ pub const REPLICAS_SCALE: NodeSpec = NodeSpec {
     )
 };
 
+/// What an environment may change about a service.
+pub const OVERRIDABLE: &[&NodeSpec] = &[&IMAGE, &REPLICAS, &RESOURCES, &ENV, &ENV_SECRET, &EXPOSE];
+
+pub const ENV_SERVICE: NodeSpec = NodeSpec {
+    args: &[arg("name", Kind::Name, "The service to override")],
+    children: OVERRIDABLE,
+    repeatable: true,
+    named: true,
+    ..node(
+        "service",
+        "Overrides a service in this environment: `image`, `replicas`, `resources`, `env`, `env-secret`, `expose`. An overridden `replicas` is not scaled by `replicas-scale`.",
+    )
+};
+
 pub const ENVIRONMENT: NodeSpec = NodeSpec {
     args: &[arg("name", Kind::Name, "Environment name")],
-    children: &[&NAMESPACE, &REPLICAS_SCALE],
+    children: &[&NAMESPACE, &REPLICAS_SCALE, &ENV_SERVICE],
     repeatable: true,
     named: true,
     ..node(
         "environment",
         "A deployment environment: values-<env>.yaml and kubernetes/<env>/.",
+    )
+};
+
+pub const DEFAULTS: NodeSpec = NodeSpec {
+    children: SERVICE_CHILDREN,
+    ..node(
+        "defaults",
+        "Entries every service starts from, before its templates and its own entries (precedence: defaults < templates < service < environment).",
     )
 };
 
@@ -232,6 +258,7 @@ pub const PROJECT: NodeSpec = NodeSpec {
         &CI,
         &CD,
         &LOGGING_NODE,
+        &DEFAULTS,
         &ENVIRONMENT,
     ],
     ..node("project", "The project: one per project, in nestio.kdl.")
@@ -243,9 +270,10 @@ pub const USES: NodeSpec = NodeSpec {
     args: &[arg("template", Kind::Str, "A template name")],
     rest: Some(arg("template", Kind::Str, "A template name")),
     repeatable: true,
+    any_props: Some(Kind::Scalar),
     ..node(
         "uses",
-        "Merges templates into this node (project templates first, then the standard library; `std/` names only the standard library). The node's own entries win.",
+        "Merges templates into this node (project templates first, then the standard library; `std/` names only the standard library). The node's own entries win. Properties pass template parameters: `uses \"http-service\" port=9090`.",
     )
 };
 
@@ -614,9 +642,47 @@ pub const SERVICE: NodeSpec = NodeSpec {
     ..node("service", "A microservice.")
 };
 
+pub const PARAM: NodeSpec = NodeSpec {
+    args: &[arg("name", Kind::Name, "Parameter name")],
+    props: &[prop(
+        "default",
+        Kind::Scalar,
+        "Value when `uses` does not pass one; without it the parameter is required",
+    )],
+    repeatable: true,
+    named: true,
+    ..node(
+        "param",
+        "A template parameter, referenced in the template as `(param)\"name\"` and passed by `uses \"template\" name=value`.",
+    )
+};
+
+/// A template body: service entries plus parameters.
+pub const TEMPLATE_CHILDREN: &[&NodeSpec] = &[
+    &PARAM,
+    &USES,
+    &OWNER,
+    &TIER,
+    &IMAGE,
+    &LANGUAGE,
+    &SOURCE_NODE,
+    &REPLICAS,
+    &RESOURCES,
+    &PORT,
+    &PROBE,
+    &ENV,
+    &ENV_SECRET,
+    &DEPENDS_ON,
+    &EXTERNAL,
+    &SLO,
+    &ROLLOUT,
+    &LOGS,
+    &EXPOSE,
+];
+
 pub const TEMPLATE: NodeSpec = NodeSpec {
     args: &[arg("name", Kind::Name, "Template name")],
-    children: SERVICE_CHILDREN,
+    children: TEMPLATE_CHILDREN,
     repeatable: true,
     named: true,
     ..node(

@@ -24,6 +24,7 @@ pub mod source;
 pub mod stdlib;
 pub mod suggest;
 pub mod syntax;
+pub mod why;
 
 use std::time::Duration;
 
@@ -83,6 +84,7 @@ pub fn analyze(
     let docs = syntax::parse_all(&sources, &mut diags);
     clock("parse");
     let model = lower::lower(&docs, &sources, &mut diags);
+    emit::templates::check_overrides(&sources, &mut diags);
     clock("lower");
     let topology = model.as_ref().map(|m| graph::build(m, &mut diags));
     clock("graph");
@@ -118,7 +120,7 @@ pub fn emit(
     let (Some(model), Some(topology)) = (&analysis.model, &analysis.topology) else {
         return Ok(ArtifactSet::default());
     };
-    let templates = Templates::stdlib().map_err(|d| vec![d])?;
+    let templates = Templates::new(&analysis.sources)?;
     let cx = EmitContext {
         model,
         topology,

@@ -26,6 +26,20 @@ pub struct Model {
     pub project: Project,
     /// Services by name (sorted: output order is name order).
     pub services: BTreeMap<String, Service>,
+    /// Services as an environment overrides them: environment -> name -> service. Only
+    /// services with an override appear.
+    pub env_services: BTreeMap<String, BTreeMap<String, Service>>,
+}
+
+impl Model {
+    /// A service as it runs in an environment (its override, or the service itself).
+    #[must_use]
+    pub fn service_in<'a>(&'a self, env: &str, service: &'a Service) -> &'a Service {
+        self.env_services
+            .get(env)
+            .and_then(|m| m.get(&service.name))
+            .unwrap_or(service)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +183,8 @@ pub struct Replicas {
     pub max: Option<u32>,
     pub cpu_target: u32,
     pub span: Span,
+    /// Set by an environment override: not scaled by `replicas-scale`.
+    pub fixed: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -323,6 +339,12 @@ pub struct Service {
 }
 
 impl Service {
+    #[must_use]
+    pub(crate) fn with_fixed_replicas(mut self, fixed: bool) -> Self {
+        self.replicas.fixed = fixed;
+        self
+    }
+
     #[must_use]
     pub fn is_worker(&self) -> bool {
         self.ports.is_empty()

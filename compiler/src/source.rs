@@ -58,8 +58,12 @@ impl fmt::Debug for Span {
 /// Where a file comes from: the user's project or the embedded standard library.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
+    /// A `.kdl` file of the project.
     Project,
+    /// An embedded standard-library file.
     Stdlib,
+    /// A project file under `templates/` that overrides a stdlib text template (`.hbs`).
+    TemplateOverride,
 }
 
 /// One source file: its display name (relative to the project root, `/`-separated, or

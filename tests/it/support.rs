@@ -35,11 +35,18 @@ pub(crate) fn fixture_options(dir: &Path) -> Options {
 
 pub(crate) fn compile(dir: &Path, opts: &Options) -> Compiled {
     let (sources, pre) = driver::load_project(dir, &dir.join("generated")).expect("project loads");
-    let analysis = nestioc::analyze(sources, pre, opts, &mut |_| {});
+    let mut analysis = nestioc::analyze(sources, pre, opts, &mut |_| {});
     let artifacts = if analysis.has_errors() {
         None
     } else {
-        Some(nestioc::emit(&analysis, opts, &mut |_| {}).expect("emits"))
+        // Emitting can fail too (a broken template override): those are diagnostics.
+        match nestioc::emit(&analysis, opts, &mut |_| {}) {
+            Ok(set) => Some(set),
+            Err(diags) => {
+                analysis.diagnostics.extend(diags);
+                None
+            }
+        }
     };
     Compiled {
         analysis,

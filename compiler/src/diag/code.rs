@@ -66,6 +66,8 @@ codes! {
     TemplateCycle = "NST0205", "template-cycle";
     DependencyWithoutPort = "NST0206", "dependency-without-port";
     SelfDependency = "NST0207", "self-dependency";
+    UnknownParameter = "NST0208", "unknown-parameter";
+    MissingParameter = "NST0209", "missing-parameter";
     DependencyCycle = "NST0301", "dependency-cycle";
     SloInfeasible = "NST0302", "slo-infeasible";
     LatencyBudget = "NST0303", "latency-budget";
@@ -76,6 +78,7 @@ codes! {
     ExposeWithoutHttp = "NST0308", "expose-without-http";
     HandEditedOutput = "NST0401", "hand-edited-output";
     TemplateRender = "NST0402", "template-render";
+    UnknownTemplateFile = "NST0403", "unknown-template-file";
 }
 
 impl Code {

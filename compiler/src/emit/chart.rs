@@ -230,7 +230,10 @@ fn scale(n: u32, factor: Decimal) -> u32 {
 
 #[must_use]
 pub fn scaled(service: &Service, env: Option<&Environment>) -> Scaled {
-    let factor = env.map_or(Decimal::ONE, |e| e.replicas_scale);
+    let factor = match env {
+        Some(e) if !service.replicas.fixed => e.replicas_scale,
+        _ => Decimal::ONE,
+    };
     let replicas = scale(service.replicas.min, factor);
     let max = service
         .replicas
@@ -324,10 +327,49 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> Value {
     v
 }
 
-/// `values-<env>.yaml`: what the environment changes.
+/// `values-<env>.yaml`: what the environment changes: the replica counts (always
+/// written, scaled by `replicas-scale`) and every value its overrides change.
 #[must_use]
-pub fn env_values(service: &Service, env: &Environment) -> Value {
-    replica_values(service, scaled(service, Some(env)))
+pub fn env_values(cx: &EmitContext<'_>, service: &Service, env: &Environment) -> Value {
+    let in_env = cx.model.service_in(&env.name, service);
+    let mut v = replica_values(in_env, scaled(in_env, Some(env)));
+    if !std::ptr::eq(in_env, service)
+        && let Some(d) = diff(&base_values(cx, in_env), &base_values(cx, service))
+    {
+        // Replica settings are already in `v`, scaled.
+        let mut d = d;
+        if let Some(m) = d.as_object_mut() {
+            for k in ["replicaCount", "autoscaling", "podDisruptionBudget"] {
+                m.shift_remove(k);
+            }
+        }
+        merge(&mut v, &d);
+    }
+    v
+}
+
+/// What must be merged into `old` (Helm-style) to get `new`: changed keys of maps,
+/// recursively; anything else whole. `None` when they are equal.
+fn diff(new: &Value, old: &Value) -> Option<Value> {
+    match (new, old) {
+        (Value::Object(n), Value::Object(o)) => {
+            let mut m = Map::new();
+            for (k, nv) in n {
+                match o.get(k) {
+                    Some(ov) => {
+                        if let Some(d) = diff(nv, ov) {
+                            m.insert(k.clone(), d);
+                        }
+                    }
+                    None => {
+                        m.insert(k.clone(), nv.clone());
+                    }
+                }
+            }
+            (!m.is_empty()).then_some(Value::Object(m))
+        }
+        _ => (new != old).then(|| new.clone()),
+    }
 }
 
 /// Helm's value merge: maps merge key by key, everything else is replaced.

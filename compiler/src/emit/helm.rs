@@ -74,7 +74,7 @@ impl Emitter for Helm {
             for env in &envs {
                 out.push(Artifact {
                     path: format!("{dir}/values-{}.yaml", env.name),
-                    contents: documents(&head, &[env_values(service, env)]),
+                    contents: documents(&head, &[env_values(cx, service, env)]),
                     source: span,
                 });
             }
@@ -87,7 +87,7 @@ impl Emitter for Helm {
             for (name, template) in CHART_TEMPLATES {
                 out.push(Artifact {
                     path: format!("{dir}/templates/{name}"),
-                    contents: cx.templates.render(template, &data)?,
+                    contents: cx.templates.render(cx.sources, template, &data)?,
                     source: span,
                 });
             }
@@ -156,7 +156,7 @@ impl Emitter for Helm {
         for env in &envs {
             let mut values = serde_json::Map::new();
             for service in cx.model.services.values() {
-                values.insert(service.name.clone(), env_values(service, env));
+                values.insert(service.name.clone(), env_values(cx, service, env));
             }
             out.push(Artifact {
                 path: format!("{dir}/values-{}.yaml", env.name),

@@ -23,7 +23,7 @@ impl Emitter for Kubernetes {
         for env in cx.environments() {
             for service in cx.model.services.values() {
                 let mut values = base_values(cx, service);
-                merge(&mut values, &env_values(service, &env));
+                merge(&mut values, &env_values(cx, service, &env));
                 let objects = render(&values, &env.namespace);
                 out.push(Artifact {
                     path: format!("kubernetes/{}/{}.yaml", env.name, service.name),

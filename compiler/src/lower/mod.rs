@@ -2,6 +2,7 @@
 //! merges templates into services (`uses`), applies defaults and parses every value
 //! into its type.
 
+pub mod expand;
 pub mod structure;
 pub mod values;
 
@@ -21,60 +22,36 @@ use crate::source::{Origin, SourceMap, Span};
 use crate::suggest;
 use crate::syntax::{Document, Entry, Node, Value};
 
+use self::expand::{Expander, Merged, Templates};
+
 /// Prefix that names a standard-library template explicitly.
 pub const STD_PREFIX: &str = "std/";
 
-/// A template and where it comes from.
-struct Template<'a> {
-    node: &'a Node,
+/// Everything lowering needs from the syntax trees, gathered once.
+struct Collected<'a> {
+    project: &'a Node,
+    services: Vec<&'a Node>,
+    templates: Templates<'a>,
+    defaults: Option<&'a Node>,
+    /// environment -> service -> the override node
+    overrides: BTreeMap<String, BTreeMap<String, &'a Node>>,
 }
 
-struct Templates<'a> {
-    project: BTreeMap<&'a str, Template<'a>>,
-    stdlib: BTreeMap<&'a str, Template<'a>>,
-}
-
-impl<'a> Templates<'a> {
-    /// Project templates shadow the standard library; `std/x` names only the library.
-    fn get(&self, name: &str) -> Option<(String, &Template<'a>)> {
-        if let Some(n) = name.strip_prefix(STD_PREFIX) {
-            return self.stdlib.get(n).map(|t| (name.to_owned(), t));
-        }
-        self.project
-            .get(name)
-            .map(|t| (name.to_owned(), t))
-            .or_else(|| {
-                self.stdlib
-                    .get(name)
-                    .map(|t| (format!("{STD_PREFIX}{name}"), t))
-            })
-    }
-
-    fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.project.keys().map(|k| (*k).to_owned()).collect();
-        v.extend(
-            self.stdlib
-                .keys()
-                .filter(|k| !self.project.contains_key(*k))
-                .map(|k| (*k).to_owned()),
-        );
-        v
-    }
-}
-
-/// Lowers all documents of a project into the model. Returns `None` when there is no
-/// usable `project` node; other problems leave the model partial and reported.
-pub fn lower(docs: &[Document], sources: &SourceMap, diags: &mut Diagnostics) -> Option<Model> {
+/// Checks structure and gathers the project, services, templates, defaults and
+/// environment overrides. `None` when there is no usable `project` node.
+fn collect<'a>(
+    docs: &'a [Document],
+    sources: &SourceMap,
+    diags: &mut Diagnostics,
+) -> Option<Collected<'a>> {
     let mut projects: Vec<&Node> = Vec::new();
     let mut services: Vec<&Node> = Vec::new();
-    let mut templates = Templates {
-        project: BTreeMap::new(),
-        stdlib: BTreeMap::new(),
-    };
+    let mut templates = Templates::default();
     for doc in docs {
         let origin = sources.get(doc.source).origin;
         for node in &doc.nodes {
             structure::check_top(node, diags);
+            expand::check_param_refs(node, diags);
             match (node.name.as_str(), origin) {
                 ("project", Origin::Project) => projects.push(node),
                 ("service", Origin::Project) => services.push(node),
@@ -83,13 +60,13 @@ pub fn lower(docs: &[Document], sources: &SourceMap, diags: &mut Diagnostics) ->
                         continue;
                     };
                     let table = match origin {
-                        Origin::Project => &mut templates.project,
                         Origin::Stdlib => &mut templates.stdlib,
+                        _ => &mut templates.project,
                     };
                     if let Some(first) = table.get(name) {
-                        diags.push(duplicate("template", name, node, first.node));
+                        diags.push(duplicate("template", name, node, first));
                     } else {
-                        table.insert(name, Template { node });
+                        table.insert(name, node);
                     }
                 }
                 _ => {}
@@ -129,13 +106,42 @@ pub fn lower(docs: &[Document], sources: &SourceMap, diags: &mut Diagnostics) ->
                         .with_help("a project has exactly one `project` node, in nestio.kdl"),
                 );
             }
-            lower_project(one, diags)?
+            *one
         }
     };
+    let mut overrides: BTreeMap<String, BTreeMap<String, &Node>> = BTreeMap::new();
+    for env in project.children.iter().filter(|c| c.name == "environment") {
+        let Some(env_name) = env.name_arg() else {
+            continue;
+        };
+        for o in env.children.iter().filter(|c| c.name == "service") {
+            if let Some(name) = o.name_arg() {
+                overrides
+                    .entry(env_name.to_owned())
+                    .or_default()
+                    .entry(name.to_owned())
+                    .or_insert(o);
+            }
+        }
+    }
+    Some(Collected {
+        project,
+        services,
+        templates,
+        defaults: project.children.iter().find(|c| c.name == "defaults"),
+        overrides,
+    })
+}
 
+/// Lowers all documents of a project into the model. Returns `None` when there is no
+/// usable `project` node; other problems leave the model partial and reported.
+pub fn lower(docs: &[Document], sources: &SourceMap, diags: &mut Diagnostics) -> Option<Model> {
+    let c = collect(docs, sources, diags)?;
+    let project = lower_project(c.project, diags)?;
     let mut by_name: BTreeMap<String, Service> = BTreeMap::new();
     let mut first_span: BTreeMap<String, &Node> = BTreeMap::new();
-    for node in services {
+    let mut nodes: BTreeMap<String, &Node> = BTreeMap::new();
+    for node in &c.services {
         let Some(name) = node.name_arg() else {
             continue;
         };
@@ -144,14 +150,71 @@ pub fn lower(docs: &[Document], sources: &SourceMap, diags: &mut Diagnostics) ->
             continue;
         }
         first_span.insert(name.to_owned(), node);
-        if let Some(service) = lower_service(node, &project, &templates, diags) {
+        nodes.insert(name.to_owned(), node);
+        if let Some((service, _)) = lower_service(node, &project, &c, None, diags) {
             by_name.insert(service.name.clone(), service);
+        }
+    }
+    let mut env_services: BTreeMap<String, BTreeMap<String, Service>> = BTreeMap::new();
+    let names: Vec<&str> = nodes.keys().map(String::as_str).collect();
+    for (env, services) in &c.overrides {
+        for (name, o) in services {
+            let Some(node) = nodes.get(name) else {
+                diags.push(
+                    Diagnostic::error(
+                        Code::UnknownService,
+                        format!("environment `{env}` overrides unknown service `{name}`"),
+                    )
+                    .with_label(o.ident_span(), "no service with this name")
+                    .with_help(suggest::help_for(
+                        name,
+                        names.iter().copied(),
+                        "service",
+                    )),
+                );
+                continue;
+            };
+            if let Some((service, _)) = lower_service(node, &project, &c, Some((env, o)), diags) {
+                env_services
+                    .entry(env.clone())
+                    .or_default()
+                    .insert(name.clone(), service);
+            }
         }
     }
     Some(Model {
         project,
         services: by_name,
+        env_services,
     })
+}
+
+/// How a service's entries came to be: every merged child with the layers that set it.
+#[derive(Debug, Clone)]
+pub struct Provenance {
+    pub service: Service,
+    pub merged: Vec<Merged>,
+}
+
+/// The provenance of one service, in one environment or in the base values.
+pub fn provenance(
+    docs: &[Document],
+    sources: &SourceMap,
+    service: &str,
+    env: Option<&str>,
+    diags: &mut Diagnostics,
+) -> Option<Provenance> {
+    let c = collect(docs, sources, diags)?;
+    let project = lower_project(c.project, diags)?;
+    let node = c.services.iter().find(|n| n.name_arg() == Some(service))?;
+    let over = env.and_then(|e| {
+        c.overrides
+            .get(e)
+            .and_then(|m| m.get(service))
+            .map(|o| (e, *o))
+    });
+    let (service, merged) = lower_service(node, &project, &c, over, diags)?;
+    Some(Provenance { service, merged })
 }
 
 fn duplicate(what: &str, name: &str, again: &Node, first: &Node) -> Diagnostic {
@@ -374,110 +437,15 @@ fn lower_project(node: &Node, diags: &mut Diagnostics) -> Option<Project> {
     })
 }
 
-// ----------------------------------------------------------------------------- templates
-
-/// The identity of a child for merging: singletons by node name, named nodes by
-/// (node name, first argument). `None` means "append" (lists).
-fn merge_key(node: &Node) -> Option<(String, Option<String>)> {
-    let spec = lang::SERVICE_CHILDREN
-        .iter()
-        .find(|s| s.name == node.name)?;
-    if !spec.repeatable {
-        Some((node.name.clone(), None))
-    } else if spec.named {
-        Some((node.name.clone(), node.name_arg().map(str::to_owned)))
-    } else {
-        None
-    }
-}
-
-/// Later entries win over earlier ones with the same key; the rest append in order.
-fn merge_into(base: &mut Vec<Node>, over: Vec<Node>) {
-    for node in over {
-        let key = merge_key(&node);
-        match key
-            .as_ref()
-            .and_then(|k| base.iter().position(|b| merge_key(b).as_ref() == Some(k)))
-        {
-            Some(i) => base[i] = node,
-            None => base.push(node),
-        }
-    }
-}
-
-/// The children of `node` with every template it `uses` merged in (recursively).
-fn expand(
-    node: &Node,
-    templates: &Templates<'_>,
-    stack: &mut Vec<String>,
-    used: &mut Vec<String>,
-    diags: &mut Diagnostics,
-) -> Vec<Node> {
-    let mut merged: Vec<Node> = Vec::new();
-    for uses in node.children.iter().filter(|c| c.name == "uses") {
-        for entry in uses.args() {
-            let Some(name) = entry.value.as_str() else {
-                continue;
-            };
-            let Some((full, template)) = templates.get(name) else {
-                let names = templates.names();
-                diags.push(
-                    Diagnostic::error(Code::UnknownTemplate, format!("unknown template `{name}`"))
-                        .with_label(entry.value_span, "no template with this name")
-                        .with_help(suggest::help_for(
-                            name.strip_prefix(STD_PREFIX).unwrap_or(name),
-                            names.iter().map(String::as_str),
-                            "template",
-                        )),
-                );
-                continue;
-            };
-            if let Some(pos) = stack.iter().position(|s| *s == full) {
-                let mut circle: Vec<String> = stack[pos..].to_vec();
-                circle.push(full.clone());
-                diags.push(
-                    Diagnostic::error(
-                        Code::TemplateCycle,
-                        format!(
-                            "templates use each other in a cycle: {}",
-                            circle.join(" -> ")
-                        ),
-                    )
-                    .with_label(
-                        entry.value_span,
-                        format!("`{full}` is already being expanded"),
-                    )
-                    .with_help("remove one `uses` so that templates form a tree"),
-                );
-                continue;
-            }
-            stack.push(full.clone());
-            let body = expand(template.node, templates, stack, used, diags);
-            stack.pop();
-            if !used.contains(&full) {
-                used.push(full);
-            }
-            merge_into(&mut merged, body);
-        }
-    }
-    let own: Vec<Node> = node
-        .children
-        .iter()
-        .filter(|c| c.name != "uses")
-        .cloned()
-        .collect();
-    merge_into(&mut merged, own);
-    merged
-}
-
 // ----------------------------------------------------------------------------- services
 
 fn lower_service(
     node: &Node,
     project: &Project,
-    templates: &Templates<'_>,
+    c: &Collected<'_>,
+    env: Option<(&str, &Node)>,
     diags: &mut Diagnostics,
-) -> Option<Service> {
+) -> Option<(Service, Vec<Merged>)> {
     let name_entry = node.arg(0)?;
     let name = str_of(name_entry)?;
     if let Err(d) = check_service_name(&name).at(name_entry.value_span) {
@@ -487,10 +455,21 @@ fn lower_service(
         }
         return None;
     }
-    let mut stack = Vec::new();
-    let mut uses = Vec::new();
-    let kids = expand(node, templates, &mut stack, &mut uses, diags);
-    let kids = kids.as_slice();
+    let mut expander = Expander::new(&c.templates, diags);
+    let mut merged = match c.defaults {
+        Some(d) => expander.body(d, "defaults"),
+        None => Vec::new(),
+    };
+    let own = expander.body(node, "service");
+    expand::merge_into(&mut merged, own);
+    if let Some((env_name, o)) = env {
+        let over = expander.body(o, &format!("environment `{env_name}`"));
+        expand::merge_into(&mut merged, over);
+    }
+    let uses = std::mem::take(&mut expander.used);
+    let kids_owned: Vec<Node> = merged.iter().map(|m| m.node.clone()).collect();
+    let kids = kids_owned.as_slice();
+    let replicas_fixed = env.is_some_and(|(_, o)| o.children.iter().any(|c| c.name == "replicas"));
 
     let image = lower_image(&name, node, kids, project, diags);
     let replicas = lower_replicas(node, kids, diags);
@@ -555,35 +534,39 @@ fn lower_service(
             }
         }
     });
-    Some(Service {
-        name,
-        name_span: name_entry.value_span,
-        span: node.span,
-        source: node.span.source,
-        uses,
-        owner,
-        tier: child(kids, "tier").and_then(|n| {
-            let e = n.arg(0)?;
-            let t = u8::try_from(int_of(e)?)
-                .ok()
-                .filter(|t| (1..=3).contains(t))?;
-            Some(Spanned::new(t, e.value_span))
-        }),
-        image,
-        language: child(kids, "language").and_then(|n| arg_str(n, 0)),
-        source_path,
-        replicas,
-        resources,
-        ports,
-        probe,
-        env,
-        depends_on,
-        externals,
-        slos,
-        rollout,
-        logs_format: child(kids, "logs").and_then(|n| prop_str(n, "format")),
-        expose,
-    })
+    Some((
+        Service {
+            name,
+            name_span: name_entry.value_span,
+            span: node.span,
+            source: node.span.source,
+            uses,
+            owner,
+            tier: child(kids, "tier").and_then(|n| {
+                let e = n.arg(0)?;
+                let t = u8::try_from(int_of(e)?)
+                    .ok()
+                    .filter(|t| (1..=3).contains(t))?;
+                Some(Spanned::new(t, e.value_span))
+            }),
+            image,
+            language: child(kids, "language").and_then(|n| arg_str(n, 0)),
+            source_path,
+            replicas,
+            resources,
+            ports,
+            probe,
+            env,
+            depends_on,
+            externals,
+            slos,
+            rollout,
+            logs_format: child(kids, "logs").and_then(|n| prop_str(n, "format")),
+            expose,
+        }
+        .with_fixed_replicas(replicas_fixed),
+        merged,
+    ))
 }
 
 fn lower_image(
@@ -683,6 +666,7 @@ fn lower_replicas(node: &Node, kids: &[Node], diags: &mut Diagnostics) -> Replic
             min: 1,
             max: None,
             cpu_target: 80,
+            fixed: false,
             span: node.ident_span(),
         };
     };
@@ -709,6 +693,7 @@ fn lower_replicas(node: &Node, kids: &[Node], diags: &mut Diagnostics) -> Replic
         min,
         max: max.filter(|m| *m > min),
         cpu_target: prop_u32(n, "cpu-target").unwrap_or(80),
+        fixed: false,
         span: n.head_span(),
     }
 }

@@ -161,6 +161,30 @@ pub fn usage(spec: &NodeSpec) -> String {
 fn check_entries(spec: &NodeSpec, node: &Node, diags: &mut Diagnostics) {
     let mut arg_index = 0;
     for entry in &node.entries {
+        match entry.ty.as_deref() {
+            // Template parameters are checked once substituted (see `expand`).
+            Some("param") => {
+                if entry.name.is_none() {
+                    arg_index += 1;
+                }
+                continue;
+            }
+            Some(ty) => {
+                diags.push(
+                    Diagnostic::error(
+                        Code::UnknownValue,
+                        format!(
+                            "unknown type annotation `({ty})` on a value of `{}`",
+                            node.name
+                        ),
+                    )
+                    .with_label(entry.span, "not a known annotation")
+                    .with_help("the only annotation is `(param)\"name\"`, a template parameter"),
+                );
+                continue;
+            }
+            None => {}
+        }
         match &entry.name {
             None => {
                 let arg = spec.args.get(arg_index).or(spec.rest.as_ref());
@@ -196,6 +220,12 @@ fn check_entries(spec: &NodeSpec, node: &Node, diags: &mut Diagnostics) {
             Some(key) => match spec.props.iter().find(|p| p.name == key) {
                 Some(p) => {
                     if let Err(d) = check_value(p.kind, entry, p.name, &node.name) {
+                        diags.push(d);
+                    }
+                }
+                None if spec.any_props.is_some() => {
+                    let kind = spec.any_props.unwrap_or(Kind::Scalar);
+                    if let Err(d) = check_value(kind, entry, key, &node.name) {
                         diags.push(d);
                     }
                 }

@@ -25,7 +25,7 @@ const PARSER_STACK: usize = 64 * 1024 * 1024;
 pub fn parse_all(sources: &SourceMap, diags: &mut Diagnostics) -> Vec<Document> {
     let jobs: Vec<(SourceId, String)> = sources
         .iter()
-        .filter(|(_, src)| !src.unreadable)
+        .filter(|(_, src)| !src.unreadable && src.origin != crate::source::Origin::TemplateOverride)
         .map(|(id, src)| (id, src.text.clone()))
         .collect();
     let worker = std::thread::Builder::new()

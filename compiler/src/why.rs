@@ -1,0 +1,201 @@
+//! `nestioc why SERVICE [FIELD [NAME]]`: where a service's value comes from. Prints, for
+//! each entry, every layer that set it (defaults, templates, the service, the
+//! environment) with its source location, and the final value.
+
+use std::fmt::Write as _;
+
+use crate::lower::Provenance;
+use crate::lower::expand::Merged;
+use crate::model::{EnvValue, Environment, Service};
+use crate::source::SourceMap;
+
+/// The source text of a span's first line, trimmed.
+fn excerpt(sources: &SourceMap, m: &crate::source::Span) -> String {
+    let text = &sources.get(m.source).text;
+    let s = text.get(m.range()).unwrap_or_default();
+    let first = s.lines().next().unwrap_or_default().trim();
+    if first.len() > 90 {
+        format!(
+            "{}...",
+            &first[..first.char_indices().nth(87).map_or(first.len(), |(i, _)| i)]
+        )
+    } else {
+        first.to_owned()
+    }
+}
+
+/// The merged node as KDL, parameters substituted: `owner "api-team"`.
+fn written(m: &Merged) -> String {
+    let mut s = m.node.name.clone();
+    for e in &m.node.entries {
+        s.push(' ');
+        if let Some(n) = &e.name {
+            s.push_str(n);
+            s.push('=');
+        }
+        s.push_str(&e.raw);
+    }
+    if !m.node.children.is_empty() {
+        s.push_str(" { ... }");
+    }
+    s
+}
+
+/// The name a user types to pick an entry: `replicas`, `port http`, `env LOG_LEVEL`.
+fn entry_name(m: &Merged) -> String {
+    match m.node.name_arg() {
+        Some(n)
+            if crate::lang::SERVICE_CHILDREN
+                .iter()
+                .any(|s| s.name == m.node.name && s.named) =>
+        {
+            format!("{} {n}", m.node.name)
+        }
+        _ => m.node.name.clone(),
+    }
+}
+
+fn final_value(
+    service: &Service,
+    field: &str,
+    name: Option<&str>,
+    env: Option<&Environment>,
+) -> Option<String> {
+    match field {
+        "replicas" => {
+            let s = crate::emit::chart::scaled(service, env);
+            let mut text = match s.max {
+                Some(max) => format!(
+                    "autoscaled from {} to {max} replicas at {}% CPU",
+                    s.replicas, service.replicas.cpu_target
+                ),
+                None => format!(
+                    "{} replica{}",
+                    s.replicas,
+                    if s.replicas == 1 { "" } else { "s" }
+                ),
+            };
+            if let Some(e) = env {
+                if service.replicas.fixed {
+                    text.push_str(&format!(" (set by environment `{}`, not scaled)", e.name));
+                } else if e.replicas_scale != rust_decimal::Decimal::ONE {
+                    text.push_str(&format!(
+                        " (scaled by {} in `{}`)",
+                        e.replicas_scale.normalize(),
+                        e.name
+                    ));
+                }
+            }
+            Some(text)
+        }
+        "resources" => {
+            let r = &service.resources;
+            Some(format!(
+                "requests cpu={} memory={}, limits cpu={} memory={}",
+                r.cpu, r.memory, r.cpu_limit, r.memory_limit
+            ))
+        }
+        "image" => Some(service.image.reference()),
+        "env" => {
+            let name = name?;
+            let var = service.env.iter().find(|e| e.name == name)?;
+            Some(match &var.value {
+                EnvValue::Literal(v) => format!("{name}={v}"),
+                EnvValue::Secret { secret, key } => {
+                    format!("{name} from secret `{secret}` key `{key}`")
+                }
+                EnvValue::Dependency => format!("{name}: the address of a dependency"),
+            })
+        }
+        "port" => {
+            let p = service.port(name?)?;
+            Some(format!(
+                "{} {} -> container {} ({})",
+                p.name,
+                p.port,
+                p.target,
+                p.protocol.as_str()
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// Renders the provenance of `field` (all entries when `None`).
+pub fn explain(
+    p: &Provenance,
+    sources: &SourceMap,
+    field: Option<&str>,
+    name: Option<&str>,
+    env: Option<&Environment>,
+) -> Result<String, String> {
+    let mut out = String::new();
+    let where_ = env.map_or_else(String::new, |e| format!(" in environment `{}`", e.name));
+    let selected: Vec<&Merged> = p
+        .merged
+        .iter()
+        .filter(|m| field.is_none_or(|f| m.node.name == f))
+        .filter(|m| name.is_none_or(|n| m.node.name_arg() == Some(n)))
+        .collect();
+    match field {
+        Some(f) => {
+            let _ = writeln!(
+                out,
+                "{} `{}`{where_}:",
+                match name {
+                    Some(n) => format!("{f} \"{n}\""),
+                    None => f.to_owned(),
+                },
+                p.service.name
+            );
+            if selected.is_empty() {
+                let known = crate::lang::SERVICE_CHILDREN.iter().any(|s| s.name == f);
+                if !known {
+                    let names = crate::lang::SERVICE_CHILDREN.iter().map(|s| s.name);
+                    return Err(format!(
+                        "unknown field `{f}`; {}",
+                        crate::suggest::help_for(f, names, "field")
+                    ));
+                }
+                let _ = writeln!(
+                    out,
+                    "  not set by defaults, templates, the service or the environment: the built-in default applies"
+                );
+            }
+        }
+        None => {
+            let _ = writeln!(out, "service `{}`{where_}:", p.service.name);
+        }
+    }
+    for m in &selected {
+        if field.is_none() || selected.len() > 1 {
+            let _ = writeln!(out, "\n  {}", entry_name(m));
+        }
+        for (i, layer) in m.layers.iter().enumerate() {
+            let mark = if i + 1 == m.layers.len() { "=>" } else { "  " };
+            let _ = writeln!(
+                out,
+                "  {mark} {:<28} {:<44} {}",
+                layer.label,
+                excerpt(sources, &layer.span),
+                sources.location(layer.span)
+            );
+        }
+    }
+    if let Some(f) = field {
+        match final_value(&p.service, f, name, env) {
+            Some(v) => {
+                let _ = writeln!(out, "\n  final: {v}");
+            }
+            None => {
+                for m in &selected {
+                    let _ = writeln!(out, "\n  final: {}", written(m));
+                }
+            }
+        }
+    }
+    if !p.service.uses.is_empty() && field.is_none() {
+        let _ = writeln!(out, "\n  templates used: {}", p.service.uses.join(", "));
+    }
+    Ok(out)
+}
