@@ -100,6 +100,9 @@ pub struct WhyArgs {
     /// As in this environment (its overrides and replica scaling)
     #[arg(long)]
     pub env: Option<String>,
+    /// Print the service with every default and template spelled out, as KDL
+    #[arg(long)]
+    pub kdl: bool,
 }
 
 #[derive(Debug, Args)]
@@ -540,6 +543,12 @@ fn why(a: &WhyArgs, color: bool) -> ExitCode {
     ) else {
         return ExitCode::from(1);
     };
+    if a.kdl {
+        let _ = std::io::stdout()
+            .lock()
+            .write_all(crate::why::expanded_kdl(&p).as_bytes());
+        return ExitCode::SUCCESS;
+    }
     match crate::why::explain(
         &p,
         &analysis.sources,

@@ -591,6 +591,55 @@ pub const LOGS: NodeSpec = NodeSpec {
     ..node("logs", "How the service logs: drives log parsing.")
 };
 
+pub const ARGS: NodeSpec = NodeSpec {
+    args: &[arg("arg", Kind::Str, "An argument")],
+    rest: Some(arg("arg", Kind::Str, "An argument")),
+    ..node(
+        "args",
+        "Arguments passed to the container's entrypoint (Kubernetes `args`).",
+    )
+};
+
+pub const VOLUME: NodeSpec = NodeSpec {
+    args: &[arg("name", Kind::Name, "Volume name")],
+    props: &[
+        req_prop("path", Kind::Str, "Absolute mount path in the container"),
+        prop(
+            "size",
+            Kind::Quantity,
+            "Size limit (scratch) or requested storage (persistent); default \"1Gi\"",
+        ),
+        prop(
+            "persistent",
+            Kind::Bool,
+            "Keep the data across restarts: a PersistentVolumeClaim (one replica) instead of scratch space",
+        ),
+    ],
+    repeatable: true,
+    named: true,
+    ..node(
+        "volume",
+        "A writable directory in the container (the root filesystem is read-only): scratch space, or a persistent volume.",
+    )
+};
+
+pub const SCHEDULE: NodeSpec = NodeSpec {
+    args: &[arg(
+        "cron",
+        Kind::Str,
+        "A cron expression (`\"0 3 * * *\"`) or `@hourly`, `@daily`, `@weekly`, `@monthly`",
+    )],
+    props: &[prop(
+        "concurrency",
+        Kind::Enum(&["forbid", "replace", "allow"]),
+        "What to do when a run is due while the last still runs (default forbid)",
+    )],
+    ..node(
+        "schedule",
+        "Runs the service on a schedule: a CronJob instead of a Deployment (no port, no autoscaling).",
+    )
+};
+
 pub const EXPOSE: NodeSpec = NodeSpec {
     props: &[
         req_prop("host", Kind::Str, "Public host name"),
@@ -632,6 +681,9 @@ pub const SERVICE_CHILDREN: &[&NodeSpec] = &[
     &ROLLOUT,
     &LOGS,
     &EXPOSE,
+    &ARGS,
+    &VOLUME,
+    &SCHEDULE,
 ];
 
 pub const SERVICE: NodeSpec = NodeSpec {
@@ -678,6 +730,9 @@ pub const TEMPLATE_CHILDREN: &[&NodeSpec] = &[
     &ROLLOUT,
     &LOGS,
     &EXPOSE,
+    &ARGS,
+    &VOLUME,
+    &SCHEDULE,
 ];
 
 pub const TEMPLATE: NodeSpec = NodeSpec {

@@ -336,6 +336,26 @@ pub struct Service {
     pub rollout: Rollout,
     pub logs_format: Option<String>,
     pub expose: Option<Expose>,
+    pub args: Vec<String>,
+    pub volumes: Vec<Volume>,
+    pub schedule: Option<Schedule>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Volume {
+    pub name: String,
+    pub path: String,
+    pub size: Quantity,
+    pub persistent: bool,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub cron: String,
+    /// `Forbid`, `Replace` or `Allow` (CronJob `concurrencyPolicy`).
+    pub concurrency: &'static str,
+    pub span: Span,
 }
 
 impl Service {

@@ -26,8 +26,17 @@ fn excerpt(sources: &SourceMap, m: &crate::source::Span) -> String {
 
 /// The merged node as KDL, parameters substituted: `owner "api-team"`.
 fn written(m: &Merged) -> String {
-    let mut s = m.node.name.clone();
-    for e in &m.node.entries {
+    head(&m.node)
+        + if m.node.children.is_empty() {
+            ""
+        } else {
+            " { ... }"
+        }
+}
+
+fn head(node: &crate::syntax::Node) -> String {
+    let mut s = node.name.clone();
+    for e in &node.entries {
         s.push(' ');
         if let Some(n) = &e.name {
             s.push_str(n);
@@ -35,10 +44,35 @@ fn written(m: &Merged) -> String {
         }
         s.push_str(&e.raw);
     }
-    if !m.node.children.is_empty() {
-        s.push_str(" { ... }");
-    }
     s
+}
+
+fn kdl_node(node: &crate::syntax::Node, indent: usize, out: &mut String) {
+    let pad = " ".repeat(indent);
+    out.push_str(&pad);
+    out.push_str(&head(node));
+    if node.children.is_empty() {
+        out.push('\n');
+        return;
+    }
+    out.push_str(" {\n");
+    for c in &node.children {
+        kdl_node(c, indent + 4, out);
+    }
+    out.push_str(&pad);
+    out.push_str("}\n");
+}
+
+/// The service as it would be written with every template and default spelled out:
+/// what the compiler sees after merging.
+#[must_use]
+pub fn expanded_kdl(p: &Provenance) -> String {
+    let mut out = format!("service \"{}\" {{\n", p.service.name);
+    for m in &p.merged {
+        kdl_node(&m.node, 4, &mut out);
+    }
+    out.push_str("}\n");
+    out
 }
 
 /// The name a user types to pick an entry: `replicas`, `port http`, `env LOG_LEVEL`.

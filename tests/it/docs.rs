@@ -49,3 +49,86 @@ fn docs_diagnostics_index_is_up_to_date() {
     }
     check_or_update("docs/diagnostics.md", &s);
 }
+
+#[test]
+fn docs_stdlib_is_up_to_date() {
+    let mut s = String::from(
+        "<!-- Generated from stdlib/templates/*.kdl by `NESTIOC_UPDATE_DOCS=1 cargo test docs`. Do not edit. -->\n\
+         # The standard library\n\n\
+         Presets embedded in `nestioc`, used with `uses \"std/NAME\"` (or `uses \"NAME\"` when \
+         no project template has that name). Parameters are passed on the `uses` line: \
+         `uses \"std/http-service\" port=9090`. Merge rules and precedence are in \
+         [templates.md](templates.md). Every example below is compiled by the test suite.\n\n",
+    );
+    s.push_str("| preset | what it is |\n|---|---|\n");
+    for (path, text) in nestioc::stdlib::FILES {
+        let d = nestioc::stdlib::doc(text);
+        let paragraph = d
+            .prose
+            .split("\n\n")
+            .next()
+            .unwrap_or_default()
+            .replace('\n', " ");
+        let first = paragraph
+            .split(": ")
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches('.');
+        s.push_str(&format!("| [`std/{}`](#{}) | {first}. |\n", d.name, d.name));
+        let _ = path;
+    }
+    for (path, text) in nestioc::stdlib::FILES {
+        let d = nestioc::stdlib::doc(text);
+        let body: String = text
+            .lines()
+            .skip_while(|l| l.starts_with("//"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        s.push_str(&format!(
+            "\n## {}\n\n{}\n\nExample:\n\n```kdl\n{}\n```\n\nSource (`stdlib/{path}`):\n\n```kdl\n{}```\n",
+            d.name, d.prose, d.example, body
+        ));
+    }
+    check_or_update("docs/stdlib.md", &s);
+}
+
+/// Every complete example (a ```kdl block with a `project`) in the docs compiles cleanly.
+#[test]
+fn docs_examples_compile_cleanly() {
+    use nestioc::source::{Origin, Source, SourceMap};
+    let mut checked = 0;
+    for doc in [
+        "docs/templates.md",
+        "docs/outputs.md",
+        "docs/checks.md",
+        "README.md",
+    ] {
+        let text = std::fs::read_to_string(root().join(doc)).expect("doc");
+        for block in text.split("```kdl\n").skip(1) {
+            let Some(end) = block.find("```") else {
+                continue;
+            };
+            let code = &block[..end];
+            if !code.contains("project \"") {
+                continue;
+            }
+            let mut sources = SourceMap::new();
+            nestioc::stdlib::load(&mut sources);
+            sources.add(Source::new("nestio.kdl", code, Origin::Project));
+            let opts = nestioc::Options::default();
+            let analysis = nestioc::analyze(
+                sources,
+                nestioc::diag::Diagnostics::new(),
+                &opts,
+                &mut |_| {},
+            );
+            assert!(
+                analysis.diagnostics.is_empty(),
+                "an example in {doc} has diagnostics:\n{code}\n{}",
+                crate::support::render_human(&analysis)
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 4, "only {checked} examples found");
+}

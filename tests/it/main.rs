@@ -8,4 +8,6 @@ mod examples;
 mod explain;
 mod fixtures;
 mod robustness;
+mod stdlib;
 mod support;
+mod templates;

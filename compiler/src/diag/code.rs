@@ -59,6 +59,7 @@ codes! {
     UnexpectedArgument = "NST0112", "unexpected-argument";
     DuplicateNode = "NST0113", "duplicate-node";
     LimitBelowRequest = "NST0114", "limit-below-request";
+    ConflictingEntries = "NST0115", "conflicting-entries";
     UnknownService = "NST0201", "unknown-service";
     UnknownTemplate = "NST0202", "unknown-template";
     UnknownPort = "NST0203", "unknown-port";

@@ -245,16 +245,18 @@ pub fn scaled(service: &Service, env: Option<&Environment>) -> Scaled {
 }
 
 fn replica_values(service: &Service, s: Scaled) -> Value {
+    // A CronJob has no replicas to autoscale or protect from disruption.
+    let scheduled = service.schedule.is_some();
     json!({
         "replicaCount": s.replicas,
         "autoscaling": {
-            "enabled": s.max.is_some(),
+            "enabled": s.max.is_some() && !scheduled,
             "minReplicas": s.replicas.max(1),
             "maxReplicas": s.max.unwrap_or(s.replicas.max(1)),
             "targetCPUUtilizationPercentage": service.replicas.cpu_target,
         },
         "podDisruptionBudget": {
-            "enabled": s.replicas >= 2,
+            "enabled": s.replicas >= 2 && !scheduled,
             "maxUnavailable": 1,
         },
     })
@@ -289,6 +291,7 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> Value {
                 "targetPort": p.target,
                 "appProtocol": match p.protocol { Protocol::Http => "http", Protocol::Grpc => "grpc", Protocol::Tcp => "tcp" },
             })).collect::<Vec<_>>(),
+            "args": service.args,
             "env": env_list(cx, service),
             "resources": {
                 "requests": {"cpu": service.resources.cpu.text, "memory": service.resources.memory.text},
@@ -310,6 +313,20 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> Value {
                 "runAsNonRoot": true,
                 "capabilities": {"drop": ["ALL"]},
             },
+            "volumes": service.volumes.iter().map(|vol| {
+                let mut m = Map::new();
+                m.insert("name".into(), json!(vol.name));
+                m.insert("mountPath".into(), json!(vol.path));
+                m.insert("size".into(), json!(vol.size.text));
+                if vol.persistent {
+                    m.insert("claimName".into(), json!(format!("{}-{}", service.name, vol.name)));
+                }
+                Value::Object(m)
+            }).collect::<Vec<_>>(),
+            // A ReadWriteOnce volume cannot be attached to the old and the new pod at once.
+            "strategy": if service.volumes.iter().any(|v| v.persistent) { "Recreate" } else { "RollingUpdate" },
+            "schedule": service.schedule.as_ref().map_or("", |s| s.cron.as_str()),
+            "concurrencyPolicy": service.schedule.as_ref().map_or("Forbid", |s| s.concurrency),
             "networkPolicy": network_policy(cx, service),
             "ingress": match (&service.expose, service.expose_port()) {
                 (Some(e), Some(p)) => json!({
@@ -468,65 +485,59 @@ pub fn render(v: &Value, namespace: &str) -> Vec<Value> {
         }));
     }
 
-    let mut container = Map::new();
-    container.insert("name".into(), get(v, "name").clone());
-    container.insert("image".into(), json!(image(v)));
-    container.insert("imagePullPolicy".into(), get(v, "image.pullPolicy").clone());
-    if truthy(ports) {
-        let cports: Vec<Value> = ports
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(
-                |p| json!({"name": p["name"], "containerPort": p["targetPort"], "protocol": "TCP"}),
-            )
-            .collect();
-        container.insert("ports".into(), json!(cports));
+    let pod = pod_template(v);
+    if truthy(get(v, "schedule")) {
+        out.push(json!({
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "metadata": meta,
+            "spec": {
+                "schedule": get(v, "schedule"),
+                "concurrencyPolicy": get(v, "concurrencyPolicy"),
+                "successfulJobsHistoryLimit": 3,
+                "failedJobsHistoryLimit": 1,
+                "jobTemplate": {"spec": {"backoffLimit": 2, "template": pod}},
+            },
+        }));
+    } else {
+        let mut spec = Map::new();
+        if !truthy(get(v, "autoscaling.enabled")) {
+            spec.insert("replicas".into(), get(v, "replicaCount").clone());
+        }
+        spec.insert("revisionHistoryLimit".into(), json!(5));
+        spec.insert("selector".into(), json!({"matchLabels": selector}));
+        let strategy = if get(v, "strategy").as_str() == Some("Recreate") {
+            json!({"type": "Recreate"})
+        } else {
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}})
+        };
+        spec.insert("strategy".into(), strategy);
+        spec.insert("template".into(), pod);
+        out.push(json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": meta,
+            "spec": Value::Object(spec),
+        }));
     }
-    if truthy(get(v, "env")) {
-        container.insert("env".into(), get(v, "env").clone());
-    }
-    container.insert("resources".into(), get(v, "resources").clone());
-    for probe in ["readinessProbe", "livenessProbe"] {
-        if truthy(get(v, probe)) {
-            container.insert(probe.into(), get(v, probe).clone());
+    for vol in get(v, "volumes").as_array().into_iter().flatten() {
+        if truthy(&vol["claimName"]) {
+            out.push(json!({
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {
+                    "name": vol["claimName"],
+                    "namespace": namespace,
+                    "labels": get(v, "labels"),
+                    "annotations": get(v, "annotations"),
+                },
+                "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": vol["size"]}},
+                },
+            }));
         }
     }
-    container.insert("securityContext".into(), get(v, "securityContext").clone());
-    container.insert(
-        "volumeMounts".into(),
-        json!([{"name": "tmp", "mountPath": "/tmp"}]),
-    );
-
-    let mut spec = Map::new();
-    if !truthy(get(v, "autoscaling.enabled")) {
-        spec.insert("replicas".into(), get(v, "replicaCount").clone());
-    }
-    spec.insert("revisionHistoryLimit".into(), json!(5));
-    spec.insert("selector".into(), json!({"matchLabels": selector}));
-    spec.insert(
-        "strategy".into(),
-        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}}),
-    );
-    spec.insert(
-        "template".into(),
-        json!({
-            "metadata": {"labels": get(v, "labels"), "annotations": get(v, "podAnnotations")},
-            "spec": {
-                "serviceAccountName": get(v, "name"),
-                "automountServiceAccountToken": false,
-                "securityContext": get(v, "podSecurityContext"),
-                "containers": [Value::Object(container)],
-                "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
-            }
-        }),
-    );
-    out.push(json!({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": meta,
-        "spec": Value::Object(spec),
-    }));
 
     if truthy(get(v, "autoscaling.enabled")) {
         out.push(json!({
@@ -608,4 +619,64 @@ pub fn render(v: &Value, namespace: &str) -> Vec<Value> {
         }));
     }
     out
+}
+
+/// The pod template of `nestio.podTemplate` in `_helpers.tpl`.
+fn pod_template(v: &Value) -> Value {
+    let ports = get(v, "ports");
+    let mut container = Map::new();
+    container.insert("name".into(), get(v, "name").clone());
+    container.insert("image".into(), json!(image(v)));
+    container.insert("imagePullPolicy".into(), get(v, "image.pullPolicy").clone());
+    if truthy(get(v, "args")) {
+        container.insert("args".into(), get(v, "args").clone());
+    }
+    if truthy(ports) {
+        let cports: Vec<Value> = ports
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(
+                |p| json!({"name": p["name"], "containerPort": p["targetPort"], "protocol": "TCP"}),
+            )
+            .collect();
+        container.insert("ports".into(), json!(cports));
+    }
+    if truthy(get(v, "env")) {
+        container.insert("env".into(), get(v, "env").clone());
+    }
+    container.insert("resources".into(), get(v, "resources").clone());
+    for probe in ["readinessProbe", "livenessProbe"] {
+        if truthy(get(v, probe)) {
+            container.insert(probe.into(), get(v, probe).clone());
+        }
+    }
+    container.insert("securityContext".into(), get(v, "securityContext").clone());
+    let mut mounts = vec![json!({"name": "tmp", "mountPath": "/tmp"})];
+    let mut volumes = vec![json!({"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}})];
+    for vol in get(v, "volumes").as_array().into_iter().flatten() {
+        mounts.push(json!({"name": vol["name"], "mountPath": vol["mountPath"]}));
+        if truthy(&vol["claimName"]) {
+            volumes.push(json!({"name": vol["name"], "persistentVolumeClaim": {"claimName": vol["claimName"]}}));
+        } else {
+            volumes.push(json!({"name": vol["name"], "emptyDir": {"sizeLimit": vol["size"]}}));
+        }
+    }
+    container.insert("volumeMounts".into(), Value::Array(mounts));
+    let mut spec = Map::new();
+    spec.insert("serviceAccountName".into(), get(v, "name").clone());
+    spec.insert("automountServiceAccountToken".into(), json!(false));
+    if truthy(get(v, "schedule")) {
+        spec.insert("restartPolicy".into(), json!("OnFailure"));
+    }
+    spec.insert(
+        "securityContext".into(),
+        get(v, "podSecurityContext").clone(),
+    );
+    spec.insert("containers".into(), json!([Value::Object(container)]));
+    spec.insert("volumes".into(), Value::Array(volumes));
+    json!({
+        "metadata": {"labels": get(v, "labels"), "annotations": get(v, "podAnnotations")},
+        "spec": Value::Object(spec),
+    })
 }

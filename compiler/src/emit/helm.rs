@@ -22,6 +22,8 @@ const CHART_TEMPLATES: &[(&str, &str)] = &[
     ("serviceaccount.yaml", "helm/serviceaccount.yaml"),
     ("service.yaml", "helm/service.yaml"),
     ("deployment.yaml", "helm/deployment.yaml"),
+    ("cronjob.yaml", "helm/cronjob.yaml"),
+    ("pvc.yaml", "helm/pvc.yaml"),
     ("hpa.yaml", "helm/hpa.yaml"),
     ("pdb.yaml", "helm/pdb.yaml"),
     ("networkpolicy.yaml", "helm/networkpolicy.yaml"),

@@ -30,6 +30,14 @@ pub const STDLIB_TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../stdlib/helm/deployment.yaml.hbs"),
     ),
     (
+        "helm/cronjob.yaml",
+        include_str!("../../../stdlib/helm/cronjob.yaml.hbs"),
+    ),
+    (
+        "helm/pvc.yaml",
+        include_str!("../../../stdlib/helm/pvc.yaml.hbs"),
+    ),
+    (
         "helm/hpa.yaml",
         include_str!("../../../stdlib/helm/hpa.yaml.hbs"),
     ),

@@ -124,63 +124,119 @@ fn params_of(template: &Node) -> Vec<Param<'_>> {
         .collect()
 }
 
-/// Visits every `(param)` reference under a node.
+/// Parameters every template (and `defaults`) has without declaring them.
+pub const IMPLICIT_PARAMS: &[&str] = &["service"];
+
+/// Is this entry a parameter reference: `(param)"port"` or `(fmt)"src/{service}"`?
+fn is_ref(e: &Entry) -> bool {
+    matches!(e.ty.as_deref(), Some("param" | "fmt"))
+}
+
+/// Visits every `(param)` and `(fmt)` reference under a node.
 fn param_refs<'n>(node: &'n Node, out: &mut Vec<&'n Entry>) {
-    out.extend(
-        node.entries
-            .iter()
-            .filter(|e| e.ty.as_deref() == Some("param")),
-    );
+    out.extend(node.entries.iter().filter(|e| is_ref(e)));
     for c in &node.children {
         param_refs(c, out);
     }
 }
 
-/// Reports `(param)` references outside templates, and references to parameters a
-/// template does not declare. Run once per top-level node.
+/// The parameter names an entry refers to: its name for `(param)`, the `{name}`
+/// placeholders for `(fmt)`.
+fn names_in(e: &Entry) -> Vec<String> {
+    let Value::String(s) = &e.value else {
+        return Vec::new();
+    };
+    if e.ty.as_deref() == Some("param") {
+        return vec![s.clone()];
+    }
+    placeholders(s).into_iter().map(|(_, n)| n).collect()
+}
+
+/// `{name}` placeholders of a `(fmt)` string, with their byte ranges.
+fn placeholders(s: &str) -> Vec<(std::ops::Range<usize>, String)> {
+    let mut out = Vec::new();
+    let mut rest = 0;
+    while let Some(open) = s[rest..].find('{') {
+        let start = rest + open;
+        let Some(close) = s[start..].find('}') else {
+            break;
+        };
+        let name = &s[start + 1..start + close];
+        if !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            out.push((start..start + close + 1, name.to_owned()));
+        }
+        rest = start + close + 1;
+    }
+    out
+}
+
+/// Reports parameter references that name nothing. `(param)` and `(fmt)` are allowed in
+/// templates (declared parameters and `service`) and in `defaults` (`service` only).
+/// Run once per top-level node.
 pub(crate) fn check_param_refs(node: &Node, diags: &mut Diagnostics) {
     let mut refs = Vec::new();
     param_refs(node, &mut refs);
     if refs.is_empty() {
         return;
     }
-    if node.name != "template" {
-        for r in refs {
+    let mut allowed: Vec<&str> = Vec::new();
+    let mut in_scope: Vec<&Entry> = Vec::new();
+    let owner = match node.name.as_str() {
+        "template" => {
+            in_scope = refs.clone();
+            allowed = params_of(node).iter().map(|p| p.name).collect();
+            format!("template `{}`", node.name_arg().unwrap_or_default())
+        }
+        "project" => {
+            if let Some(d) = node.children.iter().find(|c| c.name == "defaults") {
+                param_refs(d, &mut in_scope);
+            }
+            "`defaults`".to_owned()
+        }
+        _ => String::new(),
+    };
+    allowed.extend(IMPLICIT_PARAMS);
+    for r in refs {
+        if !in_scope.iter().any(|x| std::ptr::eq(*x, r)) {
             diags.push(
                 Diagnostic::error(
                     Code::UnknownParameter,
-                    "`(param)` is used outside a template",
+                    format!("`({})` is used outside a template", r.ty.as_deref().unwrap_or_default()),
                 )
                 .with_label(r.value_span, "no parameters here")
-                .with_help("parameters are declared with `param` inside a `template` and passed by `uses \"name\" key=value`"),
+                .with_help("parameters are declared with `param` inside a `template` and passed by `uses \"name\" key=value`; `defaults` may use `{service}`"),
             );
+            continue;
         }
-        return;
-    }
-    let params = params_of(node);
-    let template = node.name_arg().unwrap_or_default();
-    for r in refs {
-        let Value::String(name) = &r.value else {
+        let Value::String(_) = &r.value else {
             diags.push(
-                Diagnostic::error(Code::WrongType, "a `(param)` reference must be a string")
+                Diagnostic::error(Code::WrongType, "a parameter reference must be a string")
                     .with_label(r.value_span, "expected a parameter name")
-                    .with_help("write `(param)\"port\"`"),
+                    .with_help("write `(param)\"port\"` or `(fmt)\"src/{service}\"`"),
             );
             continue;
         };
-        if !params.iter().any(|p| p.name == name) {
+        for name in names_in(r) {
+            if allowed.contains(&name.as_str()) {
+                continue;
+            }
             diags.push(
                 Diagnostic::error(
                     Code::UnknownParameter,
-                    format!("template `{template}` has no parameter `{name}`"),
+                    format!("{owner} has no parameter `{name}`"),
                 )
                 .with_label(r.value_span, "not declared")
                 .with_help(
-                    match suggest::did_you_mean(name, params.iter().map(|p| p.name)) {
+                    match suggest::did_you_mean(&name, allowed.iter().copied()) {
                         Some(s) => format!("did you mean `{s}`?"),
-                        None => {
+                        None if node.name == "template" => {
                             format!("declare it in the template: `param \"{name}\" default=...`")
                         }
+                        None => "`defaults` knows only `{service}`, the service's name".to_owned(),
                     },
                 ),
             );
@@ -188,47 +244,113 @@ pub(crate) fn check_param_refs(node: &Node, diags: &mut Diagnostics) {
     }
 }
 
-/// A copy of `node` with every `(param)` reference replaced by its value. The value
-/// keeps the span where it was given (the `uses` line, or the `default=`), so a bad value
-/// is reported where it was written.
-fn substitute(node: &Node, values: &BTreeMap<&str, &Entry>) -> Node {
+/// A copy of `node` with every `(param)` and `(fmt)` reference replaced by its value.
+/// A `(param)` value keeps the span where it was given (the `uses` line, or the
+/// `default=`), so a bad value is reported where it was written.
+pub(crate) fn substitute(node: &Node, values: &BTreeMap<String, Entry>) -> Node {
     let mut out = node.clone();
     substitute_in(&mut out, values);
     out
 }
 
-fn substitute_in(node: &mut Node, values: &BTreeMap<&str, &Entry>) {
-    for e in &mut node.entries {
-        if e.ty.as_deref() != Some("param") {
-            continue;
+fn kdl_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
         }
-        let Some(v) = e.value.as_str().and_then(|n| values.get(n)) else {
-            continue;
-        };
-        e.value = v.value.clone();
-        e.raw = v.raw.clone();
-        e.value_span = v.value_span;
-        e.ty = None;
+    }
+    out.push('"');
+    out
+}
+
+fn substitute_in(node: &mut Node, values: &BTreeMap<String, Entry>) {
+    for e in &mut node.entries {
+        match e.ty.as_deref() {
+            Some("param") => {
+                let Some(v) = e.value.as_str().and_then(|n| values.get(n)) else {
+                    continue;
+                };
+                e.value = v.value.clone();
+                e.raw = v.raw.clone();
+                e.value_span = v.value_span;
+                e.ty = None;
+            }
+            Some("fmt") => {
+                let Value::String(s) = &e.value else { continue };
+                let mut out = String::new();
+                let mut last = 0;
+                let mut complete = true;
+                for (range, name) in placeholders(s) {
+                    out.push_str(&s[last..range.start]);
+                    match values.get(&name) {
+                        Some(v) => match &v.value {
+                            Value::String(x) => out.push_str(x),
+                            _ => out.push_str(&v.raw),
+                        },
+                        None => complete = false,
+                    }
+                    last = range.end;
+                }
+                if !complete {
+                    continue;
+                }
+                out.push_str(&s[last..]);
+                e.raw = kdl_string(&out);
+                e.value = Value::String(out);
+                e.ty = None;
+            }
+            _ => {}
+        }
     }
     for c in &mut node.children {
         substitute_in(c, values);
     }
 }
 
+/// The implicit parameters of a service: `service`, its name.
+#[must_use]
+pub(crate) fn implicit_values(service: &str, span: Span) -> BTreeMap<String, Entry> {
+    let mut m = BTreeMap::new();
+    m.insert(
+        "service".to_owned(),
+        Entry {
+            name: None,
+            name_span: None,
+            value: Value::String(service.to_owned()),
+            raw: kdl_string(service),
+            ty: None,
+            span,
+            value_span: span,
+        },
+    );
+    m
+}
+
 /// Expands bodies (`defaults`, services, templates) with the templates they use.
 pub(crate) struct Expander<'t, 'd> {
     templates: &'t Templates<'t>,
     diags: &'d mut Diagnostics,
+    /// `service` and the other implicit parameters.
+    implicit: BTreeMap<String, Entry>,
     stack: Vec<String>,
     /// Templates used, in first-use order (`std/...` for the library).
     pub used: Vec<String>,
 }
 
 impl<'t, 'd> Expander<'t, 'd> {
-    pub(crate) fn new(templates: &'t Templates<'t>, diags: &'d mut Diagnostics) -> Self {
+    pub(crate) fn new(
+        templates: &'t Templates<'t>,
+        implicit: BTreeMap<String, Entry>,
+        diags: &'d mut Diagnostics,
+    ) -> Self {
         Self {
             templates,
             diags,
+            implicit,
             stack: Vec::new(),
             used: Vec::new(),
         }
@@ -248,14 +370,14 @@ impl<'t, 'd> Expander<'t, 'd> {
                     continue;
                 };
                 let params = params_of(template);
-                let mut values: BTreeMap<&str, &Entry> = BTreeMap::new();
+                let mut values: BTreeMap<String, Entry> = self.implicit.clone();
                 for p in &params {
                     let passed = given.iter().position(|g| g.name.as_deref() == Some(p.name));
                     if let Some(i) = passed {
                         claimed[i] = true;
-                        values.insert(p.name, given[i]);
+                        values.insert(p.name.to_owned(), given[i].clone());
                     } else if let Some(d) = p.default {
-                        values.insert(p.name, d);
+                        values.insert(p.name.to_owned(), d.clone());
                     } else {
                         self.diags.push(
                             Diagnostic::error(
@@ -269,7 +391,7 @@ impl<'t, 'd> Expander<'t, 'd> {
                     }
                 }
                 let body = substitute(template, &values);
-                if !values.is_empty() {
+                {
                     // Substituted values are checked where they land.
                     let mut refs = Vec::new();
                     param_refs(template, &mut refs);

@@ -16,7 +16,7 @@ use crate::lang;
 use crate::model::{
     CircuitBreaker, CustomSli, Dependency, EnvValue, EnvVar, Environment, Expose, External, Image,
     Logging, Mesh, Model, Port, Probe, ProbeKind, Project, Protocol, Replicas, Resources, Rollout,
-    RolloutKind, Service, Slo, SloKind, Spanned, Step,
+    RolloutKind, Schedule, Service, Slo, SloKind, Spanned, Step, Volume,
 };
 use crate::source::{Origin, SourceMap, Span};
 use crate::suggest;
@@ -455,8 +455,10 @@ fn lower_service(
         }
         return None;
     }
-    let mut expander = Expander::new(&c.templates, diags);
-    let mut merged = match c.defaults {
+    let implicit = expand::implicit_values(&name, name_entry.value_span);
+    let defaults = c.defaults.map(|d| expand::substitute(d, &implicit));
+    let mut expander = Expander::new(&c.templates, implicit, diags);
+    let mut merged = match &defaults {
         Some(d) => expander.body(d, "defaults"),
         None => Vec::new(),
     };
@@ -512,6 +514,22 @@ fn lower_service(
         .collect();
     let rollout = lower_rollout(child(kids, "rollout"));
     let expose = child(kids, "expose").and_then(|n| lower_expose(n, diags));
+    let args: Vec<String> = child(kids, "args")
+        .map(|n| n.args().filter_map(str_of).collect())
+        .unwrap_or_default();
+    let volumes = lower_volumes(kids, diags);
+    let schedule = child(kids, "schedule").and_then(|n| lower_schedule(n, diags));
+    check_conflicts(
+        &name,
+        kids,
+        &ports,
+        &replicas,
+        &volumes,
+        schedule.as_ref(),
+        expose.as_ref(),
+        &rollout,
+        diags,
+    );
     let owner = child(kids, "owner").and_then(|n| {
         let e = n.arg(0)?;
         let s = str_of(e)?;
@@ -563,6 +581,9 @@ fn lower_service(
             rollout,
             logs_format: child(kids, "logs").and_then(|n| prop_str(n, "format")),
             expose,
+            args,
+            volumes,
+            schedule,
         }
         .with_fixed_replicas(replicas_fixed),
         merged,
@@ -1187,7 +1208,204 @@ fn lower_expose(n: &Node, diags: &mut Diagnostics) -> Option<Expose> {
     })
 }
 
+fn lower_volumes(kids: &[Node], diags: &mut Diagnostics) -> Vec<Volume> {
+    let mut volumes: Vec<Volume> = Vec::new();
+    for n in kids.iter().filter(|c| c.name == "volume") {
+        let (Some(name), Some(path_entry)) = (arg_str(n, 0), n.prop("path")) else {
+            continue;
+        };
+        let Some(path) = str_of(path_entry) else {
+            continue;
+        };
+        if let Err(d) = check_mount_path(&path).at(path_entry.value_span) {
+            diags.push(d);
+            continue;
+        }
+        if name == "tmp" {
+            diags.push(
+                Diagnostic::error(Code::ConflictingEntries, "the volume name `tmp` is taken")
+                    .with_label(n.ident_span(), "every container has a `tmp` volume at /tmp")
+                    .with_help("give the volume another name"),
+            );
+            continue;
+        }
+        if path == "/tmp" {
+            diags.push(
+                Diagnostic::error(
+                    Code::ConflictingEntries,
+                    "`/tmp` is already a scratch volume",
+                )
+                .with_label(path_entry.value_span, "mounted by every service")
+                .with_help("every container gets a writable /tmp; mount this volume elsewhere"),
+            );
+            continue;
+        }
+        if let Some(other) = volumes.iter().find(|v| v.path == path) {
+            diags.push(
+                Diagnostic::error(
+                    Code::DuplicateName,
+                    format!("two volumes are mounted at `{path}`"),
+                )
+                .with_label(path_entry.value_span, "mounted again here")
+                .with_secondary(other.span, format!("`{}` is mounted there", other.name))
+                .with_help("give each volume its own path"),
+            );
+            continue;
+        }
+        let size = n.prop("size").and_then(quantity_of).unwrap_or_else(|| {
+            Quantity::parse("1Gi").unwrap_or(Quantity {
+                text: "1Gi".into(),
+                value: Decimal::from(1u64 << 30),
+                suffix: "Gi".into(),
+            })
+        });
+        volumes.push(Volume {
+            name,
+            path,
+            size,
+            persistent: prop_bool(n, "persistent").unwrap_or(false),
+            span: n.ident_span(),
+        });
+    }
+    volumes
+}
+
+const CRON_MACROS: &[&str] = &[
+    "@yearly",
+    "@annually",
+    "@monthly",
+    "@weekly",
+    "@daily",
+    "@midnight",
+    "@hourly",
+];
+
+fn lower_schedule(n: &Node, diags: &mut Diagnostics) -> Option<Schedule> {
+    let e = n.arg(0)?;
+    let cron = str_of(e)?.trim().to_owned();
+    let fields: Vec<&str> = cron.split_whitespace().collect();
+    let field_ok = |f: &str| {
+        !f.is_empty()
+            && f.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "*/,-?".contains(c))
+    };
+    let ok = CRON_MACROS.contains(&cron.as_str())
+        || (fields.len() == 5 && fields.iter().all(|f| field_ok(f)));
+    if !ok {
+        diags.push(
+            Diagnostic::error(Code::UnknownValue, format!("invalid cron schedule `{cron}`"))
+                .with_label(e.value_span, "not a cron expression")
+                .with_help("five fields, minute hour day-of-month month day-of-week, e.g. \"0 3 * * *\" (03:00 every day), or @hourly, @daily, @weekly, @monthly"),
+        );
+        return None;
+    }
+    Some(Schedule {
+        cron,
+        concurrency: match prop_str(n, "concurrency").as_deref() {
+            Some("replace") => "Replace",
+            Some("allow") => "Allow",
+            _ => "Forbid",
+        },
+        span: n.head_span(),
+    })
+}
+
+/// Entries that cannot go together in one service.
+#[allow(clippy::too_many_arguments)]
+fn check_conflicts(
+    name: &str,
+    kids: &[Node],
+    ports: &[Port],
+    replicas: &Replicas,
+    volumes: &[Volume],
+    schedule: Option<&Schedule>,
+    expose: Option<&Expose>,
+    rollout: &Rollout,
+    diags: &mut Diagnostics,
+) {
+    let conflict = |what: String, span: Span, other: Span, other_label: &str, help: &str| {
+        Diagnostic::error(Code::ConflictingEntries, what)
+            .with_label(span, "conflicts")
+            .with_secondary(other, other_label.to_owned())
+            .with_help(help.to_owned())
+    };
+    if let Some(s) = schedule {
+        if let Some(p) = ports.first() {
+            diags.push(conflict(
+                format!("scheduled service `{name}` declares a port"),
+                p.span,
+                s.span,
+                "runs on a schedule",
+                "a scheduled job runs to completion and is never called: remove the port, or the `schedule`",
+            ));
+        }
+        if replicas.max.is_some() {
+            diags.push(conflict(
+                format!("scheduled service `{name}` cannot autoscale"),
+                replicas.span,
+                s.span,
+                "runs on a schedule",
+                "remove `max=`: each scheduled run is one Job",
+            ));
+        }
+        if let Some(e) = expose {
+            diags.push(conflict(
+                format!("scheduled service `{name}` cannot be exposed"),
+                e.span,
+                s.span,
+                "runs on a schedule",
+                "remove `expose`",
+            ));
+        }
+        if let (Some(span), false) = (rollout.span, rollout.kind == RolloutKind::Rolling) {
+            diags.push(conflict(
+                format!("scheduled service `{name}` has no rollout"),
+                span,
+                s.span,
+                "runs on a schedule",
+                "each run uses the current image; remove `rollout`",
+            ));
+        }
+        let _ = kids;
+    }
+    if let Some(v) = volumes.iter().find(|v| v.persistent)
+        && (replicas.min > 1 || replicas.max.is_some())
+    {
+        diags.push(conflict(
+                format!("`{name}` runs several replicas but volume `{}` is persistent", v.name),
+                replicas.span,
+                v.span,
+                "one pod at a time can mount it (ReadWriteOnce)",
+                "run one replica (`replicas 1`), or make the volume scratch space (remove `persistent=#true`)",
+            ));
+    }
+}
+
 // ----------------------------------------------------------------------------- value checks
+
+/// An absolute path inside the container.
+fn check_mount_path(path: &str) -> Result<(), crate::diag::Problem> {
+    let ok = path.starts_with('/')
+        && path.len() > 1
+        && path.len() <= 1024
+        && path
+            .split('/')
+            .skip(1)
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(problem(
+            Code::InvalidName,
+            format!("invalid mount path `{path}`"),
+            "not an absolute path",
+            "give an absolute directory such as \"/data\", without `..`",
+        ))
+    }
+}
 
 fn problem(code: Code, message: String, label: &str, help: &str) -> crate::diag::Problem {
     crate::diag::Problem {

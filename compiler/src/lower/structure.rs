@@ -163,7 +163,7 @@ fn check_entries(spec: &NodeSpec, node: &Node, diags: &mut Diagnostics) {
     for entry in &node.entries {
         match entry.ty.as_deref() {
             // Template parameters are checked once substituted (see `expand`).
-            Some("param") => {
+            Some("param" | "fmt") => {
                 if entry.name.is_none() {
                     arg_index += 1;
                 }
@@ -179,7 +179,7 @@ fn check_entries(spec: &NodeSpec, node: &Node, diags: &mut Diagnostics) {
                         ),
                     )
                     .with_label(entry.span, "not a known annotation")
-                    .with_help("the only annotation is `(param)\"name\"`, a template parameter"),
+                    .with_help("the annotations are `(param)\"name\"`, a template parameter, and `(fmt)\"text {name}\"`, text with parameters"),
                 );
                 continue;
             }
