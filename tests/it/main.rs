@@ -7,6 +7,7 @@ mod docs;
 mod examples;
 mod explain;
 mod fixtures;
+mod policy;
 mod robustness;
 mod stdlib;
 mod support;

@@ -98,3 +98,55 @@ pub(crate) fn subdirs(dir: &Path) -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// The shop with its mesh switched. With `none`, mesh-only settings are removed (they
+/// are errors without a mesh: NST0307).
+pub(crate) fn shop_with_mesh(mesh: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("shop");
+    let src = root().join("examples/shop");
+    for entry in walkdir::WalkDir::new(&src) {
+        let entry = entry.expect("walk");
+        let rel = entry.path().strip_prefix(&src).expect("prefix");
+        if rel.starts_with("generated") {
+            continue;
+        }
+        let to = dir.join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&to).expect("mkdir");
+            continue;
+        }
+        let mut text = std::fs::read_to_string(entry.path()).expect("read");
+        text = text.replace("mesh \"istio\"", &format!("mesh \"{mesh}\""));
+        if mesh == "none" {
+            text = strip_mesh_only(&text);
+        }
+        std::fs::write(&to, text).expect("write");
+    }
+    (tmp, dir)
+}
+
+fn strip_mesh_only(text: &str) -> String {
+    let mut out = String::new();
+    let mut skip_block = false;
+    for line in text.lines() {
+        if skip_block {
+            if line.trim() == "}" {
+                skip_block = false;
+            }
+            continue;
+        }
+        let mut l: String = line
+            .split(' ')
+            .filter(|w| !w.starts_with("timeout=") && !w.starts_with("retries="))
+            .collect::<Vec<_>>()
+            .join(" ");
+        if l.trim_end().ends_with('{') && l.contains("depends-on") {
+            l = l.trim_end().trim_end_matches('{').trim_end().to_owned();
+            skip_block = true;
+        }
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out
+}

@@ -190,3 +190,105 @@ pub(super) fn exposure(model: &Model, _: &Topology, diags: &mut Diagnostics) {
         }
     }
 }
+
+/// Linkerd sets timeouts and retries per route, and a route on the callee's Service serves
+/// all its callers: callers that ask for different policies on one port get one policy.
+pub(super) fn linkerd_route_conflicts(model: &Model, topology: &Topology, diags: &mut Diagnostics) {
+    if model.project.mesh != Mesh::Linkerd {
+        return;
+    }
+    for callee in model.services.values() {
+        for port in &callee.ports {
+            let edges: Vec<_> = topology
+                .callers(&callee.name)
+                .into_iter()
+                .filter(|e| {
+                    callee
+                        .ports
+                        .get(e.port)
+                        .is_some_and(|p| p.name == port.name)
+                })
+                .collect();
+            let policy = |e: &crate::graph::Edge| {
+                let dep = &model.services[&e.caller].depends_on[e.dep];
+                (
+                    dep.timeout.as_ref().map(|t| t.value.clone()),
+                    dep.retries.as_ref().map_or(0, |r| r.value),
+                )
+            };
+            let Some(first) = edges.first() else { continue };
+            if edges.iter().all(|e| policy(e) == policy(first)) {
+                continue;
+            }
+            let timeout = edges.iter().filter_map(|e| policy(e).0).max();
+            let retries = edges.iter().map(|e| policy(e).1).min().unwrap_or(0);
+            let describe = |(t, r): (Option<crate::lower::values::Duration>, u32)| {
+                format!(
+                    "{}, {r} retr{}",
+                    t.map_or_else(|| "no timeout".to_owned(), |t| format!("timeout {t}")),
+                    if r == 1 { "y" } else { "ies" }
+                )
+            };
+            let mut d = Diagnostic::warning(
+                Code::RoutePolicyConflict,
+                format!(
+                    "callers of `{}` port `{}` ask for different timeouts or retries; Linkerd applies one policy per route",
+                    callee.name, port.name
+                ),
+            );
+            for (i, e) in edges.iter().enumerate() {
+                let span = model.services[&e.caller].depends_on[e.dep].target.span;
+                let msg = format!("`{}`: {}", e.caller, describe(policy(e)));
+                d = if i == 0 {
+                    d.with_label(span, msg)
+                } else {
+                    d.with_secondary(span, msg)
+                };
+            }
+            diags.push(
+                d.with_note(format!("the route gets the longest timeout and the fewest retries: {}", describe((timeout, retries))))
+                    .with_help("give the callers of this port the same `timeout` and `retries`, or use Istio, which routes per caller"),
+            );
+        }
+    }
+}
+
+/// A timeout or a retry is a request-level policy: on a plain TCP port the mesh sees a
+/// byte stream, not requests, and cannot apply it.
+pub(super) fn tcp_route_policies(model: &Model, topology: &Topology, diags: &mut Diagnostics) {
+    if model.project.mesh == Mesh::None {
+        return; // NST0307 already says these need a mesh
+    }
+    for edge in &topology.edges {
+        let (Some(caller), Some(callee)) = (
+            model.services.get(&edge.caller),
+            model.services.get(&edge.callee),
+        ) else {
+            continue;
+        };
+        let Some(port) = callee.ports.get(edge.port) else {
+            continue;
+        };
+        if port.protocol != Protocol::Tcp {
+            continue;
+        }
+        let dep = &caller.depends_on[edge.dep];
+        let features = [
+            dep.timeout.as_ref().map(|t| ("timeout", t.span)),
+            dep.retries.as_ref().map(|r| ("retries", r.span)),
+        ];
+        for (feature, span) in features.into_iter().flatten() {
+            diags.push(
+                Diagnostic::error(
+                    Code::TcpRoutePolicy,
+                    format!("`{feature}` cannot apply to `{}` port `{}`, a TCP port", callee.name, port.name),
+                )
+                .with_label(span, "a request-level setting")
+                .with_secondary(port.span, "declared `protocol=\"tcp\"` here")
+                .with_help(format!(
+                    "remove `{feature}` (set the client library's own timeout), or declare the port as `http` or `grpc` if it speaks one"
+                )),
+            );
+        }
+    }
+}

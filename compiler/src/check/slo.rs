@@ -229,3 +229,59 @@ pub(super) fn retry_amplification(model: &Model, topology: &Topology, diags: &mu
         }
     }
 }
+
+/// A caller that gives up on a callee before the callee could finish its own calls (the
+/// callee's timeout times its attempts) turns the callee's retries into wasted work.
+pub(super) fn nested_timeouts(model: &Model, topology: &Topology, diags: &mut Diagnostics) {
+    for outer in &topology.edges {
+        let Some(caller) = model.services.get(&outer.caller) else {
+            continue;
+        };
+        let Some(outer_timeout) = &caller.depends_on[outer.dep].timeout else {
+            continue;
+        };
+        let Some(middle) = model.services.get(&outer.callee) else {
+            continue;
+        };
+        for inner in topology.calls(&middle.name) {
+            let dep = &middle.depends_on[inner.dep];
+            let Some(inner_timeout) = &dep.timeout else {
+                continue;
+            };
+            let attempts = u64::from(dep.retries.as_ref().map_or(0, |r| r.value)) + 1;
+            let worst = crate::lower::values::Duration::from_millis(
+                inner_timeout.value.millis.saturating_mul(attempts),
+            );
+            if outer_timeout.value.millis >= worst.millis {
+                continue;
+            }
+            let arithmetic = if attempts == 1 {
+                format!(
+                    "`{}` waits up to {} for `{}`",
+                    middle.name, inner_timeout.value, inner.callee
+                )
+            } else {
+                format!(
+                    "`{}` waits up to {} × {attempts} attempts = {worst} for `{}`",
+                    middle.name, inner_timeout.value, inner.callee
+                )
+            };
+            diags.push(
+                Diagnostic::warning(
+                    Code::NestedTimeout,
+                    format!(
+                        "`{}` gives up on `{}` after {}, before `{}` is done with `{}` ({worst})",
+                        caller.name, middle.name, outer_timeout.value, middle.name, inner.callee
+                    ),
+                )
+                .with_label(outer_timeout.span, format!("gives up after {}", outer_timeout.value))
+                .with_secondary(inner_timeout.span, format!("up to {worst} with retries"))
+                .with_note(arithmetic)
+                .with_help(format!(
+                    "raise `{}`'s timeout to at least {worst}, or lower `{}`'s timeout or retries towards `{}`",
+                    caller.name, middle.name, inner.callee
+                )),
+            );
+        }
+    }
+}

@@ -77,6 +77,9 @@ codes! {
     CanarySteps = "NST0306", "canary-steps";
     MeshRequired = "NST0307", "mesh-required";
     ExposeWithoutHttp = "NST0308", "expose-without-http";
+    NestedTimeout = "NST0309", "nested-timeout";
+    RoutePolicyConflict = "NST0310", "route-policy-conflict";
+    TcpRoutePolicy = "NST0311", "tcp-route-policy";
     HandEditedOutput = "NST0401", "hand-edited-output";
     TemplateRender = "NST0402", "template-render";
     UnknownTemplateFile = "NST0403", "unknown-template-file";

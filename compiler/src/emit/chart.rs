@@ -266,6 +266,20 @@ fn replica_values(service: &Service, s: Scaled) -> Value {
 #[must_use]
 pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> Value {
     let annotations = json!({"nestio.dev/source": cx.location(service.name_span)});
+    let mesh = cx.model.project.mesh;
+    let mut pod_annotations = annotations.clone();
+    let mut pod_labels = labels(cx, service);
+    match mesh {
+        Mesh::Istio => {
+            pod_labels.insert("sidecar.istio.io/inject".into(), json!("true"));
+        }
+        Mesh::Linkerd => {
+            pod_annotations["linkerd.io/inject"] = json!("enabled");
+            // Nothing reaches the pod unless a Server and an AuthorizationPolicy allow it.
+            pod_annotations["config.linkerd.io/default-inbound-policy"] = json!("deny");
+        }
+        Mesh::None => {}
+    }
     let handler = probe_handler(service);
     let mut v = json!({
         "name": service.name,
@@ -282,9 +296,13 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> Value {
         v,
         json!({
             "labels": labels(cx, service),
+            "podLabels": pod_labels,
             "selectorLabels": selector_labels(service),
             "annotations": annotations,
-            "podAnnotations": annotations,
+            "podAnnotations": pod_annotations,
+            // Argo Rollouts shifts weights between the Service and its canary twin.
+            "serviceAnnotations": super::mesh::service_annotations(cx, service),
+            "canaryService": mesh == Mesh::Linkerd && service.rollout.kind == crate::model::RolloutKind::Canary && !service.ports.is_empty(),
             "ports": service.ports.iter().map(|p| json!({
                 "name": p.name,
                 "port": p.port,
@@ -328,8 +346,10 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> Value {
             "schedule": service.schedule.as_ref().map_or("", |s| s.cron.as_str()),
             "concurrencyPolicy": service.schedule.as_ref().map_or("Forbid", |s| s.concurrency),
             "networkPolicy": network_policy(cx, service),
+            "mesh": super::mesh::values(cx, service),
+            // With Istio, exposure goes through its ingress gateway (Gateway + VirtualService).
             "ingress": match (&service.expose, service.expose_port()) {
-                (Some(e), Some(p)) => json!({
+                (Some(e), Some(p)) if mesh != Mesh::Istio => json!({
                     "enabled": true,
                     "className": "",
                     "host": e.host,
@@ -477,12 +497,33 @@ pub fn render(v: &Value, namespace: &str) -> Vec<Value> {
                 })
             })
             .collect();
+        let mut service_meta = meta.clone();
+        if let (Some(a), Some(extra)) = (
+            service_meta["annotations"].as_object_mut(),
+            get(v, "serviceAnnotations").as_object(),
+        ) {
+            a.extend(extra.clone());
+        }
         out.push(json!({
             "apiVersion": "v1",
             "kind": "Service",
-            "metadata": meta,
+            "metadata": service_meta,
             "spec": {"type": "ClusterIP", "selector": selector, "ports": service_ports},
         }));
+        if truthy(get(v, "canaryService")) {
+            let canary = json!(format!(
+                "{}-canary",
+                get(v, "name").as_str().unwrap_or_default()
+            ));
+            let mut m = meta.clone();
+            m["name"] = canary;
+            out.push(json!({
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": m,
+                "spec": {"type": "ClusterIP", "selector": selector, "ports": service_ports},
+            }));
+        }
     }
 
     let pod = pod_template(v);
@@ -618,6 +659,7 @@ pub fn render(v: &Value, namespace: &str) -> Vec<Value> {
             "spec": Value::Object(spec),
         }));
     }
+    out.extend(super::mesh::render(v, namespace));
     out
 }
 
@@ -676,7 +718,7 @@ fn pod_template(v: &Value) -> Value {
     spec.insert("containers".into(), json!([Value::Object(container)]));
     spec.insert("volumes".into(), Value::Array(volumes));
     json!({
-        "metadata": {"labels": get(v, "labels"), "annotations": get(v, "podAnnotations")},
+        "metadata": {"labels": get(v, "podLabels"), "annotations": get(v, "podAnnotations")},
         "spec": Value::Object(spec),
     })
 }

@@ -5,6 +5,8 @@ pub mod chart;
 pub mod graph;
 mod helm;
 mod kubernetes;
+pub mod mesh;
+mod meshfiles;
 pub mod templates;
 pub mod yaml;
 
@@ -95,7 +97,13 @@ pub trait Emitter: Sync {
 }
 
 /// Every target, in output order.
-pub const EMITTERS: &[&dyn Emitter] = &[&helm::Helm, &kubernetes::Kubernetes, &graph::Graph];
+pub const EMITTERS: &[&dyn Emitter] = &[
+    &helm::Helm,
+    &kubernetes::Kubernetes,
+    &meshfiles::Istio,
+    &meshfiles::Linkerd,
+    &graph::Graph,
+];
 
 /// The names `--target` accepts.
 #[must_use]

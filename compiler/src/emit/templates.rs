@@ -38,6 +38,14 @@ pub const STDLIB_TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../stdlib/helm/pvc.yaml.hbs"),
     ),
     (
+        "helm/istio.yaml",
+        include_str!("../../../stdlib/helm/istio.yaml.hbs"),
+    ),
+    (
+        "helm/linkerd.yaml",
+        include_str!("../../../stdlib/helm/linkerd.yaml.hbs"),
+    ),
+    (
         "helm/hpa.yaml",
         include_str!("../../../stdlib/helm/hpa.yaml.hbs"),
     ),

@@ -1,0 +1,651 @@
+//! Service-mesh policy from the graph: Istio and Linkerd objects for one service.
+//!
+//! Every `depends-on` edge becomes exactly: an authorization for the caller's identity on
+//! the port it calls (Istio AuthorizationPolicy, Linkerd AuthorizationPolicy +
+//! MeshTLSAuthentication), the edge's timeout and retries on that caller's route (Istio:
+//! a VirtualService route matched on the caller's labels; Linkerd: the callee's route, see
+//! below), outlier detection for that caller when it declares a circuit breaker, and an
+//! egress entry in the caller's Istio Sidecar.
+//!
+//! As for the workload, the chart values carry everything (`mesh:` in values.yaml) and
+//! [`render`] mirrors `stdlib/helm/istio.yaml.hbs` and `linkerd.yaml.hbs`; only what
+//! depends on the namespace (principals, Sidecar hosts) is composed at render time.
+//!
+//! Linkerd applies timeouts and retries per route, and a route whose parent is the
+//! callee's Service serves every caller in the namespace: when callers declare different
+//! policies for the same port, the route takes the longest timeout and the fewest retries,
+//! and the check stage warns (NST0310).
+
+use std::collections::BTreeMap;
+
+use rust_decimal::prelude::ToPrimitive;
+use serde_json::{Map, Value, json};
+
+use super::EmitContext;
+use crate::lower::values::Duration;
+use crate::model::{Mesh, Protocol, RolloutKind, Service};
+
+pub const TRUST_DOMAIN: &str = "cluster.local";
+pub const ISTIO_GATEWAY_NAMESPACE: &str = "istio-system";
+pub const ISTIO_GATEWAY_SERVICE_ACCOUNT: &str = "istio-ingressgateway-service-account";
+pub const NGINX_NAMESPACE: &str = "ingress-nginx";
+pub const NGINX_SERVICE_ACCOUNT: &str = "ingress-nginx";
+
+/// Envoy retry conditions: connection failures and gateway errors for HTTP (never a
+/// plain 500, which a non-idempotent handler may already have acted on), and the
+/// retryable gRPC statuses.
+pub const ISTIO_RETRY_ON_HTTP: &str = "connect-failure,refused-stream,reset,gateway-error";
+pub const ISTIO_RETRY_ON_GRPC: &str =
+    "connect-failure,refused-stream,unavailable,cancelled,resource-exhausted";
+pub const LINKERD_RETRY_HTTP: &str = "gateway-error";
+pub const LINKERD_RETRY_GRPC: &str = "cancelled,resource-exhausted,unavailable";
+
+/// Protobuf duration text, as Istio's API wants it: `"0.1s"`, `"2s"`.
+fn proto_duration(d: &Duration) -> String {
+    format!("{}s", d.seconds_string())
+}
+
+/// The timeout and retries one caller asked for on one edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgePolicy {
+    pub caller: String,
+    pub port: u16,
+    pub target: u16,
+    pub protocol: Protocol,
+    pub timeout: Option<Duration>,
+    pub retries: u32,
+}
+
+/// The edges into a service, with their policies, sorted by caller.
+#[must_use]
+pub fn edge_policies(cx: &EmitContext<'_>, service: &Service) -> Vec<EdgePolicy> {
+    cx.topology
+        .callers(&service.name)
+        .into_iter()
+        .filter_map(|e| {
+            let caller = cx.model.services.get(&e.caller)?;
+            let dep = &caller.depends_on[e.dep];
+            let port = service.ports.get(e.port)?;
+            Some(EdgePolicy {
+                caller: e.caller.clone(),
+                port: port.port,
+                target: port.target,
+                protocol: port.protocol,
+                timeout: dep.timeout.as_ref().map(|t| t.value.clone()),
+                retries: dep.retries.as_ref().map_or(0, |r| r.value),
+            })
+        })
+        .collect()
+}
+
+/// Linkerd's one policy per route: the longest timeout and the fewest retries among the
+/// callers of a port (`None`: no caller asked for it).
+#[must_use]
+pub fn linkerd_route_policy(edges: &[&EdgePolicy]) -> (Option<Duration>, u32) {
+    let timeout = edges.iter().filter_map(|e| e.timeout.clone()).max();
+    let retries = edges.iter().map(|e| e.retries).min().unwrap_or(0);
+    (timeout, retries)
+}
+
+fn selector(service: &Service) -> Value {
+    json!({"app.kubernetes.io/name": service.name, "app.kubernetes.io/instance": service.name})
+}
+
+fn canary(service: &Service) -> bool {
+    service.rollout.kind == RolloutKind::Canary
+}
+
+/// The route destination(s) for a port: the service, or its stable and canary subsets.
+fn istio_destinations(service: &Service, port: u16) -> Value {
+    let dest = |subset: Option<&str>| {
+        let mut d = json!({"host": service.name, "port": {"number": port}});
+        if let Some(s) = subset {
+            d["subset"] = json!(s);
+        }
+        d
+    };
+    if canary(service) {
+        json!([
+            {"destination": dest(Some("stable")), "weight": 100},
+            {"destination": dest(Some("canary")), "weight": 0},
+        ])
+    } else {
+        json!([{"destination": dest(None)}])
+    }
+}
+
+fn istio_values(cx: &EmitContext<'_>, service: &Service, edges: &[EdgePolicy]) -> Value {
+    let mut http_routes: Vec<Value> = Vec::new();
+    let mut tcp_routes: Vec<Value> = Vec::new();
+    for e in edges {
+        let route_name = format!("from-{}-{}", e.caller, e.port);
+        let match_ =
+            json!([{"sourceLabels": {"app.kubernetes.io/name": e.caller}, "port": e.port}]);
+        if e.protocol == Protocol::Tcp {
+            tcp_routes.push(json!({"match": match_, "route": istio_destinations(service, e.port)}));
+            continue;
+        }
+        let mut r = json!({"name": route_name, "match": match_, "route": istio_destinations(service, e.port)});
+        let attempts = e.retries;
+        let retry_on = if e.protocol == Protocol::Grpc {
+            ISTIO_RETRY_ON_GRPC
+        } else {
+            ISTIO_RETRY_ON_HTTP
+        };
+        match &e.timeout {
+            Some(t) => {
+                // `timeout` is per call attempt in the topology; Istio's route timeout covers
+                // every attempt, so it is the attempt timeout times the attempts.
+                let total = Duration::from_millis(t.millis.saturating_mul(u64::from(attempts) + 1));
+                r["timeout"] = json!(proto_duration(&total));
+                r["retries"] = if attempts > 0 {
+                    json!({"attempts": attempts, "perTryTimeout": proto_duration(t), "retryOn": retry_on})
+                } else {
+                    json!({"attempts": 0})
+                };
+            }
+            None => {
+                r["retries"] = if attempts > 0 {
+                    json!({"attempts": attempts, "retryOn": retry_on})
+                } else {
+                    // Istio retries twice by default; an edge without `retries=` gets none,
+                    // so that the retry arithmetic of the checks holds.
+                    json!({"attempts": 0})
+                };
+            }
+        }
+        http_routes.push(r);
+    }
+    let has_http = service.ports.iter().any(|p| p.protocol != Protocol::Tcp);
+    if has_http && (!http_routes.is_empty() || canary(service)) {
+        // Everyone else (the gateway, a caller on a port it did not declare) takes the
+        // default route; authorization still decides who gets through.
+        if let Some(p) = service.ports.iter().find(|p| p.protocol != Protocol::Tcp) {
+            http_routes
+                .push(json!({"name": "default", "route": istio_destinations(service, p.port)}));
+        }
+    }
+    let mut vs = Map::new();
+    vs.insert("hosts".into(), json!([service.name]));
+    vs.insert("exportTo".into(), json!(["."]));
+    if !http_routes.is_empty() {
+        vs.insert("http".into(), Value::Array(http_routes));
+    }
+    if !tcp_routes.is_empty() {
+        vs.insert("tcp".into(), Value::Array(tcp_routes));
+    }
+    let virtual_service =
+        (vs.contains_key("http") || vs.contains_key("tcp")).then_some(Value::Object(vs));
+
+    let subsets = canary(service)
+        .then(|| json!([{"name": "stable", "labels": {}}, {"name": "canary", "labels": {}}]));
+    let mut destination_rules = Vec::new();
+    if !service.ports.is_empty() {
+        let mut spec = json!({
+            "host": service.name,
+            "exportTo": ["."],
+            "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}},
+        });
+        if let Some(s) = &subsets {
+            spec["subsets"] = s.clone();
+        }
+        destination_rules.push(json!({"name": service.name, "spec": spec}));
+    }
+    // A circuit breaker is the caller's: a DestinationRule that applies to that caller's
+    // pods only (workloadSelector), with the callee's subsets so routing still works.
+    for edge in cx.topology.callers(&service.name) {
+        let Some(caller) = cx.model.services.get(&edge.caller) else {
+            continue;
+        };
+        let Some(cb) = &caller.depends_on[edge.dep].circuit_breaker else {
+            continue;
+        };
+        let mut spec = json!({
+            "host": service.name,
+            "exportTo": ["."],
+            "workloadSelector": {"matchLabels": {"app.kubernetes.io/name": caller.name}},
+            "trafficPolicy": {
+                "tls": {"mode": "ISTIO_MUTUAL"},
+                "outlierDetection": {
+                    "consecutive5xxErrors": cb.consecutive_errors,
+                    "interval": proto_duration(&cb.interval),
+                    "baseEjectionTime": proto_duration(&cb.ejection),
+                    "maxEjectionPercent": cb.max_ejection.0.round().to_u32().unwrap_or(50),
+                },
+            },
+        });
+        if let Some(s) = &subsets {
+            spec["subsets"] = s.clone();
+        }
+        destination_rules
+            .push(json!({"name": format!("{}-from-{}", service.name, caller.name), "spec": spec}));
+    }
+
+    let service_entries: Vec<Value> = service
+        .externals
+        .iter()
+        .map(|x| {
+            let protocol = match x.protocol.as_str() {
+                "http" => "HTTP",
+                "tcp" => "TCP",
+                "grpc" => "GRPC",
+                "tls" => "TLS",
+                // HTTPS through the sidecar is TLS passthrough: the app speaks TLS itself.
+                _ => "TLS",
+            };
+            json!({
+                "name": format!("{}-{}", service.name, x.name),
+                "spec": {
+                    "hosts": [x.host],
+                    "exportTo": ["."],
+                    "location": "MESH_EXTERNAL",
+                    "resolution": "DNS",
+                    "ports": [{"number": x.port, "name": format!("{}-{}", protocol.to_lowercase(), x.port), "protocol": protocol}],
+                },
+            })
+        })
+        .collect();
+
+    let (gateway, public_vs) = match (&service.expose, service.expose_port()) {
+        (Some(e), Some(p)) => {
+            let mut servers = vec![json!({
+                "port": {"number": 80, "name": "http", "protocol": "HTTP"},
+                "hosts": [e.host],
+            })];
+            if let Some(secret) = &e.tls_secret {
+                servers[0]["tls"] = json!({"httpsRedirect": true});
+                servers.push(json!({
+                    "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
+                    "hosts": [e.host],
+                    "tls": {"mode": "SIMPLE", "credentialName": secret},
+                }));
+            }
+            let gw_name = format!("{}-gateway", service.name);
+            (
+                Some(json!({"selector": {"istio": "ingressgateway"}, "servers": servers})),
+                Some(json!({
+                    "hosts": [e.host],
+                    "gateways": [gw_name],
+                    "http": [{
+                        "name": "public",
+                        "match": [{"uri": {"prefix": e.path}}],
+                        "route": istio_destinations(service, p.port),
+                    }],
+                })),
+            )
+        }
+        _ => (None, None),
+    };
+    json!({
+        "virtualService": virtual_service,
+        "publicVirtualService": public_vs,
+        "gateway": gateway,
+        "destinationRules": destination_rules,
+        "serviceEntries": service_entries,
+    })
+}
+
+fn linkerd_values(service: &Service, edges: &[EdgePolicy], exposed_port: Option<u16>) -> Value {
+    let mut servers = Vec::new();
+    let mut authorizations = Vec::new();
+    let mut routes = Vec::new();
+    for p in &service.ports {
+        let server = format!("{}-{}", service.name, p.name);
+        let proxy_protocol = match p.protocol {
+            Protocol::Http => "HTTP/1",
+            Protocol::Grpc => "gRPC",
+            Protocol::Tcp => "opaque",
+        };
+        servers.push(json!({
+            "name": server,
+            "spec": {
+                "podSelector": {"matchLabels": selector(service)},
+                "port": p.name,
+                "proxyProtocol": proxy_protocol,
+                "accessPolicy": "deny",
+            },
+        }));
+        let callers: Vec<&EdgePolicy> = edges.iter().filter(|e| e.port == p.port).collect();
+        let mut identities: Vec<Value> = callers
+            .iter()
+            .map(|e| json!({"kind": "ServiceAccount", "name": e.caller}))
+            .collect();
+        identities.dedup();
+        if exposed_port == Some(p.port) {
+            identities.push(json!({"kind": "ServiceAccount", "name": NGINX_SERVICE_ACCOUNT, "namespace": NGINX_NAMESPACE}));
+        }
+        if !identities.is_empty() {
+            authorizations.push(json!({"name": server, "identityRefs": identities}));
+        }
+        if callers.is_empty() || p.protocol == Protocol::Tcp {
+            continue;
+        }
+        let (timeout, retries) = linkerd_route_policy(&callers);
+        let mut annotations = Map::new();
+        if let Some(t) = &timeout {
+            let total = Duration::from_millis(t.millis.saturating_mul(u64::from(retries) + 1));
+            annotations.insert(
+                "timeout.linkerd.io/request".into(),
+                json!(total.canonical()),
+            );
+        }
+        if retries > 0 {
+            let key = if p.protocol == Protocol::Grpc {
+                "retry.linkerd.io/grpc"
+            } else {
+                "retry.linkerd.io/http"
+            };
+            let on = if p.protocol == Protocol::Grpc {
+                LINKERD_RETRY_GRPC
+            } else {
+                LINKERD_RETRY_HTTP
+            };
+            annotations.insert(key.into(), json!(on));
+            annotations.insert("retry.linkerd.io/limit".into(), json!(retries.to_string()));
+            if let Some(t) = &timeout {
+                annotations.insert("retry.linkerd.io/timeout".into(), json!(t.canonical()));
+            }
+        }
+        let backends = if canary(service) {
+            json!([
+                {"name": service.name, "port": p.port, "weight": 100},
+                {"name": format!("{}-canary", service.name), "port": p.port, "weight": 0},
+            ])
+        } else {
+            json!([{"name": service.name, "port": p.port}])
+        };
+        let parent =
+            json!([{"name": service.name, "kind": "Service", "group": "core", "port": p.port}]);
+        let (api_version, kind, rules) = if p.protocol == Protocol::Grpc {
+            (
+                "gateway.networking.k8s.io/v1",
+                "GRPCRoute",
+                json!([{"backendRefs": backends}]),
+            )
+        } else {
+            (
+                "policy.linkerd.io/v1beta3",
+                "HTTPRoute",
+                json!([{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}], "backendRefs": backends}]),
+            )
+        };
+        routes.push(json!({
+            "name": format!("{}-{}", service.name, p.name),
+            "apiVersion": api_version,
+            "kind": kind,
+            "annotations": annotations,
+            "spec": {"parentRefs": parent, "rules": rules},
+        }));
+    }
+    json!({"servers": servers, "authorizations": authorizations, "routes": routes})
+}
+
+/// The chart's `mesh:` values.
+#[must_use]
+pub fn values(cx: &EmitContext<'_>, service: &Service) -> Value {
+    let mesh = cx.model.project.mesh;
+    let edges = edge_policies(cx, service);
+    let mut callers: BTreeMap<&str, Vec<u16>> = BTreeMap::new();
+    for e in &edges {
+        callers.entry(e.caller.as_str()).or_default().push(e.target);
+    }
+    let callers: Vec<Value> = callers
+        .into_iter()
+        .map(|(c, mut ports)| {
+            ports.sort_unstable();
+            ports.dedup();
+            json!({"serviceAccount": c, "ports": ports.iter().map(ToString::to_string).collect::<Vec<_>>()})
+        })
+        .collect();
+    let exposed = service.expose_port().filter(|_| service.expose.is_some());
+    let mut egress: Vec<String> = cx
+        .topology
+        .calls(&service.name)
+        .map(|e| e.callee.clone())
+        .collect();
+    egress.sort();
+    egress.dedup();
+    let mut external_hosts: Vec<String> =
+        service.externals.iter().map(|x| x.host.clone()).collect();
+    external_hosts.sort();
+    external_hosts.dedup();
+    json!({
+        "provider": mesh.as_str(),
+        "trustDomain": TRUST_DOMAIN,
+        "callers": callers,
+        "ingressPorts": exposed.map(|p| vec![p.target.to_string()]).unwrap_or_default(),
+        "egress": egress,
+        "externalHosts": external_hosts,
+        "istio": if mesh == Mesh::Istio { istio_values(cx, service, &edges) } else { json!({}) },
+        "linkerd": if mesh == Mesh::Linkerd { linkerd_values(service, &edges, exposed.map(|p| p.port)) } else { json!({}) },
+    })
+}
+
+fn get<'a>(v: &'a Value, path: &str) -> &'a Value {
+    path.split('.')
+        .fold(v, |v, k| v.get(k).unwrap_or(&Value::Null))
+}
+
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+fn metadata(v: &Value, name: &Value, namespace: &str) -> Value {
+    json!({
+        "name": name,
+        "namespace": namespace,
+        "labels": get(v, "labels"),
+        "annotations": get(v, "annotations"),
+    })
+}
+
+/// The mesh objects the chart renders for these values (mirrors istio.yaml.hbs and
+/// linkerd.yaml.hbs).
+#[must_use]
+pub fn render(v: &Value, namespace: &str) -> Vec<Value> {
+    let m = get(v, "mesh");
+    let name = get(v, "name");
+    let sel = get(v, "selectorLabels");
+    let mut out = Vec::new();
+    match get(m, "provider").as_str() {
+        Some("istio") => {
+            out.push(json!({
+                "apiVersion": "security.istio.io/v1beta1",
+                "kind": "PeerAuthentication",
+                "metadata": metadata(v, name, namespace),
+                "spec": {"selector": {"matchLabels": sel}, "mtls": {"mode": "STRICT"}},
+            }));
+            let td = get(m, "trustDomain").as_str().unwrap_or(TRUST_DOMAIN);
+            let mut rules: Vec<Value> = get(m, "callers")
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    json!({
+                        "from": [{"source": {"principals": [format!(
+                            "{td}/ns/{namespace}/sa/{}",
+                            c["serviceAccount"].as_str().unwrap_or_default()
+                        )]}}],
+                        "to": [{"operation": {"ports": c["ports"]}}],
+                    })
+                })
+                .collect();
+            if truthy(get(m, "ingressPorts")) {
+                rules.push(json!({
+                    "from": [{"source": {"principals": [format!(
+                        "{td}/ns/{ISTIO_GATEWAY_NAMESPACE}/sa/{ISTIO_GATEWAY_SERVICE_ACCOUNT}"
+                    )]}}],
+                    "to": [{"operation": {"ports": get(m, "ingressPorts")}}],
+                }));
+            }
+            let mut spec = json!({"selector": {"matchLabels": sel}, "action": "ALLOW"});
+            if !rules.is_empty() {
+                spec["rules"] = Value::Array(rules);
+            }
+            out.push(json!({
+                "apiVersion": "security.istio.io/v1beta1",
+                "kind": "AuthorizationPolicy",
+                "metadata": metadata(v, name, namespace),
+                "spec": spec,
+            }));
+            let mut hosts = vec![json!(format!("{ISTIO_GATEWAY_NAMESPACE}/*"))];
+            for e in get(m, "egress").as_array().into_iter().flatten() {
+                hosts.push(json!(format!(
+                    "./{}.{namespace}.svc.cluster.local",
+                    e.as_str().unwrap_or_default()
+                )));
+            }
+            for h in get(m, "externalHosts").as_array().into_iter().flatten() {
+                hosts.push(json!(format!("./{}", h.as_str().unwrap_or_default())));
+            }
+            out.push(json!({
+                "apiVersion": "networking.istio.io/v1beta1",
+                "kind": "Sidecar",
+                "metadata": metadata(v, name, namespace),
+                "spec": {
+                    "workloadSelector": {"labels": sel},
+                    "egress": [{"hosts": hosts}],
+                    "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"},
+                },
+            }));
+            let istio = get(m, "istio");
+            if truthy(get(istio, "virtualService")) {
+                out.push(json!({
+                    "apiVersion": "networking.istio.io/v1beta1",
+                    "kind": "VirtualService",
+                    "metadata": metadata(v, name, namespace),
+                    "spec": get(istio, "virtualService"),
+                }));
+            }
+            for dr in get(istio, "destinationRules")
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                out.push(json!({
+                    "apiVersion": "networking.istio.io/v1beta1",
+                    "kind": "DestinationRule",
+                    "metadata": metadata(v, &dr["name"], namespace),
+                    "spec": dr["spec"],
+                }));
+            }
+            for se in get(istio, "serviceEntries")
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                out.push(json!({
+                    "apiVersion": "networking.istio.io/v1beta1",
+                    "kind": "ServiceEntry",
+                    "metadata": metadata(v, &se["name"], namespace),
+                    "spec": se["spec"],
+                }));
+            }
+            if truthy(get(istio, "gateway")) {
+                let gw = json!(format!("{}-gateway", name.as_str().unwrap_or_default()));
+                out.push(json!({
+                    "apiVersion": "networking.istio.io/v1beta1",
+                    "kind": "Gateway",
+                    "metadata": metadata(v, &gw, namespace),
+                    "spec": get(istio, "gateway"),
+                }));
+                let public = json!(format!("{}-public", name.as_str().unwrap_or_default()));
+                out.push(json!({
+                    "apiVersion": "networking.istio.io/v1beta1",
+                    "kind": "VirtualService",
+                    "metadata": metadata(v, &public, namespace),
+                    "spec": get(istio, "publicVirtualService"),
+                }));
+            }
+        }
+        Some("linkerd") => {
+            let l = get(m, "linkerd");
+            for s in get(l, "servers").as_array().into_iter().flatten() {
+                out.push(json!({
+                    "apiVersion": "policy.linkerd.io/v1beta3",
+                    "kind": "Server",
+                    "metadata": metadata(v, &s["name"], namespace),
+                    "spec": s["spec"],
+                }));
+            }
+            for a in get(l, "authorizations").as_array().into_iter().flatten() {
+                out.push(json!({
+                    "apiVersion": "policy.linkerd.io/v1alpha1",
+                    "kind": "MeshTLSAuthentication",
+                    "metadata": metadata(v, &a["name"], namespace),
+                    "spec": {"identityRefs": a["identityRefs"]},
+                }));
+                out.push(json!({
+                    "apiVersion": "policy.linkerd.io/v1alpha1",
+                    "kind": "AuthorizationPolicy",
+                    "metadata": metadata(v, &a["name"], namespace),
+                    "spec": {
+                        "targetRef": {"group": "policy.linkerd.io", "kind": "Server", "name": a["name"]},
+                        "requiredAuthenticationRefs": [{
+                            "group": "policy.linkerd.io",
+                            "kind": "MeshTLSAuthentication",
+                            "name": a["name"],
+                        }],
+                    },
+                }));
+            }
+            for r in get(l, "routes").as_array().into_iter().flatten() {
+                let mut meta = metadata(v, &r["name"], namespace);
+                if let (Some(base), Some(extra)) = (
+                    meta["annotations"].as_object().cloned(),
+                    r["annotations"].as_object(),
+                ) {
+                    let mut merged = base;
+                    merged.extend(extra.clone());
+                    meta["annotations"] = Value::Object(merged);
+                }
+                out.push(json!({
+                    "apiVersion": r["apiVersion"],
+                    "kind": r["kind"],
+                    "metadata": meta,
+                    "spec": r["spec"],
+                }));
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Annotations on the callee's Service. Linkerd's circuit breaking ("failure accrual") is
+/// configured there, for all its clients: when callers declare different circuit
+/// breakers, the strictest wins (fewest consecutive errors, longest ejection).
+#[must_use]
+pub fn service_annotations(cx: &EmitContext<'_>, service: &Service) -> Value {
+    if cx.model.project.mesh != Mesh::Linkerd {
+        return json!({});
+    }
+    let breakers: Vec<&crate::model::CircuitBreaker> = cx
+        .topology
+        .callers(&service.name)
+        .into_iter()
+        .filter_map(|e| {
+            cx.model.services.get(&e.caller)?.depends_on[e.dep]
+                .circuit_breaker
+                .as_ref()
+        })
+        .collect();
+    let (Some(errors), Some(ejection)) = (
+        breakers.iter().map(|b| b.consecutive_errors).min(),
+        breakers.iter().map(|b| b.ejection.clone()).max(),
+    ) else {
+        return json!({});
+    };
+    json!({
+        "balancer.linkerd.io/failure-accrual": "consecutive",
+        "balancer.linkerd.io/failure-accrual-consecutive-max-failures": errors.to_string(),
+        "balancer.linkerd.io/failure-accrual-consecutive-min-penalty": ejection.canonical(),
+    })
+}

@@ -1,0 +1,432 @@
+//! The policy equals the graph. A small evaluator of the objects nestioc emits
+//! (NetworkPolicy, Istio AuthorizationPolicy and VirtualService, Linkerd Server,
+//! AuthorizationPolicy, MeshTLSAuthentication and routes) decides, for every ordered pair
+//! of services and every port, whether the call is allowed; it must be allowed if and only
+//! if a `depends-on` edge declares it. Mutating any policy to let one more caller in must
+//! be caught. Each edge's timeout and retries must be on exactly that edge's route.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::support::{compile, root, shop_with_mesh};
+
+struct Built {
+    model: nestioc::model::Model,
+    /// environment namespace -> every object of kubernetes/<env>/
+    envs: Vec<(String, Vec<Value>)>,
+}
+
+fn build(dir: &Path) -> Built {
+    let c = compile(dir, &nestioc::Options::default());
+    assert!(
+        !c.analysis.has_errors(),
+        "{}",
+        crate::support::render_human(&c.analysis)
+    );
+    let set = c.artifacts.expect("artifacts");
+    let model = c.analysis.model.expect("model");
+    let mut envs = Vec::new();
+    for env in model.project.environments() {
+        let mut objects = Vec::new();
+        for (path, art) in &set.files {
+            if path.starts_with(&format!("kubernetes/{}/", env.name)) {
+                objects.extend(
+                    serde_saphyr::from_multiple::<Value>(&art.contents)
+                        .expect("yaml")
+                        .into_iter()
+                        .filter(|d| !d.is_null()),
+                );
+            }
+        }
+        envs.push((env.namespace.clone(), objects));
+    }
+    Built { model, envs }
+}
+
+fn kind<'a>(objects: &'a [Value], k: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+    objects.iter().filter(move |o| o["kind"] == k)
+}
+
+fn app(labels: &Value) -> Option<&str> {
+    labels["app.kubernetes.io/name"].as_str()
+}
+
+fn ports_allow(ports: &Value, port: &str) -> bool {
+    match ports.as_array() {
+        None => true,
+        Some(list) => list.iter().any(|p| {
+            p.as_str() == Some(port)
+                || p.as_u64().map(|n| n.to_string()).as_deref() == Some(port)
+                || p["port"].as_u64().map(|n| n.to_string()).as_deref() == Some(port)
+        }),
+    }
+}
+
+/// Kubernetes NetworkPolicy semantics for one pod-to-pod call in one namespace.
+fn network_allows(objects: &[Value], from: &str, to: &str, target_port: u16) -> bool {
+    let port = target_port.to_string();
+    let selects =
+        |np: &Value, svc: &str| app(&np["spec"]["podSelector"]["matchLabels"]) == Some(svc);
+    let peer_is = |peer: &Value, svc: &str| {
+        peer.get("namespaceSelector").is_none()
+            && peer.get("ipBlock").is_none()
+            && app(&peer["podSelector"]["matchLabels"]) == Some(svc)
+    };
+    let ingress_policies: Vec<&Value> = kind(objects, "NetworkPolicy")
+        .filter(|np| selects(np, to))
+        .collect();
+    let ingress_ok = ingress_policies.is_empty()
+        || ingress_policies.iter().any(|np| {
+            np["spec"]["ingress"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|rule| {
+                    let from_ok = rule["from"]
+                        .as_array()
+                        .is_none_or(|peers| peers.iter().any(|p| peer_is(p, from)));
+                    from_ok && ports_allow(&rule["ports"], &port)
+                })
+        });
+    let egress_policies: Vec<&Value> = kind(objects, "NetworkPolicy")
+        .filter(|np| selects(np, from))
+        .collect();
+    let egress_ok = egress_policies.is_empty()
+        || egress_policies.iter().any(|np| {
+            np["spec"]["egress"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|rule| {
+                    let to_ok = rule["to"]
+                        .as_array()
+                        .is_none_or(|peers| peers.iter().any(|p| peer_is(p, to)));
+                    to_ok && ports_allow(&rule["ports"], &port)
+                })
+        });
+    ingress_ok && egress_ok
+}
+
+/// Istio AuthorizationPolicy semantics (ALLOW policies only; we emit no DENY).
+fn istio_allows(objects: &[Value], ns: &str, from: &str, to: &str, target_port: u16) -> bool {
+    let port = target_port.to_string();
+    let principal = format!("cluster.local/ns/{ns}/sa/{from}");
+    let policies: Vec<&Value> = kind(objects, "AuthorizationPolicy")
+        .filter(|p| {
+            p["apiVersion"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("security.istio.io"))
+        })
+        .filter(|p| {
+            p["spec"]["selector"].is_null()
+                || app(&p["spec"]["selector"]["matchLabels"]) == Some(to)
+        })
+        .collect();
+    if policies.is_empty() {
+        return true;
+    }
+    policies.iter().any(|p| {
+        p["spec"]["rules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|rule| {
+                let from_ok = rule["from"].as_array().is_none_or(|sources| {
+                    sources.iter().any(|s| {
+                        s["source"]["principals"].as_array().is_none_or(|ps| {
+                            ps.iter()
+                                .any(|x| x.as_str() == Some(&principal) || x.as_str() == Some("*"))
+                        })
+                    })
+                });
+                let to_ok = rule["to"].as_array().is_none_or(|ops| {
+                    ops.iter()
+                        .any(|o| ports_allow(&o["operation"]["ports"], &port))
+                });
+                from_ok && to_ok
+            })
+    })
+}
+
+/// Linkerd policy semantics with `default-inbound-policy: deny` on every pod.
+fn linkerd_allows(objects: &[Value], ns: &str, from: &str, to: &str, port_name: &str) -> bool {
+    let Some(server) = kind(objects, "Server").find(|s| {
+        app(&s["spec"]["podSelector"]["matchLabels"]) == Some(to)
+            && s["spec"]["port"].as_str() == Some(port_name)
+    }) else {
+        return false;
+    };
+    let server_name = server["metadata"]["name"].as_str().unwrap_or_default();
+    kind(objects, "AuthorizationPolicy")
+        .filter(|a| {
+            a["apiVersion"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("policy.linkerd.io"))
+        })
+        .filter(|a| {
+            a["spec"]["targetRef"]["kind"] == "Server"
+                && a["spec"]["targetRef"]["name"].as_str() == Some(server_name)
+        })
+        .any(|a| {
+            a["spec"]["requiredAuthenticationRefs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .all(|r| {
+                    let Some(auth) = kind(objects, "MeshTLSAuthentication")
+                        .find(|m| m["metadata"]["name"] == r["name"])
+                    else {
+                        return false;
+                    };
+                    auth["spec"]["identityRefs"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|i| {
+                            i["kind"] == "ServiceAccount"
+                                && i["name"].as_str() == Some(from)
+                                && i["namespace"].as_str().is_none_or(|n| n == ns)
+                        })
+                        || auth["spec"]["identities"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|i| {
+                                i.as_str()
+                                    == Some(&format!(
+                                        "{from}.{ns}.serviceaccount.identity.linkerd.cluster.local"
+                                    ))
+                            })
+                })
+        })
+}
+
+/// Every (caller, callee, port) where the evaluated policy and the graph disagree.
+fn violations(model: &nestioc::model::Model, ns: &str, objects: &[Value]) -> Vec<String> {
+    let mesh = model.project.mesh;
+    let mut declared: BTreeSet<(String, String, String)> = BTreeSet::new();
+    for caller in model.services.values() {
+        for dep in &caller.depends_on {
+            if let Some(callee) = model.services.get(&dep.target.value) {
+                let port = dep
+                    .port
+                    .as_ref()
+                    .and_then(|p| callee.port(&p.value))
+                    .or(callee.ports.first());
+                if let Some(p) = port {
+                    declared.insert((caller.name.clone(), callee.name.clone(), p.name.clone()));
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for a in model.services.values() {
+        for b in model.services.values() {
+            if a.name == b.name {
+                continue;
+            }
+            for p in &b.ports {
+                let want = declared.contains(&(a.name.clone(), b.name.clone(), p.name.clone()));
+                let mut layers = vec![(
+                    "NetworkPolicy",
+                    network_allows(objects, &a.name, &b.name, p.target),
+                )];
+                match mesh {
+                    nestioc::model::Mesh::Istio => layers.push((
+                        "Istio",
+                        istio_allows(objects, ns, &a.name, &b.name, p.target),
+                    )),
+                    nestioc::model::Mesh::Linkerd => layers.push((
+                        "Linkerd",
+                        linkerd_allows(objects, ns, &a.name, &b.name, &p.name),
+                    )),
+                    nestioc::model::Mesh::None => {}
+                }
+                for (layer, got) in layers {
+                    if got != want {
+                        out.push(format!(
+                            "{layer}: {} -> {}:{} is {} but the graph {} it",
+                            a.name,
+                            b.name,
+                            p.name,
+                            if got { "allowed" } else { "denied" },
+                            if want { "declares" } else { "does not declare" }
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn check_allowed_iff_declared(dir: &Path) -> usize {
+    let built = build(dir);
+    let mut pairs = 0;
+    for (ns, objects) in &built.envs {
+        let v = violations(&built.model, ns, objects);
+        assert!(v.is_empty(), "{} in {ns}:\n{}", dir.display(), v.join("\n"));
+        pairs += built.model.services.len() * built.model.services.len();
+    }
+    pairs
+}
+
+#[test]
+fn allowed_iff_declared_for_every_example_and_mesh() {
+    for mesh in ["istio", "linkerd", "none"] {
+        let (_t, dir) = shop_with_mesh(mesh);
+        assert!(check_allowed_iff_declared(&dir) > 100);
+    }
+    for example in crate::support::subdirs(&root().join("examples")) {
+        check_allowed_iff_declared(&example);
+    }
+    for fixture in [
+        "grpc-mesh-dependencies",
+        "exposed-tls-canary",
+        "merge-precedence",
+    ] {
+        check_allowed_iff_declared(&root().join("tests/fixtures/valid").join(fixture));
+    }
+}
+
+#[test]
+fn a_loosened_policy_is_caught() {
+    // Istio: one more principal on one AuthorizationPolicy.
+    let (_t, dir) = shop_with_mesh("istio");
+    let built = build(&dir);
+    let (ns, objects) = &built.envs[0];
+    let mut mutated = objects.clone();
+    let ap = mutated
+        .iter_mut()
+        .find(|o| o["kind"] == "AuthorizationPolicy" && o["metadata"]["name"] == "payments")
+        .expect("payments policy");
+    ap["spec"]["rules"][0]["from"][0]["source"]["principals"]
+        .as_array_mut()
+        .expect("principals")
+        .push(Value::String(format!(
+            "cluster.local/ns/{ns}/sa/storefront"
+        )));
+    let v = violations(&built.model, ns, &mutated);
+    assert!(
+        v.iter()
+            .any(|x| x.contains("Istio: storefront -> payments")),
+        "{v:?}"
+    );
+
+    // NetworkPolicy: a rule that forgets its port restriction.
+    let mut mutated = objects.clone();
+    let np = mutated
+        .iter_mut()
+        .find(|o| o["kind"] == "NetworkPolicy" && o["metadata"]["name"] == "payments")
+        .expect("payments network policy");
+    np["spec"]["ingress"][0]["from"] = serde_json::json!([{"podSelector": {}}]);
+    let v = violations(&built.model, ns, &mutated);
+    assert!(
+        !v.is_empty(),
+        "opening payments to every pod must be caught"
+    );
+
+    // Linkerd: one more identity on one MeshTLSAuthentication.
+    let (_t, dir) = shop_with_mesh("linkerd");
+    let built = build(&dir);
+    let (ns, objects) = &built.envs[0];
+    let mut mutated = objects.clone();
+    let auth = mutated
+        .iter_mut()
+        .find(|o| o["kind"] == "MeshTLSAuthentication" && o["metadata"]["name"] == "inventory-grpc")
+        .expect("inventory authentication");
+    auth["spec"]["identityRefs"]
+        .as_array_mut()
+        .expect("identityRefs")
+        .push(serde_json::json!({"kind": "ServiceAccount", "name": "email"}));
+    let v = violations(&built.model, ns, &mutated);
+    assert!(
+        v.iter().any(|x| x.contains("Linkerd: email -> inventory")),
+        "{v:?}"
+    );
+}
+
+fn istio_duration(d: &nestioc::lower::values::Duration) -> String {
+    format!("{}s", d.seconds_string())
+}
+
+#[test]
+fn every_edge_timeout_and_retry_is_on_exactly_its_route() {
+    let (_t, dir) = shop_with_mesh("istio");
+    let built = build(&dir);
+    let (_, objects) = &built.envs[0];
+    let mut checked = 0;
+    for caller in built.model.services.values() {
+        for dep in &caller.depends_on {
+            let callee = &built.model.services[&dep.target.value];
+            if callee
+                .ports
+                .first()
+                .is_some_and(|p| p.protocol == nestioc::model::Protocol::Tcp)
+            {
+                continue; // TCP: no request routes (timeouts there are NST0311)
+            }
+            let vs = kind(objects, "VirtualService")
+                .find(|v| v["metadata"]["name"].as_str() == Some(callee.name.as_str()))
+                .unwrap_or_else(|| panic!("no VirtualService for {}", callee.name));
+            let routes: Vec<&Value> = vs["spec"]["http"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|r| {
+                    r["match"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|m| app(&m["sourceLabels"]) == Some(caller.name.as_str()))
+                })
+                .collect();
+            assert_eq!(
+                routes.len(),
+                1,
+                "{} -> {}: one route per edge",
+                caller.name,
+                callee.name
+            );
+            let r = routes[0];
+            let retries = dep.retries.as_ref().map_or(0, |r| r.value);
+            assert_eq!(
+                r["retries"]["attempts"], retries,
+                "{} -> {}",
+                caller.name, callee.name
+            );
+            match &dep.timeout {
+                Some(t) => {
+                    let total = nestioc::lower::values::Duration::from_millis(
+                        t.value.millis * (u64::from(retries) + 1),
+                    );
+                    assert_eq!(r["timeout"].as_str(), Some(istio_duration(&total).as_str()));
+                    if retries > 0 {
+                        assert_eq!(
+                            r["retries"]["perTryTimeout"].as_str(),
+                            Some(istio_duration(&t.value).as_str())
+                        );
+                    }
+                }
+                None => assert!(r.get("timeout").is_none()),
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 15);
+    // The DESIGN example edge: checkout -> payments, its circuit breaker on a rule that
+    // applies to checkout only.
+    let dr = kind(objects, "DestinationRule")
+        .find(|d| d["metadata"]["name"] == "payments-from-checkout")
+        .expect("checkout's DestinationRule for payments");
+    assert_eq!(
+        dr["spec"]["workloadSelector"]["matchLabels"]["app.kubernetes.io/name"],
+        "checkout"
+    );
+    assert_eq!(
+        dr["spec"]["trafficPolicy"]["outlierDetection"]["consecutive5xxErrors"],
+        5
+    );
+}
