@@ -447,6 +447,21 @@ pub const CIRCUIT_BREAKER: NodeSpec = NodeSpec {
             Kind::Percent,
             "Most endpoints ejected at once (default 50%)",
         ),
+        prop(
+            "max-connections",
+            Kind::Int(1, 1_000_000),
+            "Istio connection pool: most TCP connections to the callee",
+        ),
+        prop(
+            "max-pending",
+            Kind::Int(1, 1_000_000),
+            "Istio connection pool: most requests waiting for a connection",
+        ),
+        prop(
+            "max-requests",
+            Kind::Int(1, 1_000_000),
+            "Istio connection pool: most requests in flight",
+        ),
     ],
     ..node(
         "circuit-breaker",

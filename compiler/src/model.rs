@@ -220,6 +220,9 @@ pub struct CircuitBreaker {
     pub interval: Duration,
     pub ejection: Duration,
     pub max_ejection: Percent,
+    pub max_connections: Option<u32>,
+    pub max_pending: Option<u32>,
+    pub max_requests: Option<u32>,
     pub span: Span,
 }
 

@@ -430,3 +430,66 @@ fn every_edge_timeout_and_retry_is_on_exactly_its_route() {
         5
     );
 }
+
+#[test]
+fn linkerd_routes_carry_the_policy_of_their_callers() {
+    let (_t, dir) = shop_with_mesh("linkerd");
+    let built = build(&dir);
+    let (_, objects) = &built.envs[0];
+    let mut checked = 0;
+    for callee in built.model.services.values() {
+        for port in callee
+            .ports
+            .iter()
+            .filter(|p| p.protocol != nestioc::model::Protocol::Tcp)
+        {
+            let callers: Vec<&nestioc::model::Dependency> = built
+                .model
+                .services
+                .values()
+                .flat_map(|s| s.depends_on.iter())
+                .filter(|d| d.target.value == callee.name)
+                .filter(|d| d.port.as_ref().is_none_or(|p| p.value == port.name))
+                .collect();
+            let route = objects.iter().find(|o| {
+                matches!(o["kind"].as_str(), Some("HTTPRoute" | "GRPCRoute"))
+                    && o["metadata"]["name"].as_str()
+                        == Some(&format!("{}-{}", callee.name, port.name))
+            });
+            if callers.is_empty() {
+                assert!(route.is_none(), "{}: a route without callers", callee.name);
+                continue;
+            }
+            let route =
+                route.unwrap_or_else(|| panic!("no route for {}-{}", callee.name, port.name));
+            let timeout = callers
+                .iter()
+                .filter_map(|d| d.timeout.as_ref().map(|t| t.value.clone()))
+                .max();
+            let retries = callers
+                .iter()
+                .map(|d| d.retries.as_ref().map_or(0, |r| r.value))
+                .min()
+                .unwrap_or(0);
+            let ann = &route["metadata"]["annotations"];
+            let limit = ann["retry.linkerd.io/limit"]
+                .as_str()
+                .map(|s| s.parse::<u32>().expect("number"));
+            assert_eq!(limit.unwrap_or(0), retries, "{}-{}", callee.name, port.name);
+            match timeout {
+                Some(t) => {
+                    let total = nestioc::lower::values::Duration::from_millis(
+                        t.millis * (u64::from(retries) + 1),
+                    );
+                    assert_eq!(
+                        ann["timeout.linkerd.io/request"].as_str(),
+                        Some(total.canonical().as_str())
+                    );
+                }
+                None => assert!(ann.get("timeout.linkerd.io/request").is_none()),
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 8);
+}

@@ -214,6 +214,23 @@ fn istio_values(cx: &EmitContext<'_>, service: &Service, edges: &[EdgePolicy]) -
                 },
             },
         });
+        let mut pool = Map::new();
+        if let Some(n) = cb.max_connections {
+            pool.insert("tcp".into(), json!({"maxConnections": n}));
+        }
+        let mut http = Map::new();
+        if let Some(n) = cb.max_pending {
+            http.insert("http1MaxPendingRequests".into(), json!(n));
+        }
+        if let Some(n) = cb.max_requests {
+            http.insert("http2MaxRequests".into(), json!(n));
+        }
+        if !http.is_empty() {
+            pool.insert("http".into(), Value::Object(http));
+        }
+        if !pool.is_empty() {
+            spec["trafficPolicy"]["connectionPool"] = Value::Object(pool);
+        }
         if let Some(s) = &subsets {
             spec["subsets"] = s.clone();
         }

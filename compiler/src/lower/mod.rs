@@ -1041,6 +1041,9 @@ fn lower_dependency(n: &Node) -> Option<Dependency> {
             .prop("max-ejection")
             .and_then(percent_of)
             .unwrap_or(Percent(Decimal::from(50))),
+        max_connections: prop_u32(cb, "max-connections"),
+        max_pending: prop_u32(cb, "max-pending"),
+        max_requests: prop_u32(cb, "max-requests"),
         span: cb.head_span(),
     });
     Some(Dependency {
