@@ -146,7 +146,7 @@ pub const PROTOCOLS: &[&str] = &["http", "grpc", "tcp"];
 pub const PROBES: &[&str] = &["http", "grpc", "tcp"];
 pub const SLO_KINDS: &[&str] = &["availability", "latency"];
 pub const ROLLOUTS: &[&str] = &["rolling", "canary", "blue-green"];
-pub const LOG_FORMATS: &[&str] = &["json", "logfmt", "text", "nginx", "apache"];
+pub const LOG_FORMATS: &[&str] = &["json", "logfmt", "text", "nginx", "apache", "regex"];
 pub const LOGGING: &[&str] = &["fluentd", "none"];
 
 // ----------------------------------------------------------------------------- project
@@ -198,9 +198,21 @@ pub const ELASTICSEARCH: NodeSpec = NodeSpec {
     ..node("elasticsearch", "Where Fluentd sends the logs.")
 };
 
+pub const RETENTION: NodeSpec = NodeSpec {
+    args: &[arg(
+        "duration",
+        Kind::Duration,
+        "How long logs are kept, e.g. \"30d\"",
+    )],
+    ..node(
+        "retention",
+        "How long Elasticsearch keeps the logs: an index lifecycle policy deletes older indices (default 30d).",
+    )
+};
+
 pub const LOGGING_NODE: NodeSpec = NodeSpec {
     args: &[arg("system", Kind::Enum(LOGGING), "The log router")],
-    children: &[&ELASTICSEARCH],
+    children: &[&ELASTICSEARCH, &RETENTION],
     ..node("logging", "Log routing: `fluentd` (or `none`).")
 };
 
@@ -598,11 +610,23 @@ pub const ROLLOUT: NodeSpec = NodeSpec {
 };
 
 pub const LOGS: NodeSpec = NodeSpec {
-    props: &[prop(
-        "format",
-        Kind::Enum(LOG_FORMATS),
-        "Log line format (default text)",
-    )],
+    props: &[
+        prop(
+            "format",
+            Kind::Enum(LOG_FORMATS),
+            "Log line format (default text)",
+        ),
+        prop(
+            "pattern",
+            Kind::Str,
+            "For format=\"regex\": a regular expression with named captures (`(?<level>\\w+)`)",
+        ),
+        prop(
+            "multiline-start",
+            Kind::Str,
+            "A regular expression matching the first line of a record: following lines (stack traces) join it",
+        ),
+    ],
     ..node("logs", "How the service logs: drives log parsing.")
 };
 

@@ -98,6 +98,8 @@ impl Project {
 pub struct Logging {
     pub system: String,
     pub elasticsearch: Option<String>,
+    /// How long logs are kept (index lifecycle).
+    pub retention: crate::lower::values::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -338,6 +340,10 @@ pub struct Service {
     pub slos: Vec<Slo>,
     pub rollout: Rollout,
     pub logs_format: Option<String>,
+    /// `logs format="regex" pattern=`: named captures.
+    pub logs_pattern: Option<String>,
+    /// `logs multiline-start=`: the first line of a multi-line record.
+    pub logs_multiline_start: Option<String>,
     pub expose: Option<Expose>,
     pub args: Vec<String>,
     pub volumes: Vec<Volume>,

@@ -8,6 +8,7 @@ mod examples;
 mod explain;
 mod fixtures;
 mod policy;
+mod prometheus;
 mod robustness;
 mod stdlib;
 mod support;

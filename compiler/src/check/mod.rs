@@ -28,6 +28,7 @@ const PASSES: &[(&str, Pass)] = &[
     ("nested-timeout", slo::nested_timeouts),
     ("route-policy", policy::linkerd_route_conflicts),
     ("tcp-route-policy", policy::tcp_route_policies),
+    ("latency-bucket", slo::latency_buckets),
     ("tier", policy::tiers),
     ("rollout", policy::rollouts),
     ("mesh", policy::mesh_features),

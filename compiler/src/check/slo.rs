@@ -285,3 +285,45 @@ pub(super) fn nested_timeouts(model: &Model, topology: &Topology, diags: &mut Di
         }
     }
 }
+
+/// A latency SLI counts requests under the threshold from a histogram bucket: a
+/// threshold between buckets is measured at the bucket below it.
+pub(super) fn latency_buckets(model: &Model, _: &Topology, diags: &mut Diagnostics) {
+    let mesh = model.project.mesh;
+    for service in model.services.values() {
+        for slo in service.slos.iter().filter(|s| s.custom.is_none()) {
+            let Some(t) = &slo.threshold else { continue };
+            let (bucket, exact) = crate::emit::metrics::bucket_for(mesh, &t.value);
+            if exact {
+                continue;
+            }
+            let all = crate::emit::metrics::buckets(mesh);
+            let below = all.iter().copied().filter(|b| *b < t.value.millis).max();
+            let above = all.iter().copied().filter(|b| *b > t.value.millis).min();
+            let around: Vec<String> = below
+                .into_iter()
+                .chain(above)
+                .map(|b| crate::lower::values::Duration::from_millis(b).canonical())
+                .collect();
+            let metric = match mesh {
+                crate::model::Mesh::Istio => "istio_request_duration_milliseconds",
+                crate::model::Mesh::Linkerd => "response_latency_ms",
+                crate::model::Mesh::None => "http_request_duration_seconds",
+            };
+            diags.push(
+                Diagnostic::warning(
+                    Code::LatencyBucket,
+                    format!(
+                        "latency threshold {} of `{}` is not a bucket of `{metric}`; the SLI counts requests under {} as fast",
+                        t.value,
+                        service.name,
+                        crate::lower::values::Duration::from_millis(bucket)
+                    ),
+                )
+                .with_label(t.span, "between two histogram buckets")
+                .with_help(format!("use a bucket boundary: {}", around.join(" or ")))
+                .with_note(format!("mesh `{}` measures latency in the buckets {metric} has", mesh.as_str())),
+            );
+        }
+    }
+}

@@ -80,6 +80,7 @@ codes! {
     NestedTimeout = "NST0309", "nested-timeout";
     RoutePolicyConflict = "NST0310", "route-policy-conflict";
     TcpRoutePolicy = "NST0311", "tcp-route-policy";
+    LatencyBucket = "NST0312", "latency-bucket";
     HandEditedOutput = "NST0401", "hand-edited-output";
     TemplateRender = "NST0402", "template-render";
     UnknownTemplateFile = "NST0403", "unknown-template-file";

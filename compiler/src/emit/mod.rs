@@ -7,6 +7,8 @@ mod helm;
 mod kubernetes;
 pub mod mesh;
 mod meshfiles;
+pub mod metrics;
+pub mod prometheus;
 pub mod templates;
 pub mod yaml;
 
@@ -102,6 +104,8 @@ pub const EMITTERS: &[&dyn Emitter] = &[
     &kubernetes::Kubernetes,
     &meshfiles::Istio,
     &meshfiles::Linkerd,
+    &prometheus::Prometheus,
+    &prometheus::Alertmanager,
     &graph::Graph,
 ];
 

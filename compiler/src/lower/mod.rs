@@ -374,9 +374,14 @@ fn lower_project(node: &Node, diags: &mut Diagnostics) -> Option<Project> {
     let logging = child(kids, "logging").and_then(|n| {
         let system = arg_str(n, 0)?;
         let elasticsearch = child(&n.children, "elasticsearch").and_then(|e| arg_str(e, 0));
+        let retention = child(&n.children, "retention")
+            .and_then(|r| r.arg(0))
+            .and_then(duration_of)
+            .unwrap_or(Duration::from_millis(30 * 86_400_000));
         (system != "none").then_some(Logging {
             system,
             elasticsearch,
+            retention,
         })
     });
     let mut environments = Vec::new();
@@ -580,6 +585,8 @@ fn lower_service(
             slos,
             rollout,
             logs_format: child(kids, "logs").and_then(|n| prop_str(n, "format")),
+            logs_pattern: child(kids, "logs").and_then(|n| prop_str(n, "pattern")),
+            logs_multiline_start: child(kids, "logs").and_then(|n| prop_str(n, "multiline-start")),
             expose,
             args,
             volumes,
@@ -1088,14 +1095,16 @@ fn lower_slo(n: &Node, diags: &mut Diagnostics) -> Option<Slo> {
     }
     let window =
         prop_duration(n, "window").map_or(Duration::from_millis(30 * 86_400_000), |d| d.value);
-    if window.millis < 3_600_000 {
+    // The burn-rate alerts look back up to 3 days; a period shorter than a day leaves
+    // them nothing to compare with.
+    if window.millis < 86_400_000 {
         if let Some(e) = n.prop("window") {
             diags.push(
                 Diagnostic::error(
                     Code::OutOfRange,
                     format!("SLO window `{window}` is too short"),
                 )
-                .with_label(e.value_span, "at least one hour")
+                .with_label(e.value_span, "at least one day")
                 .with_help("SLO windows are days or weeks: \"7d\", \"28d\", \"30d\""),
             );
         }
@@ -1126,7 +1135,23 @@ fn lower_slo(n: &Node, diags: &mut Diagnostics) -> Option<Slo> {
     let errors = child(&n.children, "errors").and_then(|c| arg_str(c, 0));
     let total = child(&n.children, "total").and_then(|c| arg_str(c, 0));
     let custom = match (errors, total) {
-        (Some(errors), Some(total)) => Some(CustomSli { errors, total }),
+        (Some(errors), Some(total)) => {
+            // Without the placeholder every window would read the same range, and the
+            // multi-window alerts would compare a window with itself.
+            for (what, q) in [("errors", &errors), ("total", &total)] {
+                if !q.contains("{{window}}") {
+                    let span = child(&n.children, what)
+                        .and_then(|c| c.arg(0))
+                        .map_or(n.head_span(), |e| e.value_span);
+                    diags.push(
+                        Diagnostic::error(Code::MissingValue, format!("custom SLI query `{what}` has no `{{{{window}}}}`"))
+                            .with_label(span, "no `{{window}}` in this query")
+                            .with_help("write the range as `[{{window}}]`: nestioc evaluates the query over 5m, 30m, 1h, 2h, 6h, 1d and 3d"),
+                    );
+                }
+            }
+            Some(CustomSli { errors, total })
+        }
         (None, None) => None,
         _ => {
             diags.push(

@@ -1,0 +1,303 @@
+//! PromQL for a service's standard metrics, by mesh: what the SLO rules and the
+//! dashboards both read. One place decides which metric, labels and buckets a mesh has.
+//!
+//! - Istio: `istio_requests_total` and `istio_request_duration_milliseconds` (reporter
+//!   `destination` for what a service serves, `source` for what a caller sees).
+//! - Linkerd: `response_total` and `response_latency_ms` (direction `inbound` or
+//!   `outbound`; `classification="failure"` is a 5xx or a non-OK gRPC status).
+//! - No mesh: the conventional client-library metrics, `http_requests_total` and
+//!   `http_request_duration_seconds` (or `grpc_server_handled_total` and
+//!   `grpc_server_handling_seconds` for gRPC), selected by `job="<service>"`.
+//!
+//! Series are summed `by (namespace)`: environments sharing a Prometheus stay apart.
+
+use rust_decimal::Decimal;
+
+use crate::lower::values::Duration;
+use crate::model::{Mesh, Protocol, Service};
+
+/// Histogram buckets (milliseconds) of each mesh's latency metric.
+pub const ISTIO_BUCKETS_MS: &[u64] = &[
+    1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300_000, 600_000,
+    1_800_000, 3_600_000,
+];
+pub const LINKERD_BUCKETS_MS: &[u64] = &[
+    1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500, 1000, 2000, 3000, 4000, 5000,
+    10000, 20000, 30000, 40000, 50000,
+];
+/// The Prometheus client libraries' default buckets, in milliseconds.
+pub const CLIENT_BUCKETS_MS: &[u64] = &[5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+
+#[must_use]
+pub fn buckets(mesh: Mesh) -> &'static [u64] {
+    match mesh {
+        Mesh::Istio => ISTIO_BUCKETS_MS,
+        Mesh::Linkerd => LINKERD_BUCKETS_MS,
+        Mesh::None => CLIENT_BUCKETS_MS,
+    }
+}
+
+/// The bucket a latency threshold is measured with: the threshold itself when it is a
+/// bucket boundary, else the largest boundary below it (requests under it are surely
+/// fast), else the smallest. `exact` says whether it matched.
+#[must_use]
+pub fn bucket_for(mesh: Mesh, threshold: &Duration) -> (u64, bool) {
+    let b = buckets(mesh);
+    if b.contains(&threshold.millis) {
+        return (threshold.millis, true);
+    }
+    let below = b.iter().copied().filter(|x| *x < threshold.millis).max();
+    (below.unwrap_or(b[0]), false)
+}
+
+/// A service's protocol for SLIs: its first port's (workers have none: HTTP).
+#[must_use]
+pub fn protocol(service: &Service) -> Protocol {
+    service.ports.first().map_or(Protocol::Http, |p| p.protocol)
+}
+
+/// The `le` matcher for a bucket, in the metric's unit.
+fn le(mesh: Mesh, bucket_ms: u64) -> String {
+    match mesh {
+        Mesh::Istio | Mesh::Linkerd => format!("le=\"{bucket_ms}\""),
+        Mesh::None => {
+            let s = (Decimal::from(bucket_ms) / Decimal::from(1000)).normalize();
+            // Client libraries write whole seconds as "1" (Go) or "1.0" (Python, Java).
+            if s.fract().is_zero() {
+                format!("le=~\"{s}(\\\\.0)?\"")
+            } else {
+                format!("le=\"{s}\"")
+            }
+        }
+    }
+}
+
+/// Selectors for what a service serves: (requests metric, all-requests matchers,
+/// error matchers, latency metric base name).
+struct Inbound {
+    requests: &'static str,
+    all: String,
+    errors: String,
+    latency: &'static str,
+}
+
+fn inbound(mesh: Mesh, service: &Service) -> Inbound {
+    let grpc = protocol(service) == Protocol::Grpc;
+    let s = &service.name;
+    match mesh {
+        Mesh::Istio => {
+            let all = format!("reporter=\"destination\",destination_workload=\"{s}\"");
+            let errors = if grpc {
+                format!("{all},grpc_response_status!=\"0\"")
+            } else {
+                format!("{all},response_code=~\"5..\"")
+            };
+            Inbound {
+                requests: "istio_requests_total",
+                all,
+                errors,
+                latency: "istio_request_duration_milliseconds",
+            }
+        }
+        Mesh::Linkerd => {
+            let all = format!("direction=\"inbound\",deployment=\"{s}\"");
+            Inbound {
+                requests: "response_total",
+                errors: format!("{all},classification=\"failure\""),
+                all,
+                latency: "response_latency_ms",
+            }
+        }
+        Mesh::None => {
+            let all = format!("job=\"{s}\"");
+            if grpc {
+                Inbound {
+                    requests: "grpc_server_handled_total",
+                    errors: format!("{all},grpc_code!=\"OK\""),
+                    all,
+                    latency: "grpc_server_handling_seconds",
+                }
+            } else {
+                Inbound {
+                    requests: "http_requests_total",
+                    errors: format!("{all},code=~\"5..\""),
+                    all,
+                    latency: "http_request_duration_seconds",
+                }
+            }
+        }
+    }
+}
+
+fn sum_rate(metric: &str, matchers: &str, window: &str) -> String {
+    format!("sum by (namespace) (rate({metric}{{{matchers}}}[{window}]))")
+}
+
+/// All requests a service served, per second, over `window`.
+#[must_use]
+pub fn requests(mesh: Mesh, service: &Service, window: &str) -> String {
+    let i = inbound(mesh, service);
+    sum_rate(i.requests, &i.all, window)
+}
+
+/// Failed requests (5xx, non-OK gRPC) a service served, per second.
+#[must_use]
+pub fn errors(mesh: Mesh, service: &Service, window: &str) -> String {
+    let i = inbound(mesh, service);
+    sum_rate(i.requests, &i.errors, window)
+}
+
+/// The availability error ratio over `window`.
+#[must_use]
+pub fn availability_error_ratio(mesh: Mesh, service: &Service, window: &str) -> String {
+    format!(
+        "({})\n/\n({})",
+        errors(mesh, service, window),
+        requests(mesh, service, window)
+    )
+}
+
+/// The latency error ratio over `window`: the share of requests slower than `bucket_ms`.
+#[must_use]
+pub fn latency_error_ratio(mesh: Mesh, service: &Service, bucket_ms: u64, window: &str) -> String {
+    let i = inbound(mesh, service);
+    let count = sum_rate(&format!("{}_count", i.latency), &i.all, window);
+    let fast = sum_rate(
+        &format!("{}_bucket", i.latency),
+        &format!("{},{}", i.all, le(mesh, bucket_ms)),
+        window,
+    );
+    format!("(\n  ({count})\n  -\n  ({fast})\n)\n/\n({count})")
+}
+
+/// A latency quantile (0.5, 0.95, 0.99) in milliseconds, over `window`.
+#[must_use]
+pub fn latency_quantile_ms(mesh: Mesh, service: &Service, q: &str, window: &str) -> String {
+    let i = inbound(mesh, service);
+    let inner = format!(
+        "histogram_quantile({q}, sum by (namespace, le) (rate({}_bucket{{{}}}[{window}])))",
+        i.latency, i.all
+    );
+    match mesh {
+        Mesh::None => format!("{inner} * 1000"),
+        _ => inner,
+    }
+}
+
+/// Matchers for the calls one caller makes to one callee, as the caller sees them.
+/// `None` without a mesh: applications do not label their client metrics uniformly.
+fn edge(
+    mesh: Mesh,
+    caller: &str,
+    callee: &str,
+    callee_protocol: Protocol,
+) -> Option<(&'static str, String, String, &'static str)> {
+    match mesh {
+        Mesh::Istio => {
+            let all = format!(
+                "reporter=\"source\",source_workload=\"{caller}\",destination_workload=\"{callee}\""
+            );
+            let errors = if callee_protocol == Protocol::Grpc {
+                format!("{all},grpc_response_status!=\"0\"")
+            } else {
+                format!("{all},response_code=~\"5..\"")
+            };
+            Some((
+                "istio_requests_total",
+                all,
+                errors,
+                "istio_request_duration_milliseconds",
+            ))
+        }
+        Mesh::Linkerd => {
+            let all = format!(
+                "direction=\"outbound\",deployment=\"{caller}\",dst_deployment=\"{callee}\""
+            );
+            let errors = format!("{all},classification=\"failure\"");
+            Some(("response_total", all, errors, "response_latency_ms"))
+        }
+        Mesh::None => None,
+    }
+}
+
+/// The error ratio of one edge, as its caller sees it.
+#[must_use]
+pub fn edge_error_ratio(
+    mesh: Mesh,
+    caller: &str,
+    callee: &Service,
+    window: &str,
+) -> Option<String> {
+    let (metric, all, errors, _) = edge(mesh, caller, &callee.name, protocol(callee))?;
+    Some(format!(
+        "({})\n/\n({})",
+        sum_rate(metric, &errors, window),
+        sum_rate(metric, &all, window)
+    ))
+}
+
+/// Requests per second on one edge.
+#[must_use]
+pub fn edge_requests(mesh: Mesh, caller: &str, callee: &Service, window: &str) -> Option<String> {
+    let (metric, all, _, _) = edge(mesh, caller, &callee.name, protocol(callee))?;
+    Some(sum_rate(metric, &all, window))
+}
+
+/// A latency quantile of one edge in milliseconds, as its caller sees it.
+#[must_use]
+pub fn edge_latency_quantile_ms(
+    mesh: Mesh,
+    caller: &str,
+    callee: &Service,
+    q: &str,
+    window: &str,
+) -> Option<String> {
+    let (_, all, _, latency) = edge(mesh, caller, &callee.name, protocol(callee))?;
+    Some(format!(
+        "histogram_quantile({q}, sum by (namespace, le) (rate({latency}_bucket{{{all}}}[{window}])))"
+    ))
+}
+
+/// Concrete input series for a promtool unit test of a standard SLI, in namespace
+/// `prod`: (fine requests, bad requests) for availability, where the SLI's total is
+/// their sum; (all requests, fast requests) for latency (the `_count` and the bucket).
+#[must_use]
+pub fn test_series(
+    mesh: Mesh,
+    service: &Service,
+    latency_bucket_ms: Option<u64>,
+) -> (String, String) {
+    let i = inbound(mesh, service);
+    let base = format!("{},namespace=\"prod\"", i.all);
+    let grpc = protocol(service) == Protocol::Grpc;
+    match latency_bucket_ms {
+        None => {
+            let (good, bad) = match (mesh, grpc) {
+                (Mesh::Istio, true) => {
+                    ("grpc_response_status=\"0\"", "grpc_response_status=\"14\"")
+                }
+                (Mesh::Istio, false) => ("response_code=\"200\"", "response_code=\"503\""),
+                (Mesh::Linkerd, _) => ("classification=\"success\"", "classification=\"failure\""),
+                (Mesh::None, true) => ("grpc_code=\"OK\"", "grpc_code=\"Unavailable\""),
+                (Mesh::None, false) => ("code=\"200\"", "code=\"500\""),
+            };
+            (
+                format!("{}{{{base},{good}}}", i.requests),
+                format!("{}{{{base},{bad}}}", i.requests),
+            )
+        }
+        Some(b) => {
+            let le_label = match mesh {
+                Mesh::None => format!(
+                    "le=\"{}\"",
+                    (Decimal::from(b) / Decimal::from(1000)).normalize()
+                ),
+                _ => format!("le=\"{b}\""),
+            };
+            (
+                format!("{}_count{{{base}}}", i.latency),
+                format!("{}_bucket{{{base},{le_label}}}", i.latency),
+            )
+        }
+    }
+}

@@ -1,0 +1,655 @@
+//! `prometheus` and `alertmanager`: SLO rules as Sloth builds them (the Google SRE
+//! workbook's multi-window, multi-burn-rate alerts), per-edge SLIs, promtool unit tests,
+//! and dependency-aware alert inhibition.
+//!
+//! Per SLO: 8 SLI recording rules (`slo:sli_error:ratio_rate<window>` for 5m, 30m, 1h,
+//! 2h, 6h, 1d, 3d and the SLO period), 7 metadata rules, a page alert and a ticket alert.
+//! Burn-rate factors are computed for the SLO's period (`budget% × period / long
+//! window`: 14.4, 6, 3, 1 at 30d) and every threshold is an exact decimal.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use serde_json::{Map, Value, json};
+
+use super::metrics;
+use super::yaml::{documents, header, to_yaml};
+use super::{Artifact, EmitContext, Emitter};
+use crate::diag::Diagnostic;
+use crate::lower::values::Duration;
+use crate::model::{Mesh, Service, Slo, SloKind};
+
+pub(super) struct Prometheus;
+pub(super) struct Alertmanager;
+
+/// Where PrometheusRule objects go, and the label a Prometheus `ruleSelector` matches.
+pub const RULES_NAMESPACE: &str = "monitoring";
+pub const RULES_LABEL: &str = "nestio.dev/rules";
+
+/// The SLI windows (besides the SLO period).
+pub const WINDOWS: &[&str] = &["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
+
+/// One multi-window alert condition: the share of the error budget it detects, and its
+/// short and long windows (Google SRE workbook, as Sloth implements it).
+#[derive(Debug, Clone, Copy)]
+pub struct BurnWindow {
+    pub severity: &'static str,
+    pub budget_percent: u32,
+    pub short: &'static str,
+    pub long: &'static str,
+    pub long_hours: u32,
+}
+
+pub const BURN_WINDOWS: &[BurnWindow] = &[
+    BurnWindow {
+        severity: "page",
+        budget_percent: 2,
+        short: "5m",
+        long: "1h",
+        long_hours: 1,
+    },
+    BurnWindow {
+        severity: "page",
+        budget_percent: 5,
+        short: "30m",
+        long: "6h",
+        long_hours: 6,
+    },
+    BurnWindow {
+        severity: "ticket",
+        budget_percent: 10,
+        short: "2h",
+        long: "1d",
+        long_hours: 24,
+    },
+    BurnWindow {
+        severity: "ticket",
+        budget_percent: 10,
+        short: "6h",
+        long: "3d",
+        long_hours: 72,
+    },
+];
+
+/// `budget% × period / long window`, rounded to 10 decimal places (exact for every
+/// period in whole hours that divides evenly; 28d gives 13.44, 5.6, 2.8, 0.9333333333).
+#[must_use]
+pub fn factor(w: &BurnWindow, period: &Duration) -> Decimal {
+    let period_hours = Decimal::from(period.millis) / Decimal::from(3_600_000u64);
+    (Decimal::from(w.budget_percent) / Decimal::ONE_HUNDRED * period_hours
+        / Decimal::from(w.long_hours))
+    .round_dp(10)
+    .normalize()
+}
+
+fn num(d: Decimal) -> String {
+    d.normalize().to_string()
+}
+
+/// How an SLO's SLI is measured.
+#[derive(Debug, Clone)]
+pub enum Sli {
+    /// The mesh's (or the client libraries') standard metrics.
+    Standard,
+    /// The user's queries, with `{{window}}` placeholders.
+    Custom { errors: String, total: String },
+    /// Test-only counters `nestio_test_errors_total` / `nestio_test_requests_total`,
+    /// used to unit-test the alerting of custom SLIs, whose inputs only the user knows.
+    Synthetic,
+}
+
+/// Everything about one SLO that its rules need.
+#[derive(Debug, Clone)]
+pub struct SloDef<'a> {
+    pub service: &'a Service,
+    pub slo: &'a Slo,
+    pub id: String,
+    pub objective: Decimal,
+    pub budget: Decimal,
+    pub sli: Sli,
+    /// Latency SLOs: the histogram bucket the threshold is measured with.
+    pub bucket_ms: Option<u64>,
+}
+
+impl<'a> SloDef<'a> {
+    #[must_use]
+    pub fn new(mesh: Mesh, service: &'a Service, slo: &'a Slo, synthetic: bool) -> Self {
+        let objective = slo.target.value.ratio();
+        let sli = match (&slo.custom, synthetic) {
+            (Some(_), true) => Sli::Synthetic,
+            (Some(c), false) => Sli::Custom {
+                errors: c.errors.clone(),
+                total: c.total.clone(),
+            },
+            (None, _) => Sli::Standard,
+        };
+        let bucket_ms = match (&sli, slo.kind, &slo.threshold) {
+            (Sli::Standard, SloKind::Latency, Some(t)) => {
+                Some(metrics::bucket_for(mesh, &t.value).0)
+            }
+            _ => None,
+        };
+        Self {
+            service,
+            slo,
+            id: format!("{}-{}", service.name, slo.kind.as_str()),
+            objective,
+            budget: (Decimal::ONE - objective).normalize(),
+            sli,
+            bucket_ms,
+        }
+    }
+
+    fn period(&self) -> String {
+        self.slo.window.canonical()
+    }
+
+    /// Labels on every rule of this SLO (routing: service, slo, owner, tier).
+    fn labels(&self) -> Map<String, Value> {
+        let mut l = Map::new();
+        l.insert("slo_id".into(), json!(self.id));
+        l.insert("service".into(), json!(self.service.name));
+        l.insert("slo".into(), json!(self.slo.kind.as_str()));
+        if let Some(o) = &self.service.owner {
+            l.insert("owner".into(), json!(o));
+        }
+        if let Some(t) = &self.service.tier {
+            l.insert("tier".into(), json!(t.value.to_string()));
+        }
+        l
+    }
+
+    fn selector(&self) -> String {
+        format!(
+            "{{slo_id=\"{}\", service=\"{}\", slo=\"{}\"}}",
+            self.id,
+            self.service.name,
+            self.slo.kind.as_str()
+        )
+    }
+
+    /// The SLI error ratio over `window`.
+    fn error_ratio(&self, mesh: Mesh, window: &str) -> String {
+        match &self.sli {
+            Sli::Standard => match (self.slo.kind, self.bucket_ms) {
+                (SloKind::Latency, Some(b)) => {
+                    metrics::latency_error_ratio(mesh, self.service, b, window)
+                }
+                _ => metrics::availability_error_ratio(mesh, self.service, window),
+            },
+            Sli::Custom { errors, total } => format!(
+                "({})\n/\n({})",
+                errors.replace("{{window}}", window),
+                total.replace("{{window}}", window)
+            ),
+            Sli::Synthetic => format!(
+                "(sum by (namespace) (rate(nestio_test_errors_total{{slo_id=\"{id}\"}}[{window}])))\n/\n(sum by (namespace) (rate(nestio_test_requests_total{{slo_id=\"{id}\"}}[{window}])))",
+                id = self.id
+            ),
+        }
+    }
+
+    fn alert_name(&self) -> String {
+        let camel = |s: &str| -> String {
+            s.split('-')
+                .map(|w| {
+                    let mut c = w.chars();
+                    c.next().map_or_else(String::new, |f| {
+                        f.to_uppercase().collect::<String>() + c.as_str()
+                    })
+                })
+                .collect()
+        };
+        format!(
+            "{}{}SLO",
+            camel(&self.service.name),
+            camel(self.slo.kind.as_str())
+        )
+    }
+}
+
+fn rule_labels(base: &Map<String, Value>, extra: &[(&str, &str)]) -> Value {
+    let mut l = base.clone();
+    for (k, v) in extra {
+        l.insert((*k).into(), json!(v));
+    }
+    Value::Object(l)
+}
+
+/// The three rule groups of one SLO: SLIs, metadata, alerts.
+#[must_use]
+pub fn slo_groups(mesh: Mesh, d: &SloDef<'_>) -> Vec<Value> {
+    let labels = d.labels();
+    let sel = d.selector();
+    let period = d.period();
+    let mut sli_rules: Vec<Value> = WINDOWS
+        .iter()
+        .filter(|w| **w != period)
+        .map(|w| {
+            json!({
+                "record": format!("slo:sli_error:ratio_rate{w}"),
+                "expr": d.error_ratio(mesh, w),
+                "labels": rule_labels(&labels, &[("slo_window", w)]),
+            })
+        })
+        .collect();
+    // The period's ratio averages the 5m ratios (Sloth's "optimized" rule): one rate over
+    // 30 days of raw series would be far heavier.
+    sli_rules.push(json!({
+        "record": format!("slo:sli_error:ratio_rate{period}"),
+        "expr": format!(
+            "sum_over_time(slo:sli_error:ratio_rate5m{sel}[{period}])\n/ ignoring (slo_window)\ncount_over_time(slo:sli_error:ratio_rate5m{sel}[{period}])"
+        ),
+        "labels": rule_labels(&labels, &[("slo_window", &period)]),
+    }));
+    let days = (Decimal::from(d.slo.window.millis) / Decimal::from(86_400_000u64)).normalize();
+    let mut info = labels.clone();
+    info.insert("objective".into(), json!(num(d.objective)));
+    info.insert("period".into(), json!(period));
+    let meta_rules = vec![
+        json!({"record": "slo:objective:ratio", "expr": format!("vector({})", num(d.objective)), "labels": labels}),
+        json!({"record": "slo:error_budget:ratio", "expr": format!("vector({})", num(d.budget)), "labels": labels}),
+        json!({"record": "slo:time_period:days", "expr": format!("vector({days})"), "labels": labels}),
+        json!({
+            "record": "slo:current_burn_rate:ratio",
+            "expr": format!("slo:sli_error:ratio_rate5m{sel}\n/ on (slo_id, slo, service) group_left\nslo:error_budget:ratio{sel}"),
+            "labels": labels,
+        }),
+        json!({
+            "record": "slo:period_burn_rate:ratio",
+            "expr": format!("slo:sli_error:ratio_rate{period}{sel}\n/ on (slo_id, slo, service) group_left\nslo:error_budget:ratio{sel}"),
+            "labels": labels,
+        }),
+        json!({
+            "record": "slo:period_error_budget_remaining:ratio",
+            "expr": format!("1 - slo:period_burn_rate:ratio{sel}"),
+            "labels": labels,
+        }),
+        json!({"record": "nestio_slo_info", "expr": "vector(1)", "labels": info}),
+    ];
+    let mut alerts = Vec::new();
+    for severity in ["page", "ticket"] {
+        let conditions: Vec<String> = BURN_WINDOWS
+            .iter()
+            .filter(|w| w.severity == severity)
+            .map(|w| {
+                let threshold = num(factor(w, &d.slo.window) * d.budget);
+                format!(
+                    "(\n  slo:sli_error:ratio_rate{short}{sel} > {threshold}\n  and ignoring (slo_window)\n  slo:sli_error:ratio_rate{long}{sel} > {threshold}\n)",
+                    short = w.short,
+                    long = w.long
+                )
+            })
+            .collect();
+        let expr = format!(
+            "max without (slo_window) (\n{}\n)",
+            conditions.join("\nor ignoring (slo_window)\n")
+        );
+        let kind = d.slo.kind.as_str();
+        alerts.push(json!({
+            "alert": d.alert_name(),
+            "expr": expr,
+            "labels": rule_labels(&labels, &[("severity", severity), ("nestio_alert", "slo")]),
+            "annotations": {
+                "summary": format!("{} is burning its {kind} error budget too fast ({severity})", d.service.name),
+                "description": format!(
+                    "{} {kind} SLO ({}% over {period}) in namespace {{{{ $labels.namespace }}}}: the error budget burns fast enough to be exhausted {}.",
+                    d.service.name,
+                    num(d.slo.target.value.0),
+                    if severity == "page" { "within days: act now" } else { "before the period ends: plan a fix" }
+                ),
+            },
+        }));
+    }
+    vec![
+        json!({"name": format!("nestio-slo-sli-{}", d.id), "rules": sli_rules}),
+        json!({"name": format!("nestio-slo-meta-{}", d.id), "rules": meta_rules}),
+        json!({"name": format!("nestio-slo-alerts-{}", d.id), "rules": alerts}),
+    ]
+}
+
+/// Per-edge SLIs, as the caller sees its calls, and a warning when one edge alone burns
+/// the caller's availability budget.
+fn edge_group(cx: &EmitContext<'_>, service: &Service) -> Option<Value> {
+    let mesh = cx.model.project.mesh;
+    let budget = service
+        .slo(SloKind::Availability)
+        .map(|s| (Decimal::ONE - s.target.value.ratio()).normalize());
+    let mut rules = Vec::new();
+    for edge in cx.topology.calls(&service.name) {
+        let callee = cx.model.services.get(&edge.callee)?;
+        let labels = json!({"source": service.name, "destination": callee.name});
+        for w in ["5m", "1h"] {
+            rules.push(json!({
+                "record": format!("edge:request_error:ratio_rate{w}"),
+                "expr": metrics::edge_error_ratio(mesh, &service.name, callee, w)?,
+                "labels": labels,
+            }));
+        }
+        rules.push(json!({
+            "record": "edge:request_duration_ms:p99_rate5m",
+            "expr": metrics::edge_latency_quantile_ms(mesh, &service.name, callee, "0.99", "5m")?,
+            "labels": labels,
+        }));
+        if let (Some(b), false) = (budget, edge.optional) {
+            rules.push(json!({
+                "alert": "EdgeErrorBudgetThreat",
+                "expr": format!(
+                    "edge:request_error:ratio_rate1h{{source=\"{}\", destination=\"{}\"}} > {}",
+                    service.name, callee.name, num(b)
+                ),
+                "for": "15m",
+                "labels": {
+                    "severity": "warning",
+                    "service": service.name,
+                    "destination": callee.name,
+                    "nestio_alert": "edge",
+                },
+                "annotations": {
+                    "summary": format!("calls from {} to {} fail often enough to exhaust {}'s error budget alone", service.name, callee.name, service.name),
+                    "description": format!(
+                        "Over the last hour, {{{{ $value | humanizePercentage }}}} of {}'s calls to {} failed in namespace {{{{ $labels.namespace }}}}; {}'s availability budget is {}.",
+                        service.name, callee.name, service.name, num(b)
+                    ),
+                },
+            }));
+        }
+    }
+    (!rules.is_empty())
+        .then(|| json!({"name": format!("nestio-edges-{}", service.name), "rules": rules}))
+}
+
+/// All rule groups of a service (its SLOs, then its outgoing edges).
+#[must_use]
+pub fn rule_groups(cx: &EmitContext<'_>, service: &Service, synthetic: bool) -> Vec<Value> {
+    let mesh = cx.model.project.mesh;
+    let mut groups = Vec::new();
+    for slo in &service.slos {
+        groups.extend(slo_groups(
+            mesh,
+            &SloDef::new(mesh, service, slo, synthetic),
+        ));
+    }
+    groups.extend(edge_group(cx, service));
+    groups
+}
+
+/// A constant-burn scenario of a promtool unit test.
+struct Scenario {
+    name: &'static str,
+    burn: Decimal,
+    eval: &'static str,
+}
+
+/// promtool unit tests for a service's SLOs: at 100x burn the page alert fires within
+/// 10 minutes, at 2x (30-day periods) only the ticket fires, at 0.5x nothing does. The
+/// expectations follow from the factors, so shorter periods (7d pages at 2x) are right too.
+/// SLOs with custom SLIs are skipped unless `synthetic` (their inputs are the user's).
+#[must_use]
+pub fn unit_tests(
+    cx: &EmitContext<'_>,
+    service: &Service,
+    rule_file: &str,
+    synthetic: bool,
+) -> Option<Value> {
+    let mesh = cx.model.project.mesh;
+    let mut tests = Vec::new();
+    for slo in &service.slos {
+        let d = SloDef::new(mesh, service, slo, synthetic);
+        // Two input series and how each grows per minute from the bad-request count:
+        // `Fine` = total minus bad, `Bad`, `All` = the total.
+        #[derive(Clone, Copy)]
+        enum Grows {
+            Fine,
+            Bad,
+            All,
+        }
+        let (first, second) = match (&d.sli, d.bucket_ms) {
+            (Sli::Custom { .. }, _) => continue,
+            (Sli::Synthetic, _) => (
+                (
+                    format!(
+                        "nestio_test_requests_total{{slo_id=\"{}\",namespace=\"prod\"}}",
+                        d.id
+                    ),
+                    Grows::All,
+                ),
+                (
+                    format!(
+                        "nestio_test_errors_total{{slo_id=\"{}\",namespace=\"prod\"}}",
+                        d.id
+                    ),
+                    Grows::Bad,
+                ),
+            ),
+            (Sli::Standard, None) => {
+                let (good, bad) = metrics::test_series(mesh, service, None);
+                ((good, Grows::Fine), (bad, Grows::Bad))
+            }
+            (Sli::Standard, bucket) => {
+                let (count, fast) = metrics::test_series(mesh, service, bucket);
+                ((count, Grows::All), (fast, Grows::Fine))
+            }
+        };
+        let scenarios = [
+            Scenario {
+                name: "100x",
+                burn: Decimal::from(100),
+                eval: "10m",
+            },
+            Scenario {
+                name: "2x",
+                burn: Decimal::from(2),
+                eval: "30m",
+            },
+            Scenario {
+                name: "0.5x",
+                burn: Decimal::new(5, 1),
+                eval: "30m",
+            },
+        ];
+        for s in scenarios {
+            // The error ratio cannot exceed 1.
+            let ratio = (s.burn * d.budget).min(Decimal::ONE);
+            let burn = ratio / d.budget;
+            let per_minute = Decimal::from(1000);
+            let bad = ratio * per_minute;
+            let grow = |g: Grows| match g {
+                Grows::Fine => per_minute - bad,
+                Grows::Bad => bad,
+                Grows::All => per_minute,
+            };
+            let fires = |sev: &str| {
+                BURN_WINDOWS
+                    .iter()
+                    .filter(|w| w.severity == sev)
+                    .any(|w| burn > factor(w, &slo.window))
+            };
+            let mut exp = Vec::new();
+            for sev in ["page", "ticket"] {
+                if fires(sev) {
+                    let mut labels = d.labels();
+                    labels.insert("namespace".into(), json!("prod"));
+                    labels.insert("severity".into(), json!(sev));
+                    labels.insert("nestio_alert".into(), json!("slo"));
+                    let kind = slo.kind.as_str();
+                    exp.push(json!({
+                        "exp_labels": labels,
+                        "exp_annotations": {
+                            "summary": format!("{} is burning its {kind} error budget too fast ({sev})", service.name),
+                            "description": format!(
+                                "{} {kind} SLO ({}% over {}) in namespace prod: the error budget burns fast enough to be exhausted {}.",
+                                service.name,
+                                num(slo.target.value.0),
+                                d.period(),
+                                if sev == "page" { "within days: act now" } else { "before the period ends: plan a fix" }
+                            ),
+                        },
+                    }));
+                }
+            }
+            tests.push(json!({
+                "name": format!("{} at {} burn", d.id, s.name),
+                "interval": "1m",
+                "input_series": [
+                    {"series": first.0, "values": format!("0+{}x60", num(grow(first.1)))},
+                    {"series": second.0, "values": format!("0+{}x60", num(grow(second.1)))},
+                ],
+                "alert_rule_test": [{"eval_time": s.eval, "alertname": d.alert_name(), "exp_alerts": exp}],
+                "promql_expr_test": [{
+                    "expr": format!("slo:error_budget:ratio{}", d.selector()),
+                    "eval_time": "1m",
+                    "exp_samples": [{"labels": format!("slo:error_budget:ratio{}", promql_labels(&d.labels())), "value": d.budget.to_f64().unwrap_or(0.0)}],
+                }],
+            }));
+        }
+    }
+    (!tests.is_empty())
+        .then(|| json!({"rule_files": [rule_file], "evaluation_interval": "1m", "tests": tests}))
+}
+
+fn promql_labels(labels: &Map<String, Value>) -> String {
+    let mut sorted: BTreeMap<&str, &str> = BTreeMap::new();
+    for (k, v) in labels {
+        sorted.insert(k, v.as_str().unwrap_or_default());
+    }
+    let inner: Vec<String> = sorted.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    format!("{{{}}}", inner.join(", "))
+}
+
+impl Emitter for Prometheus {
+    fn name(&self) -> &'static str {
+        "prometheus"
+    }
+
+    fn description(&self) -> &'static str {
+        "SLO and per-edge rules: prometheus/<service>.rules.yaml, .prometheusrule.yaml, .rules.test.yaml"
+    }
+
+    fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
+        let mut out = Vec::new();
+        for service in cx.model.services.values() {
+            let groups = rule_groups(cx, service, false);
+            if groups.is_empty() {
+                continue;
+            }
+            let file = cx.file_of(service);
+            let head = header(&file);
+            let span = Some(service.name_span);
+            let rules_name = format!("{}.rules.yaml", service.name);
+            out.push(Artifact {
+                path: format!("prometheus/{rules_name}"),
+                contents: format!("{head}{}", to_yaml(&json!({"groups": groups}))),
+                source: span,
+            });
+            let crd = json!({
+                "apiVersion": "monitoring.coreos.com/v1",
+                "kind": "PrometheusRule",
+                "metadata": {
+                    "name": format!("nestio-{}", service.name),
+                    "namespace": RULES_NAMESPACE,
+                    "labels": {
+                        "app.kubernetes.io/name": service.name,
+                        "app.kubernetes.io/part-of": cx.model.project.name,
+                        "app.kubernetes.io/managed-by": "nestioc",
+                        RULES_LABEL: "true",
+                    },
+                    "annotations": {"nestio.dev/source": cx.location(service.name_span)},
+                },
+                "spec": {"groups": groups},
+            });
+            out.push(Artifact {
+                path: format!("prometheus/{}.prometheusrule.yaml", service.name),
+                contents: documents(&head, &[crd]),
+                source: span,
+            });
+            if let Some(tests) = unit_tests(cx, service, &rules_name, false) {
+                out.push(Artifact {
+                    path: format!("prometheus/{}.rules.test.yaml", service.name),
+                    contents: format!(
+                        "{head}# Run: promtool test rules prometheus/{}.rules.test.yaml\n{}",
+                        service.name,
+                        to_yaml(&tests)
+                    ),
+                    source: span,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Emitter for Alertmanager {
+    fn name(&self) -> &'static str {
+        "alertmanager"
+    }
+
+    fn description(&self) -> &'static str {
+        "dependency-aware inhibition and routes by owner: alertmanager/inhibit.yaml"
+    }
+
+    fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
+        let has_slo = |name: &str| {
+            cx.model
+                .services
+                .get(name)
+                .is_some_and(|s| !s.slos.is_empty())
+        };
+        // While a callee's page fires, its callers' pages are a consequence: mute them.
+        let mut inhibit: Vec<Value> = Vec::new();
+        for edge in cx.topology.edges.iter().filter(|e| !e.optional) {
+            if !has_slo(&edge.caller) || !has_slo(&edge.callee) {
+                continue;
+            }
+            inhibit.push(json!({
+                "source_matchers": [
+                    "nestio_alert=\"slo\"",
+                    "severity=\"page\"",
+                    format!("service=\"{}\"", edge.callee),
+                ],
+                "target_matchers": [
+                    "nestio_alert=\"slo\"",
+                    "severity=\"page\"",
+                    format!("service=\"{}\"", edge.caller),
+                ],
+                "equal": ["namespace"],
+            }));
+        }
+        inhibit.sort_by_key(|v| v.to_string());
+        inhibit.dedup();
+        let mut owners: Vec<&str> = cx
+            .model
+            .services
+            .values()
+            .filter_map(|s| s.owner.as_deref())
+            .collect();
+        owners.sort_unstable();
+        owners.dedup();
+        let routes: Vec<Value> = owners
+            .iter()
+            .map(|o| {
+                json!({
+                    "matchers": [format!("owner=\"{o}\"")],
+                    "receiver": o,
+                    "group_by": ["alertname", "service", "slo", "namespace"],
+                })
+            })
+            .collect();
+        let receivers: Vec<Value> = owners.iter().map(|o| json!({"name": o})).collect();
+        let doc = json!({
+            "inhibit_rules": inhibit,
+            "route": {"receiver": "default", "routes": routes},
+            "receivers": std::iter::once(json!({"name": "default"})).chain(receivers).collect::<Vec<_>>(),
+        });
+        let head = format!(
+            "{}# Merge into your Alertmanager configuration: append `inhibit_rules`, add these `routes`\n# under your root route, and give each receiver (one per owner) its integrations.\n",
+            header(&cx.sources.get(cx.model.project.source).name)
+        );
+        Ok(vec![Artifact {
+            path: "alertmanager/inhibit.yaml".into(),
+            contents: format!("{head}{}", to_yaml(&doc)),
+            source: Some(cx.model.project.span),
+        }])
+    }
+}
