@@ -185,6 +185,22 @@ pub const CI: NodeSpec = NodeSpec {
     ..node("ci", "The CI systems to generate pipelines for.")
 };
 
+pub const BRANCHING: NodeSpec = NodeSpec {
+    args: &[arg("strategy", Kind::Enum(&["trunk", "gitflow"]), "Branching strategy")],
+    ..node(
+        "branching",
+        "How commits are promoted: `trunk` (default: main deploys staging, tags deploy prod) or `gitflow` (develop deploys staging, main and tags deploy prod).",
+    )
+};
+
+pub const REVIEW: NodeSpec = NodeSpec {
+    args: &[arg("enabled", Kind::Bool, "#true to emit the job")],
+    ..node(
+        "review",
+        "With `#true`, the CI targets also emit a job that posts `nestioc diff` on pull requests.",
+    )
+};
+
 pub const CD: NodeSpec = NodeSpec {
     args: &[arg("system", Kind::Enum(CD_SYSTEMS), "The CD system")],
     ..node(
@@ -268,6 +284,8 @@ pub const PROJECT: NodeSpec = NodeSpec {
         &NAMESPACE,
         &MESH,
         &CI,
+        &BRANCHING,
+        &REVIEW,
         &CD,
         &LOGGING_NODE,
         &DEFAULTS,
@@ -630,6 +648,19 @@ pub const LOGS: NodeSpec = NodeSpec {
     ..node("logs", "How the service logs: drives log parsing.")
 };
 
+pub const CI_TEST: NodeSpec = NodeSpec {
+    args: &[arg("command", Kind::Str, "A shell command, run at the service's source directory")],
+    ..node(
+        "test",
+        "The test command, instead of the language's default (`go test ./...`, `cargo test`, `npm test`, `pytest`, `./gradlew test`, `dotnet test`).",
+    )
+};
+
+pub const SERVICE_CI: NodeSpec = NodeSpec {
+    children: &[&CI_TEST],
+    ..node("ci", "CI settings of the service.")
+};
+
 pub const ARGS: NodeSpec = NodeSpec {
     args: &[arg("arg", Kind::Str, "An argument")],
     rest: Some(arg("arg", Kind::Str, "An argument")),
@@ -723,6 +754,7 @@ pub const SERVICE_CHILDREN: &[&NodeSpec] = &[
     &ARGS,
     &VOLUME,
     &SCHEDULE,
+    &SERVICE_CI,
 ];
 
 pub const SERVICE: NodeSpec = NodeSpec {
@@ -772,6 +804,7 @@ pub const TEMPLATE_CHILDREN: &[&NodeSpec] = &[
     &ARGS,
     &VOLUME,
     &SCHEDULE,
+    &SERVICE_CI,
 ];
 
 pub const TEMPLATE: NodeSpec = NodeSpec {

@@ -70,6 +70,10 @@ pub struct Project {
     pub mesh: Mesh,
     pub mesh_span: Option<Span>,
     pub ci: Vec<String>,
+    /// `trunk` or `gitflow`.
+    pub branching: String,
+    /// Emit the pull-request review job with the CI targets.
+    pub review: bool,
     pub cd: String,
     pub logging: Option<Logging>,
     /// Declared environments, in declaration order. When none is declared, one
@@ -346,6 +350,8 @@ pub struct Service {
     pub logs_multiline_start: Option<String>,
     pub expose: Option<Expose>,
     pub args: Vec<String>,
+    /// `ci { test "..." }`: the test command instead of the language's default.
+    pub ci_test: Option<String>,
     pub volumes: Vec<Volume>,
     pub schedule: Option<Schedule>,
 }

@@ -427,7 +427,15 @@ fn lower_project(node: &Node, diags: &mut Diagnostics) -> Option<Project> {
             replicas_scale: scale,
         });
     }
+    let branching = child(kids, "branching")
+        .and_then(|n| arg_str(n, 0))
+        .unwrap_or_else(|| "trunk".into());
+    let review = child(kids, "review")
+        .and_then(|n| n.arg(0))
+        .is_some_and(|e| e.value == Value::Bool(true));
     Some(Project {
+        branching,
+        review,
         name,
         span: node.ident_span(),
         source: node.span.source,
@@ -589,6 +597,9 @@ fn lower_service(
             logs_multiline_start: child(kids, "logs").and_then(|n| prop_str(n, "multiline-start")),
             expose,
             args,
+            ci_test: child(kids, "ci")
+                .and_then(|c| child(&c.children, "test"))
+                .and_then(|t| arg_str(t, 0)),
             volumes,
             schedule,
         }
