@@ -186,7 +186,11 @@ pub const CI: NodeSpec = NodeSpec {
 };
 
 pub const BRANCHING: NodeSpec = NodeSpec {
-    args: &[arg("strategy", Kind::Enum(&["trunk", "gitflow"]), "Branching strategy")],
+    args: &[arg(
+        "strategy",
+        Kind::Enum(&["trunk", "gitflow"]),
+        "Branching strategy",
+    )],
     ..node(
         "branching",
         "How commits are promoted: `trunk` (default: main deploys staging, tags deploy prod) or `gitflow` (develop deploys staging, main and tags deploy prod).",
@@ -203,6 +207,23 @@ pub const REVIEW: NodeSpec = NodeSpec {
 
 pub const CD: NodeSpec = NodeSpec {
     args: &[arg("system", Kind::Enum(CD_SYSTEMS), "The CD system")],
+    props: &[
+        prop(
+            "repository",
+            Kind::Str,
+            "The Git repository the CD system reads the generated files from (required for argocd and spinnaker)",
+        ),
+        prop(
+            "revision",
+            Kind::Str,
+            "The branch or tag it follows (default \"main\")",
+        ),
+        prop(
+            "path",
+            Kind::Str,
+            "Where the generated files are in that repository (default \"generated\")",
+        ),
+    ],
     ..node(
         "cd",
         "The continuous-delivery system: `argocd`, `spinnaker` or `none` (default `none`).",
@@ -254,9 +275,21 @@ pub const ENV_SERVICE: NodeSpec = NodeSpec {
     )
 };
 
+pub const SYNC: NodeSpec = NodeSpec {
+    args: &[arg(
+        "mode",
+        Kind::Enum(&["auto", "manual"]),
+        "auto or manual",
+    )],
+    ..node(
+        "sync",
+        "How the CD system deploys this environment: `auto` (on every change) or `manual` (default: manual for an environment named prod, production or prd, auto otherwise).",
+    )
+};
+
 pub const ENVIRONMENT: NodeSpec = NodeSpec {
     args: &[arg("name", Kind::Name, "Environment name")],
-    children: &[&NAMESPACE, &REPLICAS_SCALE, &ENV_SERVICE],
+    children: &[&NAMESPACE, &REPLICAS_SCALE, &SYNC, &ENV_SERVICE],
     repeatable: true,
     named: true,
     ..node(
@@ -649,10 +682,14 @@ pub const LOGS: NodeSpec = NodeSpec {
 };
 
 pub const CI_TEST: NodeSpec = NodeSpec {
-    args: &[arg("command", Kind::Str, "A shell command, run at the service's source directory")],
+    args: &[arg(
+        "command",
+        Kind::Str,
+        "A shell command, run at the service's source directory",
+    )],
     ..node(
         "test",
-        "The test command, instead of the language's default (`go test ./...`, `cargo test`, `npm test`, `pytest`, `./gradlew test`, `dotnet test`).",
+        "The test command (one line of shell, run in the service's `source` directory), instead of the language's default (`go test ./...`, `cargo test --locked`, `npm ci && npm test`, `pip install -r requirements.txt && python -m pytest`, `./gradlew test`, `dotnet test`); see docs/delivery.md.",
     )
 };
 

@@ -75,6 +75,10 @@ pub struct Project {
     /// Emit the pull-request review job with the CI targets.
     pub review: bool,
     pub cd: String,
+    /// `cd ... repository=`: where the CD system reads the generated files.
+    pub cd_repository: Option<Spanned<String>>,
+    pub cd_revision: String,
+    pub cd_path: String,
     pub logging: Option<Logging>,
     /// Declared environments, in declaration order. When none is declared, one
     /// environment named `default` stands in (see [`Project::environments`]).
@@ -91,6 +95,7 @@ impl Project {
                 span: self.span,
                 namespace: self.namespace.clone(),
                 replicas_scale: Decimal::ONE,
+                auto_sync: true,
             }]
         } else {
             self.environments.clone()
@@ -104,6 +109,8 @@ pub struct Logging {
     pub elasticsearch: Option<String>,
     /// How long logs are kept (index lifecycle).
     pub retention: crate::lower::values::Duration,
+    /// The `logging` node's name.
+    pub span: Span,
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +119,8 @@ pub struct Environment {
     pub span: Span,
     pub namespace: String,
     pub replicas_scale: Decimal,
+    /// The CD system syncs this environment on every change.
+    pub auto_sync: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -822,12 +822,209 @@ fn linkerd_objects_pass_linkerd_check() {
         let grpc = count_objects(&files, "gateway.networking.k8s.io");
         let ok = text
             .lines()
-            .filter(|l| l.starts_with("OK") && l.contains("GRPCRoute"))
+            .filter(|l| l.starts_with("OK") && (l.contains("GRPCRoute") || l.contains("HTTPRoute")))
             .count();
         assert_eq!(
             ok, grpc,
-            "{}: {ok} of {grpc} GRPCRoutes checked:\n{text}",
+            "{}: {ok} of {grpc} Gateway API routes checked:\n{text}",
             built.name
         );
     }
+}
+
+// ------------------------------------------------------------------ Grafana
+
+/// `grafana/*.json` of a build: the dashboards.
+fn grafana_dashboards(built: &Built) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(built.out.join("grafana"))
+        .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|x| x == "json"));
+    files.sort();
+    files
+}
+
+#[test]
+fn grafana_dashboards_match_the_grafana_schema() {
+    let Some(tool) = Tool::find("grafana", "nestioc-grafana-check") else {
+        return;
+    };
+    let builds = build_examples();
+    let mut files = Vec::new();
+    for built in &builds {
+        let dashboards = grafana_dashboards(built);
+        assert!(dashboards.len() >= 2, "{}: no grafana/*.json", built.name);
+        files.extend(dashboards);
+    }
+    // One run over every dashboard of every example.
+    let out = tool.run(&files);
+    let text = output_text(&out);
+    assert!(
+        out.status.success() && text.contains("ok -- validation done"),
+        "nestioc-grafana-check (the @grafana/schema 13.2 dashboard schema) rejects {} dashboards:\n{text}",
+        files.len()
+    );
+}
+
+#[test]
+fn grafana_config_maps_pass_kubernetes_validate() {
+    let Some(tool) = Tool::find("kubernetes", "kubernetes-validate") else {
+        return;
+    };
+    let builds = build_examples();
+    let files: Vec<PathBuf> = builds
+        .iter()
+        .map(|b| b.out.join("grafana/dashboards.yaml"))
+        .collect();
+    let mut args: Vec<OsString> = vec!["--strict".into()];
+    args.extend(files.iter().map(|f| f.as_os_str().to_owned()));
+    let out = tool.run(&args);
+    let text = output_text(&out);
+    assert!(
+        out.status.success() && !text.contains("ERROR") && !text.contains("FAIL"),
+        "kubernetes-validate --strict rejects grafana/dashboards.yaml:\n{text}"
+    );
+    let objects: usize = files.iter().map(|f| documents(f).len()).sum();
+    let passed = text
+        .lines()
+        .filter(|l| l.contains(" passed for resource configmap/"))
+        .count();
+    assert_eq!(
+        passed, objects,
+        "kubernetes-validate checked {passed} of {objects} ConfigMaps:\n{text}"
+    );
+}
+
+// ------------------------------------------------------------------ fluentd
+
+/// The shop's `fluentd/fluentd.yaml`: the log router's ServiceAccount, RBAC, ConfigMap,
+/// NetworkPolicy and DaemonSet.
+fn fluentd_manifest(built: &Built) -> PathBuf {
+    let path = built.out.join("fluentd/fluentd.yaml");
+    assert!(path.is_file(), "{}: no fluentd/fluentd.yaml", built.name);
+    path
+}
+
+fn shop_built() -> Built {
+    build(&root().join("examples/shop"))
+}
+
+#[test]
+fn fluentd_manifests_pass_kubernetes_validate() {
+    let Some(tool) = Tool::find("fluentd (kubernetes)", "kubernetes-validate") else {
+        return;
+    };
+    let built = shop_built();
+    let file = fluentd_manifest(&built);
+    let out = tool.run([OsString::from("--strict"), file.clone().into_os_string()]);
+    let text = output_text(&out);
+    assert!(
+        out.status.success() && !text.contains("ERROR") && !text.contains("FAIL"),
+        "kubernetes-validate --strict rejects fluentd/fluentd.yaml:\n{text}"
+    );
+    let objects = documents(&file).len();
+    let passed = text
+        .lines()
+        .filter(|l| l.contains(" passed for resource "))
+        .count();
+    assert_eq!(
+        passed, objects,
+        "kubernetes-validate checked {passed} of {objects} objects:\n{text}"
+    );
+}
+
+/// `tests/checkov-skips-fluentd.txt`, in the format of `tests/checkov-skips.txt`.
+fn fluentd_checkov_skips() -> BTreeMap<String, String> {
+    let path = root().join("tests/checkov-skips-fluentd.txt");
+    let mut skips = BTreeMap::new();
+    for (i, line) in read(&path).lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (id, reason) = line.split_once('#').unwrap_or((line, ""));
+        let id = id.trim();
+        assert!(
+            !reason.trim().is_empty(),
+            "{}:{}: `{id}` needs a reason: `{id}  # why`",
+            path.display(),
+            i + 1
+        );
+        assert!(
+            id.starts_with("CKV") && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "{}:{}: `{id}` is not a checkov check id",
+            path.display(),
+            i + 1
+        );
+        skips.insert(id.to_owned(), reason.trim().to_owned());
+    }
+    skips
+}
+
+/// checkov runs without skips, so that the skip file can be held to exactly the checks
+/// that fail: nothing else fails, and every skip is still needed.
+#[test]
+fn fluentd_manifests_fail_no_checkov_check_outside_their_skip_file() {
+    let skips = fluentd_checkov_skips();
+    let Some(tool) = Tool::find("fluentd (checkov)", "checkov") else {
+        return;
+    };
+    let built = shop_built();
+    let file = fluentd_manifest(&built);
+    let mut args: Vec<OsString> = vec!["-f".into(), file.clone().into_os_string()];
+    for a in [
+        "--framework",
+        "kubernetes",
+        "--compact",
+        "--quiet",
+        "--skip-download",
+        "-o",
+        "json",
+    ] {
+        args.push(a.into());
+    }
+    let out = tool.run(&args);
+    let text = output_text(&out);
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("checkov printed no JSON report ({e}):\n{text}"));
+    let summary = report.get("summary").unwrap_or(&report);
+    let objects = documents(&file).len() as u64;
+    assert!(
+        summary["parsing_errors"] == 0 && summary["resource_count"].as_u64() >= Some(objects),
+        "checkov scanned {} resources for {objects} objects:\n{text}",
+        summary["resource_count"]
+    );
+    let mut failed: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for c in report["results"]["failed_checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        failed
+            .entry(c["check_id"].as_str().unwrap_or("?").to_owned())
+            .or_default()
+            .push(format!(
+                "{} ({})",
+                c["check_name"].as_str().unwrap_or("?"),
+                c["resource"].as_str().unwrap_or("?")
+            ));
+    }
+    let unexpected: Vec<String> = failed
+        .iter()
+        .filter(|(id, _)| !skips.contains_key(*id))
+        .map(|(id, what)| format!("{id}: {}", what.join(", ")))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "checkov findings on fluentd/fluentd.yaml (fix the generated output, or add a justified skip to tests/checkov-skips-fluentd.txt):\n{}",
+        unexpected.join("\n")
+    );
+    let stale: Vec<&String> = skips
+        .keys()
+        .filter(|id| !failed.contains_key(*id))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "tests/checkov-skips-fluentd.txt skips checks that pass now: {stale:?}"
+    );
 }

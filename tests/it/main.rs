@@ -1,12 +1,17 @@
 //! The integration tests: one binary, one module per area.
 #![allow(clippy::unwrap_used)]
 
+mod ci;
 mod cli;
 mod conformance;
+mod delivery;
+mod delivery_files;
 mod docs;
 mod examples;
 mod explain;
 mod fixtures;
+mod fluentd;
+mod grafana;
 mod policy;
 mod prometheus;
 mod robustness;

@@ -13,7 +13,7 @@ use crate::support::{compile, root, shop_with_mesh};
 
 /// A validator on PATH or in the repository's venv; `None` (and a SKIPPED line) when
 /// missing, unless NESTIOC_REQUIRE_VALIDATORS=1.
-fn tool(name: &str) -> Option<PathBuf> {
+pub(crate) fn tool(name: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .unwrap_or_default()

@@ -4,7 +4,7 @@
 //! them errors.
 
 mod policy;
-mod slo;
+pub mod slo;
 
 use crate::diag::{Code, Diagnostic, Diagnostics};
 use crate::graph::Topology;

@@ -22,46 +22,70 @@ fn pct(ratio: Decimal) -> String {
     }
 }
 
-/// A service's availability cannot exceed the product of the availabilities of what it
-/// requires (serial composition); a `fallback=` edge fails only when both fail.
+/// One required dependency's share of a service's availability ceiling: (how it reads,
+/// the service to raise, its availability, the edge).
+type Factor = (String, String, Decimal, crate::source::Span);
+
+/// The most availability a service can have given what it requires: the product of the
+/// availability objectives of its required dependencies (a `fallback=` edge fails only
+/// when both fail). `None` when no required dependency has an availability SLO.
+#[must_use]
+pub fn availability_ceiling(
+    model: &Model,
+    topology: &Topology,
+    service: &crate::model::Service,
+) -> Option<Decimal> {
+    let (ceiling, factors) = ceiling_factors(model, topology, service);
+    (!factors.is_empty()).then_some(ceiling)
+}
+
+fn ceiling_factors(
+    model: &Model,
+    topology: &Topology,
+    service: &crate::model::Service,
+) -> (Decimal, Vec<Factor>) {
+    let mut factors: Vec<Factor> = Vec::new();
+    let mut ceiling = Decimal::ONE;
+    for edge in topology.calls(&service.name).filter(|e| !e.optional) {
+        let Some(callee) = model.services.get(&edge.callee) else {
+            continue;
+        };
+        let Some(callee_slo) = callee.slo(SloKind::Availability) else {
+            continue;
+        };
+        let dep = &service.depends_on[edge.dep];
+        let mut a = callee_slo.target.value.ratio();
+        let mut label = format!("`{}` {}", callee.name, pct(a));
+        if let Some(fb) = &dep.fallback
+            && let Some(f) = model
+                .services
+                .get(&fb.value)
+                .and_then(|f| f.slo(SloKind::Availability))
+        {
+            let b = f.target.value.ratio();
+            a = Decimal::ONE - (Decimal::ONE - a) * (Decimal::ONE - b);
+            label = format!(
+                "(`{}` {} or fallback `{}` {})",
+                callee.name,
+                pct(callee_slo.target.value.ratio()),
+                fb.value,
+                pct(b)
+            );
+        }
+        ceiling *= a;
+        factors.push((label, format!("`{}`", callee.name), a, dep.target.span));
+    }
+    (ceiling, factors)
+}
+
+/// A service's availability cannot exceed what its required dependencies allow.
 pub(super) fn feasibility(model: &Model, topology: &Topology, diags: &mut Diagnostics) {
     for service in model.services.values() {
         let Some(slo) = service.slo(SloKind::Availability) else {
             continue;
         };
         let target = slo.target.value.ratio();
-        // (how the factor reads, the service to raise, its availability, the edge)
-        let mut factors: Vec<(String, String, Decimal, crate::source::Span)> = Vec::new();
-        let mut ceiling = Decimal::ONE;
-        for edge in topology.calls(&service.name).filter(|e| !e.optional) {
-            let Some(callee) = model.services.get(&edge.callee) else {
-                continue;
-            };
-            let Some(callee_slo) = callee.slo(SloKind::Availability) else {
-                continue;
-            };
-            let dep = &service.depends_on[edge.dep];
-            let mut a = callee_slo.target.value.ratio();
-            let mut label = format!("`{}` {}", callee.name, pct(a));
-            if let Some(fb) = &dep.fallback
-                && let Some(f) = model
-                    .services
-                    .get(&fb.value)
-                    .and_then(|f| f.slo(SloKind::Availability))
-            {
-                let b = f.target.value.ratio();
-                a = Decimal::ONE - (Decimal::ONE - a) * (Decimal::ONE - b);
-                label = format!(
-                    "(`{}` {} or fallback `{}` {})",
-                    callee.name,
-                    pct(callee_slo.target.value.ratio()),
-                    fb.value,
-                    pct(b)
-                );
-            }
-            ceiling *= a;
-            factors.push((label, format!("`{}`", callee.name), a, dep.target.span));
-        }
+        let (ceiling, factors) = ceiling_factors(model, topology, service);
         if factors.is_empty() || target <= ceiling {
             continue;
         }

@@ -60,6 +60,7 @@ codes! {
     DuplicateNode = "NST0113", "duplicate-node";
     LimitBelowRequest = "NST0114", "limit-below-request";
     ConflictingEntries = "NST0115", "conflicting-entries";
+    InvalidCommand = "NST0116", "invalid-command";
     UnknownService = "NST0201", "unknown-service";
     UnknownTemplate = "NST0202", "unknown-template";
     UnknownPort = "NST0203", "unknown-port";

@@ -300,9 +300,12 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> Value {
             "selectorLabels": selector_labels(service),
             "annotations": annotations,
             "podAnnotations": pod_annotations,
-            // Argo Rollouts shifts weights between the Service and its canary twin.
             "serviceAnnotations": super::mesh::service_annotations(cx, service),
-            "canaryService": mesh == Mesh::Linkerd && service.rollout.kind == crate::model::RolloutKind::Canary && !service.ports.is_empty(),
+            // Argo Rollouts shifts traffic to `-canary`, or previews on `-preview`.
+            "extraServices": super::rollout::extra_services(cx, service),
+            "workload": if super::rollout::uses_rollout(cx, service) { "Rollout" } else { "Deployment" },
+            "rolloutStrategy": super::rollout::strategy(cx, service),
+            "analysis": super::rollout::analysis(cx, service).unwrap_or_else(|| json!({})),
             "ports": service.ports.iter().map(|p| json!({
                 "name": p.name,
                 "port": p.port,
@@ -510,13 +513,9 @@ pub fn render(v: &Value, namespace: &str) -> Vec<Value> {
             "metadata": service_meta,
             "spec": {"type": "ClusterIP", "selector": selector, "ports": service_ports},
         }));
-        if truthy(get(v, "canaryService")) {
-            let canary = json!(format!(
-                "{}-canary",
-                get(v, "name").as_str().unwrap_or_default()
-            ));
+        for extra in get(v, "extraServices").as_array().into_iter().flatten() {
             let mut m = meta.clone();
-            m["name"] = canary;
+            m["name"] = extra.clone();
             out.push(json!({
                 "apiVersion": "v1",
                 "kind": "Service",
@@ -541,24 +540,46 @@ pub fn render(v: &Value, namespace: &str) -> Vec<Value> {
             },
         }));
     } else {
+        let rollout = get(v, "workload").as_str() == Some("Rollout");
         let mut spec = Map::new();
         if !truthy(get(v, "autoscaling.enabled")) {
             spec.insert("replicas".into(), get(v, "replicaCount").clone());
         }
         spec.insert("revisionHistoryLimit".into(), json!(5));
         spec.insert("selector".into(), json!({"matchLabels": selector}));
-        let strategy = if get(v, "strategy").as_str() == Some("Recreate") {
-            json!({"type": "Recreate"})
+        if rollout {
+            spec.insert("template".into(), pod);
+            spec.insert("strategy".into(), get(v, "rolloutStrategy").clone());
+            out.push(json!({
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "Rollout",
+                "metadata": meta,
+                "spec": Value::Object(spec),
+            }));
         } else {
-            json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}})
-        };
-        spec.insert("strategy".into(), strategy);
-        spec.insert("template".into(), pod);
+            let strategy = if get(v, "strategy").as_str() == Some("Recreate") {
+                json!({"type": "Recreate"})
+            } else {
+                json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}})
+            };
+            spec.insert("strategy".into(), strategy);
+            spec.insert("template".into(), pod);
+            out.push(json!({
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": meta,
+                "spec": Value::Object(spec),
+            }));
+        }
+    }
+    if let Some(a) = get(v, "analysis").as_object().filter(|a| !a.is_empty()) {
+        let mut m = meta.clone();
+        m["name"] = a.get("name").cloned().unwrap_or(Value::Null);
         out.push(json!({
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": meta,
-            "spec": Value::Object(spec),
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "AnalysisTemplate",
+            "metadata": m,
+            "spec": a.get("spec").cloned().unwrap_or(Value::Null),
         }));
     }
     for vol in get(v, "volumes").as_array().into_iter().flatten() {
@@ -586,7 +607,11 @@ pub fn render(v: &Value, namespace: &str) -> Vec<Value> {
             "kind": "HorizontalPodAutoscaler",
             "metadata": meta,
             "spec": {
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": get(v, "name")},
+                "scaleTargetRef": if get(v, "workload").as_str() == Some("Rollout") {
+                    json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": get(v, "name")})
+                } else {
+                    json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": get(v, "name")})
+                },
                 "minReplicas": get(v, "autoscaling.minReplicas"),
                 "maxReplicas": get(v, "autoscaling.maxReplicas"),
                 "metrics": [{

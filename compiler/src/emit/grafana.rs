@@ -20,11 +20,12 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::metrics;
+use super::prometheus::{BURN_WINDOWS, WINDOWS, factor};
 use super::yaml::{documents, header};
 use super::{Artifact, EmitContext, Emitter};
 use crate::diag::Diagnostic;
 use crate::graph::Edge;
-use crate::model::{Mesh, Service, Slo, SloKind};
+use crate::model::{Protocol, Service, Slo, SloKind};
 
 pub(super) struct Grafana;
 
@@ -42,8 +43,6 @@ pub const SCHEMA_VERSION: u32 = 42;
 pub const DASHBOARD_VERSION: u32 = 1;
 /// Grafana refuses longer uids.
 pub const MAX_UID_LEN: usize = 40;
-/// The SLI windows the `prometheus` target records for every SLO, besides its period.
-pub const SLI_WINDOWS: &[&str] = &["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
 
 const PROMETHEUS: &str = "prometheus";
 const TESTDATA: &str = "grafana-testdata-datasource";
@@ -116,9 +115,11 @@ fn generated(source: &str) -> String {
 
 /// An exact decimal as a JSON number: `0.999`, never `0.9990000000000001`.
 fn number(d: Decimal) -> Value {
-    d.normalize()
-        .to_string()
-        .parse::<f64>()
+    let text = d.normalize().to_string();
+    if let Ok(i) = text.parse::<i64>() {
+        return json!(i);
+    }
+    text.parse::<f64>()
         .ok()
         .and_then(serde_json::Number::from_f64)
         .map_or(Value::Null, Value::Number)
@@ -129,11 +130,12 @@ fn objective(slo: &Slo) -> Decimal {
     slo.target.value.ratio()
 }
 
-/// The burn rate at which an alert pages: 2% of the budget spent in an hour (14.4 for a
-/// 30-day period), as the `prometheus` target's fast-burn alert computes it.
+/// The burn rate at which the `prometheus` target's fast-burn alert pages: 2% of the
+/// budget spent in an hour (14.4 for a 30-day period).
 fn page_burn_rate(slo: &Slo) -> Decimal {
-    let hours = Decimal::from(slo.window.millis) / Decimal::from(3_600_000u64);
-    (hours * Decimal::new(2, 2)).normalize()
+    BURN_WINDOWS
+        .first()
+        .map_or(Decimal::ONE, |w| factor(w, &slo.window))
 }
 
 /// "availability: 99.9% over 30d", "latency: 99% under 300ms over 30d".
@@ -195,10 +197,10 @@ fn testdata() -> Value {
     json!({"type": TESTDATA, "uid": "${testdata}"})
 }
 
-/// A range query (a line over the dashboard's time range).
+/// A range query (a line over the dashboard's time range). Queries name no data source:
+/// they use their panel's, `${datasource}`.
 fn query(ref_id: &str, expr: &str, legend: &str) -> Value {
     json!({
-        "datasource": prometheus(),
         "editorMode": "code",
         "expr": expr,
         "legendFormat": legend,
@@ -210,7 +212,6 @@ fn query(ref_id: &str, expr: &str, legend: &str) -> Value {
 /// An instant query (one value: now).
 fn instant(ref_id: &str, expr: &str, legend: &str) -> Value {
     json!({
-        "datasource": prometheus(),
         "editorMode": "code",
         "expr": expr,
         "instant": true,
@@ -524,8 +525,40 @@ fn to_json(v: &Value) -> String {
 }
 
 /// RED: what the service serves. Workers serve nothing and get no RED row.
-fn red_row(grid: &mut Grid, mesh: Mesh, service: &Service) {
-    if service.is_worker() {
+fn red_row(grid: &mut Grid, cx: &EmitContext<'_>, service: &Service) {
+    let mesh = cx.model.project.mesh;
+    // A worker serves nothing; over TCP the mesh counts connections, not requests.
+    let why = if service.is_worker() {
+        Some(format!(
+            "{} is a worker: it listens on no port and serves no requests.",
+            service.name
+        ))
+    } else if metrics::protocol(service) == Protocol::Tcp {
+        Some(format!(
+            "{} serves TCP: the mesh counts its connections and bytes, not requests.",
+            service.name
+        ))
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        grid.place(
+            24,
+            2,
+            text(
+                "No request metrics",
+                &format!(
+                    "{why} {}",
+                    if service.slos.is_empty() && cx.topology.calls(&service.name).next().is_none()
+                    {
+                        "It declares no SLO and calls no other service."
+                    } else {
+                        "Below: its SLOs and the calls it makes."
+                    }
+                ),
+                Vec::new(),
+            ),
+        );
         return;
     }
     let w = "$__rate_interval";
@@ -654,7 +687,11 @@ fn slo_row(grid: &mut Grid, service: &Service, slo: &Slo) {
             description: "slo:objective:ratio".into(),
             unit: "percentunit",
             decimals: Some(3),
-            targets: vec![instant("A", &format!("slo:objective:ratio{meta}"), "objective")],
+            targets: vec![instant(
+                "A",
+                &format!("slo:objective:ratio{meta}"),
+                "objective",
+            )],
             thresholds: thresholds("blue", &[]),
             links: Vec::new(),
         }),
@@ -703,8 +740,7 @@ fn slo_row(grid: &mut Grid, service: &Service, slo: &Slo) {
         5,
         stat(Stat {
             title: format!("Burn rate over {period}"),
-            description: "slo:period_burn_rate:ratio: above 1 the period's budget is spent."
-                .into(),
+            description: "slo:period_burn_rate:ratio: above 1 the period's budget is spent.".into(),
             unit: "none",
             decimals: Some(2),
             targets: vec![instant(
@@ -716,7 +752,7 @@ fn slo_row(grid: &mut Grid, service: &Service, slo: &Slo) {
             links: Vec::new(),
         }),
     );
-    let mut windows: Vec<String> = SLI_WINDOWS.iter().map(|w| (*w).to_owned()).collect();
+    let mut windows: Vec<String> = WINDOWS.iter().map(|w| (*w).to_owned()).collect();
     if !windows.contains(&period) {
         windows.push(period.clone());
     }
@@ -753,7 +789,9 @@ fn slo_row(grid: &mut Grid, service: &Service, slo: &Slo) {
         8,
         timeseries(Timeseries {
             title: "Error budget remaining".into(),
-            description: format!("The share of the {period} error budget not yet spent, over time."),
+            description: format!(
+                "The share of the {period} error budget not yet spent, over time."
+            ),
             unit: "percentunit",
             targets: vec![query(
                 "A",
@@ -783,11 +821,28 @@ fn burn_thresholds(fast: Decimal) -> Value {
 
 /// "grpc 50051, timeout 2s, retries 3, optional".
 fn edge_label(cx: &EmitContext<'_>, edge: &Edge) -> String {
-    let mut parts = Vec::new();
-    let callee = cx.model.services.get(&edge.callee);
-    if let Some(p) = callee.and_then(|c| c.ports.get(edge.port)) {
-        parts.push(format!("{} {}", p.protocol.as_str(), p.port));
+    let mut parts: Vec<String> = edge_port(cx, edge)
+        .map(|p| format!("{} {}", p.protocol.as_str(), p.port))
+        .into_iter()
+        .collect();
+    let policy = edge_policy(cx, edge);
+    if !policy.is_empty() {
+        parts.push(policy);
     }
+    parts.join(", ")
+}
+
+/// The callee's port an edge calls.
+fn edge_port<'a>(cx: &'a EmitContext<'_>, edge: &Edge) -> Option<&'a crate::model::Port> {
+    cx.model
+        .services
+        .get(&edge.callee)
+        .and_then(|c| c.ports.get(edge.port))
+}
+
+/// "timeout 2s, retries 3, optional".
+fn edge_policy(cx: &EmitContext<'_>, edge: &Edge) -> String {
+    let mut parts = Vec::new();
     if let Some(dep) = cx
         .model
         .services
@@ -824,18 +879,26 @@ fn dependency_row(grid: &mut Grid, cx: &EmitContext<'_>, service: &Service, edge
         format!("Dependency: {} ({label})", callee.name)
     });
     let w = "$__rate_interval";
-    let (Some(requests), Some(errors), Some(p99)) = (
+    let tcp = edge_port(cx, edge).is_some_and(|p| p.protocol == Protocol::Tcp);
+    let queries = (
         metrics::edge_requests(mesh, &service.name, callee, w),
         metrics::edge_error_ratio(mesh, &service.name, callee, w),
         metrics::edge_latency_quantile_ms(mesh, &service.name, callee, "0.99", w),
-    ) else {
+    );
+    let (Some(requests), Some(errors), Some(p99), false) = (queries.0, queries.1, queries.2, tcp)
+    else {
+        let why = if tcp {
+            "Over TCP the mesh counts connections and bytes, not requests: this edge has no request panels."
+        } else {
+            "Without a service mesh, callers' client metrics are not labelled uniformly: this edge has no panels."
+        };
         grid.place(
             24,
             3,
             text(
                 &format!("Calls to {}", callee.name),
                 &format!(
-                    "Without a service mesh, callers' client metrics are not labelled uniformly: this edge has no panels. See the [{} dashboard]({}) for what it serves.",
+                    "{why} See the [{} dashboard]({}).",
                     callee.name,
                     dashboard_url(&callee_uid)
                 ),
@@ -923,10 +986,9 @@ fn service_tags(cx: &EmitContext<'_>, service: &Service) -> Vec<String> {
 
 /// `grafana/<service>.json`.
 fn service_dashboard(cx: &EmitContext<'_>, service: &Service) -> Value {
-    let mesh = cx.model.project.mesh;
     let project = &cx.model.project.name;
     let mut grid = Grid::default();
-    red_row(&mut grid, mesh, service);
+    red_row(&mut grid, cx, service);
     for slo in &service.slos {
         slo_row(&mut grid, service, slo);
     }
@@ -943,11 +1005,7 @@ fn service_dashboard(cx: &EmitContext<'_>, service: &Service) -> Value {
     dashboard(Dashboard {
         uid: service_uid(project, &service.name),
         title: format!("{project} / {}", service.name),
-        description: format!(
-            "{} {}.",
-            generated(&cx.file_of(service)),
-            about.join(", ")
-        ),
+        description: format!("{} {}.", generated(&cx.file_of(service)), about.join(", ")),
         tags: service_tags(cx, service),
         links: vec![
             link(
@@ -1007,7 +1065,7 @@ fn external_id(name: &str, host: &str, port: u16) -> String {
 
 /// The node graph's frames, as TestData `csv_content` queries: `nodes` (fields `id`,
 /// `title`, `subtitle`, `mainstat`, `secondarystat`, `detail__*`) and `edges` (`id`,
-/// `source`, `target`, `mainstat`, `detail__*`, `strokedasharray`), the field names of
+/// `source`, `target`, `mainstat`, `secondarystat`, `strokedasharray`), the field names of
 /// Grafana's node graph data API. A `dashboard` field holds each node's dashboard uid
 /// for the node's link.
 fn topology_targets(cx: &EmitContext<'_>) -> Vec<Value> {
@@ -1048,11 +1106,7 @@ fn topology_targets(cx: &EmitContext<'_>) -> Vec<Value> {
     }
     let mut edges = Vec::new();
     for e in &cx.topology.edges {
-        let port = cx
-            .model
-            .services
-            .get(&e.callee)
-            .and_then(|c| c.ports.get(e.port));
+        let port = edge_port(cx, e);
         edges.push(vec![
             format!(
                 "{}->{}:{}",
@@ -1064,7 +1118,7 @@ fn topology_targets(cx: &EmitContext<'_>) -> Vec<Value> {
             e.callee.clone(),
             port.map(|p| format!("{} {}", p.protocol.as_str(), p.port))
                 .unwrap_or_default(),
-            edge_label(cx, e),
+            edge_policy(cx, e),
             if e.optional { "4 4" } else { "" }.to_owned(),
         ]);
     }
@@ -1100,7 +1154,7 @@ fn topology_targets(cx: &EmitContext<'_>) -> Vec<Value> {
             "source",
             "target",
             "mainstat",
-            "detail__call",
+            "secondarystat",
             "strokedasharray",
         ],
         &edges,
@@ -1176,10 +1230,7 @@ fn status_panel(cx: &EmitContext<'_>, service: &Service) -> Value {
             )
         })
         .collect();
-    let mut description = format!(
-        "Error budget remaining ({}). ",
-        about.join(", ")
-    );
+    let mut description = format!("Error budget remaining ({}). ", about.join(", "));
     let _ = write!(
         description,
         "{}.",
@@ -1190,7 +1241,7 @@ fn status_panel(cx: &EmitContext<'_>, service: &Service) -> Value {
             .collect::<Vec<_>>()
             .join("; ")
     );
-    stat(Stat {
+    let mut p = stat(Stat {
         title: service.name.clone(),
         description,
         unit: "percentunit",
@@ -1198,7 +1249,10 @@ fn status_panel(cx: &EmitContext<'_>, service: &Service) -> Value {
         targets,
         thresholds: budget_thresholds(),
         links,
-    })
+    });
+    // Name each value by its SLO, even when there is one.
+    p["options"]["textMode"] = json!("value_and_name");
+    p
 }
 
 /// `grafana/overview.json`.
@@ -1265,37 +1319,35 @@ impl Emitter for Grafana {
 
     fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
         let project = &cx.model.project.name;
+        // (file, ConfigMap name, uid, dashboard, what produced it)
+        let mut dashboards = Vec::new();
+        for service in cx.model.services.values() {
+            dashboards.push((
+                format!("grafana/{}.json", service.name),
+                format!("nestio-dashboard-{project}.{}", service.name),
+                service_uid(project, &service.name),
+                service_dashboard(cx, service),
+                service.name_span,
+            ));
+        }
+        dashboards.push((
+            overview_path(cx).to_owned(),
+            format!("nestio-dashboard-{project}"),
+            overview_uid(project),
+            overview(cx),
+            cx.model.project.span,
+        ));
         let mut out = Vec::new();
         let mut maps = Vec::new();
-        for service in cx.model.services.values() {
-            let uid = service_uid(project, &service.name);
-            let json = to_json(&service_dashboard(cx, service));
-            maps.push(config_map(
-                cx,
-                &format!("nestio-dashboard-{project}.{}", service.name),
-                &uid,
-                &json,
-                cx.location(service.name_span),
-            ));
+        for (path, name, uid, dashboard, span) in dashboards {
+            let json = to_json(&dashboard);
+            maps.push(config_map(cx, &name, &uid, &json, cx.location(span)));
             out.push(Artifact {
-                path: format!("grafana/{}.json", service.name),
+                path,
                 contents: json,
-                source: Some(service.name_span),
+                source: Some(span),
             });
         }
-        let json = to_json(&overview(cx));
-        maps.push(config_map(
-            cx,
-            &format!("nestio-dashboard-{project}"),
-            &overview_uid(project),
-            &json,
-            cx.location(cx.model.project.span),
-        ));
-        out.push(Artifact {
-            path: overview_path(cx).into(),
-            contents: json,
-            source: Some(cx.model.project.span),
-        });
         out.push(Artifact {
             path: "grafana/dashboards.yaml".into(),
             contents: documents(
@@ -1332,7 +1384,10 @@ mod tests {
     #[test]
     fn csv_quotes_only_when_needed() {
         assert_eq!(csv_field("checkout"), "checkout");
-        assert_eq!(csv_field("timeout 2s, retries 3"), "\"timeout 2s, retries 3\"");
+        assert_eq!(
+            csv_field("timeout 2s, retries 3"),
+            "\"timeout 2s, retries 3\""
+        );
         assert_eq!(csv_field("a \"b\""), "\"a \"\"b\"\"\"");
     }
 
@@ -1348,6 +1403,9 @@ mod tests {
     #[test]
     fn decimals_stay_exact() {
         assert_eq!(number(Decimal::new(999, 3)).to_string(), "0.999");
-        assert_eq!(number(Decimal::ONE - Decimal::new(9995, 4)).to_string(), "0.0005");
+        assert_eq!(
+            number(Decimal::ONE - Decimal::new(9995, 4)).to_string(),
+            "0.0005"
+        );
     }
 }

@@ -24,6 +24,7 @@ const CHART_TEMPLATES: &[(&str, &str)] = &[
     ("deployment.yaml", "helm/deployment.yaml"),
     ("cronjob.yaml", "helm/cronjob.yaml"),
     ("pvc.yaml", "helm/pvc.yaml"),
+    ("rollout.yaml", "helm/rollout.yaml"),
     ("istio.yaml", "helm/istio.yaml"),
     ("linkerd.yaml", "helm/linkerd.yaml"),
     ("hpa.yaml", "helm/hpa.yaml"),

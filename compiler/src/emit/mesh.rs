@@ -95,23 +95,28 @@ fn canary(service: &Service) -> bool {
     service.rollout.kind == RolloutKind::Canary
 }
 
-/// The route destination(s) for a port: the service, or its stable and canary subsets.
+/// The route destination(s) for a port: the service, or for a canary the stable Service
+/// (weight 100) and its `-canary` twin (weight 0), whose weights Argo Rollouts shifts.
+/// Splitting by host, not by subset, keeps per-caller DestinationRules working.
 fn istio_destinations(service: &Service, port: u16) -> Value {
-    let dest = |subset: Option<&str>| {
-        let mut d = json!({"host": service.name, "port": {"number": port}});
-        if let Some(s) = subset {
-            d["subset"] = json!(s);
-        }
-        d
-    };
+    let dest = |host: String| json!({"host": host, "port": {"number": port}});
     if canary(service) {
         json!([
-            {"destination": dest(Some("stable")), "weight": 100},
-            {"destination": dest(Some("canary")), "weight": 0},
+            {"destination": dest(service.name.clone()), "weight": 100},
+            {"destination": dest(format!("{}-canary", service.name)), "weight": 0},
         ])
     } else {
-        json!([{"destination": dest(None)}])
+        json!([{"destination": dest(service.name.clone())}])
     }
+}
+
+/// The Services a request to this service may reach: itself, and its canary twin.
+fn hosts(service: &Service) -> Vec<String> {
+    let mut h = vec![service.name.clone()];
+    if canary(service) {
+        h.push(format!("{}-canary", service.name));
+    }
+    h
 }
 
 fn istio_values(cx: &EmitContext<'_>, service: &Service, edges: &[EdgePolicy]) -> Value {
@@ -177,22 +182,21 @@ fn istio_values(cx: &EmitContext<'_>, service: &Service, edges: &[EdgePolicy]) -
     let virtual_service =
         (vs.contains_key("http") || vs.contains_key("tcp")).then_some(Value::Object(vs));
 
-    let subsets = canary(service)
-        .then(|| json!([{"name": "stable", "labels": {}}, {"name": "canary", "labels": {}}]));
     let mut destination_rules = Vec::new();
     if !service.ports.is_empty() {
-        let mut spec = json!({
-            "host": service.name,
-            "exportTo": ["."],
-            "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}},
-        });
-        if let Some(s) = &subsets {
-            spec["subsets"] = s.clone();
+        for host in hosts(service) {
+            destination_rules.push(json!({
+                "name": host,
+                "spec": {
+                    "host": host,
+                    "exportTo": ["."],
+                    "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}},
+                },
+            }));
         }
-        destination_rules.push(json!({"name": service.name, "spec": spec}));
     }
     // A circuit breaker is the caller's: a DestinationRule that applies to that caller's
-    // pods only (workloadSelector), with the callee's subsets so routing still works.
+    // pods only (workloadSelector), for each host the callee answers on.
     for edge in cx.topology.callers(&service.name) {
         let Some(caller) = cx.model.services.get(&edge.caller) else {
             continue;
@@ -200,42 +204,41 @@ fn istio_values(cx: &EmitContext<'_>, service: &Service, edges: &[EdgePolicy]) -
         let Some(cb) = &caller.depends_on[edge.dep].circuit_breaker else {
             continue;
         };
-        let mut spec = json!({
-            "host": service.name,
-            "exportTo": ["."],
-            "workloadSelector": {"matchLabels": {"app.kubernetes.io/name": caller.name}},
-            "trafficPolicy": {
-                "tls": {"mode": "ISTIO_MUTUAL"},
-                "outlierDetection": {
-                    "consecutive5xxErrors": cb.consecutive_errors,
-                    "interval": proto_duration(&cb.interval),
-                    "baseEjectionTime": proto_duration(&cb.ejection),
-                    "maxEjectionPercent": cb.max_ejection.0.round().to_u32().unwrap_or(50),
+        for host in hosts(service) {
+            let mut spec = json!({
+                "host": host,
+                "exportTo": ["."],
+                "workloadSelector": {"matchLabels": {"app.kubernetes.io/name": caller.name}},
+                "trafficPolicy": {
+                    "tls": {"mode": "ISTIO_MUTUAL"},
+                    "outlierDetection": {
+                        "consecutive5xxErrors": cb.consecutive_errors,
+                        "interval": proto_duration(&cb.interval),
+                        "baseEjectionTime": proto_duration(&cb.ejection),
+                        "maxEjectionPercent": cb.max_ejection.0.round().to_u32().unwrap_or(50),
+                    },
                 },
-            },
-        });
-        let mut pool = Map::new();
-        if let Some(n) = cb.max_connections {
-            pool.insert("tcp".into(), json!({"maxConnections": n}));
+            });
+            let mut pool = Map::new();
+            if let Some(n) = cb.max_connections {
+                pool.insert("tcp".into(), json!({"maxConnections": n}));
+            }
+            let mut http = Map::new();
+            if let Some(n) = cb.max_pending {
+                http.insert("http1MaxPendingRequests".into(), json!(n));
+            }
+            if let Some(n) = cb.max_requests {
+                http.insert("http2MaxRequests".into(), json!(n));
+            }
+            if !http.is_empty() {
+                pool.insert("http".into(), Value::Object(http));
+            }
+            if !pool.is_empty() {
+                spec["trafficPolicy"]["connectionPool"] = Value::Object(pool);
+            }
+            let name = format!("{host}-from-{}", caller.name);
+            destination_rules.push(json!({"name": name, "spec": spec}));
         }
-        let mut http = Map::new();
-        if let Some(n) = cb.max_pending {
-            http.insert("http1MaxPendingRequests".into(), json!(n));
-        }
-        if let Some(n) = cb.max_requests {
-            http.insert("http2MaxRequests".into(), json!(n));
-        }
-        if !http.is_empty() {
-            pool.insert("http".into(), Value::Object(http));
-        }
-        if !pool.is_empty() {
-            spec["trafficPolicy"]["connectionPool"] = Value::Object(pool);
-        }
-        if let Some(s) = &subsets {
-            spec["subsets"] = s.clone();
-        }
-        destination_rules
-            .push(json!({"name": format!("{}-from-{}", service.name, caller.name), "spec": spec}));
     }
 
     let service_entries: Vec<Value> = service
@@ -381,7 +384,7 @@ fn linkerd_values(service: &Service, edges: &[EdgePolicy], exposed_port: Option<
             )
         } else {
             (
-                "policy.linkerd.io/v1beta3",
+                "gateway.networking.k8s.io/v1",
                 "HTTPRoute",
                 json!([{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}], "backendRefs": backends}]),
             )

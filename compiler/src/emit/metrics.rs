@@ -170,6 +170,43 @@ pub fn latency_error_ratio(mesh: Mesh, service: &Service, bucket_ms: u64, window
     format!("(\n  ({count})\n  -\n  ({fast})\n)\n/\n({count})")
 }
 
+/// The availability error ratio over `window` in one namespace (a single series).
+#[must_use]
+pub fn availability_error_ratio_in(
+    mesh: Mesh,
+    service: &Service,
+    window: &str,
+    namespace: &str,
+) -> String {
+    let i = inbound(mesh, service);
+    format!(
+        "sum(rate({m}{{{e},namespace=\"{namespace}\"}}[{window}]))\n/\nsum(rate({m}{{{a},namespace=\"{namespace}\"}}[{window}]))",
+        m = i.requests,
+        e = i.errors,
+        a = i.all
+    )
+}
+
+/// A latency quantile in milliseconds over `window` in one namespace (a single series).
+#[must_use]
+pub fn latency_quantile_ms_in(
+    mesh: Mesh,
+    service: &Service,
+    q: &str,
+    window: &str,
+    namespace: &str,
+) -> String {
+    let i = inbound(mesh, service);
+    let inner = format!(
+        "histogram_quantile({q}, sum by (le) (rate({}_bucket{{{},namespace=\"{namespace}\"}}[{window}])))",
+        i.latency, i.all
+    );
+    match mesh {
+        Mesh::None => format!("{inner} * 1000"),
+        _ => inner,
+    }
+}
+
 /// A latency quantile (0.5, 0.95, 0.99) in milliseconds, over `window`.
 #[must_use]
 pub fn latency_quantile_ms(mesh: Mesh, service: &Service, q: &str, window: &str) -> String {

@@ -1,7 +1,13 @@
 //! Stage 5: checked model + graph -> [`ArtifactSet`]. Pure: no I/O, no KDL. Each target
 //! is one emitter module registered in [`EMITTERS`]; adding a target touches nothing else.
 
+mod ansible;
+mod argocd;
 pub mod chart;
+pub mod ci;
+mod docker;
+mod fluentd;
+pub mod grafana;
 pub mod graph;
 mod helm;
 mod kubernetes;
@@ -9,6 +15,8 @@ pub mod mesh;
 mod meshfiles;
 pub mod metrics;
 pub mod prometheus;
+pub mod rollout;
+mod spinnaker;
 pub mod templates;
 pub mod yaml;
 
@@ -106,7 +114,17 @@ pub const EMITTERS: &[&dyn Emitter] = &[
     &meshfiles::Linkerd,
     &prometheus::Prometheus,
     &prometheus::Alertmanager,
+    &argocd::ArgoCd,
+    &spinnaker::Spinnaker,
+    &grafana::Grafana,
+    &fluentd::Fluentd,
+    &ci::GithubActions,
+    &ci::Gitlab,
+    &ci::CircleCi,
+    &ci::Jenkins,
     &graph::Graph,
+    &docker::Docker,
+    &ansible::Ansible,
 ];
 
 /// The names `--target` accepts.

@@ -38,6 +38,10 @@ pub const STDLIB_TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../stdlib/helm/pvc.yaml.hbs"),
     ),
     (
+        "helm/rollout.yaml",
+        include_str!("../../../stdlib/helm/rollout.yaml.hbs"),
+    ),
+    (
         "helm/istio.yaml",
         include_str!("../../../stdlib/helm/istio.yaml.hbs"),
     ),
@@ -60,6 +64,30 @@ pub const STDLIB_TEMPLATES: &[(&str, &str)] = &[
     (
         "helm/ingress.yaml",
         include_str!("../../../stdlib/helm/ingress.yaml.hbs"),
+    ),
+    (
+        "docker/go.Dockerfile",
+        include_str!("../../../stdlib/docker/go.Dockerfile.hbs"),
+    ),
+    (
+        "docker/rust.Dockerfile",
+        include_str!("../../../stdlib/docker/rust.Dockerfile.hbs"),
+    ),
+    (
+        "docker/node.Dockerfile",
+        include_str!("../../../stdlib/docker/node.Dockerfile.hbs"),
+    ),
+    (
+        "docker/python.Dockerfile",
+        include_str!("../../../stdlib/docker/python.Dockerfile.hbs"),
+    ),
+    (
+        "docker/java.Dockerfile",
+        include_str!("../../../stdlib/docker/java.Dockerfile.hbs"),
+    ),
+    (
+        "docker/dotnet.Dockerfile",
+        include_str!("../../../stdlib/docker/dotnet.Dockerfile.hbs"),
     ),
 ];
 

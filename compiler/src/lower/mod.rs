@@ -3,6 +3,7 @@
 //! into its type.
 
 pub mod expand;
+pub mod logging;
 pub mod structure;
 pub mod values;
 
@@ -368,20 +369,58 @@ fn lower_project(node: &Node, diags: &mut Diagnostics) -> Option<Project> {
         .collect();
     ci.sort_by_key(|s| lang::CI_SYSTEMS.iter().position(|c| c == s));
     ci.dedup();
-    let cd = child(kids, "cd")
+    let cd_node = child(kids, "cd");
+    let cd = cd_node
         .and_then(|n| arg_str(n, 0))
         .unwrap_or_else(|| "none".into());
+    let cd_repository = cd_node.and_then(|n| spanned_str(n, "repository"));
+    if let Some(r) = &cd_repository {
+        if let Err(d) = check_repo_url(&r.value).at(r.span) {
+            diags.push(d);
+        }
+    } else if (cd == "argocd" || cd == "spinnaker")
+        && let Some(n) = cd_node
+    {
+        diags.push(
+            Diagnostic::error(Code::MissingValue, format!("`cd \"{cd}\"` needs the repository it deploys from"))
+                .with_label(n.head_span(), "missing `repository=`")
+                .with_help(format!("`cd \"{cd}\" repository=\"https://github.com/acme/shop.git\"`: the repository holding the generated files")),
+        );
+    }
+    let cd_revision = cd_node
+        .and_then(|n| prop_str(n, "revision"))
+        .unwrap_or_else(|| "main".into());
+    let cd_path = cd_node
+        .and_then(|n| prop_str(n, "path"))
+        .unwrap_or_else(|| "generated".into());
+    for (key, value) in [("revision", &cd_revision), ("path", &cd_path)] {
+        if let Some(e) = cd_node.and_then(|n| n.prop(key)) {
+            let ok = !value.is_empty()
+                && !value.starts_with('/')
+                && value.split('/').all(|c| c != "..")
+                && value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+            if !ok {
+                diags.push(
+                    Diagnostic::error(Code::InvalidName, format!("invalid {key} `{value}`"))
+                        .with_label(e.value_span, format!("not a valid {key}"))
+                        .with_help(
+                            "letters, digits, `-`, `_`, `.` and `/`, relative, without `..`",
+                        ),
+                );
+            }
+        }
+    }
     let logging = child(kids, "logging").and_then(|n| {
         let system = arg_str(n, 0)?;
-        let elasticsearch = child(&n.children, "elasticsearch").and_then(|e| arg_str(e, 0));
-        let retention = child(&n.children, "retention")
-            .and_then(|r| r.arg(0))
-            .and_then(duration_of)
-            .unwrap_or(Duration::from_millis(30 * 86_400_000));
+        let elasticsearch = logging::lower_elasticsearch(n, diags);
+        let retention = logging::lower_retention(n, diags);
         (system != "none").then_some(Logging {
             system,
             elasticsearch,
             retention,
+            span: n.ident_span(),
         })
     });
     let mut environments = Vec::new();
@@ -418,7 +457,16 @@ fn lower_project(node: &Node, diags: &mut Diagnostics) -> Option<Project> {
             },
             None => Decimal::ONE,
         };
+        let auto_sync = match child(&env.children, "sync")
+            .and_then(|n| arg_str(n, 0))
+            .as_deref()
+        {
+            Some("auto") => true,
+            Some("manual") => false,
+            _ => !matches!(env_name.as_str(), "prod" | "production" | "prd"),
+        };
         environments.push(Environment {
+            auto_sync,
             namespace: child(&env.children, "namespace")
                 .and_then(|n| arg_str(n, 0))
                 .unwrap_or_else(|| namespace.clone()),
@@ -445,6 +493,9 @@ fn lower_project(node: &Node, diags: &mut Diagnostics) -> Option<Project> {
         mesh_span: mesh_node.and_then(|n| n.arg(0)).map(|e| e.value_span),
         ci,
         cd,
+        cd_repository,
+        cd_revision,
+        cd_path,
         logging,
         environments,
     })
@@ -532,6 +583,7 @@ fn lower_service(
         .unwrap_or_default();
     let volumes = lower_volumes(kids, diags);
     let schedule = child(kids, "schedule").and_then(|n| lower_schedule(n, diags));
+    let logs = logging::lower_logs(child(kids, "logs"), diags);
     check_conflicts(
         &name,
         kids,
@@ -592,14 +644,24 @@ fn lower_service(
             externals,
             slos,
             rollout,
-            logs_format: child(kids, "logs").and_then(|n| prop_str(n, "format")),
-            logs_pattern: child(kids, "logs").and_then(|n| prop_str(n, "pattern")),
-            logs_multiline_start: child(kids, "logs").and_then(|n| prop_str(n, "multiline-start")),
+            logs_format: logs.format,
+            logs_pattern: logs.pattern,
+            logs_multiline_start: logs.multiline_start,
             expose,
             args,
             ci_test: child(kids, "ci")
                 .and_then(|c| child(&c.children, "test"))
-                .and_then(|t| arg_str(t, 0)),
+                .and_then(|t| {
+                    let e = t.arg(0)?;
+                    let command = str_of(e)?;
+                    match check_command(&command).at(e.value_span) {
+                        Ok(()) => Some(command),
+                        Err(d) => {
+                            diags.push(d);
+                            None
+                        }
+                    }
+                }),
             volumes,
             schedule,
         }
@@ -1407,6 +1469,17 @@ fn check_conflicts(
         }
         let _ = kids;
     }
+    if rollout.kind == RolloutKind::BlueGreen
+        && ports.is_empty()
+        && let Some(span) = rollout.span
+    {
+        diags.push(
+            Diagnostic::error(Code::ConflictingEntries, format!("`{name}` rolls out blue-green but has no port"))
+                .with_label(span, "blue-green switches a Service")
+                .with_secondary(replicas.span, "this service declares no `port`")
+                .with_help("blue-green swaps the Service between two versions: declare a port, or use `rollout \"canary\"` (by replica count) for a worker"),
+        );
+    }
     if let Some(v) = volumes.iter().find(|v| v.persistent)
         && (replicas.min > 1 || replicas.max.is_some())
     {
@@ -1452,6 +1525,53 @@ fn problem(code: Code, message: String, label: &str, help: &str) -> crate::diag:
         message,
         label: label.into(),
         help: Some(help.into()),
+    }
+}
+
+/// A CI test command: one line of shell. Every CI system takes it as a string, but a line
+/// break cannot be written in the Jenkinsfile's single-quoted Groovy strings and changes how
+/// the YAML-based systems run it (one command per line), and other control characters are
+/// invisible in review.
+fn check_command(command: &str) -> Result<(), crate::diag::Problem> {
+    if command.trim().is_empty() {
+        return Err(problem(
+            Code::InvalidCommand,
+            "empty test command".into(),
+            "no command here",
+            "give a shell command, e.g. \"make test\", or remove `test` to use the language's default",
+        ));
+    }
+    if let Some(c) = command.chars().find(|c| c.is_control() && *c != '\t') {
+        let what = match c {
+            '\n' | '\r' => "a line break".to_owned(),
+            c => format!("the control character U+{:04X}", u32::from(c)),
+        };
+        return Err(problem(
+            Code::InvalidCommand,
+            format!("the test command contains {what}"),
+            "not a one-line command",
+            "join the commands with `&&` on one line, or put them in a script in the source directory and run it (`./ci/test.sh`)",
+        ));
+    }
+    Ok(())
+}
+
+/// A Git repository URL: `https://` or `ssh://` or `git@host:path`, no whitespace.
+fn check_repo_url(url: &str) -> Result<(), crate::diag::Problem> {
+    let ok = (url.starts_with("https://") || url.starts_with("ssh://") || url.starts_with("git@"))
+        && url.len() <= 512
+        && url
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@~".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(problem(
+            Code::InvalidName,
+            format!("invalid repository URL `{url}`"),
+            "not a Git repository URL",
+            "e.g. \"https://github.com/acme/shop.git\" or \"git@github.com:acme/shop.git\"",
+        ))
     }
 }
 

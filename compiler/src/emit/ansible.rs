@@ -1,0 +1,503 @@
+//! `ansible`: a playbook that installs, through Helm, the platform the project chose:
+//! the mesh (Istio or Linkerd), kube-prometheus-stack (always: the SLO rules and the
+//! dashboards need Prometheus, Alertmanager and Grafana) and, with `cd "argocd"`, Argo CD
+//! and Argo Rollouts. `ansible/platform.yml` (one play on localhost), every chart version
+//! in `ansible/vars/platform.yml`, the collections in `ansible/requirements.yml` and
+//! `ansible/inventory.example.ini`.
+//!
+//! The playbook is data serialised by the YAML writer; its Jinja expressions are fixed
+//! strings. No user string of the topology reaches it but the project name, a DNS label.
+
+use serde_json::{Value, json};
+
+use super::mesh::{ISTIO_GATEWAY_NAMESPACE, ISTIO_GATEWAY_SERVICE_ACCOUNT};
+use super::prometheus::RULES_NAMESPACE;
+use super::rollout::GATEWAY_API_PLUGIN;
+use super::yaml::{document_indented, header};
+use super::{Artifact, EmitContext, Emitter};
+use crate::diag::Diagnostic;
+use crate::model::Mesh;
+
+pub(super) struct Ansible;
+
+/// A pinned Helm chart: the variable holding its version, and the version.
+struct Chart {
+    var: &'static str,
+    version: &'static str,
+}
+
+/// Istio's charts (`base`, `istiod`, `gateway`) share the Istio version. Istio 1.31.1
+/// (istio.io release announcements).
+const ISTIO: Chart = Chart {
+    var: "istio_chart_version",
+    version: "1.31.1",
+};
+/// Linkerd's open-source charts are published on the edge channel only (edge-26.9.1).
+const LINKERD_CRDS: Chart = Chart {
+    var: "linkerd_crds_chart_version",
+    version: "2026.9.1",
+};
+const LINKERD_CONTROL_PLANE: Chart = Chart {
+    var: "linkerd_control_plane_chart_version",
+    version: "2026.9.1",
+};
+/// kube-prometheus-stack 88.5.3 (Prometheus Operator v0.93.1, Grafana chart 12.11.1).
+const KUBE_PROMETHEUS_STACK: Chart = Chart {
+    var: "kube_prometheus_stack_chart_version",
+    version: "88.5.3",
+};
+/// argo-cd 10.1.1 (Argo CD v3.4.4) and argo-rollouts 2.41.0 (Argo Rollouts v1.9.0).
+const ARGO_CD: Chart = Chart {
+    var: "argo_cd_chart_version",
+    version: "10.1.1",
+};
+const ARGO_ROLLOUTS: Chart = Chart {
+    var: "argo_rollouts_chart_version",
+    version: "2.41.0",
+};
+
+/// The Argo Rollouts Gateway API traffic-router plugin (argoproj-labs), for Linkerd
+/// canaries: a binary the controller downloads from its GitHub release.
+const GATEWAY_API_PLUGIN_VERSION: &str = "v0.15.0";
+const GATEWAY_API_PLUGIN_RELEASES: &str =
+    "https://github.com/argoproj-labs/rollouts-plugin-trafficrouter-gatewayapi/releases/download";
+
+/// The collection the playbook's modules come from, and the version it is checked with
+/// (the one the `ansible` 12.3.0 package ships).
+const KUBERNETES_CORE_VERSION: &str = "6.2.0";
+
+const ISTIO_REPO: (&str, &str) = (
+    "istio",
+    "https://istio-release.storage.googleapis.com/charts",
+);
+const LINKERD_REPO: (&str, &str) = ("linkerd-edge", "https://helm.linkerd.io/edge");
+const PROMETHEUS_REPO: (&str, &str) = (
+    "prometheus-community",
+    "https://prometheus-community.github.io/helm-charts",
+);
+const ARGO_REPO: (&str, &str) = ("argo", "https://argoproj.github.io/argo-helm");
+
+/// What the project's platform is made of.
+struct Platform {
+    mesh: Mesh,
+    argo: bool,
+    fluentd: bool,
+    spinnaker: bool,
+}
+
+impl Platform {
+    fn of(cx: &EmitContext<'_>) -> Self {
+        let p = &cx.model.project;
+        Platform {
+            mesh: p.mesh,
+            argo: p.cd == "argocd",
+            fluentd: p.logging.as_ref().is_some_and(|l| l.system == "fluentd"),
+            spinnaker: p.cd == "spinnaker",
+        }
+    }
+
+    fn repositories(&self) -> Vec<(&'static str, &'static str)> {
+        let mut r = Vec::new();
+        match self.mesh {
+            Mesh::Istio => r.push(ISTIO_REPO),
+            Mesh::Linkerd => r.push(LINKERD_REPO),
+            Mesh::None => {}
+        }
+        r.push(PROMETHEUS_REPO);
+        if self.argo {
+            r.push(ARGO_REPO);
+        }
+        r
+    }
+
+    fn charts(&self) -> Vec<&'static Chart> {
+        let mut c = Vec::new();
+        match self.mesh {
+            Mesh::Istio => c.push(&ISTIO),
+            Mesh::Linkerd => c.extend([&LINKERD_CRDS, &LINKERD_CONTROL_PLANE]),
+            Mesh::None => {}
+        }
+        c.push(&KUBE_PROMETHEUS_STACK);
+        if self.argo {
+            c.extend([&ARGO_CD, &ARGO_ROLLOUTS]);
+        }
+        c
+    }
+}
+
+/// One `kubernetes.core.helm` task. `update_repo_cache` makes a re-run after a version
+/// bump find the new chart; the module changes nothing when the release already has this
+/// chart version and these values, so the play is idempotent. Releases wait until they
+/// are ready, so that the CRDs they bring exist before the next one uses them.
+fn release(
+    name: &str,
+    release: &str,
+    chart: &str,
+    version_var: &str,
+    namespace: &str,
+    values: Value,
+) -> Value {
+    release_waiting(name, release, chart, version_var, namespace, values, true)
+}
+
+fn release_waiting(
+    name: &str,
+    release: &str,
+    chart: &str,
+    version_var: &str,
+    namespace: &str,
+    values: Value,
+    wait: bool,
+) -> Value {
+    json!({
+        "name": name,
+        "kubernetes.core.helm": {
+            "release_name": release,
+            "chart_ref": chart,
+            "chart_version": format!("{{{{ {version_var} }}}}"),
+            "release_namespace": namespace,
+            "create_namespace": true,
+            "update_repo_cache": true,
+            "wait": wait,
+            "release_values": values,
+        },
+    })
+}
+
+/// PodMonitors for the mesh proxies: the SLIs read the mesh's standard metrics
+/// (`istio_requests_total`, Linkerd's `response_total`), which only the sidecars export.
+fn proxy_monitors(mesh: Mesh) -> Value {
+    match mesh {
+        Mesh::Istio => json!([{
+            "name": "istio-proxies",
+            "namespaceSelector": {"any": true},
+            "selector": {},
+            "jobLabel": "envoy-stats",
+            "podMetricsEndpoints": [{"port": "http-envoy-prom", "path": "/stats/prometheus"}],
+        }]),
+        Mesh::Linkerd => json!([{
+            "name": "linkerd-proxies",
+            "namespaceSelector": {"any": true},
+            "selector": {},
+            "jobLabel": "linkerd-proxy",
+            "podMetricsEndpoints": [{
+                "port": "linkerd-admin",
+                "path": "/metrics",
+                // `deployment`, `namespace`, ... as linkerd-viz's Prometheus labels them:
+                // the SLIs select `deployment="<service>"`.
+                "relabelings": [{
+                    "action": "labelmap",
+                    "regex": "__meta_kubernetes_pod_label_linkerd_io_proxy_(.+)",
+                }],
+            }],
+        }]),
+        Mesh::None => json!([]),
+    }
+}
+
+fn tasks(platform: &Platform) -> Vec<Value> {
+    let mut tasks = vec![json!({
+        "name": "Add the Helm chart repositories",
+        "kubernetes.core.helm_repository": {
+            "repo_name": "{{ item.name }}",
+            "repo_url": "{{ item.url }}",
+        },
+        "loop": "{{ platform_helm_repositories }}",
+        "loop_control": {"label": "{{ item.name }}"},
+    })];
+    match platform.mesh {
+        Mesh::Istio => {
+            tasks.push(release(
+                "Install the Istio CRDs and cluster roles (istio/base)",
+                "istio-base",
+                "istio/base",
+                ISTIO.var,
+                "istio-system",
+                json!({}),
+            ));
+            tasks.push(release(
+                "Install the Istio control plane (istio/istiod)",
+                "istiod",
+                "istio/istiod",
+                ISTIO.var,
+                "istio-system",
+                json!({}),
+            ));
+            // The generated Gateway selects `istio: ingressgateway`, and the
+            // AuthorizationPolicies admit the gateway by its service account. No wait:
+            // Helm would wait for the LoadBalancer's address, which some clusters never
+            // give, and nothing after it needs the gateway.
+            tasks.push(release_waiting(
+                "Install the Istio ingress gateway (istio/gateway)",
+                "istio-ingressgateway",
+                "istio/gateway",
+                ISTIO.var,
+                ISTIO_GATEWAY_NAMESPACE,
+                json!({
+                    "labels": {"istio": "ingressgateway"},
+                    "serviceAccount": {"name": ISTIO_GATEWAY_SERVICE_ACCOUNT},
+                }),
+                false,
+            ));
+        }
+        Mesh::Linkerd => {
+            // The linkerd target's HTTPRoute and GRPCRoute objects are Gateway API kinds.
+            tasks.push(release(
+                "Install the Linkerd and Gateway API CRDs (linkerd-crds)",
+                "linkerd-crds",
+                "linkerd-edge/linkerd-crds",
+                LINKERD_CRDS.var,
+                "linkerd",
+                json!({"installGatewayAPI": true}),
+            ));
+            let mut cp = release(
+                "Install the Linkerd control plane (linkerd-control-plane)",
+                "linkerd-control-plane",
+                "linkerd-edge/linkerd-control-plane",
+                LINKERD_CONTROL_PLANE.var,
+                "linkerd",
+                json!({
+                    "identityTrustAnchorsPEM": "{{ lookup('ansible.builtin.file', linkerd_trust_anchor_file) }}",
+                    "identity": {"issuer": {"tls": {
+                        "crtPEM": "{{ lookup('ansible.builtin.file', linkerd_issuer_crt_file) }}",
+                        "keyPEM": "{{ lookup('ansible.builtin.file', linkerd_issuer_key_file) }}",
+                    }}},
+                }),
+            );
+            // The values hold the issuer's private key: keep it out of the output.
+            cp["no_log"] = json!(true);
+            tasks.push(cp);
+        }
+        Mesh::None => {}
+    }
+    let mut prometheus = json!({
+        // Select every PrometheusRule and PodMonitor, not only the chart's own: the SLO
+        // rules (namespace `monitoring`, label `nestio.dev/rules`) carry no Helm label.
+        "prometheusSpec": {
+            "ruleSelectorNilUsesHelmValues": false,
+            "podMonitorSelectorNilUsesHelmValues": false,
+            "serviceMonitorSelectorNilUsesHelmValues": false,
+        },
+    });
+    if platform.mesh != Mesh::None {
+        prometheus["additionalPodMonitors"] = proxy_monitors(platform.mesh);
+    }
+    tasks.push(release(
+        "Install Prometheus, Alertmanager and Grafana (kube-prometheus-stack)",
+        "kube-prometheus-stack",
+        "prometheus-community/kube-prometheus-stack",
+        KUBE_PROMETHEUS_STACK.var,
+        RULES_NAMESPACE,
+        json!({
+            "prometheus": prometheus,
+            // The grafana target's dashboard ConfigMaps name their folder in the
+            // `grafana_folder` annotation.
+            "grafana": {"sidecar": {"dashboards": {
+                "folderAnnotation": "grafana_folder",
+                "provider": {"foldersFromFilesStructure": true},
+            }}},
+        }),
+    ));
+    if platform.argo {
+        tasks.push(release(
+            "Install Argo CD (argo-cd)",
+            "argocd",
+            "argo/argo-cd",
+            ARGO_CD.var,
+            "argocd",
+            json!({}),
+        ));
+        // With Linkerd, canaries shift traffic through Gateway API routes: the controller
+        // loads the Gateway API traffic-router plugin the generated Rollouts name.
+        let rollouts = if platform.mesh == Mesh::Linkerd {
+            json!({"controller": {"trafficRouterPlugins": [{
+                "name": GATEWAY_API_PLUGIN,
+                "location": "{{ gatewayapi_plugin_base_url }}/{{ gatewayapi_plugin_version }}/gatewayapi-plugin-{{ gatewayapi_plugin_arch }}",
+            }]}})
+        } else {
+            json!({})
+        };
+        tasks.push(release(
+            "Install Argo Rollouts (argo-rollouts)",
+            "argo-rollouts",
+            "argo/argo-rollouts",
+            ARGO_ROLLOUTS.var,
+            "argo-rollouts",
+            rollouts,
+        ));
+    }
+    tasks
+}
+
+/// The play's header: what it installs, how to run it, and what it leaves to others.
+fn playbook_header(cx: &EmitContext<'_>, platform: &Platform, root: &str) -> String {
+    let mut pieces = Vec::new();
+    match platform.mesh {
+        Mesh::Istio => pieces.push("Istio (base, istiod, ingress gateway)"),
+        Mesh::Linkerd => pieces.push("Linkerd (CRDs, control plane)"),
+        Mesh::None => {}
+    }
+    pieces.push("kube-prometheus-stack (Prometheus, Alertmanager, Grafana)");
+    if platform.argo {
+        pieces.push("Argo CD and Argo Rollouts");
+    }
+    let mut s = header(root);
+    s.push_str(&format!(
+        "#\n# The platform of the `{}` project, installed with Helm:\n",
+        cx.model.project.name
+    ));
+    for p in pieces {
+        s.push_str(&format!("#   - {p}\n"));
+    }
+    s.push_str(
+        "# Idempotent: a second run changes nothing. Chart versions: vars/platform.yml.\n\
+         #\n\
+         #   ansible-galaxy collection install -r ansible/requirements.yml\n\
+         #   ansible-playbook -i ansible/inventory.example.ini ansible/platform.yml\n\
+         #\n\
+         # Runs where the `helm` CLI and a kubeconfig for the cluster are (K8S_AUTH_KUBECONFIG\n\
+         # or ~/.kube/config): Helm talks to the cluster, Ansible drives Helm.\n",
+    );
+    if platform.mesh == Mesh::Linkerd {
+        s.push_str(
+            "#\n\
+             # Linkerd needs a trust anchor (a root CA certificate) and an issuer certificate\n\
+             # and key signed by it (ECDSA P-256) before it installs; Helm does not make them:\n\
+             #   step certificate create root.linkerd.cluster.local ca.crt ca.key \\\n\
+             #     --profile root-ca --no-password --insecure\n\
+             #   step certificate create identity.linkerd.cluster.local issuer.crt issuer.key \\\n\
+             #     --profile intermediate-ca --not-after 8760h --no-password --insecure \\\n\
+             #     --ca ca.crt --ca-key ca.key\n\
+             # linkerd_trust_anchor_file, linkerd_issuer_crt_file and linkerd_issuer_key_file name\n\
+             # them (vars/platform.yml: certs/ beside this playbook; -e to change; an Ansible\n\
+             # Vault file for the key). Keep the root key offline: rotating the issuer needs it.\n",
+        );
+    }
+    if platform.fluentd {
+        s.push_str(
+            "#\n\
+             # Fluentd is not installed from a chart: nestioc's `fluentd` target generates it\n\
+             # (fluentd/fluentd.yaml: the DaemonSet, its RBAC and the ConfigMap holding\n\
+             # fluent.conf); apply that file with the services.\n",
+        );
+    }
+    if platform.spinnaker {
+        s.push_str(
+            "#\n\
+             # Spinnaker (cd \"spinnaker\") has no maintained Helm chart and is not installed here:\n\
+             # install it with the Spinnaker Operator, then import the spinnaker/ pipelines.\n",
+        );
+    }
+    s.push_str(
+        "#\n\
+         # Alertmanager's inhibition rules come from the alertmanager target\n\
+         # (alertmanager/inhibit.yaml): merge them into kube-prometheus-stack's\n\
+         # `alertmanager.config` when you set up routing.\n",
+    );
+    s
+}
+
+impl Emitter for Ansible {
+    fn name(&self) -> &'static str {
+        "ansible"
+    }
+
+    fn description(&self) -> &'static str {
+        "an Ansible playbook installing the platform through Helm: ansible/platform.yml, vars/platform.yml, requirements.yml"
+    }
+
+    fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
+        let project = &cx.model.project;
+        let root = cx.sources.get(project.source).name.clone();
+        let span = Some(project.span);
+        let platform = Platform::of(cx);
+
+        let play = json!({
+            "name": format!("Install the platform of the {} project", project.name),
+            "hosts": "localhost",
+            "connection": "local",
+            "gather_facts": false,
+            "vars_files": ["vars/platform.yml"],
+            "tasks": tasks(&platform),
+        });
+
+        let mut vars = serde_json::Map::new();
+        vars.insert(
+            "platform_helm_repositories".into(),
+            Value::Array(
+                platform
+                    .repositories()
+                    .into_iter()
+                    .map(|(name, url)| json!({"name": name, "url": url}))
+                    .collect(),
+            ),
+        );
+        for chart in platform.charts() {
+            vars.insert(chart.var.into(), json!(chart.version));
+        }
+        if platform.mesh == Mesh::Linkerd && platform.argo {
+            vars.insert(
+                "gatewayapi_plugin_base_url".into(),
+                json!(GATEWAY_API_PLUGIN_RELEASES),
+            );
+            vars.insert(
+                "gatewayapi_plugin_version".into(),
+                json!(GATEWAY_API_PLUGIN_VERSION),
+            );
+            // The controller's architecture (`linux-arm64` on ARM nodes).
+            vars.insert("gatewayapi_plugin_arch".into(), json!("linux-amd64"));
+        }
+        if platform.mesh == Mesh::Linkerd {
+            // Paths relative to the playbook's directory (or absolute); the files stay
+            // out of the generated output.
+            vars.insert("linkerd_trust_anchor_file".into(), json!("certs/ca.crt"));
+            vars.insert("linkerd_issuer_crt_file".into(), json!("certs/issuer.crt"));
+            vars.insert("linkerd_issuer_key_file".into(), json!("certs/issuer.key"));
+        }
+        let mut vars_header = header(&root);
+        vars_header.push_str(
+            "# Every chart the platform playbook installs, pinned to an exact version, and the\n\
+             # repositories they come from. Bump a version here, after reading its release notes.\n",
+        );
+
+        let mut req_header = header(&root);
+        req_header.push_str(
+            "# The collections the platform playbook uses, pinned:\n\
+             #   ansible-galaxy collection install -r ansible/requirements.yml\n",
+        );
+        let requirements = json!({
+            "collections": [{"name": "kubernetes.core", "version": KUBERNETES_CORE_VERSION}],
+        });
+
+        let mut inventory = header(&root);
+        inventory.push_str(
+            "# The playbook runs on the machine that has `helm` and the kubeconfig: it reaches the\n\
+             # cluster through them, never over SSH.\n\
+             [local]\n\
+             localhost ansible_connection=local ansible_python_interpreter=\"{{ ansible_playbook_python }}\"\n",
+        );
+
+        Ok(vec![
+            Artifact {
+                path: "ansible/platform.yml".into(),
+                contents: document_indented(&playbook_header(cx, &platform, &root), &json!([play])),
+                source: span,
+            },
+            Artifact {
+                path: "ansible/vars/platform.yml".into(),
+                contents: document_indented(&vars_header, &Value::Object(vars)),
+                source: span,
+            },
+            Artifact {
+                path: "ansible/requirements.yml".into(),
+                contents: document_indented(&req_header, &requirements),
+                source: span,
+            },
+            Artifact {
+                path: "ansible/inventory.example.ini".into(),
+                contents: inventory,
+                source: span,
+            },
+        ])
+    }
+}

@@ -1,0 +1,700 @@
+//! The CI targets: `github-actions`, `gitlab`, `circleci` and `jenkins`. Each emits only
+//! when the project lists its system in `ci`, under `ci/` laid out as the repository root
+//! (`ci/.github/workflows/<service>.yml`, `ci/.gitlab-ci.yml`, `ci/.circleci/config.yml`,
+//! `ci/Jenkinsfile`).
+//!
+//! Every system gets the same plan, built here once ([`plan`]): a gate that runs
+//! `nestioc build --check`; per service with a `source` directory, a test step by
+//! `language` (or `ci { test }`) in a pinned toolchain, an image built with the generated
+//! Dockerfile and pushed tagged with the commit SHA, and promotion by `branching` through
+//! Argo CD. The system modules only spell that plan in their own syntax.
+//!
+//! User strings reach the files through the YAML writer or [`groovy_str`]; test commands,
+//! which a CI system may read as its own syntax even inside a string, are escaped for that
+//! system ([`github_literal`], [`circleci_literal`]).
+
+pub mod circleci;
+pub mod github;
+pub mod gitlab;
+pub mod jenkins;
+
+pub(super) use circleci::CircleCi;
+pub(super) use github::GithubActions;
+pub(super) use gitlab::Gitlab;
+pub(super) use jenkins::Jenkins;
+
+use super::EmitContext;
+use crate::model::{Environment, Service};
+
+/// The version of nestioc the pipelines install: the one that generated them, so that
+/// `nestioc build --check` compares like with like.
+pub const NESTIOC_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Where the project and its generated files are in the repository, and how the gate
+/// checks them.
+///
+/// The generated files are where the CD system reads them: `cd ... path=` (default
+/// `generated`), in the same repository, since the gate requires them committed beside the
+/// topology. The project is the directory that holds them when they are in a directory
+/// named `generated` (the default output directory), else the repository root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// The project directory (`.` for the repository root), repository-relative.
+    pub project_dir: String,
+    /// The output directory, repository-relative.
+    pub out_dir: String,
+}
+
+impl Layout {
+    #[must_use]
+    pub fn new(cd_path: &str) -> Self {
+        let out_dir = cd_path.trim_end_matches('/');
+        let out_dir = if out_dir.is_empty() {
+            "generated"
+        } else {
+            out_dir
+        };
+        let project_dir = match out_dir.rsplit_once('/') {
+            Some((dir, "generated")) => dir,
+            _ => ".",
+        };
+        Self {
+            project_dir: project_dir.to_owned(),
+            out_dir: out_dir.to_owned(),
+        }
+    }
+
+    /// A project file's path from the repository root.
+    #[must_use]
+    pub fn in_project(&self, file: &str) -> String {
+        if self.project_dir == "." {
+            file.to_owned()
+        } else {
+            format!("{}/{file}", self.project_dir)
+        }
+    }
+
+    /// `nestioc build --check`, with the directories when they are not the defaults.
+    #[must_use]
+    pub fn check_command(&self) -> String {
+        let mut c = "nestioc build".to_owned();
+        if self.project_dir != "." {
+            c.push(' ');
+            c.push_str(&sh_word(&self.project_dir));
+        }
+        if self.out_dir != self.in_project("generated") {
+            c.push_str(" -o ");
+            c.push_str(&sh_word(&self.out_dir));
+        }
+        c.push_str(" --check");
+        c
+    }
+
+    /// The `[DIR]` argument of other nestioc commands: empty for the root.
+    #[must_use]
+    pub fn dir_arg(&self) -> String {
+        if self.project_dir == "." {
+            String::new()
+        } else {
+            format!(" {}", sh_word(&self.project_dir))
+        }
+    }
+}
+
+/// The Rust toolchain that installs nestioc (its minimum supported version).
+pub const RUST_VERSION: &str = "1.95.0";
+/// The image of that toolchain, for the container-based systems.
+pub const RUST_IMAGE: &str = "rust:1.95";
+
+/// The Argo CD CLI, for deployments.
+pub const ARGOCD_IMAGE: &str = "quay.io/argoproj/argocd:v3.3.14";
+
+/// How long a deployment waits for Argo CD to report the application synced and healthy.
+pub const DEPLOY_TIMEOUT_SECONDS: u32 = 600;
+
+/// The image tags that deploy to production.
+pub const RELEASE_TAG_GLOB: &str = "v*";
+pub const RELEASE_TAG_REGEX: &str = "^v.*";
+
+/// The test image of a service that has a `ci { test }` but no `language`.
+pub const GENERIC_IMAGE: &str = "buildpack-deps:bookworm";
+
+/// A GitHub action pinned to a full commit SHA; `version` is the release tag the commit
+/// carries (written as a comment after the SHA).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Action {
+    pub name: &'static str,
+    pub sha: &'static str,
+    pub version: &'static str,
+}
+
+impl Action {
+    /// `owner/repo@sha` (the version comment is added by [`github::pin_comments`]).
+    #[must_use]
+    pub fn uses(&self) -> String {
+        format!("{}@{}", self.name, self.sha)
+    }
+}
+
+// Each SHA is the commit its release tag points to in the action's repository (checked
+// with `git rev-parse <tag>^{commit}`); see docs/delivery.md.
+pub const CHECKOUT: Action = Action {
+    name: "actions/checkout",
+    sha: "3d3c42e5aac5ba805825da76410c181273ba90b1",
+    version: "v7.0.1",
+};
+pub const SETUP_GO: Action = Action {
+    name: "actions/setup-go",
+    sha: "b7ad1dad31e06c5925ef5d2fc7ad053ef454303e",
+    version: "v7.0.0",
+};
+pub const SETUP_NODE: Action = Action {
+    name: "actions/setup-node",
+    sha: "820762786026740c76f36085b0efc47a31fe5020",
+    version: "v7.0.0",
+};
+pub const SETUP_PYTHON: Action = Action {
+    name: "actions/setup-python",
+    sha: "5fda3b95a4ea91299a34e894583c3862153e4b97",
+    version: "v7.0.0",
+};
+pub const SETUP_JAVA: Action = Action {
+    name: "actions/setup-java",
+    sha: "b6effb05e454b25005698d916606bdc6ffcbf961",
+    version: "v5.7.0",
+};
+pub const SETUP_DOTNET: Action = Action {
+    name: "actions/setup-dotnet",
+    sha: "a98b56852c35b8e3190ac28c8c2271da59106c68",
+    version: "v6.0.0",
+};
+/// dtolnay/rust-toolchain has no release tags: the commit is the head of its `master`
+/// branch, and the toolchain is an input.
+pub const RUST_TOOLCHAIN: Action = Action {
+    name: "dtolnay/rust-toolchain",
+    sha: "3c5f7ea28cd621ae0bf5283f0e981fb97b8a7af9",
+    version: "master, 2026-03-27",
+};
+pub const SETUP_BUILDX: Action = Action {
+    name: "docker/setup-buildx-action",
+    sha: "37fe631027851001ddb9b187196cc803df7f5f0e",
+    version: "v4.3.0",
+};
+pub const DOCKER_LOGIN: Action = Action {
+    name: "docker/login-action",
+    sha: "4907a6ddec9925e35a0a9e82d7399ccc52663121",
+    version: "v4.1.0",
+};
+pub const BUILD_PUSH: Action = Action {
+    name: "docker/build-push-action",
+    sha: "53b7df96c91f9c12dcc8a07bcb9ccacbed38856a",
+    version: "v7.3.0",
+};
+
+/// Every pinned action (the tests check that each is written with its version comment).
+pub const ACTIONS: &[Action] = &[
+    CHECKOUT,
+    SETUP_GO,
+    SETUP_NODE,
+    SETUP_PYTHON,
+    SETUP_JAVA,
+    SETUP_DOTNET,
+    RUST_TOOLCHAIN,
+    SETUP_BUILDX,
+    DOCKER_LOGIN,
+    BUILD_PUSH,
+];
+
+/// The CircleCI orb that turns changed paths into pipeline parameters.
+pub const PATH_FILTERING_ORB: &str = "circleci/path-filtering@2.1.0";
+
+/// How one `language` is tested: its default command, its container image and its
+/// GitHub setup action (with that action's inputs). Versions follow the build stages of
+/// the stdlib Dockerfiles (`stdlib/docker/*.Dockerfile.hbs`), by minor version: the tests
+/// run on the toolchain the image is built with.
+#[derive(Debug, Clone, Copy)]
+pub struct Toolchain {
+    pub language: &'static str,
+    pub test: &'static str,
+    pub image: &'static str,
+    pub setup: Action,
+    pub with: &'static [(&'static str, &'static str)],
+}
+
+pub const TOOLCHAINS: &[Toolchain] = &[
+    Toolchain {
+        language: "go",
+        test: "go test ./...",
+        image: "golang:1.27",
+        setup: SETUP_GO,
+        with: &[("go-version", "1.27")],
+    },
+    Toolchain {
+        language: "rust",
+        test: "cargo test --locked",
+        image: "rust:1.98",
+        setup: RUST_TOOLCHAIN,
+        with: &[("toolchain", "1.98")],
+    },
+    Toolchain {
+        language: "node",
+        test: "npm ci && npm test",
+        image: "node:24",
+        setup: SETUP_NODE,
+        with: &[("node-version", "24")],
+    },
+    Toolchain {
+        language: "python",
+        // `python -m pytest` rather than `pytest`: where pip falls back to a user install
+        // (a container run as a non-root user, as Jenkins does), the `pytest` script is
+        // not on PATH but the module is importable.
+        test: "pip install -r requirements.txt && python -m pytest",
+        image: "python:3.14",
+        setup: SETUP_PYTHON,
+        with: &[("python-version", "3.14")],
+    },
+    Toolchain {
+        language: "java",
+        test: "./gradlew test",
+        image: "eclipse-temurin:25-jdk",
+        setup: SETUP_JAVA,
+        with: &[("distribution", "temurin"), ("java-version", "25")],
+    },
+    Toolchain {
+        language: "dotnet",
+        test: "dotnet test",
+        image: "mcr.microsoft.com/dotnet/sdk:10.0",
+        setup: SETUP_DOTNET,
+        with: &[("dotnet-version", "10.0.x")],
+    },
+];
+
+#[must_use]
+pub fn toolchain(language: &str) -> Option<&'static Toolchain> {
+    TOOLCHAINS.iter().find(|t| t.language == language)
+}
+
+/// The commands of the gate job.
+#[must_use]
+pub fn install_nestioc() -> String {
+    format!("cargo install nestioc --locked --version {NESTIOC_VERSION}")
+}
+
+/// Which refs a job runs for: branch names, and whether release tags (`v*`) count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refs {
+    pub branches: Vec<&'static str>,
+    pub tags: bool,
+}
+
+/// One deployment: an environment, its Argo CD application and the refs that deploy it.
+#[derive(Debug, Clone)]
+pub struct Deploy {
+    pub env: String,
+    pub app: String,
+    pub refs: Refs,
+}
+
+/// What is tested: the command, and the toolchain it runs in (none: the system's plain
+/// runner or [`GENERIC_IMAGE`]).
+#[derive(Debug, Clone)]
+pub struct Test {
+    pub command: String,
+    pub toolchain: Option<&'static Toolchain>,
+}
+
+/// Something whose change runs a service's pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Watch {
+    Dir(String),
+    File(String),
+}
+
+/// The pipeline of one service.
+#[derive(Debug, Clone)]
+pub struct ServicePlan<'a> {
+    pub service: &'a Service,
+    pub name: &'a str,
+    /// The source directory (repository-relative, validated: letters, digits, `-_./`).
+    pub source: &'a str,
+    /// The topology file that declares the service (project-relative, for headers).
+    pub file: String,
+    /// The same file from the repository root.
+    pub repo_file: String,
+    pub out_dir: String,
+    /// The generated Dockerfile, when the service has one (it has a `language`): without
+    /// it the pipeline tests and stops.
+    pub dockerfile: Option<String>,
+    pub test: Option<Test>,
+    /// `ghcr.io/acme/checkout`.
+    pub repository: &'a str,
+    /// The registry host to log in to (`docker.io` when the repository names none).
+    pub registry: String,
+    pub deploys: Vec<Deploy>,
+}
+
+impl ServicePlan<'_> {
+    /// The paths that run the pipeline: the source, the service's topology file and its
+    /// generated Dockerfile.
+    #[must_use]
+    pub fn watches(&self) -> Vec<Watch> {
+        let mut w = vec![
+            Watch::Dir(self.source.to_owned()),
+            Watch::File(self.repo_file.clone()),
+        ];
+        if self.dockerfile.is_some() {
+            w.push(Watch::Dir(format!("{}/docker/{}", self.out_dir, self.name)));
+        }
+        w
+    }
+}
+
+/// Everything the CI emitters need.
+#[derive(Debug, Clone)]
+pub struct Plan<'a> {
+    pub project: &'a str,
+    /// The file the project is declared in, for headers.
+    pub project_file: String,
+    pub layout: Layout,
+    pub trunk: bool,
+    pub review: bool,
+    /// Refs whose images are pushed: exactly those that deploy.
+    pub push_refs: Refs,
+    pub services: Vec<ServicePlan<'a>>,
+}
+
+impl Plan<'_> {
+    /// The branch changes are compared with (the integration branch).
+    #[must_use]
+    pub fn base_branch(&self) -> &'static str {
+        if self.trunk { "main" } else { "develop" }
+    }
+}
+
+/// The registry host of an image repository, as `docker login` wants it.
+#[must_use]
+pub fn registry_host(repository: &str) -> String {
+    match repository.split_once('/') {
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+            first.to_owned()
+        }
+        _ => "docker.io".to_owned(),
+    }
+}
+
+/// The environments that CI deploys: `(staging, prod)`. Staging is the environment named
+/// `staging` (else the first of several); production is the one named `prod` or
+/// `production` (else the last). With one environment, only production is deployed.
+#[must_use]
+pub fn promotion_envs(envs: &[Environment]) -> (Option<&Environment>, Option<&Environment>) {
+    let prod = envs
+        .iter()
+        .find(|e| e.name == "prod" || e.name == "production")
+        .or_else(|| envs.last());
+    let staging = envs
+        .iter()
+        .find(|e| e.name == "staging")
+        .or_else(|| (envs.len() > 1).then(|| &envs[0]))
+        .filter(|s| prod.is_none_or(|p| p.name != s.name));
+    (staging, prod)
+}
+
+/// Builds the plan: services in name order, only those with a `source` directory (a
+/// service without one is built elsewhere, e.g. a public image) and something to do: a
+/// test, or an image to build (the `docker` target writes a Dockerfile for every service
+/// with a `language`).
+#[must_use]
+pub fn plan<'a>(cx: &EmitContext<'a>) -> Plan<'a> {
+    let project = &cx.model.project;
+    let trunk = project.branching != "gitflow";
+    let (staging_refs, prod_refs, push_refs) = if trunk {
+        (
+            Refs {
+                branches: vec!["main"],
+                tags: false,
+            },
+            Refs {
+                branches: vec![],
+                tags: true,
+            },
+            Refs {
+                branches: vec!["main"],
+                tags: true,
+            },
+        )
+    } else {
+        (
+            Refs {
+                branches: vec!["develop"],
+                tags: false,
+            },
+            Refs {
+                branches: vec!["main"],
+                tags: true,
+            },
+            Refs {
+                branches: vec!["develop", "main"],
+                tags: true,
+            },
+        )
+    };
+    let layout = Layout::new(&project.cd_path);
+    // CI files are not per environment: `--env` does not narrow them.
+    let envs = project.environments();
+    let (staging, prod) = promotion_envs(&envs);
+    let mut services = Vec::new();
+    for service in cx.model.services.values() {
+        let Some(source) = service.source_path.as_deref() else {
+            continue;
+        };
+        let tc = service.language.as_deref().and_then(toolchain);
+        let test = match (&service.ci_test, tc) {
+            (Some(cmd), _) => Some(Test {
+                command: cmd.clone(),
+                toolchain: tc,
+            }),
+            (None, Some(t)) => Some(Test {
+                command: t.test.to_owned(),
+                toolchain: Some(t),
+            }),
+            (None, None) => None,
+        };
+        let dockerfile =
+            tc.map(|_| format!("{}/docker/{}/Dockerfile", layout.out_dir, service.name));
+        if test.is_none() && dockerfile.is_none() {
+            continue;
+        }
+        let mut deploys = Vec::new();
+        if project.cd == "argocd" && dockerfile.is_some() {
+            for (env, refs) in [(staging, &staging_refs), (prod, &prod_refs)] {
+                if let Some(env) = env {
+                    deploys.push(Deploy {
+                        env: env.name.clone(),
+                        app: format!("{}-{}-{}", project.name, service.name, env.name),
+                        refs: refs.clone(),
+                    });
+                }
+            }
+        }
+        services.push(ServicePlan {
+            service,
+            name: &service.name,
+            source,
+            file: cx.file_of(service),
+            repo_file: layout.in_project(&cx.file_of(service)),
+            out_dir: layout.out_dir.clone(),
+            dockerfile,
+            test,
+            repository: &service.image.repository,
+            registry: registry_host(&service.image.repository),
+            deploys,
+        });
+    }
+    Plan {
+        project: &project.name,
+        project_file: cx.sources.get(project.source).name.clone(),
+        layout,
+        trunk,
+        review: project.review,
+        push_refs,
+        services,
+    }
+}
+
+/// The deployment commands, for a shell where `argocd` is the Argo CD CLI (authenticated
+/// by `ARGOCD_SERVER` and `ARGOCD_AUTH_TOKEN`) and `sha_var` holds the commit SHA.
+///
+/// The tag is set as a Helm parameter of the application; the sync is started without
+/// waiting, since an automatically synced application may already be syncing the change
+/// (then `sync` refuses, and the wait that follows waits for that sync instead); the wait
+/// fails the job unless the application ends synced and healthy.
+#[must_use]
+pub fn deploy_commands(plan: &ServicePlan<'_>, deploy: &Deploy, sha_var: &str) -> Vec<String> {
+    let mut set = format!(
+        "argocd app set {} --helm-set \"image.tag=${sha_var}\"",
+        deploy.app
+    );
+    if plan.service.image.digest.is_some() {
+        // A digest wins over the tag in the chart: clear it so the new tag is what runs.
+        set.push_str(" --helm-set image.digest=");
+    }
+    vec![
+        set,
+        format!(
+            "argocd app sync {} --async || echo \"a sync of {} is already running: waiting for it\"",
+            deploy.app, deploy.app
+        ),
+        format!(
+            "argocd app wait {} --timeout {DEPLOY_TIMEOUT_SECONDS}",
+            deploy.app
+        ),
+    ]
+}
+
+/// `docker build` and `docker push` of a service's image, tagged with `$sha_var`.
+#[must_use]
+pub fn image_commands(plan: &ServicePlan<'_>, dockerfile: &str, sha_var: &str) -> Vec<String> {
+    let image = format!("{}:\"${sha_var}\"", sh_word(plan.repository));
+    vec![
+        format!(
+            "docker build -f {} -t {image} {}",
+            sh_word(dockerfile),
+            sh_word(plan.source)
+        ),
+        format!("docker push {image}"),
+    ]
+}
+
+/// `docker login` with the `REGISTRY_USERNAME` / `REGISTRY_PASSWORD` secrets.
+#[must_use]
+pub fn login_command(plan: &ServicePlan<'_>) -> String {
+    format!(
+        "echo \"$REGISTRY_PASSWORD\" | docker login {} -u \"$REGISTRY_USERNAME\" --password-stdin",
+        sh_word(&plan.registry)
+    )
+}
+
+// ----------------------------------------------------------------------------- escaping
+
+/// A POSIX shell word that is always single-quoted (for `cd`).
+#[must_use]
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// A POSIX shell word: bare when it holds only characters no shell treats specially,
+/// single-quoted otherwise.
+#[must_use]
+pub fn sh_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@%+=,".contains(c))
+    {
+        s.to_owned()
+    } else {
+        sh_quote(s)
+    }
+}
+
+/// A string GitHub Actions reads literally. GitHub evaluates `${{ ... }}` anywhere in a
+/// workflow string, `run` scripts included, and has no escape character: the only way to
+/// write `${{` is as the expression `${{ '${{' }}`, which evaluates to it. Nothing else
+/// in a string is special to GitHub.
+#[must_use]
+pub fn github_literal(s: &str) -> String {
+    s.replace("${{", "${{ '${{' }}")
+}
+
+/// A string CircleCI reads literally. CircleCI 2.1 reads `<<` as the start of a pipeline
+/// parameter anywhere in the configuration (and rejects an unclosed one); `\<<` is its
+/// escape for a literal `<<`.
+#[must_use]
+pub fn circleci_literal(s: &str) -> String {
+    s.replace("<<", r"\<<")
+}
+
+/// A single-quoted Groovy string literal: `$` is literal in single quotes; backslash and
+/// quote are escaped, and control characters (which lowering rejects in commands) are
+/// written as `\uXXXX` so that no input can end the literal or the line.
+#[must_use]
+pub fn groovy_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str(r"\\"),
+            '\'' => out.push_str(r"\'"),
+            c if c.is_control() => {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// A regular expression matching exactly `s` (for CircleCI's path mapping, `grep -P`).
+#[must_use]
+pub fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groovy_strings_escape_quote_and_backslash_only() {
+        assert_eq!(groovy_str(r#"a'b\c$d"e"#), r#"'a\'b\\c$d"e'"#);
+        assert_eq!(groovy_str("x\ny"), r"'x\u000ay'");
+        assert_eq!(groovy_str("'''"), r"'\'\'\''");
+    }
+
+    #[test]
+    fn github_expressions_are_neutralised() {
+        assert_eq!(
+            github_literal("echo ${{ secrets.X }}"),
+            "echo ${{ '${{' }} secrets.X }}"
+        );
+        assert_eq!(github_literal("echo $HOME }}"), "echo $HOME }}");
+    }
+
+    #[test]
+    fn circleci_parameters_are_escaped() {
+        assert_eq!(
+            circleci_literal("cat <<EOF << pipeline.id >>"),
+            r"cat \<<EOF \<< pipeline.id >>"
+        );
+    }
+
+    #[test]
+    fn shell_words() {
+        assert_eq!(sh_quote("src/a"), "'src/a'");
+        assert_eq!(sh_quote("it's"), r"'it'\''s'");
+        assert_eq!(sh_word("src/a-b_c.d"), "src/a-b_c.d");
+        assert_eq!(sh_word("a b"), "'a b'");
+    }
+
+    #[test]
+    fn registry_hosts() {
+        assert_eq!(registry_host("ghcr.io/acme/x"), "ghcr.io");
+        assert_eq!(registry_host("localhost:5000/x"), "localhost:5000");
+        assert_eq!(registry_host("acme/x"), "docker.io");
+        assert_eq!(registry_host("x"), "docker.io");
+    }
+
+    #[test]
+    fn layouts() {
+        let root = Layout::new("generated");
+        assert_eq!(root.project_dir, ".");
+        assert_eq!(root.check_command(), "nestioc build --check");
+        assert_eq!(root.in_project("services/a.kdl"), "services/a.kdl");
+        let sub = Layout::new("examples/shop/generated/");
+        assert_eq!(sub.project_dir, "examples/shop");
+        assert_eq!(sub.check_command(), "nestioc build examples/shop --check");
+        assert_eq!(sub.in_project("nestio.kdl"), "examples/shop/nestio.kdl");
+        let other = Layout::new("deploy/manifests");
+        assert_eq!(other.project_dir, ".");
+        assert_eq!(
+            other.check_command(),
+            "nestioc build -o deploy/manifests --check"
+        );
+    }
+
+    #[test]
+    fn regexes_match_literally() {
+        assert_eq!(regex_escape("services/a.kdl"), r"services/a\.kdl");
+        assert_eq!(regex_escape("src/my-svc"), "src/my-svc");
+    }
+}

@@ -1,0 +1,794 @@
+//! `fluentd`: log routing for `logging "fluentd"`. Three files:
+//!
+//! - `fluentd/fluent.conf`: tails every service's container logs in the project's
+//!   namespaces, joins split and multi-line records, parses each service's lines by its
+//!   `logs format`, adds Kubernetes metadata and ships them to Elasticsearch, one data
+//!   stream per service, through a file buffer that outlives an Elasticsearch outage;
+//! - `fluentd/fluentd.yaml`: the ServiceAccount, ClusterRole and ClusterRoleBinding the
+//!   metadata filter needs, the ConfigMap holding fluent.conf, a NetworkPolicy and the
+//!   DaemonSet, in the namespace [`NAMESPACE`];
+//! - `fluentd/ilm-policy.json`: the index lifecycle policy from `retention` (also
+//!   installed by Fluentd itself, from fluent.conf).
+//!
+//! Every plugin used is in one pinned image, [`IMAGE`]; the parameters are checked
+//! against the plugins' sources by `tests/it/fluentd.rs`. User strings (regex patterns,
+//! the URL) reach fluent.conf only through [`quote`].
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::yaml::{documents, header};
+use super::{Artifact, EmitContext, Emitter};
+use crate::diag::{Code, Diagnostic};
+use crate::lower::logging::{EsUrl, parse_es_url};
+use crate::model::{Logging, Service};
+
+pub(super) struct Fluentd;
+
+/// The namespace the log router runs in (next to Elasticsearch in most clusters). It is
+/// not created here: deleting these manifests must never delete Elasticsearch with it.
+pub(super) const NAMESPACE: &str = "logging";
+
+/// The image, and the plugin versions it bundles (its Gemfile.lock): Fluentd 1.19.3,
+/// fluent-plugin-parser-cri 0.1.1, fluent-plugin-concat 2.6.2,
+/// fluent-plugin-kubernetes_metadata_filter 3.8.0, fluent-plugin-elasticsearch 5.4.4.
+pub(super) const IMAGE: &str =
+    "docker.io/fluent/fluentd-kubernetes-daemonset:v1.19.3-debian-elasticsearch8-1.1";
+const FLUENTD_VERSION: &str = "1.19.3";
+
+/// File buffers and tail positions live on the node, so a restarted pod resumes where
+/// the previous one stopped; each project has its own directory below this one.
+const BUFFER_ROOT: &str = "/var/log/fluentd-buffers";
+
+/// `monitor_agent`: what the probes ask.
+const MONITOR_PORT: u16 = 24220;
+const MONITOR_PATH: &str = "/api/plugins.json";
+
+/// The label events enter once their lines are joined: parsing, metadata, output.
+const LABEL: &str = "@NESTIO";
+
+/// Containers a mesh adds to every pod: never a service's own logs.
+const SIDECARS: &[&str] = &[
+    "istio-init",
+    "istio-proxy",
+    "istio-validation",
+    "linkerd-init",
+    "linkerd-network-validator",
+    "linkerd-proxy",
+];
+
+/// A Fluentd double-quoted string. Fluentd reads `\` escapes and `#{...}` (embedded
+/// Ruby) inside double quotes, so `\`, `"` and `#` are escaped and control characters
+/// written as escapes: whatever the value, it stays one string on one line.
+#[must_use]
+pub(super) fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '#' => out.push_str("\\#"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{0}' => out.push_str("\\0"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A regular expression as Fluentd's `regexp` parameters (and fluent-plugin-concat,
+/// which strips the first and last character) read it: `/.../`, quoted. The slashes
+/// also keep a pattern that starts with `/` from being taken for a `/.../i` literal.
+fn regex(pattern: &str) -> String {
+    quote(&format!("/{pattern}/"))
+}
+
+/// A comment line never ends early: control characters become `?`.
+fn comment_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// fluent.conf, written line by line with two-space indentation.
+#[derive(Default)]
+struct Conf {
+    text: String,
+    depth: usize,
+}
+
+impl Conf {
+    fn line(&mut self, s: &str) {
+        for _ in 0..self.depth {
+            self.text.push_str("  ");
+        }
+        self.text.push_str(s);
+        self.text.push('\n');
+    }
+
+    fn blank(&mut self) {
+        self.text.push('\n');
+    }
+
+    fn comment(&mut self, s: &str) {
+        for l in s.lines() {
+            let l = comment_safe(l);
+            if l.is_empty() {
+                self.line("#");
+            } else {
+                self.line(&format!("# {l}"));
+            }
+        }
+    }
+
+    /// `<name>` or `<name arg>`: `arg` is a tag pattern or a label built from names.
+    fn open(&mut self, name: &str, arg: Option<&str>) {
+        match arg {
+            Some(a) => self.line(&format!("<{name} {a}>")),
+            None => self.line(&format!("<{name}>")),
+        }
+        self.depth += 1;
+    }
+
+    fn close(&mut self, name: &str) {
+        self.depth = self.depth.saturating_sub(1);
+        self.line(&format!("</{name}>"));
+    }
+
+    /// A parameter whose value is a constant of this module or a number.
+    fn param(&mut self, key: &str, value: impl std::fmt::Display) {
+        self.line(&format!("{key} {value}"));
+    }
+
+    /// A parameter whose value is (or contains) a user string.
+    fn string(&mut self, key: &str, value: &str) {
+        self.line(&format!("{key} {}", quote(value)));
+    }
+}
+
+/// An Elasticsearch time value: one unit only (`14d`, `36h`), as ILM wants it.
+fn es_time(millis: u64) -> String {
+    for (unit, factor) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
+        if millis >= factor && millis.is_multiple_of(factor) {
+            return format!("{}{unit}", millis / factor);
+        }
+    }
+    format!("{millis}ms")
+}
+
+struct Names {
+    /// Every object of the log router: `fluentd-<project>`.
+    object: String,
+    /// The data stream of a service is `<stream_prefix><service>`.
+    stream_prefix: String,
+    ilm_policy: String,
+    buffer_dir: String,
+}
+
+fn names(project: &str) -> Names {
+    Names {
+        object: format!("fluentd-{project}"),
+        // `.` is in no project or service name: `nestio-a.b-c` and `nestio-a-b.c`
+        // stay apart. Not `logs-*-*`, whose built-in template would win over ours.
+        stream_prefix: format!("nestio-{project}."),
+        ilm_policy: format!("nestio-{project}-logs"),
+        buffer_dir: format!("{BUFFER_ROOT}/{project}"),
+    }
+}
+
+/// The index lifecycle: roll the backing index over daily (or sooner for a retention
+/// under a day, or at 50 GB a shard), delete it `retention` after its rollover.
+fn ilm_policy(cx: &EmitContext<'_>, logging: &Logging) -> Value {
+    let retention = logging.retention.millis.max(1000);
+    json!({
+        "policy": {
+            "_meta": {
+                "generated_by": format!(
+                    "Generated by nestioc from {}. Do not edit: change the topology and run `nestioc build`.",
+                    cx.sources.get(cx.model.project.source).name
+                ),
+                "source": cx.location(logging.span),
+                "retention": logging.retention.canonical(),
+            },
+            "phases": {
+                "hot": {
+                    "actions": {
+                        "rollover": {
+                            "max_age": es_time(retention.min(86_400_000)),
+                            "max_primary_shard_size": "50gb",
+                        },
+                    },
+                },
+                "delete": {
+                    "min_age": es_time(retention),
+                    "actions": {"delete": {}},
+                },
+            },
+        },
+    })
+}
+
+/// The glob of a service's container log files in one namespace. Kubelet names them
+/// `<pod>_<namespace>_<container>-<64 hex id>.log`; a service's pods start with its
+/// name and its container is named after it.
+fn log_glob(pod: &str, namespace: &str, container: &str) -> String {
+    format!("/var/log/containers/{pod}-*_{namespace}_{container}-*.log")
+}
+
+/// What a service's glob also matches and must leave out: `cart-*` matches the pods
+/// and containers of `cart-sessions`, and of a mesh sidecar of a service named `istio`.
+fn excluded(cx: &EmitContext<'_>, service: &Service, namespaces: &[String]) -> Vec<String> {
+    let prefix = format!("{}-", service.name);
+    let mut others: Vec<&str> = cx
+        .model
+        .services
+        .keys()
+        .map(String::as_str)
+        .chain(SIDECARS.iter().copied())
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    others.sort_unstable();
+    others.dedup();
+    let mut out = Vec::new();
+    for ns in namespaces {
+        for other in &others {
+            out.push(format!("/var/log/containers/*_{ns}_{other}-*.log"));
+        }
+        // A service named `fluentd` in the log router's own namespace would read the
+        // router's logs, which it then writes: a loop.
+        if service.name == "fluentd" && ns == NAMESPACE {
+            out.push(format!(
+                "/var/log/containers/fluentd-{}-*_{NAMESPACE}_fluentd-*.log",
+                cx.model.project.name
+            ));
+        }
+    }
+    out
+}
+
+fn format_of(service: &Service) -> &str {
+    service.logs_format.as_deref().unwrap_or("text")
+}
+
+fn header_comment(conf: &mut Conf, cx: &EmitContext<'_>, n: &Names, namespaces: &[String]) {
+    let project = &cx.model.project.name;
+    conf.text
+        .push_str(&header(&cx.sources.get(cx.model.project.source).name));
+    conf.comment(&format!(
+        "\nThe log router of project `{project}`: the DaemonSet {} (fluentd.yaml) runs it\n\
+         with the image {IMAGE},\n\
+         which bundles every plugin used here: Fluentd {FLUENTD_VERSION} (tail, monitor_agent, relabel,\n\
+         parser; the json, ltsv, nginx, apache2 and regexp parsers), fluent-plugin-parser-cri\n\
+         0.1.1, fluent-plugin-concat 2.6.2, fluent-plugin-kubernetes_metadata_filter 3.8.0 and\n\
+         fluent-plugin-elasticsearch 5.4.4.\n\
+         \n\
+         1. One tail source per service reads its containers' log files (the CRI format of\n   \
+         containerd and CRI-O) in the namespaces {}.\n   \
+         Its events are tagged nestio.<service>.<file>.\n\
+         2. Lines the runtime split at 16 KiB are joined again; with `logs multiline-start`,\n   \
+         the lines after a record's first line (a stack trace) join it.\n\
+         3. In label {LABEL}: the service's `logs format` parses the line, Kubernetes metadata\n   \
+         is added, and Elasticsearch receives one data stream per service,\n   \
+         {}<service>, whose old indices the ILM policy\n   \
+         {} (ilm-policy.json) deletes.",
+        n.object,
+        namespaces.join(", "),
+        n.stream_prefix,
+        n.ilm_policy,
+    ));
+    conf.blank();
+}
+
+fn monitor_source(conf: &mut Conf) {
+    conf.comment(
+        "The DaemonSet's probes ask this; it serves no configuration (include_config false).",
+    );
+    conf.open("source", None);
+    conf.param("@type", "monitor_agent");
+    conf.param("@id", "monitor_agent");
+    conf.param("bind", "0.0.0.0");
+    conf.param("port", MONITOR_PORT);
+    conf.param("include_config", false);
+    conf.close("source");
+    conf.blank();
+}
+
+fn tail_source(
+    conf: &mut Conf,
+    cx: &EmitContext<'_>,
+    n: &Names,
+    service: &Service,
+    namespaces: &[String],
+) {
+    let name = &service.name;
+    conf.comment(&format!(
+        "{name} ({}): logs format {}",
+        cx.location(service.name_span),
+        format_of(service)
+    ));
+    conf.open("source", None);
+    conf.param("@type", "tail");
+    conf.string("@id", &format!("tail_{name}"));
+    let paths: Vec<String> = namespaces
+        .iter()
+        .map(|ns| log_glob(name, ns, name))
+        .collect();
+    conf.string("path", &paths.join(","));
+    let excluded = excluded(cx, service, namespaces);
+    if !excluded.is_empty() {
+        conf.string("exclude_path", &excluded.join(","));
+    }
+    conf.string("pos_file", &format!("{}/tail-{name}.pos", n.buffer_dir));
+    conf.string("tag", &format!("nestio.{name}.*"));
+    conf.param("read_from_head", true);
+    conf.param("follow_inodes", true);
+    conf.param("refresh_interval", "10s");
+    conf.param("emit_unmatched_lines", true);
+    conf.open("parse", None);
+    conf.param("@type", "cri");
+    conf.param("keep_time_key", false);
+    conf.close("parse");
+    conf.close("source");
+    conf.blank();
+}
+
+fn join_filters(conf: &mut Conf, cx: &EmitContext<'_>) {
+    conf.comment(
+        "containerd and CRI-O split a line longer than 16 KiB into partial records (logtag P).\n\
+         fluent-plugin-concat deletes `partial_cri_stream_key` from the joined record: naming\n\
+         logtag there (removed anyway) keeps `stream`, which separates stdout from stderr.",
+    );
+    conf.open("filter", Some("nestio.**"));
+    conf.param("@type", "concat");
+    conf.param("@id", "join_partial_lines");
+    conf.param("key", "message");
+    conf.param("use_partial_cri_logtag", true);
+    conf.param("partial_cri_logtag_key", "logtag");
+    conf.param("partial_cri_stream_key", "logtag");
+    conf.param("stream_identity_key", "stream");
+    conf.string("separator", "");
+    conf.param("use_first_timestamp", true);
+    conf.param("flush_interval", "5s");
+    conf.param("timeout_label", LABEL);
+    conf.close("filter");
+    conf.blank();
+    for service in cx.model.services.values() {
+        let Some(start) = &service.logs_multiline_start else {
+            continue;
+        };
+        let name = &service.name;
+        conf.comment(&format!(
+            "{name}: a record starts at a line matching `logs multiline-start`; the lines after it\n\
+             (a stack trace) join it, stdout and stderr apart. A record still open after 5 s\n\
+             goes on alone, through {LABEL}."
+        ));
+        conf.open("filter", Some(&format!("nestio.{name}.**")));
+        conf.param("@type", "concat");
+        conf.string("@id", &format!("join_multiline_{name}"));
+        conf.param("key", "message");
+        conf.line(&format!("multiline_start_regexp {}", regex(start)));
+        conf.param("stream_identity_key", "stream");
+        conf.param("use_first_timestamp", true);
+        conf.param("flush_interval", "5s");
+        conf.param("timeout_label", LABEL);
+        conf.close("filter");
+        conf.blank();
+    }
+    conf.open("match", Some("nestio.**"));
+    conf.param("@type", "relabel");
+    conf.param("@label", LABEL);
+    conf.close("match");
+    conf.blank();
+}
+
+fn parse_intro(conf: &mut Conf) {
+    conf.comment(
+        "Each service's `logs format` parses `message`. A parsed event keeps the container\n\
+         runtime's timestamp (reserve_time) and its other fields (reserve_data); a line that does\n\
+         not parse goes on as it is (emit_invalid_record_to_error false). `time_key \"\"` leaves a\n\
+         `time` field of the line as data: a time Fluentd could not read would drop the line.",
+    );
+    conf.blank();
+}
+
+fn parse_filter(conf: &mut Conf, service: &Service) {
+    let format = format_of(service);
+    if format == "text" {
+        return;
+    }
+    let name = &service.name;
+    let structured = matches!(format, "json" | "logfmt");
+    conf.comment(&format!(
+        "{name}: logs format {format}.{}",
+        if structured {
+            " The parsed fields replace the raw line."
+        } else {
+            " The raw line stays in `message` beside the parsed fields."
+        }
+    ));
+    conf.open("filter", Some(&format!("nestio.{name}.**")));
+    conf.param("@type", "parser");
+    conf.string("@id", &format!("parse_{name}"));
+    conf.param("key_name", "message");
+    conf.param("reserve_data", true);
+    conf.param("reserve_time", true);
+    conf.param("remove_key_name_field", structured);
+    conf.param("emit_invalid_record_to_error", false);
+    conf.open("parse", None);
+    match format {
+        "json" => {
+            conf.param("@type", "json");
+            conf.string("time_key", "");
+        }
+        "logfmt" => {
+            // No logfmt parser is in the image: ltsv splits `key=value` pairs at the
+            // spaces that precede a key, so a quoted value keeps its spaces (and quotes).
+            conf.param("@type", "ltsv");
+            conf.line(&format!(
+                "delimiter_pattern {}",
+                regex(r#"\s+(?=[^\s="]+=)"#)
+            ));
+            conf.string("label_delimiter", "=");
+            conf.string("time_key", "");
+        }
+        "nginx" => {
+            conf.param("@type", "nginx");
+            conf.string("types", "code:integer,size:integer");
+        }
+        "apache" => conf.param("@type", "apache2"),
+        "regex" => {
+            conf.param("@type", "regexp");
+            if let Some(p) = &service.logs_pattern {
+                conf.line(&format!("expression {}", regex(p)));
+            }
+            conf.string("time_key", "");
+        }
+        other => conf.param("@type", other),
+    }
+    conf.close("parse");
+    conf.close("filter");
+    conf.blank();
+}
+
+fn output(conf: &mut Conf, n: &Names, es: &EsUrl, policy: &Value) {
+    conf.comment(&format!(
+        "Elasticsearch: one data stream per service, named after the second tag part,\n\
+         {0}<service>,\n\
+         with an index template of the same name and the ILM policy\n\
+         {1}.\n\
+         They are created at a service's first write, so Fluentd starts even while\n\
+         Elasticsearch is down; the policy is written again then, so a new `retention`\n\
+         applies once the pods restart with it.\n\
+         \n\
+         The buffer survives an Elasticsearch outage: its chunks are files on the node, in\n\
+         {2},\n\
+         kept across restarts and retried forever, with exponential backoff up to 60 s.\n\
+         When the buffer is full (2 GB), `overflow_action block` makes the tail sources wait:\n\
+         lines stay in the containers' own log files (lost only if the kubelet rotates them\n\
+         away first) and are read once Elasticsearch catches up. drop_oldest_chunk would\n\
+         lose logs; throw_exception would have in_tail read the lines again, through the\n\
+         joining filters a second time.",
+        n.stream_prefix, n.ilm_policy, n.buffer_dir
+    ));
+    conf.open("match", Some("nestio.**"));
+    conf.param("@type", "elasticsearch_data_stream");
+    conf.param("@id", "elasticsearch");
+    conf.string("host", &es.host);
+    conf.param("port", es.port);
+    conf.param("scheme", &es.scheme);
+    if let Some(path) = &es.path {
+        conf.string("path", path);
+    }
+    conf.string(
+        "data_stream_name",
+        &format!("{}${{tag[1]}}", n.stream_prefix),
+    );
+    conf.string(
+        "data_stream_template_name",
+        &format!("{}${{tag[1]}}", n.stream_prefix),
+    );
+    conf.param("data_stream_template_use_index_patterns_wildcard", false);
+    conf.string("data_stream_ilm_name", &n.ilm_policy);
+    conf.string("data_stream_ilm_policy", &policy.to_string());
+    conf.param("data_stream_ilm_policy_overwrite", true);
+    conf.param("verify_es_version_at_startup", false);
+    conf.param("default_elasticsearch_version", 8);
+    conf.param("max_retry_putting_template", 3);
+    conf.param("request_timeout", "30s");
+    conf.param("reconnect_on_error", true);
+    conf.param("reload_connections", false);
+    conf.param("reload_on_failure", false);
+    conf.open("buffer", Some("tag"));
+    conf.param("@type", "file");
+    conf.string("path", &format!("{}/elasticsearch", n.buffer_dir));
+    conf.param("flush_mode", "interval");
+    conf.param("flush_interval", "5s");
+    conf.param("flush_thread_count", 2);
+    conf.param("chunk_limit_size", "8MB");
+    conf.param("total_limit_size", "2GB");
+    conf.param("overflow_action", "block");
+    conf.param("retry_type", "exponential_backoff");
+    conf.param("retry_wait", "1s");
+    conf.param("retry_exponential_backoff_base", 2);
+    conf.param("retry_max_interval", "60s");
+    conf.param("retry_randomize", true);
+    conf.param("retry_forever", true);
+    conf.close("buffer");
+    conf.close("match");
+}
+
+fn fluent_conf(
+    cx: &EmitContext<'_>,
+    n: &Names,
+    es: &EsUrl,
+    policy: &Value,
+    namespaces: &[String],
+) -> String {
+    let mut conf = Conf::default();
+    header_comment(&mut conf, cx, n, namespaces);
+    monitor_source(&mut conf);
+    for service in cx.model.services.values() {
+        tail_source(&mut conf, cx, n, service, namespaces);
+    }
+    join_filters(&mut conf, cx);
+    conf.open("label", Some(LABEL));
+    parse_intro(&mut conf);
+    for service in cx.model.services.values() {
+        parse_filter(&mut conf, service);
+    }
+    conf.comment(
+        "Pod and namespace metadata, after parsing so that a log field cannot replace it.",
+    );
+    conf.open("filter", Some("nestio.**"));
+    conf.param("@type", "kubernetes_metadata");
+    conf.param("@id", "kubernetes_metadata");
+    conf.param("skip_master_url", true);
+    conf.close("filter");
+    conf.blank();
+    output(&mut conf, n, es, policy);
+    conf.close("label");
+    conf.text
+}
+
+fn manifests(cx: &EmitContext<'_>, logging: &Logging, n: &Names, conf: &str) -> Vec<Value> {
+    let project = &cx.model.project.name;
+    let selector = json!({
+        "app.kubernetes.io/name": "fluentd",
+        "app.kubernetes.io/instance": project,
+    });
+    let mut labels = selector.clone();
+    for (k, v) in [
+        ("app.kubernetes.io/version", FLUENTD_VERSION),
+        ("app.kubernetes.io/component", "log-router"),
+        ("app.kubernetes.io/part-of", project.as_str()),
+        ("app.kubernetes.io/managed-by", "nestioc"),
+    ] {
+        labels[k] = json!(v);
+    }
+    let source = cx.location(logging.span);
+    let meta = |namespaced: bool| {
+        let mut m = serde_json::Map::new();
+        m.insert("name".into(), json!(n.object));
+        if namespaced {
+            m.insert("namespace".into(), json!(NAMESPACE));
+        }
+        m.insert("labels".into(), labels.clone());
+        m.insert("annotations".into(), json!({"nestio.dev/source": source}));
+        Value::Object(m)
+    };
+    let checksum: String = Sha256::digest(conf.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let probe = |period: u32, failures: u32| {
+        json!({
+            "httpGet": {"path": MONITOR_PATH, "port": "monitor"},
+            "periodSeconds": period,
+            "timeoutSeconds": 5,
+            "failureThreshold": failures,
+        })
+    };
+    let host_dir = |name: &str, path: &str, ty: &str| json!({"name": name, "hostPath": {"path": path, "type": ty}});
+    vec![
+        json!({
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": meta(true),
+        }),
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": meta(false),
+            "rules": [{
+                "apiGroups": [""],
+                "resources": ["namespaces", "pods"],
+                "verbs": ["get", "list", "watch"],
+            }],
+        }),
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": meta(false),
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": n.object,
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": n.object, "namespace": NAMESPACE}],
+        }),
+        json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": meta(true),
+            "data": {"fluent.conf": conf},
+        }),
+        // Nothing calls Fluentd: it only sends. The kubelet's probes come from the node,
+        // which NetworkPolicies always admit.
+        json!({
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": meta(true),
+            "spec": {"podSelector": {"matchLabels": selector}, "policyTypes": ["Ingress"]},
+        }),
+        json!({
+            "apiVersion": "apps/v1",
+            "kind": "DaemonSet",
+            "metadata": meta(true),
+            "spec": {
+                "selector": {"matchLabels": selector},
+                "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
+                "template": {
+                    "metadata": {
+                        "labels": labels,
+                        "annotations": {
+                            "nestio.dev/source": source,
+                            // A new fluent.conf rolls the pods.
+                            "nestio.dev/config-sha256": checksum,
+                        },
+                    },
+                    "spec": {
+                        "serviceAccountName": n.object,
+                        // The metadata filter reads pods and namespaces with this token.
+                        "automountServiceAccountToken": true,
+                        // Root reads the kubelet's root-owned log files; every capability
+                        // is dropped, and only the buffer directory is writable.
+                        "securityContext": {
+                            "runAsUser": 0,
+                            "runAsGroup": 0,
+                            "runAsNonRoot": false,
+                            "seccompProfile": {"type": "RuntimeDefault"},
+                        },
+                        "containers": [{
+                            "name": "fluentd",
+                            "image": IMAGE,
+                            "imagePullPolicy": "Always",
+                            "env": [{
+                                // Limits the metadata filter's pod watch to this node.
+                                "name": "K8S_NODE_NAME",
+                                "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}},
+                            }],
+                            "ports": [{"name": "monitor", "containerPort": MONITOR_PORT, "protocol": "TCP"}],
+                            "resources": {
+                                "requests": {"cpu": "100m", "memory": "256Mi"},
+                                "limits": {"cpu": "1", "memory": "512Mi"},
+                            },
+                            "securityContext": {
+                                "allowPrivilegeEscalation": false,
+                                "privileged": false,
+                                "readOnlyRootFilesystem": true,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                            "startupProbe": probe(5, 60),
+                            "livenessProbe": probe(30, 3),
+                            "readinessProbe": probe(10, 3),
+                            "volumeMounts": [
+                                {"name": "config", "mountPath": "/fluentd/etc", "readOnly": true},
+                                {"name": "containers", "mountPath": "/var/log/containers", "readOnly": true},
+                                {"name": "pods", "mountPath": "/var/log/pods", "readOnly": true},
+                                {"name": "buffers", "mountPath": n.buffer_dir},
+                                {"name": "tmp", "mountPath": "/tmp"},
+                            ],
+                        }],
+                        "volumes": [
+                            {"name": "config", "configMap": {"name": n.object}},
+                            host_dir("containers", "/var/log/containers", "Directory"),
+                            host_dir("pods", "/var/log/pods", "Directory"),
+                            host_dir("buffers", &n.buffer_dir, "DirectoryOrCreate"),
+                            {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                        ],
+                    },
+                },
+            },
+        }),
+    ]
+}
+
+impl Emitter for Fluentd {
+    fn name(&self) -> &'static str {
+        "fluentd"
+    }
+
+    fn description(&self) -> &'static str {
+        "log routing (logging \"fluentd\"): fluentd/fluent.conf, fluentd/fluentd.yaml, fluentd/ilm-policy.json"
+    }
+
+    fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
+        let Some(logging) = cx
+            .model
+            .project
+            .logging
+            .as_ref()
+            .filter(|l| l.system == "fluentd")
+        else {
+            return Ok(Vec::new());
+        };
+        // Lowering reported a missing or invalid URL: the build stops before this.
+        let Some(url) = logging.elasticsearch.as_deref() else {
+            return Ok(Vec::new());
+        };
+        let es = parse_es_url(url).map_err(|p| {
+            Diagnostic::error(Code::InvalidName, p.message).with_label(logging.span, p.label)
+        })?;
+        let mut namespaces: Vec<String> =
+            cx.environments().into_iter().map(|e| e.namespace).collect();
+        namespaces.sort();
+        namespaces.dedup();
+        let n = names(&cx.model.project.name);
+        let policy = ilm_policy(cx, logging);
+        let conf = fluent_conf(cx, &n, &es, &policy, &namespaces);
+        let project_file = cx.sources.get(cx.model.project.source).name.clone();
+        let mut policy_json = serde_json::to_string_pretty(&policy).unwrap_or_default();
+        policy_json.push('\n');
+        let span = Some(logging.span);
+        let mut out = vec![
+            Artifact {
+                path: "fluentd/fluent.conf".into(),
+                contents: conf.clone(),
+                source: span,
+            },
+            Artifact {
+                path: "fluentd/fluentd.yaml".into(),
+                contents: documents(&header(&project_file), &manifests(cx, logging, &n, &conf)),
+                source: span,
+            },
+            Artifact {
+                path: "fluentd/ilm-policy.json".into(),
+                contents: policy_json,
+                source: span,
+            },
+        ];
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_strings_cannot_break_out() {
+        assert_eq!(quote(r#"a"b\c#{x}"#), r#""a\"b\\c\#{x}""#);
+        assert_eq!(quote("a\nb\tc"), r#""a\nb\tc""#);
+        assert_eq!(regex(r"^\d+ #"), r#""/^\\d+ \#/""#);
+    }
+
+    #[test]
+    fn ilm_times_use_one_unit() {
+        assert_eq!(es_time(14 * 86_400_000), "14d");
+        assert_eq!(es_time(36 * 3_600_000), "36h");
+        assert_eq!(es_time(90_000), "90s");
+        assert_eq!(es_time(1500), "1500ms");
+    }
+}

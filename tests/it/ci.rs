@@ -1,0 +1,1046 @@
+//! The CI targets (`github-actions`, `gitlab`, `circleci`, `jenkins`), on the CI fixtures
+//! and on examples/shop:
+//!
+//! - the real validators: check-jsonschema with the vendored GitHub, GitLab and CircleCI
+//!   schemas, actionlint on every workflow, checkov (`--framework github_actions`) on the
+//!   workflows, npm-groovy-lint on every Jenkinsfile;
+//! - the shape of the Jenkinsfile (a declarative pipeline: every stage has steps, every
+//!   service stage a `when { changeset }`), which npm-groovy-lint does not check;
+//! - the contract of each file: path filters from `source`, promotion by `branching`,
+//!   least-privilege permissions, actions pinned to SHAs, no user string inside `${{ }}`;
+//! - a hostile test command comes out of every system exactly as written.
+//!
+//! A validator is looked up on `PATH`, then in the repository's validator directories;
+//! when it is missing the test prints a SKIPPED line and passes, unless
+//! `NESTIOC_REQUIRE_VALIDATORS=1`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use nestioc::emit::ci;
+use serde_json::Value;
+
+use crate::support::{compile, fixture_options, render_human, root};
+
+const CHECK: &str = "ci";
+
+/// A validator on PATH, in the venv or in the npm directory; `None` (and a SKIPPED line)
+/// when missing, unless NESTIOC_REQUIRE_VALIDATORS=1.
+fn tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain([
+            root().join(".venv-validators/bin"),
+            root().join(".node-validators/node_modules/.bin"),
+        ])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("NESTIOC_REQUIRE_VALIDATORS").is_none_or(|v| v != "1"),
+            "conformance check {CHECK}: {name} not found; NESTIOC_REQUIRE_VALIDATORS=1 makes that an error"
+        );
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED conformance check {CHECK}: {name} not found (run scripts/install-validators.sh)"
+        );
+    }
+    found
+}
+
+fn run(cmd: &Path, args: &[&std::ffi::OsStr], cwd: &Path) -> (bool, String) {
+    // The tool's own directory first on PATH: the venv's python, node beside npm tools.
+    let mut path: Vec<PathBuf> = cmd.parent().map(Path::to_path_buf).into_iter().collect();
+    if let Some(p) = std::env::var_os("PATH") {
+        path.extend(std::env::split_paths(&p));
+    }
+    let out = Command::new(cmd)
+        .args(args)
+        .current_dir(cwd)
+        .env("PATH", std::env::join_paths(path).expect("PATH"))
+        .output()
+        .expect("run tool");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// One project built with the CI targets into a temporary directory (whose name does
+/// not start with a dot: checkov skips hidden directories).
+struct Built {
+    name: String,
+    out: PathBuf,
+    files: BTreeMap<String, String>,
+    model: nestioc::model::Model,
+    _tmp: tempfile::TempDir,
+}
+
+impl Built {
+    fn ci(&self) -> PathBuf {
+        self.out.join("ci")
+    }
+
+    fn workflows(&self) -> Vec<(String, String)> {
+        self.files
+            .iter()
+            .filter(|(p, _)| p.starts_with("ci/.github/workflows/"))
+            .map(|(p, c)| (p.clone(), c.clone()))
+            .collect()
+    }
+
+    fn file(&self, path: &str) -> &str {
+        self.files
+            .get(path)
+            .unwrap_or_else(|| panic!("{}: no {path}", self.name))
+    }
+}
+
+fn build_dir(name: &str, dir: &Path, opts: &nestioc::Options) -> Built {
+    let c = compile(dir, opts);
+    let set = c
+        .artifacts
+        .unwrap_or_else(|| panic!("{name} compiles:\n{}", render_human(&c.analysis)));
+    let tmp = tempfile::Builder::new()
+        .prefix("nestioc-ci-")
+        .tempdir()
+        .expect("tmp");
+    let out = tmp.path().join("generated");
+    let mut files = BTreeMap::new();
+    for (path, a) in &set.files {
+        if !path.starts_with("ci/") {
+            continue;
+        }
+        let dest = out.join(path);
+        std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&dest, &a.contents).expect("write");
+        files.insert(path.clone(), a.contents.clone());
+    }
+    Built {
+        name: name.to_owned(),
+        out,
+        files,
+        model: c.analysis.model.expect("model"),
+        _tmp: tmp,
+    }
+}
+
+/// The CI fixtures and examples/shop, with every CI system.
+fn builds() -> Vec<Built> {
+    let mut out = Vec::new();
+    for case in ["ci-trunk", "ci-gitflow"] {
+        let dir = root().join("tests/fixtures/valid").join(case);
+        out.push(build_dir(case, &dir, &fixture_options(&dir)));
+    }
+    let shop = build_dir(
+        "shop",
+        &root().join("examples/shop"),
+        &nestioc::Options::default(),
+    );
+    assert_eq!(
+        shop.model.project.ci,
+        ["github-actions", "gitlab", "circleci", "jenkins"],
+        "examples/shop enables every CI system"
+    );
+    out.push(shop);
+    out
+}
+
+fn yaml(text: &str) -> Value {
+    serde_saphyr::from_str::<Value>(text).unwrap_or_else(|e| panic!("not YAML: {e}\n{text}"))
+}
+
+/// Services that get a pipeline: a source directory, and a test or a Dockerfile.
+fn piped(model: &nestioc::model::Model) -> Vec<&nestioc::model::Service> {
+    model
+        .services
+        .values()
+        .filter(|s| s.source_path.is_some() && (s.language.is_some() || s.ci_test.is_some()))
+        .collect()
+}
+
+// ------------------------------------------------------------------ validators
+
+#[test]
+fn ci_files_match_the_vendored_schemas() {
+    let Some(cj) = tool("check-jsonschema") else {
+        return;
+    };
+    for b in builds() {
+        let ci = b.ci();
+        let mut checks: Vec<(&str, Vec<PathBuf>)> = vec![
+            (
+                "vendor.github-workflows",
+                b.workflows().iter().map(|(p, _)| b.out.join(p)).collect(),
+            ),
+            ("vendor.gitlab-ci", vec![ci.join(".gitlab-ci.yml")]),
+            (
+                "vendor.circle-ci",
+                vec![
+                    ci.join(".circleci/config.yml"),
+                    ci.join(".circleci/continue_config.yml"),
+                ],
+            ),
+        ];
+        checks.retain(|(_, files)| !files.is_empty());
+        assert_eq!(checks.len(), 3, "{}: every system's files", b.name);
+        for (schema, files) in checks {
+            let mut args: Vec<&std::ffi::OsStr> =
+                vec!["--builtin-schema".as_ref(), schema.as_ref()];
+            args.extend(files.iter().map(|f| f.as_os_str()));
+            let (ok, text) = run(&cj, &args, &b.out);
+            assert!(ok, "{}: check-jsonschema {schema}:\n{text}", b.name);
+        }
+    }
+}
+
+#[test]
+fn actionlint_accepts_every_workflow() {
+    let Some(al) = tool("actionlint") else {
+        return;
+    };
+    for b in builds() {
+        let files: Vec<PathBuf> = b.workflows().iter().map(|(p, _)| b.out.join(p)).collect();
+        assert!(!files.is_empty(), "{}: workflows", b.name);
+        let mut args: Vec<&std::ffi::OsStr> = vec!["-no-color".as_ref()];
+        args.extend(files.iter().map(|f| f.as_os_str()));
+        let (ok, text) = run(&al, &args, &b.out);
+        assert!(ok, "{}: actionlint:\n{text}", b.name);
+    }
+}
+
+#[test]
+fn checkov_finds_nothing_in_the_workflows() {
+    let Some(checkov) = tool("checkov") else {
+        return;
+    };
+    for b in builds() {
+        let ci = b.ci();
+        let args: Vec<&std::ffi::OsStr> = [
+            "-d".as_ref(),
+            ci.as_os_str(),
+            "--framework".as_ref(),
+            "github_actions".as_ref(),
+            "--skip-download".as_ref(),
+            "-o".as_ref(),
+            "json".as_ref(),
+        ]
+        .to_vec();
+        let (_, text) = run(&checkov, &args, &b.out);
+        let start = text.find('{').unwrap_or(0);
+        let report: Value = serde_json::from_str(&text[start..]).unwrap_or_else(|e| {
+            panic!("{}: checkov printed no JSON report ({e}):\n{text}", b.name)
+        });
+        let failed = report["results"]["failed_checks"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            failed.is_empty(),
+            "{}: checkov findings:\n{}",
+            b.name,
+            failed
+                .iter()
+                .map(|c| format!("{} {} ({})", c["check_id"], c["check_name"], c["file_path"]))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        assert_eq!(report["summary"]["parsing_errors"], 0, "{}: {text}", b.name);
+        // checkov silently skips a workflow that its own schema rejects: every file must
+        // show up in the results.
+        let scanned: BTreeSet<String> = report["results"]["passed_checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["file_path"].as_str())
+            .map(|p| p.trim_start_matches('/').to_owned())
+            .collect();
+        for (path, _) in b.workflows() {
+            let rel = path.trim_start_matches("ci/");
+            assert!(
+                scanned.contains(rel),
+                "{}: checkov did not scan {rel} (scanned: {scanned:?})",
+                b.name
+            );
+        }
+    }
+}
+
+#[test]
+fn npm_groovy_lint_accepts_every_jenkinsfile() {
+    let Some(lint) = tool("npm-groovy-lint") else {
+        return;
+    };
+    if tool("java").is_none() {
+        return;
+    }
+    // One run for every Jenkinsfile: the linter starts a JVM each time (~10 s).
+    let dir = tempfile::Builder::new()
+        .prefix("nestioc-groovy-")
+        .tempdir()
+        .expect("tmp");
+    let mut files = Vec::new();
+    for b in builds() {
+        let d = dir.path().join(&b.name);
+        std::fs::create_dir_all(&d).expect("mkdir");
+        std::fs::write(d.join("Jenkinsfile"), b.file("ci/Jenkinsfile")).expect("write");
+        files.push(format!("{}/Jenkinsfile", b.name));
+    }
+    let mut args: Vec<&std::ffi::OsStr> = [
+        "--noserver",
+        "--no-insight",
+        "--failon",
+        "error",
+        "--output",
+        "txt",
+    ]
+    .iter()
+    .map(std::ffi::OsStr::new)
+    .collect();
+    args.extend(files.iter().map(std::ffi::OsStr::new));
+    let (ok, text) = run(&lint, &args, dir.path());
+    assert!(ok, "npm-groovy-lint:\n{text}");
+    assert!(
+        text.contains(&format!("results in \u{1b}[1m{}", files.len()))
+            || text.contains(&format!("results in {}", files.len())),
+        "npm-groovy-lint linted every file:\n{text}"
+    );
+}
+
+// ------------------------------------------------------------------ Jenkinsfile shape
+
+/// A block of Groovy: the text before its `{` and what it holds; statements are blocks
+/// without children.
+#[derive(Debug, Default, Clone)]
+struct Block {
+    head: String,
+    children: Vec<Block>,
+}
+
+impl Block {
+    fn find(&self, head: &str) -> Vec<&Block> {
+        self.children.iter().filter(|b| b.head == head).collect()
+    }
+
+    fn one(&self, head: &str) -> &Block {
+        let found = self.find(head);
+        assert_eq!(found.len(), 1, "one `{head}` in `{}`", self.head);
+        found[0]
+    }
+
+    fn statements(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for c in &self.children {
+            if c.children.is_empty() {
+                out.push(c.head.clone());
+            } else {
+                out.extend(c.statements());
+            }
+        }
+        out
+    }
+}
+
+/// Decodes a single-quoted Groovy literal at the start of `s`: the value and the length
+/// of the literal. `$` is literal; `\\`, `\'` and `\uXXXX` are escapes.
+fn groovy_literal(s: &str) -> Option<(String, usize)> {
+    let mut chars = s.char_indices();
+    if chars.next()?.1 != '\'' {
+        return None;
+    }
+    let mut out = String::new();
+    let mut units: Vec<u16> = Vec::new();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\'' => {
+                out.push_str(&String::from_utf16(&units).ok()?);
+                return Some((out, i + 1));
+            }
+            '\n' => return None,
+            '\\' => {
+                let (_, e) = chars.next()?;
+                match e {
+                    'u' => {
+                        let hex: String =
+                            (0..4).filter_map(|_| chars.next().map(|x| x.1)).collect();
+                        units.push(u16::from_str_radix(&hex, 16).ok()?);
+                        continue;
+                    }
+                    '\\' | '\'' => {
+                        out.push_str(&String::from_utf16(&units).ok()?);
+                        units.clear();
+                        out.push(e);
+                    }
+                    _ => return None, // we never write other escapes
+                }
+            }
+            c => {
+                out.push_str(&String::from_utf16(&units).ok()?);
+                units.clear();
+                out.push(c);
+            }
+        }
+    }
+    None
+}
+
+/// Parses Groovy into blocks, string literals skipped as wholes (braces inside them do
+/// not count); `//` comments dropped. Panics on unbalanced braces or unclosed strings.
+fn groovy_blocks(text: &str) -> Block {
+    let mut stack = vec![Block::default()];
+    let mut buf = String::new();
+    let mut rest = text;
+    let flush = |buf: &mut String, stack: &mut Vec<Block>| {
+        let t = buf.trim();
+        if !t.is_empty() {
+            stack.last_mut().expect("block").children.push(Block {
+                head: t.to_owned(),
+                children: Vec::new(),
+            });
+        }
+        buf.clear();
+    };
+    while let Some(c) = rest.chars().next() {
+        if c == '\'' {
+            let (_, len) =
+                groovy_literal(rest).unwrap_or_else(|| panic!("unclosed string: {rest}"));
+            buf.push_str(&rest[..len]);
+            rest = &rest[len..];
+            continue;
+        }
+        if rest.starts_with("//") {
+            let end = rest.find('\n').unwrap_or(rest.len());
+            rest = &rest[end..];
+            continue;
+        }
+        match c {
+            '{' => {
+                let head = buf.trim().to_owned();
+                buf.clear();
+                stack.push(Block {
+                    head,
+                    children: Vec::new(),
+                });
+            }
+            '}' => {
+                flush(&mut buf, &mut stack);
+                let done = stack.pop().expect("balanced");
+                stack
+                    .last_mut()
+                    .expect("unbalanced `}`")
+                    .children
+                    .push(done);
+            }
+            '\n' | ';' => flush(&mut buf, &mut stack),
+            c => buf.push(c),
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    flush(&mut buf, &mut stack);
+    assert_eq!(stack.len(), 1, "unbalanced braces");
+    stack.pop().expect("root")
+}
+
+/// `sh '...'` statements, decoded.
+fn sh_commands(block: &Block) -> Vec<String> {
+    block
+        .statements()
+        .iter()
+        .filter_map(|s| s.strip_prefix("sh "))
+        .map(|lit| {
+            let (v, len) = groovy_literal(lit).unwrap_or_else(|| panic!("sh argument: {lit}"));
+            assert_eq!(len, lit.len(), "one literal after sh: {lit}");
+            v
+        })
+        .collect()
+}
+
+fn stage_name(head: &str) -> Option<String> {
+    let lit = head.strip_prefix("stage(")?.strip_suffix(')')?;
+    groovy_literal(lit).map(|(v, _)| v)
+}
+
+#[test]
+fn jenkinsfiles_are_declarative_pipelines() {
+    for b in builds() {
+        let text = b.file("ci/Jenkinsfile");
+        assert!(
+            text.starts_with("// Generated by nestioc from nestio.kdl."),
+            "{}: header",
+            b.name
+        );
+        let root = groovy_blocks(text);
+        assert_eq!(root.children.len(), 1, "{}: one top-level block", b.name);
+        let pipeline = root.one("pipeline");
+        assert!(
+            pipeline
+                .children
+                .iter()
+                .any(|c| c.head.starts_with("agent")),
+            "{}: pipeline has an agent",
+            b.name
+        );
+        let stages = pipeline.one("stages");
+        let mut names = BTreeSet::new();
+        for stage in &stages.children {
+            let name = stage_name(&stage.head)
+                .unwrap_or_else(|| panic!("{}: `{}` in stages", b.name, stage.head));
+            assert!(
+                names.insert(name.clone()),
+                "{}: stage `{name}` twice",
+                b.name
+            );
+            let steps = stage.one("steps");
+            assert!(
+                !steps.statements().is_empty(),
+                "{}: stage `{name}` has no step",
+                b.name
+            );
+            for c in &stage.children {
+                assert!(
+                    ["steps", "when", "agent"].contains(&c.head.as_str()),
+                    "{}: `{}` in stage `{name}`",
+                    b.name,
+                    c.head
+                );
+            }
+        }
+        assert!(names.contains("nestioc check"), "{}: the gate", b.name);
+        let gate = stages
+            .children
+            .iter()
+            .find(|s| stage_name(&s.head).as_deref() == Some("nestioc check"))
+            .expect("gate");
+        assert!(
+            sh_commands(gate)
+                .iter()
+                .any(|c| c.starts_with("nestioc build") && c.ends_with("--check")),
+            "{}: the gate runs nestioc build --check",
+            b.name
+        );
+        for svc in piped(&b.model) {
+            let source = svc.source_path.as_deref().expect("source");
+            let own: Vec<&Block> = stages
+                .children
+                .iter()
+                .filter(|s| {
+                    stage_name(&s.head).is_some_and(|n| n.starts_with(&format!("{}: ", svc.name)))
+                })
+                .collect();
+            assert!(!own.is_empty(), "{}: stages of {}", b.name, svc.name);
+            for stage in own {
+                let when = stage.one("when");
+                let changesets: Vec<String> = when
+                    .statements()
+                    .iter()
+                    .filter_map(|s| s.strip_prefix("changeset "))
+                    .filter_map(|l| groovy_literal(l).map(|(v, _)| v))
+                    .collect();
+                assert!(
+                    changesets.contains(&format!("{source}/**")),
+                    "{}: `{}` runs on changes to {source}: {changesets:?}",
+                    b.name,
+                    stage.head
+                );
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------ file contracts
+
+/// Every `${{ ... }}` in a workflow: each must be one nestioc writes, never built from a
+/// user string.
+fn expressions(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("${{") {
+        let after = &rest[i + 3..];
+        let end = after.find("}}").expect("closed expression");
+        out.push(after[..end].trim().to_owned());
+        rest = &after[end + 2..];
+    }
+    out
+}
+
+const ALLOWED_EXPRESSIONS: &[&str] = &[
+    "github.ref",
+    "github.sha",
+    "github.actor",
+    "github.event.pull_request.number",
+    "secrets.GITHUB_TOKEN",
+    "secrets.REGISTRY_USERNAME",
+    "secrets.REGISTRY_PASSWORD",
+    "secrets.ARGOCD_SERVER",
+    "secrets.ARGOCD_AUTH_TOKEN",
+    "vars.ARGOCD_OPTS",
+    // A test command's literal `${{`, written as an expression (see github_literal).
+    "'${{'",
+];
+
+#[test]
+fn github_workflows_keep_their_contract() {
+    for b in builds() {
+        let trunk = b.model.project.branching == "trunk";
+        let mut seen = BTreeSet::new();
+        for (path, text) in b.workflows() {
+            assert!(
+                text.starts_with("# Generated by nestioc from "),
+                "{path}: header"
+            );
+            for line in text.lines().filter(|l| l.contains("uses: ")) {
+                let (_, r) = line.split_once("uses: ").expect("uses");
+                let (action, comment) = r
+                    .split_once(" # ")
+                    .unwrap_or_else(|| panic!("{path}: `{line}` has no version comment"));
+                let (_, sha) = action.split_once('@').expect("pinned");
+                assert!(
+                    sha.len() == 40 && sha.bytes().all(|c| c.is_ascii_hexdigit()),
+                    "{path}: `{line}` is not pinned to a full SHA"
+                );
+                let pin = ci::ACTIONS
+                    .iter()
+                    .find(|a| a.uses() == action)
+                    .unwrap_or_else(|| panic!("{path}: `{action}` is not a known pin"));
+                assert_eq!(comment, pin.version, "{path}: version comment");
+            }
+            for e in expressions(&text) {
+                assert!(
+                    ALLOWED_EXPRESSIONS.contains(&e.as_str()),
+                    "{path}: unexpected expression `${{{{ {e} }}}}`"
+                );
+            }
+            let wf = yaml(&text);
+            assert_eq!(
+                wf["permissions"],
+                serde_json::json!({"contents": "read"}),
+                "{path}"
+            );
+            for (id, job) in wf["jobs"].as_object().expect("jobs") {
+                let perms = job["permissions"]
+                    .as_object()
+                    .unwrap_or_else(|| panic!("{path}: job {id} declares its permissions"));
+                for (scope, level) in perms {
+                    let allowed = match (scope.as_str(), level.as_str()) {
+                        ("contents", Some("read")) => true,
+                        ("packages", Some("write")) => id == "image",
+                        ("pull-requests", Some("write")) => id == "review",
+                        _ => false,
+                    };
+                    assert!(allowed, "{path}: job {id} has {scope}: {level}");
+                }
+            }
+            let name = path
+                .trim_start_matches("ci/.github/workflows/")
+                .trim_end_matches(".yml")
+                .to_owned();
+            seen.insert(name.clone());
+            if name == "nestioc-review" {
+                let run: String = wf["jobs"]["review"]["steps"]
+                    .as_array()
+                    .expect("steps")
+                    .iter()
+                    .filter_map(|s| s["run"].as_str())
+                    .collect();
+                assert!(
+                    run.contains("nestioc diff")
+                        && run.contains("--base \"origin/$GITHUB_BASE_REF\"")
+                        && run.contains("--format markdown"),
+                    "{path}"
+                );
+                assert!(
+                    run.contains(ci::github::REVIEW_MARKER),
+                    "{path}: one comment, updated"
+                );
+                continue;
+            }
+            let svc = &b.model.services[&name];
+            let source = svc.source_path.as_deref().expect("source");
+            for event in ["push", "pull_request"] {
+                let paths = wf["on"][event]["paths"].as_array().expect("paths");
+                assert!(
+                    paths.contains(&Value::from(format!("{source}/**"))),
+                    "{path}: {event} filtered by the source directory"
+                );
+            }
+            assert_eq!(
+                wf["on"]["push"]["tags"],
+                serde_json::json!(["v*"]),
+                "{path}"
+            );
+            assert!(
+                wf["concurrency"]["group"].is_string(),
+                "{path}: concurrency"
+            );
+            let jobs = &wf["jobs"];
+            let check_runs: Vec<&str> = jobs["nestioc-check"]["steps"]
+                .as_array()
+                .expect("steps")
+                .iter()
+                .filter_map(|s| s["run"].as_str())
+                .collect();
+            assert!(
+                check_runs
+                    .iter()
+                    .any(|r| r.contains("cargo install nestioc --locked --version")),
+                "{path}"
+            );
+            assert!(
+                check_runs
+                    .iter()
+                    .any(|r| r.starts_with("nestioc build") && r.ends_with("--check")),
+                "{path}"
+            );
+            if let Some(test) = jobs.get("test") {
+                let step = test["steps"]
+                    .as_array()
+                    .expect("steps")
+                    .last()
+                    .expect("step");
+                assert_eq!(step["working-directory"], Value::from(source), "{path}");
+            }
+            if svc.language.is_some() {
+                let image = &jobs["image"];
+                assert!(
+                    image["needs"]
+                        .as_array()
+                        .expect("needs")
+                        .contains(&Value::from("nestioc-check")),
+                    "{path}"
+                );
+                let push = image["steps"]
+                    .as_array()
+                    .expect("steps")
+                    .last()
+                    .expect("step");
+                assert_eq!(
+                    push["with"]["tags"],
+                    Value::from(format!("{}:${{{{ github.sha }}}}", svc.image.repository)),
+                    "{path}"
+                );
+                assert_eq!(
+                    push["with"]["file"],
+                    Value::from(format!(
+                        "{}/docker/{name}/Dockerfile",
+                        b.model.project.cd_path.trim_end_matches('/')
+                    )),
+                    "{path}"
+                );
+            }
+            let conditions: BTreeMap<String, String> = jobs
+                .as_object()
+                .expect("jobs")
+                .iter()
+                .filter(|(id, _)| id.starts_with("deploy-"))
+                .map(|(id, j)| (id.clone(), j["if"].as_str().expect("if").to_owned()))
+                .collect();
+            if b.model.project.cd == "argocd" && svc.language.is_some() {
+                let expected: BTreeMap<String, String> = if trunk {
+                    [
+                        ("deploy-staging", "github.ref == 'refs/heads/main'"),
+                        ("deploy-prod", "startsWith(github.ref, 'refs/tags/v')"),
+                    ]
+                } else {
+                    [
+                        ("deploy-staging", "github.ref == 'refs/heads/develop'"),
+                        (
+                            "deploy-prod",
+                            "github.ref == 'refs/heads/main' || startsWith(github.ref, 'refs/tags/v')",
+                        ),
+                    ]
+                }
+                .iter()
+                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+                .collect();
+                assert_eq!(conditions, expected, "{path}: promotion by branching");
+            }
+        }
+        let expected: BTreeSet<String> = piped(&b.model)
+            .iter()
+            .map(|s| s.name.clone())
+            .chain(b.model.project.review.then(|| "nestioc-review".to_owned()))
+            .collect();
+        assert_eq!(seen, expected, "{}: one workflow per service", b.name);
+    }
+}
+
+#[test]
+fn gitlab_and_circleci_filter_by_source_and_promote_by_branching() {
+    for b in builds() {
+        let trunk = b.model.project.branching == "trunk";
+        let gl = yaml(b.file("ci/.gitlab-ci.yml"));
+        assert!(
+            gl["nestioc:check"]["script"]
+                .as_array()
+                .expect("script")
+                .iter()
+                .any(|s| s.as_str().is_some_and(|s| s.ends_with("--check"))),
+            "{}: gate",
+            b.name
+        );
+        let continued = yaml(b.file("ci/.circleci/continue_config.yml"));
+        let setup = yaml(b.file("ci/.circleci/config.yml"));
+        assert_eq!(setup["setup"], Value::Bool(true), "{}", b.name);
+        let mapping =
+            setup["workflows"]["nestioc-setup"]["jobs"][0]["path-filtering/filter"]["mapping"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+        for svc in piped(&b.model) {
+            let source = svc.source_path.as_deref().expect("source");
+            let name = &svc.name;
+            let first = if svc.ci_test.is_some() || svc.language.is_some() {
+                format!("{name}:test")
+            } else {
+                format!("{name}:image")
+            };
+            let changes = gl[&first]["rules"][0]["changes"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{}: {first} has rules: changes", b.name));
+            assert!(
+                changes.contains(&Value::from(format!("{source}/**/*"))),
+                "{}: {first}",
+                b.name
+            );
+            assert_eq!(
+                gl[&first]["script"][0],
+                Value::from(format!("cd '{source}'")),
+                "{}: tests run in the source directory",
+                b.name
+            );
+            assert!(
+                mapping
+                    .lines()
+                    .any(|l| l == format!("{}/.* run-{name} true", source.replace('.', "\\."))),
+                "{}: CircleCI maps {source} to run-{name}:\n{mapping}",
+                b.name
+            );
+            assert_eq!(
+                continued["parameters"][format!("run-{name}")]["type"],
+                Value::from("boolean"),
+                "{}",
+                b.name
+            );
+            if b.model.project.cd != "argocd" || svc.language.is_none() {
+                continue;
+            }
+            let (staging, prod) = if trunk {
+                ("$CI_COMMIT_BRANCH == \"main\"", "$CI_COMMIT_TAG =~ /^v.*/")
+            } else {
+                (
+                    "$CI_COMMIT_BRANCH == \"develop\"",
+                    "$CI_COMMIT_BRANCH == \"main\" || $CI_COMMIT_TAG =~ /^v.*/",
+                )
+            };
+            assert_eq!(
+                gl[format!("{name}:deploy:staging")]["rules"][0]["if"],
+                Value::from(staging),
+                "{}",
+                b.name
+            );
+            assert_eq!(
+                gl[format!("{name}:deploy:prod")]["rules"][0]["if"],
+                Value::from(prod),
+                "{}",
+                b.name
+            );
+            let wf = &continued["workflows"][name.as_str()]["jobs"];
+            let filters = |job: &str| -> Value {
+                wf.as_array()
+                    .expect("jobs")
+                    .iter()
+                    .find_map(|j| j.get(job))
+                    .unwrap_or_else(|| panic!("{}: {job}", b.name))["filters"]
+                    .clone()
+            };
+            let staging_branch = if trunk { "main" } else { "develop" };
+            assert_eq!(
+                filters(&format!("{name}_deploy_staging")),
+                serde_json::json!({"branches": {"only": [staging_branch]}}),
+                "{}",
+                b.name
+            );
+            let prod_filters = filters(&format!("{name}_deploy_prod"));
+            assert_eq!(
+                prod_filters["tags"]["only"],
+                Value::from("/^v.*/"),
+                "{}",
+                b.name
+            );
+        }
+    }
+}
+
+// ------------------------------------------------------------------ hostile strings
+
+/// Quotes of every kind, GitHub expressions, Groovy triple quotes, backslashes, `$`,
+/// `#`, CircleCI parameters, YAML indicators and a tab.
+const HOSTILE: &str = r#"printf '%s\n' "a \"b\" 'c'" '${{ secrets.TOKEN }}' "${{ github.event.issue.title }}" ''' """ 'back\slash\\' "$HOME" $(id) `id` '# not a comment' 'x: y' '- z' '{a: [b]}' 'cat <<EOF << pipeline.id >>' &&	echo done # trailing"#;
+
+/// GitHub's evaluation of `${{ }}` in a string, for the only expression nestioc writes
+/// into a command: `${{ '${{' }}` is `${{`.
+fn github_evaluate(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("${{") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 3..];
+        let end = after.find("}}").expect("closed expression");
+        assert_eq!(
+            after[..end].trim(),
+            "'${{'",
+            "an expression GitHub would evaluate"
+        );
+        out.push_str("${{");
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn hostile_project() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("p");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    // A KDL raw string holds the command verbatim (it has no `"#`).
+    assert!(!HOSTILE.contains("\"#"));
+    std::fs::write(
+        dir.join("nestio.kdl"),
+        format!(
+            "project \"p\" {{\n    registry \"ghcr.io/acme\"\n    ci \"github-actions\" \"gitlab\" \"circleci\" \"jenkins\"\n}}\n\nservice \"api\" {{\n    image \"api\" tag=\"1.0.0\"\n    language \"go\"\n    source \"src/api\"\n    ci {{\n        test #\"{HOSTILE}\"#\n    }}\n}}\n"
+        ),
+    )
+    .expect("write");
+    (tmp, dir)
+}
+
+#[test]
+fn a_hostile_test_command_is_run_exactly_as_written() {
+    let (_tmp, dir) = hostile_project();
+    let opts = nestioc::Options {
+        targets: ["github-actions", "gitlab", "circleci", "jenkins"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+        ..nestioc::Options::default()
+    };
+    let b = build_dir("hostile", &dir, &opts);
+    assert_eq!(
+        b.model.services["api"].ci_test.as_deref(),
+        Some(HOSTILE),
+        "the KDL holds the command"
+    );
+
+    // GitHub Actions: the test step's script, as GitHub evaluates it.
+    let wf_text = b.file("ci/.github/workflows/api.yml");
+    let wf = yaml(wf_text);
+    let step = wf["jobs"]["test"]["steps"]
+        .as_array()
+        .expect("steps")
+        .last()
+        .expect("test step");
+    assert_eq!(step["working-directory"], Value::from("src/api"));
+    let run = step["run"].as_str().expect("run");
+    assert_eq!(github_evaluate(run), HOSTILE, "GitHub");
+    for e in expressions(wf_text) {
+        assert!(
+            ALLOWED_EXPRESSIONS.contains(&e.as_str()),
+            "expression `{e}`"
+        );
+    }
+
+    // GitLab: the script line after the `cd`.
+    let gl = yaml(b.file("ci/.gitlab-ci.yml"));
+    assert_eq!(
+        gl["api:test"]["script"],
+        serde_json::json!(["cd 'src/api'", HOSTILE]),
+        "GitLab"
+    );
+
+    // CircleCI: the command, as CircleCI unescapes `\<<`.
+    let cc = yaml(b.file("ci/.circleci/continue_config.yml"));
+    let cmd = cc["jobs"]["api_test"]["steps"][1]["run"]["command"]
+        .as_str()
+        .expect("command");
+    assert!(!cmd.replace(r"\<<", "").contains("<<"), "every << escaped");
+    assert_eq!(cmd.replace(r"\<<", "<<"), HOSTILE, "CircleCI");
+
+    // Jenkins: the literal of the `sh` step inside `dir('src/api')`.
+    let root = groovy_blocks(b.file("ci/Jenkinsfile"));
+    let stages = root.one("pipeline").one("stages");
+    let test = stages
+        .children
+        .iter()
+        .find(|s| stage_name(&s.head).as_deref() == Some("api: test"))
+        .expect("test stage");
+    let dir_block = test.one("steps").one("dir('src/api')");
+    assert_eq!(sh_commands(dir_block), [HOSTILE], "Jenkins");
+
+    // And the validators still accept the files.
+    if let Some(al) = tool("actionlint") {
+        let f = b.out.join("ci/.github/workflows/api.yml");
+        let (ok, text) = run_tool(&al, &["-no-color".as_ref(), f.as_os_str()], &b.out);
+        assert!(ok, "actionlint:\n{text}");
+    }
+    if let Some(cj) = tool("check-jsonschema") {
+        for (schema, file) in [
+            ("vendor.gitlab-ci", ".gitlab-ci.yml"),
+            ("vendor.circle-ci", ".circleci/continue_config.yml"),
+            ("vendor.github-workflows", ".github/workflows/api.yml"),
+        ] {
+            let f = b.ci().join(file);
+            let (ok, text) = run_tool(
+                &cj,
+                &["--builtin-schema".as_ref(), schema.as_ref(), f.as_os_str()],
+                &b.out,
+            );
+            assert!(ok, "check-jsonschema {schema}:\n{text}");
+        }
+    }
+}
+
+fn run_tool(cmd: &Path, args: &[&std::ffi::OsStr], cwd: &Path) -> (bool, String) {
+    run(cmd, args, cwd)
+}
+
+#[test]
+fn a_multi_line_test_command_is_an_error_not_a_broken_pipeline() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        tmp.path().join("nestio.kdl"),
+        "project \"p\" {\n    ci \"jenkins\"\n}\nservice \"api\" {\n    image \"api\" tag=\"1\"\n    language \"go\"\n    source \"src/api\"\n    ci {\n        test \"go vet ./...\\ngo test ./...\"\n    }\n}\n",
+    )
+    .expect("write");
+    let c = compile(tmp.path(), &nestioc::Options::default());
+    assert!(c.artifacts.is_none());
+    assert!(
+        c.analysis
+            .diagnostics
+            .iter()
+            .any(|d| d.code == nestioc::diag::Code::InvalidCommand),
+        "{}",
+        render_human(&c.analysis)
+    );
+}
+
+#[test]
+fn ci_targets_emit_only_for_the_systems_the_project_lists() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        tmp.path().join("nestio.kdl"),
+        "project \"p\" {\n    ci \"gitlab\"\n}\nservice \"api\" {\n    image \"api\" tag=\"1\"\n    language \"go\"\n    source \"src/api\"\n}\n",
+    )
+    .expect("write");
+    let c = compile(tmp.path(), &nestioc::Options::default());
+    let set = c.artifacts.expect("compiles");
+    let ci_files: Vec<&String> = set.files.keys().filter(|p| p.starts_with("ci/")).collect();
+    assert_eq!(ci_files, ["ci/.gitlab-ci.yml"]);
+}
