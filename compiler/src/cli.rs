@@ -81,6 +81,11 @@ pub enum Command {
     Graph(GraphArgs),
     /// Explain a diagnostic code (e.g. `nestioc explain NST0201`); without a code, list them
     Explain(ExplainArgs),
+    /// What a change does, for a pull-request comment: topology, access, SLOs, rollouts,
+    /// images and blast radius, then every generated object that changed
+    Diff(DiffArgs),
+    /// Write a self-contained HTML page: the graph by release wave and a card per service
+    Report(ReportArgs),
     /// Show where a service's value comes from: defaults, templates, service, environment
     #[command(visible_alias = "explain-value")]
     Why(WhyArgs),
@@ -103,6 +108,39 @@ pub struct WhyArgs {
     /// Print the service with every default and template spelled out, as KDL
     #[arg(long)]
     pub kdl: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum DiffFormat {
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Project directory (containing nestio.kdl)
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// What to compare with: a previous output directory, another project directory, or a
+    /// git revision of this project (`origin/main`, `HEAD~1`)
+    #[arg(long)]
+    pub base: String,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = DiffFormat::Markdown)]
+    pub format: DiffFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Project directory (containing nestio.kdl)
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Where to write the page
+    #[arg(short = 'o', long = "out", default_value = "report.html")]
+    pub out: PathBuf,
+    /// Highlight what changed since this project directory or git revision
+    #[arg(long)]
+    pub base: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -196,6 +234,8 @@ where
         Command::Graph(a) => graph(&a, color),
         Command::Explain(a) => explain(a.code.as_deref()),
         Command::Why(a) => why(&a, color),
+        Command::Diff(a) => diff(&a, color),
+        Command::Report(a) => report(&a, color),
     }
 }
 
@@ -392,17 +432,30 @@ fn report_drift(out: &Path, set: &crate::emit::ArtifactSet, drift: &driver::Drif
     for p in &drift.missing {
         eprintln!("  missing: {p}");
     }
+    let edited = |p: &String| {
+        if drift.edited.contains(p) {
+            " (edited by hand since the last build)"
+        } else {
+            ""
+        }
+    };
     for p in &drift.stale {
-        eprintln!("  stale:   {p}");
+        eprintln!("  stale:   {p}{}", edited(p));
         if let Some(a) = set.files.get(p) {
             eprint!(
                 "{}",
-                driver::short_diff(&driver::read_existing(out, p), &a.contents, 6)
+                driver::short_diff(&driver::read_existing(out, p), &a.contents, 12)
             );
         }
     }
     for p in &drift.extra {
-        eprintln!("  extra:   {p} (no longer generated)");
+        if drift.edited.contains(p) {
+            eprintln!(
+                "  extra:   {p} (no longer generated; edited by hand, so `nestioc build` keeps it)"
+            );
+        } else {
+            eprintln!("  extra:   {p} (no longer generated)");
+        }
     }
 }
 
@@ -485,6 +538,221 @@ fn graph(a: &GraphArgs, color: bool) -> ExitCode {
         GraphFormat::Dot => emit::graph::dot(&cx),
         GraphFormat::Mermaid => emit::graph::mermaid(&cx),
         GraphFormat::Json => emit::graph::json(&cx),
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    ExitCode::SUCCESS
+}
+
+/// A compiled side of a diff: its analysis and every generated file.
+struct Compiled {
+    analysis: Analysis,
+    files: std::collections::BTreeMap<String, String>,
+}
+
+/// Analyses and emits all targets in memory. `Err(exit code)` after printing why.
+fn compile_in_memory(
+    sources: crate::source::SourceMap,
+    pre: crate::diag::Diagnostics,
+    what: &str,
+    render_opts: &RenderOptions,
+) -> Result<Compiled, ExitCode> {
+    let opts = Options::default();
+    let analysis = crate::analyze(sources, pre, &opts, &mut |_| {});
+    let failed = |analysis: &Analysis, diags: &[Diagnostic]| {
+        print_diagnostics(analysis, diags, DiagFormat::Human, render_opts);
+        eprintln!("error: {what} does not compile: {}", summary_counts(diags));
+        ExitCode::from(1)
+    };
+    if analysis.has_errors() {
+        return Err(failed(&analysis, &analysis.diagnostics));
+    }
+    match crate::emit(&analysis, &opts, &mut |_| {}) {
+        Ok(set) => {
+            let files = set
+                .files
+                .values()
+                .map(|a| (a.path.clone(), a.contents.clone()))
+                .collect();
+            Ok(Compiled { analysis, files })
+        }
+        Err(d) => Err(failed(&analysis, &d)),
+    }
+}
+
+/// The base of a comparison: a directory (a project when it has a nestio.kdl, else a
+/// previous output directory) or a git revision of the project in `dir`. The analysis is
+/// `None` for an output directory.
+fn load_base(
+    dir: &Path,
+    base: &str,
+    color: bool,
+) -> Result<(Option<Analysis>, std::collections::BTreeMap<String, String>), ExitCode> {
+    let base_path = Path::new(base);
+    if base_path.is_dir() {
+        if base_path.join(driver::ROOT_FILE).is_file() {
+            let opts = render_options(base_path, color);
+            let (sources, pre) =
+                driver::load_project(base_path, &base_path.join(driver::DEFAULT_OUT))
+                    .map_err(|e| io_failure(&e))?;
+            let c = compile_in_memory(sources, pre, &format!("the base `{base}`"), &opts)?;
+            return Ok((Some(c.analysis), c.files));
+        }
+        let files = driver::read_output_dir(base_path).map_err(|e| io_failure(&e))?;
+        return Ok((None, files));
+    }
+    let (sources, pre) =
+        driver::load_project_at_revision(dir, base, driver::DEFAULT_OUT).map_err(|e| {
+            eprintln!("error: `{base}` is neither a directory nor a git revision of the project");
+            io_failure(&e)
+        })?;
+    let c = compile_in_memory(
+        sources,
+        pre,
+        &format!("the project at `{base}`"),
+        &render_options(dir, color),
+    )?;
+    Ok((Some(c.analysis), c.files))
+}
+
+fn report(a: &ReportArgs, color: bool) -> ExitCode {
+    let render_opts = render_options(&a.dir, color);
+    let out = a.dir.join(driver::DEFAULT_OUT);
+    let head = match driver::load_project(&a.dir, &out) {
+        Ok((sources, pre)) => {
+            let analysis = crate::analyze(sources, pre, &Options::default(), &mut |_| {});
+            if analysis.has_errors() {
+                print_diagnostics(
+                    &analysis,
+                    &analysis.diagnostics,
+                    DiagFormat::Human,
+                    &render_opts,
+                );
+                eprintln!(
+                    "error: the project does not compile: {}",
+                    summary_counts(&analysis.diagnostics)
+                );
+                return ExitCode::from(1);
+            }
+            analysis
+        }
+        Err(e) => return io_failure(&e),
+    };
+    let (Some(model), Some(topology)) = (&head.model, &head.topology) else {
+        return ExitCode::from(1);
+    };
+    let base = match &a.base {
+        Some(b) => match load_base(&a.dir, b, color) {
+            Ok((Some(analysis), _)) => Some(analysis),
+            Ok((None, _)) => {
+                eprintln!(
+                    "error: `{b}` is an output directory; the report compares topologies: give a project directory or a git revision"
+                );
+                return ExitCode::from(2);
+            }
+            Err(code) => return code,
+        },
+        None => None,
+    };
+    let base_pair = base
+        .as_ref()
+        .and_then(|x| Some((x.model.as_ref()?, x.topology.as_ref()?)));
+    let changes = base_pair.map(|(bm, bt)| {
+        crate::diff::diff(
+            &model.project.name,
+            crate::diff::Side {
+                model: Some(bm),
+                topology: Some(bt),
+                files: &Default::default(),
+                label: "",
+            },
+            crate::diff::Side {
+                model: Some(model),
+                topology: Some(topology),
+                files: &Default::default(),
+                label: "",
+            },
+        )
+        .semantic
+        .unwrap_or_default()
+    });
+    let input = crate::report::Input {
+        model,
+        topology,
+        sources: &head.sources,
+        base: match (base_pair, &changes, &a.base) {
+            (Some((bm, bt)), Some(c), Some(label)) => Some(crate::report::Base {
+                label,
+                model: bm,
+                topology: bt,
+                changes: c,
+            }),
+            _ => None,
+        },
+    };
+    let page = crate::report::html(&input);
+    match driver::write_file(&a.out, &page) {
+        Ok(()) => {
+            eprintln!(
+                "wrote the topology report of {} service{} to `{}`",
+                model.services.len(),
+                if model.services.len() == 1 { "" } else { "s" },
+                a.out.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => io_failure(&e),
+    }
+}
+
+fn diff(a: &DiffArgs, color: bool) -> ExitCode {
+    let render_opts = render_options(&a.dir, color);
+    let out = a.dir.join(driver::DEFAULT_OUT);
+    let head = match driver::load_project(&a.dir, &out) {
+        Ok((sources, pre)) => match compile_in_memory(sources, pre, "the project", &render_opts) {
+            Ok(c) => c,
+            Err(code) => return code,
+        },
+        Err(e) => return io_failure(&e),
+    };
+    let base = match load_base(&a.dir, &a.base, color) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let (base_analysis, base_files) = base;
+    // Against a revision the head is the working tree; against a directory, a directory.
+    let head_label = if Path::new(&a.base).is_dir() {
+        a.dir.display().to_string()
+    } else {
+        "working tree".to_owned()
+    };
+    fn pair(an: Option<&Analysis>) -> Option<(&crate::model::Model, &crate::graph::Topology)> {
+        an.and_then(|x| Some((x.model.as_ref()?, x.topology.as_ref()?)))
+    }
+    let head_pair = pair(Some(&head.analysis));
+    let base_pair = pair(base_analysis.as_ref());
+    let project = head_pair.map_or_else(String::new, |(m, _)| m.project.name.clone());
+    let d = crate::diff::diff(
+        &project,
+        crate::diff::Side {
+            model: base_pair.map(|p| p.0),
+            topology: base_pair.map(|p| p.1),
+            files: &base_files,
+            label: &a.base,
+        },
+        crate::diff::Side {
+            model: head_pair.map(|p| p.0),
+            topology: head_pair.map(|p| p.1),
+            files: &head.files,
+            label: &head_label,
+        },
+    );
+    let text = match a.format {
+        DiffFormat::Markdown => crate::diff::markdown(&d, head_pair, base_pair),
+        DiffFormat::Json => {
+            let mut s = serde_json::to_string_pretty(&d).unwrap_or_default();
+            s.push('\n');
+            s
+        }
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     ExitCode::SUCCESS

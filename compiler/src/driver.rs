@@ -86,48 +86,14 @@ pub fn load_project(dir: &Path, out: &Path) -> Result<(SourceMap, Diagnostics), 
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
             .collect::<Vec<_>>()
             .join("/");
-        let is_kdl = rel.ends_with(".kdl");
-        let is_override = rel.starts_with(TEMPLATE_DIR) && rel.ends_with(".hbs");
-        if !is_kdl && !is_override {
+        if !is_project_file(&rel) {
             continue;
         }
-        let origin = if is_kdl {
-            Origin::Project
-        } else {
-            Origin::TemplateOverride
-        };
         if rel == ROOT_FILE {
             found_root = true;
         }
         let bytes = fs::read(entry.path()).map_err(|e| io_err("cannot read", entry.path(), &e))?;
-        match String::from_utf8(bytes) {
-            Ok(text) => {
-                sources.add(Source::new(rel, text, origin));
-            }
-            Err(e) => {
-                let valid = e.utf8_error().valid_up_to();
-                let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                let at = text
-                    .char_indices()
-                    .nth(
-                        String::from_utf8_lossy(&e.as_bytes()[..valid])
-                            .chars()
-                            .count(),
-                    )
-                    .map_or(0, |(i, _)| i);
-                let mut source = Source::new(rel.clone(), text, origin);
-                source.unreadable = true;
-                let id = sources.add(source);
-                diags.push(
-                    Diagnostic::error(
-                        Code::UnreadableSource,
-                        format!("`{rel}` is not valid UTF-8"),
-                    )
-                    .with_label(Span::new(id, at, at + 1), "invalid byte sequence here")
-                    .with_help("save the file as UTF-8"),
-                );
-            }
-        }
+        add_file(&mut sources, &mut diags, rel, bytes);
     }
     if !found_root {
         diags.push(
@@ -146,6 +112,150 @@ pub fn load_project(dir: &Path, out: &Path) -> Result<(SourceMap, Diagnostics), 
 fn sha256(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
     digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Is this project-relative path a source: a `.kdl` file, or a text-template override?
+fn is_project_file(rel: &str) -> bool {
+    rel.ends_with(".kdl") || (rel.starts_with(TEMPLATE_DIR) && rel.ends_with(".hbs"))
+}
+
+/// Adds one project file; a file that is not UTF-8 is reported and kept for rendering.
+fn add_file(sources: &mut SourceMap, diags: &mut Diagnostics, rel: String, bytes: Vec<u8>) {
+    let origin = if rel.ends_with(".kdl") {
+        Origin::Project
+    } else {
+        Origin::TemplateOverride
+    };
+    match String::from_utf8(bytes) {
+        Ok(text) => {
+            sources.add(Source::new(rel, text, origin));
+        }
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to();
+            let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let at = text
+                .char_indices()
+                .nth(
+                    String::from_utf8_lossy(&e.as_bytes()[..valid])
+                        .chars()
+                        .count(),
+                )
+                .map_or(0, |(i, _)| i);
+            let mut source = Source::new(rel.clone(), text, origin);
+            source.unreadable = true;
+            let id = sources.add(source);
+            diags.push(
+                Diagnostic::error(
+                    Code::UnreadableSource,
+                    format!("`{rel}` is not valid UTF-8"),
+                )
+                .with_label(Span::new(id, at, at + 1), "invalid byte sequence here")
+                .with_help("save the file as UTF-8"),
+            );
+        }
+    }
+}
+
+/// Runs git in `dir`; `Err` with git's message.
+fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>, IoError> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .map_err(|e| IoError {
+            message: format!("cannot run git: {e}"),
+        })?;
+    if !out.status.success() {
+        return Err(IoError {
+            message: format!(
+                "git {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        });
+    }
+    Ok(out.stdout)
+}
+
+/// Reads the project in `dir` as it was at git revision `rev`, without touching the
+/// working tree: `git ls-tree` and `git show`.
+pub fn load_project_at_revision(
+    dir: &Path,
+    rev: &str,
+    out_rel: &str,
+) -> Result<(SourceMap, Diagnostics), IoError> {
+    if rev.starts_with('-') || rev.chars().any(char::is_whitespace) {
+        return Err(IoError {
+            message: format!("`{rev}` is not a git revision"),
+        });
+    }
+    let listing = git(dir, &["ls-tree", "-r", "--name-only", rev, "--", "."])?;
+    let mut sources = SourceMap::new();
+    stdlib::load(&mut sources);
+    let mut diags = Diagnostics::new();
+    let mut found_root = false;
+    let mut paths: Vec<String> = String::from_utf8_lossy(&listing)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    paths.sort();
+    let out_rel = out_rel.trim_end_matches('/');
+    for rel in paths {
+        let hidden = rel.split('/').any(|c| c.starts_with('.'));
+        let in_out =
+            !out_rel.is_empty() && (rel == out_rel || rel.starts_with(&format!("{out_rel}/")));
+        if hidden || in_out || !is_project_file(&rel) {
+            continue;
+        }
+        if rel == ROOT_FILE {
+            found_root = true;
+        }
+        let bytes = git(dir, &["show", &format!("{rev}:./{rel}")])?;
+        add_file(&mut sources, &mut diags, rel, bytes);
+    }
+    if !found_root {
+        return Err(IoError {
+            message: format!("no {ROOT_FILE} in `{}` at revision `{rev}`", dir.display()),
+        });
+    }
+    Ok((sources, diags))
+}
+
+/// Every file of a previous output directory (the manifest's list when there is one),
+/// by relative path.
+pub fn read_output_dir(out: &Path) -> Result<BTreeMap<String, String>, IoError> {
+    let mut files = BTreeMap::new();
+    let listed = read_manifest(out);
+    if listed.is_empty() {
+        for entry in WalkDir::new(out).sort_by_file_name() {
+            let entry = entry.map_err(|e| IoError {
+                message: format!("cannot walk `{}`: {e}", out.display()),
+            })?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let rel = entry
+                .path()
+                .strip_prefix(out)
+                .unwrap_or(entry.path())
+                .to_string_lossy()
+                .replace('\\', "/");
+            if rel == MANIFEST || rel.split('/').any(|c| c.starts_with('.')) {
+                continue;
+            }
+            let text =
+                fs::read(entry.path()).map_err(|e| io_err("cannot read", entry.path(), &e))?;
+            files.insert(rel, String::from_utf8_lossy(&text).into_owned());
+        }
+    } else {
+        for rel in listed.keys() {
+            if let Ok(bytes) = fs::read(out.join(rel)) {
+                files.insert(rel.clone(), String::from_utf8_lossy(&bytes).into_owned());
+            }
+        }
+    }
+    Ok(files)
 }
 
 /// The manifest of a previous build: path -> sha256.
@@ -202,7 +312,7 @@ pub struct Drift {
     pub stale: Vec<String>,
     /// Generated, not on disk.
     pub missing: Vec<String>,
-    /// On disk and in the manifest, but no longer generated.
+    /// On disk and in the manifest, but no longer generated (edited by hand or not).
     pub extra: Vec<String>,
     /// Listed in the manifest, but their content no longer matches its hash.
     pub edited: Vec<String>,
@@ -245,9 +355,8 @@ pub fn compare(out: &Path, set: &ArtifactSet) -> Drift {
             continue;
         }
         if let Ok(bytes) = fs::read(out.join(path)) {
-            if sha256(&bytes) == *hash {
-                drift.extra.push(path.clone());
-            } else {
+            drift.extra.push(path.clone());
+            if sha256(&bytes) != *hash {
                 drift.edited.push(path.clone());
             }
         }
@@ -349,7 +458,8 @@ pub fn write(out: &Path, set: &ArtifactSet, force: bool) -> Result<WriteReport, 
         move_file(&staging.path().join(path), &dest)?;
         report.written += 1;
     }
-    for path in &drift.extra {
+    // An edited file no longer generated is kept: pruning removes only our own bytes.
+    for path in drift.extra.iter().filter(|p| !drift.edited.contains(p)) {
         let p = out.join(path);
         if fs::remove_file(&p).is_ok() {
             report.pruned.push(path.clone());
@@ -395,27 +505,65 @@ pub enum WriteFailure {
 /// A short, line-based diff for `--check` output: the first lines that differ.
 #[must_use]
 pub fn short_diff(old: &str, new: &str, max_lines: usize) -> String {
-    let old_lines: Vec<&str> = old.lines().collect();
-    let new_lines: Vec<&str> = new.lines().collect();
-    let first = old_lines
-        .iter()
-        .zip(&new_lines)
-        .position(|(a, b)| a != b)
-        .unwrap_or(old_lines.len().min(new_lines.len()));
-    let mut out = format!("    @@ line {} @@\n", first + 1);
+    let diff = similar::TextDiff::from_lines(old, new);
+    let mut out = String::new();
     let mut shown = 0;
-    for l in old_lines.iter().skip(first).take(max_lines) {
-        out.push_str(&format!("    -{l}\n"));
-        shown += 1;
+    let mut more = 0;
+    for group in diff.grouped_ops(1) {
+        let Some(first) = group.first() else {
+            continue;
+        };
+        if shown < max_lines {
+            out.push_str(&format!("    @@ line {} @@\n", first.old_range().start + 1));
+        }
+        for op in &group {
+            for change in diff.iter_changes(op) {
+                let sign = match change.tag() {
+                    similar::ChangeTag::Delete => '-',
+                    similar::ChangeTag::Insert => '+',
+                    similar::ChangeTag::Equal => ' ',
+                };
+                if shown < max_lines {
+                    let line = change.value().trim_end_matches(['\n', '\r']);
+                    out.push_str(&format!("    {sign}{line}\n"));
+                    shown += 1;
+                } else if sign != ' ' {
+                    more += 1;
+                }
+            }
+        }
     }
-    for l in new_lines.iter().skip(first).take(max_lines) {
-        out.push_str(&format!("    +{l}\n"));
-        shown += 1;
+    if more > 0 {
+        out.push_str(&format!("    ... and {more} more changed lines\n"));
     }
-    if shown == 0 {
+    if out.is_empty() {
         out.push_str("    (whitespace at the end of the file)\n");
     }
     out
+}
+
+/// Writes one file (a report), through a temporary file beside it so that a failure
+/// leaves any previous version whole.
+pub fn write_file(path: &Path, contents: &str) -> Result<(), IoError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
+        .map_err(|e| io_err("cannot create a temporary file in", &dir, &e))?;
+    std::io::Write::write_all(&mut tmp, contents.as_bytes())
+        .map_err(|e| io_err("cannot write", path, &e))?;
+    // A temporary file is private (0600); a report is for reading, like any other output.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let _ = tmp
+            .as_file()
+            .set_permissions(fs::Permissions::from_mode(0o644));
+    }
+    tmp.persist(path)
+        .map_err(|e| io_err("cannot write", path, &e.error))?;
+    Ok(())
 }
 
 /// The on-disk content of a generated file, for diffs.

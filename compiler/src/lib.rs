@@ -14,12 +14,14 @@
 pub mod check;
 pub mod cli;
 pub mod diag;
+pub mod diff;
 pub mod driver;
 pub mod emit;
 pub mod graph;
 pub mod lang;
 pub mod lower;
 pub mod model;
+pub mod report;
 pub mod source;
 pub mod stdlib;
 pub mod suggest;

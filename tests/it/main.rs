@@ -14,6 +14,8 @@ mod fluentd;
 mod grafana;
 mod policy;
 mod prometheus;
+mod report;
+mod review;
 mod robustness;
 mod stdlib;
 mod support;
