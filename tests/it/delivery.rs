@@ -324,3 +324,38 @@ fn spinnaker_pipelines_have_the_documented_shape() {
         );
     }
 }
+
+/// The shop's canary, `checkout`, as it reaches production: the Rollout's strategy (steps
+/// from `std/progressive-canary`, Istio traffic routing) and the AnalysisTemplate (its own
+/// SLO error ratio and `storefront`'s edge), for review beside its KDL.
+#[test]
+fn shop_checkout_rollout_snapshot() {
+    let dir = root().join("examples/shop");
+    let c = compile(&dir, &nestioc::Options::default());
+    let set = c.artifacts.expect("artifacts");
+    let text = &set.files["kubernetes/prod/checkout.yaml"].contents;
+    let docs: Vec<&str> = text
+        .split("\n---\n")
+        .filter(|d| d.contains("\nkind: Rollout\n") || d.contains("\nkind: AnalysisTemplate\n"))
+        .collect();
+    assert_eq!(docs.len(), 2, "a Rollout and its AnalysisTemplate");
+    let rollout = docs[0];
+    // Only the strategy: the pod template is the same as any Deployment's.
+    let strategy = rollout
+        .split_once("\n  strategy:\n")
+        .map(|(_, s)| format!("  strategy:\n{s}"))
+        .expect("a strategy");
+    let mut s = insta::Settings::clone_current();
+    s.set_snapshot_path(root().join("tests/snapshots"));
+    s.set_prepend_module_to_snapshot(false);
+    s.set_omit_expression(true);
+    s.bind(|| {
+        insta::assert_snapshot!(
+            "delivery__shop-checkout-rollout",
+            format!(
+                "# Rollout checkout (prod): spec.strategy\n{strategy}\n---\n{}",
+                docs[1]
+            )
+        );
+    });
+}

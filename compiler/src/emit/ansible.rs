@@ -298,6 +298,31 @@ fn tasks(platform: &Platform) -> Vec<Value> {
             }}},
         }),
     ));
+    if platform.fluentd {
+        // Fluentd comes from the fluentd target (its configuration is the topology's), not
+        // from a chart: apply the generated manifest. `state: present` with server-side
+        // apply changes nothing when the objects are as generated.
+        tasks.push(json!({
+            "name": "Create the logging namespace",
+            "kubernetes.core.k8s": {
+                "state": "present",
+                "definition": {
+                    "apiVersion": "v1",
+                    "kind": "Namespace",
+                    "metadata": {"name": super::fluentd::NAMESPACE},
+                },
+            },
+        }));
+        tasks.push(json!({
+            "name": "Install Fluentd (the fluentd target's DaemonSet, RBAC and configuration)",
+            "kubernetes.core.k8s": {
+                "state": "present",
+                "apply": true,
+                "server_side_apply": {"field_manager": "nestioc-platform"},
+                "src": "{{ fluentd_manifest }}",
+            },
+        }));
+    }
     if platform.argo {
         tasks.push(release(
             "Install Argo CD (argo-cd)",
@@ -378,7 +403,7 @@ fn playbook_header(cx: &EmitContext<'_>, platform: &Platform, root: &str) -> Str
             "#\n\
              # Fluentd is not installed from a chart: nestioc's `fluentd` target generates it\n\
              # (fluentd/fluentd.yaml: the DaemonSet, its RBAC and the ConfigMap holding\n\
-             # fluent.conf); apply that file with the services.\n",
+             # fluent.conf), and this play applies that file (`fluentd_manifest`).\n",
         );
     }
     if platform.spinnaker {
@@ -446,6 +471,13 @@ impl Emitter for Ansible {
             );
             // The controller's architecture (`linux-arm64` on ARM nodes).
             vars.insert("gatewayapi_plugin_arch".into(), json!("linux-amd64"));
+        }
+        if platform.fluentd {
+            // Beside the playbook in the generated output.
+            vars.insert(
+                "fluentd_manifest".into(),
+                json!("{{ playbook_dir }}/../fluentd/fluentd.yaml"),
+            );
         }
         if platform.mesh == Mesh::Linkerd {
             // Paths relative to the playbook's directory (or absolute); the files stay
