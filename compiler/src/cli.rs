@@ -84,6 +84,8 @@ pub enum Command {
     /// What a change does, for a pull-request comment: topology, access, SLOs, rollouts,
     /// images and blast radius, then every generated object that changed
     Diff(DiffArgs),
+    /// Format the project's KDL files canonically (comments kept)
+    Fmt(FmtArgs),
     /// Write a self-contained HTML page: the graph by release wave and a card per service
     Report(ReportArgs),
     /// Show where a service's value comes from: defaults, templates, service, environment
@@ -128,6 +130,16 @@ pub struct DiffArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = DiffFormat::Markdown)]
     pub format: DiffFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct FmtArgs {
+    /// Project directory (containing nestio.kdl)
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Write nothing; exit 1 if a file is not formatted, showing the difference
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]
@@ -236,6 +248,7 @@ where
         Command::Why(a) => why(&a, color),
         Command::Diff(a) => diff(&a, color),
         Command::Report(a) => report(&a, color),
+        Command::Fmt(a) => fmt(&a, color),
     }
 }
 
@@ -612,6 +625,63 @@ fn load_base(
         &render_options(dir, color),
     )?;
     Ok((Some(c.analysis), c.files))
+}
+
+fn fmt(a: &FmtArgs, color: bool) -> ExitCode {
+    let out = a.dir.join(driver::DEFAULT_OUT);
+    let (sources, pre) = match driver::load_project(&a.dir, &out) {
+        Ok(x) => x,
+        Err(e) => return io_failure(&e),
+    };
+    let mut diags = pre;
+    let formatted = crate::fmt::format_project(&sources, &mut diags);
+    let render_opts = render_options(&a.dir, color);
+    let diags = diags.finish();
+    let Some(formatted) = formatted else {
+        let text = render::render(&diags, &sources, Format::Human, &render_opts);
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+        eprintln!(
+            "error: could not format `{}`: {}; nothing was written",
+            a.dir.display(),
+            summary_counts(&diags)
+        );
+        return ExitCode::from(1);
+    };
+    let changed: Vec<(&str, &str, &str)> = formatted
+        .iter()
+        .filter_map(|(id, text)| {
+            let src = sources.get(*id);
+            (src.text != *text).then_some((src.name.as_str(), src.text.as_str(), text.as_str()))
+        })
+        .collect();
+    if a.check {
+        if changed.is_empty() {
+            eprintln!("{} files are formatted", formatted.len());
+            return ExitCode::SUCCESS;
+        }
+        eprintln!(
+            "error: {} file{} not formatted; run `nestioc fmt`",
+            changed.len(),
+            if changed.len() == 1 { " is" } else { "s are" }
+        );
+        for (name, old, new) in &changed {
+            eprintln!("  {}", a.dir.join(name).display());
+            eprint!("{}", driver::short_diff(old, new, 12));
+        }
+        return ExitCode::from(1);
+    }
+    for (name, _, new) in &changed {
+        if let Err(e) = driver::write_file(&a.dir.join(name), new) {
+            return io_failure(&e);
+        }
+    }
+    eprintln!(
+        "formatted {} file{} ({} unchanged)",
+        changed.len(),
+        if changed.len() == 1 { "" } else { "s" },
+        formatted.len() - changed.len()
+    );
+    ExitCode::SUCCESS
 }
 
 fn report(a: &ReportArgs, color: bool) -> ExitCode {

@@ -553,13 +553,16 @@ pub fn write_file(path: &Path, contents: &str) -> Result<(), IoError> {
         .map_err(|e| io_err("cannot create a temporary file in", &dir, &e))?;
     std::io::Write::write_all(&mut tmp, contents.as_bytes())
         .map_err(|e| io_err("cannot write", path, &e))?;
-    // A temporary file is private (0600); a report is for reading, like any other output.
+    // A temporary file is private (0600): keep the permissions of the file it replaces
+    // (a formatted source), or make a new one readable like any other output.
+    let perms = fs::metadata(path).map(|m| m.permissions());
     #[cfg(unix)]
-    {
+    let perms = perms.or_else(|_| {
         use std::os::unix::fs::PermissionsExt as _;
-        let _ = tmp
-            .as_file()
-            .set_permissions(fs::Permissions::from_mode(0o644));
+        Ok::<_, std::io::Error>(fs::Permissions::from_mode(0o644))
+    });
+    if let Ok(p) = perms {
+        let _ = tmp.as_file().set_permissions(p);
     }
     tmp.persist(path)
         .map_err(|e| io_err("cannot write", path, &e.error))?;

@@ -17,6 +17,7 @@ pub mod diag;
 pub mod diff;
 pub mod driver;
 pub mod emit;
+pub mod fmt;
 pub mod graph;
 pub mod lang;
 pub mod lower;

@@ -10,6 +10,7 @@ mod docs;
 mod examples;
 mod explain;
 mod fixtures;
+mod fmt;
 mod fluentd;
 mod grafana;
 mod policy;
