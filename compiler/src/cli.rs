@@ -86,6 +86,8 @@ pub enum Command {
     Diff(DiffArgs),
     /// Format the project's KDL files canonically (comments kept)
     Fmt(FmtArgs),
+    /// Run the language server on stdin/stdout (for editors)
+    Lsp,
     /// Write a self-contained HTML page: the graph by release wave and a card per service
     Report(ReportArgs),
     /// Show where a service's value comes from: defaults, templates, service, environment
@@ -249,6 +251,13 @@ where
         Command::Diff(a) => diff(&a, color),
         Command::Report(a) => report(&a, color),
         Command::Fmt(a) => fmt(&a, color),
+        Command::Lsp => match crate::lsp::run_stdio() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: language server: {e}");
+                ExitCode::from(2)
+            }
+        },
     }
 }
 

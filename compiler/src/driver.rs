@@ -115,12 +115,12 @@ fn sha256(bytes: &[u8]) -> String {
 }
 
 /// Is this project-relative path a source: a `.kdl` file, or a text-template override?
-fn is_project_file(rel: &str) -> bool {
+pub fn is_project_file(rel: &str) -> bool {
     rel.ends_with(".kdl") || (rel.starts_with(TEMPLATE_DIR) && rel.ends_with(".hbs"))
 }
 
 /// Adds one project file; a file that is not UTF-8 is reported and kept for rendering.
-fn add_file(sources: &mut SourceMap, diags: &mut Diagnostics, rel: String, bytes: Vec<u8>) {
+pub fn add_file(sources: &mut SourceMap, diags: &mut Diagnostics, rel: String, bytes: Vec<u8>) {
     let origin = if rel.ends_with(".kdl") {
         Origin::Project
     } else {

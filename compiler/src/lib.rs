@@ -21,6 +21,7 @@ pub mod fmt;
 pub mod graph;
 pub mod lang;
 pub mod lower;
+pub mod lsp;
 pub mod model;
 pub mod report;
 pub mod source;
