@@ -36,6 +36,10 @@ pub struct GlobalArgs {
     /// When to use colour in human diagnostics (NO_COLOR is respected)
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Threads for parsing, emitting and writing [default: one per core]. The output is
+    /// the same for any number; 1 runs everything on one thread
+    #[arg(long, short = 'j', global = true, env = "NESTIOC_JOBS")]
+    pub jobs: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -88,6 +92,15 @@ pub enum Command {
     Fmt(FmtArgs),
     /// Run the language server on stdin/stdout (for editors)
     Lsp,
+    /// Create a new project that builds with no diagnostics (asks on a terminal)
+    Init(InitArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff)
+    Man,
     /// Write a self-contained HTML page: the graph by release wave and a card per service
     Report(ReportArgs),
     /// Show where a service's value comes from: defaults, templates, service, environment
@@ -132,6 +145,40 @@ pub struct DiffArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = DiffFormat::Markdown)]
     pub format: DiffFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to create the project [default: the current directory]
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Project name [default: the directory's name]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Kubernetes namespace [default: the project name]
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Image registry [default: ghcr.io/acme]
+    #[arg(long)]
+    pub registry: Option<String>,
+    /// Service mesh: istio, linkerd or none [default: istio]
+    #[arg(long)]
+    pub mesh: Option<String>,
+    /// The first service's name [default: api]
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Its language: go, rust, node, python, java or dotnet [default: go]
+    #[arg(long)]
+    pub language: Option<String>,
+    /// The owning team [default: platform-team]
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// CI system: github-actions, gitlab, circleci, jenkins or none [default: github-actions]
+    #[arg(long)]
+    pub ci: Option<String>,
+    /// Ask nothing, even on a terminal: take the flags and the defaults
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -242,6 +289,12 @@ where
         ColorChoice::Never => false,
         ColorChoice::Auto => !no_color_env && std::io::stderr().is_terminal(),
     };
+    if let Some(jobs) = cli.global.jobs {
+        // Once per process; a second call (tests run several commands) keeps the first.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs)
+            .build_global();
+    }
     match cli.command {
         Command::Build(a) => build(&a, color),
         Command::Check(a) => check(&a, color),
@@ -251,6 +304,22 @@ where
         Command::Diff(a) => diff(&a, color),
         Command::Report(a) => report(&a, color),
         Command::Fmt(a) => fmt(&a, color),
+        Command::Init(a) => init(&a),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "nestioc", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Lsp => match crate::lsp::run_stdio() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -306,12 +375,29 @@ fn io_failure(e: &driver::IoError) -> ExitCode {
 }
 
 /// Loads and analyses a project. `Err` is an I/O problem (exit 2).
+/// The input limits, with the overrides of `NESTIOC_LIMITS` (`services=20000,nodes=...`;
+/// docs/security.md). Read here, in the CLI: the library never reads the environment.
+fn limits_from_env() -> Result<crate::syntax::Limits, driver::IoError> {
+    let defaults = crate::syntax::Limits::default();
+    let Some(spec) = std::env::var_os("NESTIOC_LIMITS") else {
+        return Ok(defaults);
+    };
+    defaults
+        .with_overrides(&spec.to_string_lossy())
+        .map_err(|e| driver::IoError {
+            message: format!("invalid NESTIOC_LIMITS: {e}"),
+        })
+}
+
 fn analyse(
     dir: &Path,
     out: &Path,
     opts: &Options,
     timings: &mut Timings,
 ) -> Result<Analysis, driver::IoError> {
+    let mut opts = opts.clone();
+    opts.limits = limits_from_env()?;
+    let opts = &opts;
     let mut last = Instant::now();
     let (sources, pre) = driver::load_project(dir, out)?;
     timings.stages.push(("discover", last.elapsed()));
@@ -333,6 +419,7 @@ fn build(a: &BuildArgs, color: bool) -> ExitCode {
         env: a.env.clone(),
         targets: a.target.clone(),
         deny_warnings: a.deny_warnings,
+        ..Options::default()
     };
     let render_opts = render_options(&a.dir, color);
     let mut timings = Timings::default();
@@ -431,17 +518,41 @@ fn build(a: &BuildArgs, color: bool) -> ExitCode {
         }
     };
     if a.timings {
-        eprintln!("timings:");
-        for (stage, d) in &timings.stages {
-            eprintln!("  {stage:<10} {:>9.3} ms", d.as_secs_f64() * 1000.0);
-        }
-        eprintln!(
-            "  {:<10} {:>9.3} ms",
-            "total",
-            started.elapsed().as_secs_f64() * 1000.0
-        );
+        print_timings(&timings, started.elapsed());
     }
     code
+}
+
+/// `--timings`: the stages in order; the emitters (and the template registry they share)
+/// indented under their sum, `emit`.
+fn print_timings(timings: &Timings, total: std::time::Duration) {
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let targets = emit::target_names();
+    // The emitters follow `templates` (the target `graph` is not the stage `graph`).
+    let start = timings.stages.iter().position(|(s, _)| *s == "templates");
+    let is_emit = |i: usize, stage: &str| {
+        start.is_some_and(|t| i == t || (i > t && targets.contains(&stage)))
+    };
+    let emit_total: std::time::Duration = timings
+        .stages
+        .iter()
+        .enumerate()
+        .filter(|(i, (s, _))| is_emit(*i, s))
+        .map(|(_, (_, d))| *d)
+        .sum();
+    eprintln!("timings:");
+    for (i, (stage, d)) in timings.stages.iter().enumerate() {
+        if is_emit(i, stage) {
+            if start == Some(i) {
+                eprintln!("  {:<14} {:>9.3} ms", "emit", ms(emit_total));
+            }
+            eprintln!("    {stage:<12} {:>9.3} ms", ms(*d));
+        } else {
+            eprintln!("  {stage:<14} {:>9.3} ms", ms(*d));
+        }
+    }
+    eprintln!("  {:<14} {:>9.3} ms", "total", ms(total));
+    eprintln!("  ({} threads)", rayon::current_num_threads());
 }
 
 fn report_drift(out: &Path, set: &crate::emit::ArtifactSet, drift: &driver::Drift) {
@@ -486,6 +597,7 @@ fn check(a: &CheckArgs, color: bool) -> ExitCode {
         env: a.env.clone(),
         targets: Vec::new(),
         deny_warnings: a.deny_warnings,
+        ..Options::default()
     };
     let out = a.dir.join(driver::DEFAULT_OUT);
     let render_opts = render_options(&a.dir, color);
@@ -634,6 +746,90 @@ fn load_base(
         &render_options(dir, color),
     )?;
     Ok((Some(c.analysis), c.files))
+}
+
+/// Reads one answer on a terminal; the default when the answer is empty.
+fn ask(question: &str, default: &str) -> String {
+    eprint!("{question} [{default}]: ");
+    let mut line = String::new();
+    match std::io::stdin().read_line(&mut line) {
+        Ok(n) if n > 0 && !line.trim().is_empty() => line.trim().to_owned(),
+        _ => default.to_owned(),
+    }
+}
+
+fn init(a: &InitArgs) -> ExitCode {
+    let dir_name = std::fs::canonicalize(&a.dir)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .or_else(|| a.dir.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let mut plan = crate::init::Plan::for_dir(&dir_name);
+    let interactive = !a.yes && std::io::stdin().is_terminal();
+    let pick = |flag: &Option<String>, question: &str, field: &mut String| {
+        if let Some(v) = flag {
+            v.clone_into(field);
+        } else if interactive {
+            *field = ask(question, field);
+        }
+    };
+    pick(&a.name, "Project name", &mut plan.project);
+    // The namespace defaults to the project's name, as chosen.
+    plan.namespace.clone_from(&plan.project);
+    pick(&a.namespace, "Namespace", &mut plan.namespace);
+    pick(&a.registry, "Image registry", &mut plan.registry);
+    pick(
+        &a.mesh,
+        "Service mesh (istio, linkerd, none)",
+        &mut plan.mesh,
+    );
+    pick(&a.service, "First service", &mut plan.service);
+    pick(
+        &a.language,
+        "Its language (go, rust, node, python, java, dotnet)",
+        &mut plan.language,
+    );
+    pick(&a.owner, "Owning team", &mut plan.owner);
+    let mut ci = plan.ci.clone().unwrap_or_else(|| "none".into());
+    pick(
+        &a.ci,
+        "CI (github-actions, gitlab, circleci, jenkins, none)",
+        &mut ci,
+    );
+    plan.ci = (ci != "none").then_some(ci);
+    if let Err(e) = plan.validate() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    let files = plan.files();
+    for (rel, _) in &files {
+        if a.dir.join(rel).exists() {
+            eprintln!(
+                "error: `{}` already exists: nestioc init never overwrites a file",
+                a.dir.join(rel).display()
+            );
+            return ExitCode::from(2);
+        }
+    }
+    for (rel, text) in &files {
+        let path = a.dir.join(rel);
+        if let Some(parent) = path.parent()
+            && let Err(e) = std::fs::create_dir_all(parent)
+        {
+            eprintln!("error: cannot create `{}`: {e}", parent.display());
+            return ExitCode::from(2);
+        }
+        if let Err(e) = driver::write_file(&path, text) {
+            return io_failure(&e);
+        }
+        eprintln!("created {}", path.display());
+    }
+    eprintln!(
+        "next: `nestioc build {}` writes the charts and the rest into {}",
+        a.dir.display(),
+        a.dir.join(driver::DEFAULT_OUT).display()
+    );
+    ExitCode::SUCCESS
 }
 
 fn fmt(a: &FmtArgs, color: bool) -> ExitCode {

@@ -27,7 +27,7 @@ pub struct Side<'a> {
     pub label: &'a str,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Edge {
     pub caller: String,
     pub callee: String,
@@ -178,7 +178,7 @@ fn transitive_callers(topology: &Topology, service: &str) -> Vec<String> {
     let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut stack = vec![service.to_owned()];
     while let Some(s) = stack.pop() {
-        for e in topology.edges.iter().filter(|e| e.callee == s) {
+        for e in topology.callers(&s) {
             if e.caller != service && seen.insert(e.caller.clone()) {
                 stack.push(e.caller.clone());
             }
@@ -211,8 +211,11 @@ fn semantic(base: (&Model, &Topology), head: (&Model, &Topology)) -> Semantic {
         .cloned()
         .collect();
     // Authorization is exactly the edges, per port: compare (caller, callee, port).
-    s.access_granted = he.iter().filter(|e| !be.contains(e)).cloned().collect();
-    s.access_revoked = be.iter().filter(|e| !he.contains(e)).cloned().collect();
+    // Sets, not `Vec::contains`: a pull request on a 5,000-edge graph must not be quadratic.
+    let (bset, hset): (BTreeSet<&Edge>, BTreeSet<&Edge>) =
+        (be.iter().collect(), he.iter().collect());
+    s.access_granted = he.iter().filter(|e| !bset.contains(e)).cloned().collect();
+    s.access_revoked = be.iter().filter(|e| !hset.contains(e)).cloned().collect();
     let mut changed: BTreeSet<String> = BTreeSet::new();
     for name in hnames.intersection(&bnames) {
         let (b, h) = (&bm.services[*name], &hm.services[*name]);

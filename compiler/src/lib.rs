@@ -19,6 +19,7 @@ pub mod driver;
 pub mod emit;
 pub mod fmt;
 pub mod graph;
+pub mod init;
 pub mod lang;
 pub mod lower;
 pub mod lsp;
@@ -48,6 +49,8 @@ pub struct Options {
     pub targets: Vec<String>,
     /// Warnings count as errors.
     pub deny_warnings: bool,
+    /// Input limits (size, depth, counts, string length); see docs/security.md.
+    pub limits: syntax::Limits,
 }
 
 /// Time spent per stage, for `--timings`. Measured by the caller's clock: the library
@@ -85,9 +88,15 @@ pub fn analyze(
     clock: &mut dyn FnMut(&'static str),
 ) -> Analysis {
     let mut diags = pre;
-    let docs = syntax::parse_all(&sources, &mut diags);
+    let docs = syntax::parse_all_with(&sources, &opts.limits, &mut diags);
     clock("parse");
-    let model = lower::lower(&docs, &sources, &mut diags);
+    // A project over a count limit is not lowered: it is not looked at any further.
+    let over_limit = diags.iter().any(|d| d.code == diag::Code::LimitExceeded);
+    let model = if over_limit {
+        None
+    } else {
+        lower::lower(&docs, &sources, &mut diags)
+    };
     emit::templates::check_overrides(&sources, &mut diags);
     clock("lower");
     let topology = model.as_ref().map(|m| graph::build(m, &mut diags));
@@ -132,7 +141,7 @@ pub fn emit(
         templates: &templates,
         env: opts.env.as_deref(),
     };
-    let set = emit::emit(&cx, &opts.targets);
-    clock("emit");
-    set
+    clock("templates");
+    // The clock hears each emitter's name: `--timings` shows them one by one.
+    emit::emit_timed(&cx, &opts.targets, clock)
 }

@@ -6,7 +6,7 @@
 //!   target wrote; the umbrella chart, with its dependencies vendored as `helm dependency
 //!   build` would, renders the union of them.
 //! - `kubernetes-validate --strict` accepts every rendered manifest.
-//! - `checkov` fails no check, apart from those in `tests/checkov-skips.txt`.
+//! - `checkov` fails no check, apart from those in `tests/scanner-suppressions.txt`.
 //!
 //! A validator is looked up on `PATH`, then in `<repo>/.venv-validators/bin`. When it is
 //! missing the test says so on stderr and passes, unless `NESTIOC_REQUIRE_VALIDATORS=1`.
@@ -527,33 +527,10 @@ fn kubernetes_validate_accepts_every_manifest() {
 
 // ------------------------------------------------------------------ checkov
 
-/// `tests/checkov-skips.txt`: one `CKV_ID  # reason` a line; blank lines and lines that
-/// start with `#` are comments. A skip without a reason is an error.
+/// The checkov checks suppressed on the rendered manifests (`kubernetes/...` in
+/// `tests/scanner-suppressions.txt`, each with its reason).
 fn checkov_skips() -> Vec<String> {
-    let path = root().join("tests/checkov-skips.txt");
-    let mut ids = Vec::new();
-    for (i, line) in read(&path).lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (id, reason) = line.split_once('#').unwrap_or((line, ""));
-        let id = id.trim();
-        assert!(
-            !reason.trim().is_empty(),
-            "{}:{}: `{id}` needs a reason: `{id}  # why`",
-            path.display(),
-            i + 1
-        );
-        assert!(
-            id.starts_with("CKV") && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
-            "{}:{}: `{id}` is not a checkov check id",
-            path.display(),
-            i + 1
-        );
-        ids.push(id.to_owned());
-    }
-    ids
+    crate::suppressions::checkov_ids_for("kubernetes/env/service.yaml")
 }
 
 #[test]
@@ -627,7 +604,7 @@ fn checkov_fails_no_check_outside_the_skip_file() {
     }
     assert!(
         problems.is_empty(),
-        "checkov findings (fix the generated output, or add a justified skip to tests/checkov-skips.txt):\n{problems}"
+        "checkov findings (fix the generated output, or add a justified suppression to tests/scanner-suppressions.txt):\n{problems}"
     );
 }
 
@@ -933,32 +910,16 @@ fn fluentd_manifests_pass_kubernetes_validate() {
     );
 }
 
-/// `tests/checkov-skips-fluentd.txt`, in the format of `tests/checkov-skips.txt`.
+/// The checkov checks suppressed on `fluentd/fluentd.yaml` in
+/// `tests/scanner-suppressions.txt`: id -> reason.
 fn fluentd_checkov_skips() -> BTreeMap<String, String> {
-    let path = root().join("tests/checkov-skips-fluentd.txt");
-    let mut skips = BTreeMap::new();
-    for (i, line) in read(&path).lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (id, reason) = line.split_once('#').unwrap_or((line, ""));
-        let id = id.trim();
-        assert!(
-            !reason.trim().is_empty(),
-            "{}:{}: `{id}` needs a reason: `{id}  # why`",
-            path.display(),
-            i + 1
-        );
-        assert!(
-            id.starts_with("CKV") && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
-            "{}:{}: `{id}` is not a checkov check id",
-            path.display(),
-            i + 1
-        );
-        skips.insert(id.to_owned(), reason.trim().to_owned());
-    }
-    skips
+    crate::suppressions::all()
+        .into_iter()
+        .filter(|s| {
+            s.scanner == "checkov" && crate::suppressions::glob(&s.path, "fluentd/fluentd.yaml")
+        })
+        .map(|s| (s.id, s.reason))
+        .collect()
 }
 
 /// checkov runs without skips, so that the skip file can be held to exactly the checks
@@ -1016,7 +977,7 @@ fn fluentd_manifests_fail_no_checkov_check_outside_their_skip_file() {
         .collect();
     assert!(
         unexpected.is_empty(),
-        "checkov findings on fluentd/fluentd.yaml (fix the generated output, or add a justified skip to tests/checkov-skips-fluentd.txt):\n{}",
+        "checkov findings on fluentd/fluentd.yaml (fix the generated output, or add a justified suppression to tests/scanner-suppressions.txt):\n{}",
         unexpected.join("\n")
     );
     let stale: Vec<&String> = skips
@@ -1025,6 +986,6 @@ fn fluentd_manifests_fail_no_checkov_check_outside_their_skip_file() {
         .collect();
     assert!(
         stale.is_empty(),
-        "tests/checkov-skips-fluentd.txt skips checks that pass now: {stale:?}"
+        "tests/scanner-suppressions.txt suppresses checks on fluentd/fluentd.yaml that pass now: {stale:?}"
     );
 }

@@ -132,3 +132,37 @@ fn docs_examples_compile_cleanly() {
     }
     assert!(checked >= 4, "only {checked} examples found");
 }
+
+/// The JSON Schema of `graph/topology.json`, generated from the types that write it.
+#[test]
+fn schemas_topology_is_up_to_date() {
+    check_or_update(
+        "schemas/topology.schema.json",
+        &nestioc::emit::graph::json_schema(),
+    );
+}
+
+/// Every fixture's and example's `graph/topology.json` validates against that schema.
+#[test]
+fn topology_json_matches_its_schema() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&nestioc::emit::graph::json_schema()).expect("schema");
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    let mut dirs = crate::support::subdirs(&root().join("examples"));
+    dirs.extend(crate::support::subdirs(
+        &root().join("tests/fixtures/valid"),
+    ));
+    for dir in dirs {
+        let c = crate::support::compile(&dir, &crate::support::fixture_options(&dir));
+        let Some(set) = c.artifacts else { continue };
+        let Some(a) = set.files.get("graph/topology.json") else {
+            continue;
+        };
+        let doc: serde_json::Value = serde_json::from_str(&a.contents).expect("json");
+        let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", dir.display());
+    }
+    // And the schema is not vacuous: an unknown field or a wrong kind fails.
+    let bad = serde_json::json!({"$comment": "", "project": "p", "services": [{"name": "a", "file": "f", "tier": null, "owner": null, "kind": "daemon", "wave": 0, "ports": []}], "edges": [], "externals": [], "waves": [], "extra": 1});
+    assert!(validator.iter_errors(&bad).count() >= 2);
+}

@@ -212,21 +212,23 @@ fn every_code_renders_in_every_format() {
         seen.insert(r.code.clone());
         logs.push((r.case.clone(), r.sarif.clone()));
     }
-    // NST0401 is reported by the writer: a real build over a hand-edited file.
-    let (case, code, outputs) = hand_edited();
-    let r = Rendered {
-        case,
-        code,
-        json: outputs[0].clone(),
-        github: outputs[1].clone(),
-        sarif: outputs[2].clone(),
-        files: Vec::new(),
-    };
-    check_json(&r);
-    check_github(&r);
-    check_sarif(&r);
-    seen.insert(r.code.clone());
-    logs.push((r.case.clone(), r.sarif.clone()));
+    // NST0401 and NST0404 are reported by the writer: a real build over a hand-edited
+    // file, and over an output directory with a symbolic link in it.
+    for (case, code, outputs) in [hand_edited(), symlinked_output()] {
+        let r = Rendered {
+            case,
+            code,
+            json: outputs[0].clone(),
+            github: outputs[1].clone(),
+            sarif: outputs[2].clone(),
+            files: Vec::new(),
+        };
+        check_json(&r);
+        check_github(&r);
+        check_sarif(&r);
+        seen.insert(r.code.clone());
+        logs.push((r.case.clone(), r.sarif.clone()));
+    }
     for c in nestioc::diag::Code::ALL {
         assert!(seen.contains(c.as_str()), "no fixture renders {c}");
     }
@@ -235,6 +237,29 @@ fn every_code_renders_in_every_format() {
 
 /// `nestioc build --format F` over a generated file edited by hand, for each format.
 fn hand_edited() -> (String, String, Vec<String>) {
+    refused_build("NST0401-hand-edited", "NST0401", |dir| {
+        let f = dir.join("generated/kubernetes/default/greeter.yaml");
+        let text = std::fs::read_to_string(&f).unwrap();
+        std::fs::write(&f, format!("{text}# mine\n")).unwrap();
+    })
+}
+
+fn symlinked_output() -> (String, String, Vec<String>) {
+    refused_build("NST0404-symlinked-output", "NST0404", |dir| {
+        let f = dir.join("generated/kubernetes/default/greeter.yaml");
+        std::fs::remove_file(&f).unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(dir.join("nestio.kdl"), &f).unwrap();
+    })
+}
+
+/// The minimal example built, its output tampered with, then built again after a change
+/// in every format: the writer refuses.
+fn refused_build(
+    case: &str,
+    code: &str,
+    tamper: impl Fn(&std::path::Path),
+) -> (String, String, Vec<String>) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("p");
     std::fs::create_dir_all(&dir).unwrap();
@@ -264,9 +289,7 @@ fn hand_edited() -> (String, String, Vec<String>) {
             .unwrap()
     };
     assert!(run(&["build"]).status.success());
-    let f = dir.join("generated/kubernetes/default/greeter.yaml");
-    let text = std::fs::read_to_string(&f).unwrap();
-    std::fs::write(&f, format!("{text}# mine\n")).unwrap();
+    tamper(&dir);
     let kdl = std::fs::read_to_string(dir.join("nestio.kdl")).unwrap();
     std::fs::write(dir.join("nestio.kdl"), kdl.replace("1.0.0", "1.0.1")).unwrap();
     let outputs = ["json", "github", "sarif"]
@@ -277,5 +300,5 @@ fn hand_edited() -> (String, String, Vec<String>) {
             String::from_utf8_lossy(&o.stderr).into_owned()
         })
         .collect();
-    ("NST0401-hand-edited".into(), "NST0401".into(), outputs)
+    (case.into(), code.into(), outputs)
 }

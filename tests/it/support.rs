@@ -16,7 +16,8 @@ pub(crate) struct Compiled {
     pub artifacts: Option<ArtifactSet>,
 }
 
-/// Options read from a fixture's `options` file: `env=NAME`, `deny-warnings`.
+/// Options read from a fixture's `options` file: `env=NAME`, `deny-warnings`,
+/// `targets=A,B`, `limits=NAME=N,...` (as `NESTIOC_LIMITS`).
 pub(crate) fn fixture_options(dir: &Path) -> Options {
     let mut opts = Options::default();
     if let Ok(text) = std::fs::read_to_string(dir.join("options")) {
@@ -27,6 +28,8 @@ pub(crate) fn fixture_options(dir: &Path) -> Options {
                 opts.deny_warnings = true;
             } else if let Some(t) = line.strip_prefix("targets=") {
                 opts.targets = t.split(',').map(str::to_owned).collect();
+            } else if let Some(l) = line.strip_prefix("limits=") {
+                opts.limits = opts.limits.with_overrides(l).expect("limits=");
             }
         }
     }

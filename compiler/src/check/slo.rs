@@ -185,12 +185,8 @@ pub(super) fn retry_amplification(model: &Model, topology: &Topology, diags: &mu
     for n in order {
         let name = &topology.graph[n];
         let here = best.get(name).map_or(1, |b| b.0);
-        for (ei, edge) in topology
-            .edges
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.caller == *name)
-        {
+        for &ei in topology.call_indices(name) {
+            let edge = &topology.edges[ei];
             let Some(caller) = model.services.get(&edge.caller) else {
                 continue;
             };

@@ -45,6 +45,8 @@ codes! {
     KdlSyntax = "NST0001", "kdl-syntax";
     UnreadableSource = "NST0002", "unreadable-source";
     MissingProject = "NST0003", "missing-project";
+    LimitExceeded = "NST0004", "limit-exceeded";
+    UnsafeFileName = "NST0005", "unsafe-file-name";
     UnknownNode = "NST0101", "unknown-node";
     UnknownProperty = "NST0102", "unknown-property";
     UnknownValue = "NST0103", "unknown-value";
@@ -61,6 +63,7 @@ codes! {
     LimitBelowRequest = "NST0114", "limit-below-request";
     ConflictingEntries = "NST0115", "conflicting-entries";
     InvalidCommand = "NST0116", "invalid-command";
+    UnsafeValue = "NST0117", "unsafe-value";
     UnknownService = "NST0201", "unknown-service";
     UnknownTemplate = "NST0202", "unknown-template";
     UnknownPort = "NST0203", "unknown-port";
@@ -85,6 +88,7 @@ codes! {
     HandEditedOutput = "NST0401", "hand-edited-output";
     TemplateRender = "NST0402", "template-render";
     UnknownTemplateFile = "NST0403", "unknown-template-file";
+    UnsafeOutput = "NST0404", "unsafe-output";
 }
 
 impl Code {

@@ -292,49 +292,50 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> Value {
     });
     let replicas = replica_values(service, scaled(service, None));
     v = with(v, replicas);
+    // `object`, not `json!`: the big values move in instead of being copied.
     v = with(
         v,
-        json!({
-            "labels": labels(cx, service),
-            "podLabels": pod_labels,
-            "selectorLabels": selector_labels(service),
-            "annotations": annotations,
-            "podAnnotations": pod_annotations,
-            "serviceAnnotations": super::mesh::service_annotations(cx, service),
+        object([
+            ("labels", Value::Object(labels(cx, service))),
+            ("podLabels", Value::Object(pod_labels)),
+            ("selectorLabels", Value::Object(selector_labels(service))),
+            ("annotations", annotations),
+            ("podAnnotations", pod_annotations),
+            ("serviceAnnotations", super::mesh::service_annotations(cx, service)),
             // Argo Rollouts shifts traffic to `-canary`, or previews on `-preview`.
-            "extraServices": super::rollout::extra_services(cx, service),
-            "workload": if super::rollout::uses_rollout(cx, service) { "Rollout" } else { "Deployment" },
-            "rolloutStrategy": super::rollout::strategy(cx, service),
-            "analysis": super::rollout::analysis(cx, service).unwrap_or_else(|| json!({})),
-            "ports": service.ports.iter().map(|p| json!({
+            ("extraServices", json!(super::rollout::extra_services(cx, service))),
+            ("workload", json!(if super::rollout::uses_rollout(cx, service) { "Rollout" } else { "Deployment" })),
+            ("rolloutStrategy", super::rollout::strategy(cx, service)),
+            ("analysis", super::rollout::analysis(cx, service).unwrap_or_else(|| json!({}))),
+            ("ports", Value::Array(service.ports.iter().map(|p| json!({
                 "name": p.name,
                 "port": p.port,
                 "targetPort": p.target,
                 "appProtocol": match p.protocol { Protocol::Http => "http", Protocol::Grpc => "grpc", Protocol::Tcp => "tcp" },
-            })).collect::<Vec<_>>(),
-            "args": service.args,
-            "env": env_list(cx, service),
-            "resources": {
+            })).collect())),
+            ("args", json!(service.args)),
+            ("env", Value::Array(env_list(cx, service))),
+            ("resources", json!({
                 "requests": {"cpu": service.resources.cpu.text, "memory": service.resources.memory.text},
                 "limits": {"cpu": service.resources.cpu_limit.text, "memory": service.resources.memory_limit.text},
-            },
-            "readinessProbe": handler.clone().map(|h| with(h, json!({"periodSeconds": 10, "timeoutSeconds": 2, "failureThreshold": 3}))),
-            "livenessProbe": handler.map(|h| with(h, json!({"initialDelaySeconds": 10, "periodSeconds": 20, "timeoutSeconds": 2, "failureThreshold": 3}))),
-            "podSecurityContext": {
+            })),
+            ("readinessProbe", handler.clone().map_or(Value::Null, |h| with(h, json!({"periodSeconds": 10, "timeoutSeconds": 2, "failureThreshold": 3})))),
+            ("livenessProbe", handler.map_or(Value::Null, |h| with(h, json!({"initialDelaySeconds": 10, "periodSeconds": 20, "timeoutSeconds": 2, "failureThreshold": 3})))),
+            ("podSecurityContext", json!({
                 "runAsNonRoot": true,
                 "runAsUser": 10001,
                 "runAsGroup": 10001,
                 "fsGroup": 10001,
                 "seccompProfile": {"type": "RuntimeDefault"},
-            },
-            "securityContext": {
+            })),
+            ("securityContext", json!({
                 "allowPrivilegeEscalation": false,
                 "readOnlyRootFilesystem": true,
                 "privileged": false,
                 "runAsNonRoot": true,
                 "capabilities": {"drop": ["ALL"]},
-            },
-            "volumes": service.volumes.iter().map(|vol| {
+            })),
+            ("volumes", Value::Array(service.volumes.iter().map(|vol| {
                 let mut m = Map::new();
                 m.insert("name".into(), json!(vol.name));
                 m.insert("mountPath".into(), json!(vol.path));
@@ -343,15 +344,15 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> Value {
                     m.insert("claimName".into(), json!(format!("{}-{}", service.name, vol.name)));
                 }
                 Value::Object(m)
-            }).collect::<Vec<_>>(),
+            }).collect())),
             // A ReadWriteOnce volume cannot be attached to the old and the new pod at once.
-            "strategy": if service.volumes.iter().any(|v| v.persistent) { "Recreate" } else { "RollingUpdate" },
-            "schedule": service.schedule.as_ref().map_or("", |s| s.cron.as_str()),
-            "concurrencyPolicy": service.schedule.as_ref().map_or("Forbid", |s| s.concurrency),
-            "networkPolicy": network_policy(cx, service),
-            "mesh": super::mesh::values(cx, service),
+            ("strategy", json!(if service.volumes.iter().any(|v| v.persistent) { "Recreate" } else { "RollingUpdate" })),
+            ("schedule", json!(service.schedule.as_ref().map_or("", |s| s.cron.as_str()))),
+            ("concurrencyPolicy", json!(service.schedule.as_ref().map_or("Forbid", |s| s.concurrency))),
+            ("networkPolicy", network_policy(cx, service)),
+            ("mesh", super::mesh::values(cx, service)),
             // With Istio, exposure goes through its ingress gateway (Gateway + VirtualService).
-            "ingress": match (&service.expose, service.expose_port()) {
+            ("ingress", match (&service.expose, service.expose_port()) {
                 (Some(e), Some(p)) if mesh != Mesh::Istio => json!({
                     "enabled": true,
                     "className": "",
@@ -361,10 +362,20 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> Value {
                     "tlsSecret": e.tls_secret.clone().unwrap_or_default(),
                 }),
                 _ => json!({"enabled": false, "className": "", "host": "", "path": "/", "portName": "", "tlsSecret": ""}),
-            },
-        }),
+            }),
+        ]),
     );
     v
+}
+
+/// A JSON object from its entries, in order. Unlike `json!`, which copies every `Value`
+/// it embeds (it serialises it again), the values are moved in.
+fn object<const N: usize>(entries: [(&str, Value); N]) -> Value {
+    let mut m = Map::with_capacity(N);
+    for (k, v) in entries {
+        m.insert(k.to_owned(), v);
+    }
+    Value::Object(m)
 }
 
 /// `values-<env>.yaml`: what the environment changes: the replica counts (always

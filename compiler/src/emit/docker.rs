@@ -173,10 +173,10 @@ impl Emitter for Docker {
     }
 
     fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
-        let mut out = Vec::new();
-        for service in cx.model.services.values() {
+        let files = super::per_service(cx, |service| {
+            let mut out = Vec::new();
             let Some(language) = service.language.as_deref() else {
-                continue; // an upstream image (`std/redis`, ...): nothing to build
+                return Ok(out); // an upstream image (`std/redis`, ...): nothing to build
             };
             if !LANGUAGES.iter().any(|(l, _)| *l == language) {
                 return Err(Diagnostic::error(
@@ -198,6 +198,11 @@ impl Emitter for Docker {
                 contents: dockerignore(&cx.file_of(service), language),
                 source: Some(service.name_span),
             });
+            Ok(out)
+        });
+        let mut out = Vec::new();
+        for f in files {
+            out.extend(f?);
         }
         Ok(out)
     }

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use super::metrics;
 use super::prometheus::{BURN_WINDOWS, WINDOWS, factor};
-use super::yaml::{documents, header};
+use super::yaml::{header, to_yaml};
 use super::{Artifact, EmitContext, Emitter};
 use crate::diag::Diagnostic;
 use crate::graph::Edge;
@@ -1319,41 +1319,46 @@ impl Emitter for Grafana {
 
     fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
         let project = &cx.model.project.name;
-        // (file, ConfigMap name, uid, dashboard, what produced it)
-        let mut dashboards = Vec::new();
-        for service in cx.model.services.values() {
-            dashboards.push((
+        // A dashboard's file, and its ConfigMap as a YAML document of dashboards.yaml.
+        let file = |path: String, name: String, uid: String, dashboard: Value, span| {
+            let json = to_json(&dashboard);
+            let map = to_yaml(&config_map(cx, &name, &uid, &json, cx.location(span)));
+            let artifact = Artifact {
+                path,
+                contents: json,
+                source: Some(span),
+            };
+            (artifact, map)
+        };
+        let mut dashboards = super::per_service(cx, |service| {
+            file(
                 format!("grafana/{}.json", service.name),
                 format!("nestio-dashboard-{project}.{}", service.name),
                 service_uid(project, &service.name),
                 service_dashboard(cx, service),
                 service.name_span,
-            ));
-        }
-        dashboards.push((
+            )
+        });
+        dashboards.push(file(
             overview_path(cx).to_owned(),
             format!("nestio-dashboard-{project}"),
             overview_uid(project),
             overview(cx),
             cx.model.project.span,
         ));
-        let mut out = Vec::new();
-        let mut maps = Vec::new();
-        for (path, name, uid, dashboard, span) in dashboards {
-            let json = to_json(&dashboard);
-            maps.push(config_map(cx, &name, &uid, &json, cx.location(span)));
-            out.push(Artifact {
-                path,
-                contents: json,
-                source: Some(span),
-            });
+        // What `documents` gives for the maps, each serialised on its own thread.
+        let mut all = header(&cx.sources.get(cx.model.project.source).name);
+        let mut out = Vec::with_capacity(dashboards.len() + 1);
+        for (i, (artifact, map)) in dashboards.into_iter().enumerate() {
+            if i > 0 {
+                all.push_str("---\n");
+            }
+            all.push_str(&map);
+            out.push(artifact);
         }
         out.push(Artifact {
             path: "grafana/dashboards.yaml".into(),
-            contents: documents(
-                &header(&cx.sources.get(cx.model.project.source).name),
-                &maps,
-            ),
+            contents: all,
             source: Some(cx.model.project.span),
         });
         Ok(out)

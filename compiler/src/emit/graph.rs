@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Serialize;
 
 use super::{Artifact, EmitContext, Emitter};
 use crate::diag::Diagnostic;
@@ -137,55 +138,160 @@ pub fn mermaid(cx: &EmitContext<'_>) -> String {
     s
 }
 
+/// `graph/topology.json` (and `nestioc graph --format json`): the checked model as data,
+/// for tooling. Its JSON Schema, generated from these types, is
+/// `schemas/topology.schema.json`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(title = "nestioc topology", deny_unknown_fields)]
+pub struct TopologyDoc {
+    /// Who generated the file, from which source.
+    #[serde(rename = "$comment")]
+    pub comment: String,
+    /// The project's name.
+    pub project: String,
+    /// Every service, by name.
+    pub services: Vec<ServiceDoc>,
+    /// Every resolved `depends-on`, in declaration order.
+    pub edges: Vec<EdgeDoc>,
+    /// External systems called, with their callers.
+    pub externals: Vec<ExternalDoc>,
+    /// Release waves: wave 0 needs nothing, wave n only earlier waves.
+    pub waves: Vec<Vec<String>>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ServiceDoc {
+    pub name: String,
+    /// The project file that declares it.
+    pub file: String,
+    /// 1 (most critical) to 3.
+    pub tier: Option<u8>,
+    pub owner: Option<String>,
+    /// `server` (has ports) or `worker`.
+    pub kind: ServiceKind,
+    /// Its release wave.
+    pub wave: usize,
+    pub ports: Vec<PortDoc>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceKind {
+    Server,
+    Worker,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct PortDoc {
+    pub name: String,
+    pub port: u16,
+    /// `http`, `grpc` or `tcp`.
+    pub protocol: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct EdgeDoc {
+    /// The caller.
+    pub from: String,
+    /// The callee.
+    pub to: String,
+    /// The callee's port called.
+    pub port: Option<String>,
+    /// The caller works without it.
+    pub optional: bool,
+    /// Per-request timeout, canonical (`"100ms"`).
+    pub timeout: Option<String>,
+    pub retries: Option<u32>,
+    /// The service called instead when the callee fails.
+    pub fallback: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ExternalDoc {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    /// The services that call it.
+    pub callers: Vec<String>,
+}
+
+/// The JSON Schema of [`TopologyDoc`], as committed in `schemas/topology.schema.json`.
+#[must_use]
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(TopologyDoc);
+    let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
 /// The graph as data, for tooling.
 #[must_use]
 pub fn json(cx: &EmitContext<'_>) -> String {
-    let services: Vec<Value> = cx
+    let services = cx
         .model
         .services
         .values()
-        .map(|s| {
-            json!({
-                "name": s.name,
-                "file": cx.file_of(s),
-                "tier": s.tier.as_ref().map(|t| t.value),
-                "owner": s.owner,
-                "kind": if s.is_worker() { "worker" } else { "server" },
-                "wave": cx.topology.wave_of(&s.name),
-                "ports": s.ports.iter().map(|p| json!({"name": p.name, "port": p.port, "protocol": p.protocol.as_str()})).collect::<Vec<_>>(),
-            })
+        .map(|s| ServiceDoc {
+            name: s.name.clone(),
+            file: cx.file_of(s),
+            tier: s.tier.as_ref().map(|t| t.value),
+            owner: s.owner.clone(),
+            kind: if s.is_worker() {
+                ServiceKind::Worker
+            } else {
+                ServiceKind::Server
+            },
+            wave: cx.topology.wave_of(&s.name),
+            ports: s
+                .ports
+                .iter()
+                .map(|p| PortDoc {
+                    name: p.name.clone(),
+                    port: p.port,
+                    protocol: p.protocol.as_str().to_owned(),
+                })
+                .collect(),
         })
         .collect();
-    let edges: Vec<Value> = cx
+    let edges = cx
         .topology
         .edges
         .iter()
         .map(|e| {
             let dep = &cx.model.services[&e.caller].depends_on[e.dep];
             let callee = &cx.model.services[&e.callee];
-            json!({
-                "from": e.caller,
-                "to": e.callee,
-                "port": callee.ports.get(e.port).map(|p| p.name.clone()),
-                "optional": e.optional,
-                "timeout": dep.timeout.as_ref().map(|t| t.value.canonical()),
-                "retries": dep.retries.as_ref().map(|r| r.value),
-                "fallback": dep.fallback.as_ref().map(|f| f.value.clone()),
-            })
+            EdgeDoc {
+                from: e.caller.clone(),
+                to: e.callee.clone(),
+                port: callee.ports.get(e.port).map(|p| p.name.clone()),
+                optional: e.optional,
+                timeout: dep.timeout.as_ref().map(|t| t.value.canonical()),
+                retries: dep.retries.as_ref().map(|r| r.value),
+                fallback: dep.fallback.as_ref().map(|f| f.value.clone()),
+            }
         })
         .collect();
-    let externals: Vec<Value> = externals(cx)
+    let externals = externals(cx)
         .into_iter()
-        .map(|((name, host, port), callers)| json!({"name": name, "host": host, "port": port, "callers": callers}))
+        .map(|((name, host, port), callers)| ExternalDoc {
+            name,
+            host,
+            port,
+            callers,
+        })
         .collect();
-    let doc = json!({
-        "$comment": generated(cx),
-        "project": cx.model.project.name,
-        "services": services,
-        "edges": edges,
-        "externals": externals,
-        "waves": cx.topology.waves,
-    });
+    let doc = TopologyDoc {
+        comment: generated(cx),
+        project: cx.model.project.name.clone(),
+        services,
+        edges,
+        externals,
+        waves: cx.topology.waves.clone(),
+    };
     let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
     s.push('\n');
     s

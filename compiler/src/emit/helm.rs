@@ -52,7 +52,8 @@ impl Emitter for Helm {
         let mut out = Vec::new();
         let project = &cx.model.project;
         let envs = cx.environments();
-        for service in cx.model.services.values() {
+        let charts = super::per_service(cx, |service| {
+            let mut out = Vec::new();
             let dir = format!("helm/{}", service.name);
             let file = cx.file_of(service);
             let head = header(&file);
@@ -96,6 +97,10 @@ impl Emitter for Helm {
                     source: span,
                 });
             }
+            Ok::<_, Diagnostic>(out)
+        });
+        for chart in charts {
+            out.extend(chart?);
         }
 
         // The umbrella chart: one release for the whole project.

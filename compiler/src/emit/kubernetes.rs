@@ -19,19 +19,23 @@ impl Emitter for Kubernetes {
     }
 
     fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
-        let mut out = Vec::new();
-        for env in cx.environments() {
-            for service in cx.model.services.values() {
-                let mut values = base_values(cx, service);
-                merge(&mut values, &env_values(cx, service, &env));
-                let objects = render(&values, &env.namespace);
-                out.push(Artifact {
-                    path: format!("kubernetes/{}/{}.yaml", env.name, service.name),
-                    contents: documents(&header(&cx.file_of(service)), &objects),
-                    source: Some(service.name_span),
-                });
-            }
-        }
-        Ok(out)
+        let envs = cx.environments();
+        let files = super::per_service(cx, |service| {
+            let base = base_values(cx, service);
+            let head = header(&cx.file_of(service));
+            envs.iter()
+                .map(|env| {
+                    let mut values = base.clone();
+                    merge(&mut values, &env_values(cx, service, env));
+                    let objects = render(&values, &env.namespace);
+                    Artifact {
+                        path: format!("kubernetes/{}/{}.yaml", env.name, service.name),
+                        contents: documents(&head, &objects),
+                        source: Some(service.name_span),
+                    }
+                })
+                .collect::<Vec<_>>()
+        });
+        Ok(files.into_iter().flatten().collect())
     }
 }

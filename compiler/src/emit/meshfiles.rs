@@ -16,24 +16,26 @@ pub(super) struct Linkerd;
 
 fn service_files(cx: &EmitContext<'_>, dir: &str) -> Vec<Artifact> {
     let envs = cx.environments();
-    let mut out = Vec::new();
-    for service in cx.model.services.values() {
+    super::per_service(cx, |service| {
+        let base = base_values(cx, service);
         let mut objects = Vec::new();
         for env in &envs {
-            let mut values = base_values(cx, service);
+            let mut values = base.clone();
             merge(&mut values, &env_values(cx, service, env));
             objects.extend(super::mesh::render(&values, &env.namespace));
         }
         if objects.is_empty() {
-            continue;
+            return None;
         }
-        out.push(Artifact {
+        Some(Artifact {
             path: format!("{dir}/{}.yaml", service.name),
             contents: documents(&header(&cx.file_of(service)), &objects),
             source: Some(service.name_span),
-        });
-    }
-    out
+        })
+    })
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 fn namespaces(cx: &EmitContext<'_>) -> Vec<String> {

@@ -98,6 +98,17 @@ impl EmitContext<'_> {
     }
 }
 
+/// `f` applied to every service, in name order, spread over the current rayon pool: the
+/// result is the same whatever the number of threads.
+pub fn per_service<T: Send>(
+    cx: &EmitContext<'_>,
+    f: impl Fn(&Service) -> T + Sync + Send,
+) -> Vec<T> {
+    use rayon::prelude::*;
+    let services: Vec<&Service> = cx.model.services.values().collect();
+    services.par_iter().map(|s| f(s)).collect()
+}
+
 pub trait Emitter: Sync {
     /// The `--target` name.
     fn name(&self) -> &'static str;
@@ -135,6 +146,17 @@ pub fn target_names() -> Vec<&'static str> {
 
 /// Runs the selected emitters (all when `targets` is empty).
 pub fn emit(cx: &EmitContext<'_>, targets: &[String]) -> Result<ArtifactSet, Vec<Diagnostic>> {
+    emit_timed(cx, targets, &mut |_| {})
+}
+
+/// [`emit`], calling `clock` with each emitter's name when it is done (for `--timings`).
+/// The emitters run one after the other, each spreading its services over the current
+/// rayon pool ([`per_service`]); the output does not depend on the number of threads.
+pub fn emit_timed(
+    cx: &EmitContext<'_>,
+    targets: &[String],
+    clock: &mut dyn FnMut(&'static str),
+) -> Result<ArtifactSet, Vec<Diagnostic>> {
     let mut set = ArtifactSet::default();
     let mut errors = Vec::new();
     for emitter in EMITTERS {
@@ -149,6 +171,7 @@ pub fn emit(cx: &EmitContext<'_>, targets: &[String]) -> Result<ArtifactSet, Vec
             }
             Err(d) => errors.push(d),
         }
+        clock(emitter.name());
     }
     if errors.is_empty() {
         Ok(set)

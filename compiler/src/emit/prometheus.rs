@@ -179,9 +179,9 @@ impl<'a> SloDef<'a> {
                 _ => metrics::availability_error_ratio(mesh, self.service, window),
             },
             Sli::Custom { errors, total } => format!(
-                "({})\n/\n({})",
-                errors.replace("{{window}}", window),
-                total.replace("{{window}}", window)
+                "{}\n/\n{}",
+                parenthesise(&errors.replace("{{window}}", window)),
+                parenthesise(&total.replace("{{window}}", window))
             ),
             Sli::Synthetic => format!(
                 "(sum by (namespace) (rate(nestio_test_errors_total{{slo_id=\"{id}\"}}[{window}])))\n/\n(sum by (namespace) (rate(nestio_test_requests_total{{slo_id=\"{id}\"}}[{window}])))",
@@ -385,6 +385,16 @@ struct Scenario {
 /// promtool unit tests for a service's SLOs: at 100x burn the page alert fires within
 /// 10 minutes, at 2x (30-day periods) only the ticket fires, at 0.5x nothing does. The
 /// expectations follow from the factors, so shorter periods (7d pages at 2x) are right too.
+/// An author's PromQL in parentheses. A `#` may start a comment that runs to the end of
+/// the line, so then the closing parenthesis goes on a line of its own.
+fn parenthesise(query: &str) -> String {
+    if query.contains('#') {
+        format!("({query}\n)")
+    } else {
+        format!("({query})")
+    }
+}
+
 /// SLOs with custom SLIs are skipped unless `synthetic` (their inputs are the user's).
 #[must_use]
 pub fn unit_tests(
@@ -528,11 +538,11 @@ impl Emitter for Prometheus {
     }
 
     fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
-        let mut out = Vec::new();
-        for service in cx.model.services.values() {
+        let files = super::per_service(cx, |service| {
+            let mut out = Vec::new();
             let groups = rule_groups(cx, service, false);
             if groups.is_empty() {
-                continue;
+                return out;
             }
             let file = cx.file_of(service);
             let head = header(&file);
@@ -575,8 +585,9 @@ impl Emitter for Prometheus {
                     source: span,
                 });
             }
-        }
-        Ok(out)
+            out
+        });
+        Ok(files.into_iter().flatten().collect())
     }
 }
 

@@ -33,29 +33,80 @@ pub struct Topology {
     /// Release waves over required edges: wave 0 needs nothing, wave n needs only
     /// services of earlier waves.
     pub waves: Vec<Vec<String>>,
+    /// By node index: the edges out of the node in declaration order, the edges into it
+    /// sorted by caller, and its wave. Lookups stay linear in the answer, not in the
+    /// graph (a platform has thousands of services).
+    calls_by_node: Vec<Vec<usize>>,
+    callers_by_node: Vec<Vec<usize>>,
+    wave_by_node: Vec<usize>,
 }
 
 impl Topology {
+    fn node_edges<'a>(&'a self, by_node: &'a [Vec<usize>], service: &str) -> &'a [usize] {
+        self.index
+            .get(service)
+            .and_then(|n| by_node.get(n.index()))
+            .map_or(&[], Vec::as_slice)
+    }
+
     /// Edges out of `service`, in declaration order.
-    pub fn calls<'a>(&'a self, service: &'a str) -> impl Iterator<Item = &'a Edge> + 'a {
-        self.edges.iter().filter(move |e| e.caller == service)
+    pub fn calls<'a>(&'a self, service: &str) -> impl Iterator<Item = &'a Edge> + 'a {
+        self.node_edges(&self.calls_by_node, service)
+            .iter()
+            .map(|&e| &self.edges[e])
+    }
+
+    /// Indices (into `edges`) of the edges out of `service`, in declaration order.
+    #[must_use]
+    pub fn call_indices(&self, service: &str) -> &[usize] {
+        self.node_edges(&self.calls_by_node, service)
     }
 
     /// Edges into `service` (its callers), sorted by caller.
     #[must_use]
     pub fn callers(&self, service: &str) -> Vec<&Edge> {
-        let mut v: Vec<&Edge> = self.edges.iter().filter(|e| e.callee == service).collect();
-        v.sort_by(|a, b| a.caller.cmp(&b.caller));
-        v
+        self.node_edges(&self.callers_by_node, service)
+            .iter()
+            .map(|&e| &self.edges[e])
+            .collect()
     }
 
     /// The wave of a service.
     #[must_use]
     pub fn wave_of(&self, service: &str) -> usize {
-        self.waves
-            .iter()
-            .position(|w| w.iter().any(|s| s == service))
+        self.index
+            .get(service)
+            .and_then(|n| self.wave_by_node.get(n.index()))
+            .copied()
             .unwrap_or(0)
+    }
+
+    /// Fills the lookup tables from `edges` and `waves`.
+    fn index_edges(&mut self) {
+        let n = self.graph.node_count();
+        let mut calls = vec![Vec::new(); n];
+        let mut callers = vec![Vec::new(); n];
+        for (i, e) in self.edges.iter().enumerate() {
+            if let (Some(a), Some(b)) = (self.index.get(&e.caller), self.index.get(&e.callee)) {
+                calls[a.index()].push(i);
+                callers[b.index()].push(i);
+            }
+        }
+        // Stable: edges from one caller keep their declaration order.
+        for v in &mut callers {
+            v.sort_by(|a, b| self.edges[*a].caller.cmp(&self.edges[*b].caller));
+        }
+        let mut wave = vec![0; n];
+        for (w, names) in self.waves.iter().enumerate() {
+            for name in names {
+                if let Some(i) = self.index.get(name) {
+                    wave[i.index()] = w;
+                }
+            }
+        }
+        self.calls_by_node = calls;
+        self.callers_by_node = callers;
+        self.wave_by_node = wave;
     }
 
     /// `NAME=<service>:<port>` variables injected by `depends-on env=`.
@@ -184,9 +235,13 @@ pub fn build(model: &Model, diags: &mut Diagnostics) -> Topology {
         index,
         edges,
         waves: Vec::new(),
+        calls_by_node: Vec::new(),
+        callers_by_node: Vec::new(),
+        wave_by_node: Vec::new(),
     };
     report_cycles(model, &topology, diags);
     topology.waves = waves(model, &topology);
+    topology.index_edges();
     topology
 }
 

@@ -579,7 +579,20 @@ fn lower_service(
     let rollout = lower_rollout(child(kids, "rollout"));
     let expose = child(kids, "expose").and_then(|n| lower_expose(n, diags));
     let args: Vec<String> = child(kids, "args")
-        .map(|n| n.args().filter_map(str_of).collect())
+        .map(|n| {
+            n.args()
+                .filter_map(|e| {
+                    let s = str_of(e)?;
+                    match check_free_text(&s, "container argument").at(e.value_span) {
+                        Ok(()) => Some(s),
+                        Err(d) => {
+                            diags.push(d);
+                            None
+                        }
+                    }
+                })
+                .collect()
+        })
         .unwrap_or_default();
     let volumes = lower_volumes(kids, diags);
     let schedule = child(kids, "schedule").and_then(|n| lower_schedule(n, diags));
@@ -1049,6 +1062,12 @@ fn lower_env(kids: &[Node], diags: &mut Diagnostics) -> Vec<EnvVar> {
                     Value::Integer(_) | Value::Float(_) => v.raw.clone(),
                     Value::Null => continue,
                 };
+                if let Err(d) =
+                    check_free_text(&value, "environment variable value").at(v.value_span)
+                {
+                    diags.push(d);
+                    continue;
+                }
                 if values::check_env_name(&name).is_ok() {
                     push(
                         EnvVar {
@@ -1205,8 +1224,19 @@ fn lower_slo(n: &Node, diags: &mut Diagnostics) -> Option<Slo> {
         }
         _ => {}
     }
-    let errors = child(&n.children, "errors").and_then(|c| arg_str(c, 0));
-    let total = child(&n.children, "total").and_then(|c| arg_str(c, 0));
+    let query = |what: &str, diags: &mut Diagnostics| {
+        let e = child(&n.children, what)?.arg(0)?;
+        let q = str_of(e)?;
+        match check_free_text(&q, "custom SLI query").at(e.value_span) {
+            Ok(()) => Some(q),
+            Err(d) => {
+                diags.push(d);
+                None
+            }
+        }
+    };
+    let errors = query("errors", diags);
+    let total = query("total", diags);
     let custom = match (errors, total) {
         (Some(errors), Some(total)) => {
             // Without the placeholder every window would read the same range, and the
@@ -1541,9 +1571,12 @@ fn check_command(command: &str) -> Result<(), crate::diag::Problem> {
             "give a shell command, e.g. \"make test\", or remove `test` to use the language's default",
         ));
     }
-    if let Some(c) = command.chars().find(|c| c.is_control() && *c != '\t') {
+    if let Some(c) = command
+        .chars()
+        .find(|c| (c.is_control() && *c != '\t') || matches!(c, '\u{2028}' | '\u{2029}'))
+    {
         let what = match c {
-            '\n' | '\r' => "a line break".to_owned(),
+            '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}' => "a line break".to_owned(),
             c => format!("the control character U+{:04X}", u32::from(c)),
         };
         return Err(problem(
@@ -1554,6 +1587,36 @@ fn check_command(command: &str) -> Result<(), crate::diag::Problem> {
         ));
     }
     Ok(())
+}
+
+/// Free text that reaches YAML through Helm as well as through nestioc's own serializer
+/// (environment variable values, container arguments, custom SLI queries). Helm writes
+/// values with `toYaml | nindent`: go-yaml puts a value with a line break into a block
+/// scalar, and YAML 1.1 readers (go-yaml, so Helm and kubectl) also break lines at NEL,
+/// LINE SEPARATOR and PARAGRAPH SEPARATOR, which `nindent` does not indent; the rest of
+/// the value would become YAML. Those three characters are refused; every other
+/// character, line breaks, quotes and template braces included, is carried exactly.
+pub(crate) fn check_free_text(value: &str, what: &str) -> Result<(), crate::diag::Problem> {
+    let Some(c) = value
+        .chars()
+        .find(|c| matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}'))
+    else {
+        return Ok(());
+    };
+    let name = match c {
+        '\u{85}' => "NEXT LINE",
+        '\u{2028}' => "LINE SEPARATOR",
+        _ => "PARAGRAPH SEPARATOR",
+    };
+    Err(problem(
+        Code::UnsafeValue,
+        format!(
+            "the {what} contains U+{:04X} {name}, which YAML 1.1 readers (Helm, kubectl) take for a line break",
+            u32::from(c)
+        ),
+        "cannot be carried through Helm's YAML",
+        "write a `\\n` line break instead, or remove the character",
+    ))
 }
 
 /// A Git repository URL: `https://` or `ssh://` or `git@host:path`, no whitespace.

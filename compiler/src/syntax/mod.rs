@@ -17,26 +17,184 @@ pub const MAX_DEPTH: usize = 48;
 /// Files larger than this are refused: a topology is kilobytes, not megabytes.
 pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
 
+/// The most nodes a project may have, all files together (a service is a few dozen).
+pub const MAX_NODES: usize = 1_000_000;
+
+/// The most services a project may declare.
+pub const MAX_SERVICES: usize = 10_000;
+
+/// The longest string value, in bytes: room for a certificate or a long query, not for a
+/// file that belongs in a ConfigMap.
+pub const MAX_STRING_BYTES: usize = 64 * 1024;
+
+/// Nesting limits above this are not accepted as overrides: the parser's stack
+/// ([`PARSER_STACK`]) is sized for it.
+pub const MAX_DEPTH_OVERRIDE: usize = 256;
+
 /// The KDL parser is recursive; it runs on a thread with a stack that no accepted input
 /// can exhaust.
 const PARSER_STACK: usize = 64 * 1024 * 1024;
 
+/// Files parsed in parallel before the project's counts are checked.
+const PARSE_CHUNK: usize = 512;
+
+/// The input limits. Every one has a documented default (docs/security.md) and can be
+/// changed per run (`NESTIOC_LIMITS=services=20000,string-bytes=131072`); a project that
+/// crosses one gets an error (NST0002 for a file's size and depth, NST0004 for the others)
+/// instead of making the compiler's time or memory grow without bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes in one file.
+    pub file_bytes: usize,
+    /// Nesting of children blocks.
+    pub depth: usize,
+    /// Nodes in the whole project.
+    pub nodes: usize,
+    /// `service` nodes in the whole project.
+    pub services: usize,
+    /// Bytes in one string value.
+    pub string_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            file_bytes: MAX_FILE_BYTES,
+            depth: MAX_DEPTH,
+            nodes: MAX_NODES,
+            services: MAX_SERVICES,
+            string_bytes: MAX_STRING_BYTES,
+        }
+    }
+}
+
+impl Limits {
+    /// The names overrides use, with their defaults, for documentation and errors.
+    pub const NAMES: &'static [&'static str] =
+        &["file-bytes", "depth", "nodes", "services", "string-bytes"];
+
+    /// Applies overrides written as `name=value,name=value` (names from [`Limits::NAMES`]).
+    pub fn with_overrides(mut self, spec: &str) -> Result<Self, String> {
+        for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let Some((name, value)) = item.split_once('=') else {
+                return Err(format!("`{item}` is not `name=value`"));
+            };
+            let value: usize = value
+                .trim()
+                .replace('_', "")
+                .parse()
+                .ok()
+                .filter(|v| *v > 0)
+                .ok_or_else(|| format!("`{item}`: the value must be a positive integer"))?;
+            let slot = match name.trim() {
+                "file-bytes" => &mut self.file_bytes,
+                "depth" => {
+                    if value > MAX_DEPTH_OVERRIDE {
+                        return Err(format!(
+                            "`{item}`: the nesting limit can be raised to {MAX_DEPTH_OVERRIDE} at most"
+                        ));
+                    }
+                    &mut self.depth
+                }
+                "nodes" => &mut self.nodes,
+                "services" => &mut self.services,
+                "string-bytes" => &mut self.string_bytes,
+                other => {
+                    return Err(format!(
+                        "unknown limit `{other}`; the limits are {}",
+                        Self::NAMES.join(", ")
+                    ));
+                }
+            };
+            *slot = value;
+        }
+        Ok(self)
+    }
+}
+
 /// Parses every file of the map. Files that fail to parse give diagnostics and no document.
 pub fn parse_all(sources: &SourceMap, diags: &mut Diagnostics) -> Vec<Document> {
+    parse_all_with(sources, &Limits::default(), diags)
+}
+
+/// [`parse_all`] with explicit limits. When the project crosses a count limit (nodes,
+/// services) no document is returned: the later stages never see an oversized project.
+pub fn parse_all_with(
+    sources: &SourceMap,
+    limits: &Limits,
+    diags: &mut Diagnostics,
+) -> Vec<Document> {
+    for (id, src) in sources.iter() {
+        if src.origin != crate::source::Origin::Stdlib
+            && let Some(c) = src.name.chars().find(|c| !safe_file_name_char(*c))
+        {
+            diags.push(
+                Diagnostic::error(
+                    Code::UnsafeFileName,
+                    format!(
+                        "the file name `{}` contains {}",
+                        src.name.escape_debug(),
+                        describe_char(c)
+                    ),
+                )
+                .with_label(Span::file_start(id), "in this file's name")
+                .with_help(
+                    "file names reach generated comments and annotations: use letters, digits, `.`, `_`, `-`, `+`, `@` and spaces",
+                ),
+            );
+        }
+    }
     let jobs: Vec<(SourceId, String)> = sources
         .iter()
         .filter(|(_, src)| !src.unreadable && src.origin != crate::source::Origin::TemplateOverride)
         .map(|(id, src)| (id, src.text.clone()))
         .collect();
+    let limits = *limits;
+    let threads = rayon::current_num_threads();
     let worker = std::thread::Builder::new()
         .name("nestioc-parse".into())
         .stack_size(PARSER_STACK)
         .spawn(move || {
+            // Files are parsed a chunk at a time, in parallel on threads with the parser's
+            // stack when there are several; the counts run in file order after each
+            // chunk, so an oversized project stops within one chunk, and the result is
+            // the same for any number of threads.
+            let pool = (threads > 1)
+                .then(|| {
+                    rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .stack_size(PARSER_STACK)
+                        .thread_name(|i| format!("nestioc-parse-{i}"))
+                        .build()
+                        .ok()
+                })
+                .flatten();
+            let parse = |(id, text): &(SourceId, String)| {
+                let mut local = Diagnostics::new();
+                let doc = parse_one_with(*id, text, &limits, &mut local);
+                (doc, local)
+            };
             let mut local = Diagnostics::new();
-            let docs: Vec<Document> = jobs
-                .iter()
-                .filter_map(|(id, text)| parse_one(*id, text, &mut local))
-                .collect();
+            let mut docs = Vec::new();
+            let mut counts = Counts::default();
+            for chunk in jobs.chunks(PARSE_CHUNK) {
+                let parsed: Vec<(Option<Document>, Diagnostics)> = match &pool {
+                    Some(pool) => {
+                        use rayon::prelude::*;
+                        pool.install(|| chunk.par_iter().map(parse).collect())
+                    }
+                    None => chunk.iter().map(parse).collect(),
+                };
+                for (doc, file_diags) in parsed {
+                    local.extend(file_diags);
+                    if let Some(doc) = doc {
+                        if !counts.add(&doc, &limits, &mut local) {
+                            return (Vec::new(), local);
+                        }
+                        docs.push(doc);
+                    }
+                }
+            }
             (docs, local)
         });
     match worker.map(std::thread::JoinHandle::join) {
@@ -56,13 +214,24 @@ pub fn parse_all(sources: &SourceMap, diags: &mut Diagnostics) -> Vec<Document> 
 
 /// Parses one file.
 pub fn parse_one(id: SourceId, text: &str, diags: &mut Diagnostics) -> Option<Document> {
-    if text.len() > MAX_FILE_BYTES {
+    parse_one_with(id, text, &Limits::default(), diags)
+}
+
+/// [`parse_one`] with explicit limits (file size, depth, string length).
+pub fn parse_one_with(
+    id: SourceId,
+    text: &str,
+    limits: &Limits,
+    diags: &mut Diagnostics,
+) -> Option<Document> {
+    if text.len() > limits.file_bytes {
         diags.push(
             Diagnostic::error(
                 Code::UnreadableSource,
                 format!(
-                    "file is too large ({} bytes, the limit is {MAX_FILE_BYTES})",
-                    text.len()
+                    "file is too large ({} bytes, the limit is {})",
+                    text.len(),
+                    limits.file_bytes
                 ),
             )
             .with_label(Span::file_start(id), "in this file")
@@ -70,11 +239,14 @@ pub fn parse_one(id: SourceId, text: &str, diags: &mut Diagnostics) -> Option<Do
         );
         return None;
     }
-    if let Some((depth, offset)) = too_deep(text) {
+    if let Some((depth, offset)) = too_deep(text, limits.depth.min(MAX_DEPTH_OVERRIDE)) {
         diags.push(
             Diagnostic::error(
                 Code::UnreadableSource,
-                format!("nodes are nested {depth} levels deep, the limit is {MAX_DEPTH}"),
+                format!(
+                    "nodes are nested {depth} levels deep, the limit is {}",
+                    limits.depth.min(MAX_DEPTH_OVERRIDE)
+                ),
             )
             .with_label(Span::new(id, offset, offset + 1), "too deep here")
             .with_help("a topology needs only a few levels of children blocks"),
@@ -82,10 +254,14 @@ pub fn parse_one(id: SourceId, text: &str, diags: &mut Diagnostics) -> Option<Do
         return None;
     }
     match text.parse::<KdlDocument>() {
-        Ok(doc) => Some(Document {
-            source: id,
-            nodes: doc.nodes().iter().map(|n| convert_node(id, n)).collect(),
-        }),
+        Ok(doc) => {
+            let doc = Document {
+                source: id,
+                nodes: doc.nodes().iter().map(|n| convert_node(id, n)).collect(),
+            };
+            check_strings(&doc.nodes, limits.string_bytes, diags);
+            Some(doc)
+        }
         Err(err) => {
             for d in err.diagnostics {
                 let mut start = clamp(text, d.span.offset());
@@ -184,9 +360,117 @@ fn convert_entry(id: SourceId, entry: &KdlEntry) -> Entry {
     }
 }
 
-/// Finds the first place where `{` blocks nest deeper than [`MAX_DEPTH`], skipping strings
-/// and comments so that braces inside them do not count.
-fn too_deep(text: &str) -> Option<(usize, usize)> {
+/// May this character appear in a project file's path? Paths are written into generated
+/// comments (YAML, Dockerfile, Groovy, Go templates, Fluentd) and annotations, where a
+/// line break would end the comment, `{{` would start a Helm template action and `-->`
+/// would end an HTML comment: ASCII letters, digits, `/` and a few inert punctuation
+/// characters only.
+#[must_use]
+pub fn safe_file_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "/._-+@ ".contains(c)
+}
+
+fn describe_char(c: char) -> String {
+    match c {
+        '\n' | '\r' => "a line break".into(),
+        c if c.is_control() || !c.is_ascii() => format!("the character U+{:04X}", u32::from(c)),
+        c => format!("`{c}`"),
+    }
+}
+
+/// Strings longer than the limit: one error each, at the value.
+fn check_strings(nodes: &[Node], max: usize, diags: &mut Diagnostics) {
+    for n in nodes {
+        for e in &n.entries {
+            if let Value::String(s) = &e.value
+                && s.len() > max
+            {
+                diags.push(
+                    Diagnostic::error(
+                        Code::LimitExceeded,
+                        format!(
+                            "this string is {} bytes long, the limit is {max}",
+                            s.len()
+                        ),
+                    )
+                    .with_label(e.value_span, "too long")
+                    .with_help(
+                        "a topology holds names, commands and short values: keep long content in a file the service reads, or raise the limit with NESTIOC_LIMITS=string-bytes=N",
+                    ),
+                );
+            }
+        }
+        check_strings(&n.children, max, diags);
+    }
+}
+
+/// Nodes and services seen so far, against the count limits.
+#[derive(Debug, Default)]
+struct Counts {
+    nodes: usize,
+    services: usize,
+}
+
+impl Counts {
+    /// Adds a document; `false` (with an error) once a limit is crossed.
+    fn add(&mut self, doc: &Document, limits: &Limits, diags: &mut Diagnostics) -> bool {
+        fn count(nodes: &[Node]) -> usize {
+            nodes.iter().map(|n| 1 + count(&n.children)).sum()
+        }
+        let before = self.nodes;
+        self.nodes += count(&doc.nodes);
+        if self.nodes > limits.nodes {
+            // Point at the first node past the limit.
+            let mut seen = before;
+            let mut at = Span::file_start(doc.source);
+            for n in &doc.nodes {
+                seen += 1 + count(&n.children);
+                if seen > limits.nodes {
+                    at = n.ident_span();
+                    break;
+                }
+            }
+            diags.push(
+                Diagnostic::error(
+                    Code::LimitExceeded,
+                    format!(
+                        "the project has more than {} nodes, the limit",
+                        limits.nodes
+                    ),
+                )
+                .with_label(at, "the limit is crossed here")
+                .with_help(
+                    "split the platform into several projects, or raise the limit with NESTIOC_LIMITS=nodes=N",
+                ),
+            );
+            return false;
+        }
+        for n in doc.nodes.iter().filter(|n| n.name == "service") {
+            self.services += 1;
+            if self.services > limits.services {
+                diags.push(
+                    Diagnostic::error(
+                        Code::LimitExceeded,
+                        format!(
+                            "the project declares more than {} services, the limit",
+                            limits.services
+                        ),
+                    )
+                    .with_label(n.ident_span(), "one service too many")
+                    .with_help(
+                        "split the platform into several projects, or raise the limit with NESTIOC_LIMITS=services=N",
+                    ),
+                );
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Finds the first place where `{` blocks nest deeper than `max`, skipping strings and
+/// comments so that braces inside them do not count.
+fn too_deep(text: &str, max: usize) -> Option<(usize, usize)> {
     let b = text.as_bytes();
     let mut depth = 0usize;
     let mut i = 0;
@@ -242,7 +526,7 @@ fn too_deep(text: &str) -> Option<(usize, usize)> {
             }
             b'{' => {
                 depth += 1;
-                if depth > MAX_DEPTH {
+                if depth > max {
                     return Some((depth, i));
                 }
             }
@@ -284,7 +568,7 @@ mod tests {
             "{".repeat(100),
             "{".repeat(100)
         );
-        assert_eq!(too_deep(&text), None);
+        assert_eq!(too_deep(&text, MAX_DEPTH), None);
     }
 
     #[test]

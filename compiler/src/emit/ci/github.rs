@@ -6,6 +6,7 @@
 //! `${{ }}`: the service name and paths are outside every expression, and a test command is
 //! written with [`github_literal`] so that GitHub runs it exactly as written.
 
+use rayon::prelude::*;
 use serde_json::{Map, Value, json};
 
 use super::{
@@ -322,26 +323,30 @@ impl Emitter for GithubActions {
             return Ok(Vec::new());
         }
         let plan = plan(cx);
-        let mut out = Vec::new();
-        for svc in &plan.services {
-            if plan.review && svc.name == REVIEW_WORKFLOW {
-                return Err(Diagnostic::error(
-                    Code::DuplicateName,
-                    format!("service `{REVIEW_WORKFLOW}` has the name of the review workflow"),
-                )
-                .with_label(
-                    svc.service.name_span,
-                    "its workflow would be the review workflow's file",
-                )
-                .with_help("rename the service, or turn `review` off"));
-            }
-            out.push(Artifact {
-                path: format!("ci/{WORKFLOWS}/{}.yml", svc.name),
-                contents: header(&svc.file)
-                    + &pin_comments(&to_yaml(&service_workflow(&plan, svc))),
-                source: Some(svc.service.name_span),
-            });
-        }
+        let files: Vec<Result<Artifact, Diagnostic>> = plan
+            .services
+            .par_iter()
+            .map(|svc| {
+                if plan.review && svc.name == REVIEW_WORKFLOW {
+                    return Err(Diagnostic::error(
+                        Code::DuplicateName,
+                        format!("service `{REVIEW_WORKFLOW}` has the name of the review workflow"),
+                    )
+                    .with_label(
+                        svc.service.name_span,
+                        "its workflow would be the review workflow's file",
+                    )
+                    .with_help("rename the service, or turn `review` off"));
+                }
+                Ok(Artifact {
+                    path: format!("ci/{WORKFLOWS}/{}.yml", svc.name),
+                    contents: header(&svc.file)
+                        + &pin_comments(&to_yaml(&service_workflow(&plan, svc))),
+                    source: Some(svc.service.name_span),
+                })
+            })
+            .collect();
+        let mut out = files.into_iter().collect::<Result<Vec<_>, _>>()?;
         if plan.review {
             out.push(Artifact {
                 path: format!("ci/{WORKFLOWS}/{REVIEW_WORKFLOW}.yml"),
