@@ -1,8 +1,9 @@
 //! The only module that does I/O: finds and reads the project's files, writes the
-//! artifacts (staged, then moved into place, with a manifest of hashes), and compares
+//! artifacts (a new tree built beside the old one and swapped in at once, with a manifest
+//! of hashes), and compares
 //! them with what is on disk for `--check`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -427,19 +428,37 @@ pub struct WriteReport {
 }
 
 /// Writes the artifacts into `out`. Refuses (with NST0401, nothing written) to overwrite
-/// files edited by hand or not written by nestioc, unless `force`. Every file is first
-/// staged beside the output directory, then renamed into place.
+/// files edited by hand or not written by nestioc, unless `force`.
+///
+/// The new tree is built beside the old one (unchanged and foreign files hard-linked from
+/// it, changed files written, the manifest last) and swapped in with one atomic
+/// `renameat2(RENAME_EXCHANGE)`: a build killed at any moment leaves the old tree or the
+/// new one, never a mix. Where the exchange is not available (not Linux, or a file system
+/// without it) two renames are used, and a kill between them is not covered.
 pub fn write(out: &Path, set: &ArtifactSet, force: bool) -> Result<WriteReport, WriteFailure> {
     check_output_dir_safe(out, set)?;
     let _lock = lock_output_dir(out)?;
+    // `-o` may name a link (the user's choice): the tree is swapped where it really lives,
+    // and the staging tree must sit on the same file system, in the same directory.
+    let real =
+        fs::canonicalize(out).map_err(|e| WriteFailure::Io(io_err("cannot resolve", out, &e)))?;
+    let (Some(parent), Some(name)) = (real.parent(), real.file_name()) else {
+        return Err(WriteFailure::Io(IoError {
+            message: format!(
+                "cannot write into `{}`: choose an output directory below the file system's root",
+                out.display()
+            ),
+        }));
+    };
+    let staging_prefix = format!(".{}.nestio-", name.to_string_lossy());
+    remove_stale_staging(parent, &staging_prefix);
     let hashes = artifact_hashes(set);
     let (drift, unchanged) = survey(out, set, &hashes);
-    let conflicts: Vec<String> = drift
+    let conflicts: BTreeSet<&String> = drift
         .edited
         .iter()
         .chain(&drift.foreign)
         .filter(|p| set.files.contains_key(*p))
-        .cloned()
         .collect();
     if !conflicts.is_empty() && !force {
         let list = conflicts
@@ -462,82 +481,154 @@ pub fn write(out: &Path, set: &ArtifactSet, force: bool) -> Result<WriteReport, 
             )),
         ));
     }
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    fs::create_dir_all(&parent)
-        .map_err(|e| WriteFailure::Io(io_err("cannot create", &parent, &e)))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".nestio-staging-")
-        .tempdir_in(&parent)
-        .map_err(|e| {
-            WriteFailure::Io(io_err("cannot create a staging directory in", &parent, &e))
-        })?;
     let mut report = WriteReport::default();
     // Only what changed is written: the survey already read every file once.
-    let to_move: Vec<(&str, &str)> = set
+    let to_write: BTreeMap<&str, &str> = set
         .files
         .iter()
         .zip(&unchanged)
         .filter(|(_, same)| !**same)
         .map(|((path, a), _)| (path.as_str(), a.contents.as_str()))
         .collect();
-    report.unchanged = set.len() - to_move.len();
-    // Directories once each, then the files on every thread.
-    let dirs: std::collections::BTreeSet<&Path> = to_move
-        .iter()
-        .filter_map(|(path, _)| Path::new(path).parent())
-        .collect();
-    for dir in &dirs {
-        let staged = staging.path().join(dir);
-        fs::create_dir_all(&staged)
-            .map_err(|e| WriteFailure::Io(io_err("cannot create", &staged, &e)))?;
-    }
-    to_move.par_iter().try_for_each(|(path, contents)| {
-        let staged = staging.path().join(path);
-        fs::write(&staged, contents)
-            .map_err(|e| WriteFailure::Io(io_err("cannot write", &staged, &e)))
-    })?;
-    let manifest_staged = staging.path().join(MANIFEST);
-    fs::write(&manifest_staged, manifest_text(set, &hashes))
-        .map_err(|e| WriteFailure::Io(io_err("cannot write", &manifest_staged, &e)))?;
-
-    // Everything is staged: move into place.
-    for dir in &dirs {
-        let dest = out.join(dir);
-        fs::create_dir_all(&dest)
-            .map_err(|e| WriteFailure::Io(io_err("cannot create", &dest, &e)))?;
-    }
-    for (path, _) in &to_move {
-        let dest = out.join(path);
-        if conflicts.iter().any(|c| c == path) && dest.exists() {
-            let orig = out.join(format!("{path}.orig"));
-            fs::rename(&dest, &orig)
-                .map_err(|e| WriteFailure::Io(io_err("cannot keep", &orig, &e)))?;
-            report.backed_up.push(format!("{path}.orig"));
-        }
-    }
-    to_move
-        .par_iter()
-        .try_for_each(|(path, _)| move_file(&staging.path().join(path), &out.join(path)))?;
-    report.written = to_move.len();
+    report.unchanged = set.len() - to_write.len();
+    report.written = to_write.len();
     // An edited file no longer generated is kept: pruning removes only our own bytes.
-    for path in drift.extra.iter().filter(|p| !drift.edited.contains(p)) {
-        let p = out.join(path);
-        if fs::remove_file(&p).is_ok() {
-            report.pruned.push(path.clone());
-            remove_empty_parents(out, &p);
-        }
-    }
+    let prune: BTreeSet<&String> = drift
+        .extra
+        .iter()
+        .filter(|p| !drift.edited.contains(p))
+        .collect();
+    report.pruned = prune.iter().map(|p| (*p).clone()).collect();
     report.kept = drift
         .edited
         .iter()
         .filter(|p| !set.files.contains_key(*p))
         .cloned()
         .collect();
-    move_file(&manifest_staged, &out.join(MANIFEST))?;
+    let manifest = manifest_text(set, &hashes);
+    if to_write.is_empty()
+        && prune.is_empty()
+        && fs::read(real.join(MANIFEST)).is_ok_and(|m| m == manifest.as_bytes())
+    {
+        return Ok(report);
+    }
+
+    let staging = tempfile::Builder::new()
+        .prefix(&staging_prefix)
+        .tempdir_in(parent)
+        .map_err(|e| {
+            WriteFailure::Io(io_err("cannot create a staging directory in", parent, &e))
+        })?;
+    let new = staging.path().join("tree");
+    // What the new tree keeps of the old one: every file but the changed and pruned
+    // generated ones and the manifest; a hand-edited file overwritten under `--force`
+    // stays as `<file>.orig`. The lock file is linked too, so that a build waiting for
+    // the lock keeps waiting on the same file after the swap.
+    let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut links: Vec<(PathBuf, PathBuf)> = Vec::new();
+    for entry in WalkDir::new(&real).min_depth(1).sort_by_file_name() {
+        let entry = entry.map_err(|e| {
+            WriteFailure::Io(IoError {
+                message: format!("cannot walk `{}`: {e}", out.display()),
+            })
+        })?;
+        let rel_path = entry.path().strip_prefix(&real).unwrap_or(entry.path());
+        let rel = rel_path.to_string_lossy().replace('\\', "/");
+        if entry.file_type().is_dir() {
+            // Directories the user made and left empty survive; the others come back
+            // with their files.
+            if fs::read_dir(entry.path()).is_ok_and(|mut d| d.next().is_none()) {
+                dirs.insert(new.join(rel_path));
+            }
+            continue;
+        }
+        if rel == MANIFEST || prune.contains(&rel) {
+            continue;
+        }
+        let dest = if to_write.contains_key(rel.as_str()) {
+            if !conflicts.contains(&rel) {
+                continue;
+            }
+            report.backed_up.push(format!("{rel}.orig"));
+            new.join(format!("{rel}.orig"))
+        } else {
+            new.join(rel_path)
+        };
+        if let Some(d) = dest.parent() {
+            dirs.insert(d.to_path_buf());
+        }
+        links.push((entry.path().to_path_buf(), dest));
+    }
+    dirs.insert(new.clone());
+    dirs.extend(
+        to_write
+            .keys()
+            .filter_map(|p| new.join(p).parent().map(Path::to_path_buf)),
+    );
+    for dir in &dirs {
+        fs::create_dir_all(dir).map_err(|e| WriteFailure::Io(io_err("cannot create", dir, &e)))?;
+    }
+    links
+        .par_iter()
+        .try_for_each(|(from, to)| link_or_copy(from, to))?;
+    to_write.par_iter().try_for_each(|(path, contents)| {
+        let dest = new.join(path);
+        fs::write(&dest, contents).map_err(|e| WriteFailure::Io(io_err("cannot write", &dest, &e)))
+    })?;
+    let manifest_path = new.join(MANIFEST);
+    fs::write(&manifest_path, &manifest)
+        .map_err(|e| WriteFailure::Io(io_err("cannot write", &manifest_path, &e)))?;
+    // The staging directory is private (0700); the tree keeps the old directory's mode.
+    if let Ok(meta) = fs::metadata(&real) {
+        let _ = fs::set_permissions(&new, meta.permissions());
+    }
+    swap_trees(&new, &real)?;
+    // `new` now holds the old tree: dropping `staging` deletes it. A kill from here on
+    // leaves only that leftover, removed by the next build.
+    drop(staging);
     Ok(report)
+}
+
+/// Puts the tree at `new` in place of the one at `real`, leaving the old one at `new`.
+fn swap_trees(new: &Path, real: &Path) -> Result<(), WriteFailure> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        if renameat_with(CWD, new, CWD, real, RenameFlags::EXCHANGE).is_ok() {
+            return Ok(());
+        }
+    }
+    let aside = new.with_extension("old");
+    fs::rename(real, &aside).map_err(|e| WriteFailure::Io(io_err("cannot move", real, &e)))?;
+    fs::rename(new, real).map_err(|e| WriteFailure::Io(io_err("cannot move", new, &e)))?;
+    fs::rename(&aside, new).map_err(|e| WriteFailure::Io(io_err("cannot move", &aside, &e)))
+}
+
+/// Removes what killed builds into this output directory left beside it (their staging
+/// trees, or the old tree they had swapped out). Only called under the lock, so no
+/// running build owns them.
+fn remove_stale_staging(parent: &Path, prefix: &str) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(prefix)
+            && entry.file_type().is_ok_and(|t| t.is_dir())
+        {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// A hard link (the old tree's file, without copying its bytes), or a copy where the file
+/// system has no hard links.
+fn link_or_copy(from: &Path, to: &Path) -> Result<(), WriteFailure> {
+    if fs::hard_link(from, to).is_ok() {
+        return Ok(());
+    }
+    fs::copy(from, to)
+        .map(|_| ())
+        .map_err(|e| WriteFailure::Io(io_err("cannot write", to, &e)))
 }
 
 /// The lock file inside the output directory that serialises concurrent builds.
@@ -631,26 +722,6 @@ fn lock_output_dir(out: &Path) -> Result<fs::File, WriteFailure> {
     file.lock()
         .map_err(|e| WriteFailure::Io(io_err("cannot lock", &path, &e)))?;
     Ok(file)
-}
-
-fn move_file(from: &Path, to: &Path) -> Result<(), WriteFailure> {
-    if fs::rename(from, to).is_ok() {
-        return Ok(());
-    }
-    // Different file systems: copy, then remove.
-    fs::copy(from, to).map_err(|e| WriteFailure::Io(io_err("cannot write", to, &e)))?;
-    let _ = fs::remove_file(from);
-    Ok(())
-}
-
-fn remove_empty_parents(root: &Path, file: &Path) {
-    let mut dir = file.parent();
-    while let Some(d) = dir {
-        if d == root || !d.starts_with(root) || fs::remove_dir(d).is_err() {
-            break;
-        }
-        dir = d.parent();
-    }
 }
 
 #[derive(Debug)]

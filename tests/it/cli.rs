@@ -330,6 +330,51 @@ fn files_no_longer_generated_are_pruned_unless_edited() {
     );
 }
 
+/// The writer swaps in a whole new tree (docs/security.md): what the user keeps in the
+/// output directory must come along, and files that did not change must not be rewritten.
+#[cfg(unix)]
+#[test]
+fn a_rebuild_keeps_the_users_files_and_does_not_rewrite_unchanged_ones() {
+    use std::os::unix::fs::MetadataExt as _;
+    let (_t, dir) = project("examples/shop");
+    assert_eq!(code(&nestioc(&["build"], &dir)), 0);
+    let out_dir = dir.join("generated");
+    std::fs::write(out_dir.join("README.md"), "# ours\n").expect("write");
+    std::fs::create_dir_all(out_dir.join("notes/empty")).expect("mkdir");
+    let unchanged = out_dir.join("kubernetes/prod/payments.yaml");
+    let changed = out_dir.join("kubernetes/prod/checkout.yaml");
+    let inode = std::fs::metadata(&unchanged).expect("meta").ino();
+    let sf = dir.join("services/checkout.kdl");
+    let text = std::fs::read_to_string(&sf).expect("read");
+    assert!(text.contains("version=\"1.4.2\""), "{text}");
+    std::fs::write(
+        &sf,
+        text.replacen("version=\"1.4.2\"", "version=\"9.9.9\"", 1),
+    )
+    .expect("write");
+    let o = nestioc(&["build"], &dir);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        std::fs::read_to_string(&changed)
+            .expect("read")
+            .contains("9.9.9")
+    );
+    assert_eq!(std::fs::metadata(&unchanged).expect("meta").ino(), inode);
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("README.md")).expect("kept"),
+        "# ours\n"
+    );
+    assert!(out_dir.join("notes/empty").is_dir());
+    // Nothing is left beside the output directory.
+    let beside: Vec<String> = std::fs::read_dir(&dir)
+        .expect("ls")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("nestio-"))
+        .collect();
+    assert!(beside.is_empty(), "{beside:?}");
+}
+
 #[test]
 fn warnings_pass_unless_denied() {
     let dir = "tests/fixtures/invalid/NST0302-slo-infeasible";
