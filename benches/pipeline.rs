@@ -191,3 +191,85 @@ fn graph_check_diff_fan_out_and_chain(bencher: divan::Bencher<'_, '_>, n: usize)
         nestioc::diff::diff("scale", side(bm, &bt, "base"), side(hm, &ht, "head"))
     });
 }
+
+/// An in-memory language client (lsp-server's connection) on a project on disk.
+struct LspClient {
+    conn: lsp_server::Connection,
+    next: i32,
+    _thread: std::thread::JoinHandle<Result<(), String>>,
+}
+
+impl LspClient {
+    fn start() -> Self {
+        let (server, conn) = lsp_server::Connection::memory();
+        let thread = std::thread::spawn(move || nestioc::lsp::serve(&server));
+        let mut c = LspClient {
+            conn,
+            next: 0,
+            _thread: thread,
+        };
+        c.request("initialize", serde_json::json!({"capabilities": {}}));
+        c.notify("initialized", serde_json::json!({}));
+        c
+    }
+
+    fn notify(&self, method: &str, params: serde_json::Value) {
+        self.conn
+            .sender
+            .send(lsp_server::Message::Notification(
+                lsp_server::Notification::new(method.into(), params),
+            ))
+            .unwrap();
+    }
+
+    /// Sends a request and waits for its answer: the server handles messages in order,
+    /// so every notification sent before it has been handled (diagnostics published).
+    fn request(&mut self, method: &str, params: serde_json::Value) {
+        self.next += 1;
+        let id = lsp_server::RequestId::from(self.next);
+        self.conn
+            .sender
+            .send(lsp_server::Message::Request(lsp_server::Request::new(
+                id.clone(),
+                method.into(),
+                params,
+            )))
+            .unwrap();
+        loop {
+            if let lsp_server::Message::Response(r) = self.conn.receiver.recv().unwrap()
+                && r.id == id
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// `nestioc lsp`: the time from a one-line edit of one service file (`didChange`, full
+/// text) to the project's diagnostics being published, in a 1,000-service project.
+#[divan::bench(args = [1_000, 5_000], sample_count = 10, sample_size = 1)]
+fn lsp_recheck_after_one_line_edit(bencher: divan::Bencher<'_, '_>, n: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    topology::write(n, dir.path()).unwrap();
+    let file = dir.path().join("services/svc-7.kdl");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let uri = url::Url::from_file_path(&file).unwrap().to_string();
+    let mut client = LspClient::start();
+    client.notify(
+        "textDocument/didOpen",
+        serde_json::json!({"textDocument": {"uri": uri, "languageId": "kdl", "version": 1, "text": text}}),
+    );
+    let symbols = serde_json::json!({"textDocument": {"uri": uri}});
+    client.request("textDocument/documentSymbol", symbols.clone());
+    let mut version = 1;
+    bencher.bench_local(|| {
+        version += 1;
+        // A different replica count each time, so that the text really changes.
+        let edited = text.replacen("replicas 2", &format!("replicas {}", 3 + version % 5), 1);
+        client.notify(
+            "textDocument/didChange",
+            serde_json::json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"text": edited}]}),
+        );
+        client.request("textDocument/documentSymbol", symbols.clone());
+    });
+}

@@ -87,8 +87,26 @@ pub fn analyze(
     opts: &Options,
     clock: &mut dyn FnMut(&'static str),
 ) -> Analysis {
+    analyze_cached(
+        sources,
+        pre,
+        opts,
+        &mut syntax::ParseCache::default(),
+        clock,
+    )
+}
+
+/// [`analyze`], parsing only the files whose text changed since the analysis that filled
+/// `cache` (the language server's re-check on a keystroke). Same result as [`analyze`].
+pub fn analyze_cached(
+    sources: SourceMap,
+    pre: Diagnostics,
+    opts: &Options,
+    cache: &mut syntax::ParseCache,
+    clock: &mut dyn FnMut(&'static str),
+) -> Analysis {
     let mut diags = pre;
-    let docs = syntax::parse_all_with(&sources, &opts.limits, &mut diags);
+    let docs = syntax::parse_all_cached(&sources, &opts.limits, cache, &mut diags);
     clock("parse");
     // A project over a count limit is not lowered: it is not looked at any further.
     let over_limit = diags.iter().any(|d| d.code == diag::Code::LimitExceeded);

@@ -114,3 +114,83 @@ fn the_generated_topology_compiles_without_diagnostics() {
         );
     }
 }
+
+/// The shop's sources with `edit` applied to the named files (`None` removes the file).
+fn shop_with(edits: &[(&str, Option<&str>)]) -> nestioc::source::SourceMap {
+    let dir = root().join("examples/shop");
+    let (sources, _) = driver::load_project(&dir, &dir.join("generated")).expect("loads");
+    let mut map = nestioc::source::SourceMap::new();
+    for (_, src) in sources.iter() {
+        let mut src = src.clone();
+        match edits.iter().find(|(name, _)| *name == src.name) {
+            Some((_, None)) => continue,
+            Some((_, Some(text))) => src.text = (*text).to_owned(),
+            None => {}
+        }
+        map.add(src);
+    }
+    map
+}
+
+fn outcome(a: &nestioc::Analysis) -> (String, Vec<(String, String)>) {
+    let files = nestioc::emit(a, &Options::default(), &mut |_| {})
+        .map(|set| {
+            set.files
+                .into_iter()
+                .map(|(p, f)| (p, f.contents))
+                .collect()
+        })
+        .unwrap_or_default();
+    (render_human(a), files)
+}
+
+/// What the language server does on each keystroke (reuse the parse of unchanged files)
+/// gives exactly what a fresh analysis gives, through edits, a syntax error and its fix,
+/// and a removed file (which shifts the ids of the files after it).
+#[test]
+fn a_cached_analysis_equals_a_fresh_one_through_edits() {
+    let checkout = std::fs::read_to_string(root().join("examples/shop/services/checkout.kdl"))
+        .expect("read");
+    let steps: Vec<Vec<(&str, Option<String>)>> = vec![
+        vec![],
+        vec![(
+            "services/checkout.kdl",
+            Some(checkout.replace("replicas 3", "replicas 4")),
+        )],
+        vec![(
+            "services/checkout.kdl",
+            Some(checkout.replace("replicas 3", "replicas \"3")),
+        )],
+        vec![(
+            "services/checkout.kdl",
+            Some(checkout.replace("depends-on \"payments\"", "depends-on \"paymnts\"")),
+        )],
+        vec![],
+        vec![("services/cart.kdl", None)],
+        vec![],
+    ];
+    let opts = Options::default();
+    let mut cache = nestioc::syntax::ParseCache::default();
+    for (i, step) in steps.iter().enumerate() {
+        let edits: Vec<(&str, Option<&str>)> =
+            step.iter().map(|(n, t)| (*n, t.as_deref())).collect();
+        let cached = nestioc::analyze_cached(
+            shop_with(&edits),
+            nestioc::diag::Diagnostics::new(),
+            &opts,
+            &mut cache,
+            &mut |_| {},
+        );
+        let fresh = nestioc::analyze(
+            shop_with(&edits),
+            nestioc::diag::Diagnostics::new(),
+            &opts,
+            &mut |_| {},
+        );
+        let (c, f) = (outcome(&cached), outcome(&fresh));
+        assert_eq!(c.0, f.0, "step {i}: diagnostics differ");
+        assert!(c.1 == f.1, "step {i}: artifacts differ");
+        // The steps are not trivial: errors come and go.
+        assert_eq!(c.0.is_empty(), matches!(i, 0 | 1 | 4 | 6), "step {i}: {}", c.0);
+    }
+}

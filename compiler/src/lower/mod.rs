@@ -50,7 +50,7 @@ fn collect<'a>(
     let mut templates = Templates::default();
     for doc in docs {
         let origin = sources.get(doc.source).origin;
-        for node in &doc.nodes {
+        for node in doc.nodes.iter() {
             structure::check_top(node, diags);
             expand::check_param_refs(node, diags);
             match (node.name.as_str(), origin) {

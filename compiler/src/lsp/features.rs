@@ -242,7 +242,7 @@ impl Snapshot {
                     }
                 }
             };
-            for top in &doc.nodes {
+            for top in doc.nodes.iter() {
                 walk_all(top, &mut Vec::new(), top, &mut visit);
             }
         }

@@ -6,7 +6,9 @@ use crate::source::{SourceId, Span};
 #[derive(Debug, Clone)]
 pub struct Document {
     pub source: SourceId,
-    pub nodes: Vec<Node>,
+    /// Shared, so that the language server reuses the tree of an unchanged file
+    /// ([`super::ParseCache`]) without copying it.
+    pub nodes: std::sync::Arc<Vec<Node>>,
 }
 
 #[derive(Debug, Clone)]

@@ -124,6 +124,111 @@ pub fn parse_all_with(
     limits: &Limits,
     diags: &mut Diagnostics,
 ) -> Vec<Document> {
+    parse_all_cached(sources, limits, &mut ParseCache::default(), diags)
+}
+
+/// The documents (and syntax diagnostics) of a previous parse, by file: what the language
+/// server keeps between keystrokes so that only the edited file is parsed again.
+#[derive(Debug, Default)]
+pub struct ParseCache {
+    files: std::collections::HashMap<SourceId, Parsed>,
+}
+
+#[derive(Debug)]
+struct Parsed {
+    name: String,
+    text: String,
+    doc: Option<Document>,
+    diags: Diagnostics,
+}
+
+impl ParseCache {
+    /// The parsed documents held, in no particular order.
+    pub fn documents(&self) -> impl Iterator<Item = &Document> {
+        self.files.values().filter_map(|p| p.doc.as_ref())
+    }
+}
+
+/// [`parse_all_with`], reusing from `cache` every file whose id, name and text are those
+/// of the last parse, and leaving the cache holding exactly this parse's files. The result
+/// is the same as a parse from scratch: the cache only skips work.
+pub fn parse_all_cached(
+    sources: &SourceMap,
+    limits: &Limits,
+    cache: &mut ParseCache,
+    diags: &mut Diagnostics,
+) -> Vec<Document> {
+    let mut previous = std::mem::take(&mut cache.files);
+    let mut fresh = SourceMap::new();
+    let mut reused: std::collections::HashMap<SourceId, Parsed> = std::collections::HashMap::new();
+    for (id, src) in sources.iter() {
+        match previous.remove(&id) {
+            Some(p) if p.name == src.name && p.text == src.text => {
+                reused.insert(id, p);
+            }
+            _ => {}
+        }
+    }
+    // Parse the others: a map with the same ids, whose reused files are left empty.
+    for (id, src) in sources.iter() {
+        let mut copy = src.clone();
+        if reused.contains_key(&id) {
+            copy.text = String::new();
+            copy.unreadable = true;
+        }
+        let new_id = fresh.add(copy);
+        debug_assert_eq!(new_id, id);
+    }
+    let mut parsed_diags = Diagnostics::new();
+    let docs = parse_files(&fresh, limits, &mut parsed_diags);
+    // Over a count limit already among the files just parsed: that is the answer.
+    if parsed_diags.iter().any(|d| d.code == Code::LimitExceeded) && reused.is_empty() {
+        diags.extend(parsed_diags);
+        return Vec::new();
+    }
+    let mut by_id: std::collections::HashMap<SourceId, Document> =
+        docs.into_iter().map(|d| (d.source, d)).collect();
+    let mut diags_by_id: std::collections::HashMap<SourceId, Diagnostics> =
+        std::collections::HashMap::new();
+    let mut global = Diagnostics::new();
+    for d in parsed_diags.iter() {
+        match d.labels.first().map(|l| l.span.source) {
+            Some(id) => diags_by_id.entry(id).or_default().push(d.clone()),
+            None => global.push(d.clone()),
+        }
+    }
+    // Reassemble in file order, counting against the limits as a fresh parse does.
+    let mut out = Vec::new();
+    let mut counts = Counts::default();
+    let mut over = false;
+    for (id, src) in sources.iter() {
+        let entry = match reused.remove(&id) {
+            Some(p) => p,
+            None => Parsed {
+                name: src.name.clone(),
+                text: src.text.clone(),
+                doc: by_id.remove(&id),
+                diags: diags_by_id.remove(&id).unwrap_or_default(),
+            },
+        };
+        diags.extend(entry.diags.clone());
+        if let Some(doc) = &entry.doc
+            && !over
+        {
+            if counts.add(doc, limits, diags) {
+                out.push(doc.clone());
+            } else {
+                over = true;
+            }
+        }
+        cache.files.insert(id, entry);
+    }
+    diags.extend(global);
+    if over { Vec::new() } else { out }
+}
+
+/// Parses every readable project file of `sources`.
+fn parse_files(sources: &SourceMap, limits: &Limits, diags: &mut Diagnostics) -> Vec<Document> {
     for (id, src) in sources.iter() {
         if src.origin != crate::source::Origin::Stdlib
             && let Some(c) = src.name.chars().find(|c| !safe_file_name_char(*c))
@@ -257,7 +362,9 @@ pub fn parse_one_with(
         Ok(doc) => {
             let doc = Document {
                 source: id,
-                nodes: doc.nodes().iter().map(|n| convert_node(id, n)).collect(),
+                nodes: std::sync::Arc::new(
+                    doc.nodes().iter().map(|n| convert_node(id, n)).collect(),
+                ),
             };
             check_strings(&doc.nodes, limits.string_bytes, diags);
             Some(doc)
@@ -423,7 +530,7 @@ impl Counts {
             // Point at the first node past the limit.
             let mut seen = before;
             let mut at = Span::file_start(doc.source);
-            for n in &doc.nodes {
+            for n in doc.nodes.iter() {
                 seen += 1 + count(&n.children);
                 if seen > limits.nodes {
                     at = n.ident_span();
