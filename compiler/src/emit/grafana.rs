@@ -1320,9 +1320,13 @@ impl Emitter for Grafana {
     fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
         let project = &cx.model.project.name;
         // A dashboard's file, and its ConfigMap as a YAML document of dashboards.yaml.
+        // The ConfigMap carries the dashboard as compact JSON: the sidecar does not read it
+        // and a ConfigMap holds at most 1 MiB, where pretty JSON, indented again as a YAML
+        // block, took three times the bytes (the `.json` file is the one to review).
         let file = |path: String, name: String, uid: String, dashboard: Value, span| {
             let json = to_json(&dashboard);
-            let map = to_yaml(&config_map(cx, &name, &uid, &json, cx.location(span)));
+            let compact = serde_json::to_string(&dashboard).unwrap_or_default();
+            let map = to_yaml(&config_map(cx, &name, &uid, &compact, cx.location(span)));
             let artifact = Artifact {
                 path,
                 contents: json,
