@@ -1,6 +1,8 @@
 //! The KDL front end on raw bytes: the depth and size checks, the KDL parser, the
 //! conversion into nestioc's tree with spans, and the rendering of whatever diagnostics
-//! come out. Any panic, stack overflow or hang is a finding.
+//! come out. Any panic, stack overflow or hang is a finding; so is the parser's fast path
+//! (`syntax::fast`) answering with other nodes than the kdl crate's, or answering where
+//! the crate reports an error.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -30,6 +32,15 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         walk(&doc.nodes, &text);
+    }
+    if let Some(fast) = nestioc::syntax::fast::parse(id, &text, nestioc::syntax::MAX_DEPTH) {
+        let reference = nestioc::syntax::parse_with_kdl(id, &text);
+        // Debug output tells floats apart bit for bit, which `==` does not.
+        let (f, r) = (format!("{:#?}", Some(&fast)), format!("{:#?}", reference.as_ref()));
+        assert!(
+            reference.as_ref() == Some(&fast) && f == r,
+            "the fast path differs from the kdl crate on {text:?}\n--- fast\n{f}\n--- kdl\n{r}"
+        );
     }
     let diags = diags.finish();
     for format in [Format::Human, Format::Json] {

@@ -17,6 +17,7 @@ mod grafana;
 mod hardening;
 mod hostile;
 mod init;
+mod kdl_fast_path;
 mod lsp;
 mod perf;
 mod policy;

@@ -4,7 +4,7 @@
 //! included, comes from `cargo bench` and `scripts/bench.sh`, never from a timed test.
 
 #[path = "../../benches/support/topology.rs"]
-mod topology;
+pub(crate) mod topology;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -149,8 +149,8 @@ fn outcome(a: &nestioc::Analysis) -> (String, Vec<(String, String)>) {
 /// and a removed file (which shifts the ids of the files after it).
 #[test]
 fn a_cached_analysis_equals_a_fresh_one_through_edits() {
-    let checkout = std::fs::read_to_string(root().join("examples/shop/services/checkout.kdl"))
-        .expect("read");
+    let checkout =
+        std::fs::read_to_string(root().join("examples/shop/services/checkout.kdl")).expect("read");
     let steps: Vec<Vec<(&str, Option<String>)>> = vec![
         vec![],
         vec![(
@@ -191,6 +191,11 @@ fn a_cached_analysis_equals_a_fresh_one_through_edits() {
         assert_eq!(c.0, f.0, "step {i}: diagnostics differ");
         assert!(c.1 == f.1, "step {i}: artifacts differ");
         // The steps are not trivial: errors come and go.
-        assert_eq!(c.0.is_empty(), matches!(i, 0 | 1 | 4 | 6), "step {i}: {}", c.0);
+        assert_eq!(
+            c.0.is_empty(),
+            matches!(i, 0 | 1 | 4 | 6),
+            "step {i}: {}",
+            c.0
+        );
     }
 }

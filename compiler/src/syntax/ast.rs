@@ -3,7 +3,7 @@
 
 use crate::source::{SourceId, Span};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Document {
     pub source: SourceId,
     /// Shared, so that the language server reuses the tree of an unchanged file
@@ -11,7 +11,7 @@ pub struct Document {
     pub nodes: std::sync::Arc<Vec<Node>>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Node {
     pub name: String,
     pub name_span: Span,
@@ -24,7 +24,7 @@ pub struct Node {
     pub has_children_block: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     /// `Some` for a property (`key=value`), `None` for an argument.
     pub name: Option<String>,

@@ -1,7 +1,9 @@
-//! Stage 1: text -> [`Document`]. KDL v2 through the `kdl` crate, then converted into our
-//! own tree so that every later stage has file-qualified spans.
+//! Stage 1: text -> [`Document`]. KDL v2 into our own tree, so that every later stage has
+//! file-qualified spans: first through a hand-written reader for the subset topologies use
+//! ([`fast`]), and through the `kdl` crate for anything else and for every error.
 
 pub mod ast;
+pub mod fast;
 
 use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
 
@@ -124,7 +126,7 @@ pub fn parse_all_with(
     limits: &Limits,
     diags: &mut Diagnostics,
 ) -> Vec<Document> {
-    parse_all_cached(sources, limits, &mut ParseCache::default(), diags)
+    parse_files(sources, limits, diags)
 }
 
 /// The documents (and syntax diagnostics) of a previous parse, by file: what the language
@@ -170,17 +172,20 @@ pub fn parse_all_cached(
         }
     }
     // Parse the others: a map with the same ids, whose reused files are left empty.
-    for (id, src) in sources.iter() {
-        let mut copy = src.clone();
-        if reused.contains_key(&id) {
-            copy.text = String::new();
-            copy.unreadable = true;
+    if !reused.is_empty() {
+        for (id, src) in sources.iter() {
+            let mut copy = src.clone();
+            if reused.contains_key(&id) {
+                copy.text = String::new();
+                copy.unreadable = true;
+            }
+            let new_id = fresh.add(copy);
+            debug_assert_eq!(new_id, id);
         }
-        let new_id = fresh.add(copy);
-        debug_assert_eq!(new_id, id);
     }
+    let to_parse = if reused.is_empty() { sources } else { &fresh };
     let mut parsed_diags = Diagnostics::new();
-    let docs = parse_files(&fresh, limits, &mut parsed_diags);
+    let docs = parse_files(to_parse, limits, &mut parsed_diags);
     // Over a count limit already among the files just parsed: that is the answer.
     if parsed_diags.iter().any(|d| d.code == Code::LimitExceeded) && reused.is_empty() {
         diags.extend(parsed_diags);
@@ -249,60 +254,64 @@ fn parse_files(sources: &SourceMap, limits: &Limits, diags: &mut Diagnostics) ->
             );
         }
     }
-    let jobs: Vec<(SourceId, String)> = sources
+    let jobs: Vec<(SourceId, &str)> = sources
         .iter()
         .filter(|(_, src)| !src.unreadable && src.origin != crate::source::Origin::TemplateOverride)
-        .map(|(id, src)| (id, src.text.clone()))
+        .map(|(id, src)| (id, src.text.as_str()))
         .collect();
     let limits = *limits;
     let threads = rayon::current_num_threads();
-    let worker = std::thread::Builder::new()
-        .name("nestioc-parse".into())
-        .stack_size(PARSER_STACK)
-        .spawn(move || {
-            // Files are parsed a chunk at a time, in parallel on threads with the parser's
-            // stack when there are several; the counts run in file order after each
-            // chunk, so an oversized project stops within one chunk, and the result is
-            // the same for any number of threads.
-            let pool = (threads > 1)
-                .then(|| {
-                    rayon::ThreadPoolBuilder::new()
-                        .num_threads(threads)
-                        .stack_size(PARSER_STACK)
-                        .thread_name(|i| format!("nestioc-parse-{i}"))
-                        .build()
-                        .ok()
-                })
-                .flatten();
-            let parse = |(id, text): &(SourceId, String)| {
-                let mut local = Diagnostics::new();
-                let doc = parse_one_with(*id, text, &limits, &mut local);
-                (doc, local)
-            };
-            let mut local = Diagnostics::new();
-            let mut docs = Vec::new();
-            let mut counts = Counts::default();
-            for chunk in jobs.chunks(PARSE_CHUNK) {
-                let parsed: Vec<(Option<Document>, Diagnostics)> = match &pool {
-                    Some(pool) => {
-                        use rayon::prelude::*;
-                        pool.install(|| chunk.par_iter().map(parse).collect())
-                    }
-                    None => chunk.iter().map(parse).collect(),
+    // A scoped thread borrows the texts: no copy of the project for the parser's stack.
+    let worker = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("nestioc-parse".into())
+            .stack_size(PARSER_STACK)
+            .spawn_scoped(scope, move || {
+                // Files are parsed a chunk at a time, in parallel on threads with the parser's
+                // stack when there are several; the counts run in file order after each
+                // chunk, so an oversized project stops within one chunk, and the result is
+                // the same for any number of threads.
+                let pool = (threads > 1)
+                    .then(|| {
+                        rayon::ThreadPoolBuilder::new()
+                            .num_threads(threads)
+                            .stack_size(PARSER_STACK)
+                            .thread_name(|i| format!("nestioc-parse-{i}"))
+                            .build()
+                            .ok()
+                    })
+                    .flatten();
+                let parse = |(id, text): &(SourceId, &str)| {
+                    let mut local = Diagnostics::new();
+                    let doc = parse_one_with(*id, text, &limits, &mut local);
+                    (doc, local)
                 };
-                for (doc, file_diags) in parsed {
-                    local.extend(file_diags);
-                    if let Some(doc) = doc {
-                        if !counts.add(&doc, &limits, &mut local) {
-                            return (Vec::new(), local);
+                let mut local = Diagnostics::new();
+                let mut docs = Vec::new();
+                let mut counts = Counts::default();
+                for chunk in jobs.chunks(PARSE_CHUNK) {
+                    let parsed: Vec<(Option<Document>, Diagnostics)> = match &pool {
+                        Some(pool) => {
+                            use rayon::prelude::*;
+                            pool.install(|| chunk.par_iter().map(parse).collect())
                         }
-                        docs.push(doc);
+                        None => chunk.iter().map(parse).collect(),
+                    };
+                    for (doc, file_diags) in parsed {
+                        local.extend(file_diags);
+                        if let Some(doc) = doc {
+                            if !counts.add(&doc, &limits, &mut local) {
+                                return (Vec::new(), local);
+                            }
+                            docs.push(doc);
+                        }
                     }
                 }
-            }
-            (docs, local)
-        });
-    match worker.map(std::thread::JoinHandle::join) {
+                (docs, local)
+            })
+            .map(std::thread::ScopedJoinHandle::join)
+    });
+    match worker {
         Ok(Ok((docs, local))) => {
             diags.extend(local);
             docs
@@ -358,45 +367,62 @@ pub fn parse_one_with(
         );
         return None;
     }
-    match text.parse::<KdlDocument>() {
-        Ok(doc) => {
-            let doc = Document {
-                source: id,
-                nodes: std::sync::Arc::new(
-                    doc.nodes().iter().map(|n| convert_node(id, n)).collect(),
-                ),
-            };
-            check_strings(&doc.nodes, limits.string_bytes, diags);
-            Some(doc)
-        }
-        Err(err) => {
-            for d in err.diagnostics {
-                let mut start = clamp(text, d.span.offset());
-                let end = clamp(text, d.span.offset() + d.span.len());
-                // The parser reports some errors over everything it consumed; the
-                // problem is on the last line of that.
-                if let Some(nl) = text[start..end].trim_end().rfind('\n') {
-                    let line_start = start + nl + 1;
-                    start = line_start
-                        + (text[line_start..end].len() - text[line_start..end].trim_start().len());
-                }
-                let message = d
-                    .message
-                    .unwrap_or_else(|| "invalid KDL".to_owned())
-                    .to_lowercase();
-                let mut diag = Diagnostic::error(Code::KdlSyntax, message).with_label(
-                    Span::new(id, start, end),
-                    d.label.unwrap_or_else(|| "here".to_owned()),
-                );
-                diag = diag.with_help(d.help.unwrap_or_else(|| {
-                    "see https://kdl.dev for KDL v2 syntax: strings are quoted, \
-                     booleans are #true and #false"
-                        .to_owned()
-                }));
-                diags.push(diag);
+    // The fast path handles what topologies are written in and answers `None` for
+    // anything else, errors included: the kdl crate then reads the file, and its tree and
+    // its diagnostics are the reference.
+    let nodes = match fast::parse(id, text, limits.depth.min(MAX_DEPTH_OVERRIDE)) {
+        Some(nodes) => nodes,
+        None => match text.parse::<KdlDocument>() {
+            Ok(doc) => convert_nodes(id, &doc),
+            Err(err) => {
+                report_kdl_error(id, text, err, diags);
+                return None;
             }
-            None
+        },
+    };
+    let doc = Document {
+        source: id,
+        nodes: std::sync::Arc::new(nodes),
+    };
+    check_strings(&doc.nodes, limits.string_bytes, diags);
+    Some(doc)
+}
+
+/// The nodes as the `kdl` crate reads them, `None` on a syntax error: the reference the
+/// fast path is tested against (`tests/it/kdl_fast_path.rs`, the `kdl_front_end` fuzz
+/// target). No limits apply.
+#[must_use]
+pub fn parse_with_kdl(id: SourceId, text: &str) -> Option<Vec<Node>> {
+    text.parse::<KdlDocument>()
+        .ok()
+        .map(|doc| convert_nodes(id, &doc))
+}
+
+fn report_kdl_error(id: SourceId, text: &str, err: kdl::KdlError, diags: &mut Diagnostics) {
+    for d in err.diagnostics {
+        let mut start = clamp(text, d.span.offset());
+        let end = clamp(text, d.span.offset() + d.span.len());
+        // The parser reports some errors over everything it consumed; the
+        // problem is on the last line of that.
+        if let Some(nl) = text[start..end].trim_end().rfind('\n') {
+            let line_start = start + nl + 1;
+            start = line_start
+                + (text[line_start..end].len() - text[line_start..end].trim_start().len());
         }
+        let message = d
+            .message
+            .unwrap_or_else(|| "invalid KDL".to_owned())
+            .to_lowercase();
+        let mut diag = Diagnostic::error(Code::KdlSyntax, message).with_label(
+            Span::new(id, start, end),
+            d.label.unwrap_or_else(|| "here".to_owned()),
+        );
+        diag = diag.with_help(d.help.unwrap_or_else(|| {
+            "see https://kdl.dev for KDL v2 syntax: strings are quoted, \
+             booleans are #true and #false"
+                .to_owned()
+        }));
+        diags.push(diag);
     }
 }
 
@@ -412,10 +438,14 @@ fn span_of(id: SourceId, span: miette::SourceSpan) -> Span {
     Span::new(id, span.offset(), span.offset() + span.len())
 }
 
+fn convert_nodes(id: SourceId, doc: &KdlDocument) -> Vec<Node> {
+    doc.nodes().iter().map(|n| convert_node(id, n)).collect()
+}
+
 fn convert_node(id: SourceId, node: &KdlNode) -> Node {
     let children: Vec<Node> = node
         .children()
-        .map(|c| c.nodes().iter().map(|n| convert_node(id, n)).collect())
+        .map(|c| convert_nodes(id, c))
         .unwrap_or_default();
     Node {
         name: node.name().value().to_owned(),
@@ -577,14 +607,25 @@ impl Counts {
 
 /// Finds the first place where `{` blocks nest deeper than `max`, skipping strings and
 /// comments so that braces inside them do not count.
+/// Does a KDL newline (CR, LF, VT, FF, NEL, LS or PS) start at byte `i`?
+fn kdl_newline_at(b: &[u8], i: usize) -> bool {
+    let rest = &b[i..];
+    matches!(rest.first(), Some(b'\n' | b'\r' | 0x0B | 0x0C))
+        || rest.starts_with("\u{85}".as_bytes())
+        || rest.starts_with("\u{2028}".as_bytes())
+        || rest.starts_with("\u{2029}".as_bytes())
+}
+
 fn too_deep(text: &str, max: usize) -> Option<(usize, usize)> {
     let b = text.as_bytes();
     let mut depth = 0usize;
     let mut i = 0;
     while i < b.len() {
         match b[i] {
+            // A line comment ends at any KDL newline, not only `\n`: a comment ended by
+            // a CR or a LINE SEPARATOR must not hide the braces after it.
             b'/' if b.get(i + 1) == Some(&b'/') => {
-                while i < b.len() && b[i] != b'\n' {
+                while i < b.len() && !kdl_newline_at(b, i) {
                     i += 1;
                 }
             }
@@ -658,6 +699,22 @@ mod tests {
             diags.iter().next().map(|d| d.code),
             Some(Code::UnreadableSource)
         );
+    }
+
+    #[test]
+    fn a_comment_ended_by_any_kdl_newline_does_not_hide_nesting() {
+        for newline in ["\r", "\u{85}", "\u{2028}", "\u{2029}", "\u{c}", "\u{b}"] {
+            let text = format!(
+                "project \"p\" // c{newline}{}{}",
+                "x {".repeat(60),
+                "}".repeat(60)
+            );
+            assert!(
+                too_deep(&text, MAX_DEPTH).is_some(),
+                "{newline:?} ends a comment"
+            );
+        }
+        assert!(too_deep("// {{{{{{\nx { }", 2).is_none());
     }
 
     #[test]
