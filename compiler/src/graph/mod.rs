@@ -2,7 +2,7 @@
 //! port, finds dependency cycles (whole, with a label per edge) and computes the release
 //! waves: the topological order in which services can be rolled out, callees first.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -28,7 +28,9 @@ pub struct Edge {
 pub struct Topology {
     /// Services as nodes, resolved `depends-on` edges (weights index `edges`).
     pub graph: DiGraph<String, usize>,
-    pub index: BTreeMap<String, NodeIndex>,
+    /// Service name -> node. Looked up on every edge by every check and emitter, never
+    /// iterated (so a hash map: output order never depends on it).
+    pub index: std::collections::HashMap<String, NodeIndex>,
     pub edges: Vec<Edge>,
     /// Release waves over required edges: wave 0 needs nothing, wave n needs only
     /// services of earlier waves.
@@ -126,7 +128,7 @@ impl Topology {
 
 pub fn build(model: &Model, diags: &mut Diagnostics) -> Topology {
     let mut graph = DiGraph::new();
-    let mut index = BTreeMap::new();
+    let mut index = std::collections::HashMap::with_capacity(model.services.len());
     for name in model.services.keys() {
         index.insert(name.clone(), graph.add_node(name.clone()));
     }
