@@ -219,35 +219,30 @@ fn semantic(base: (&Model, &Topology), head: (&Model, &Topology)) -> Semantic {
     let mut changed: BTreeSet<String> = BTreeSet::new();
     for name in hnames.intersection(&bnames) {
         let (b, h) = (&bm.services[*name], &hm.services[*name]);
-        let (bi, hi) = (b.image.reference(), h.image.reference());
-        if bi != hi {
-            s.images.push(Change {
-                service: (*name).clone(),
-                what: "image".into(),
-                before: bi,
-                after: hi,
-            });
-            changed.insert((*name).clone());
-        }
-        let (br, hr) = (rollout_text(b), rollout_text(h));
-        if br != hr {
-            s.rollouts.push(Change {
-                service: (*name).clone(),
-                what: "rollout".into(),
-                before: br,
-                after: hr,
-            });
-            changed.insert((*name).clone());
-        }
-        let (bx, hx) = (exposure_text(b), exposure_text(h));
-        if bx != hx {
-            s.exposure.push(Change {
-                service: (*name).clone(),
-                what: "exposure".into(),
-                before: bx,
-                after: hx,
-            });
-            changed.insert((*name).clone());
+        for (list, what, before, after) in [
+            (
+                &mut s.images,
+                "image",
+                b.image.reference(),
+                h.image.reference(),
+            ),
+            (&mut s.rollouts, "rollout", rollout_text(b), rollout_text(h)),
+            (
+                &mut s.exposure,
+                "exposure",
+                exposure_text(b),
+                exposure_text(h),
+            ),
+        ] {
+            if before != after {
+                list.push(Change {
+                    service: (*name).clone(),
+                    what: what.into(),
+                    before,
+                    after,
+                });
+                changed.insert((*name).clone());
+            }
         }
         for kind in [SloKind::Availability, SloKind::Latency] {
             let describe = |svc: &Service| {

@@ -15,7 +15,6 @@
 //! `NESTIOC_REQUIRE_VALIDATORS=1`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -26,30 +25,10 @@ use crate::support::{compile, fixture_options, render_human, root};
 
 const CHECK: &str = "ci";
 
-/// A validator on PATH, in the venv or in the npm directory; `None` (and a SKIPPED line)
-/// when missing, unless NESTIOC_REQUIRE_VALIDATORS=1.
+/// The validator `name`, or `None` when it is not installed (see
+/// [`crate::support::validator`]).
 fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .chain([
-            root().join(".venv-validators/bin"),
-            root().join(".node-validators/node_modules/.bin"),
-        ])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("NESTIOC_REQUIRE_VALIDATORS").is_none_or(|v| v != "1"),
-            "conformance check {CHECK}: {name} not found; NESTIOC_REQUIRE_VALIDATORS=1 makes that an error"
-        );
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED conformance check {CHECK}: {name} not found (run scripts/install-validators.sh)"
-        );
-    }
-    found
+    crate::support::validator(CHECK, name)
 }
 
 fn run(cmd: &Path, args: &[&std::ffi::OsStr], cwd: &Path) -> (bool, String) {

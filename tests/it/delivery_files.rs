@@ -9,28 +9,10 @@ use std::process::Command;
 
 use crate::support::{compile, fixture_options, root};
 
-/// A validator on PATH or in the repository's venv; `None` (and a SKIPPED line) when
-/// missing, unless NESTIOC_REQUIRE_VALIDATORS=1.
+/// The validator `name`, or `None` when it is not installed (see
+/// [`crate::support::validator`]).
 fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .chain([root().join(".venv-validators/bin")])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("NESTIOC_REQUIRE_VALIDATORS").is_none_or(|v| v != "1"),
-            "conformance check delivery: {name} not found; NESTIOC_REQUIRE_VALIDATORS=1 makes that an error"
-        );
-        use std::io::Write as _;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED conformance check delivery: {name} not found (run scripts/install-validators.sh)"
-        );
-    }
-    found
+    crate::support::validator("delivery", name)
 }
 
 /// The projects, built with the `docker` and `ansible` targets into temporary

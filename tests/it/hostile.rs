@@ -12,7 +12,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{compile, render_human, root};
+use crate::support::{compile, render_human};
 
 /// Strings that mean something in at least one output format.
 pub(crate) fn hostile_values() -> Vec<String> {
@@ -510,26 +510,8 @@ fn hostile_values_in_closed_fields_are_rejected_with_a_located_diagnostic() {
     assert!(failures.is_empty(), "{failures}");
 }
 
-/// A validator on PATH or in the repository's venv; `None` (and a SKIPPED line) when
-/// missing, unless NESTIOC_REQUIRE_VALIDATORS=1.
+/// The validator `name`, or `None` when it is not installed (see
+/// [`crate::support::validator`]).
 fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .chain([root().join(".venv-validators/bin")])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("NESTIOC_REQUIRE_VALIDATORS").is_none_or(|v| v != "1"),
-            "conformance check hostile: {name} not found; NESTIOC_REQUIRE_VALIDATORS=1 makes that an error"
-        );
-        use std::io::Write as _;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED conformance check hostile: {name} not found (run scripts/install-validators.sh)"
-        );
-    }
-    found
+    crate::support::validator("hostile", name)
 }

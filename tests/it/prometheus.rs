@@ -11,28 +11,10 @@ use serde_json::Value;
 
 use crate::support::{compile, root, shop_with_mesh};
 
-/// A validator on PATH or in the repository's venv; `None` (and a SKIPPED line) when
-/// missing, unless NESTIOC_REQUIRE_VALIDATORS=1.
+/// The validator `name`, or `None` when it is not installed (see
+/// [`crate::support::validator`]).
 pub(crate) fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .chain([root().join(".venv-validators/bin")])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("NESTIOC_REQUIRE_VALIDATORS").is_none_or(|v| v != "1"),
-            "conformance check prometheus: {name} not found; NESTIOC_REQUIRE_VALIDATORS=1 makes that an error"
-        );
-        use std::io::Write as _;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED conformance check prometheus: {name} not found (run scripts/install-validators.sh)"
-        );
-    }
-    found
+    crate::support::validator("prometheus", name)
 }
 
 /// A built project: its name, and the output directory (kept alive with the sources).

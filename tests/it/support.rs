@@ -18,6 +18,34 @@ pub(crate) struct Compiled {
 
 /// Options read from a fixture's `options` file: `env=NAME`, `deny-warnings`,
 /// `targets=A,B`, `limits=NAME=N,...` (as `NESTIOC_LIMITS`).
+/// A validator on PATH, in the repository's venv or in its npm directory; `None` (and a
+/// `SKIPPED conformance check <check>` line) when missing, unless
+/// NESTIOC_REQUIRE_VALIDATORS=1 makes that an error.
+pub(crate) fn validator(check: &str, name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain([
+            root().join(".venv-validators/bin"),
+            root().join(".node-validators/node_modules/.bin"),
+        ])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("NESTIOC_REQUIRE_VALIDATORS").is_none_or(|v| v != "1"),
+            "conformance check {check}: {name} not found; NESTIOC_REQUIRE_VALIDATORS=1 makes that an error"
+        );
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED conformance check {check}: {name} not found (run scripts/install-validators.sh)"
+        );
+    }
+    found
+}
+
 pub(crate) fn fixture_options(dir: &Path) -> Options {
     let mut opts = Options::default();
     if let Ok(text) = std::fs::read_to_string(dir.join("options")) {

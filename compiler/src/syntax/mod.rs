@@ -126,7 +126,7 @@ pub fn parse_all_with(
     limits: &Limits,
     diags: &mut Diagnostics,
 ) -> Vec<Document> {
-    parse_files(sources, limits, diags)
+    parse_files(sources, &|_| false, limits, diags)
 }
 
 /// The documents (and syntax diagnostics) of a previous parse, by file: what the language
@@ -161,7 +161,6 @@ pub fn parse_all_cached(
     diags: &mut Diagnostics,
 ) -> Vec<Document> {
     let mut previous = std::mem::take(&mut cache.files);
-    let mut fresh = SourceMap::new();
     let mut reused: std::collections::HashMap<SourceId, Parsed> = std::collections::HashMap::new();
     for (id, src) in sources.iter() {
         match previous.remove(&id) {
@@ -171,21 +170,14 @@ pub fn parse_all_cached(
             _ => {}
         }
     }
-    // Parse the others: a map with the same ids, whose reused files are left empty.
-    if !reused.is_empty() {
-        for (id, src) in sources.iter() {
-            let mut copy = src.clone();
-            if reused.contains_key(&id) {
-                copy.text = String::new();
-                copy.unreadable = true;
-            }
-            let new_id = fresh.add(copy);
-            debug_assert_eq!(new_id, id);
-        }
-    }
-    let to_parse = if reused.is_empty() { sources } else { &fresh };
+    // Parse the others.
     let mut parsed_diags = Diagnostics::new();
-    let docs = parse_files(to_parse, limits, &mut parsed_diags);
+    let docs = parse_files(
+        sources,
+        &|id| reused.contains_key(&id),
+        limits,
+        &mut parsed_diags,
+    );
     // Over a count limit already among the files just parsed: that is the answer.
     if parsed_diags.iter().any(|d| d.code == Code::LimitExceeded) && reused.is_empty() {
         diags.extend(parsed_diags);
@@ -232,8 +224,14 @@ pub fn parse_all_cached(
     if over { Vec::new() } else { out }
 }
 
-/// Parses every readable project file of `sources`.
-fn parse_files(sources: &SourceMap, limits: &Limits, diags: &mut Diagnostics) -> Vec<Document> {
+/// Parses every readable project file of `sources` except those `skip` names (their trees
+/// come from a cache).
+fn parse_files(
+    sources: &SourceMap,
+    skip: &dyn Fn(SourceId) -> bool,
+    limits: &Limits,
+    diags: &mut Diagnostics,
+) -> Vec<Document> {
     for (id, src) in sources.iter() {
         if src.origin != crate::source::Origin::Stdlib
             && let Some(c) = src.name.chars().find(|c| !safe_file_name_char(*c))
@@ -256,7 +254,9 @@ fn parse_files(sources: &SourceMap, limits: &Limits, diags: &mut Diagnostics) ->
     }
     let jobs: Vec<(SourceId, &str)> = sources
         .iter()
-        .filter(|(_, src)| !src.unreadable && src.origin != crate::source::Origin::TemplateOverride)
+        .filter(|(id, src)| {
+            !src.unreadable && src.origin != crate::source::Origin::TemplateOverride && !skip(*id)
+        })
         .map(|(id, src)| (id, src.text.as_str()))
         .collect();
     let limits = *limits;
