@@ -56,19 +56,69 @@ pub fn protocol(service: &Service) -> Protocol {
     service.ports.first().map_or(Protocol::Http, |p| p.protocol)
 }
 
-/// The `le` matcher for a bucket, in the metric's unit.
-fn le(mesh: Mesh, bucket_ms: u64) -> String {
+/// A bucket boundary in the metric's unit: milliseconds for the meshes, seconds for the
+/// client libraries.
+fn bucket_value(mesh: Mesh, bucket_ms: u64) -> Decimal {
     match mesh {
-        Mesh::Istio | Mesh::Linkerd => format!("le=\"{bucket_ms}\""),
-        Mesh::None => {
-            let s = (Decimal::from(bucket_ms) / Decimal::from(1000)).normalize();
-            // Client libraries write whole seconds as "1" (Go) or "1.0" (Python, Java).
-            if s.fract().is_zero() {
-                format!("le=~\"{s}(\\\\.0)?\"")
-            } else {
-                format!("le=\"{s}\"")
-            }
+        Mesh::Istio | Mesh::Linkerd => Decimal::from(bucket_ms),
+        Mesh::None => (Decimal::from(bucket_ms) / Decimal::from(1000)).normalize(),
+    }
+}
+
+/// A float label value as Prometheus 3 stores a classic histogram's `le` (and a summary's
+/// `quantile`): the scrape parsers rewrite it with `labels.FormatOpenMetricsFloat`, Go's
+/// shortest `%g` form with `.0` appended when it has neither a point nor an exponent
+/// (prometheus v0.316.0 `model/textparse/openmetricsparse.go` normalizeFloatsInLabelValues,
+/// `model/labels/float.go`; the 3.0 migration guide: `le="500"` is stored as `le="500.0"`).
+#[must_use]
+pub fn prometheus3_float(value: Decimal) -> String {
+    let v = value.normalize();
+    if v.is_zero() {
+        return "0.0".to_owned();
+    }
+    let neg = v.is_sign_negative();
+    let text = v.abs().to_string();
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    // Significant digits and the decimal exponent of the first one, as strconv's `digs`.
+    let all: String = format!("{int}{frac}");
+    let lead = all.len() - all.trim_start_matches('0').len();
+    let digits = all.trim_start_matches('0').trim_end_matches('0');
+    let exp = int.len() as i64 - 1 - lead as i64;
+    // strconv: shortest formatting decides between %e and %f with precision 6.
+    let body = if !(-4..6).contains(&exp) {
+        // %e: d[.ddd]e±XX, at least two exponent digits.
+        let (first, rest) = digits.split_at(1);
+        let mantissa = if rest.is_empty() {
+            first.to_owned()
+        } else {
+            format!("{first}.{rest}")
+        };
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exp.abs())
+    } else {
+        let plain = v.abs().to_string();
+        if plain.contains('.') {
+            plain
+        } else {
+            format!("{plain}.0")
         }
+    };
+    if neg { format!("-{body}") } else { body }
+}
+
+/// The `le` matcher for a bucket. It matches the boundary as the exporter writes it
+/// (`500` from Envoy and Linkerd, `1` from Go clients, `1.0` from Python and Java) and as
+/// Prometheus 3 stores it (`500.0`, `1.0`): a rule written for one matches nothing on the other.
+fn le(mesh: Mesh, bucket_ms: u64) -> String {
+    let value = bucket_value(mesh, bucket_ms);
+    let written = value.to_string();
+    let stored = prometheus3_float(value);
+    if written == stored {
+        format!("le=\"{stored}\"")
+    } else {
+        // A PromQL string holding an RE2 pattern: `\\.` in the rule is a literal point.
+        let escape = |s: &str| s.replace('.', "\\\\.").replace('+', "\\\\+");
+        format!("le=~\"{}|{}\"", escape(&written), escape(&stored))
     }
 }
 
@@ -324,17 +374,54 @@ pub fn test_series(
             )
         }
         Some(b) => {
-            let le_label = match mesh {
-                Mesh::None => format!(
-                    "le=\"{}\"",
-                    (Decimal::from(b) / Decimal::from(1000)).normalize()
-                ),
-                _ => format!("le=\"{b}\""),
-            };
+            // The series as Prometheus 3 stores them: `le` in its float form.
+            let le_label = format!("le=\"{}\"", prometheus3_float(bucket_value(mesh, b)));
             (
                 format!("{}_count{{{base}}}", i.latency),
                 format!("{}_bucket{{{base},{le_label}}}", i.latency),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each value against what Go prints with Prometheus's `AppendOpenMetricsFloat`
+    /// (`strconv.AppendFloat(b, v, 'g', -1, 64)`, then `.0` when there is no `.` or `e`),
+    /// run with Go 1.26.
+    #[test]
+    fn prometheus3_float_is_gos_openmetrics_form() {
+        let cases = [
+            ("500", "500.0"),
+            ("1", "1.0"),
+            ("0.25", "0.25"),
+            ("1800000", "1.8e+06"),
+            ("3600000", "3.6e+06"),
+            ("300000", "300000.0"),
+            ("600000", "600000.0"),
+            ("0.005", "0.005"),
+            ("0.00001", "1e-05"),
+            ("0.0001", "0.0001"),
+            ("10", "10.0"),
+            ("2.5", "2.5"),
+            ("100000", "100000.0"),
+            ("1000000", "1e+06"),
+            ("123456.7", "123456.7"),
+            ("0.1", "0.1"),
+        ];
+        for (input, go) in cases {
+            let d: Decimal = input.parse().expect("decimal");
+            assert_eq!(prometheus3_float(d), go, "{input}");
+        }
+    }
+
+    #[test]
+    fn le_matches_the_written_and_the_stored_form() {
+        assert_eq!(le(Mesh::Istio, 500), r#"le=~"500|500\\.0""#);
+        assert_eq!(le(Mesh::Istio, 1_800_000), r#"le=~"1800000|1\\.8e\\+06""#);
+        assert_eq!(le(Mesh::None, 250), r#"le="0.25""#);
+        assert_eq!(le(Mesh::None, 1000), r#"le=~"1|1\\.0""#);
     }
 }

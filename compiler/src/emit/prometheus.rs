@@ -340,12 +340,9 @@ fn edge_group(cx: &EmitContext<'_>, service: &Service) -> Option<Value> {
                     service.name, callee.name, num(b)
                 ),
                 "for": "15m",
-                "labels": {
-                    "severity": "warning",
-                    "service": service.name,
-                    "destination": callee.name,
-                    "nestio_alert": "edge",
-                },
+                // The caller's owner and tier: the alert routes to whoever owns the
+                // caller, like its SLO alerts (alertmanager/inhibit.yaml routes by owner).
+                "labels": edge_alert_labels(service, &callee.name),
                 "annotations": {
                     "summary": format!("calls from {} to {} fail often enough to exhaust {}'s error budget alone", service.name, callee.name, service.name),
                     "description": format!(
@@ -358,6 +355,21 @@ fn edge_group(cx: &EmitContext<'_>, service: &Service) -> Option<Value> {
     }
     (!rules.is_empty())
         .then(|| json!({"name": format!("nestio-edges-{}", service.name), "rules": rules}))
+}
+
+fn edge_alert_labels(service: &Service, destination: &str) -> Value {
+    let mut l = Map::new();
+    l.insert("severity".into(), json!("warning"));
+    l.insert("service".into(), json!(service.name));
+    l.insert("destination".into(), json!(destination));
+    if let Some(o) = &service.owner {
+        l.insert("owner".into(), json!(o));
+    }
+    if let Some(t) = &service.tier {
+        l.insert("tier".into(), json!(t.value.to_string()));
+    }
+    l.insert("nestio_alert".into(), json!("edge"));
+    Value::Object(l)
 }
 
 /// All rule groups of a service (its SLOs, then its outgoing edges).
