@@ -19,6 +19,12 @@ pub(super) struct ArgoCd;
 
 /// Where Argo CD runs.
 pub(super) const ARGOCD_NAMESPACE: &str = "argocd";
+/// Argo CD deletes an Application's resources before the Application, in the foreground
+/// (pkg/apis/application/v1alpha1 `ForegroundPropagationPolicyFinalizer`). The same
+/// behaviour as the bare `resources-finalizer.argocd.argoproj.io`, whose name the API
+/// server warns about (Kubernetes 1.37: "prefer a domain-qualified finalizer name including
+/// a path (/)"; tests/it/cluster.rs fails on any warning).
+const RESOURCES_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io/foreground";
 const IN_CLUSTER: &str = "https://kubernetes.default.svc";
 
 fn labels(cx: &EmitContext<'_>, service: Option<&str>, env: &str) -> Value {
@@ -110,7 +116,7 @@ fn application(cx: &EmitContext<'_>, service: &Service, env: &Environment, repo:
                 "argocd.argoproj.io/sync-wave": cx.topology.wave_of(&service.name).to_string(),
                 "nestio.dev/source": cx.location(service.name_span),
             },
-            "finalizers": ["resources-finalizer.argocd.argoproj.io"],
+            "finalizers": [RESOURCES_FINALIZER],
         },
         "spec": spec,
     })
@@ -182,7 +188,7 @@ impl Emitter for ArgoCd {
                     "namespace": ARGOCD_NAMESPACE,
                     "labels": labels(cx, None, &env.name),
                     "annotations": {"nestio.dev/source": cx.location(env.span)},
-                    "finalizers": ["resources-finalizer.argocd.argoproj.io"],
+                    "finalizers": [RESOURCES_FINALIZER],
                 },
                 "spec": {
                     "project": p.name,
