@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite, with the third-party validators that check the generated
-# files (Helm SDK, kubernetes-validate, checkov, ...). Installs them first (idempotent).
+# files (a real kube-apiserver, promtool 3, amtool, Helm 4, Sloth, kubeconform, kubernetes-validate,
+# checkov, ...; docs/validation.md). Installs them first (idempotent).
 #
 #   scripts/test.sh            install validators if needed, then cargo test
 #   NESTIOC_REQUIRE_VALIDATORS=1 scripts/test.sh
@@ -11,8 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export VALIDATORS_VENV="${VALIDATORS_VENV:-$PWD/.venv-validators}"
 export VALIDATORS_NODE_DIR="${VALIDATORS_NODE_DIR:-$PWD/.node-validators}"
+export GO_VALIDATORS="${GO_VALIDATORS:-$PWD/.go-validators}"
 if [ "${SKIP_VALIDATOR_INSTALL:-0}" != "1" ]; then
   scripts/install-validators.sh
 fi
-export PATH="$VALIDATORS_VENV/bin:$PATH"
+# The Go-built consumers first: promtool 3, not an older one the machine may have.
+export PATH="$GO_VALIDATORS/bin:$VALIDATORS_VENV/bin:$PATH"
 exec cargo test --locked "$@"

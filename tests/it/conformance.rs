@@ -8,13 +8,13 @@
 //! - `kubernetes-validate --strict` accepts every rendered manifest.
 //! - `checkov` fails no check, apart from those in `tests/scanner-suppressions.txt`.
 //!
-//! A validator is looked up on `PATH`, then in `<repo>/.venv-validators/bin`. When it is
-//! missing the test says so on stderr and passes, unless `NESTIOC_REQUIRE_VALIDATORS=1`.
+//! A validator is looked up by `support::validator` (the Go-built tools, `PATH`, the venv).
+//! When it is missing the test says so on stderr and passes, unless
+//! `NESTIOC_REQUIRE_VALIDATORS=1`.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -22,8 +22,6 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::support::{compile, render_human, root, subdirs};
-
-const REQUIRE_VALIDATORS: &str = "NESTIOC_REQUIRE_VALIDATORS";
 
 // ------------------------------------------------------------------ validators
 
@@ -33,34 +31,10 @@ struct Tool {
 }
 
 impl Tool {
-    /// Finds `name` on `PATH` or in the repository's validators venv. `None` (after a
-    /// `SKIPPED` line on stderr) when it is missing and validators are not required.
+    /// The validator `name` (`support::validator`): `None`, after a `SKIPPED` line on
+    /// stderr, when it is missing and validators are not required.
     fn find(check: &str, name: &str) -> Option<Self> {
-        let path_dirs = std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-            .unwrap_or_default();
-        let found = path_dirs
-            .into_iter()
-            .chain([root().join(".venv-validators/bin")])
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file());
-        match found {
-            Some(path) => Some(Self { path }),
-            None => {
-                let why = format!("{name} not found (run scripts/install-validators.sh)");
-                assert!(
-                    std::env::var_os(REQUIRE_VALIDATORS).is_none_or(|v| v != "1"),
-                    "conformance check {check}: {why}; {REQUIRE_VALIDATORS}=1 makes that an error"
-                );
-                // Straight to the process's stderr: libtest captures `eprintln!`, and a
-                // skipped check must show even when its test passes.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "SKIPPED conformance check {check}: {why}"
-                );
-                None
-            }
-        }
+        crate::support::validator(check, name).map(|path| Self { path })
     }
 
     /// Runs the tool with its own directory first on `PATH`, so that it finds its
@@ -101,7 +75,7 @@ fn output_text(out: &Output) -> String {
 
 /// A temporary directory whose name does not start with a dot: checkov silently skips
 /// hidden directories, and `tempfile`'s default `.tmpXXXX` is one.
-fn temp_dir() -> TempDir {
+pub(crate) fn temp_dir() -> TempDir {
     tempfile::Builder::new()
         .prefix("nestioc-conformance-")
         .tempdir()
@@ -109,14 +83,14 @@ fn temp_dir() -> TempDir {
 }
 
 /// One example, built with every target into a temporary directory.
-struct Built {
-    name: String,
-    out: PathBuf,
+pub(crate) struct Built {
+    pub name: String,
+    pub out: PathBuf,
     _tmp: TempDir,
 }
 
 /// Every `examples/*/` with a `nestio.kdl`, built.
-fn build_examples() -> Vec<Built> {
+pub(crate) fn build_examples() -> Vec<Built> {
     let dirs: Vec<PathBuf> = subdirs(&root().join("examples"))
         .into_iter()
         .filter(|d| d.join("nestio.kdl").is_file())
@@ -133,8 +107,13 @@ fn build_examples() -> Vec<Built> {
     built
 }
 
-fn build(dir: &Path) -> Built {
-    let compiled = compile(dir, &nestioc::Options::default());
+pub(crate) fn build(dir: &Path) -> Built {
+    build_opts(dir, &nestioc::Options::default())
+}
+
+/// A project built with `opts` into a temporary directory.
+pub(crate) fn build_opts(dir: &Path, opts: &nestioc::Options) -> Built {
+    let compiled = compile(dir, opts);
     let set = compiled.artifacts.unwrap_or_else(|| {
         panic!(
             "{} does not compile:\n{}",
@@ -164,7 +143,7 @@ fn build(dir: &Path) -> Built {
 
 impl Built {
     /// The environments: the `kubernetes/<env>/` directories.
-    fn envs(&self) -> Vec<String> {
+    pub(crate) fn envs(&self) -> Vec<String> {
         let envs: Vec<String> = subdirs(&self.out.join("kubernetes"))
             .iter()
             .map(|d| file_name(d))
@@ -200,7 +179,7 @@ impl Built {
     }
 
     /// `kubernetes/<env>/<service>.yaml`.
-    fn manifest(&self, env: &str, service: &str) -> PathBuf {
+    pub(crate) fn manifest(&self, env: &str, service: &str) -> PathBuf {
         self.out.join(format!("kubernetes/{env}/{service}.yaml"))
     }
 
@@ -217,7 +196,7 @@ impl Built {
     }
 }
 
-fn file_name(p: &Path) -> String {
+pub(crate) fn file_name(p: &Path) -> String {
     p.file_name()
         .expect("file name")
         .to_string_lossy()
@@ -231,7 +210,7 @@ fn read(path: &Path) -> String {
 }
 
 /// The non-empty documents of a YAML stream.
-fn documents(path: &Path) -> Vec<Value> {
+pub(crate) fn documents(path: &Path) -> Vec<Value> {
     serde_saphyr::from_multiple::<Value>(&read(path))
         .unwrap_or_else(|e| panic!("{} is not YAML: {e}", path.display()))
         .into_iter()
@@ -300,7 +279,7 @@ fn rendered_objects(dir: &Path) -> Objects {
 }
 
 /// The one namespace every object of a manifest is in.
-fn namespace(path: &Path) -> String {
+pub(crate) fn namespace(path: &Path) -> String {
     let docs = documents(path);
     let first = docs
         .first()

@@ -18,14 +18,18 @@ pub(crate) struct Compiled {
 
 /// Options read from a fixture's `options` file: `env=NAME`, `deny-warnings`,
 /// `targets=A,B`, `limits=NAME=N,...` (as `NESTIOC_LIMITS`).
-/// A validator on PATH, in the repository's venv or in its npm directory; `None` (and a
-/// `SKIPPED conformance check <check>` line) when missing, unless
-/// NESTIOC_REQUIRE_VALIDATORS=1 makes that an error.
+/// A validator: first among the Go-built consumers in `<repo>/.go-validators/bin` (so that
+/// `promtool` is promtool 3 even where an older one is on PATH), then on PATH, in the
+/// repository's venv or in its npm directory; `None` (and a `SKIPPED conformance check
+/// <check>` line) when missing, unless NESTIOC_REQUIRE_VALIDATORS=1 makes that an error.
 pub(crate) fn validator(check: &str, name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
+    let found = [root().join(".go-validators/bin")]
         .into_iter()
+        .chain(
+            std::env::var_os("PATH")
+                .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+                .unwrap_or_default(),
+        )
         .chain([
             root().join(".venv-validators/bin"),
             root().join(".node-validators/node_modules/.bin"),
