@@ -247,7 +247,7 @@ fn yaml_scalars_carry_hostile_values_exactly() {
 }
 
 /// Helm templates: no user value is ever in a chart template (they read everything from
-/// values.yaml), and the real Helm SDK renders the chart with the hostile values into
+/// values.yaml), and the real Helm 4 renders the chart with the hostile values into
 /// exactly those values.
 #[test]
 fn helm_charts_render_hostile_values_exactly() {

@@ -1,8 +1,10 @@
 //! The integration tests: one binary, one module per area.
 #![allow(clippy::unwrap_used)]
 
+mod alertmanager;
 mod ci;
 mod cli;
+mod cluster;
 mod conformance;
 mod delivery;
 mod delivery_files;
@@ -18,6 +20,7 @@ mod hardening;
 mod hostile;
 mod init;
 mod kdl_fast_path;
+mod kubeconform;
 mod lsp;
 mod perf;
 mod policy;
@@ -27,6 +30,7 @@ mod report;
 mod review;
 mod robustness;
 mod scanners;
+mod sloth;
 mod stdlib;
 mod support;
 mod suppressions;
