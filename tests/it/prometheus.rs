@@ -258,7 +258,11 @@ fn design_example_slo_matches_sloths_rule_set() {
     for (severity, sloth) in [("page", SLOTH_PAGE), ("ticket", SLOTH_TICKET)] {
         let alert = rules
             .iter()
-            .find(|r| r["alert"].is_string() && r["labels"]["severity"] == severity)
+            .find(|r| {
+                r["alert"].is_string()
+                    && r["labels"]["severity"] == prometheus::alert_severity(severity)
+                    && r["labels"]["nestio_alert"] == "slo"
+            })
             .unwrap_or_else(|| panic!("{severity} alert"));
         let ours = conditions(alert["expr"].as_str().expect("expr"));
         assert_eq!(

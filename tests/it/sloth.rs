@@ -211,8 +211,8 @@ fn compare_project(dir: &Path, promtool: &Path, sloth: &Path) -> usize {
                     "sli": {"events": {"error_query": window(&errors), "total_query": window(&total)}},
                     "alerting": {
                         "name": format!("Sloth{}", d.id.replace('-', "")),
-                        "page_alert": {"labels": {"severity": "page"}},
-                        "ticket_alert": {"labels": {"severity": "ticket"}},
+                        "page_alert": {"labels": {"severity": prometheus::alert_severity("page")}},
+                        "ticket_alert": {"labels": {"severity": prometheus::alert_severity("ticket")}},
                     },
                 }],
             });
@@ -427,7 +427,7 @@ fn scenario_tests(
         );
         let expected: Vec<Value> = end
             .iter()
-            .map(|sev| json!({"labels": format!("{{namespace=\"prod\",severity=\"{sev}\"}}"), "value": 1}))
+            .map(|sev| json!({"labels": format!("{{namespace=\"prod\",severity=\"{}\"}}", prometheus::alert_severity(sev)), "value": 1}))
             .collect();
         for sel in [&ours, &theirs] {
             checks.push(json!({"expr": by(sel), "eval_time": format!("{minutes}m"), "exp_samples": expected}));

@@ -584,7 +584,7 @@ fn red_row(grid: &mut Grid, cx: &EmitContext<'_>, service: &Service) {
         8,
         timeseries(Timeseries {
             title: "Errors/s".into(),
-            description: "Failed requests (5xx, non-OK gRPC status) per second.".into(),
+            description: "Failed requests per second: HTTP 5xx; for gRPC the server faults (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS).".into(),
             unit: "reqps",
             targets: vec![query(
                 "A",

@@ -4,7 +4,8 @@
 //! - Istio: `istio_requests_total` and `istio_request_duration_milliseconds` (reporter
 //!   `destination` for what a service serves, `source` for what a caller sees).
 //! - Linkerd: `response_total` and `response_latency_ms` (direction `inbound` or
-//!   `outbound`; `classification="failure"` is a 5xx or a non-OK gRPC status).
+//!   `outbound`; `classification="failure"` is a 5xx or a non-OK gRPC status, so gRPC
+//!   errors are counted by `grpc_status_code`, the server faults only).
 //! - No mesh: the conventional client-library metrics, `http_requests_total` and
 //!   `http_request_duration_seconds` (or `grpc_server_handled_total` and
 //!   `grpc_server_handling_seconds` for gRPC), selected by `job="<service>"`.
@@ -122,6 +123,47 @@ fn le(mesh: Mesh, bucket_ms: u64) -> String {
     }
 }
 
+/// The gRPC status codes that are the server's fault, as OpenTelemetry's semantic
+/// conventions for gRPC server spans count errors (UNKNOWN, DEADLINE_EXCEEDED,
+/// UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS:
+/// https://opentelemetry.io/docs/specs/semconv/rpc/grpc/#grpc-status). NOT_FOUND,
+/// INVALID_ARGUMENT, CANCELLED, PERMISSION_DENIED... are the caller's and do not spend the
+/// server's error budget. (number, name as go-grpc-prometheus labels it).
+pub const GRPC_SERVER_FAULTS: &[(u8, &str)] = &[
+    (2, "Unknown"),
+    (4, "DeadlineExceeded"),
+    (12, "Unimplemented"),
+    (13, "Internal"),
+    (14, "Unavailable"),
+    (15, "DataLoss"),
+];
+
+/// `2|4|12|13|14|15`: the server-fault codes as the meshes label them (numbers).
+fn grpc_fault_numbers() -> String {
+    GRPC_SERVER_FAULTS
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// `Unknown|DeadlineExceeded|...`: as the Go client library labels them (`grpc_code`).
+fn grpc_fault_names() -> String {
+    GRPC_SERVER_FAULTS
+        .iter()
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// The pod label every workload kind carries, as Prometheus sees it after the pod-label
+/// `labelmap` of the Linkerd proxies' PodMonitor (`app.kubernetes.io/name` becomes
+/// `app_kubernetes_io_name`). Linkerd itself labels a pod by its owner only
+/// (`deployment`, `statefulset`, ...): a Rollout's pods get `replicaset="<rollout>-<hash>"`,
+/// which changes every revision (linkerd2 `pkg/k8s/labels.go` GetPodLabels,
+/// `controller/k8s/k8s.go` validParentKinds).
+pub const LINKERD_WORKLOAD_LABEL: &str = "app_kubernetes_io_name";
+
 /// Selectors for what a service serves: (requests metric, all-requests matchers,
 /// error matchers, latency metric base name).
 struct Inbound {
@@ -136,9 +178,11 @@ fn inbound(mesh: Mesh, service: &Service) -> Inbound {
     let s = &service.name;
     match mesh {
         Mesh::Istio => {
+            // Istio names a Rollout's pods after the Rollout, trimming the ReplicaSet's
+            // hash, so both versions share `destination_workload`.
             let all = format!("reporter=\"destination\",destination_workload=\"{s}\"");
             let errors = if grpc {
-                format!("{all},grpc_response_status!=\"0\"")
+                format!("{all},grpc_response_status=~\"{}\"", grpc_fault_numbers())
             } else {
                 format!("{all},response_code=~\"5..\"")
             };
@@ -150,10 +194,16 @@ fn inbound(mesh: Mesh, service: &Service) -> Inbound {
             }
         }
         Mesh::Linkerd => {
-            let all = format!("direction=\"inbound\",deployment=\"{s}\"");
+            let all = format!("direction=\"inbound\",{LINKERD_WORKLOAD_LABEL}=\"{s}\"");
+            // `classification="failure"` is any non-OK gRPC status: count the faults only.
+            let errors = if grpc {
+                format!("{all},grpc_status_code=~\"{}\"", grpc_fault_numbers())
+            } else {
+                format!("{all},classification=\"failure\"")
+            };
             Inbound {
                 requests: "response_total",
-                errors: format!("{all},classification=\"failure\""),
+                errors,
                 all,
                 latency: "response_latency_ms",
             }
@@ -163,7 +213,7 @@ fn inbound(mesh: Mesh, service: &Service) -> Inbound {
             if grpc {
                 Inbound {
                     requests: "grpc_server_handled_total",
-                    errors: format!("{all},grpc_code!=\"OK\""),
+                    errors: format!("{all},grpc_code=~\"{}\"", grpc_fault_names()),
                     all,
                     latency: "grpc_server_handling_seconds",
                 }
@@ -190,7 +240,7 @@ pub fn requests(mesh: Mesh, service: &Service, window: &str) -> String {
     sum_rate(i.requests, &i.all, window)
 }
 
-/// Failed requests (5xx, non-OK gRPC) a service served, per second.
+/// Failed requests (HTTP 5xx, gRPC server faults) a service served, per second.
 #[must_use]
 pub fn errors(mesh: Mesh, service: &Service, window: &str) -> String {
     let i = inbound(mesh, service);
@@ -271,21 +321,35 @@ pub fn latency_quantile_ms(mesh: Mesh, service: &Service, q: &str, window: &str)
     }
 }
 
+/// The callee's Service names its callers' requests can reach: its own, and during a
+/// canary `<callee>-canary`, where the traffic split sends part of them.
+fn callee_services(callee: &Service) -> String {
+    if callee.rollout.kind == crate::model::RolloutKind::Canary && !callee.ports.is_empty() {
+        format!("=~\"{0}|{0}-canary\"", callee.name)
+    } else {
+        format!("=\"{}\"", callee.name)
+    }
+}
+
 /// Matchers for the calls one caller makes to one callee, as the caller sees them.
 /// `None` without a mesh: applications do not label their client metrics uniformly.
 fn edge(
     mesh: Mesh,
     caller: &str,
-    callee: &str,
-    callee_protocol: Protocol,
+    callee: &Service,
 ) -> Option<(&'static str, String, String, &'static str)> {
+    let grpc = protocol(callee) == Protocol::Grpc;
     match mesh {
         Mesh::Istio => {
+            // By the Service called, not the workload: with no ready pod the caller's
+            // proxy answers 503 (no healthy upstream) and labels the destination workload
+            // `unknown`, while `destination_service_name` comes from the route.
             let all = format!(
-                "reporter=\"source\",source_workload=\"{caller}\",destination_workload=\"{callee}\""
+                "reporter=\"source\",source_workload=\"{caller}\",destination_service_name{}",
+                callee_services(callee)
             );
-            let errors = if callee_protocol == Protocol::Grpc {
-                format!("{all},grpc_response_status!=\"0\"")
+            let errors = if grpc {
+                format!("{all},grpc_response_status=~\"{}\"", grpc_fault_numbers())
             } else {
                 format!("{all},response_code=~\"5..\"")
             };
@@ -297,10 +361,18 @@ fn edge(
             ))
         }
         Mesh::Linkerd => {
+            // `dst_service` is the Service the destination controller resolved (linkerd2
+            // controller/api/destination/watcher/port_publisher.go metricLabels), for every
+            // workload kind; `dst_deployment` exists only for Deployments.
             let all = format!(
-                "direction=\"outbound\",deployment=\"{caller}\",dst_deployment=\"{callee}\""
+                "direction=\"outbound\",{LINKERD_WORKLOAD_LABEL}=\"{caller}\",dst_service{}",
+                callee_services(callee)
             );
-            let errors = format!("{all},classification=\"failure\"");
+            let errors = if grpc {
+                format!("{all},grpc_status_code=~\"{}\"", grpc_fault_numbers())
+            } else {
+                format!("{all},classification=\"failure\"")
+            };
             Some(("response_total", all, errors, "response_latency_ms"))
         }
         Mesh::None => None,
@@ -315,7 +387,7 @@ pub fn edge_error_ratio(
     callee: &Service,
     window: &str,
 ) -> Option<String> {
-    let (metric, all, errors, _) = edge(mesh, caller, &callee.name, protocol(callee))?;
+    let (metric, all, errors, _) = edge(mesh, caller, callee)?;
     Some(format!(
         "({})\n/\n({})",
         sum_rate(metric, &errors, window),
@@ -326,7 +398,7 @@ pub fn edge_error_ratio(
 /// Requests per second on one edge.
 #[must_use]
 pub fn edge_requests(mesh: Mesh, caller: &str, callee: &Service, window: &str) -> Option<String> {
-    let (metric, all, _, _) = edge(mesh, caller, &callee.name, protocol(callee))?;
+    let (metric, all, _, _) = edge(mesh, caller, callee)?;
     Some(sum_rate(metric, &all, window))
 }
 
@@ -339,10 +411,124 @@ pub fn edge_latency_quantile_ms(
     q: &str,
     window: &str,
 ) -> Option<String> {
-    let (_, all, _, latency) = edge(mesh, caller, &callee.name, protocol(callee))?;
+    let (_, all, _, latency) = edge(mesh, caller, callee)?;
     Some(format!(
         "histogram_quantile({q}, sum by (namespace, le) (rate({latency}_bucket{{{all}}}[{window}])))"
     ))
+}
+
+/// Matchers for the pods of one ReplicaSet of a Rollout in one namespace: the scrape
+/// configurations copy Argo Rollouts' `rollouts-pod-template-hash` pod label onto every
+/// series (`rollouts_pod_template_hash`; the proxies' PodMonitors in the platform playbook,
+/// the services' own PodMonitors without a mesh).
+fn replicaset(namespace: &str, hash: &str) -> String {
+    format!("namespace=\"{namespace}\",rollouts_pod_template_hash=\"{hash}\"")
+}
+
+/// `A / B`, but nothing at all while B counted fewer than `min_requests` requests over
+/// `window`: a ratio of a handful of requests is noise, and an analysis must call that
+/// inconclusive rather than pass or fail it.
+fn guarded_ratio(metric: &str, errors: &str, all: &str, window: &str, min_requests: u32) -> String {
+    format!(
+        "(\n  sum(rate({metric}{{{errors}}}[{window}]))\n  /\n  sum(rate({metric}{{{all}}}[{window}]))\n)\nand on ()\nsum(increase({metric}{{{all}}}[{window}])) >= {min_requests}"
+    )
+}
+
+/// The error ratio the pods of one ReplicaSet (`hash`) served, for a canary analysis.
+#[must_use]
+pub fn replicaset_error_ratio(
+    mesh: Mesh,
+    service: &Service,
+    namespace: &str,
+    hash: &str,
+    window: &str,
+    min_requests: u32,
+) -> String {
+    let i = inbound(mesh, service);
+    let scope = replicaset(namespace, hash);
+    guarded_ratio(
+        i.requests,
+        &format!("{},{scope}", i.errors),
+        &format!("{},{scope}", i.all),
+        window,
+        min_requests,
+    )
+}
+
+/// A latency quantile (ms) of the pods of one ReplicaSet, for a canary analysis.
+#[must_use]
+pub fn replicaset_latency_quantile_ms(
+    mesh: Mesh,
+    service: &Service,
+    q: &str,
+    namespace: &str,
+    hash: &str,
+    window: &str,
+) -> String {
+    let i = inbound(mesh, service);
+    let inner = format!(
+        "histogram_quantile({q}, sum by (le) (rate({}_bucket{{{},{}}}[{window}])))",
+        i.latency,
+        i.all,
+        replicaset(namespace, hash)
+    );
+    match mesh {
+        Mesh::None => format!("{inner} * 1000"),
+        _ => inner,
+    }
+}
+
+/// The error ratio one caller sees on its calls to the canary Service
+/// (`<callee>-canary`, where the mesh's traffic split sends the canary's share); `None`
+/// without a mesh, which has no per-caller metrics.
+#[must_use]
+pub fn canary_edge_error_ratio(
+    mesh: Mesh,
+    caller: &str,
+    callee: &Service,
+    namespace: &str,
+    window: &str,
+    min_requests: u32,
+) -> Option<String> {
+    let canary = format!("{}-canary", callee.name);
+    let grpc = protocol(callee) == Protocol::Grpc;
+    let (metric, all) = match mesh {
+        Mesh::Istio => (
+            "istio_requests_total",
+            format!(
+                "reporter=\"source\",source_workload=\"{caller}\",destination_service_name=\"{canary}\",namespace=\"{namespace}\""
+            ),
+        ),
+        Mesh::Linkerd => (
+            "response_total",
+            format!(
+                "direction=\"outbound\",{LINKERD_WORKLOAD_LABEL}=\"{caller}\",dst_service=\"{canary}\",namespace=\"{namespace}\""
+            ),
+        ),
+        Mesh::None => return None,
+    };
+    let errors = match (mesh, grpc) {
+        (Mesh::Istio, true) => format!("{all},grpc_response_status=~\"{}\"", grpc_fault_numbers()),
+        (Mesh::Istio, false) => format!("{all},response_code=~\"5..\""),
+        (_, true) => format!("{all},grpc_status_code=~\"{}\"", grpc_fault_numbers()),
+        (_, false) => format!("{all},classification=\"failure\""),
+    };
+    Some(guarded_ratio(metric, &errors, &all, window, min_requests))
+}
+
+/// (good, bad) response labels of a request metric, by mesh and protocol.
+fn outcome_labels(mesh: Mesh, grpc: bool) -> (&'static str, &'static str) {
+    match (mesh, grpc) {
+        (Mesh::Istio, true) => ("grpc_response_status=\"0\"", "grpc_response_status=\"14\""),
+        (Mesh::Istio, false) => ("response_code=\"200\"", "response_code=\"503\""),
+        (Mesh::Linkerd, true) => (
+            "classification=\"success\",grpc_status_code=\"0\"",
+            "classification=\"failure\",grpc_status_code=\"14\"",
+        ),
+        (Mesh::Linkerd, false) => ("classification=\"success\"", "classification=\"failure\""),
+        (Mesh::None, true) => ("grpc_code=\"OK\"", "grpc_code=\"Unavailable\""),
+        (Mesh::None, false) => ("code=\"200\"", "code=\"500\""),
+    }
 }
 
 /// Concrete input series for a promtool unit test of a standard SLI, in namespace
@@ -354,20 +540,24 @@ pub fn test_series(
     service: &Service,
     latency_bucket_ms: Option<u64>,
 ) -> (String, String) {
+    test_series_with(mesh, service, latency_bucket_ms, "")
+}
+
+/// [`test_series`] with `extra` labels (`,label="value"`) on both series, e.g. the pods'
+/// `rollouts_pod_template_hash`.
+#[must_use]
+pub fn test_series_with(
+    mesh: Mesh,
+    service: &Service,
+    latency_bucket_ms: Option<u64>,
+    extra: &str,
+) -> (String, String) {
     let i = inbound(mesh, service);
-    let base = format!("{},namespace=\"prod\"", i.all);
+    let base = format!("{},namespace=\"prod\"{extra}", i.all);
     let grpc = protocol(service) == Protocol::Grpc;
     match latency_bucket_ms {
         None => {
-            let (good, bad) = match (mesh, grpc) {
-                (Mesh::Istio, true) => {
-                    ("grpc_response_status=\"0\"", "grpc_response_status=\"14\"")
-                }
-                (Mesh::Istio, false) => ("response_code=\"200\"", "response_code=\"503\""),
-                (Mesh::Linkerd, _) => ("classification=\"success\"", "classification=\"failure\""),
-                (Mesh::None, true) => ("grpc_code=\"OK\"", "grpc_code=\"Unavailable\""),
-                (Mesh::None, false) => ("code=\"200\"", "code=\"500\""),
-            };
+            let (good, bad) = outcome_labels(mesh, grpc);
             (
                 format!("{}{{{base},{good}}}", i.requests),
                 format!("{}{{{base},{bad}}}", i.requests),
@@ -382,6 +572,37 @@ pub fn test_series(
             )
         }
     }
+}
+
+/// (good, bad) series of one caller's calls to `<callee>-canary` in namespace `prod`, as
+/// [`canary_edge_error_ratio`] reads them; `None` without a mesh.
+#[must_use]
+pub fn canary_edge_test_series(
+    mesh: Mesh,
+    caller: &str,
+    callee: &Service,
+) -> Option<(String, String)> {
+    let canary = format!("{}-canary", callee.name);
+    let (metric, all) = match mesh {
+        Mesh::Istio => (
+            "istio_requests_total",
+            format!(
+                "reporter=\"source\",source_workload=\"{caller}\",destination_service_name=\"{canary}\",namespace=\"prod\""
+            ),
+        ),
+        Mesh::Linkerd => (
+            "response_total",
+            format!(
+                "direction=\"outbound\",{LINKERD_WORKLOAD_LABEL}=\"{caller}\",dst_service=\"{canary}\",namespace=\"prod\""
+            ),
+        ),
+        Mesh::None => return None,
+    };
+    let (good, bad) = outcome_labels(mesh, protocol(callee) == Protocol::Grpc);
+    Some((
+        format!("{metric}{{{all},{good}}}"),
+        format!("{metric}{{{all},{bad}}}"),
+    ))
 }
 
 #[cfg(test)]

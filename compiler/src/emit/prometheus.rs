@@ -72,6 +72,18 @@ pub const BURN_WINDOWS: &[BurnWindow] = &[
     },
 ];
 
+/// The `severity` label of an SLO alert: kube-prometheus-stack's conventions (its rules
+/// and its Alertmanager inhibition use `critical` > `warning` > `info`), with the SRE
+/// workbook's page and ticket as critical and warning.
+#[must_use]
+pub fn alert_severity(class: &str) -> &'static str {
+    if class == "page" {
+        "critical"
+    } else {
+        "warning"
+    }
+}
+
 /// `budget% × period / long window`, rounded to 10 decimal places (exact for every
 /// period in whole hours that divides evenly; 28d gives 13.44, 5.6, 2.8, 0.9333333333).
 #[must_use]
@@ -190,21 +202,23 @@ impl<'a> SloDef<'a> {
         }
     }
 
-    fn alert_name(&self) -> String {
-        let camel = |s: &str| -> String {
-            s.split('-')
-                .map(|w| {
-                    let mut c = w.chars();
-                    c.next().map_or_else(String::new, |f| {
-                        f.to_uppercase().collect::<String>() + c.as_str()
-                    })
+    /// `order-worker` -> `OrderWorker`.
+    fn camel(s: &str) -> String {
+        s.split('-')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next().map_or_else(String::new, |f| {
+                    f.to_uppercase().collect::<String>() + c.as_str()
                 })
-                .collect()
-        };
+            })
+            .collect()
+    }
+
+    fn alert_name(&self) -> String {
         format!(
             "{}{}SLO",
-            camel(&self.service.name),
-            camel(self.slo.kind.as_str())
+            Self::camel(&self.service.name),
+            Self::camel(self.slo.kind.as_str())
         )
     }
 }
@@ -290,7 +304,7 @@ pub fn slo_groups(mesh: Mesh, d: &SloDef<'_>) -> Vec<Value> {
         alerts.push(json!({
             "alert": d.alert_name(),
             "expr": expr,
-            "labels": rule_labels(&labels, &[("severity", severity), ("nestio_alert", "slo")]),
+            "labels": rule_labels(&labels, &[("severity", alert_severity(severity)), ("nestio_alert", "slo")]),
             "annotations": {
                 "summary": format!("{} is burning its {kind} error budget too fast ({severity})", d.service.name),
                 "description": format!(
@@ -384,7 +398,84 @@ pub fn rule_groups(cx: &EmitContext<'_>, service: &Service, synthetic: bool) -> 
         ));
     }
     groups.extend(edge_group(cx, service));
+    groups.extend(outage_group(cx, service));
     groups
+}
+
+/// Whether a service gets outage alerts: it is measured (an SLO) or depended on.
+fn watches_outage(cx: &EmitContext<'_>, service: &Service) -> bool {
+    service.schedule.is_none()
+        && (!service.slos.is_empty() || !cx.topology.callers(&service.name).is_empty())
+}
+
+/// The labels of a service's outage alerts: like its SLO pages, so the same routes and
+/// inhibition rules apply.
+fn outage_labels(service: &Service) -> Value {
+    let mut l = Map::new();
+    l.insert("service".into(), json!(service.name));
+    if let Some(o) = &service.owner {
+        l.insert("owner".into(), json!(o));
+    }
+    if let Some(t) = &service.tier {
+        l.insert("tier".into(), json!(t.value.to_string()));
+    }
+    l.insert("severity".into(), json!(alert_severity("page")));
+    l.insert("nestio_alert".into(), json!("outage"));
+    Value::Object(l)
+}
+
+/// A total outage spends no error budget: with no ready pod the destination reports no
+/// request at all, so the SLO stays silent while its callers page. Two alerts catch it:
+/// the workload has no available replica (kube-state-metrics for a Deployment; the Argo
+/// Rollouts controller's `rollout_info_*` for a Rollout), and, with Istio, its callers'
+/// proxies answer most calls themselves with 503 "no healthy upstream" (`UH`) or
+/// "upstream connection failure" (`UF`) (Envoy response flags; such requests keep
+/// `destination_service_name` but have `destination_workload="unknown"`).
+fn outage_group(cx: &EmitContext<'_>, service: &Service) -> Option<Value> {
+    if !watches_outage(cx, service) {
+        return None;
+    }
+    let name = &service.name;
+    let (available, desired) = if super::rollout::uses_rollout(cx, service) {
+        (
+            format!("rollout_info_replicas_available{{name=\"{name}\"}}"),
+            format!("rollout_info_replicas_desired{{name=\"{name}\"}}"),
+        )
+    } else {
+        (
+            format!("kube_deployment_status_replicas_available{{deployment=\"{name}\"}}"),
+            format!("kube_deployment_spec_replicas{{deployment=\"{name}\"}}"),
+        )
+    };
+    let title = SloDef::camel(name);
+    let mut rules = vec![json!({
+        "alert": format!("{title}Unavailable"),
+        "expr": format!(
+            "(max by (namespace) ({available}) == 0)\nand on (namespace)\n(max by (namespace) ({desired}) > 0)"
+        ),
+        "for": "2m",
+        "labels": outage_labels(service),
+        "annotations": {
+            "summary": format!("{name} has no available replica"),
+            "description": format!("{name} in namespace {{{{ $labels.namespace }}}} has had no available replica for 2 minutes: every call to it fails, and its callers' alerts are inhibited by this one."),
+        },
+    })];
+    if cx.model.project.mesh == Mesh::Istio && !service.ports.is_empty() {
+        let to = format!("reporter=\"source\",destination_service_name=\"{name}\"");
+        rules.push(json!({
+            "alert": format!("{title}Unreachable"),
+            "expr": format!(
+                "(\n  sum by (namespace) (rate(istio_requests_total{{{to},response_flags=~\".*(UH|UF).*\"}}[5m]))\n  /\n  sum by (namespace) (rate(istio_requests_total{{{to}}}[5m]))\n) > 0.5"
+            ),
+            "for": "2m",
+            "labels": outage_labels(service),
+            "annotations": {
+                "summary": format!("calls to {name} find no healthy instance"),
+                "description": format!("Over the last 5 minutes, {{{{ $value | humanizePercentage }}}} of the calls to {name} in namespace {{{{ $labels.namespace }}}} were answered by the callers' proxies with no healthy upstream or a failed connection."),
+            },
+        }));
+    }
+    Some(json!({"name": format!("nestio-outage-{name}"), "rules": rules}))
 }
 
 /// A constant-burn scenario of a promtool unit test.
@@ -493,7 +584,7 @@ pub fn unit_tests(
                 if fires(sev) {
                     let mut labels = d.labels();
                     labels.insert("namespace".into(), json!("prod"));
-                    labels.insert("severity".into(), json!(sev));
+                    labels.insert("severity".into(), json!(alert_severity(sev)));
                     labels.insert("nestio_alert".into(), json!("slo"));
                     let kind = slo.kind.as_str();
                     exp.push(json!({
@@ -527,8 +618,73 @@ pub fn unit_tests(
             }));
         }
     }
+    tests.extend(outage_tests(cx, service));
     (!tests.is_empty())
         .then(|| json!({"rule_files": [rule_file], "evaluation_interval": "1m", "tests": tests}))
+}
+
+/// A total outage: the workload has no available replica (and, with Istio, the callers'
+/// proxies answer with 503 UH): the outage alerts fire after their 2 minutes.
+fn outage_tests(cx: &EmitContext<'_>, service: &Service) -> Vec<Value> {
+    let Some(group) = outage_group(cx, service) else {
+        return Vec::new();
+    };
+    let name = &service.name;
+    let (available, desired) = if super::rollout::uses_rollout(cx, service) {
+        (
+            format!("rollout_info_replicas_available{{name=\"{name}\",namespace=\"prod\"}}"),
+            format!("rollout_info_replicas_desired{{name=\"{name}\",namespace=\"prod\"}}"),
+        )
+    } else {
+        (
+            format!(
+                "kube_deployment_status_replicas_available{{deployment=\"{name}\",namespace=\"prod\"}}"
+            ),
+            format!("kube_deployment_spec_replicas{{deployment=\"{name}\",namespace=\"prod\"}}"),
+        )
+    };
+    let mut series = vec![
+        json!({"series": available, "values": "0x10"}),
+        json!({"series": desired, "values": "2x10"}),
+    ];
+    let to = format!(
+        "reporter=\"source\",destination_service_name=\"{name}\",namespace=\"prod\",source_workload=\"caller\""
+    );
+    series.push(json!({"series": format!("istio_requests_total{{{to},response_code=\"503\",response_flags=\"UH\"}}"), "values": "0+100x10"}));
+    let mut alert_tests = Vec::new();
+    for rule in group["rules"].as_array().into_iter().flatten() {
+        let mut labels = rule["labels"].as_object().cloned().unwrap_or_default();
+        labels.insert("namespace".into(), json!("prod"));
+        let annotations: Map<String, Value> = rule["annotations"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| {
+                let text = v
+                    .as_str()
+                    .unwrap_or_default()
+                    .replace("{{ $labels.namespace }}", "prod")
+                    .replace("{{ $value | humanizePercentage }}", "100%");
+                (k.clone(), json!(text))
+            })
+            .collect();
+        alert_tests.push(json!({
+            "eval_time": "1m",
+            "alertname": rule["alert"],
+            "exp_alerts": [],
+        }));
+        alert_tests.push(json!({
+            "eval_time": "5m",
+            "alertname": rule["alert"],
+            "exp_alerts": [{"exp_labels": labels, "exp_annotations": annotations}],
+        }));
+    }
+    vec![json!({
+        "name": format!("{name}: total outage"),
+        "interval": "1m",
+        "input_series": series,
+        "alert_rule_test": alert_tests,
+    })]
 }
 
 fn promql_labels(labels: &Map<String, Value>) -> String {
@@ -619,21 +775,28 @@ impl Emitter for Alertmanager {
                 .get(name)
                 .is_some_and(|s| !s.slos.is_empty())
         };
-        // While a callee's page fires, its callers' pages are a consequence: mute them.
+        // While a callee pages (its SLO burns, or it is down), its callers' pages are a
+        // consequence: mute them. Every callee with callers has outage alerts.
+        let page = alert_severity("page");
         let mut inhibit: Vec<Value> = Vec::new();
         for edge in cx.topology.edges.iter().filter(|e| !e.optional) {
-            if !has_slo(&edge.caller) || !has_slo(&edge.callee) {
+            let callee_pages = cx
+                .model
+                .services
+                .get(&edge.callee)
+                .is_some_and(|s| watches_outage(cx, s));
+            if !has_slo(&edge.caller) || !callee_pages {
                 continue;
             }
             inhibit.push(json!({
                 "source_matchers": [
-                    "nestio_alert=\"slo\"",
-                    "severity=\"page\"",
+                    "nestio_alert=~\"slo|outage\"",
+                    format!("severity=\"{page}\""),
                     format!("service=\"{}\"", edge.callee),
                 ],
                 "target_matchers": [
                     "nestio_alert=\"slo\"",
-                    "severity=\"page\"",
+                    format!("severity=\"{page}\""),
                     format!("service=\"{}\"", edge.caller),
                 ],
                 "equal": ["namespace"],
