@@ -97,12 +97,22 @@ fn canary_rollouts_follow_the_topology() {
                         .iter()
                         .filter_map(|m| m["provider"]["prometheus"]["query"].as_str())
                         .collect();
+                    // The new pods only: Argo Rollouts passes their ReplicaSet's hash.
                     assert!(
                         queries
                             .iter()
                             .any(|q| q
-                                .contains(&format!("slo_id=\"{}-availability\"", service.name))),
+                                .contains("rollouts_pod_template_hash=\"{{args.canary-hash}}\"")),
                         "{queries:?}"
+                    );
+                    let args = &r["spec"]["strategy"]["canary"]["analysis"]["args"];
+                    assert!(
+                        args.as_array()
+                            .expect("args")
+                            .iter()
+                            .any(|a| a["name"] == "canary-hash"
+                                && a["valueFrom"]["podTemplateHashValue"] == "Latest"),
+                        "{args}"
                     );
                     if mesh != "none" {
                         for caller in c
@@ -112,11 +122,16 @@ fn canary_rollouts_follow_the_topology() {
                             .expect("topology")
                             .callers(&service.name)
                         {
+                            // The calls this caller makes to the canary Service.
+                            let caller_label = if mesh == "istio" {
+                                format!("source_workload=\"{}\"", caller.caller)
+                            } else {
+                                format!("app_kubernetes_io_name=\"{}\"", caller.caller)
+                            };
                             assert!(
-                                queries
-                                    .iter()
-                                    .any(|q| q.contains(&format!("source=\"{}\"", caller.caller))),
-                                "{}: the analysis watches {}'s edge",
+                                queries.iter().any(|q| q.contains(&caller_label)
+                                    && q.contains(&format!("\"{}-canary\"", service.name))),
+                                "{}: the analysis watches {}'s calls to the canary",
                                 service.name,
                                 caller.caller
                             );
@@ -134,6 +149,12 @@ fn canary_rollouts_follow_the_topology() {
                     let bg = &r["spec"]["strategy"]["blueGreen"];
                     assert_eq!(bg["previewService"], format!("{}-preview", service.name));
                     assert_eq!(bg["autoPromotionEnabled"], false);
+                    // Judged after promotion, on the new pods; the old ones stay until the
+                    // analysis ends (no scaleDownDelaySeconds: docs/features/bluegreen.md).
+                    if !bg["postPromotionAnalysis"].is_null() {
+                        assert!(bg.get("scaleDownDelaySeconds").is_none(), "{bg}");
+                        assert!(bg.get("prePromotionAnalysis").is_none(), "{bg}");
+                    }
                     find(&objs, "Service", &format!("{}-preview", service.name));
                 }
             }

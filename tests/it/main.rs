@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod alertmanager;
+mod analysis;
 mod ci;
 mod cli;
 mod cluster;

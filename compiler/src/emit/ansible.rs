@@ -168,11 +168,14 @@ fn release_waiting(
 /// (`istio_requests_total`, Linkerd's `response_total`), which only the sidecars export.
 fn proxy_monitors(mesh: Mesh) -> Value {
     match mesh {
+        // `rollouts-pod-template-hash` on every series lets a canary analysis read the
+        // new pods only (Argo Rollouts labels each pod with its ReplicaSet's hash).
         Mesh::Istio => json!([{
             "name": "istio-proxies",
             "namespaceSelector": {"any": true},
             "selector": {},
             "jobLabel": "envoy-stats",
+            "podTargetLabels": ["app.kubernetes.io/name", super::rollout::POD_HASH_LABEL],
             "podMetricsEndpoints": [{"port": "http-envoy-prom", "path": "/stats/prometheus"}],
         }]),
         Mesh::Linkerd => json!([{
@@ -183,12 +186,14 @@ fn proxy_monitors(mesh: Mesh) -> Value {
             "podMetricsEndpoints": [{
                 "port": "linkerd-admin",
                 "path": "/metrics",
-                // `deployment`, `namespace`, ... as linkerd-viz's Prometheus labels them:
-                // the SLIs select `deployment="<service>"`.
-                "relabelings": [{
-                    "action": "labelmap",
-                    "regex": "__meta_kubernetes_pod_label_linkerd_io_proxy_(.+)",
-                }],
+                // As linkerd-viz's Prometheus labels them: the owner (`deployment`,
+                // `replicaset`, ...) and every pod label (`app_kubernetes_io_name`, which
+                // the SLIs select and every workload kind carries, and
+                // `rollouts_pod_template_hash`, which canary analyses select).
+                "relabelings": [
+                    {"action": "labelmap", "regex": "__meta_kubernetes_pod_label_linkerd_io_proxy_(.+)"},
+                    {"action": "labelmap", "regex": "__meta_kubernetes_pod_label_(.+)"},
+                ],
             }],
         }]),
         Mesh::None => json!([]),
@@ -332,16 +337,29 @@ fn tasks(platform: &Platform) -> Vec<Value> {
             "argocd",
             json!({}),
         ));
+        // The controller's metrics (`rollout_info_replicas_available`, ...) feed the
+        // outage alerts of services that run as Rollouts. Its metrics carry the Rollout's
+        // own `namespace`, which Prometheus renames `exported_namespace` beside the
+        // target's (honor_labels is off): put it back.
+        let mut controller = json!({"metrics": {
+            "enabled": true,
+            "serviceMonitor": {
+                "enabled": true,
+                "metricRelabelings": [
+                    {"sourceLabels": ["exported_namespace"], "regex": "(.+)", "targetLabel": "namespace"},
+                    {"action": "labeldrop", "regex": "exported_namespace"},
+                ],
+            },
+        }});
         // With Linkerd, canaries shift traffic through Gateway API routes: the controller
         // loads the Gateway API traffic-router plugin the generated Rollouts name.
-        let rollouts = if platform.mesh == Mesh::Linkerd {
-            json!({"controller": {"trafficRouterPlugins": [{
+        if platform.mesh == Mesh::Linkerd {
+            controller["trafficRouterPlugins"] = json!([{
                 "name": GATEWAY_API_PLUGIN,
                 "location": "{{ gatewayapi_plugin_base_url }}/{{ gatewayapi_plugin_version }}/gatewayapi-plugin-{{ gatewayapi_plugin_arch }}",
-            }]}})
-        } else {
-            json!({})
-        };
+            }]);
+        }
+        let rollouts = json!({"controller": controller});
         tasks.push(release(
             "Install Argo Rollouts (argo-rollouts)",
             "argo-rollouts",

@@ -5,14 +5,18 @@
 //!   (Istio: the service's VirtualServices, host-level between `<service>` and
 //!   `<service>-canary`; Linkerd: its Gateway API routes through the `argoproj-labs/gatewayAPI`
 //!   plugin; no mesh: by replica count). A background analysis runs from the first step.
-//! - Blue-green: a `<service>-preview` Service, manual promotion, and the same analysis
-//!   before promotion.
+//! - Blue-green: a `<service>-preview` Service, manual promotion, and the analysis after
+//!   promotion, on the new pods.
 //!
-//! The `AnalysisTemplate` queries the service's own SLO error ratio (the SLO recording
-//! rules) and, for each caller, the error ratio that caller sees on its edge (the per-edge
-//! recording rules), failing when one exceeds `abort-if error-rate` (default: the rate that
-//! pages, 14.4 × the availability budget, or 5% without an SLO), and the p99 latency when
-//! `abort-if latency` is set.
+//! The `AnalysisTemplate` judges the new version only: the error ratio its pods serve
+//! (selected by Argo Rollouts' `rollouts-pod-template-hash`, passed as the `canary-hash`
+//! argument from `podTemplateHashValue: Latest`) and, with a mesh, the error ratio each
+//! caller sees on the calls the traffic split sends to `<service>-canary`; it fails when
+//! one exceeds `abort-if error-rate` (default: the rate that pages, 14.4 × the
+//! availability budget, or 5% without an SLO), and on the p99 latency when `abort-if
+//! latency` is set. Too little traffic to judge (no data, NaN, fewer than
+//! `MIN_REQUESTS` requests in the window) is inconclusive, never a pass: a few
+//! inconclusive measurements pause the rollout for a human.
 
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
@@ -23,6 +27,9 @@ use crate::model::{Mesh, Protocol, RolloutKind, Service, SloKind};
 
 /// Where the analysis reads its metrics: the Prometheus operator's Service.
 pub const PROMETHEUS_ADDRESS: &str = "http://prometheus-operated.monitoring.svc:9090";
+/// The label Argo Rollouts puts on every pod of a Rollout: its ReplicaSet's template hash
+/// (docs/features/specification.md; the canary and stable Services select by it).
+pub const POD_HASH_LABEL: &str = "rollouts-pod-template-hash";
 /// The Argo Rollouts traffic-router plugin for the Gateway API (Linkerd).
 pub const GATEWAY_API_PLUGIN: &str = "argoproj-labs/gatewayAPI";
 
@@ -56,10 +63,16 @@ fn analysis_name(service: &Service) -> String {
     format!("{}-analysis", service.name)
 }
 
+/// The analysis arguments: the namespace of the Rollout, and the pod-template hash of its
+/// newest ReplicaSet (the canary, or blue-green's new version), from which the queries
+/// select the new pods (Argo Rollouts docs/features/analysis.md, `podTemplateHashValue`).
 fn analysis_ref(service: &Service) -> Value {
     json!({
         "templates": [{"templateName": analysis_name(service)}],
-        "args": [{"name": "namespace", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}],
+        "args": [
+            {"name": "namespace", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+            {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}},
+        ],
     })
 }
 
@@ -76,19 +89,41 @@ fn max_error_ratio(service: &Service) -> Decimal {
     }
 }
 
-fn condition(max: &str) -> String {
-    // No traffic yet gives no sample or NaN: that is not a failure.
-    format!("len(result) == 0 || isNaN(result[0]) || result[0] <= {max}")
+/// Below this many requests in the window a ratio is not judged (inconclusive).
+pub const MIN_REQUESTS: u32 = 20;
+/// The window of the analysis queries: a few scrapes, short enough to follow a canary step.
+const WINDOW: &str = "2m";
+
+/// Pass at or under `max`, fail above it; an empty result or NaN matches neither, which
+/// Argo Rollouts counts as inconclusive (`len(result) == 0` alone would be an expression
+/// error; docs/features/analysis.md "Inconclusive runs", docs/analysis/prometheus.md).
+pub fn conditions(max: &str) -> (String, String) {
+    let data = "len(result) > 0 && !isNaN(result[0])";
+    (
+        format!("{data} && result[0] <= {max}"),
+        format!("{data} && result[0] > {max}"),
+    )
 }
 
-fn metric(name: &str, query: String, max: &str) -> Value {
-    json!({
+fn metric(name: &str, query: String, max: &str, blue_green: bool) -> Value {
+    let (success, failure) = conditions(max);
+    let mut m = json!({
         "name": name,
         "interval": "1m",
+        // Two bad minutes are chance; the third aborts.
         "failureLimit": 2,
-        "successCondition": condition(max),
+        // Three minutes without enough traffic are a quiet start; the fourth pauses the
+        // rollout (Inconclusive) until someone promotes or aborts it.
+        "inconclusiveLimit": 3,
+        "successCondition": success,
+        "failureCondition": failure,
         "provider": {"prometheus": {"address": PROMETHEUS_ADDRESS, "query": query}},
-    })
+    });
+    if blue_green {
+        // After promotion the run must end for the rollout to complete: ten minutes.
+        m["count"] = json!(10);
+    }
+    m
 }
 
 /// The AnalysisTemplate (name and spec) of a rollout, `None` for rolling updates.
@@ -98,39 +133,44 @@ pub fn analysis(cx: &EmitContext<'_>, service: &Service) -> Option<Value> {
         return None;
     }
     let mesh = cx.model.project.mesh;
-    let ns = "{{args.namespace}}";
+    let bg = service.rollout.kind == RolloutKind::BlueGreen;
+    let (ns, hash) = ("{{args.namespace}}", "{{args.canary-hash}}");
     let max = max_error_ratio(service).to_string();
     let mut metrics_list = Vec::new();
-    let own = match service.slo(SloKind::Availability) {
-        Some(_) => format!(
-            "sum(slo:sli_error:ratio_rate5m{{slo_id=\"{}-availability\", namespace=\"{ns}\"}})",
-            service.name
-        ),
-        None if !service.ports.is_empty() => {
-            metrics::availability_error_ratio_in(mesh, service, "5m", ns)
-        }
-        None => String::new(),
-    };
-    if !own.is_empty() {
-        metrics_list.push(metric("error-ratio", own, &max));
+    if !service.ports.is_empty() {
+        metrics_list.push(metric(
+            "error-ratio",
+            metrics::replicaset_error_ratio(mesh, service, ns, hash, WINDOW, MIN_REQUESTS),
+            &max,
+            bg,
+        ));
     }
-    if mesh != Mesh::None {
+    if !bg {
         for edge in cx.topology.callers(&service.name) {
-            metrics_list.push(metric(
-                &format!("error-ratio-from-{}", edge.caller),
-                format!(
-                    "sum(edge:request_error:ratio_rate5m{{source=\"{}\", destination=\"{}\", namespace=\"{ns}\"}})",
-                    edge.caller, service.name
-                ),
-                &max,
-            ));
+            // A caller's share of the canary's traffic is smaller: a lower bar for data.
+            if let Some(q) = metrics::canary_edge_error_ratio(
+                mesh,
+                &edge.caller,
+                service,
+                ns,
+                WINDOW,
+                MIN_REQUESTS / 4,
+            ) {
+                metrics_list.push(metric(
+                    &format!("error-ratio-from-{}", edge.caller),
+                    q,
+                    &max,
+                    bg,
+                ));
+            }
         }
     }
     if let (Some(latency), false) = (&service.rollout.abort_latency, service.ports.is_empty()) {
         metrics_list.push(metric(
             "latency-p99",
-            metrics::latency_quantile_ms_in(mesh, service, "0.99", "5m", ns),
+            metrics::replicaset_latency_quantile_ms(mesh, service, "0.99", ns, hash, WINDOW),
             &latency.millis.to_string(),
+            bg,
         ));
     }
     if metrics_list.is_empty() {
@@ -138,7 +178,7 @@ pub fn analysis(cx: &EmitContext<'_>, service: &Service) -> Option<Value> {
     }
     Some(json!({
         "name": analysis_name(service),
-        "spec": {"args": [{"name": "namespace"}], "metrics": metrics_list},
+        "spec": {"args": [{"name": "namespace"}, {"name": "canary-hash"}], "metrics": metrics_list},
     }))
 }
 
@@ -238,6 +278,7 @@ pub fn strategy(cx: &EmitContext<'_>, service: &Service) -> Value {
                 canary.insert("trafficRouting".into(), t);
             }
             if has_analysis {
+                // In the background from the first step until the rollout completes.
                 let mut a = analysis_ref(service);
                 a["startingStep"] = json!(1);
                 canary.insert("analysis".into(), a);
@@ -253,9 +294,17 @@ pub fn strategy(cx: &EmitContext<'_>, service: &Service) -> Value {
                 json!(format!("{}-preview", service.name)),
             );
             bg.insert("autoPromotionEnabled".into(), json!(false));
-            bg.insert("scaleDownDelaySeconds".into(), json!(30));
+            // The preview takes no production traffic, so nothing can be judged before
+            // promotion. After it, the new pods take all of it: a post-promotion
+            // analysis judges them, and a failure switches the active Service back.
+            // No `scaleDownDelaySeconds`: with it, the controller cancels the analysis
+            // when the delay ends; without it, the previous ReplicaSet is scaled down
+            // only after the analysis completes (docs/features/bluegreen.md,
+            // postPromotionAnalysis).
             if has_analysis {
-                bg.insert("prePromotionAnalysis".into(), analysis_ref(service));
+                bg.insert("postPromotionAnalysis".into(), analysis_ref(service));
+            } else {
+                bg.insert("scaleDownDelaySeconds".into(), json!(30));
             }
             json!({"blueGreen": bg})
         }
