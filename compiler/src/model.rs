@@ -107,6 +107,10 @@ impl Project {
 pub struct Logging {
     pub system: String,
     pub elasticsearch: Option<String>,
+    /// A Secret (in the log router's namespace) with `username` and `password`.
+    pub es_credentials: Option<String>,
+    /// A Secret with `ca.crt`, the CA of Elasticsearch's certificate.
+    pub es_ca: Option<String>,
     /// How long logs are kept (index lifecycle).
     pub retention: crate::lower::values::Duration,
     /// The `logging` node's name.
@@ -407,6 +411,17 @@ impl Service {
             Some(name) => self.port(&name.value),
             None => self.ports.iter().find(|p| p.protocol == Protocol::Http),
         }
+    }
+
+    /// The port Prometheus scrapes `/metrics` from when there is no mesh (the mesh's
+    /// proxies export the request metrics otherwise): a port named `metrics`, else the
+    /// first HTTP port. A gRPC-only service has none.
+    #[must_use]
+    pub fn metrics_port(&self) -> Option<&Port> {
+        self.ports
+            .iter()
+            .find(|p| p.name == "metrics")
+            .or_else(|| self.ports.iter().find(|p| p.protocol == Protocol::Http))
     }
 
     #[must_use]

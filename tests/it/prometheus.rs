@@ -307,3 +307,91 @@ fn burn_rate_factors_scale_with_the_period() {
         ["3.36", "1.4", "0.7", "0.2333333333"]
     );
 }
+
+/// Without a mesh the SLIs read the services' own metrics (`job="<service>"`): each
+/// service whose SLOs need them gets a PodMonitor that the Prometheus Operator turns into
+/// a scrape with that job (`jobLabel` names the pod label whose value becomes `job`:
+/// monitoring.coreos.com/v1 PodMonitorSpec), on a container port that exists, which the
+/// service's NetworkPolicy admits from the monitoring namespace; and a service without
+/// such a port is warned about (NST0319) instead of silently having no data.
+#[test]
+fn without_a_mesh_prometheus_scrapes_every_measured_service() {
+    let (_tmp, dir) = shop_with_mesh("none");
+    let c = compile(&dir, &nestioc::Options::default());
+    let model = c.analysis.model.as_ref().expect("model");
+    let warned: Vec<String> = c
+        .analysis
+        .diagnostics
+        .iter()
+        .filter(|d| d.code.as_str() == "NST0319")
+        .map(|d| d.message.clone())
+        .collect();
+    let set = c.artifacts.expect("compiles");
+    let mut scraped = 0;
+    for service in model.services.values() {
+        let needs = !service.ports.is_empty() && service.slos.iter().any(|s| s.custom.is_none());
+        let text = &set.files[&format!("kubernetes/prod/{}.yaml", service.name)].contents;
+        let docs: Vec<Value> = serde_saphyr::from_multiple(text).expect("yaml");
+        let find = |kind: &str| docs.iter().find(|d| d["kind"] == kind);
+        let Some(pm) = find("PodMonitor") else {
+            assert!(
+                !needs
+                    || warned
+                        .iter()
+                        .any(|w| w.contains(&format!("`{}`", service.name))),
+                "{}: measured, not scraped and not warned about",
+                service.name
+            );
+            continue;
+        };
+        scraped += 1;
+        let spec = &pm["spec"];
+        let pod = &find("Deployment")
+            .or_else(|| find("Rollout"))
+            .expect("a workload")["spec"]["template"];
+        // job = the value of the pod label jobLabel names = the service: the SLIs' selector.
+        let job_label = spec["jobLabel"].as_str().expect("jobLabel");
+        assert_eq!(pod["metadata"]["labels"][job_label], service.name.as_str());
+        for (k, v) in spec["selector"]["matchLabels"]
+            .as_object()
+            .expect("selector")
+        {
+            assert_eq!(
+                &pod["metadata"]["labels"][k], v,
+                "{}: selector",
+                service.name
+            );
+        }
+        let port_name = spec["podMetricsEndpoints"][0]["port"]
+            .as_str()
+            .expect("port");
+        let container_port = pod["spec"]["containers"][0]["ports"]
+            .as_array()
+            .expect("ports")
+            .iter()
+            .find(|p| p["name"] == port_name)
+            .unwrap_or_else(|| panic!("{}: no container port {port_name}", service.name))["containerPort"]
+            .clone();
+        let np = find("NetworkPolicy").expect("NetworkPolicy");
+        let admitted = np["spec"]["ingress"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|rule| {
+                rule["from"].as_array().into_iter().flatten().any(|f| {
+                    f["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                        == "monitoring"
+                }) && rule["ports"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|p| p["port"] == container_port)
+            });
+        assert!(
+            admitted,
+            "{}: the monitoring namespace cannot reach {container_port}",
+            service.name
+        );
+    }
+    assert!(scraped >= 1, "no PodMonitor in the shop without a mesh");
+}

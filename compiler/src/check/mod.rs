@@ -29,6 +29,7 @@ const PASSES: &[(&str, Pass)] = &[
     ("route-policy", policy::linkerd_route_conflicts),
     ("tcp-route-policy", policy::tcp_route_policies),
     ("latency-bucket", slo::latency_buckets),
+    ("metrics-endpoint", slo::metrics_endpoints),
     ("tier", policy::tiers),
     ("rollout", policy::rollouts),
     ("mesh", policy::mesh_features),

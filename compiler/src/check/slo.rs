@@ -347,3 +347,32 @@ pub(super) fn latency_buckets(model: &Model, _: &Topology, diags: &mut Diagnosti
         }
     }
 }
+
+/// Without a mesh, the standard SLIs read the service's own metrics, which Prometheus
+/// scrapes from `/metrics` on an HTTP port (a port named `metrics`, else the first HTTP
+/// one). A gRPC-only service has no such port: its SLOs would have no data.
+pub(super) fn metrics_endpoints(model: &Model, _: &Topology, diags: &mut Diagnostics) {
+    if model.project.mesh != crate::model::Mesh::None {
+        return;
+    }
+    for service in model.services.values() {
+        if service.ports.is_empty() || service.metrics_port().is_some() {
+            continue;
+        }
+        let Some(slo) = service.slos.iter().find(|s| s.custom.is_none()) else {
+            continue;
+        };
+        diags.push(
+            Diagnostic::warning(
+                Code::NoMetricsEndpoint,
+                format!(
+                    "`{}` has no HTTP port for Prometheus to scrape: its SLOs will have no data without a mesh",
+                    service.name
+                ),
+            )
+            .with_label(slo.span, "measured from the service's own metrics")
+            .with_help("declare the port your Prometheus client serves `/metrics` on: `port \"metrics\" 9090 protocol=\"http\"`")
+            .with_note("with `mesh \"none\"` the SLIs read `grpc_server_handled_total{job=...}`, which nestioc scrapes with a PodMonitor on that port"),
+        );
+    }
+}

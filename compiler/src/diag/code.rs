@@ -85,6 +85,7 @@ codes! {
     RoutePolicyConflict = "NST0310", "route-policy-conflict";
     TcpRoutePolicy = "NST0311", "tcp-route-policy";
     LatencyBucket = "NST0312", "latency-bucket";
+    NoMetricsEndpoint = "NST0319", "no-metrics-endpoint";
     HandEditedOutput = "NST0401", "hand-edited-output";
     TemplateRender = "NST0402", "template-render";
     UnknownTemplateFile = "NST0403", "unknown-template-file";

@@ -153,15 +153,21 @@ fn network_policy(cx: &EmitContext<'_>, service: &Service) -> Value {
             "ports": tcp_ports(vec![p.target]),
         }));
     }
-    let metrics_ports: &[u16] = match mesh {
-        Mesh::Istio => &[15020, 15090],
-        Mesh::Linkerd => &[4191],
-        Mesh::None => &[],
+    // Without a mesh, Prometheus scrapes the service's own metrics port.
+    let own_metrics: Vec<u16> = service
+        .metrics_port()
+        .map(|p| p.target)
+        .into_iter()
+        .collect();
+    let metrics_ports: Vec<u16> = match mesh {
+        Mesh::Istio => vec![15020, 15090],
+        Mesh::Linkerd => vec![4191],
+        Mesh::None => own_metrics,
     };
     if !metrics_ports.is_empty() {
         ingress.push(json!({
             "from": [{"namespaceSelector": ns_selector(MONITORING_NAMESPACE)}],
-            "ports": tcp_ports(metrics_ports.to_vec()),
+            "ports": tcp_ports(metrics_ports),
         }));
     }
 
@@ -208,6 +214,20 @@ fn network_policy(cx: &EmitContext<'_>, service: &Service) -> Value {
         Mesh::None => {}
     }
     json!({"enabled": true, "ingress": ingress, "egress": egress})
+}
+
+/// Without a mesh, a PodMonitor (Prometheus Operator) scrapes the service's pods, so the
+/// SLIs' `job="<service>"` has data: `jobLabel` takes the job from the pods'
+/// `app.kubernetes.io/name` (monitoring.coreos.com/v1 PodMonitorSpec), and
+/// `podTargetLabels` copies Argo Rollouts' pod-template hash for canary analyses. The
+/// platform playbook's Prometheus selects every PodMonitor.
+fn pod_monitor(cx: &EmitContext<'_>, service: &Service) -> Value {
+    match service.metrics_port() {
+        Some(p) if cx.model.project.mesh == Mesh::None && service.schedule.is_none() => {
+            json!({"enabled": true, "port": p.name, "path": "/metrics"})
+        }
+        _ => json!({"enabled": false, "port": "", "path": "/metrics"}),
+    }
 }
 
 /// Replica settings after an environment's `replicas-scale`.
@@ -350,6 +370,7 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> Value {
             ("schedule", json!(service.schedule.as_ref().map_or("", |s| s.cron.as_str()))),
             ("concurrencyPolicy", json!(service.schedule.as_ref().map_or("Forbid", |s| s.concurrency))),
             ("networkPolicy", network_policy(cx, service)),
+            ("podMonitor", pod_monitor(cx, service)),
             ("mesh", super::mesh::values(cx, service)),
             // With Istio, exposure goes through its ingress gateway (Gateway + VirtualService).
             ("ingress", match (&service.expose, service.expose_port()) {
@@ -643,6 +664,22 @@ pub fn render(v: &Value, namespace: &str) -> Vec<Value> {
             "spec": {
                 "maxUnavailable": get(v, "podDisruptionBudget.maxUnavailable"),
                 "selector": {"matchLabels": selector},
+            },
+        }));
+    }
+    if truthy(get(v, "podMonitor.enabled")) {
+        out.push(json!({
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "PodMonitor",
+            "metadata": meta,
+            "spec": {
+                "jobLabel": "app.kubernetes.io/name",
+                "podTargetLabels": [super::rollout::POD_HASH_LABEL],
+                "selector": {"matchLabels": selector},
+                "podMetricsEndpoints": [{
+                    "port": get(v, "podMonitor.port"),
+                    "path": get(v, "podMonitor.path"),
+                }],
             },
         }));
     }

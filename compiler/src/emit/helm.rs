@@ -29,6 +29,7 @@ const CHART_TEMPLATES: &[(&str, &str)] = &[
     ("linkerd.yaml", "helm/linkerd.yaml"),
     ("hpa.yaml", "helm/hpa.yaml"),
     ("pdb.yaml", "helm/pdb.yaml"),
+    ("podmonitor.yaml", "helm/podmonitor.yaml"),
     ("networkpolicy.yaml", "helm/networkpolicy.yaml"),
     ("ingress.yaml", "helm/ingress.yaml"),
 ];

@@ -58,6 +58,10 @@ pub const STDLIB_TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../stdlib/helm/pdb.yaml.hbs"),
     ),
     (
+        "helm/podmonitor.yaml",
+        include_str!("../../../stdlib/helm/podmonitor.yaml.hbs"),
+    ),
+    (
         "helm/networkpolicy.yaml",
         include_str!("../../../stdlib/helm/networkpolicy.yaml.hbs"),
     ),
