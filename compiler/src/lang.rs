@@ -232,6 +232,18 @@ pub const CD: NodeSpec = NodeSpec {
 
 pub const ELASTICSEARCH: NodeSpec = NodeSpec {
     args: &[arg("url", Kind::Str, "Elasticsearch URL")],
+    props: &[
+        prop(
+            "credentials",
+            Kind::Name,
+            "A Secret in the log router's namespace with `username` and `password`: Fluentd signs in with them (Elasticsearch 8 requires it by default)",
+        ),
+        prop(
+            "ca",
+            Kind::Name,
+            "A Secret in the log router's namespace with `ca.crt`, the CA of Elasticsearch's certificate (https; default: the image's system CAs)",
+        ),
+    ],
     ..node("elasticsearch", "Where Fluentd sends the logs.")
 };
 

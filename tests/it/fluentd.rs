@@ -5,7 +5,8 @@
 //! - the syntax, with a parser that follows Fluentd's own (`lib/fluent/config/
 //!   v1_parser.rb`, `literal_parser.rb`, `basic_parser.rb` of Fluentd 1.19.3): directives
 //!   with arguments, nested sections, `key value` lines, double-quoted strings with their
-//!   escapes (embedded Ruby `#{...}` refused: the generator must never produce it),
+//!   escapes (embedded Ruby `#{...}` refused: the generator must never produce it, but
+//!   for the two fixed reads of the Elasticsearch credentials from the environment),
 //!   single-quoted strings, JSON arrays and hashes, unquoted values up to a ` #` comment;
 //! - a table of every plugin the generator uses, taken from the plugins' sources at the
 //!   versions the pinned image bundles (its Gemfile.lock): each parameter's type
@@ -188,7 +189,21 @@ impl<'a> Parser<'a> {
                 });
                 self.pos += 2;
             } else if c == '#' && next == Some('{') {
-                return self.err("embedded Ruby `#{` in a double-quoted string");
+                // The one embedded Ruby the generator writes: the Elasticsearch
+                // credentials read from the environment, fixed strings with no user value
+                // (user strings have their `#` escaped).
+                let rest: String = self.s[self.pos..].iter().collect();
+                let allowed = [
+                    "#{ENV['ELASTICSEARCH_USERNAME']}",
+                    "#{ENV['ELASTICSEARCH_PASSWORD']}",
+                ]
+                .into_iter()
+                .find(|a| rest.starts_with(&format!("{a}\"")));
+                let Some(a) = allowed else {
+                    return self.err("embedded Ruby `#{` in a double-quoted string");
+                };
+                out.push_str(a);
+                self.pos += a.chars().count();
             } else {
                 out.push(c);
                 self.pos += 1;
@@ -536,6 +551,19 @@ const ELASTICSEARCH_DATA_STREAM: Params = &[
     ("resurrect_after", Ty::Time),
     ("time_key", Ty::Str),
     ("ssl_verify", Ty::Bool),
+    // elasticsearch_tls.rb, with an OpenSSL that knows TLS 1.3 (the image's Ruby 3.x).
+    (
+        "ssl_version",
+        Ty::Enum(&["TLSv1", "TLSv1_1", "TLSv1_2", "TLSv1_3"]),
+    ),
+    (
+        "ssl_min_version",
+        Ty::Enum(&["TLSv1", "TLSv1_1", "TLSv1_2", "TLSv1_3"]),
+    ),
+    (
+        "ssl_max_version",
+        Ty::Enum(&["TLSv1", "TLSv1_1", "TLSv1_2", "TLSv1_3"]),
+    ),
     ("client_key", Ty::Str),
     ("client_cert", Ty::Str),
     ("ca_file", Ty::Str),
@@ -801,6 +829,13 @@ fn check_params(
         if e.get(r).is_none() {
             problems.push(format!("{what}: `{r}` is required"));
         }
+    }
+    // fluent-plugin-elasticsearch 5.4.4 elasticsearch_tls.rb: "When you set
+    // 'ssl_min_version', must set 'ssl_max_version' together." (and the reverse).
+    if e.get("ssl_min_version").is_some() != e.get("ssl_max_version").is_some() {
+        problems.push(format!(
+            "{what}: `ssl_min_version` and `ssl_max_version` go together"
+        ));
     }
 }
 
@@ -1074,19 +1109,21 @@ fn every_service_is_tailed_parsed_by_its_format_and_shipped() {
         .filter(|e| e.name == "source" && e.get("@type") == Some("tail"))
         .map(|e| (e.get("tag").unwrap_or_default().to_owned(), e))
         .collect();
-    assert_eq!(sources.len(), model.services.len());
+    // One source per service and environment, each reading that environment's namespace.
+    let envs = [("prod", "routing"), ("staging", "routing-staging")];
+    assert_eq!(sources.len(), model.services.len() * envs.len());
     for (name, service) in &model.services {
-        let source = sources[&format!("nestio.{name}.*")];
-        let path = source.get("path").unwrap_or_default();
-        for ns in ["routing", "routing-staging"] {
-            assert!(
-                path.contains(&format!("/var/log/containers/{name}-*_{ns}_{name}-*.log")),
-                "{name}: {path}"
+        for (env, ns) in envs {
+            let source = sources[&format!("nestio.{name}.{env}.*")];
+            assert_eq!(
+                source.get("path"),
+                Some(format!("/var/log/containers/{name}-*_{ns}_{name}-*.log").as_str()),
+                "{name} in {env}"
             );
         }
         // An event as in_tail tags it, from a pod of this service.
         let tag = format!(
-            "nestio.{name}.var.log.containers.{name}-6d4f9-x2b7q_routing_{name}-{}.log",
+            "nestio.{name}.prod.var.log.containers.{name}-6d4f9-x2b7q_routing_{name}-{}.log",
             "0".repeat(64)
         );
         let route = route(&root_el, &tag);
@@ -1121,7 +1158,7 @@ fn every_service_is_tailed_parsed_by_its_format_and_shipped() {
         assert!(types.contains(&"kubernetes_metadata"), "{name}: {types:?}");
     }
     // `api` must not read `api-gateway`'s files, which its glob also matches.
-    let api = sources["nestio.api.*"];
+    let api = sources["nestio.api.prod.*"];
     assert!(
         api.get("exclude_path")
             .is_some_and(|x| x.contains("_routing_api-gateway-*.log"))
@@ -1299,10 +1336,135 @@ fn the_router_never_tails_its_own_logs() {
     let source = root_el
         .elements
         .iter()
-        .find(|e| e.get("tag") == Some("nestio.fluentd.*"))
+        .find(|e| {
+            e.get("tag")
+                .is_some_and(|t| t.starts_with("nestio.fluentd."))
+        })
         .expect("the service's source");
     assert_eq!(
         source.get("exclude_path"),
         Some("/var/log/containers/fluentd-p-*_logging_fluentd-*.log")
     );
+}
+
+/// What a Fluentd `${tag[N]}` placeholder gives for a tag (Fluentd's extract_placeholders:
+/// the tag split at dots).
+fn expand_tag_parts(template: &str, tag: &str) -> String {
+    let parts: Vec<&str> = tag.split('.').collect();
+    let mut out = template.to_owned();
+    for (i, p) in parts.iter().enumerate() {
+        out = out.replace(&format!("${{tag[{i}]}}"), p);
+    }
+    out
+}
+
+/// Elasticsearch's rules for an index or data stream name, as fluent-plugin-elasticsearch
+/// 5.4.4 checks them at start (out_elasticsearch_data_stream.rb
+/// validate_data_stream_parameters): lowercase, at most 255 bytes, not starting with `-`,
+/// `_`, `+` or `.`, none of `\ / * ? " < > | , # :` or a space, not `.` or `..`.
+fn valid_stream_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && name == name.to_lowercase()
+        && !name.starts_with(['-', '_', '+', '.'])
+        && !name.contains(['\\', '/', '*', '?', '"', '<', '>', '|', ',', '#', ':', ' '])
+        && name != "."
+        && name != ".."
+}
+
+/// Each environment writes its own data streams (`nestio-<project>.<env>.<service>`), and
+/// with https the output verifies Elasticsearch's certificate (against the `ca=` Secret)
+/// and signs in with the `credentials=` Secret, which the DaemonSet passes as the
+/// environment variables fluent.conf reads.
+#[test]
+fn environments_write_their_own_streams_over_verified_signed_in_tls() {
+    let dir = root().join("tests/fixtures/valid/fluentd-routing");
+    let root_el = checked(&dir);
+    let c = compile(&dir, &fixture_options(&dir));
+    let set = c.artifacts.expect("artifacts");
+    let label = root_el
+        .elements
+        .iter()
+        .find(|e| e.name == "label")
+        .expect("the routing label");
+    let output = label
+        .elements
+        .iter()
+        .find(|e| e.name == "match" && e.get("@type") == Some("elasticsearch_data_stream"))
+        .expect("the Elasticsearch output");
+    let stream = output.get("data_stream_name").expect("data_stream_name");
+    let mut names = Vec::new();
+    for source in root_el
+        .elements
+        .iter()
+        .filter(|e| e.name == "source" && e.get("@type") == Some("tail"))
+    {
+        // in_tail replaces the `*` with the file's path, its slashes turned into dots.
+        let tag = source
+            .get("tag")
+            .expect("tag")
+            .replace('*', "var.log.containers.x-1_ns_x-0.log");
+        let name = expand_tag_parts(stream, &tag);
+        assert!(valid_stream_name(&name), "{name}");
+        names.push(name);
+    }
+    for (env, service) in [("prod", "api"), ("staging", "api")] {
+        assert!(
+            names.contains(&format!("nestio-routing.{env}.{service}")),
+            "{names:?}"
+        );
+    }
+    let unique: std::collections::BTreeSet<&String> = names.iter().collect();
+    assert_eq!(
+        unique.len(),
+        names.len(),
+        "two sources share a stream: {names:?}"
+    );
+
+    // TLS, verified, within the plugin's supported versions.
+    assert_eq!(output.get("scheme"), Some("https"));
+    assert_eq!(output.get("ssl_verify"), Some("true"));
+    assert_eq!(output.get("ssl_min_version"), Some("TLSv1_2"));
+    let ca_file = output.get("ca_file").expect("ca_file");
+    // Credentials from the environment (embedded Ruby, in a double-quoted value).
+    let env_var = |v: Option<&str>| -> String {
+        let v = v.expect("value");
+        v.strip_prefix("#{ENV['")
+            .and_then(|r| r.strip_suffix("']}"))
+            .unwrap_or_else(|| panic!("not an environment variable: {v}"))
+            .to_owned()
+    };
+    let (user, password) = (env_var(output.get("user")), env_var(output.get("password")));
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(&set.files["fluentd/fluentd.yaml"].contents).expect("yaml");
+    let ds = docs
+        .iter()
+        .find(|d| d["kind"] == "DaemonSet")
+        .expect("DaemonSet");
+    let pod = &ds["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    for (var, key) in [(&user, "username"), (&password, "password")] {
+        let e = container["env"]
+            .as_array()
+            .expect("env")
+            .iter()
+            .find(|e| e["name"] == var.as_str())
+            .unwrap_or_else(|| panic!("no {var} in the DaemonSet"));
+        assert_eq!(e["valueFrom"]["secretKeyRef"]["name"], "es-fluentd");
+        assert_eq!(e["valueFrom"]["secretKeyRef"]["key"], key);
+    }
+    let mount = container["volumeMounts"]
+        .as_array()
+        .expect("mounts")
+        .iter()
+        .find(|m| ca_file.starts_with(&format!("{}/", m["mountPath"].as_str().unwrap_or("?"))))
+        .unwrap_or_else(|| panic!("{ca_file} is in no mount"));
+    let volume = pod["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .expect("the CA volume");
+    assert_eq!(volume["secret"]["secretName"], "es-ca");
+    assert!(ca_file.ends_with("/ca.crt"));
 }

@@ -167,6 +167,12 @@ fn es_time(millis: u64) -> String {
     format!("{millis}ms")
 }
 
+/// Where the DaemonSet mounts the Secret named by `elasticsearch ... ca=`.
+const ES_CA_DIR: &str = "/fluentd/elasticsearch-ca";
+/// The environment variables the DaemonSet fills from `credentials=`'s Secret.
+const ES_USER_ENV: &str = "ELASTICSEARCH_USERNAME";
+const ES_PASSWORD_ENV: &str = "ELASTICSEARCH_PASSWORD";
+
 struct Names {
     /// Every object of the log router: `fluentd-<project>`.
     object: String,
@@ -273,14 +279,14 @@ fn header_comment(conf: &mut Conf, cx: &EmitContext<'_>, n: &Names, namespaces: 
          0.1.1, fluent-plugin-concat 2.6.2, fluent-plugin-kubernetes_metadata_filter 3.8.0 and\n\
          fluent-plugin-elasticsearch 5.4.4.\n\
          \n\
-         1. One tail source per service reads its containers' log files (the CRI format of\n   \
-         containerd and CRI-O) in the namespaces {}.\n   \
-         Its events are tagged nestio.<service>.<file>.\n\
+         1. One tail source per service and environment reads its containers' log files\n   \
+         (the CRI format of containerd and CRI-O) in the namespaces {}.\n   \
+         Its events are tagged nestio.<service>.<environment>.<file>.\n\
          2. Lines the runtime split at 16 KiB are joined again; with `logs multiline-start`,\n   \
          the lines after a record's first line (a stack trace) join it.\n\
          3. In label {LABEL}: the service's `logs format` parses the line, Kubernetes metadata\n   \
-         is added, and Elasticsearch receives one data stream per service,\n   \
-         {}<service>, whose old indices the ILM policy\n   \
+         is added, and Elasticsearch receives one data stream per environment and service,\n   \
+         {}<environment>.<service>, whose old indices the ILM policy\n   \
          {} (ilm-policy.json) deletes.",
         n.object,
         namespaces.join(", "),
@@ -304,33 +310,36 @@ fn monitor_source(conf: &mut Conf) {
     conf.blank();
 }
 
+/// One source per service and environment: the tag carries both
+/// (`nestio.<service>.<environment>.<file>`), so each environment writes its own data
+/// stream.
 fn tail_source(
     conf: &mut Conf,
     cx: &EmitContext<'_>,
     n: &Names,
     service: &Service,
-    namespaces: &[String],
+    env: &str,
+    namespace: &str,
 ) {
     let name = &service.name;
     conf.comment(&format!(
-        "{name} ({}): logs format {}",
+        "{name} in {env} ({}): logs format {}",
         cx.location(service.name_span),
         format_of(service)
     ));
     conf.open("source", None);
     conf.param("@type", "tail");
-    conf.string("@id", &format!("tail_{name}"));
-    let paths: Vec<String> = namespaces
-        .iter()
-        .map(|ns| log_glob(name, ns, name))
-        .collect();
-    conf.string("path", &paths.join(","));
-    let excluded = excluded(cx, service, namespaces);
+    conf.string("@id", &format!("tail_{name}_{env}"));
+    conf.string("path", &log_glob(name, namespace, name));
+    let excluded = excluded(cx, service, &[namespace.to_owned()]);
     if !excluded.is_empty() {
         conf.string("exclude_path", &excluded.join(","));
     }
-    conf.string("pos_file", &format!("{}/tail-{name}.pos", n.buffer_dir));
-    conf.string("tag", &format!("nestio.{name}.*"));
+    conf.string(
+        "pos_file",
+        &format!("{}/tail-{name}-{env}.pos", n.buffer_dir),
+    );
+    conf.string("tag", &format!("nestio.{name}.{env}.*"));
     conf.param("read_from_head", true);
     conf.param("follow_inodes", true);
     conf.param("refresh_interval", "10s");
@@ -461,10 +470,10 @@ fn parse_filter(conf: &mut Conf, service: &Service) {
     conf.blank();
 }
 
-fn output(conf: &mut Conf, n: &Names, es: &EsUrl, policy: &Value) {
+fn output(conf: &mut Conf, n: &Names, es: &EsUrl, logging: &crate::model::Logging, policy: &Value) {
     conf.comment(&format!(
-        "Elasticsearch: one data stream per service, named after the second tag part,\n\
-         {0}<service>,\n\
+        "Elasticsearch: one data stream per environment and service, named after the third\n\
+         and second tag parts, {0}<environment>.<service>,\n\
          with an index template of the same name and the ILM policy\n\
          {1}.\n\
          They are created at a service's first write, so Fluentd starts even while\n\
@@ -490,13 +499,31 @@ fn output(conf: &mut Conf, n: &Names, es: &EsUrl, policy: &Value) {
     if let Some(path) = &es.path {
         conf.string("path", path);
     }
+    if es.scheme == "https" {
+        // Verify Elasticsearch's certificate (the plugin's default, said out loud), with
+        // the CA from `ca=` or the image's system store; TLS 1.2 to 1.3, where the
+        // daemonset image's own fluent.conf asks for TLSv1. The plugin refuses one bound
+        // without the other (5.4.4 elasticsearch_tls.rb set_tls_minmax_version_config).
+        conf.param("ssl_verify", true);
+        conf.param("ssl_min_version", "TLSv1_2");
+        conf.param("ssl_max_version", "TLSv1_3");
+        if logging.es_ca.is_some() {
+            conf.string("ca_file", &format!("{ES_CA_DIR}/ca.crt"));
+        }
+    }
+    if logging.es_credentials.is_some() {
+        // Embedded Ruby, read once at start: the DaemonSet sets both from the Secret that
+        // `credentials=` names. Fixed strings, never a user value.
+        conf.param("user", format!("\"#{{ENV['{ES_USER_ENV}']}}\""));
+        conf.param("password", format!("\"#{{ENV['{ES_PASSWORD_ENV}']}}\""));
+    }
     conf.string(
         "data_stream_name",
-        &format!("{}${{tag[1]}}", n.stream_prefix),
+        &format!("{}${{tag[2]}}.${{tag[1]}}", n.stream_prefix),
     );
     conf.string(
         "data_stream_template_name",
-        &format!("{}${{tag[1]}}", n.stream_prefix),
+        &format!("{}${{tag[2]}}.${{tag[1]}}", n.stream_prefix),
     );
     conf.param("data_stream_template_use_index_patterns_wildcard", false);
     conf.string("data_stream_ilm_name", &n.ilm_policy);
@@ -532,14 +559,18 @@ fn fluent_conf(
     cx: &EmitContext<'_>,
     n: &Names,
     es: &EsUrl,
+    logging: &crate::model::Logging,
     policy: &Value,
-    namespaces: &[String],
+    envs: &[(String, String)],
 ) -> String {
+    let namespaces: Vec<String> = envs.iter().map(|(_, ns)| ns.clone()).collect();
     let mut conf = Conf::default();
-    header_comment(&mut conf, cx, n, namespaces);
+    header_comment(&mut conf, cx, n, &namespaces);
     monitor_source(&mut conf);
     for service in cx.model.services.values() {
-        tail_source(&mut conf, cx, n, service, namespaces);
+        for (env, ns) in envs {
+            tail_source(&mut conf, cx, n, service, env, ns);
+        }
     }
     join_filters(&mut conf, cx);
     conf.open("label", Some(LABEL));
@@ -556,13 +587,48 @@ fn fluent_conf(
     conf.param("skip_master_url", true);
     conf.close("filter");
     conf.blank();
-    output(&mut conf, n, es, policy);
+    output(&mut conf, n, es, logging, policy);
     conf.close("label");
     conf.text
 }
 
 fn manifests(cx: &EmitContext<'_>, logging: &Logging, n: &Names, conf: &str) -> Vec<Value> {
     let project = &cx.model.project.name;
+    let mut env = vec![json!({
+        // Limits the metadata filter's pod watch to this node.
+        "name": "K8S_NODE_NAME",
+        "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}},
+    })];
+    if let Some(secret) = &logging.es_credentials {
+        for (var, key) in [(ES_USER_ENV, "username"), (ES_PASSWORD_ENV, "password")] {
+            env.push(json!({
+                "name": var,
+                "valueFrom": {"secretKeyRef": {"name": secret, "key": key}},
+            }));
+        }
+    }
+    let host_dir = |name: &str, path: &str, ty: &str| json!({"name": name, "hostPath": {"path": path, "type": ty}});
+    let mut mounts = vec![
+        json!({"name": "config", "mountPath": "/fluentd/etc", "readOnly": true}),
+        json!({"name": "containers", "mountPath": "/var/log/containers", "readOnly": true}),
+        json!({"name": "pods", "mountPath": "/var/log/pods", "readOnly": true}),
+        json!({"name": "buffers", "mountPath": n.buffer_dir}),
+        json!({"name": "tmp", "mountPath": "/tmp"}),
+    ];
+    let mut volumes = vec![
+        json!({"name": "config", "configMap": {"name": n.object}}),
+        host_dir("containers", "/var/log/containers", "Directory"),
+        host_dir("pods", "/var/log/pods", "Directory"),
+        host_dir("buffers", &n.buffer_dir, "DirectoryOrCreate"),
+        json!({"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}),
+    ];
+    if let Some(secret) = &logging.es_ca {
+        mounts.push(json!({"name": "elasticsearch-ca", "mountPath": ES_CA_DIR, "readOnly": true}));
+        volumes.push(json!({
+            "name": "elasticsearch-ca",
+            "secret": {"secretName": secret, "items": [{"key": "ca.crt", "path": "ca.crt"}]},
+        }));
+    }
     let selector = json!({
         "app.kubernetes.io/name": "fluentd",
         "app.kubernetes.io/instance": project,
@@ -599,7 +665,6 @@ fn manifests(cx: &EmitContext<'_>, logging: &Logging, n: &Names, conf: &str) -> 
             "failureThreshold": failures,
         })
     };
-    let host_dir = |name: &str, path: &str, ty: &str| json!({"name": name, "hostPath": {"path": path, "type": ty}});
     vec![
         json!({
             "apiVersion": "v1",
@@ -673,11 +738,7 @@ fn manifests(cx: &EmitContext<'_>, logging: &Logging, n: &Names, conf: &str) -> 
                             "name": "fluentd",
                             "image": IMAGE,
                             "imagePullPolicy": "Always",
-                            "env": [{
-                                // Limits the metadata filter's pod watch to this node.
-                                "name": "K8S_NODE_NAME",
-                                "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}},
-                            }],
+                            "env": env,
                             "ports": [{"name": "monitor", "containerPort": MONITOR_PORT, "protocol": "TCP"}],
                             "resources": {
                                 "requests": {"cpu": "100m", "memory": "256Mi"},
@@ -692,21 +753,9 @@ fn manifests(cx: &EmitContext<'_>, logging: &Logging, n: &Names, conf: &str) -> 
                             "startupProbe": probe(5, 60),
                             "livenessProbe": probe(30, 3),
                             "readinessProbe": probe(10, 3),
-                            "volumeMounts": [
-                                {"name": "config", "mountPath": "/fluentd/etc", "readOnly": true},
-                                {"name": "containers", "mountPath": "/var/log/containers", "readOnly": true},
-                                {"name": "pods", "mountPath": "/var/log/pods", "readOnly": true},
-                                {"name": "buffers", "mountPath": n.buffer_dir},
-                                {"name": "tmp", "mountPath": "/tmp"},
-                            ],
+                            "volumeMounts": mounts,
                         }],
-                        "volumes": [
-                            {"name": "config", "configMap": {"name": n.object}},
-                            host_dir("containers", "/var/log/containers", "Directory"),
-                            host_dir("pods", "/var/log/pods", "Directory"),
-                            host_dir("buffers", &n.buffer_dir, "DirectoryOrCreate"),
-                            {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
-                        ],
+                        "volumes": volumes,
                     },
                 },
             },
@@ -740,13 +789,17 @@ impl Emitter for Fluentd {
         let es = parse_es_url(url).map_err(|p| {
             Diagnostic::error(Code::InvalidName, p.message).with_label(logging.span, p.label)
         })?;
-        let mut namespaces: Vec<String> =
-            cx.environments().into_iter().map(|e| e.namespace).collect();
-        namespaces.sort();
-        namespaces.dedup();
+        // (environment, namespace), one per namespace, by namespace.
+        let mut envs: Vec<(String, String)> = cx
+            .environments()
+            .into_iter()
+            .map(|e| (e.name, e.namespace))
+            .collect();
+        envs.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+        envs.dedup_by(|a, b| a.1 == b.1);
         let n = names(&cx.model.project.name);
         let policy = ilm_policy(cx, logging);
-        let conf = fluent_conf(cx, &n, &es, &policy, &namespaces);
+        let conf = fluent_conf(cx, &n, &es, logging, &policy, &envs);
         let project_file = cx.sources.get(cx.model.project.source).name.clone();
         let mut policy_json = serde_json::to_string_pretty(&policy).unwrap_or_default();
         policy_json.push('\n');

@@ -416,9 +416,12 @@ fn lower_project(node: &Node, diags: &mut Diagnostics) -> Option<Project> {
         let system = arg_str(n, 0)?;
         let elasticsearch = logging::lower_elasticsearch(n, diags);
         let retention = logging::lower_retention(n, diags);
+        let es_node = n.children.iter().find(|c| c.name == "elasticsearch");
         (system != "none").then_some(Logging {
             system,
             elasticsearch,
+            es_credentials: es_node.and_then(|e| prop_str(e, "credentials")),
+            es_ca: es_node.and_then(|e| prop_str(e, "ca")),
             retention,
             span: n.ident_span(),
         })
