@@ -16,7 +16,7 @@ use crate::support::{fixture_options, root, subdirs, validator};
 /// kubeconform with the schemas: Kubernetes 1.37 (strict), then the CRDs'.
 fn command() -> Option<Command> {
     let tool = validator("kubeconform", "kubeconform")?;
-    let schemas = root().join(".go-validators/kubeconform-schemas");
+    let schemas = crate::support::go_validators().join("kubeconform-schemas");
     let mut cmd = Command::new(tool);
     cmd.args(["-strict", "-summary", "-kubernetes-version", "1.37.0"])
         .arg("-schema-location")

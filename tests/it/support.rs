@@ -18,12 +18,18 @@ pub(crate) struct Compiled {
 
 /// Options read from a fixture's `options` file: `env=NAME`, `deny-warnings`,
 /// `targets=A,B`, `limits=NAME=N,...` (as `NESTIOC_LIMITS`).
+/// Where `scripts/install-validators.sh` put the Go-built tools, CRDs and kubeconform
+/// schemas: `GO_VALIDATORS`, else `<repo>/.go-validators`.
+pub(crate) fn go_validators() -> PathBuf {
+    std::env::var_os("GO_VALIDATORS").map_or_else(|| root().join(".go-validators"), PathBuf::from)
+}
+
 /// A validator: first among the Go-built consumers in `<repo>/.go-validators/bin` (so that
 /// `promtool` is promtool 3 even where an older one is on PATH), then on PATH, in the
 /// repository's venv or in its npm directory; `None` (and a `SKIPPED conformance check
 /// <check>` line) when missing, unless NESTIOC_REQUIRE_VALIDATORS=1 makes that an error.
 pub(crate) fn validator(check: &str, name: &str) -> Option<PathBuf> {
-    let found = [root().join(".go-validators/bin")]
+    let found = [go_validators().join("bin")]
         .into_iter()
         .chain(
             std::env::var_os("PATH")
