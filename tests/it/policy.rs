@@ -348,6 +348,87 @@ fn a_loosened_policy_is_caught() {
     );
 }
 
+/// Istio's built-in retry conditions (istio/istio pilot/pkg/networking/core/route/retry/
+/// retry.go L36-37: `defaultNumRetries = 2`, `defaultRetryOn = "connect-failure,
+/// refused-stream,unavailable,cancelled,retriable-status-codes"`).
+const ISTIO_DEFAULT_RETRY_ON: &str =
+    "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
+
+/// The retry policy Envoy gets for one VirtualService HTTP route, as istiod computes it
+/// (mesh config without `defaultHttpRetryPolicy`, as the playbook installs it):
+/// route.go L680-684 uses the mesh default when the route has no `retries`, and
+/// retry.go `ConvertPolicy` (L107-135) gives the cached default for nil, no policy for
+/// `attempts <= 0` (L116-119), else `attempts` retries on `retryOn` or the default
+/// conditions. `None`: no retries.
+fn envoy_retry_policy(route: &Value) -> Option<(u64, &str)> {
+    let Some(retries) = route.get("retries") else {
+        return Some((2, ISTIO_DEFAULT_RETRY_ON));
+    };
+    let attempts = retries["attempts"].as_u64().unwrap_or(0);
+    if attempts == 0 {
+        return None;
+    }
+    Some((
+        attempts,
+        retries["retryOn"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .unwrap_or(ISTIO_DEFAULT_RETRY_ON),
+    ))
+}
+
+#[test]
+fn an_edge_without_retries_keeps_istios_default_retries() {
+    // The regression of issue 15 item 17: `depends-on` without `retries=` wrote
+    // `retries: {attempts: 0}`, which switches off the connect-failure retries that every
+    // undeclared caller keeps on the default route.
+    let (_t, dir) = shop_with_mesh("istio");
+    let built = build(&dir);
+    let (_, objects) = &built.envs[0];
+    let mut without = 0;
+    for vs in kind(objects, "VirtualService") {
+        let routes: Vec<&Value> = vs["spec"]["http"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .collect();
+        let Some(default) = routes.iter().find(|r| r["name"] == "default") else {
+            continue;
+        };
+        assert_eq!(
+            envoy_retry_policy(default),
+            Some((2, ISTIO_DEFAULT_RETRY_ON)),
+            "{}: the default route",
+            vs["metadata"]["name"]
+        );
+        for r in &routes {
+            let Some(caller) = r["match"][0]["sourceLabels"]["app.kubernetes.io/name"].as_str()
+            else {
+                continue;
+            };
+            let callee = vs["metadata"]["name"].as_str().unwrap_or_default();
+            let declared = built.model.services[caller]
+                .depends_on
+                .iter()
+                .find(|d| d.target.value == callee)
+                .and_then(|d| d.retries.as_ref());
+            if declared.is_none() {
+                without += 1;
+                assert!(
+                    r.get("retries").is_none(),
+                    "{caller} -> {callee}: {}",
+                    r["retries"]
+                );
+                assert_eq!(envoy_retry_policy(r), envoy_retry_policy(default));
+            }
+        }
+    }
+    assert!(
+        without >= 5,
+        "the shop has edges without retries: {without}"
+    );
+}
+
 fn istio_duration(d: &nestioc::lower::values::Duration) -> String {
     format!("{}s", d.seconds_string())
 }
@@ -392,11 +473,31 @@ fn every_edge_timeout_and_retry_is_on_exactly_its_route() {
             );
             let r = routes[0];
             let retries = dep.retries.as_ref().map_or(0, |r| r.value);
-            assert_eq!(
-                r["retries"]["attempts"], retries,
-                "{} -> {}",
-                caller.name, callee.name
-            );
+            let (attempts, retry_on) =
+                envoy_retry_policy(r).map_or((0, String::new()), |(n, on)| (n, on.to_owned()));
+            match &dep.retries {
+                // Not declaring retries is not worse than not declaring the edge: the
+                // caller keeps what the default route gives everyone else.
+                None => assert_eq!(
+                    envoy_retry_policy(r),
+                    envoy_retry_policy(&serde_json::json!({})),
+                    "{} -> {}: Istio's default retries",
+                    caller.name,
+                    callee.name
+                ),
+                Some(n) => {
+                    assert_eq!(
+                        attempts,
+                        u64::from(n.value),
+                        "{} -> {}",
+                        caller.name,
+                        callee.name
+                    );
+                    if n.value > 0 {
+                        assert_eq!(retry_on, ISTIO_DEFAULT_RETRY_ON, "{}", callee.name);
+                    }
+                }
+            }
             match &dep.timeout {
                 Some(t) => {
                     let total = nestioc::lower::values::Duration::from_millis(
@@ -476,6 +577,20 @@ fn linkerd_routes_carry_the_policy_of_their_callers() {
                 .as_str()
                 .map(|s| s.parse::<u32>().expect("number"));
             assert_eq!(limit.unwrap_or(0), retries, "{}-{}", callee.name, port.name);
+            if retries == 0 {
+                // Linkerd retries only when a route carries a retry annotation: with no
+                // `retry.linkerd.io/limit`, `timeout` or condition, parse_http_retry and
+                // parse_grpc_retry return no policy (linkerd2 policy-controller/k8s/index/
+                // src/outbound/index/http.rs L371-438, grpc.rs L224-267). No caller asked
+                // for retries, so none may appear.
+                let keys: Vec<&String> = ann
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|m| m.keys())
+                    .filter(|k| k.starts_with("retry.linkerd.io/"))
+                    .collect();
+                assert!(keys.is_empty(), "{}-{}: {keys:?}", callee.name, port.name);
+            }
             match timeout {
                 Some(t) => {
                     let total = nestioc::lower::values::Duration::from_millis(

@@ -31,12 +31,12 @@ pub const ISTIO_GATEWAY_SERVICE_ACCOUNT: &str = "istio-ingressgateway-service-ac
 pub const NGINX_NAMESPACE: &str = "ingress-nginx";
 pub const NGINX_SERVICE_ACCOUNT: &str = "ingress-nginx";
 
-/// Envoy retry conditions: connection failures and gateway errors for HTTP (never a
-/// plain 500, which a non-idempotent handler may already have acted on), and the
-/// retryable gRPC statuses.
-pub const ISTIO_RETRY_ON_HTTP: &str = "connect-failure,refused-stream,reset,gateway-error";
-pub const ISTIO_RETRY_ON_GRPC: &str =
-    "connect-failure,refused-stream,unavailable,cancelled,resource-exhausted";
+/// Linkerd retries nothing unless a route says on what (`retry.linkerd.io/http` or
+/// `grpc`): gateway errors for HTTP (never a plain 500, which a non-idempotent handler may
+/// already have acted on), and the retryable gRPC statuses. Istio needs no such list: a
+/// route that gives `attempts` and no `retryOn` keeps Istio's own conditions
+/// (`connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes`,
+/// pilot/pkg/networking/core/route/retry/retry.go L37, L122-135).
 pub const LINKERD_RETRY_HTTP: &str = "gateway-error";
 pub const LINKERD_RETRY_GRPC: &str = "cancelled,resource-exhausted,unavailable";
 
@@ -53,7 +53,9 @@ pub struct EdgePolicy {
     pub target: u16,
     pub protocol: Protocol,
     pub timeout: Option<Duration>,
-    pub retries: u32,
+    /// `retries=` as written; `None` leaves the mesh's default (Istio: 2 attempts on
+    /// connection failures; Linkerd: none).
+    pub retries: Option<u32>,
 }
 
 /// The edges into a service, with their policies, sorted by caller.
@@ -72,18 +74,23 @@ pub fn edge_policies(cx: &EmitContext<'_>, service: &Service) -> Vec<EdgePolicy>
                 target: port.target,
                 protocol: port.protocol,
                 timeout: dep.timeout.as_ref().map(|t| t.value.clone()),
-                retries: dep.retries.as_ref().map_or(0, |r| r.value),
+                retries: dep.retries.as_ref().map(|r| r.value),
             })
         })
         .collect()
 }
 
 /// Linkerd's one policy per route: the longest timeout and the fewest retries among the
-/// callers of a port (`None`: no caller asked for it).
+/// callers of a port (`None`: no caller asked for it). A caller without `retries=` counts
+/// as 0: Linkerd retries nothing by default.
 #[must_use]
 pub fn linkerd_route_policy(edges: &[&EdgePolicy]) -> (Option<Duration>, u32) {
     let timeout = edges.iter().filter_map(|e| e.timeout.clone()).max();
-    let retries = edges.iter().map(|e| e.retries).min().unwrap_or(0);
+    let retries = edges
+        .iter()
+        .map(|e| e.retries.unwrap_or(0))
+        .min()
+        .unwrap_or(0);
     (timeout, retries)
 }
 
@@ -131,33 +138,25 @@ fn istio_values(cx: &EmitContext<'_>, service: &Service, edges: &[EdgePolicy]) -
             continue;
         }
         let mut r = json!({"name": route_name, "match": match_, "route": istio_destinations(service, e.port)});
-        let attempts = e.retries;
-        let retry_on = if e.protocol == Protocol::Grpc {
-            ISTIO_RETRY_ON_GRPC
-        } else {
-            ISTIO_RETRY_ON_HTTP
-        };
-        match &e.timeout {
-            Some(t) => {
-                // `timeout` is per call attempt in the topology; Istio's route timeout covers
-                // every attempt, so it is the attempt timeout times the attempts.
-                let total = Duration::from_millis(t.millis.saturating_mul(u64::from(attempts) + 1));
-                r["timeout"] = json!(proto_duration(&total));
-                r["retries"] = if attempts > 0 {
-                    json!({"attempts": attempts, "perTryTimeout": proto_duration(t), "retryOn": retry_on})
-                } else {
-                    json!({"attempts": 0})
-                };
+        // `timeout` is per call attempt in the topology; Istio's route timeout covers every
+        // attempt, so it is the attempt timeout times the attempts. Without `retries=` the
+        // route has no `retries` at all: Istio then applies its default policy (2 retries
+        // on connect-failure, refused-stream, unavailable, cancelled; route.go L680-684,
+        // retry.go L107-114), which every undeclared caller gets too. `attempts: 0` would
+        // switch those off (retry.go L116-119). No `retryOn`: Istio's default conditions
+        // stay (retry.go L122-135), and `perTryTimeout` defaults to the route's timeout.
+        let attempts = e.retries.unwrap_or(0);
+        if let Some(t) = &e.timeout {
+            let total = Duration::from_millis(t.millis.saturating_mul(u64::from(attempts) + 1));
+            r["timeout"] = json!(proto_duration(&total));
+        }
+        match (e.retries, &e.timeout) {
+            (None, _) => {}
+            (Some(0), _) => r["retries"] = json!({"attempts": 0}),
+            (Some(n), Some(t)) => {
+                r["retries"] = json!({"attempts": n, "perTryTimeout": proto_duration(t)});
             }
-            None => {
-                r["retries"] = if attempts > 0 {
-                    json!({"attempts": attempts, "retryOn": retry_on})
-                } else {
-                    // Istio retries twice by default; an edge without `retries=` gets none,
-                    // so that the retry arithmetic of the checks holds.
-                    json!({"attempts": 0})
-                };
-            }
+            (Some(n), None) => r["retries"] = json!({"attempts": n}),
         }
         http_routes.push(r);
     }
