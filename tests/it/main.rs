@@ -21,6 +21,7 @@ mod hostile;
 mod init;
 mod kdl_fast_path;
 mod kubeconform;
+mod linkerd_policy;
 mod lsp;
 mod perf;
 mod policy;

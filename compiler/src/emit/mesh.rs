@@ -23,13 +23,18 @@ use serde_json::{Map, Value, json};
 
 use super::EmitContext;
 use crate::lower::values::Duration;
-use crate::model::{Mesh, Protocol, RolloutKind, Service};
+use crate::model::{Mesh, ProbeKind, Protocol, RolloutKind, Service};
 
 pub const TRUST_DOMAIN: &str = "cluster.local";
 pub const ISTIO_GATEWAY_NAMESPACE: &str = "istio-system";
 pub const ISTIO_GATEWAY_SERVICE_ACCOUNT: &str = "istio-ingressgateway-service-account";
 pub const NGINX_NAMESPACE: &str = "ingress-nginx";
 pub const NGINX_SERVICE_ACCOUNT: &str = "ingress-nginx";
+/// The Linkerd proxy's inbound port, where meshed clients connect (linkerd2
+/// charts/linkerd-control-plane/values.yaml `proxy.ports.inbound`).
+pub const LINKERD_INBOUND_PORT: u16 = 4143;
+/// The Linkerd proxy's admin port (`linkerd-admin`): `/metrics`, `/live`, `/ready`.
+pub const LINKERD_ADMIN_PORT: u16 = 4191;
 
 /// Linkerd retries nothing unless a route says on what (`retry.linkerd.io/http` or
 /// `grpc`): gateway errors for HTTP (never a plain 500, which a non-idempotent handler may
@@ -304,17 +309,175 @@ fn istio_values(cx: &EmitContext<'_>, service: &Service, edges: &[EdgePolicy]) -
     })
 }
 
+/// The proxy protocol of a port's Server. A probed port gets the protocol under which
+/// Linkerd can authorize its probe: the policy controller synthesizes a route for the
+/// kubelet's `httpGet` probes, and sends HTTP routes to the proxy only for a Server that
+/// is `unknown` (detect), `HTTP/1` or `HTTP/2`, never for `gRPC` (GRPCRoutes only) or
+/// `opaque` (linkerd2 policy-controller/grpc/src/inbound.rs L186-217). A gRPC probe needs
+/// routes of its own ([`probe_routes`]).
+fn linkerd_protocol(port: Protocol, probe: Option<ProbeKind>) -> &'static str {
+    match (port, probe) {
+        (Protocol::Grpc, Some(ProbeKind::Grpc)) => "gRPC",
+        // gRPC is HTTP/2: HTTP/2 keeps the app's traffic and lets the probe route in.
+        (Protocol::Grpc, Some(ProbeKind::Http)) => "HTTP/2",
+        // A port that answers HTTP (or gRPC) probes but is declared `tcp` or `http` may
+        // carry more than one protocol: detection serves both.
+        (Protocol::Tcp, Some(ProbeKind::Http | ProbeKind::Grpc))
+        | (Protocol::Http, Some(ProbeKind::Grpc)) => "unknown",
+        (Protocol::Http, _) => "HTTP/1",
+        (Protocol::Grpc, _) => "gRPC",
+        (Protocol::Tcp, _) => "opaque",
+    }
+}
+
+/// The Linkerd networks of the kubelet: the control plane's default
+/// `policyController.probeNetworks` (linkerd2 charts/linkerd-control-plane/values.yaml L96-98),
+/// the networks its synthesized probe routes admit (index.rs L2274-2285).
+pub const LINKERD_PROBE_NETWORKS: [&str; 2] = ["0.0.0.0/0", "::/0"];
+
+/// What the kubelet sends for a `grpc` probe: the standard health service's `Check`
+/// (kubernetes.io/docs/tasks/configure-pod-container/configure-liveness-readiness-startup-probes/#define-a-grpc-liveness-probe).
+pub const GRPC_HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+pub const GRPC_HEALTH_METHOD: &str = "Check";
+
+fn server_ref(name: &str) -> Value {
+    json!([{"group": "policy.linkerd.io", "kind": "Server", "name": name}])
+}
+
+fn network_authorization(name: &str, target: (&str, &str), authentication: &str) -> Value {
+    json!({
+        "name": name,
+        "spec": {
+            "targetRef": {"group": "gateway.networking.k8s.io", "kind": target.0, "name": target.1},
+            "requiredAuthenticationRefs": [{
+                "group": "policy.linkerd.io",
+                "kind": "NetworkAuthentication",
+                "name": authentication,
+            }],
+        },
+    })
+}
+
+/// The routes that let the kubelet's gRPC probe through a `deny` Server, and nothing
+/// else: attaching a route to a Server drops Linkerd's default route (index.rs L2020-2039
+/// for GRPCRoutes, L1997-2017 for HTTPRoutes), so a catch-all route carries the app's
+/// traffic, authorized as before by the Server's own AuthorizationPolicy (the proxy adds
+/// a Server's authorizations to every route's: linkerd2-proxy
+/// linkerd/proxy/server-policy/src/authz.rs L80-88); the probe's route matches exactly
+/// `grpc.health.v1.Health/Check` and admits the kubelet's networks. The proxy picks the
+/// most specific match (linkerd2-proxy linkerd/http/route/src/lib.rs `find`).
+/// Returns the routes and the authorization of the probe route.
+fn probe_routes(service: &str, port: &str, server: &str, protocol: &str) -> (Vec<Value>, Value) {
+    let probe = format!("{service}-{port}-grpc-health-probe");
+    let catch_all = format!("{service}-{port}-inbound-default");
+    let parents = server_ref(server);
+    let (kind, probe_rules, all_rules) = if protocol == "gRPC" {
+        (
+            "GRPCRoute",
+            json!([{"matches": [{"method": {
+                "type": "Exact",
+                "service": GRPC_HEALTH_SERVICE,
+                "method": GRPC_HEALTH_METHOD,
+            }}]}]),
+            json!([{}]),
+        )
+    } else {
+        // Detected HTTP/2 on a Server that is not `gRPC` takes HTTPRoutes: the gRPC call
+        // is a POST to `/<service>/<method>`.
+        (
+            "HTTPRoute",
+            json!([{"matches": [{
+                "path": {"type": "Exact", "value": format!("/{GRPC_HEALTH_SERVICE}/{GRPC_HEALTH_METHOD}")},
+                "method": "POST",
+            }]}]),
+            json!([{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}]}]),
+        )
+    };
+    let route = |name: &str, rules: Value| {
+        json!({
+            "name": name,
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": kind,
+            "annotations": {},
+            "spec": {"parentRefs": parents, "rules": rules},
+        })
+    };
+    (
+        vec![route(&probe, probe_rules), route(&catch_all, all_rules)],
+        network_authorization(&probe, (kind, &probe), &format!("{service}-kubelet")),
+    )
+}
+
+/// Prometheus scrapes each proxy's `/metrics` on its admin port, and under `deny` the
+/// admin server enforces policy too (linkerd2-proxy linkerd/app/admin/src/stack.rs
+/// L98-118): without a route for it every scrape is refused, and every SLI is empty.
+/// This is `linkerd viz allow-scrapes` (linkerd2 viz/cmd/allow-scrapes.go) for one
+/// workload, with the scraper admitted by network: the playbook's Prometheus is not
+/// meshed, so it has no identity, and the NetworkPolicy admits the admin port from the
+/// monitoring namespace only. The proxy's own `/live` and `/ready` probes get a route
+/// too, since attaching any route drops the probe route Linkerd synthesizes.
+fn admin_policy(svc: &Service) -> (Value, Vec<Value>, Vec<Value>) {
+    let service = svc.name.as_str();
+    let server = format!("{service}-linkerd-proxy-admin");
+    let probes = format!("{service}-linkerd-proxy-probes");
+    let metrics = format!("{service}-linkerd-proxy-metrics");
+    let get = |paths: &[&str]| {
+        json!([{"matches": paths.iter().map(|p| json!({
+            "path": {"type": "Exact", "value": p},
+            "method": "GET",
+        })).collect::<Vec<_>>()}])
+    };
+    let route = |name: &str, rules: Value| {
+        json!({
+            "name": name,
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "HTTPRoute",
+            "annotations": {},
+            "spec": {"parentRefs": server_ref(&server), "rules": rules},
+        })
+    };
+    (
+        json!({
+            "name": server,
+            "spec": {
+                "podSelector": {"matchLabels": selector(svc)},
+                "port": "linkerd-admin",
+                "proxyProtocol": "HTTP/1",
+                "accessPolicy": "deny",
+            },
+        }),
+        vec![
+            route(&probes, get(&["/live", "/ready"])),
+            route(&metrics, get(&["/metrics"])),
+        ],
+        vec![
+            network_authorization(
+                &probes,
+                ("HTTPRoute", &probes),
+                &format!("{service}-kubelet"),
+            ),
+            network_authorization(
+                &metrics,
+                ("HTTPRoute", &metrics),
+                &format!("{service}-prometheus"),
+            ),
+        ],
+    )
+}
+
 fn linkerd_values(service: &Service, edges: &[EdgePolicy], exposed_port: Option<u16>) -> Value {
     let mut servers = Vec::new();
     let mut authorizations = Vec::new();
     let mut routes = Vec::new();
-    for p in &service.ports {
+    let mut policies = Vec::new();
+    for (i, p) in service.ports.iter().enumerate() {
         let server = format!("{}-{}", service.name, p.name);
-        let proxy_protocol = match p.protocol {
-            Protocol::Http => "HTTP/1",
-            Protocol::Grpc => "gRPC",
-            Protocol::Tcp => "opaque",
-        };
+        let probe = service
+            .probe
+            .as_ref()
+            .filter(|pr| pr.port == i)
+            .map(|pr| pr.kind);
+        let proxy_protocol = linkerd_protocol(p.protocol, probe);
         servers.push(json!({
             "name": server,
             "spec": {
@@ -324,6 +487,11 @@ fn linkerd_values(service: &Service, edges: &[EdgePolicy], exposed_port: Option<
                 "accessPolicy": "deny",
             },
         }));
+        if probe == Some(ProbeKind::Grpc) {
+            let (r, policy) = probe_routes(&service.name, &p.name, &server, proxy_protocol);
+            routes.extend(r);
+            policies.push(policy);
+        }
         let callers: Vec<&EdgePolicy> = edges.iter().filter(|e| e.port == p.port).collect();
         let mut identities: Vec<Value> = callers
             .iter()
@@ -396,7 +564,24 @@ fn linkerd_values(service: &Service, edges: &[EdgePolicy], exposed_port: Option<
             "spec": {"parentRefs": parent, "rules": rules},
         }));
     }
-    json!({"servers": servers, "authorizations": authorizations, "routes": routes})
+    let (admin, admin_routes, admin_policies) = admin_policy(service);
+    servers.push(admin);
+    routes.extend(admin_routes);
+    policies.extend(admin_policies);
+    let networks: Vec<Value> = LINKERD_PROBE_NETWORKS
+        .iter()
+        .map(|n| json!({"cidr": n}))
+        .collect();
+    json!({
+        "servers": servers,
+        "authorizations": authorizations,
+        "routes": routes,
+        "networkAuthentications": [
+            {"name": format!("{}-kubelet", service.name), "spec": {"networks": networks}},
+            {"name": format!("{}-prometheus", service.name), "spec": {"networks": networks}},
+        ],
+        "authorizationPolicies": policies,
+    })
 }
 
 /// The chart's `mesh:` values.
@@ -613,6 +798,30 @@ pub fn render(v: &Value, namespace: &str) -> Vec<Value> {
                             "name": a["name"],
                         }],
                     },
+                }));
+            }
+            for n in get(l, "networkAuthentications")
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                out.push(json!({
+                    "apiVersion": "policy.linkerd.io/v1alpha1",
+                    "kind": "NetworkAuthentication",
+                    "metadata": metadata(v, &n["name"], namespace),
+                    "spec": n["spec"],
+                }));
+            }
+            for a in get(l, "authorizationPolicies")
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                out.push(json!({
+                    "apiVersion": "policy.linkerd.io/v1alpha1",
+                    "kind": "AuthorizationPolicy",
+                    "metadata": metadata(v, &a["name"], namespace),
+                    "spec": a["spec"],
                 }));
             }
             for r in get(l, "routes").as_array().into_iter().flatten() {
