@@ -11,6 +11,7 @@ mod delivery_files;
 mod docs;
 mod examples;
 mod explain;
+mod exposure;
 mod fixtures;
 mod fluentd;
 mod fmt;

@@ -399,7 +399,18 @@ fn object<const N: usize>(entries: [(&str, Value); N]) -> Value {
 /// written, scaled by `replicas-scale`) and every value its overrides change.
 #[must_use]
 pub fn env_values(cx: &EmitContext<'_>, service: &Service, env: &Environment) -> Value {
-    let in_env = cx.model.service_in(&env.name, service);
+    let mut in_env = cx.model.service_in(&env.name, service);
+    // The environment's own host (`Model::expose_in`): a different host is an override.
+    let rehosted;
+    if let (Some(here), Some(e)) = (cx.model.expose_in(env, service), &in_env.expose)
+        && here.host != e.host
+    {
+        rehosted = Service {
+            expose: Some(here),
+            ..in_env.clone()
+        };
+        in_env = &rehosted;
+    }
     let mut v = replica_values(in_env, scaled(in_env, Some(env)));
     if !std::ptr::eq(in_env, service)
         && let Some(d) = diff(&base_values(cx, in_env), &base_values(cx, service))
