@@ -776,7 +776,7 @@ pub const EXPOSE: NodeSpec = NodeSpec {
     ],
     ..node(
         "expose",
-        "Exposes the service outside the cluster (Ingress).",
+        "Exposes the service outside the cluster (an Ingress, or the Istio ingress gateway). Production (an environment that syncs manually, or the only one) serves `host`; every other environment serves `<environment>.<host>` unless it overrides `expose` (NST0313).",
     )
 };
 

@@ -40,6 +40,42 @@ impl Model {
             .and_then(|m| m.get(&service.name))
             .unwrap_or(service)
     }
+
+    /// How `service` (as declared, before any environment) is exposed in `env`. One
+    /// ingress gateway or controller serves the whole cluster, so two environments must
+    /// not claim the same host (Istio's IST0145 ConflictingGateways; ingress-nginx keeps
+    /// the oldest Ingress for a host and path). The rule:
+    /// - an environment that gives the service its own `expose` uses it as written;
+    /// - production (an environment that syncs manually, see [`Project::is_production`])
+    ///   serves the declared host;
+    /// - every other environment serves `<env>.<host>` (`*.<env>.<domain>` for a
+    ///   wildcard `*.<domain>`), with the same path, port and TLS Secret.
+    #[must_use]
+    pub fn expose_in(&self, env: &Environment, service: &Service) -> Option<Expose> {
+        let in_env = self.service_in(&env.name, service);
+        let e = in_env.expose.as_ref()?;
+        let own = service
+            .expose
+            .as_ref()
+            .is_none_or(|base| base.span != e.span);
+        if own || self.project.is_production(env) {
+            return Some(e.clone());
+        }
+        Some(Expose {
+            host: derived_host(&env.name, &e.host),
+            ..e.clone()
+        })
+    }
+}
+
+/// The host a non-production environment serves for `host`: `<env>.<host>`, or
+/// `*.<env>.<domain>` for a wildcard `*.<domain>`.
+#[must_use]
+pub fn derived_host(env: &str, host: &str) -> String {
+    match host.strip_prefix("*.") {
+        Some(domain) => format!("*.{env}.{domain}"),
+        None => format!("{env}.{host}"),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +122,14 @@ pub struct Project {
 }
 
 impl Project {
+    /// Production, for what differs between environments (the exposed hosts): an
+    /// environment the CD system syncs manually (`sync "manual"`, the default for an
+    /// environment named prod, production or prd), or the project's only environment.
+    #[must_use]
+    pub fn is_production(&self, env: &Environment) -> bool {
+        !env.auto_sync || self.environments.len() <= 1
+    }
+
     /// The environments outputs are generated for.
     #[must_use]
     pub fn environments(&self) -> Vec<Environment> {

@@ -34,6 +34,7 @@ const PASSES: &[(&str, Pass)] = &[
     ("rollout", policy::rollouts),
     ("mesh", policy::mesh_features),
     ("expose", policy::exposure),
+    ("hosts", policy::hosts),
     ("names", policy::output_names),
 ];
 

@@ -191,6 +191,215 @@ pub(super) fn exposure(model: &Model, _: &Topology, diags: &mut Diagnostics) {
     }
 }
 
+/// One (environment, service) claim of a host on the cluster's ingress.
+struct Claim<'a> {
+    env: &'a crate::model::Environment,
+    service: &'a str,
+    expose: crate::model::Expose,
+    derived: bool,
+}
+
+/// Every environment is deployed to the same cluster, behind one ingress: the Istio
+/// ingress gateway (`istio: ingressgateway`) or the ingress controller. Two Gateways that
+/// select the same gateway pods and serve the same host on the same port conflict:
+/// istioctl's analyzer reports IST0145 ConflictingGateways (istio/istio
+/// pkg/config/analysis/analyzers/gateway/conflictinggateway.go L78 same selector, L115
+/// same port, L121 another Gateway with a duplicate host: `model.CheckDuplicates`,
+/// pilot/pkg/model/gateway.go L583-595, exact string equality), and at run time the
+/// duplicate HTTPS server is dropped (gateway.go L300-303).
+/// ingress-nginx keeps the oldest Ingress for a host and path ("If the same path for the
+/// same host is defined in more than one Ingress, the oldest rule wins", docs
+/// how-it-works.md), and its admission webhook refuses the second ("host ... and path ...
+/// is already defined in ingress ..."). Hosts per environment come from
+/// [`Model::expose_in`]; what still collides is an error.
+pub(super) fn hosts(model: &Model, _: &Topology, diags: &mut Diagnostics) {
+    let envs = model.project.environments();
+    let istio = model.project.mesh == Mesh::Istio;
+    let mut claims: Vec<Claim<'_>> = Vec::new();
+    for env in &envs {
+        for service in model.services.values() {
+            let Some(expose) = model.expose_in(env, service) else {
+                continue;
+            };
+            if model.service_in(&env.name, service).expose_port().is_none() {
+                continue; // NST0308
+            }
+            let declared = model
+                .service_in(&env.name, service)
+                .expose
+                .as_ref()
+                .map(|e| e.host.as_str());
+            let derived = declared != Some(expose.host.as_str());
+            if derived && !crate::lower::valid_host(&expose.host) {
+                diags.push(
+                    Diagnostic::error(
+                        Code::DerivedHostInvalid,
+                        format!(
+                            "the host `{}` derived for `{}` in environment `{}` is not a valid host name",
+                            expose.host, service.name, env.name
+                        ),
+                    )
+                    .with_label(expose.span, format!("`{}` is exposed here", service.name))
+                    .with_secondary(env.span, "an environment that syncs automatically serves `<environment>.<host>`")
+                    .with_note(format!("the derived host is {} characters long; a host name has at most 253", expose.host.len()))
+                    .with_help(format!(
+                        "give the environment its own host: `environment \"{}\" {{ service \"{}\" {{ expose host=\"...\" }} }}`",
+                        env.name, service.name
+                    )),
+                );
+                continue;
+            }
+            claims.push(Claim {
+                env,
+                service: &service.name,
+                expose,
+                derived,
+            });
+        }
+    }
+    // One diagnostic per host (and path, for an Ingress) claimed more than once.
+    let mut groups: Vec<Vec<&Claim<'_>>> = Vec::new();
+    for claim in &claims {
+        let same = |other: &Claim<'_>| {
+            other.expose.host == claim.expose.host
+                && (istio || other.expose.path == claim.expose.path)
+        };
+        match groups.iter_mut().find(|g| same(g[0])) {
+            Some(g) => g.push(claim),
+            None => groups.push(vec![claim]),
+        }
+    }
+    for group in groups.iter().filter(|g| g.len() > 1) {
+        diags.push(conflicting_host(model, group, istio));
+    }
+}
+
+fn conflicting_host(model: &Model, group: &[&Claim<'_>], istio: bool) -> Diagnostic {
+    let host = &group[0].expose.host;
+    let quoted = |names: &[&str]| {
+        let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+            _ => names.concat(),
+        }
+    };
+    // Services in order of first claim, each with its environments.
+    let mut services: Vec<(&str, Vec<&str>)> = Vec::new();
+    for c in group {
+        match services.iter_mut().find(|(s, _)| *s == c.service) {
+            Some((_, envs)) => envs.push(&c.env.name),
+            None => services.push((c.service, vec![&c.env.name])),
+        }
+    }
+    let mut envs: Vec<&str> = group.iter().map(|c| c.env.name.as_str()).collect();
+    envs.dedup();
+    let message = if services.len() == 1 {
+        format!(
+            "`{}` claims host `{host}` in environments {}",
+            services[0].0,
+            quoted(&services[0].1)
+        )
+    } else if envs.len() == 1 {
+        let names: Vec<&str> = services.iter().map(|(s, _)| *s).collect();
+        format!(
+            "{} claim host `{host}` in environment `{}`",
+            quoted(&names),
+            envs[0]
+        )
+    } else {
+        let parts: Vec<String> = services
+            .iter()
+            .map(|(s, e)| format!("`{s}` (in {})", quoted(e)))
+            .collect();
+        format!("{} claim host `{host}`", parts.join(" and "))
+    };
+    // The claim to change: one outside production (it should not serve production's
+    // host), else the last.
+    let fix = group
+        .iter()
+        .find(|c| !model.project.is_production(c.env))
+        .unwrap_or(&group[group.len() - 1]);
+    let mut d = Diagnostic::error(Code::ConflictingHost, message);
+    let mut labelled: Vec<crate::source::Span> = Vec::new();
+    for c in std::iter::once(fix).chain(group.iter().filter(|c| !std::ptr::eq(**c, *fix))) {
+        if labelled.contains(&c.expose.span) {
+            continue;
+        }
+        labelled.push(c.expose.span);
+        let here: Vec<&str> = group
+            .iter()
+            .filter(|o| o.expose.span == c.expose.span)
+            .map(|o| o.env.name.as_str())
+            .collect();
+        let text = format!(
+            "`{}` serves `{host}` in {}{}",
+            c.service,
+            quoted(&here),
+            if c.derived { " (derived)" } else { "" }
+        );
+        d = if std::ptr::eq(*c, *fix) {
+            d.with_label(c.expose.span, text)
+        } else {
+            d.with_secondary(c.expose.span, text)
+        };
+        if here.len() > 1 {
+            for o in group.iter().filter(|o| o.expose.span == c.expose.span) {
+                let production = if model.project.is_production(o.env) {
+                    "production: serves the declared host"
+                } else {
+                    "syncs automatically"
+                };
+                d = d.with_secondary(
+                    o.env.span,
+                    format!("environment `{}`: {production}", o.env.name),
+                );
+            }
+        }
+    }
+    d = d.with_note(if istio {
+        "the Istio ingress gateway serves a host from one Gateway only: Istio's analyzer reports IST0145 ConflictingGateways, and all but one of them get no traffic".to_owned()
+    } else {
+        format!(
+            "the ingress controller serves host `{host}` and path `{}` from one Ingress only: ingress-nginx keeps the oldest and its admission webhook refuses the others",
+            fix.expose.path
+        )
+    });
+    d = d.with_note("an environment that syncs manually (production) serves the host as declared; every other environment serves `<environment>.<host>` unless it gives the service its own `expose`");
+    // A non-production environment that gives a service production's host drops its
+    // override; claims left over need hosts of their own.
+    let (overrides, rest): (Vec<&&Claim<'_>>, Vec<&&Claim<'_>>) = group
+        .iter()
+        .partition(|c| !model.project.is_production(c.env) && !c.derived);
+    let mut help: Vec<String> = overrides
+        .iter()
+        .map(|c| {
+            format!(
+                "remove the `expose` override of `{}` in environment `{}` (it then serves `{}`)",
+                c.service,
+                c.env.name,
+                crate::model::derived_host(&c.env.name, host)
+            )
+        })
+        .collect();
+    if rest.len() > 1 {
+        let last = rest[rest.len() - 1];
+        help.push(if rest.iter().all(|c| c.env.name == last.env.name) {
+            format!("give each service its own host in `{}`", last.env.name)
+        } else {
+            format!(
+                "give `{}` its own host in `{}`: `environment \"{}\" {{ service \"{}\" {{ expose host=\"{}\" }} }}`",
+                last.service,
+                last.env.name,
+                last.env.name,
+                last.service,
+                crate::model::derived_host(&last.env.name, host)
+            )
+        });
+    }
+    let help = help.join("; ");
+    d.with_help(help)
+}
+
 /// Linkerd sets timeouts and retries per route, and a route on the callee's Service serves
 /// all its callers: callers that ask for different policies on one port get one policy.
 pub(super) fn linkerd_route_conflicts(model: &Model, topology: &Topology, diags: &mut Diagnostics) {

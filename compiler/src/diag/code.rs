@@ -85,6 +85,8 @@ codes! {
     RoutePolicyConflict = "NST0310", "route-policy-conflict";
     TcpRoutePolicy = "NST0311", "tcp-route-policy";
     LatencyBucket = "NST0312", "latency-bucket";
+    ConflictingHost = "NST0313", "conflicting-host";
+    DerivedHostInvalid = "NST0314", "derived-host-invalid";
     NoMetricsEndpoint = "NST0319", "no-metrics-endpoint";
     HandEditedOutput = "NST0401", "hand-edited-output";
     TemplateRender = "NST0402", "template-render";

@@ -15,7 +15,9 @@ use crate::model::{EnvValue, Environment, Mesh, ProbeKind, Protocol, Service};
 
 /// Namespaces the NetworkPolicies open to, by the platform piece that lives there.
 pub const DNS_NAMESPACE: &str = "kube-system";
-pub const MONITORING_NAMESPACE: &str = "monitoring";
+/// Where the playbook installs kube-prometheus-stack, whose Prometheus scrapes the mesh
+/// proxies (the `ansible` target's PodMonitors).
+pub const MONITORING_NAMESPACE: &str = super::prometheus::RULES_NAMESPACE;
 
 fn ingress_controller_namespace(mesh: Mesh) -> &'static str {
     match mesh {
@@ -129,8 +131,23 @@ fn tcp_ports(mut ports: Vec<u16>) -> Vec<Value> {
 /// when exposed; the monitoring namespace on the mesh proxy's metrics port.
 /// Egress: DNS, the declared dependencies on their ports, externals on theirs, and the
 /// mesh control plane.
+///
+/// Under Linkerd a meshed client's proxy sends every connection to the server proxy's
+/// inbound port, 4143, with the original port in a transport header (the default since
+/// Linkerd 2.18, `proxy.outboundTransportMode: transport-header`), and a NetworkPolicy
+/// sees that port: "any NetworkPolicy which blocks the Linkerd inbound port (4143) will
+/// block all meshed traffic" (linkerd.io/2/common-errors/network-policy). So every
+/// caller (and the meshed ingress controller) is admitted on 4143 as well as on the
+/// application ports, which an unmeshed client or the transparent mode still use; 4143
+/// reaches the proxy only, whose AuthorizationPolicies then decide per port.
 fn network_policy(cx: &EmitContext<'_>, service: &Service) -> Value {
     let mesh = cx.model.project.mesh;
+    let wire_ports = |mut ports: Vec<u16>| {
+        if mesh == Mesh::Linkerd {
+            ports.push(super::mesh::LINKERD_INBOUND_PORT);
+        }
+        tcp_ports(ports)
+    };
     let mut ingress: Vec<Value> = Vec::new();
     let mut by_caller: std::collections::BTreeMap<&str, Vec<u16>> =
         std::collections::BTreeMap::new();
@@ -144,13 +161,13 @@ fn network_policy(cx: &EmitContext<'_>, service: &Service) -> Value {
     }
     for (caller, ports) in by_caller {
         ingress.push(
-            json!({"from": [{"podSelector": pod_selector(caller)}], "ports": tcp_ports(ports)}),
+            json!({"from": [{"podSelector": pod_selector(caller)}], "ports": wire_ports(ports)}),
         );
     }
     if let Some(p) = service.expose_port() {
         ingress.push(json!({
             "from": [{"namespaceSelector": ns_selector(ingress_controller_namespace(mesh))}],
-            "ports": tcp_ports(vec![p.target]),
+            "ports": wire_ports(vec![p.target]),
         }));
     }
     // Without a mesh, Prometheus scrapes the service's own metrics port.
@@ -161,7 +178,7 @@ fn network_policy(cx: &EmitContext<'_>, service: &Service) -> Value {
         .collect();
     let metrics_ports: Vec<u16> = match mesh {
         Mesh::Istio => vec![15020, 15090],
-        Mesh::Linkerd => vec![4191],
+        Mesh::Linkerd => vec![super::mesh::LINKERD_ADMIN_PORT],
         Mesh::None => own_metrics,
     };
     if !metrics_ports.is_empty() {
@@ -193,7 +210,7 @@ fn network_policy(cx: &EmitContext<'_>, service: &Service) -> Value {
     }
     for (callee, ports) in by_callee {
         egress.push(
-            json!({"to": [{"podSelector": pod_selector(callee)}], "ports": tcp_ports(ports)}),
+            json!({"to": [{"podSelector": pod_selector(callee)}], "ports": wire_ports(ports)}),
         );
     }
     let external_ports: Vec<u16> = service.externals.iter().map(|e| e.port).collect();
@@ -403,7 +420,18 @@ fn object<const N: usize>(entries: [(&str, Value); N]) -> Value {
 /// written, scaled by `replicas-scale`) and every value its overrides change.
 #[must_use]
 pub fn env_values(cx: &EmitContext<'_>, service: &Service, env: &Environment) -> Value {
-    let in_env = cx.model.service_in(&env.name, service);
+    let mut in_env = cx.model.service_in(&env.name, service);
+    // The environment's own host (`Model::expose_in`): a different host is an override.
+    let rehosted;
+    if let (Some(here), Some(e)) = (cx.model.expose_in(env, service), &in_env.expose)
+        && here.host != e.host
+    {
+        rehosted = Service {
+            expose: Some(here),
+            ..in_env.clone()
+        };
+        in_env = &rehosted;
+    }
     let mut v = replica_values(in_env, scaled(in_env, Some(env)));
     if !std::ptr::eq(in_env, service)
         && let Some(d) = diff(&base_values(cx, in_env), &base_values(cx, service))

@@ -23,20 +23,25 @@ use serde_json::{Map, Value, json};
 
 use super::EmitContext;
 use crate::lower::values::Duration;
-use crate::model::{Mesh, Protocol, RolloutKind, Service};
+use crate::model::{Mesh, ProbeKind, Protocol, RolloutKind, Service};
 
 pub const TRUST_DOMAIN: &str = "cluster.local";
 pub const ISTIO_GATEWAY_NAMESPACE: &str = "istio-system";
 pub const ISTIO_GATEWAY_SERVICE_ACCOUNT: &str = "istio-ingressgateway-service-account";
 pub const NGINX_NAMESPACE: &str = "ingress-nginx";
 pub const NGINX_SERVICE_ACCOUNT: &str = "ingress-nginx";
+/// The Linkerd proxy's inbound port, where meshed clients connect (linkerd2
+/// charts/linkerd-control-plane/values.yaml `proxy.ports.inbound`).
+pub const LINKERD_INBOUND_PORT: u16 = 4143;
+/// The Linkerd proxy's admin port (`linkerd-admin`): `/metrics`, `/live`, `/ready`.
+pub const LINKERD_ADMIN_PORT: u16 = 4191;
 
-/// Envoy retry conditions: connection failures and gateway errors for HTTP (never a
-/// plain 500, which a non-idempotent handler may already have acted on), and the
-/// retryable gRPC statuses.
-pub const ISTIO_RETRY_ON_HTTP: &str = "connect-failure,refused-stream,reset,gateway-error";
-pub const ISTIO_RETRY_ON_GRPC: &str =
-    "connect-failure,refused-stream,unavailable,cancelled,resource-exhausted";
+/// Linkerd retries nothing unless a route says on what (`retry.linkerd.io/http` or
+/// `grpc`): gateway errors for HTTP (never a plain 500, which a non-idempotent handler may
+/// already have acted on), and the retryable gRPC statuses. Istio needs no such list: a
+/// route that gives `attempts` and no `retryOn` keeps Istio's own conditions
+/// (`connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes`,
+/// pilot/pkg/networking/core/route/retry/retry.go L37, L122-135).
 pub const LINKERD_RETRY_HTTP: &str = "gateway-error";
 pub const LINKERD_RETRY_GRPC: &str = "cancelled,resource-exhausted,unavailable";
 
@@ -53,7 +58,9 @@ pub struct EdgePolicy {
     pub target: u16,
     pub protocol: Protocol,
     pub timeout: Option<Duration>,
-    pub retries: u32,
+    /// `retries=` as written; `None` leaves the mesh's default (Istio: 2 attempts on
+    /// connection failures; Linkerd: none).
+    pub retries: Option<u32>,
 }
 
 /// The edges into a service, with their policies, sorted by caller.
@@ -72,18 +79,23 @@ pub fn edge_policies(cx: &EmitContext<'_>, service: &Service) -> Vec<EdgePolicy>
                 target: port.target,
                 protocol: port.protocol,
                 timeout: dep.timeout.as_ref().map(|t| t.value.clone()),
-                retries: dep.retries.as_ref().map_or(0, |r| r.value),
+                retries: dep.retries.as_ref().map(|r| r.value),
             })
         })
         .collect()
 }
 
 /// Linkerd's one policy per route: the longest timeout and the fewest retries among the
-/// callers of a port (`None`: no caller asked for it).
+/// callers of a port (`None`: no caller asked for it). A caller without `retries=` counts
+/// as 0: Linkerd retries nothing by default.
 #[must_use]
 pub fn linkerd_route_policy(edges: &[&EdgePolicy]) -> (Option<Duration>, u32) {
     let timeout = edges.iter().filter_map(|e| e.timeout.clone()).max();
-    let retries = edges.iter().map(|e| e.retries).min().unwrap_or(0);
+    let retries = edges
+        .iter()
+        .map(|e| e.retries.unwrap_or(0))
+        .min()
+        .unwrap_or(0);
     (timeout, retries)
 }
 
@@ -131,33 +143,25 @@ fn istio_values(cx: &EmitContext<'_>, service: &Service, edges: &[EdgePolicy]) -
             continue;
         }
         let mut r = json!({"name": route_name, "match": match_, "route": istio_destinations(service, e.port)});
-        let attempts = e.retries;
-        let retry_on = if e.protocol == Protocol::Grpc {
-            ISTIO_RETRY_ON_GRPC
-        } else {
-            ISTIO_RETRY_ON_HTTP
-        };
-        match &e.timeout {
-            Some(t) => {
-                // `timeout` is per call attempt in the topology; Istio's route timeout covers
-                // every attempt, so it is the attempt timeout times the attempts.
-                let total = Duration::from_millis(t.millis.saturating_mul(u64::from(attempts) + 1));
-                r["timeout"] = json!(proto_duration(&total));
-                r["retries"] = if attempts > 0 {
-                    json!({"attempts": attempts, "perTryTimeout": proto_duration(t), "retryOn": retry_on})
-                } else {
-                    json!({"attempts": 0})
-                };
+        // `timeout` is per call attempt in the topology; Istio's route timeout covers every
+        // attempt, so it is the attempt timeout times the attempts. Without `retries=` the
+        // route has no `retries` at all: Istio then applies its default policy (2 retries
+        // on connect-failure, refused-stream, unavailable, cancelled; route.go L680-684,
+        // retry.go L107-114), which every undeclared caller gets too. `attempts: 0` would
+        // switch those off (retry.go L116-119). No `retryOn`: Istio's default conditions
+        // stay (retry.go L122-135), and `perTryTimeout` defaults to the route's timeout.
+        let attempts = e.retries.unwrap_or(0);
+        if let Some(t) = &e.timeout {
+            let total = Duration::from_millis(t.millis.saturating_mul(u64::from(attempts) + 1));
+            r["timeout"] = json!(proto_duration(&total));
+        }
+        match (e.retries, &e.timeout) {
+            (None, _) => {}
+            (Some(0), _) => r["retries"] = json!({"attempts": 0}),
+            (Some(n), Some(t)) => {
+                r["retries"] = json!({"attempts": n, "perTryTimeout": proto_duration(t)});
             }
-            None => {
-                r["retries"] = if attempts > 0 {
-                    json!({"attempts": attempts, "retryOn": retry_on})
-                } else {
-                    // Istio retries twice by default; an edge without `retries=` gets none,
-                    // so that the retry arithmetic of the checks holds.
-                    json!({"attempts": 0})
-                };
-            }
+            (Some(n), None) => r["retries"] = json!({"attempts": n}),
         }
         http_routes.push(r);
     }
@@ -305,17 +309,175 @@ fn istio_values(cx: &EmitContext<'_>, service: &Service, edges: &[EdgePolicy]) -
     })
 }
 
+/// The proxy protocol of a port's Server. A probed port gets the protocol under which
+/// Linkerd can authorize its probe: the policy controller synthesizes a route for the
+/// kubelet's `httpGet` probes, and sends HTTP routes to the proxy only for a Server that
+/// is `unknown` (detect), `HTTP/1` or `HTTP/2`, never for `gRPC` (GRPCRoutes only) or
+/// `opaque` (linkerd2 policy-controller/grpc/src/inbound.rs L186-217). A gRPC probe needs
+/// routes of its own ([`probe_routes`]).
+fn linkerd_protocol(port: Protocol, probe: Option<ProbeKind>) -> &'static str {
+    match (port, probe) {
+        (Protocol::Grpc, Some(ProbeKind::Grpc)) => "gRPC",
+        // gRPC is HTTP/2: HTTP/2 keeps the app's traffic and lets the probe route in.
+        (Protocol::Grpc, Some(ProbeKind::Http)) => "HTTP/2",
+        // A port that answers HTTP (or gRPC) probes but is declared `tcp` or `http` may
+        // carry more than one protocol: detection serves both.
+        (Protocol::Tcp, Some(ProbeKind::Http | ProbeKind::Grpc))
+        | (Protocol::Http, Some(ProbeKind::Grpc)) => "unknown",
+        (Protocol::Http, _) => "HTTP/1",
+        (Protocol::Grpc, _) => "gRPC",
+        (Protocol::Tcp, _) => "opaque",
+    }
+}
+
+/// The Linkerd networks of the kubelet: the control plane's default
+/// `policyController.probeNetworks` (linkerd2 charts/linkerd-control-plane/values.yaml L96-98),
+/// the networks its synthesized probe routes admit (index.rs L2274-2285).
+pub const LINKERD_PROBE_NETWORKS: [&str; 2] = ["0.0.0.0/0", "::/0"];
+
+/// What the kubelet sends for a `grpc` probe: the standard health service's `Check`
+/// (kubernetes.io/docs/tasks/configure-pod-container/configure-liveness-readiness-startup-probes/#define-a-grpc-liveness-probe).
+pub const GRPC_HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+pub const GRPC_HEALTH_METHOD: &str = "Check";
+
+fn server_ref(name: &str) -> Value {
+    json!([{"group": "policy.linkerd.io", "kind": "Server", "name": name}])
+}
+
+fn network_authorization(name: &str, target: (&str, &str), authentication: &str) -> Value {
+    json!({
+        "name": name,
+        "spec": {
+            "targetRef": {"group": "gateway.networking.k8s.io", "kind": target.0, "name": target.1},
+            "requiredAuthenticationRefs": [{
+                "group": "policy.linkerd.io",
+                "kind": "NetworkAuthentication",
+                "name": authentication,
+            }],
+        },
+    })
+}
+
+/// The routes that let the kubelet's gRPC probe through a `deny` Server, and nothing
+/// else: attaching a route to a Server drops Linkerd's default route (index.rs L2020-2039
+/// for GRPCRoutes, L1997-2017 for HTTPRoutes), so a catch-all route carries the app's
+/// traffic, authorized as before by the Server's own AuthorizationPolicy (the proxy adds
+/// a Server's authorizations to every route's: linkerd2-proxy
+/// linkerd/proxy/server-policy/src/authz.rs L80-88); the probe's route matches exactly
+/// `grpc.health.v1.Health/Check` and admits the kubelet's networks. The proxy picks the
+/// most specific match (linkerd2-proxy linkerd/http/route/src/lib.rs `find`).
+/// Returns the routes and the authorization of the probe route.
+fn probe_routes(service: &str, port: &str, server: &str, protocol: &str) -> (Vec<Value>, Value) {
+    let probe = format!("{service}-{port}-grpc-health-probe");
+    let catch_all = format!("{service}-{port}-inbound-default");
+    let parents = server_ref(server);
+    let (kind, probe_rules, all_rules) = if protocol == "gRPC" {
+        (
+            "GRPCRoute",
+            json!([{"matches": [{"method": {
+                "type": "Exact",
+                "service": GRPC_HEALTH_SERVICE,
+                "method": GRPC_HEALTH_METHOD,
+            }}]}]),
+            json!([{}]),
+        )
+    } else {
+        // Detected HTTP/2 on a Server that is not `gRPC` takes HTTPRoutes: the gRPC call
+        // is a POST to `/<service>/<method>`.
+        (
+            "HTTPRoute",
+            json!([{"matches": [{
+                "path": {"type": "Exact", "value": format!("/{GRPC_HEALTH_SERVICE}/{GRPC_HEALTH_METHOD}")},
+                "method": "POST",
+            }]}]),
+            json!([{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}]}]),
+        )
+    };
+    let route = |name: &str, rules: Value| {
+        json!({
+            "name": name,
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": kind,
+            "annotations": {},
+            "spec": {"parentRefs": parents, "rules": rules},
+        })
+    };
+    (
+        vec![route(&probe, probe_rules), route(&catch_all, all_rules)],
+        network_authorization(&probe, (kind, &probe), &format!("{service}-kubelet")),
+    )
+}
+
+/// Prometheus scrapes each proxy's `/metrics` on its admin port, and under `deny` the
+/// admin server enforces policy too (linkerd2-proxy linkerd/app/admin/src/stack.rs
+/// L98-118): without a route for it every scrape is refused, and every SLI is empty.
+/// This is `linkerd viz allow-scrapes` (linkerd2 viz/cmd/allow-scrapes.go) for one
+/// workload, with the scraper admitted by network: the playbook's Prometheus is not
+/// meshed, so it has no identity, and the NetworkPolicy admits the admin port from the
+/// monitoring namespace only. The proxy's own `/live` and `/ready` probes get a route
+/// too, since attaching any route drops the probe route Linkerd synthesizes.
+fn admin_policy(svc: &Service) -> (Value, Vec<Value>, Vec<Value>) {
+    let service = svc.name.as_str();
+    let server = format!("{service}-linkerd-proxy-admin");
+    let probes = format!("{service}-linkerd-proxy-probes");
+    let metrics = format!("{service}-linkerd-proxy-metrics");
+    let get = |paths: &[&str]| {
+        json!([{"matches": paths.iter().map(|p| json!({
+            "path": {"type": "Exact", "value": p},
+            "method": "GET",
+        })).collect::<Vec<_>>()}])
+    };
+    let route = |name: &str, rules: Value| {
+        json!({
+            "name": name,
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "HTTPRoute",
+            "annotations": {},
+            "spec": {"parentRefs": server_ref(&server), "rules": rules},
+        })
+    };
+    (
+        json!({
+            "name": server,
+            "spec": {
+                "podSelector": {"matchLabels": selector(svc)},
+                "port": "linkerd-admin",
+                "proxyProtocol": "HTTP/1",
+                "accessPolicy": "deny",
+            },
+        }),
+        vec![
+            route(&probes, get(&["/live", "/ready"])),
+            route(&metrics, get(&["/metrics"])),
+        ],
+        vec![
+            network_authorization(
+                &probes,
+                ("HTTPRoute", &probes),
+                &format!("{service}-kubelet"),
+            ),
+            network_authorization(
+                &metrics,
+                ("HTTPRoute", &metrics),
+                &format!("{service}-prometheus"),
+            ),
+        ],
+    )
+}
+
 fn linkerd_values(service: &Service, edges: &[EdgePolicy], exposed_port: Option<u16>) -> Value {
     let mut servers = Vec::new();
     let mut authorizations = Vec::new();
     let mut routes = Vec::new();
-    for p in &service.ports {
+    let mut policies = Vec::new();
+    for (i, p) in service.ports.iter().enumerate() {
         let server = format!("{}-{}", service.name, p.name);
-        let proxy_protocol = match p.protocol {
-            Protocol::Http => "HTTP/1",
-            Protocol::Grpc => "gRPC",
-            Protocol::Tcp => "opaque",
-        };
+        let probe = service
+            .probe
+            .as_ref()
+            .filter(|pr| pr.port == i)
+            .map(|pr| pr.kind);
+        let proxy_protocol = linkerd_protocol(p.protocol, probe);
         servers.push(json!({
             "name": server,
             "spec": {
@@ -325,6 +487,11 @@ fn linkerd_values(service: &Service, edges: &[EdgePolicy], exposed_port: Option<
                 "accessPolicy": "deny",
             },
         }));
+        if probe == Some(ProbeKind::Grpc) {
+            let (r, policy) = probe_routes(&service.name, &p.name, &server, proxy_protocol);
+            routes.extend(r);
+            policies.push(policy);
+        }
         let callers: Vec<&EdgePolicy> = edges.iter().filter(|e| e.port == p.port).collect();
         let mut identities: Vec<Value> = callers
             .iter()
@@ -397,7 +564,24 @@ fn linkerd_values(service: &Service, edges: &[EdgePolicy], exposed_port: Option<
             "spec": {"parentRefs": parent, "rules": rules},
         }));
     }
-    json!({"servers": servers, "authorizations": authorizations, "routes": routes})
+    let (admin, admin_routes, admin_policies) = admin_policy(service);
+    servers.push(admin);
+    routes.extend(admin_routes);
+    policies.extend(admin_policies);
+    let networks: Vec<Value> = LINKERD_PROBE_NETWORKS
+        .iter()
+        .map(|n| json!({"cidr": n}))
+        .collect();
+    json!({
+        "servers": servers,
+        "authorizations": authorizations,
+        "routes": routes,
+        "networkAuthentications": [
+            {"name": format!("{}-kubelet", service.name), "spec": {"networks": networks}},
+            {"name": format!("{}-prometheus", service.name), "spec": {"networks": networks}},
+        ],
+        "authorizationPolicies": policies,
+    })
 }
 
 /// The chart's `mesh:` values.
@@ -614,6 +798,30 @@ pub fn render(v: &Value, namespace: &str) -> Vec<Value> {
                             "name": a["name"],
                         }],
                     },
+                }));
+            }
+            for n in get(l, "networkAuthentications")
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                out.push(json!({
+                    "apiVersion": "policy.linkerd.io/v1alpha1",
+                    "kind": "NetworkAuthentication",
+                    "metadata": metadata(v, &n["name"], namespace),
+                    "spec": n["spec"],
+                }));
+            }
+            for a in get(l, "authorizationPolicies")
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                out.push(json!({
+                    "apiVersion": "policy.linkerd.io/v1alpha1",
+                    "kind": "AuthorizationPolicy",
+                    "metadata": metadata(v, &a["name"], namespace),
+                    "spec": a["spec"],
                 }));
             }
             for r in get(l, "routes").as_array().into_iter().flatten() {

@@ -1642,9 +1642,11 @@ fn check_repo_url(url: &str) -> Result<(), crate::diag::Problem> {
 }
 
 /// A DNS host name (optionally a `*.` wildcard, as Istio's ServiceEntry allows).
-fn check_host(host: &str) -> Result<(), crate::diag::Problem> {
+/// A DNS host name, lowercase, optionally a wildcard `*.<domain>`.
+#[must_use]
+pub fn valid_host(host: &str) -> bool {
     let body = host.strip_prefix("*.").unwrap_or(host);
-    let ok = !body.is_empty()
+    !body.is_empty()
         && body.len() <= 253
         && body.split('.').all(|l| {
             !l.is_empty()
@@ -1653,8 +1655,11 @@ fn check_host(host: &str) -> Result<(), crate::diag::Problem> {
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && !l.starts_with('-')
                 && !l.ends_with('-')
-        });
-    if ok {
+        })
+}
+
+fn check_host(host: &str) -> Result<(), crate::diag::Problem> {
+    if valid_host(host) {
         Ok(())
     } else {
         Err(problem(
