@@ -64,6 +64,7 @@ codes! {
     ConflictingEntries = "NST0115", "conflicting-entries";
     InvalidCommand = "NST0116", "invalid-command";
     UnsafeValue = "NST0117", "unsafe-value";
+    IncompleteBuild = "NST0118", "incomplete-build";
     UnknownService = "NST0201", "unknown-service";
     UnknownTemplate = "NST0202", "unknown-template";
     UnknownPort = "NST0203", "unknown-port";
@@ -85,6 +86,8 @@ codes! {
     RoutePolicyConflict = "NST0310", "route-policy-conflict";
     TcpRoutePolicy = "NST0311", "tcp-route-policy";
     LatencyBucket = "NST0312", "latency-bucket";
+    UnverifiedDockerfile = "NST0317", "unverified-dockerfile";
+    ImageDataWithoutVolume = "NST0318", "image-data-without-volume";
     HandEditedOutput = "NST0401", "hand-edited-output";
     TemplateRender = "NST0402", "template-render";
     UnknownTemplateFile = "NST0403", "unknown-template-file";
