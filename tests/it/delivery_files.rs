@@ -30,6 +30,17 @@ fn builds() -> Vec<(String, tempfile::TempDir)> {
         let opts = fixture_options(&dir);
         projects.push((case.into(), dir, opts));
     }
+    // The guesses of generated Dockerfiles (each a warning, NST0317): their default branches
+    // pass the same linters.
+    let guesses = root().join("tests/fixtures/invalid/NST0317-unverified-dockerfile");
+    projects.push((
+        "docker-guesses".into(),
+        guesses,
+        nestioc::Options {
+            targets: vec!["docker".into()],
+            ..nestioc::Options::default()
+        },
+    ));
     projects.push((
         "shop".into(),
         root().join("examples/shop"),

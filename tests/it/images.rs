@@ -466,7 +466,6 @@ fn a_generated_dockerfile_warns_of_each_guess_and_build_states_it() {
     // builds the runnable distribution); Go without its templates/ and static/. .NET
     // guesses nothing: its gRPC port is now Kestrel's (below).
     let expect = [
-        ("go-app", "`main` package at the root of `src/go`"),
         ("go-app", "copies only the binary"),
         ("rust-app", "copies only the binary"),
         ("node-app", "runs `node /app`"),
@@ -535,6 +534,12 @@ fn a_generated_dockerfile_warns_of_each_guess_and_build_states_it() {
     let set = c.artifacts.expect("artifacts");
     let go = dockerfile(&set, "go-app");
     assert!(go.contains(" -o /out/go-app ./cmd/server\n"), "{go}");
+    // A package that is not `main` builds an ar archive with `go build -o`
+    // (https://github.com/golang/go/issues/20017): checked before the build.
+    assert!(
+        go.contains(r#"if [ "$(go list -f '{{.Name}}' ./cmd/server)" != main ]; then"#),
+        "{go}"
+    );
     assert!(
         go.contains("COPY --from=build /src/templates /app/templates\n"),
         "{go}"

@@ -227,6 +227,12 @@ fn data(cx: &EmitContext<'_>, service: &Service, language: &str) -> Result<Value
         "go_package": go_package,
         "rust_bin": main.unwrap_or(&service.name),
         "copy": copy,
+        // Python's script, checked at build time (a module is imported only at run time).
+        "script": match (language, main) {
+            ("python", Some(m)) if m.ends_with(".py") => Some(m),
+            ("python", None) => Some("main.py"),
+            _ => None,
+        },
     }))
 }
 

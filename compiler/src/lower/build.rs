@@ -182,14 +182,13 @@ pub(super) fn check_build(
 /// it guesses nothing that the image build does not check. `build` is the service's
 /// `build`, if any.
 #[must_use]
-pub fn guess(language: &str, build: Option<&Build>, source: Option<&str>) -> Option<String> {
-    let root = source.map_or_else(|| "the repository".to_owned(), |s| format!("`{s}`"));
+pub fn guess(language: &str, build: Option<&Build>) -> Option<String> {
     let main = build.and_then(|b| b.main.as_ref());
     let mut guesses: Vec<String> = Vec::new();
+    // What the image build checks is no guess: Go's package is `main` (`go list`), Rust's
+    // binary target exists (`cargo build --bin`), .NET has exactly one executable project,
+    // Node's entry point resolves and Python's script exists. What it cannot check is.
     match language {
-        "go" if main.is_none() => guesses.push(format!(
-            "builds the `main` package at the root of {root} (`go build .`)"
-        )),
         // Node runs `node /app`: the package.json `main`, else `index.js`
         // (https://nodejs.org/api/modules.html#folders-as-modules).
         "node" if main.is_none() => guesses
@@ -220,7 +219,7 @@ pub fn guess(language: &str, build: Option<&Build>, source: Option<&str>) -> Opt
 /// The example `build` line a warning suggests, per language.
 fn example(language: &str) -> &'static str {
     match language {
-        "go" => "build main=\"./cmd/server\" { copy \"templates\" \"static\" }",
+        "go" => "build { copy \"templates\" \"static\" }",
         "rust" => "build { copy \"templates\" }",
         "node" => "build main=\"server.js\"",
         "python" => "build main=\"server.py\"",
@@ -239,7 +238,7 @@ pub fn unverified_dockerfile(
     build: Option<&Build>,
     source: Option<&str>,
 ) -> Option<Diagnostic> {
-    let guess = guess(language, build, source)?;
+    let guess = guess(language, build)?;
     let mut d = Diagnostic::warning(
         Code::UnverifiedDockerfile,
         format!("the generated Dockerfile of `{service}` guesses how to run it"),
