@@ -789,6 +789,9 @@ service "nightly" {
     image "nightly" tag="1.0.0"
     source "src/nightly"
 }
+service "db" {
+    uses "std/postgres"
+}
 "#;
 
 #[test]
@@ -926,8 +929,9 @@ fn serving_pods_drain_before_they_stop() {
     for (service, drains) in [
         ("web", true),
         ("sha", true),
-        ("jobs", false),
-        ("nightly", false),
+        ("jobs", false),    // a worker: no Service sends it requests
+        ("nightly", false), // a CronJob
+        ("db", false),      // Recreate: no other replica takes over while it stops
     ] {
         let objs = rendered(&set, "prod", service);
         let w = workload(&objs);

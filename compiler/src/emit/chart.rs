@@ -313,10 +313,14 @@ fn replica_values(service: &Service, s: Scaled, rollout: bool) -> Value {
     })
 }
 
-/// Whether pods of the service receive requests through a Service: the ones a preStop
-/// drain protects.
-fn serves_traffic(service: &Service) -> bool {
-    !service.is_worker() && service.schedule.is_none()
+/// Whether a stopping pod of the service should drain: it receives requests through a
+/// Service, and other replicas take them over meanwhile. A workload replaced by `Recreate`
+/// (a ReadWriteOnce volume) has no other replica while it stops: the sleep, and a mesh
+/// proxy waiting longer, would only lengthen the outage.
+fn drains(service: &Service) -> bool {
+    !service.is_worker()
+        && service.schedule.is_none()
+        && !service.volumes.iter().any(|v| v.persistent)
 }
 
 /// The chart's `values.yaml`: everything about the service, before any environment.
@@ -342,7 +346,7 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> Value {
             // the app has had its share of the grace period, and drains in the rest.
             // (Istio 1.27+ injects its proxy as a Kubernetes sidecar container on clusters
             // whose kubelets are 1.33+, which Kubernetes stops after the app.)
-            if serves_traffic(service) {
+            if drains(service) {
                 pod_annotations["config.alpha.linkerd.io/proxy-wait-before-exit-seconds"] =
                     json!((TERMINATION_GRACE_SECONDS - PRESTOP_SLEEP_SECONDS).to_string());
             }
@@ -406,7 +410,7 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> Value {
                 "runAsNonRoot": true,
                 "capabilities": {"drop": ["ALL"]},
             })),
-            ("lifecycle", if serves_traffic(service) {
+            ("lifecycle", if drains(service) {
                 json!({"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_SECONDS}}})
             } else {
                 json!({})
