@@ -344,8 +344,10 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> Value {
             // the app's own preStop sleep and within the grace period
             // (https://linkerd.io/2/tasks/graceful-shutdown/). The proxy then stays until
             // the app has had its share of the grace period, and drains in the rest.
-            // (Istio 1.27+ injects its proxy as a Kubernetes sidecar container on clusters
-            // whose kubelets are 1.33+, which Kubernetes stops after the app.)
+            // (Istio 1.27+ injects its proxy as a Kubernetes sidecar container when every
+            // kubelet is 1.33+: `detectNativeSidecar` in istio/istio
+            // pkg/kube/inject/webhook.go, ENABLE_NATIVE_SIDECARS=auto; Kubernetes stops
+            // sidecar containers after the app's.)
             if drains(service) {
                 pod_annotations["config.alpha.linkerd.io/proxy-wait-before-exit-seconds"] =
                     json!((TERMINATION_GRACE_SECONDS - PRESTOP_SLEEP_SECONDS).to_string());

@@ -7,7 +7,7 @@
 //! (a failed build is loud), or guesses; a guess that would build an image that fails
 //! only when it runs is reported here, with the two ways to state the fact instead.
 
-use crate::diag::{Code, Diagnostic, Diagnostics};
+use crate::diag::{At, Code, Diagnostic, Diagnostics};
 use crate::model::{Build, Spanned};
 use crate::source::Span;
 use crate::syntax::Node;
@@ -32,7 +32,7 @@ pub(crate) fn check_build_path(path: &str, what: &str) -> Result<(), crate::diag
             Code::InvalidName,
             format!("invalid {what} `{path}`"),
             "not a relative path",
-            "give a path relative to the directory it names, e.g. \"cmd/server\": letters, digits, `-`, `_`, `.` and `/`, without `..`",
+            "give a relative path such as \"cmd/server\": letters, digits, `-`, `_`, `.` and `/`, not starting with `/` or `-`, without `..`",
         ))
     }
 }
@@ -43,7 +43,7 @@ fn spanned_path(
     diags: &mut Diagnostics,
 ) -> Option<Spanned<String>> {
     let s = str_of(e)?;
-    match crate::diag::At::at(check_build_path(&s, what), e.value_span) {
+    match check_build_path(&s, what).at(e.value_span) {
         Ok(()) => Some(Spanned::new(
             s.trim_end_matches('/').to_owned(),
             e.value_span,
