@@ -70,8 +70,19 @@ pub(crate) fn service(i: usize) -> String {
     let _ = writeln!(s, "    owner \"team-{}\"", i % 20);
     let _ = writeln!(s, "    tier {}", if i < 10 { 1 } else { 2 });
     let _ = writeln!(s, "    image \"{name}\" tag=\"1.{}.{}\"", i % 7, i % 13);
-    let _ = writeln!(s, "    language \"{}\"", LANGUAGES[i % LANGUAGES.len()]);
+    let language = LANGUAGES[i % LANGUAGES.len()];
+    let _ = writeln!(s, "    language \"{language}\"");
     let _ = writeln!(s, "    source \"src/{name}\"");
+    // The generated Dockerfile's entry point, stated (NST0317 warns of a guessed one).
+    let main = match language {
+        "go" => ".".to_owned(),
+        "node" => "server.js".to_owned(),
+        "python" => "main.py".to_owned(),
+        "java" => "build/libs/app.jar".to_owned(),
+        "dotnet" => format!("{name}.csproj"),
+        _ => name.clone(),
+    };
+    let _ = writeln!(s, "    build main=\"{main}\"");
     let http = i.is_multiple_of(2);
     if http {
         let _ = writeln!(s, "    port \"http\" 8080 protocol=\"http\"");

@@ -89,10 +89,20 @@ impl Plan {
             ns = self.namespace,
             m = self.mesh,
         );
+        // The entry point the generated Dockerfile runs, in the language's terms, written
+        // out so that the author sees it and corrects it (docs/outputs.md).
+        let build = match self.language.as_str() {
+            "go" => "build main=\".\"".to_owned(),
+            "rust" => format!("build main=\"{}\"", self.service),
+            "node" => "build main=\"server.js\"".to_owned(),
+            "python" => "build main=\"main.py\"".to_owned(),
+            "java" => format!("build main=\"build/libs/{}-all.jar\"", self.service),
+            _ => format!("build main=\"{}.csproj\"", self.service),
+        };
         let service = format!(
             "// One service. Add more files like this one; `depends-on` connects them. The latency\n\
              // threshold is a histogram bucket of every mesh (250ms is not one of Linkerd's).\n\
-             service \"{s}\" {{\n    uses \"http-service\" \"api-slos\" threshold=\"500ms\"\n    owner \"{o}\"\n    tier 2\n    image \"{s}\" tag=\"0.1.0\"\n    language \"{l}\"\n    source \"src/{s}\"\n    replicas 2 max=4\n}}\n",
+             service \"{s}\" {{\n    uses \"http-service\" \"api-slos\" threshold=\"500ms\"\n    owner \"{o}\"\n    tier 2\n    image \"{s}\" tag=\"0.1.0\"\n    language \"{l}\"\n    source \"src/{s}\"\n    // The generated Dockerfile's entry point, and the files it copies: make them yours.\n    {build}\n    replicas 2 max=4\n}}\n",
             s = self.service,
             o = self.owner,
             l = self.language,

@@ -159,7 +159,7 @@ pub const REGISTRY: NodeSpec = NodeSpec {
     )],
     ..node(
         "registry",
-        "Image names without a registry are prefixed with this.",
+        "Where the project's own images are pushed: the image name of a service that builds its image (it has `language`, `source` or `dockerfile`) is prefixed with this, unless it names a registry. Other images (`image \"redis\"`) are pulled as written.",
     )
 };
 
@@ -372,13 +372,16 @@ pub const IMAGE: NodeSpec = NodeSpec {
     args: &[arg(
         "name",
         Kind::Str,
-        "Image name; prefixed with the project registry unless it names a registry",
+        "Image name; prefixed with the project registry when the service builds its image and the name names no registry",
     )],
     props: &[
         prop("tag", Kind::Str, "Image tag"),
         prop("digest", Kind::Str, "Image digest (sha256:...)"),
     ],
-    ..node("image", "The container image.")
+    ..node(
+        "image",
+        "The container image. A service that builds its image (it has `language`, `source` or `dockerfile`) gets the project `registry` prefixed; any other name is pulled as written, as Kubernetes resolves it (`redis` is Docker Hub's `docker.io/library/redis`). `nestioc why SERVICE image` shows which rule applied.",
+    )
 };
 
 pub const LANGUAGE: NodeSpec = NodeSpec {
@@ -395,7 +398,53 @@ pub const LANGUAGE: NodeSpec = NodeSpec {
 
 pub const SOURCE_NODE: NodeSpec = NodeSpec {
     args: &[arg("path", Kind::Str, "Path in the repository")],
-    ..node("source", "The service's source directory: CI path filters.")
+    ..node(
+        "source",
+        "The service's source directory, relative to the repository root: the image's build context and CI path filters.",
+    )
+};
+
+pub const DOCKERFILE: NodeSpec = NodeSpec {
+    args: &[arg(
+        "path",
+        Kind::Str,
+        "The Dockerfile, relative to the repository root, e.g. \"src/frontend/Dockerfile\"",
+    )],
+    ..node(
+        "dockerfile",
+        "Builds the image with the repository's own Dockerfile: nestioc generates none, and CI builds this one with the `source` directory as its context. Needs `source`.",
+    )
+};
+
+pub const BUILD_COPY: NodeSpec = NodeSpec {
+    args: &[arg(
+        "path",
+        Kind::Str,
+        "A file or directory of the build context, e.g. \"templates\"",
+    )],
+    rest: Some(arg(
+        "path",
+        Kind::Str,
+        "A file or directory of the build context",
+    )),
+    repeatable: true,
+    ..node(
+        "copy",
+        "Files the program reads at run time, copied from the build context into the runtime image under `/app` (its working directory). Go, Rust, Java and .NET images hold only the build's output; Python and Node images already hold the whole context.",
+    )
+};
+
+pub const BUILD: NodeSpec = NodeSpec {
+    props: &[prop(
+        "main",
+        Kind::Str,
+        "The entry point: Go's main package (\"./cmd/server\"), Rust's binary target, Python's script (\"server.py\") or module (\"app\"), Node's script (\"server.js\"), Java's runnable jar (\"build/libs/app-all.jar\"), .NET's project (\"src/App.csproj\")",
+    )],
+    children: &[&BUILD_COPY],
+    ..node(
+        "build",
+        "What the Dockerfile generated for `language` cannot know: the entry point and the files the program reads at run time. Without it the generated Dockerfile guesses (a warning, NST0317, names the guess). Needs `language`; see docs/outputs.md for what each language's Dockerfile does.",
+    )
 };
 
 pub const REPLICAS: NodeSpec = NodeSpec {
@@ -788,6 +837,8 @@ pub const SERVICE_CHILDREN: &[&NodeSpec] = &[
     &IMAGE,
     &LANGUAGE,
     &SOURCE_NODE,
+    &DOCKERFILE,
+    &BUILD,
     &REPLICAS,
     &RESOURCES,
     &PORT,
@@ -838,6 +889,8 @@ pub const TEMPLATE_CHILDREN: &[&NodeSpec] = &[
     &IMAGE,
     &LANGUAGE,
     &SOURCE_NODE,
+    &DOCKERFILE,
+    &BUILD,
     &REPLICAS,
     &RESOURCES,
     &PORT,

@@ -216,8 +216,14 @@ pub struct Probe {
 
 #[derive(Debug, Clone)]
 pub struct Image {
-    /// Full repository, registry included: `ghcr.io/acme/checkout`.
+    /// The repository pods pull, as resolved by [`crate::lower::image::resolve`]:
+    /// `ghcr.io/acme/checkout` (the project registry prefixed) or `redis` (a third-party
+    /// image, as written).
     pub repository: String,
+    /// The name as written in `image`.
+    pub written: String,
+    /// Which resolution rule applied.
+    pub rule: crate::lower::image::ImageRule,
     pub tag: Option<String>,
     pub digest: Option<String>,
     pub span: Span,
@@ -411,6 +417,23 @@ pub struct Service {
     pub ci_test: Option<String>,
     pub volumes: Vec<Volume>,
     pub schedule: Option<Schedule>,
+    /// `dockerfile`: the repository's own Dockerfile (repository-relative); nestioc
+    /// generates none and CI builds this one.
+    pub dockerfile: Option<Spanned<String>>,
+    /// `build`: what the generated Dockerfile cannot know.
+    pub build: Option<Build>,
+}
+
+/// `build main=... { copy ... }`: the entry point and the run-time files of a service
+/// whose Dockerfile nestioc generates.
+#[derive(Debug, Clone)]
+pub struct Build {
+    /// The entry point, in the language's terms: Go's main package, Rust's binary target,
+    /// Python's script or module, Node's script, Java's runnable jar, .NET's project.
+    pub main: Option<Spanned<String>>,
+    /// Paths of the build context copied into the runtime image, under `/app`.
+    pub copy: Vec<Spanned<String>>,
+    pub span: Span,
 }
 
 #[derive(Debug, Clone)]
@@ -435,6 +458,13 @@ impl Service {
     pub(crate) fn with_fixed_replicas(mut self, fixed: bool) -> Self {
         self.replicas.fixed = fixed;
         self
+    }
+
+    /// Whether the project builds this service's image: it has a `language`, a `source`
+    /// or its own `dockerfile`. Only such images get the project registry.
+    #[must_use]
+    pub fn builds_image(&self) -> bool {
+        self.language.is_some() || self.source_path.is_some() || self.dockerfile.is_some()
     }
 
     #[must_use]

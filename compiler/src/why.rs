@@ -129,7 +129,7 @@ fn final_value(
                 r.cpu, r.memory, r.cpu_limit, r.memory_limit
             ))
         }
-        "image" => Some(service.image.reference()),
+        "image" => Some(image_value(service)),
         "env" => {
             let name = name?;
             let var = service.env.iter().find(|e| e.name == name)?;
@@ -153,6 +153,37 @@ fn final_value(
         }
         _ => None,
     }
+}
+
+/// The image reference, and the resolution rule that gave it its repository.
+fn image_value(service: &Service) -> String {
+    use crate::lower::image::{ImageRule, canonical};
+    let image = &service.image;
+    let registry = image
+        .repository
+        .strip_suffix(&image.written)
+        .map(|r| r.trim_end_matches('/'));
+    let mut rule = image.rule.explain(registry);
+    if matches!(
+        image.rule,
+        ImageRule::ProjectRegistry | ImageRule::BuiltWithoutRegistry
+    ) {
+        let has: Vec<&str> = [
+            ("`language`", service.language.is_some()),
+            ("`source`", service.source_path.is_some()),
+            ("`dockerfile`", service.dockerfile.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, on)| on.then_some(k))
+        .collect();
+        rule.push_str(&format!("; here: {}", has.join(" and ")));
+    }
+    let mut text = format!("{}\n  rule: {rule}", image.reference());
+    let full = canonical(&image.repository);
+    if full != image.repository {
+        text.push_str(&format!("\n  pulled from: {full}"));
+    }
+    text
 }
 
 /// Renders the provenance of `field` (all entries when `None`).

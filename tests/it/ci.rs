@@ -705,14 +705,17 @@ fn github_workflows_keep_their_contract() {
                     Value::from(format!("{}:${{{{ github.sha }}}}", svc.image.repository)),
                     "{path}"
                 );
-                assert_eq!(
-                    push["with"]["file"],
-                    Value::from(format!(
-                        "{}/docker/{name}/Dockerfile",
-                        b.model.project.cd_path.trim_end_matches('/')
-                    )),
-                    "{path}"
+                // The service's own Dockerfile, else the generated one.
+                let dockerfile = svc.dockerfile.as_ref().map_or_else(
+                    || {
+                        format!(
+                            "{}/docker/{name}/Dockerfile",
+                            b.model.project.cd_path.trim_end_matches('/')
+                        )
+                    },
+                    |d| d.value.clone(),
                 );
+                assert_eq!(push["with"]["file"], Value::from(dockerfile), "{path}");
             }
             let conditions: BTreeMap<String, String> = jobs
                 .as_object()

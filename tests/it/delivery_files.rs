@@ -30,6 +30,17 @@ fn builds() -> Vec<(String, tempfile::TempDir)> {
         let opts = fixture_options(&dir);
         projects.push((case.into(), dir, opts));
     }
+    // The guesses of generated Dockerfiles (each a warning, NST0317): their default branches
+    // pass the same linters.
+    let guesses = root().join("tests/fixtures/invalid/NST0317-unverified-dockerfile");
+    projects.push((
+        "docker-guesses".into(),
+        guesses,
+        nestioc::Options {
+            targets: vec!["docker".into()],
+            ..nestioc::Options::default()
+        },
+    ));
     projects.push((
         "shop".into(),
         root().join("examples/shop"),
@@ -123,6 +134,8 @@ fn every_language_and_platform_choice_is_covered() {
         })
         .collect();
     builders.sort();
+    // Every language at least once (.NET twice: HTTP with gRPC, and gRPC alone).
+    builders.dedup();
     assert_eq!(
         builders,
         [
@@ -133,11 +146,15 @@ fn every_language_and_platform_choice_is_covered() {
             "python",
             "rust"
         ],
-        "one Dockerfile per language"
+        "a Dockerfile for every language"
     );
     assert!(
         !docker.join("docker/cache").exists(),
         "a service without a language has no Dockerfile"
+    );
+    assert!(
+        !docker.join("docker/gateway").exists(),
+        "a service with its own `dockerfile` has no generated one"
     );
     for (name, must, must_not) in [
         (

@@ -20,6 +20,7 @@ mod formats;
 mod grafana;
 mod hardening;
 mod hostile;
+mod images;
 mod init;
 mod kdl_fast_path;
 mod kubeconform;

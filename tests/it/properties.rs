@@ -286,7 +286,13 @@ proptest! {
                     .find(|d| matches!(d["kind"].as_str(), Some("Deployment" | "Rollout" | "CronJob")))
                     .ok_or_else(|| TestCaseError::fail(format!("{path}: no workload")))?;
                 let c = &workload["spec"]["template"]["spec"]["containers"][0];
-                let image = format!("ghcr.io/acme/svc-{i}:{}", v.tag);
+                // The project registry only for the images the project builds (here: with a
+                // `language` and a `source`); others are pulled as written (issue 15, item 6).
+                let image = if v.language.is_some() {
+                    format!("ghcr.io/acme/svc-{i}:{}", v.tag)
+                } else {
+                    format!("svc-{i}:{}", v.tag)
+                };
                 prop_assert_eq!(c["image"].as_str(), Some(image.as_str()));
                 let env_vars: BTreeMap<&str, &Value> = c["env"]
                     .as_array()

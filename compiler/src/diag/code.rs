@@ -64,6 +64,7 @@ codes! {
     ConflictingEntries = "NST0115", "conflicting-entries";
     InvalidCommand = "NST0116", "invalid-command";
     UnsafeValue = "NST0117", "unsafe-value";
+    IncompleteBuild = "NST0118", "incomplete-build";
     UnknownService = "NST0201", "unknown-service";
     UnknownTemplate = "NST0202", "unknown-template";
     UnknownPort = "NST0203", "unknown-port";
@@ -87,6 +88,8 @@ codes! {
     LatencyBucket = "NST0312", "latency-bucket";
     ConflictingHost = "NST0313", "conflicting-host";
     DerivedHostInvalid = "NST0314", "derived-host-invalid";
+    UnverifiedDockerfile = "NST0317", "unverified-dockerfile";
+    ImageDataWithoutVolume = "NST0318", "image-data-without-volume";
     NoMetricsEndpoint = "NST0319", "no-metrics-endpoint";
     HandEditedOutput = "NST0401", "hand-edited-output";
     TemplateRender = "NST0402", "template-render";

@@ -13,6 +13,22 @@ use serde_json::{Map, Value, json};
 use super::EmitContext;
 use crate::model::{EnvValue, Environment, Mesh, ProbeKind, Protocol, Service};
 
+/// How long a stopping pod that receives traffic keeps serving before its process gets
+/// SIGTERM: the Pod is removed from its Services' EndpointSlices when it starts terminating,
+/// at the same time as the preStop hook runs, and every kube-proxy, mesh proxy and client
+/// learns it a moment later; until then they still send it requests. Kubernetes: "the
+/// kubelet runs the preStop hook ... At the same time as the kubelet is starting graceful
+/// shutdown of the Pod, the control plane evaluates whether to remove that shutting-down Pod
+/// from EndpointSlice objects"
+/// (https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination).
+/// A `sleep` action, not `exec sleep`: the images run with a read-only root filesystem and
+/// often without a shell or a `sleep` binary (distroless, chiseled), and the action needs
+/// nothing in the image (Kubernetes 1.30+, https://kubernetes.io/docs/concepts/containers/container-lifecycle-hooks/#hook-handler-implementations).
+pub const PRESTOP_SLEEP_SECONDS: u32 = 5;
+/// The pod's termination grace period (Kubernetes' default, written out): the preStop
+/// sleep counts within it, then the process has the rest to finish its requests.
+pub const TERMINATION_GRACE_SECONDS: u32 = 30;
+
 /// Namespaces the NetworkPolicies open to, by the platform piece that lives there.
 pub const DNS_NAMESPACE: &str = "kube-system";
 /// Where the playbook installs kube-prometheus-stack, whose Prometheus scrapes the mesh
@@ -281,7 +297,41 @@ pub fn scaled(service: &Service, env: Option<&Environment>) -> Scaled {
     Scaled { replicas, max }
 }
 
-fn replica_values(service: &Service, s: Scaled) -> Value {
+/// Spread over zones, then nodes, once there is more than one replica (or an autoscaler
+/// that can add one): one zone or node going down must not take every replica with it.
+/// `ScheduleAnyway`: a preference, so a cluster with one zone still schedules
+/// (https://kubernetes.io/docs/concepts/scheduling-eviction/topology-spread-constraints/).
+/// `matchLabelKeys` counts each revision on its own, so a rolling update does not skew the
+/// new pods by the old ones' placement (the documented use of `pod-template-hash`); Argo
+/// Rollouts labels its pods `rollouts-pod-template-hash` instead.
+fn topology_spread(service: &Service, s: Scaled, rollout: bool) -> Value {
+    let spread = service.schedule.is_none() && (s.replicas > 1 || s.max.is_some_and(|m| m > 1));
+    if !spread {
+        return json!([]);
+    }
+    let hash = if rollout {
+        "rollouts-pod-template-hash"
+    } else {
+        "pod-template-hash"
+    };
+    let selector = json!({"matchLabels": selector_labels(service)});
+    Value::Array(
+        ["topology.kubernetes.io/zone", "kubernetes.io/hostname"]
+            .into_iter()
+            .map(|key| {
+                json!({
+                    "maxSkew": 1,
+                    "topologyKey": key,
+                    "whenUnsatisfiable": "ScheduleAnyway",
+                    "labelSelector": selector,
+                    "matchLabelKeys": [hash],
+                })
+            })
+            .collect(),
+    )
+}
+
+fn replica_values(service: &Service, s: Scaled, rollout: bool) -> Value {
     // A CronJob has no replicas to autoscale or protect from disruption.
     let scheduled = service.schedule.is_some();
     json!({
@@ -296,7 +346,18 @@ fn replica_values(service: &Service, s: Scaled) -> Value {
             "enabled": s.replicas >= 2 && !scheduled,
             "maxUnavailable": 1,
         },
+        "topologySpreadConstraints": topology_spread(service, s, rollout),
     })
+}
+
+/// Whether a stopping pod of the service should drain: it receives requests through a
+/// Service, and other replicas take them over meanwhile. A workload replaced by `Recreate`
+/// (a ReadWriteOnce volume) has no other replica while it stops: the sleep, and a mesh
+/// proxy waiting longer, would only lengthen the outage.
+fn drains(service: &Service) -> bool {
+    !service.is_worker()
+        && service.schedule.is_none()
+        && !service.volumes.iter().any(|v| v.persistent)
 }
 
 /// The chart's `values.yaml`: everything about the service, before any environment.
@@ -314,6 +375,20 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> Value {
             pod_annotations["linkerd.io/inject"] = json!("enabled");
             // Nothing reaches the pod unless a Server and an AuthorizationPolicy allow it.
             pod_annotations["config.linkerd.io/default-inbound-policy"] = json!("deny");
+            // The proxy gets SIGTERM with the app and "immediately begin[s] a graceful
+            // shutdown where it refuses all new requests": the preStop drain would be
+            // pointless. Linkerd's remedy: delay the proxy's handling of TERM, longer than
+            // the app's own preStop sleep and within the grace period
+            // (https://linkerd.io/2/tasks/graceful-shutdown/). The proxy then stays until
+            // the app has had its share of the grace period, and drains in the rest.
+            // (Istio 1.27+ injects its proxy as a Kubernetes sidecar container when every
+            // kubelet is 1.33+: `detectNativeSidecar` in istio/istio
+            // pkg/kube/inject/webhook.go, ENABLE_NATIVE_SIDECARS=auto; Kubernetes stops
+            // sidecar containers after the app's.)
+            if drains(service) {
+                pod_annotations["config.alpha.linkerd.io/proxy-wait-before-exit-seconds"] =
+                    json!((TERMINATION_GRACE_SECONDS - PRESTOP_SLEEP_SECONDS).to_string());
+            }
         }
         Mesh::None => {}
     }
@@ -324,10 +399,12 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> Value {
             "repository": service.image.repository,
             "tag": service.image.tag.clone().unwrap_or_default(),
             "digest": service.image.digest.clone().unwrap_or_default(),
-            "pullPolicy": "Always",
+            // Empty: derived from the reference by the chart (`nestio.pullPolicy`).
+            "pullPolicy": "",
         },
     });
-    let replicas = replica_values(service, scaled(service, None));
+    let rollout = super::rollout::uses_rollout(cx, service);
+    let replicas = replica_values(service, scaled(service, None), rollout);
     v = with(v, replicas);
     // `object`, not `json!`: the big values move in instead of being copied.
     v = with(
@@ -341,7 +418,7 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> Value {
             ("serviceAnnotations", super::mesh::service_annotations(cx, service)),
             // Argo Rollouts shifts traffic to `-canary`, or previews on `-preview`.
             ("extraServices", json!(super::rollout::extra_services(cx, service))),
-            ("workload", json!(if super::rollout::uses_rollout(cx, service) { "Rollout" } else { "Deployment" })),
+            ("workload", json!(if rollout { "Rollout" } else { "Deployment" })),
             ("rolloutStrategy", super::rollout::strategy(cx, service)),
             ("analysis", super::rollout::analysis(cx, service).unwrap_or_else(|| json!({}))),
             ("ports", Value::Array(service.ports.iter().map(|p| json!({
@@ -372,6 +449,12 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> Value {
                 "runAsNonRoot": true,
                 "capabilities": {"drop": ["ALL"]},
             })),
+            ("lifecycle", if drains(service) {
+                json!({"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_SECONDS}}})
+            } else {
+                json!({})
+            }),
+            ("terminationGracePeriodSeconds", json!(TERMINATION_GRACE_SECONDS)),
             ("volumes", Value::Array(service.volumes.iter().map(|vol| {
                 let mut m = Map::new();
                 m.insert("name".into(), json!(vol.name));
@@ -432,14 +515,20 @@ pub fn env_values(cx: &EmitContext<'_>, service: &Service, env: &Environment) ->
         };
         in_env = &rehosted;
     }
-    let mut v = replica_values(in_env, scaled(in_env, Some(env)));
+    let rollout = super::rollout::uses_rollout(cx, in_env);
+    let mut v = replica_values(in_env, scaled(in_env, Some(env)), rollout);
     if !std::ptr::eq(in_env, service)
         && let Some(d) = diff(&base_values(cx, in_env), &base_values(cx, service))
     {
         // Replica settings are already in `v`, scaled.
         let mut d = d;
         if let Some(m) = d.as_object_mut() {
-            for k in ["replicaCount", "autoscaling", "podDisruptionBudget"] {
+            for k in [
+                "replicaCount",
+                "autoscaling",
+                "podDisruptionBudget",
+                "topologySpreadConstraints",
+            ] {
                 m.shift_remove(k);
             }
         }
@@ -512,6 +601,38 @@ fn metadata(v: &Value, namespace: &str) -> Value {
         "namespace": namespace,
         "labels": get(v, "labels"),
         "annotations": get(v, "annotations"),
+    })
+}
+
+/// Whether a tag looks like a commit SHA (7 to 40 lowercase hex digits): the tags CI
+/// pushes, never moved. Mirrors the `regexMatch` of `nestio.pullPolicy`.
+#[must_use]
+pub fn is_commit_tag(tag: &str) -> bool {
+    (7..=40).contains(&tag.len())
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// `nestio.pullPolicy`: `Always` re-resolves the tag at the registry on every container
+/// start ("every time the kubelet launches a container, the kubelet queries the container
+/// image registry to resolve the name to an image digest"), which only matters for a tag
+/// that can move, and makes every start depend on the registry being up. An immutable
+/// reference (a digest, a commit-SHA tag) gets `IfNotPresent`
+/// (https://kubernetes.io/docs/concepts/containers/images/#image-pull-policy).
+fn pull_policy(v: &Value) -> Value {
+    if let Some(p) = get(v, "image.pullPolicy")
+        .as_str()
+        .filter(|p| !p.is_empty())
+    {
+        return json!(p);
+    }
+    let digest = truthy(get(v, "image.digest"));
+    let tag = get(v, "image.tag").as_str().unwrap_or_default();
+    json!(if digest || is_commit_tag(tag) {
+        "IfNotPresent"
+    } else {
+        "Always"
     })
 }
 
@@ -770,7 +891,7 @@ fn pod_template(v: &Value) -> Value {
     let mut container = Map::new();
     container.insert("name".into(), get(v, "name").clone());
     container.insert("image".into(), json!(image(v)));
-    container.insert("imagePullPolicy".into(), get(v, "image.pullPolicy").clone());
+    container.insert("imagePullPolicy".into(), pull_policy(v));
     if truthy(get(v, "args")) {
         container.insert("args".into(), get(v, "args").clone());
     }
@@ -795,6 +916,9 @@ fn pod_template(v: &Value) -> Value {
         }
     }
     container.insert("securityContext".into(), get(v, "securityContext").clone());
+    if truthy(get(v, "lifecycle")) {
+        container.insert("lifecycle".into(), get(v, "lifecycle").clone());
+    }
     let mut mounts = vec![json!({"name": "tmp", "mountPath": "/tmp"})];
     let mut volumes = vec![json!({"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}})];
     for vol in get(v, "volumes").as_array().into_iter().flatten() {
@@ -813,9 +937,19 @@ fn pod_template(v: &Value) -> Value {
         spec.insert("restartPolicy".into(), json!("OnFailure"));
     }
     spec.insert(
+        "terminationGracePeriodSeconds".into(),
+        get(v, "terminationGracePeriodSeconds").clone(),
+    );
+    spec.insert(
         "securityContext".into(),
         get(v, "podSecurityContext").clone(),
     );
+    if truthy(get(v, "topologySpreadConstraints")) {
+        spec.insert(
+            "topologySpreadConstraints".into(),
+            get(v, "topologySpreadConstraints").clone(),
+        );
+    }
     spec.insert("containers".into(), json!([Value::Object(container)]));
     spec.insert("volumes".into(), Value::Array(volumes));
     json!({

@@ -64,7 +64,7 @@ fn is_dns_label(s: &str) -> bool {
 /// quotes, no line breaks.
 fn is_context_path(s: &str) -> bool {
     !s.is_empty()
-        && !s.starts_with('/')
+        && !s.starts_with(['/', '-'])
         && s.split('/').all(|c| c != "..")
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
@@ -127,14 +127,81 @@ fn data(cx: &EmitContext<'_>, service: &Service, language: &str) -> Result<Value
         }
         _ => Value::Null,
     };
-    // .NET's Kestrel listens on these (`ASPNETCORE_HTTP_PORTS`); gRPC needs HTTP/2,
-    // which the app configures itself.
-    let http: Vec<String> = service
-        .ports
-        .iter()
-        .filter(|p| p.protocol == Protocol::Http)
-        .map(|p| p.target.to_string())
-        .collect();
+    // .NET: Kestrel serves the HTTP and gRPC ports. gRPC needs HTTP/2, and without TLS
+    // Kestrel speaks HTTP/2 only on an endpoint configured for HTTP/2 alone ("Http1AndHttp2
+    // requires TLS for ALPN protocol negotiation. You either need separate ports for
+    // HTTP/1.1 and HTTP/2, or use TLS", https://github.com/grpc/grpc-dotnet/issues/979),
+    // while the kubelet's httpGet probes speak HTTP/1.1. So: every port the same protocol,
+    // ASPNETCORE_HTTP_PORTS (with `Http2` as the endpoints' default when they are all
+    // gRPC); a mix, one configured endpoint per port with its protocol (Kestrel's
+    // `Kestrel:Endpoints` configuration, read from `Kestrel__Endpoints__...` environment
+    // variables: https://learn.microsoft.com/aspnet/core/fundamentals/servers/kestrel/endpoints).
+    let mut kestrel: Vec<(u16, Protocol)> = Vec::new();
+    for p in service.ports.iter().filter(|p| p.protocol != Protocol::Tcp) {
+        if !kestrel.iter().any(|(port, _)| *port == p.target) {
+            kestrel.push((p.target, p.protocol));
+        }
+    }
+    let mixed = kestrel.iter().any(|(_, p)| *p == Protocol::Grpc)
+        && kestrel.iter().any(|(_, p)| *p == Protocol::Http);
+    let http_ports = if kestrel.is_empty() || mixed {
+        Value::Null
+    } else {
+        json!(
+            kestrel
+                .iter()
+                .map(|(p, _)| p.to_string())
+                .collect::<Vec<_>>()
+                .join(";")
+        )
+    };
+    let http2_only = !kestrel.is_empty() && kestrel.iter().all(|(_, p)| *p == Protocol::Grpc);
+    let endpoints: Vec<Value> = if mixed {
+        kestrel
+            .iter()
+            .map(|(port, protocol)| {
+                json!({
+                    "name": format!("port{port}"),
+                    "url": format!("http://+:{port}"),
+                    "protocols": if *protocol == Protocol::Grpc { "Http2" } else { "Http1" },
+                })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let build = service.build.as_ref();
+    let main = build
+        .and_then(|b| b.main.as_ref())
+        .map(|m| m.value.as_str());
+    for m in build.iter().flat_map(|b| b.main.iter().chain(&b.copy)) {
+        if !is_context_path(&m.value) {
+            return Err(unsafe_value("build path", &m.value, m.span));
+        }
+    }
+    let copy: Vec<&str> = build
+        .map(|b| b.copy.iter().map(|c| c.value.as_str()).collect())
+        .unwrap_or_default();
+    // What the runtime image runs (exec form), for the interpreted languages.
+    let entrypoint: Vec<String> = match (language, main) {
+        ("node", Some(m)) => vec!["node".into(), m.into()],
+        ("node", None) => vec!["node".into(), "/app".into()],
+        ("python", Some(m)) if m.ends_with(".py") => vec!["python".into(), m.into()],
+        ("python", Some(m)) => vec!["python".into(), "-m".into(), m.into()],
+        ("python", None) => vec!["python".into(), "main.py".into()],
+        _ => Vec::new(),
+    };
+    // Go builds a package path: `./cmd/server`, never an import path in the standard library.
+    let go_package = main.map_or_else(
+        || ".".to_owned(),
+        |m| {
+            if m == "." || m.starts_with("./") {
+                m.to_owned()
+            } else {
+                format!("./{m}")
+            }
+        },
+    );
     let file = cx.file_of(service);
     Ok(json!({
         "header": header(&file).trim_end(),
@@ -142,9 +209,30 @@ fn data(cx: &EmitContext<'_>, service: &Service, language: &str) -> Result<Value
         "language": language,
         "context": context,
         "ports": ports,
-        "http_ports": if http.is_empty() { Value::Null } else { json!(http.join(";")) },
+        "http_ports": http_ports,
+        "http2_only": http2_only,
+        "endpoints": endpoints,
         "health": health,
         "uid": UID,
+        // Exec form; every word was checked above (`is_context_path`), none needs escaping.
+        "entrypoint": format!(
+            "[{}]",
+            entrypoint
+                .iter()
+                .map(|w| format!("\"{w}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        "main": main,
+        "go_package": go_package,
+        "rust_bin": main.unwrap_or(&service.name),
+        "copy": copy,
+        // Python's script, checked at build time (a module is imported only at run time).
+        "script": match (language, main) {
+            ("python", Some(m)) if m.ends_with(".py") => Some(m),
+            ("python", None) => Some("main.py"),
+            _ => None,
+        },
     }))
 }
 
@@ -178,6 +266,9 @@ impl Emitter for Docker {
             let Some(language) = service.language.as_deref() else {
                 return Ok(out); // an upstream image (`std/redis`, ...): nothing to build
             };
+            if service.dockerfile.is_some() {
+                return Ok(out); // built with the repository's own Dockerfile
+            }
             if !LANGUAGES.iter().any(|(l, _)| *l == language) {
                 return Err(Diagnostic::error(
                     Code::UnknownValue,

@@ -2,7 +2,9 @@
 //! merges templates into services (`uses`), applies defaults and parses every value
 //! into its type.
 
+pub mod build;
 pub mod expand;
+pub mod image;
 pub mod logging;
 pub mod structure;
 pub mod values;
@@ -540,7 +542,11 @@ fn lower_service(
     let kids = kids_owned.as_slice();
     let replicas_fixed = env.is_some_and(|(_, o)| o.children.iter().any(|c| c.name == "replicas"));
 
-    let image = lower_image(&name, node, kids, project, diags);
+    // Whether the project builds the image decides whether its registry is prefixed.
+    let builds = ["language", "source", "dockerfile"]
+        .iter()
+        .any(|k| child(kids, k).is_some());
+    let image = lower_image(&name, node, kids, project, builds, diags);
     let replicas = lower_replicas(node, kids, diags);
     let resources = lower_resources(kids, diags);
     let ports = lower_ports(kids, diags);
@@ -622,6 +628,9 @@ fn lower_service(
             }
         }
     });
+    let dockerfile = build::lower_dockerfile(kids, diags);
+    let build = build::lower_build(kids, diags);
+    build::check_build(&name, kids, dockerfile.as_ref(), build.as_ref(), diags);
     let source_path = child(kids, "source").and_then(|n| {
         let e = n.arg(0)?;
         let s = str_of(e)?;
@@ -633,6 +642,20 @@ fn lower_service(
             }
         }
     });
+    check_image_data(&name, &image, &env, &volumes, diags);
+    let language = child(kids, "language").and_then(|n| arg_str(n, 0));
+    if let (Some(l), None) = (&language, &dockerfile)
+        && let Some(d) = build::unverified_dockerfile(
+            &name,
+            name_entry.value_span,
+            l,
+            child(kids, "language").map(Node::head_span),
+            build.as_ref(),
+            source_path.as_deref(),
+        )
+    {
+        diags.push(d);
+    }
     Some((
         Service {
             name,
@@ -649,7 +672,7 @@ fn lower_service(
                 Some(Spanned::new(t, e.value_span))
             }),
             image,
-            language: child(kids, "language").and_then(|n| arg_str(n, 0)),
+            language,
             source_path,
             replicas,
             resources,
@@ -680,6 +703,8 @@ fn lower_service(
                 }),
             volumes,
             schedule,
+            dockerfile,
+            build,
         }
         .with_fixed_replicas(replicas_fixed),
         merged,
@@ -691,6 +716,7 @@ fn lower_image(
     node: &Node,
     kids: &[Node],
     project: &Project,
+    builds: bool,
     diags: &mut Diagnostics,
 ) -> Image {
     let image_node = child(kids, "image");
@@ -702,13 +728,7 @@ fn lower_image(
         diags.push(d);
         valid = false;
     }
-    let first = name.split('/').next().unwrap_or_default();
-    let names_registry =
-        name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
-    let repository = match (&project.registry, names_registry) {
-        (Some(r), false) => format!("{r}/{name}"),
-        _ => name.clone(),
-    };
+    let resolved = image::resolve(&name, project.registry.as_deref(), builds);
     let mut checked = |key: &str, what: &str, allowed: fn(char) -> bool| -> Option<String> {
         let e = image_node?.prop(key)?;
         let s = str_of(e)?;
@@ -770,7 +790,9 @@ fn lower_image(
         }
     }
     Image {
-        repository,
+        repository: resolved.repository,
+        written: name,
+        rule: resolved.rule,
         tag,
         digest,
         span,
@@ -1442,6 +1464,48 @@ fn lower_schedule(n: &Node, diags: &mut Diagnostics) -> Option<Schedule> {
         },
         span: n.head_span(),
     })
+}
+
+/// NST0318: a well-known image whose data directories have no volume, under the
+/// read-only root filesystem.
+fn check_image_data(
+    name: &str,
+    image: &Image,
+    env: &[EnvVar],
+    volumes: &[Volume],
+    diags: &mut Diagnostics,
+) {
+    let pgdata = env.iter().find_map(|e| match &e.value {
+        EnvValue::Literal(v) if e.name == "PGDATA" => Some(v.as_str()),
+        _ => None,
+    });
+    for (dir, what) in image::data_dirs(&image.repository, image.tag.as_deref(), pgdata) {
+        let covered = std::iter::once("/tmp")
+            .chain(volumes.iter().map(|v| v.path.as_str()))
+            .any(|m| {
+                let m = m.trim_end_matches('/');
+                dir == m || dir.starts_with(&format!("{m}/"))
+            });
+        if covered {
+            continue;
+        }
+        let volume = dir
+            .rsplit('/')
+            .next()
+            .filter(|s| values::check_dns_label(s, "volume").is_ok())
+            .unwrap_or("data");
+        diags.push(
+            Diagnostic::warning(
+                Code::ImageDataWithoutVolume,
+                format!("`{name}` runs `{}` but no volume is mounted at `{dir}`", image.written),
+            )
+            .with_label(image.span, format!("writes to `{dir}`: {what}"))
+            .with_help(format!(
+                "mount one: `volume \"{volume}\" path=\"{dir}\" size=\"1Gi\"` (add `persistent=#true` to keep the data across restarts)"
+            ))
+            .with_note("every container's root filesystem is read-only: without a volume the first write fails (docs/security.md)"),
+        );
+    }
 }
 
 /// Entries that cannot go together in one service.

@@ -400,6 +400,18 @@ impl Snapshot {
                     out.push((s.name.to_owned(), "node".to_owned(), s.doc.to_owned()));
                 }
             }
+            // After the name of a node that takes no (more) arguments, what comes next is a
+            // property: `build |` offers `main=`.
+            Position::Value { key: None }
+                if spec.is_some_and(|s| s.args.get(cx.arg_index).is_none() && s.rest.is_none()) =>
+            {
+                let Some(spec) = spec else { return out };
+                for p in spec.props {
+                    if !cx.keys.contains(&p.name.to_owned()) {
+                        out.push((format!("{}=", p.name), p.kind.describe(), p.doc.to_owned()));
+                    }
+                }
+            }
             Position::Value { key } => {
                 let Some(spec) = spec else { return out };
                 let (kind, what) = match key {

@@ -322,9 +322,11 @@ pub struct ServicePlan<'a> {
     /// The same file from the repository root.
     pub repo_file: String,
     pub out_dir: String,
-    /// The generated Dockerfile, when the service has one (it has a `language`): without
-    /// it the pipeline tests and stops.
+    /// The Dockerfile the image is built with: the service's own (`dockerfile`), else the
+    /// generated one (it has a `language`); without one the pipeline tests and stops.
     pub dockerfile: Option<String>,
+    /// Whether `dockerfile` is the one nestioc generates.
+    pub generated_dockerfile: bool,
     pub test: Option<Test>,
     /// `ghcr.io/acme/checkout`.
     pub repository: &'a str,
@@ -342,8 +344,15 @@ impl ServicePlan<'_> {
             Watch::Dir(self.source.to_owned()),
             Watch::File(self.repo_file.clone()),
         ];
-        if self.dockerfile.is_some() {
-            w.push(Watch::Dir(format!("{}/docker/{}", self.out_dir, self.name)));
+        match &self.dockerfile {
+            Some(_) if self.generated_dockerfile => {
+                w.push(Watch::Dir(format!("{}/docker/{}", self.out_dir, self.name)));
+            }
+            // The service's own Dockerfile may live outside its source directory.
+            Some(own) if !own.starts_with(&format!("{}/", self.source)) => {
+                w.push(Watch::File(own.clone()));
+            }
+            _ => {}
         }
         w
     }
@@ -459,8 +468,11 @@ pub fn plan<'a>(cx: &EmitContext<'a>) -> Plan<'a> {
             }),
             (None, None) => None,
         };
-        let dockerfile =
-            tc.map(|_| format!("{}/docker/{}/Dockerfile", layout.out_dir, service.name));
+        let own = service.dockerfile.as_ref().map(|d| d.value.clone());
+        let generated_dockerfile = own.is_none() && tc.is_some();
+        let dockerfile = own.or_else(|| {
+            tc.map(|_| format!("{}/docker/{}/Dockerfile", layout.out_dir, service.name))
+        });
         if test.is_none() && dockerfile.is_none() {
             continue;
         }
@@ -484,6 +496,7 @@ pub fn plan<'a>(cx: &EmitContext<'a>) -> Plan<'a> {
             repo_file: layout.in_project(&cx.file_of(service)),
             out_dir: layout.out_dir.clone(),
             dockerfile,
+            generated_dockerfile,
             test,
             repository: &service.image.repository,
             registry: registry_host(&service.image.repository),
