@@ -721,6 +721,11 @@ pub const VOLUME: NodeSpec = NodeSpec {
             Kind::Bool,
             "Keep the data across restarts: a PersistentVolumeClaim (one replica) instead of scratch space",
         ),
+        prop(
+            "keep",
+            Kind::Bool,
+            "Persistent volumes: keep the claim, and its data, when the service is renamed or removed or its application is deleted (default #true); #false deletes it with the service",
+        ),
     ],
     repeatable: true,
     named: true,

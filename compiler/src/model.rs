@@ -371,6 +371,9 @@ pub struct Volume {
     pub path: String,
     pub size: Quantity,
     pub persistent: bool,
+    /// A persistent volume's claim outlives the service: Helm, and Argo CD's prune and
+    /// cascading deletion, leave it (`keep`, default true). Always false for scratch space.
+    pub keep: bool,
     pub span: Span,
 }
 

@@ -1390,11 +1390,26 @@ fn lower_volumes(kids: &[Node], diags: &mut Diagnostics) -> Vec<Volume> {
                 suffix: "Gi".into(),
             })
         });
+        let persistent = prop_bool(n, "persistent").unwrap_or(false);
+        if let (false, Some(keep)) = (persistent, n.prop("keep")) {
+            diags.push(
+                Diagnostic::error(
+                    Code::ConflictingEntries,
+                    format!(
+                        "volume `{name}` is scratch space: `keep` applies to persistent volumes"
+                    ),
+                )
+                .with_label(keep.span, "nothing to keep")
+                .with_secondary(n.ident_span(), "an emptyDir, deleted with its pod")
+                .with_help("remove `keep`, or make the volume persistent (`persistent=#true`)"),
+            );
+        }
         volumes.push(Volume {
             name,
             path,
             size,
-            persistent: prop_bool(n, "persistent").unwrap_or(false),
+            persistent,
+            keep: persistent && prop_bool(n, "keep").unwrap_or(true),
             span: n.ident_span(),
         });
     }
