@@ -689,7 +689,7 @@ pub const CI_TEST: NodeSpec = NodeSpec {
     )],
     ..node(
         "test",
-        "The test command (one line of shell, run in the service's `source` directory), instead of the language's default (`go test ./...`, `cargo test --locked`, `npm ci && npm test`, `pip install -r requirements.txt && python -m pytest`, `./gradlew test`, `dotnet test`); see docs/delivery.md.",
+        "The test command (one line of shell, run in the service's `source` directory), instead of the language's default (`go test ./...`, `cargo test --locked`, `npm ci --include=dev && npm test`, `python -m pip install -r requirements.txt pytest && python -m pytest`, the Gradle or Maven wrapper's `test`, `dotnet test`); see docs/delivery.md.",
     )
 };
 

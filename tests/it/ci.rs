@@ -1023,3 +1023,244 @@ fn ci_targets_emit_only_for_the_systems_the_project_lists() {
     let ci_files: Vec<&String> = set.files.keys().filter(|p| p.starts_with("ci/")).collect();
     assert_eq!(ci_files, ["ci/.gitlab-ci.yml"]);
 }
+
+// ------------------------------------------------------------------ default test steps
+
+/// Runs `command` with `sh -c` in `dir` (as every CI system runs a script line), with
+/// `path_first` before PATH and the extra environment.
+fn sh(
+    command: &str,
+    dir: &Path,
+    path_first: Option<&Path>,
+    env: &[(&str, &str)],
+) -> (bool, String) {
+    let mut path: Vec<PathBuf> = path_first.map(Path::to_path_buf).into_iter().collect();
+    if let Some(p) = std::env::var_os("PATH") {
+        path.extend(std::env::split_paths(&p));
+    }
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", command])
+        .current_dir(dir)
+        .env("PATH", std::env::join_paths(path).expect("PATH"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run sh");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn on_path(name: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn write_files(dir: &Path, files: &[(&str, &str)]) {
+    for (path, text) in files {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+    }
+}
+
+fn skipped(what: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "SKIPPED ci: {what}");
+}
+
+/// Each language's default test step, run by the language's own tool on a project whose
+/// test runner is declared the way that ecosystem declares it, and installed nowhere
+/// beforehand. A toolchain that is not installed here is skipped (the images pin the
+/// versions; the behaviour used is documented for all of them).
+#[test]
+fn default_test_steps_install_their_own_runner() {
+    let test_of = |lang: &str| ci::toolchain(lang).expect(lang).test;
+
+    // Python: requirements.txt is what the service runs with (pip's "Requirements File
+    // Format"); pytest is not in it, so the step installs it. The old step failed here
+    // with "No module named pytest".
+    if on_path("python3") {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let venv = tmp.path().join("venv");
+        let (ok, out) = sh(
+            &format!("python3 -m venv '{}'", venv.display()),
+            tmp.path(),
+            None,
+            &[],
+        );
+        assert!(ok, "venv: {out}");
+        let src = tmp.path().join("src");
+        write_files(
+            &src,
+            &[
+                ("requirements.txt", "# runtime dependencies only\n"),
+                (
+                    "tests/test_sum.py",
+                    "def test_sum():\n    assert 1 + 1 == 2\n",
+                ),
+            ],
+        );
+        let bin = venv.join("bin");
+        let (ok, out) = sh(
+            "pip install -r requirements.txt && python -m pytest",
+            &src,
+            Some(&bin),
+            &[],
+        );
+        assert!(
+            !ok && out.contains("No module named pytest"),
+            "the old step: {out}"
+        );
+        let (ok, out) = sh(
+            test_of("python"),
+            &src,
+            Some(&bin),
+            &[("PIP_DISABLE_PIP_VERSION_CHECK", "1")],
+        );
+        if !ok && (out.contains("NewConnectionError") || out.contains("No matching distribution")) {
+            skipped("python: PyPI is out of reach");
+        } else {
+            assert!(ok && out.contains("1 passed"), "python: {out}");
+        }
+    } else {
+        skipped("python3 is not installed");
+    }
+
+    // Node: the runner is a devDependency. `npm ci` omits devDependencies when NODE_ENV
+    // is production (npm docs, config `omit`); `--include=dev` installs them anyway. A
+    // local `file:` package stands for the runner, so no registry is needed.
+    if on_path("npm") {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let src = tmp.path().join("src");
+        write_files(
+            &src,
+            &[
+                (
+                    "package.json",
+                    r#"{"name": "svc", "version": "1.0.0", "private": true,
+ "scripts": {"test": "unit-runner"},
+ "devDependencies": {"unit-runner": "file:./runner"}}"#,
+                ),
+                (
+                    "runner/package.json",
+                    r#"{"name": "unit-runner", "version": "1.0.0", "bin": {"unit-runner": "cli.js"}}"#,
+                ),
+                (
+                    "runner/cli.js",
+                    "#!/usr/bin/env node\nconsole.log('runner ran');\n",
+                ),
+            ],
+        );
+        let cache = tmp.path().join("npm-cache");
+        let cache = cache.to_string_lossy().into_owned();
+        let env = [
+            ("npm_config_cache", cache.as_str()),
+            ("NODE_ENV", "production"),
+        ];
+        let (ok, out) = sh(
+            "npm install --package-lock-only --offline --no-audit --no-fund",
+            &src,
+            None,
+            &env[..1],
+        );
+        assert!(ok, "package-lock.json: {out}");
+        let (ok, out) = sh("npm ci --offline && npm test", &src, None, &env);
+        assert!(
+            !ok && out.contains("unit-runner: not found"),
+            "the old step finds its runner under NODE_ENV=production: {out}"
+        );
+        let (ok, out) = sh(
+            &test_of("node").replace("npm ci", "npm ci --offline"),
+            &src,
+            None,
+            &env,
+        );
+        assert!(ok && out.contains("runner ran"), "node: {out}");
+    } else {
+        skipped("npm is not installed");
+    }
+
+    // Go and Rust: the runner is the toolchain's own (`go test`, `cargo test`).
+    if on_path("go") {
+        let tmp = tempfile::tempdir().expect("tmp");
+        write_files(
+            tmp.path(),
+            &[
+                ("go.mod", "module example.com/svc\n\ngo 1.21\n"),
+                (
+                    "sum_test.go",
+                    "package svc\n\nimport \"testing\"\n\nfunc TestSum(t *testing.T) {\n\tif 1+1 != 2 {\n\t\tt.Fatal(\"sum\")\n\t}\n}\n",
+                ),
+            ],
+        );
+        let (ok, out) = sh(
+            test_of("go"),
+            tmp.path(),
+            None,
+            &[("GOTOOLCHAIN", "local"), ("GOFLAGS", "-mod=mod")],
+        );
+        assert!(ok && out.contains("ok"), "go: {out}");
+    } else {
+        skipped("go is not installed");
+    }
+    if on_path("cargo") {
+        let tmp = tempfile::tempdir().expect("tmp");
+        write_files(
+            tmp.path(),
+            &[
+                (
+                    "Cargo.toml",
+                    "[package]\nname = \"svc\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+                ),
+                (
+                    "src/lib.rs",
+                    "#[test]\nfn sum() {\n    assert_eq!(1 + 1, 2);\n}\n",
+                ),
+            ],
+        );
+        let target = tmp.path().join("target");
+        let target = target.to_string_lossy().into_owned();
+        let env = [("CARGO_TARGET_DIR", target.as_str())];
+        let (ok, out) = sh("cargo generate-lockfile --offline", tmp.path(), None, &env);
+        assert!(ok, "Cargo.lock: {out}");
+        let (ok, out) = sh(test_of("rust"), tmp.path(), None, &env);
+        assert!(ok && out.contains("1 passed"), "rust: {out}");
+    }
+
+    // Java: the project's wrapper, which downloads the Gradle or Maven it pins. Stand-in
+    // wrappers record how they are called; they are not executable, as a wrapper committed
+    // from a system without file modes is not.
+    let tmp = tempfile::tempdir().expect("tmp");
+    for (wrapper, expected) in [
+        ("gradlew", "--no-daemon --console=plain test"),
+        ("mvnw", "--batch-mode test"),
+    ] {
+        let dir = tmp.path().join(wrapper);
+        write_files(&dir, &[(wrapper, "#!/bin/sh\necho \"$@\" > ran\n")]);
+        let (ok, out) = sh(test_of("java"), &dir, None, &[]);
+        assert!(ok, "java ({wrapper}): {out}");
+        let ran = std::fs::read_to_string(dir.join("ran")).expect("the wrapper ran");
+        assert_eq!(ran.trim(), expected, "java ({wrapper})");
+    }
+    let none = tmp.path().join("none");
+    std::fs::create_dir_all(&none).expect("mkdir");
+    let (ok, out) = sh(test_of("java"), &none, None, &[]);
+    assert!(
+        !ok && out.contains("no Gradle or Maven wrapper"),
+        "java without a wrapper: {out}"
+    );
+
+    // .NET: `dotnet test` restores the test project's own package references (the test
+    // SDK and framework) before it runs.
+    if !on_path("dotnet") {
+        skipped("dotnet is not installed");
+    }
+}

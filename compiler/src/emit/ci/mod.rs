@@ -221,6 +221,9 @@ pub struct Toolchain {
     pub with: &'static [(&'static str, &'static str)],
 }
 
+/// Java's test step: the Gradle wrapper, else the Maven wrapper.
+pub const JAVA_TEST: &str = "if [ -f gradlew ]; then sh ./gradlew --no-daemon --console=plain test; elif [ -f mvnw ]; then sh ./mvnw --batch-mode test; else echo 'no Gradle or Maven wrapper (gradlew, mvnw) here' >&2; exit 1; fi";
+
 pub const TOOLCHAINS: &[Toolchain] = &[
     Toolchain {
         language: "go",
@@ -238,24 +241,33 @@ pub const TOOLCHAINS: &[Toolchain] = &[
     },
     Toolchain {
         language: "node",
-        test: "npm ci && npm test",
+        // The test runner is a devDependency: `npm ci` omits devDependencies when
+        // NODE_ENV is `production` (npm docs, `omit`: "Default: 'dev' if the NODE_ENV
+        // environment variable is set to 'production'"); `--include=dev` wins over that.
+        test: "npm ci --include=dev && npm test",
         image: "node:24",
         setup: SETUP_NODE,
         with: &[("node-version", "24")],
     },
     Toolchain {
         language: "python",
-        // `python -m pytest` rather than `pytest`: where pip falls back to a user install
-        // (a container run as a non-root user, as Jenkins does), the `pytest` script is
-        // not on PATH but the module is importable.
-        test: "pip install -r requirements.txt && python -m pytest",
+        // requirements.txt holds what the service runs with, and pytest is rarely one of
+        // them: install the runner with it (a pin of pytest in the requirements wins, pip
+        // resolves both together). `python -m pytest` rather than `pytest`: where pip falls
+        // back to a user install (a container run as a non-root user, as Jenkins does), the
+        // `pytest` script is not on PATH but the module is importable; `python -m pip` is
+        // the pip of that same interpreter.
+        test: "python -m pip install -r requirements.txt pytest && python -m pytest",
         image: "python:3.14",
         setup: SETUP_PYTHON,
         with: &[("python-version", "3.14")],
     },
     Toolchain {
         language: "java",
-        test: "./gradlew test",
+        // The project's own build wrapper, which downloads the Gradle or Maven it pins
+        // (the image has neither). Through `sh`: a wrapper committed without its
+        // executable bit still runs. The Dockerfile builds with the Gradle wrapper.
+        test: JAVA_TEST,
         image: "eclipse-temurin:25-jdk",
         setup: SETUP_JAVA,
         with: &[("distribution", "temurin"), ("java-version", "25")],
