@@ -69,6 +69,13 @@ fn deleted_with_app(app: &Value, obj: &Value) -> bool {
         && !annotation_csvs(obj, "helm.sh/resource-policy").contains(&"keep".to_owned())
 }
 
+/// argo-cd `controller/state.go` (CompareAppState): a live object that needs pruning makes
+/// the application OutOfSync unless it has `compare-options: IgnoreExtraneous`.
+fn orphan_leaves_app_synced(obj: &Value) -> bool {
+    annotation_csvs(obj, "argocd.argoproj.io/compare-options")
+        .contains(&"IgnoreExtraneous".to_owned())
+}
+
 /// Helm `pkg/action/resource_policy.go` `filterManifestsToKeep`: an object whose
 /// `helm.sh/resource-policy` is `keep` (trimmed, case-insensitive) is left on uninstall and
 /// when an upgrade drops it.
@@ -190,6 +197,9 @@ fn persistent_claims_survive_prune_and_app_deletion() {
                     if has_argocd {
                         let app = application(built, &env, &service);
                         assert_eq!(pruning_disabled(&app, pvc), keep, "{what}: Argo CD prune");
+                        // Kept after it left the chart, it must not hold the application
+                        // OutOfSync (CI waits for Synced).
+                        assert_eq!(orphan_leaves_app_synced(pvc), keep, "{what}: sync status");
                         assert_eq!(
                             !deleted_with_app(&app, pvc),
                             keep,

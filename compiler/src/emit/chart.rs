@@ -27,7 +27,12 @@ pub const MONITORING_NAMESPACE: &str = "monitoring";
 ///   `shouldBeDeleted`); argo-cd docs/user-guide/sync-options.md, "No Prune Resources" and
 ///   "Resource Deletion" (which names PersistentVolumeClaims). Argo CD also honours
 ///   `helm.sh/resource-policy: keep` on deletion, but not on prune (argo-cd#17819).
+/// - A claim kept after it left the chart would leave its application OutOfSync for good
+///   (and every `argocd app wait --sync` waiting): `IgnoreExtraneous` keeps a resource
+///   that needs pruning out of the sync status (controller/state.go; docs
+///   user-guide/compare-options.md, which sync-options.md recommends with `Prune=false`).
 pub const KEEP_ANNOTATIONS: &[(&str, &str)] = &[
+    ("argocd.argoproj.io/compare-options", "IgnoreExtraneous"),
     (
         "argocd.argoproj.io/sync-options",
         "Prune=false,Delete=false",
