@@ -484,8 +484,10 @@ fn jenkinsfiles_are_declarative_pipelines() {
                 b.name
             );
             for c in &stage.children {
+                // Stage-level `options` take `timeout` (jenkins.io/doc/book/pipeline/syntax,
+                // "options", "Available Stage Options").
                 assert!(
-                    ["steps", "when", "agent"].contains(&c.head.as_str()),
+                    ["steps", "when", "agent", "options"].contains(&c.head.as_str()),
                     "{}: `{}` in stage `{name}`",
                     b.name,
                     c.head
@@ -1263,4 +1265,272 @@ fn default_test_steps_install_their_own_runner() {
     if !on_path("dotnet") {
         skipped("dotnet is not installed");
     }
+}
+
+// ------------------------------------------------------------------ deployment waits
+
+/// The flags of `argocd app wait` as the CLI reads them (argo-cd
+/// cmd/argocd/commands/app.go, v3.3.14, the pinned CLI): `getWatchOpts` waits for sync,
+/// health and operation when no flag is given; `checkResourceStatus` ORs the health flags
+/// (`--health` passes on Healthy, `--suspended` on Suspended, `--degraded` on Degraded);
+/// `--timeout` 0 waits forever.
+#[derive(Debug, Default, Clone, Copy)]
+struct WaitOpts {
+    sync: bool,
+    health: bool,
+    suspended: bool,
+    degraded: bool,
+    operation: bool,
+    timeout: Option<u64>,
+}
+
+fn wait_opts(cmd: &str) -> WaitOpts {
+    let words: Vec<&str> = cmd.split_whitespace().collect();
+    assert_eq!(&words[..3], ["argocd", "app", "wait"], "{cmd}");
+    let mut w = WaitOpts::default();
+    let mut it = words[4..].iter();
+    while let Some(flag) = it.next() {
+        match *flag {
+            "--sync" => w.sync = true,
+            "--health" => w.health = true,
+            "--suspended" => w.suspended = true,
+            "--degraded" => w.degraded = true,
+            "--operation" => w.operation = true,
+            "--timeout" => w.timeout = it.next().and_then(|t| t.parse().ok()).filter(|t| *t > 0),
+            other => panic!("{cmd}: unexpected `{other}`"),
+        }
+    }
+    if !(w.sync || w.health || w.suspended || w.degraded || w.operation) {
+        (w.sync, w.health, w.operation) = (true, true, true);
+    }
+    w
+}
+
+/// `checkResourceStatus` for a synced application with no operation running.
+fn wait_passes(w: WaitOpts, health: &str) -> bool {
+    let any_health = w.health || w.suspended || w.degraded;
+    !any_health
+        || (w.health && health == "Healthy")
+        || (w.suspended && health == "Suspended")
+        || (w.degraded && health == "Degraded")
+}
+
+/// The application's health while the rendered workload rolls out a new version, as
+/// (seconds after the sync, health), and whether the last state lasts until someone acts.
+/// Argo Rollouts (utils/rollout/rolloututil.go `CalculateRolloutPhase`, canary.go,
+/// bluegreen.go) sets a pause condition for every canary pause, timed or not, and for
+/// blue-green before promotion when `autoPromotionEnabled` is false; Argo CD's Rollout
+/// health check reports a paused Rollout Suspended (resource_customizations/argoproj.io/
+/// Rollout/health.lua) and Progressing while steps remain.
+fn health_timeline(workload: &Value) -> (Vec<(u64, &'static str)>, bool) {
+    let secs = |v: &Value| -> u64 {
+        let s = v.as_str().expect("duration");
+        let d = nestioc::lower::values::Duration::parse(s).expect("duration");
+        d.millis / 1000
+    };
+    let mut t = 0;
+    let mut out = vec![(0, "Progressing")];
+    if workload["kind"] != "Rollout" {
+        out.push((60, "Healthy"));
+        return (out, false);
+    }
+    let strategy = &workload["spec"]["strategy"];
+    if let Some(steps) = strategy["canary"]["steps"].as_array() {
+        for step in steps {
+            if let Some(p) = step.get("pause") {
+                out.push((t, "Suspended"));
+                match p.get("duration") {
+                    Some(d) => t += secs(d),
+                    None => return (out, true),
+                }
+                out.push((t, "Progressing"));
+            }
+        }
+        out.push((t + 60, "Healthy"));
+        return (out, false);
+    }
+    let bg = &strategy["blueGreen"];
+    assert!(bg.is_object(), "a Rollout is canary or blue-green");
+    if bg["autoPromotionEnabled"] == Value::Bool(false) {
+        out.push((60, "Suspended"));
+        return (out, true);
+    }
+    out.push((60, "Healthy"));
+    (out, false)
+}
+
+/// When an `argocd app wait` ends: `Some(seconds)` if it passes before its timeout.
+fn wait_ends(w: WaitOpts, timeline: &[(u64, &str)]) -> Option<u64> {
+    timeline
+        .iter()
+        .find(|(_, h)| wait_passes(w, h))
+        .map(|(t, _)| *t)
+        .filter(|t| w.timeout.is_none_or(|limit| *t <= limit))
+}
+
+/// The deployment commands of one service and environment in every CI system, parsed.
+fn deploy_scripts(b: &Built, service: &str, env: &str) -> Vec<(String, Vec<String>, u64)> {
+    let mut out = Vec::new();
+    let gh = yaml(b.file(&format!("ci/.github/workflows/{service}.yml")));
+    let job = &gh["jobs"][format!("deploy-{env}")];
+    out.push((
+        "github".to_owned(),
+        job["steps"][0]["run"]
+            .as_str()
+            .expect("run")
+            .lines()
+            .filter(|l| l.starts_with("argocd ") || l.starts_with("if "))
+            .map(str::to_owned)
+            .collect(),
+        job["timeout-minutes"].as_u64().expect("timeout-minutes"),
+    ));
+    let gl = yaml(b.file("ci/.gitlab-ci.yml"));
+    let job = &gl[format!("{service}:deploy:{env}")];
+    let minutes = job["timeout"].as_str().expect("timeout");
+    out.push((
+        "gitlab".to_owned(),
+        job["script"]
+            .as_array()
+            .expect("script")
+            .iter()
+            .map(|s| s.as_str().expect("line").to_owned())
+            .collect(),
+        minutes
+            .trim_end_matches(" minutes")
+            .parse()
+            .expect("minutes"),
+    ));
+    let cc = yaml(b.file("ci/.circleci/continue_config.yml"));
+    let run = &cc["jobs"][format!("{service}_deploy_{env}")]["steps"][0]["run"];
+    out.push((
+        "circleci".to_owned(),
+        run["command"]
+            .as_str()
+            .expect("command")
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+        run["no_output_timeout"]
+            .as_str()
+            .expect("no_output_timeout")
+            .trim_end_matches('m')
+            .parse()
+            .expect("minutes"),
+    ));
+    let root = groovy_blocks(b.file("ci/Jenkinsfile"));
+    let stage = root
+        .one("pipeline")
+        .one("stages")
+        .children
+        .iter()
+        .find(|s| stage_name(&s.head).as_deref() == Some(&format!("{service}: deploy {env}")));
+    let stage = stage.unwrap_or_else(|| panic!("{}: no Jenkins stage deploying {service}", b.name));
+    let timeout = stage.one("options").statements().join(" ");
+    let minutes = timeout
+        .strip_prefix("timeout(time: ")
+        .and_then(|t| t.split(',').next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("Jenkins stage timeout: {timeout}"));
+    out.push(("jenkins".to_owned(), sh_commands(stage), minutes));
+    out
+}
+
+/// A deployment waits for what the service's rollout policy implies, in every CI system:
+/// through the timed pauses of a canary to Healthy (a paused Rollout is Suspended, which
+/// `--health` alone does not accept), and to the gate of a blue-green rollout that waits
+/// for promotion (Suspended for good, which only `--suspended` accepts), never longer than
+/// its job may run. The old `argocd app wait <app> --timeout 600` fails both.
+#[test]
+fn deployments_wait_for_what_the_rollout_implies() {
+    let shop = root().join("examples/shop");
+    let c = compile(&shop, &nestioc::Options::default());
+    let set = c.artifacts.expect("shop compiles");
+    let b = build_dir("shop", &shop, &nestioc::Options::default());
+    let (mut gates, mut timed) = (0, 0);
+    for svc in piped(&b.model) {
+        if svc.language.is_none() || svc.schedule.is_some() {
+            continue;
+        }
+        for env in ["staging", "prod"] {
+            let manifest = &set.files[&format!("kubernetes/{env}/{}.yaml", svc.name)].contents;
+            let workload = serde_saphyr::from_multiple::<Value>(manifest)
+                .expect("yaml")
+                .into_iter()
+                .find(|o| o["kind"] == "Rollout" || o["kind"] == "Deployment")
+                .expect("a workload");
+            let (timeline, gate) = health_timeline(&workload);
+            let end = timeline.last().expect("states").0;
+            let app = format!("shop-{}-{env}", svc.name);
+            let old = wait_opts(&format!("argocd app wait {app} --timeout 600"));
+            if workload["kind"] == "Rollout" {
+                assert!(
+                    wait_ends(old, &timeline).is_none_or(|t| t < end),
+                    "{app}: the old wait would have passed"
+                );
+            }
+            let mut seen = Vec::new();
+            for (system, cmds, minutes) in deploy_scripts(&b, &svc.name, env) {
+                let waits: Vec<&String> = cmds
+                    .iter()
+                    .filter(|c| c.starts_with("argocd app wait"))
+                    .collect();
+                let sync = cmds
+                    .iter()
+                    .position(|c| c.starts_with(&format!("argocd app sync {app} ")))
+                    .unwrap_or_else(|| panic!("{system} {app}: no sync: {cmds:?}"));
+                assert!(
+                    !cmds[sync].contains("--async"),
+                    "{system} {app}: the sync must end before the rollout is waited for"
+                );
+                let last = waits
+                    .iter()
+                    .rposition(|c| c.contains("--health"))
+                    .map(|i| waits[i].as_str())
+                    .unwrap_or_else(|| panic!("{system} {app}: no health wait: {cmds:?}"));
+                let w = wait_opts(last);
+                assert!(
+                    w.sync && w.operation,
+                    "{system} {app}: `{last}` must wait for the sync and for a reconcile after it"
+                );
+                let ends = wait_ends(w, &timeline).unwrap_or_else(|| {
+                    panic!("{system} {app}: `{last}` never succeeds on {timeline:?}")
+                });
+                assert_eq!(
+                    ends, end,
+                    "{system} {app}: `{last}` ends before the rollout does"
+                );
+                let timeout = w.timeout.expect("a timeout");
+                // Every pause, and the progress deadline past which the rollout fails.
+                let paused: u64 = timeline
+                    .windows(2)
+                    .filter(|p| p[0].1 == "Suspended")
+                    .map(|p| p[1].0 - p[0].0)
+                    .sum();
+                assert!(
+                    timeout >= paused + ci::PROGRESS_DEADLINE_SECONDS,
+                    "{system} {app}: {timeout}s for {paused}s of pauses"
+                );
+                assert!(minutes * 60 > timeout, "{system} {app}: the job ends first");
+                if gate {
+                    assert!(
+                        cmds.iter()
+                            .any(|c| c.contains("argocd app actions run") && c.contains("resume")),
+                        "{system} {app}: the job says how to promote"
+                    );
+                }
+                seen.push((last.to_owned(), timeout));
+            }
+            assert!(
+                seen.windows(2).all(|p| p[0] == p[1]),
+                "{app}: every system waits alike: {seen:?}"
+            );
+            if workload["kind"] == "Rollout" {
+                if gate { gates += 1 } else { timed += 1 }
+            }
+        }
+    }
+    assert!(
+        gates > 0 && timed > 0,
+        "the shop has blue-green ({gates}) and canary ({timed}) deployments"
+    );
 }

@@ -164,10 +164,13 @@ fn continue_config(plan: &Plan<'_>) -> Value {
                     name.clone(),
                     json!({
                         "docker": docker(super::ARGOCD_IMAGE),
-                        "steps": [run(
-                            &format!("Deploy to {}", d.env),
-                            &(super::deploy_commands(svc, d, "CIRCLE_SHA1").join("\n") + "\n"),
-                        )],
+                        // `argocd app wait` prints nothing while a rollout pauses:
+                        // CircleCI's 10-minute no-output limit would end the step.
+                        "steps": [{"run": {
+                            "name": format!("Deploy to {}", d.env),
+                            "command": super::deploy_commands(svc, d, "CIRCLE_SHA1").join("\n") + "\n",
+                            "no_output_timeout": format!("{}m", super::deploy_minutes(svc)),
+                        }}],
                     }),
                 );
                 wf_jobs.push(json!({name: {

@@ -108,7 +108,7 @@ fn deploy_job(svc: &ServicePlan<'_>, d: &Deploy) -> Value {
         "environment": d.env,
         "concurrency": {"group": format!("deploy-{}", d.app), "cancel-in-progress": false},
         "permissions": {},
-        "timeout-minutes": 20,
+        "timeout-minutes": super::deploy_minutes(svc),
         "steps": [{
             "name": format!("Set the image of {} and sync it", d.app),
             "env": {

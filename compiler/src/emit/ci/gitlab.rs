@@ -152,6 +152,7 @@ fn document(plan: &Plan<'_>) -> Value {
                     "rules": rules(svc, Some(&d.refs)),
                     "environment": {"name": d.env},
                     "resource_group": d.app,
+                    "timeout": format!("{} minutes", super::deploy_minutes(svc)),
                     "script": super::deploy_commands(svc, d, "CI_COMMIT_SHA"),
                 }),
             );

@@ -157,6 +157,12 @@ fn service_stages(out: &mut Out, plan: &Plan<'_>, svc: &ServicePlan<'_>) {
             groovy_str(&format!("{}: deploy {}", svc.name, d.env))
         ));
         when(out, svc, Some(&d.refs));
+        out.open("options");
+        out.line(&format!(
+            "timeout(time: {}, unit: 'MINUTES')",
+            super::deploy_minutes(svc)
+        ));
+        out.close();
         out.docker_agent(super::ARGOCD_IMAGE, "--entrypoint=");
         out.open("steps");
         out.open(&format!(

@@ -23,6 +23,8 @@ pub(super) use github::GithubActions;
 pub(super) use gitlab::Gitlab;
 pub(super) use jenkins::Jenkins;
 
+use serde_json::Value;
+
 use super::EmitContext;
 use crate::model::{Environment, Service};
 
@@ -109,8 +111,19 @@ pub const RUST_IMAGE: &str = "rust:1.95";
 /// The Argo CD CLI, for deployments.
 pub const ARGOCD_IMAGE: &str = "quay.io/argoproj/argocd:v3.3.14";
 
-/// How long a deployment waits for Argo CD to report the application synced and healthy.
-pub const DEPLOY_TIMEOUT_SECONDS: u32 = 600;
+/// How long Kubernetes and Argo Rollouts give a rollout to make progress before they call
+/// it failed (`progressDeadlineSeconds` of a Deployment and of a Rollout, default 600);
+/// past it Argo CD shows the application Degraded and `argocd app wait --health` fails at
+/// once. The base of every deployment's wait.
+pub const PROGRESS_DEADLINE_SECONDS: u64 = 600;
+
+/// Per canary traffic step: the canary ReplicaSet scales to the step's weight and its
+/// pods become ready.
+pub const STEP_SECONDS: u64 = 60;
+
+/// The wait for an operation in flight, and for our own sync (which applies the chart and
+/// returns; the rollout is waited for after it).
+pub const SYNC_TIMEOUT_SECONDS: u64 = 300;
 
 /// The image tags that deploy to production.
 pub const RELEASE_TAG_GLOB: &str = "v*";
@@ -305,6 +318,108 @@ pub struct Deploy {
     pub env: String,
     pub app: String,
     pub refs: Refs,
+    /// The environment syncs automatically, with pruning: the pipeline's sync prunes too.
+    pub prune: bool,
+}
+
+/// What a deployment waits for, from the service's rollout policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wait {
+    /// Seconds for the rollout to end, or to reach its gate: [`PROGRESS_DEADLINE_SECONDS`],
+    /// plus every timed pause, every analysis that blocks a step, and [`STEP_SECONDS`] per
+    /// traffic step, up to the gate.
+    pub timeout: u64,
+    /// A step that waits for a person (a blue-green rollout without automatic promotion,
+    /// or an untimed canary pause): the wait ends there, with the application Suspended.
+    pub gate: Option<Gate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gate {
+    /// `blueGreen.autoPromotionEnabled: false`: the preview runs, the active Service waits.
+    BlueGreen,
+    /// A canary `pause: {}`.
+    CanaryPause,
+}
+
+impl Wait {
+    /// The wait of a service's deployment: Argo CD rates a paused Rollout Suspended (its
+    /// Rollout health check copies the controller's phase, and `Paused` becomes
+    /// `Suspended`: argo-cd resource_customizations/argoproj.io/Rollout/health.lua), for a
+    /// timed pause as for a manual one. `argocd app wait --health` waits through timed
+    /// pauses, so their durations add up; a manual gate would keep it waiting for good, so
+    /// the wait accepts Suspended there (`--suspended`) and stops at the gate.
+    #[must_use]
+    pub fn of(cx: &EmitContext<'_>, service: &Service) -> Self {
+        let strategy = super::rollout::strategy(cx, service);
+        let analysis = super::rollout::analysis(cx, service);
+        let mut timeout = PROGRESS_DEADLINE_SECONDS;
+        let mut gate = None;
+        if let Some(canary) = strategy.get("canary") {
+            for step in canary["steps"].as_array().into_iter().flatten() {
+                if step.get("setWeight").is_some() {
+                    timeout += STEP_SECONDS;
+                }
+                if let Some(pause) = step.get("pause") {
+                    match pause.get("duration").and_then(seconds) {
+                        Some(d) => timeout += d,
+                        None => {
+                            gate = Some(Gate::CanaryPause);
+                            break;
+                        }
+                    }
+                }
+                if step.get("analysis").is_some() {
+                    timeout += analysis.as_ref().and_then(analysis_seconds).unwrap_or(0);
+                }
+            }
+        } else if let Some(bg) = strategy.get("blueGreen") {
+            if bg.get("prePromotionAnalysis").is_some() {
+                timeout += analysis.as_ref().and_then(analysis_seconds).unwrap_or(0);
+            }
+            if bg["autoPromotionEnabled"] == Value::Bool(false) {
+                gate = Some(Gate::BlueGreen);
+            } else if let Some(s) = bg["autoPromotionSeconds"].as_u64() {
+                timeout += s;
+            }
+        }
+        Self { timeout, gate }
+    }
+}
+
+/// An Argo Rollouts duration (`"5m"`, `"1h30m"`, or a number of seconds) in seconds.
+fn seconds(v: &Value) -> Option<u64> {
+    if let Some(n) = v.as_u64() {
+        return Some(n);
+    }
+    let s = v.as_str()?;
+    s.parse::<u64>().ok().or_else(|| {
+        crate::lower::values::Duration::parse(s)
+            .ok()
+            .map(|d| d.millis.div_ceil(1000))
+    })
+}
+
+/// How long an AnalysisTemplate's run takes when it succeeds: its metrics run side by
+/// side, each `initialDelay` then `count` measurements `interval` apart (Argo Rollouts
+/// analysis_types.go: no interval and no count is one measurement). `None` when a metric
+/// has an interval and no count: it measures until it fails, and never ends.
+fn analysis_seconds(template: &Value) -> Option<u64> {
+    let mut longest = 0;
+    for m in template["spec"]["metrics"].as_array().into_iter().flatten() {
+        let delay = m.get("initialDelay").and_then(seconds).unwrap_or(0);
+        let interval = m.get("interval").and_then(seconds);
+        let count = m["count"]
+            .as_u64()
+            .or_else(|| m["count"].as_str()?.parse().ok());
+        let run = match (interval, count) {
+            (Some(_), None) => return None,
+            (Some(i), Some(c)) => i * c.saturating_sub(1),
+            (None, _) => 0,
+        };
+        longest = longest.max(delay + run);
+    }
+    Some(longest)
 }
 
 /// What is tested: the command, and the toolchain it runs in (none: the system's plain
@@ -343,6 +458,8 @@ pub struct ServicePlan<'a> {
     /// The registry host to log in to (`docker.io` when the repository names none).
     pub registry: String,
     pub deploys: Vec<Deploy>,
+    /// What its deployments wait for.
+    pub wait: Wait,
 }
 
 impl ServicePlan<'_> {
@@ -484,6 +601,7 @@ pub fn plan<'a>(cx: &EmitContext<'a>) -> Plan<'a> {
                         env: env.name.clone(),
                         app: format!("{}-{}-{}", project.name, service.name, env.name),
                         refs: refs.clone(),
+                        prune: env.auto_sync,
                     });
                 }
             }
@@ -500,6 +618,7 @@ pub fn plan<'a>(cx: &EmitContext<'a>) -> Plan<'a> {
             repository: &service.image.repository,
             registry: registry_host(&service.image.repository),
             deploys,
+            wait: Wait::of(cx, service),
         });
     }
     Plan {
@@ -516,31 +635,71 @@ pub fn plan<'a>(cx: &EmitContext<'a>) -> Plan<'a> {
 /// The deployment commands, for a shell where `argocd` is the Argo CD CLI (authenticated
 /// by `ARGOCD_SERVER` and `ARGOCD_AUTH_TOKEN`) and `sha_var` holds the commit SHA.
 ///
-/// The tag is set as a Helm parameter of the application; the sync is started without
-/// waiting, since an automatically synced application may already be syncing the change
-/// (then `sync` refuses, and the wait that follows waits for that sync instead); the wait
-/// fails the job unless the application ends synced and healthy.
+/// 1. The tag is set as a Helm parameter of the application.
+/// 2. The pipeline's own sync applies it: an automatically synced application may already
+///    be syncing (a second sync is refused while an operation runs), so the sync waits for
+///    any operation in flight, and is tried once more if one started in between. Every
+///    sync that starts after `app set` applies the new tag, so when ours succeeds the
+///    cluster has it. Waiting on the application alone could succeed on the old state:
+///    right after `app set` it still shows Synced and Healthy until the controller
+///    compares again, and `argocd app wait` has no revision to wait for.
+/// 3. `argocd app wait --sync --health --operation` for the rollout: `--operation` waits
+///    until the controller has reconciled once after the operation finished (argo-cd
+///    cmd/argocd/commands/app.go `checkAppWaitConditions`), so the health it reads is the
+///    new Rollout's or Deployment's, which stays Progressing until their controller has
+///    observed the new spec. The timeout comes from the rollout ([`Wait`]); a Degraded
+///    application (an aborted rollout, a missed progress deadline) fails the wait at once.
+///    At a manual gate the wait also accepts Suspended, and says so.
 #[must_use]
 pub fn deploy_commands(plan: &ServicePlan<'_>, deploy: &Deploy, sha_var: &str) -> Vec<String> {
-    let mut set = format!(
-        "argocd app set {} --helm-set \"image.tag=${sha_var}\"",
-        deploy.app
-    );
+    let app = &deploy.app;
+    let mut set = format!("argocd app set {app} --helm-set \"image.tag=${sha_var}\"");
     if plan.service.image.digest.is_some() {
         // A digest wins over the tag in the chart: clear it so the new tag is what runs.
         set.push_str(" --helm-set image.digest=");
     }
-    vec![
+    let sync = format!(
+        "argocd app sync {app}{} --timeout {SYNC_TIMEOUT_SECONDS}",
+        if deploy.prune { " --prune" } else { "" }
+    );
+    let op_wait = format!("argocd app wait {app} --operation --timeout {SYNC_TIMEOUT_SECONDS}");
+    let mut cmds = vec![
         set,
-        format!(
-            "argocd app sync {} --async || echo \"a sync of {} is already running: waiting for it\"",
-            deploy.app, deploy.app
-        ),
-        format!(
-            "argocd app wait {} --timeout {DEPLOY_TIMEOUT_SECONDS}",
-            deploy.app
-        ),
-    ]
+        op_wait.clone(),
+        format!("{sync} || {{ {op_wait} && {sync}; }}"),
+    ];
+    let wait = &plan.wait;
+    match &wait.gate {
+        None => cmds.push(format!(
+            "argocd app wait {app} --sync --health --operation --timeout {}",
+            wait.timeout
+        )),
+        Some(gate) => {
+            cmds.push(format!(
+                "argocd app wait {app} --sync --health --suspended --operation --timeout {}",
+                wait.timeout
+            ));
+            let what = match gate {
+                Gate::BlueGreen => {
+                    "its blue-green promotion: the new version runs behind the preview Service"
+                }
+                Gate::CanaryPause => "a manual canary step",
+            };
+            // `--suspended` alone succeeds only on Suspended; on Healthy it times out.
+            cmds.push(format!(
+                "if argocd app wait {app} --suspended --timeout 15 > /dev/null 2>&1; then echo \"{app}: {} waits for {what}. Promote it with: argocd app actions run {app} resume --kind Rollout --resource-name {}\"; fi",
+                plan.name, plan.name
+            ));
+        }
+    }
+    cmds
+}
+
+/// The minutes a deployment job may take: the syncs (at most four waits of
+/// [`SYNC_TIMEOUT_SECONDS`]), the rollout's wait, and five minutes for the job itself.
+#[must_use]
+pub fn deploy_minutes(plan: &ServicePlan<'_>) -> u64 {
+    (4 * SYNC_TIMEOUT_SECONDS + plan.wait.timeout + 15).div_ceil(60) + 5
 }
 
 /// `docker build` and `docker push` of a service's image, tagged with `$sha_var`.
