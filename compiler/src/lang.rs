@@ -182,6 +182,11 @@ pub const MESH: NodeSpec = NodeSpec {
 pub const CI: NodeSpec = NodeSpec {
     args: &[arg("system", Kind::Enum(CI_SYSTEMS), "A CI system")],
     rest: Some(arg("system", Kind::Enum(CI_SYSTEMS), "A CI system")),
+    props: &[prop(
+        "nestioc-source",
+        Kind::Str,
+        "The directory of the repository that holds nestioc's own source (`\".\"` for the root): the gate builds nestioc from it, at the commit under test, instead of installing the release that generated the pipelines",
+    )],
     ..node("ci", "The CI systems to generate pipelines for.")
 };
 

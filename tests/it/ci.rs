@@ -503,6 +503,7 @@ fn jenkinsfiles_are_declarative_pipelines() {
         assert!(
             sh_commands(gate)
                 .iter()
+                .flat_map(|c| c.lines())
                 .any(|c| c.starts_with("nestioc build") && c.ends_with("--check")),
             "{}: the gate runs nestioc build --check",
             b.name
@@ -563,6 +564,10 @@ const ALLOWED_EXPRESSIONS: &[&str] = &[
     "secrets.ARGOCD_SERVER",
     "secrets.ARGOCD_AUTH_TOKEN",
     "vars.ARGOCD_OPTS",
+    // The gate's nestioc cache: its key and whether it was found.
+    "runner.os",
+    "steps.nestioc-id.outputs.id",
+    "steps.nestioc-cache.outputs.cache-hit != 'true'",
     // A test command's literal `${{`, written as an expression (see github_literal).
     "'${{'",
 ];
@@ -624,6 +629,9 @@ fn github_workflows_keep_their_contract() {
                 .trim_end_matches(".yml")
                 .to_owned();
             seen.insert(name.clone());
+            if name == ci::github::GATE_WORKFLOW {
+                continue; // the_gate_runs_on_every_change_to_the_topology_or_the_output
+            }
             if name == "nestioc-review" {
                 let run: String = wf["jobs"]["review"]["steps"]
                     .as_array()
@@ -668,12 +676,7 @@ fn github_workflows_keep_their_contract() {
                 .iter()
                 .filter_map(|s| s["run"].as_str())
                 .collect();
-            assert!(
-                check_runs
-                    .iter()
-                    .any(|r| r.contains("cargo install nestioc --locked --version")),
-                "{path}"
-            );
+            assert_installs_nestioc(&b, &path, &check_runs.join("\n"));
             assert!(
                 check_runs
                     .iter()
@@ -748,6 +751,7 @@ fn github_workflows_keep_their_contract() {
             .iter()
             .map(|s| s.name.clone())
             .chain(b.model.project.review.then(|| "nestioc-review".to_owned()))
+            .chain(std::iter::once(ci::github::GATE_WORKFLOW.to_owned()))
             .collect();
         assert_eq!(seen, expected, "{}: one workflow per service", b.name);
     }
@@ -1533,4 +1537,390 @@ fn deployments_wait_for_what_the_rollout_implies() {
         gates > 0 && timed > 0,
         "the shop has blue-green ({gates}) and canary ({timed}) deployments"
     );
+}
+
+// ------------------------------------------------------------------ the gate
+
+/// The gate installs nestioc for real, from what the project says: the release that
+/// generated the pipelines (the tag `v<version>` of nestioc's repository, built with its
+/// own lock file; nestioc is not on crates.io), or the repository's own copy of nestioc's
+/// source (`ci ... nestioc-source=`). Never `cargo install nestioc --version`.
+fn assert_installs_nestioc(b: &Built, what: &str, script: &str) {
+    assert!(
+        !script.contains("cargo install nestioc"),
+        "{what}: crates.io has no nestioc"
+    );
+    let expected = match &b.model.project.ci_nestioc_source {
+        None => format!(
+            "--locked --force --root \"{{ROOT}}\" --git {} --tag v{} nestioc",
+            ci::NESTIOC_REPOSITORY,
+            ci::NESTIOC_VERSION
+        ),
+        Some(p) => format!("--locked --force --root \"{{ROOT}}\" --path {p}"),
+    };
+    let found = script.lines().any(|l| {
+        l.split("cargo install ").nth(1).is_some_and(|rest| {
+            let root = rest
+                .split("--root \"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or_default();
+            rest.starts_with(&expected.replace("{ROOT}", root))
+        })
+    });
+    assert!(
+        found,
+        "{what}: installs nestioc with `{expected}`:\n{script}"
+    );
+}
+
+/// GitHub's path filter patterns ("Filter pattern cheat sheet", docs.github.com,
+/// workflow syntax): `*` matches any characters but `/`, `**` any characters, `**/` zero
+/// or more directories, `?` one character but `/`.
+fn github_glob(pattern: &str, path: &str) -> bool {
+    fn go(p: &[u8], s: &[u8]) -> bool {
+        if p.is_empty() {
+            return s.is_empty();
+        }
+        if p.starts_with(b"**/") {
+            // Zero directories, or any prefix ending in `/`.
+            return go(&p[3..], s)
+                || (0..s.len()).any(|i| s[i] == b'/' && go(&p[3..], &s[i + 1..]));
+        }
+        if p.starts_with(b"**") {
+            return (0..=s.len()).any(|i| go(&p[2..], &s[i..]));
+        }
+        match p[0] {
+            b'*' => (0..=s.len())
+                .take_while(|&i| i == 0 || s[i - 1] != b'/')
+                .any(|i| go(&p[1..], &s[i..])),
+            b'?' => !s.is_empty() && s[0] != b'/' && go(&p[1..], &s[1..]),
+            c => !s.is_empty() && s[0] == c && go(&p[1..], &s[1..]),
+        }
+    }
+    go(pattern.as_bytes(), path.as_bytes())
+}
+
+#[test]
+fn github_globs_follow_the_cheat_sheet() {
+    assert!(github_glob("**.js", "a/b/c.js"));
+    assert!(github_glob("docs/**", "docs/a/b.md"));
+    assert!(github_glob("**/docs/**", "docs/a.md"));
+    assert!(github_glob("**/docs/**", "x/docs/a.md"));
+    assert!(github_glob("p/**/*.kdl", "p/nestio.kdl"));
+    assert!(github_glob("p/**/*.kdl", "p/a/b.kdl"));
+    assert!(!github_glob("*.kdl", "a/b.kdl"));
+    assert!(!github_glob("p/**/*.kdl", "q/a.kdl"));
+}
+
+/// Files of the project (project-relative) and of the output (output-relative) whose
+/// change must run the gate.
+const TOPOLOGY_CHANGES: &[&str] = &[
+    "nestio.kdl",
+    "services/api.kdl",
+    "teams/payments/ledger.kdl",
+    "templates/grpc.kdl",
+    "templates/docker/go.Dockerfile.hbs",
+    "templates/helm/deployment.yaml.hbs",
+];
+const OUTPUT_CHANGES: &[&str] = &[
+    "helm/api/values.yaml",
+    "argocd/prod/api.yaml",
+    "ci/.github/workflows/api.yml",
+    ".nestio-manifest.json",
+];
+
+/// Any change to the topology (every `*.kdl` of the project, its templates and their
+/// overrides) or to the generated tree (a hand edit) runs `nestioc build --check`, in
+/// every CI system: GitHub through the gate's own workflow, whose path filters are read
+/// with GitHub's pattern rules; GitLab, CircleCI and Jenkins because their gate runs in
+/// every pipeline, unconditionally. The old GitHub filters (a service's source, its own
+/// `.kdl` and its Dockerfile) missed all but one of these.
+#[test]
+fn the_gate_runs_on_every_change_to_the_topology_or_the_output() {
+    for b in builds() {
+        let layout = ci::Layout::new(&b.model.project.cd_path);
+        let mut changes: Vec<String> = TOPOLOGY_CHANGES
+            .iter()
+            .map(|f| layout.in_project(f))
+            .collect();
+        changes.extend(
+            OUTPUT_CHANGES
+                .iter()
+                .map(|f| format!("{}/{f}", layout.out_dir)),
+        );
+        if let Some(src) = &b.model.project.ci_nestioc_source {
+            for f in [
+                "Cargo.lock",
+                "compiler/src/emit/ci/mod.rs",
+                "stdlib/helm/pvc.yaml.hbs",
+            ] {
+                changes.push(if src == "." {
+                    f.to_owned()
+                } else {
+                    format!("{src}/{f}")
+                });
+            }
+        }
+        // GitHub: the gate's workflow, on pushes to the integration branches and on pull
+        // requests.
+        let path = format!("ci/.github/workflows/{}.yml", ci::github::GATE_WORKFLOW);
+        let wf = yaml(b.file(&path));
+        for event in ["push", "pull_request"] {
+            let patterns: Vec<&str> = wf["on"][event]["paths"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{}: {event} paths", b.name))
+                .iter()
+                .map(|p| p.as_str().expect("pattern"))
+                .collect();
+            for f in &changes {
+                assert!(
+                    patterns.iter().any(|p| github_glob(p, f)),
+                    "{}: a {event} changing {f} runs no gate: {patterns:?}",
+                    b.name
+                );
+            }
+            assert!(
+                !patterns.iter().any(|p| github_glob(p, "README.md")),
+                "{}: the gate runs on unrelated changes",
+                b.name
+            );
+        }
+        let runs: Vec<&str> = wf["jobs"]["nestioc-check"]["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .filter_map(|s| s["run"].as_str())
+            .collect();
+        assert!(
+            runs.contains(&layout.check_command().as_str()),
+            "{}: {path} runs the check",
+            b.name
+        );
+        assert_installs_nestioc(&b, &path, &runs.join("\n"));
+        // The install is cached under the release tag, or the identity of the source.
+        let cache = wf["jobs"]["nestioc-check"]["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .find(|s| s["uses"] == ci::CACHE.uses())
+            .unwrap_or_else(|| panic!("{}: {path} caches nestioc", b.name));
+        let key = cache["with"]["key"].as_str().expect("key");
+        match &b.model.project.ci_nestioc_source {
+            None => assert!(
+                key.ends_with(&format!("-v{}", ci::NESTIOC_VERSION)),
+                "{key}"
+            ),
+            Some(_) => assert!(key.ends_with("${{ steps.nestioc-id.outputs.id }}"), "{key}"),
+        }
+
+        // GitLab: no rules, no only/except: the job is in every pipeline
+        // (docs.gitlab.com/ci/jobs/job_rules: a job without rules is added to the pipeline).
+        let gl = yaml(b.file("ci/.gitlab-ci.yml"));
+        let gate = &gl["nestioc:check"];
+        for k in ["rules", "only", "except", "when"] {
+            assert!(
+                gate.get(k).is_none(),
+                "{}: the GitLab gate has `{k}`",
+                b.name
+            );
+        }
+        assert!(
+            gate["cache"]["paths"]
+                .as_array()
+                .is_some_and(|p| p.contains(&Value::from(".nestioc/"))),
+            "{}: GitLab caches nestioc",
+            b.name
+        );
+        assert_installs_nestioc(&b, "gitlab", &lines(&gate["script"]));
+
+        // CircleCI: the setup workflow always continues; then either a service workflow
+        // runs (each begins with its own gate) or the gate's workflow does.
+        let cc = yaml(b.file("ci/.circleci/continue_config.yml"));
+        let workflows = cc["workflows"].as_object().expect("workflows");
+        for (name, wf) in workflows {
+            let has_gate =
+                wf["jobs"].as_array().expect("jobs").iter().any(|j| {
+                    j.as_str() == Some("nestioc-check") || j.get("nestioc-check").is_some()
+                });
+            assert!(
+                has_gate,
+                "{}: CircleCI workflow {name} runs no gate",
+                b.name
+            );
+        }
+        let gate_wf = &cc["workflows"][ci::circleci::GATE_WORKFLOW];
+        let services = workflows.len() - 1;
+        assert_eq!(
+            gate_wf["unless"]["or"].as_array().map_or(0, Vec::len),
+            if services == 0 { 0 } else { services + 1 },
+            "{}: the gate's workflow runs whenever no service workflow does",
+            b.name
+        );
+        let job = &cc["jobs"]["nestioc-check"];
+        let steps = job["steps"].as_array().expect("steps");
+        let restore = steps
+            .iter()
+            .find_map(|s| s.get("restore_cache"))
+            .expect("restore_cache");
+        let save = steps
+            .iter()
+            .find_map(|s| s.get("save_cache"))
+            .expect("save_cache");
+        assert_eq!(restore["keys"][0], save["key"], "{}: one cache key", b.name);
+        let script: Vec<String> = steps
+            .iter()
+            .filter_map(|s| s["run"]["command"].as_str())
+            .map(str::to_owned)
+            .collect();
+        assert_installs_nestioc(&b, "circleci", &script.join("\n"));
+
+        // Jenkins: the gate's stage has no `when`.
+        let root = groovy_blocks(b.file("ci/Jenkinsfile"));
+        let stages = root.one("pipeline").one("stages");
+        let gate = stages
+            .children
+            .iter()
+            .find(|s| stage_name(&s.head).as_deref() == Some("nestioc check"))
+            .expect("gate");
+        assert!(
+            gate.find("when").is_empty(),
+            "{}: the Jenkins gate is conditional",
+            b.name
+        );
+        assert_installs_nestioc(&b, "jenkins", &sh_commands(gate).join("\n"));
+    }
+}
+
+fn lines(v: &Value) -> String {
+    v.as_array()
+        .expect("lines")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The identity of a nestioc built from the repository (the cache key): run by `sh` in a
+/// real git repository, it changes when anything nestioc's build reads changes, not when
+/// the topology does, and it fails (rather than hash nothing) when an input is missing.
+#[test]
+fn a_cached_nestioc_is_rebuilt_exactly_when_its_source_changes() {
+    if !on_path("git") || !on_path("sha256sum") {
+        skipped("git or sha256sum is not installed");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let repo = tmp.path();
+    let git = |args: &[&str]| {
+        let (ok, out) = sh(
+            &format!(
+                "git -c user.name=t -c user.email=t@example.com {}",
+                args.join(" ")
+            ),
+            repo,
+            None,
+            &[],
+        );
+        assert!(ok, "git {args:?}: {out}");
+    };
+    git(&["init", "-q"]);
+    let mut files: Vec<(String, String)> = ci::NESTIOC_BUILD_INPUTS
+        .iter()
+        .map(|i| {
+            if i.contains('.') {
+                (format!("tools/nestioc/{i}"), "x\n".to_owned())
+            } else {
+                (format!("tools/nestioc/{i}/a"), "x\n".to_owned())
+            }
+        })
+        .collect();
+    files.push(("services/api.kdl".into(), "service \"api\"\n".into()));
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    write_files(repo, &refs);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "one"]);
+    let source = ci::NestiocSource::Path("tools/nestioc".into());
+    let id = || {
+        let script = format!("set -e\n{}\necho \"$id\"", source.id_lines("id").join("\n"));
+        let (ok, out) = sh(&script, repo, None, &[]);
+        assert!(ok, "{out}");
+        out.trim().to_owned()
+    };
+    let first = id();
+    assert_eq!(first.len(), 16, "{first}");
+    write_files(repo, &[("services/api.kdl", "service \"api\" {}\n")]);
+    git(&["commit", "-q", "-am", "topology"]);
+    assert_eq!(id(), first, "a topology change rebuilds nestioc");
+    write_files(repo, &[("tools/nestioc/compiler/a", "y\n")]);
+    git(&["commit", "-q", "-am", "compiler"]);
+    let second = id();
+    assert_ne!(
+        second, first,
+        "a change to nestioc's source keeps the old build"
+    );
+    write_files(repo, &[("tools/nestioc/Cargo.lock", "y\n")]);
+    git(&["commit", "-q", "-am", "lock"]);
+    assert_ne!(id(), second, "a new lock file keeps the old build");
+    // Under `set -e` (as every CI system runs a script), a git that cannot read the
+    // repository fails the script instead of hashing nothing into a constant key.
+    let elsewhere = tempfile::tempdir().expect("tmp");
+    let script = format!("set -e\n{}\necho \"$id\"", source.id_lines("id").join("\n"));
+    let (ok, out) = sh(
+        &script,
+        elsewhere.path(),
+        None,
+        &[("GIT_CEILING_DIRECTORIES", "/")],
+    );
+    assert!(
+        !ok,
+        "outside a repository the identity is an error, not {out}"
+    );
+}
+
+/// The build inputs hashed into that identity are everything nestioc's build reads: the
+/// crate's `include` list (Cargo.toml) and every file the compiler embeds.
+#[test]
+fn nestioc_build_inputs_cover_what_the_build_reads() {
+    let covered = |path: &str| {
+        ci::NESTIOC_BUILD_INPUTS
+            .iter()
+            .any(|i| path == *i || path.starts_with(&format!("{i}/")))
+    };
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).expect("Cargo.toml");
+    let include = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("include = ["))
+        .expect("Cargo.toml has `include = [...]` on one line");
+    for inc in include.trim_end_matches(']').split(',') {
+        let inc = inc.trim().trim_matches('"').trim_end_matches("/**");
+        assert!(
+            covered(inc) || inc == "README.md",
+            "Cargo.toml includes {inc}"
+        );
+    }
+    for entry in walkdir::WalkDir::new(root().join("compiler/src")) {
+        let entry = entry.expect("walk");
+        if entry.path().extension().is_none_or(|x| x != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path()).expect("read");
+        for part in text.split("include_str!(\"").skip(1) {
+            let rel = part.split('"').next().expect("path");
+            let abs = entry.path().parent().expect("dir").join(rel);
+            let abs = abs.canonicalize().unwrap_or(abs);
+            let from_root = abs
+                .strip_prefix(root().canonicalize().expect("root"))
+                .expect("in the repository");
+            assert!(
+                covered(&from_root.to_string_lossy()),
+                "{} embeds {}",
+                entry.path().display(),
+                from_root.display()
+            );
+        }
+    }
 }

@@ -32,6 +32,116 @@ use crate::model::{Environment, Service};
 /// `nestioc build --check` compares like with like.
 pub const NESTIOC_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// Where nestioc's source is published (Cargo.toml `repository`): the gate builds the
+/// release from it, since nestioc is not on crates.io.
+pub const NESTIOC_REPOSITORY: &str = env!("CARGO_PKG_REPOSITORY");
+
+/// What nestioc's build reads, from the root of its repository: the crate (Cargo.toml
+/// `include`) and its lock file. The identity of a build from source hashes them.
+pub const NESTIOC_BUILD_INPUTS: &[&str] = &[
+    "Cargo.toml",
+    "Cargo.lock",
+    "compiler",
+    "stdlib",
+    "docs",
+    "schemas",
+];
+
+/// Where the gate's nestioc comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NestiocSource {
+    /// The release that generated the pipelines: the tag `v<version>` of nestioc's
+    /// repository, built with its own lock file (`--locked`).
+    Release,
+    /// The repository holds nestioc's source at this directory (`ci ... nestioc-source=`):
+    /// the gate builds it at the commit under test, so the check compares the generated
+    /// files with what that very commit's nestioc generates.
+    Path(String),
+}
+
+impl NestiocSource {
+    /// The release tag, `v0.1.0`.
+    #[must_use]
+    pub fn tag() -> String {
+        format!("v{NESTIOC_VERSION}")
+    }
+
+    /// `cargo install` of nestioc into `root` (its `bin/` then holds `nestioc`).
+    #[must_use]
+    pub fn install_command(&self, root: &str) -> String {
+        match self {
+            Self::Release => format!(
+                "cargo install --locked --force --root \"{root}\" --git {NESTIOC_REPOSITORY} --tag {} nestioc",
+                Self::tag()
+            ),
+            Self::Path(p) => format!(
+                "cargo install --locked --force --root \"{root}\" --path {}",
+                sh_word(p)
+            ),
+        }
+    }
+
+    /// Shell lines that set `var` to the identity of the nestioc to install: the release
+    /// tag, or a hash of the git entries (mode, object id, path) of its build inputs at
+    /// `HEAD` (a tree's object id changes exactly when something under it does), so a
+    /// cached build is reused until nestioc's source changes, and no longer. The entries
+    /// are read in an assignment of their own: under `set -e` a failing `git` fails the
+    /// script, where the status of a pipeline would be the last command's (`cut`) and the
+    /// identity would silently be the hash of nothing.
+    #[must_use]
+    pub fn id_lines(&self, var: &str) -> Vec<String> {
+        match self {
+            Self::Release => vec![format!("{var}={}", Self::tag())],
+            Self::Path(_) => vec![
+                format!(
+                    "nestioc_src=\"$(git ls-tree HEAD -- {})\"",
+                    self.watched()
+                        .iter()
+                        .map(|w| sh_word(w))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+                format!("{var}=\"$(printf '%s\\n' \"$nestioc_src\" | sha256sum | cut -c1-16)\""),
+            ],
+        }
+    }
+
+    /// The repository paths whose change can change what the gate's nestioc generates
+    /// (its source, when the repository holds it).
+    #[must_use]
+    pub fn watched(&self) -> Vec<String> {
+        match self {
+            Self::Release => Vec::new(),
+            Self::Path(p) => NESTIOC_BUILD_INPUTS
+                .iter()
+                .map(|i| {
+                    if p == "." {
+                        (*i).to_owned()
+                    } else {
+                        format!("{p}/{i}")
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// The gate's script for a container job: install nestioc into `root` unless the one
+    /// there (restored from a cache, or left in the workspace) has the right identity,
+    /// then put it on PATH.
+    #[must_use]
+    pub fn install_script(&self, root: &str) -> Vec<String> {
+        let mut lines = self.id_lines("nestioc_id");
+        lines.extend([
+            format!(
+                "if [ \"$(cat \"{root}/nestioc.id\" 2>/dev/null || true)\" != \"$nestioc_id\" ]; then {} && echo \"$nestioc_id\" > \"{root}/nestioc.id\"; fi",
+                self.install_command(root)
+            ),
+            format!("export PATH=\"{root}/bin:$PATH\""),
+        ]);
+        lines
+    }
+}
+
 /// Where the project and its generated files are in the repository, and how the gate
 /// checks them.
 ///
@@ -203,6 +313,11 @@ pub const BUILD_PUSH: Action = Action {
     sha: "53b7df96c91f9c12dcc8a07bcb9ccacbed38856a",
     version: "v7.3.0",
 };
+pub const CACHE: Action = Action {
+    name: "actions/cache",
+    sha: "27d5ce7f107fe9357f9df03efb73ab90386fccae",
+    version: "v5.0.5",
+};
 
 /// Every pinned action (the tests check that each is written with its version comment).
 pub const ACTIONS: &[Action] = &[
@@ -216,6 +331,7 @@ pub const ACTIONS: &[Action] = &[
     SETUP_BUILDX,
     DOCKER_LOGIN,
     BUILD_PUSH,
+    CACHE,
 ];
 
 /// The CircleCI orb that turns changed paths into pipeline parameters.
@@ -297,12 +413,6 @@ pub const TOOLCHAINS: &[Toolchain] = &[
 #[must_use]
 pub fn toolchain(language: &str) -> Option<&'static Toolchain> {
     TOOLCHAINS.iter().find(|t| t.language == language)
-}
-
-/// The commands of the gate job.
-#[must_use]
-pub fn install_nestioc() -> String {
-    format!("cargo install nestioc --locked --version {NESTIOC_VERSION}")
 }
 
 /// Which refs a job runs for: branch names, and whether release tags (`v*`) count.
@@ -482,6 +592,8 @@ impl ServicePlan<'_> {
 #[derive(Debug, Clone)]
 pub struct Plan<'a> {
     pub project: &'a str,
+    /// Where the gate's nestioc comes from.
+    pub nestioc: NestiocSource,
     /// The file the project is declared in, for headers.
     pub project_file: String,
     pub layout: Layout,
@@ -498,6 +610,39 @@ impl Plan<'_> {
     pub fn base_branch(&self) -> &'static str {
         if self.trunk { "main" } else { "develop" }
     }
+
+    /// What the gate must see change to run: everything `nestioc build` reads (every
+    /// `*.kdl` of the project, its `templates/` with their overrides), everything it writes
+    /// (the whole output directory, so a hand edit is caught), and nestioc's own source when
+    /// the repository holds it.
+    #[must_use]
+    pub fn gate_watches(&self) -> Vec<GateWatch> {
+        let mut w = vec![
+            GateWatch::Kdl(self.layout.project_dir.clone()),
+            GateWatch::Dir(self.layout.in_project("templates")),
+            GateWatch::Dir(self.layout.out_dir.clone()),
+        ];
+        for p in self.nestioc.watched() {
+            // Cargo.toml and Cargo.lock are files, the others directories.
+            if p.rsplit('/').next().is_some_and(|n| n.contains('.')) {
+                w.push(GateWatch::File(p));
+            } else {
+                w.push(GateWatch::Dir(p));
+            }
+        }
+        w
+    }
+}
+
+/// Something whose change runs the gate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GateWatch {
+    /// Every `*.kdl` file under this directory (`.` for the repository).
+    Kdl(String),
+    /// Everything under this directory.
+    Dir(String),
+    /// This file.
+    File(String),
 }
 
 /// The registry host of an image repository, as `docker login` wants it.
@@ -623,6 +768,10 @@ pub fn plan<'a>(cx: &EmitContext<'a>) -> Plan<'a> {
     }
     Plan {
         project: &project.name,
+        nestioc: project
+            .ci_nestioc_source
+            .clone()
+            .map_or(NestiocSource::Release, NestiocSource::Path),
         project_file: cx.sources.get(project.source).name.clone(),
         layout,
         trunk,
