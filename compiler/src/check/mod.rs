@@ -34,6 +34,8 @@ const PASSES: &[(&str, Pass)] = &[
     ("mesh", policy::mesh_features),
     ("expose", policy::exposure),
     ("names", policy::output_names),
+    ("argocd-names", policy::argocd_names),
+    ("argocd-namespaces", policy::argocd_namespaces),
 ];
 
 pub fn check(model: &Model, topology: &Topology, opts: &CheckOptions, diags: &mut Diagnostics) {

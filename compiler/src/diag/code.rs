@@ -85,6 +85,8 @@ codes! {
     RoutePolicyConflict = "NST0310", "route-policy-conflict";
     TcpRoutePolicy = "NST0311", "tcp-route-policy";
     LatencyBucket = "NST0312", "latency-bucket";
+    ApplicationNameClash = "NST0315", "application-name-clash";
+    SharedNamespace = "NST0316", "shared-namespace";
     HandEditedOutput = "NST0401", "hand-edited-output";
     TemplateRender = "NST0402", "template-render";
     UnknownTemplateFile = "NST0403", "unknown-template-file";
