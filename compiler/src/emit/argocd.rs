@@ -50,7 +50,8 @@ const KEEP: &str = "Prune=false,Delete=false";
 /// The platform Applications: the files of the targets that are cluster objects but no
 /// chart's, each a directory source with an `include` glob (the directories also hold
 /// files that are not Kubernetes objects: rule files for promtool, dashboard JSON,
-/// fluent.conf). `(suffix, directory, include, destination namespace, wave)`.
+/// fluent.conf): the Application `<project>-<suffix>` reads `include` in `dir`, deploys
+/// into `namespace` (objects that name their own keep it), in `wave` of the root.
 struct PlatformApp {
     suffix: &'static str,
     dir: &'static str,
