@@ -182,6 +182,11 @@ pub const MESH: NodeSpec = NodeSpec {
 pub const CI: NodeSpec = NodeSpec {
     args: &[arg("system", Kind::Enum(CI_SYSTEMS), "A CI system")],
     rest: Some(arg("system", Kind::Enum(CI_SYSTEMS), "A CI system")),
+    props: &[prop(
+        "nestioc-source",
+        Kind::Str,
+        "The directory of the repository that holds nestioc's own source (`\".\"` for the root): the gate builds nestioc from it, at the commit under test, instead of installing the release that generated the pipelines",
+    )],
     ..node("ci", "The CI systems to generate pipelines for.")
 };
 
@@ -750,7 +755,7 @@ pub const CI_TEST: NodeSpec = NodeSpec {
     )],
     ..node(
         "test",
-        "The test command (one line of shell, run in the service's `source` directory), instead of the language's default (`go test ./...`, `cargo test --locked`, `npm ci && npm test`, `pip install -r requirements.txt && python -m pytest`, `./gradlew test`, `dotnet test`); see docs/delivery.md.",
+        "The test command (one line of shell, run in the service's `source` directory), instead of the language's default (`go test ./...`, `cargo test --locked`, `npm ci --include=dev && npm test`, `python -m pip install -r requirements.txt pytest && python -m pytest`, the Gradle or Maven wrapper's `test`, `dotnet test`); see docs/delivery.md.",
     )
 };
 
@@ -781,6 +786,11 @@ pub const VOLUME: NodeSpec = NodeSpec {
             "persistent",
             Kind::Bool,
             "Keep the data across restarts: a PersistentVolumeClaim (one replica) instead of scratch space",
+        ),
+        prop(
+            "keep",
+            Kind::Bool,
+            "Persistent volumes: keep the claim, and its data, when the service is renamed or removed or its application is deleted (default #true); #false deletes it with the service",
         ),
     ],
     repeatable: true,

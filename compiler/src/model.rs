@@ -106,6 +106,9 @@ pub struct Project {
     pub mesh: Mesh,
     pub mesh_span: Option<Span>,
     pub ci: Vec<String>,
+    /// `ci ... nestioc-source=`: where nestioc's source is in the repository (`.` for its
+    /// root), when the gate builds it from there instead of installing its release.
+    pub ci_nestioc_source: Option<String>,
     /// `trunk` or `gitflow`.
     pub branching: String,
     /// Emit the pull-request review job with the CI targets.
@@ -442,6 +445,9 @@ pub struct Volume {
     pub path: String,
     pub size: Quantity,
     pub persistent: bool,
+    /// A persistent volume's claim outlives the service: Helm, and Argo CD's prune and
+    /// cascading deletion, leave it (`keep`, default true). Always false for scratch space.
+    pub keep: bool,
     pub span: Span,
 }
 

@@ -17,6 +17,7 @@ mod fixtures;
 mod fluentd;
 mod fmt;
 mod formats;
+mod gitops;
 mod grafana;
 mod hardening;
 mod hostile;

@@ -36,6 +36,8 @@ const PASSES: &[(&str, Pass)] = &[
     ("expose", policy::exposure),
     ("hosts", policy::hosts),
     ("names", policy::output_names),
+    ("argocd-names", policy::argocd_names),
+    ("argocd-namespaces", policy::argocd_namespaces),
 ];
 
 pub fn check(model: &Model, topology: &Topology, opts: &CheckOptions, diags: &mut Diagnostics) {

@@ -145,6 +145,42 @@ pub(super) fn output_names(model: &Model, _: &Topology, diags: &mut Diagnostics)
     }
 }
 
+/// NST0315: Argo CD Application names that meet.
+pub(super) fn argocd_names(model: &Model, _: &Topology, diags: &mut Diagnostics) {
+    for d in crate::emit::argocd::name_clashes(model) {
+        diags.push(d);
+    }
+}
+
+/// NST0316: with Argo CD every environment deploys to the cluster Argo CD runs in, so two
+/// environments in one namespace would deploy the same objects (the same names from the
+/// same charts) twice, and their Applications would overwrite each other's.
+pub(super) fn argocd_namespaces(model: &Model, _: &Topology, diags: &mut Diagnostics) {
+    if model.project.cd != "argocd" {
+        return;
+    }
+    let envs = model.project.environments();
+    for (i, env) in envs.iter().enumerate() {
+        if let Some(first) = envs[..i].iter().find(|e| e.namespace == env.namespace) {
+            diags.push(
+                Diagnostic::error(
+                    Code::SharedNamespace,
+                    format!(
+                        "environments `{}` and `{}` both deploy into namespace `{}`",
+                        first.name, env.name, env.namespace
+                    ),
+                )
+                .with_label(env.span, format!("`{}` deploys into `{}`", env.name, env.namespace))
+                .with_secondary(first.span, format!("and so does `{}`", first.name))
+                .with_help(format!(
+                    "give each environment its own namespace: `environment \"{}\" {{ namespace \"{}-{}\" }}`",
+                    env.name, model.project.namespace, env.name
+                )),
+            );
+        }
+    }
+}
+
 pub(super) fn exposure(model: &Model, _: &Topology, diags: &mut Diagnostics) {
     for service in model.services.values() {
         let Some(expose) = &service.expose else {

@@ -88,6 +88,8 @@ codes! {
     LatencyBucket = "NST0312", "latency-bucket";
     ConflictingHost = "NST0313", "conflicting-host";
     DerivedHostInvalid = "NST0314", "derived-host-invalid";
+    ApplicationNameClash = "NST0315", "application-name-clash";
+    SharedNamespace = "NST0316", "shared-namespace";
     UnverifiedDockerfile = "NST0317", "unverified-dockerfile";
     ImageDataWithoutVolume = "NST0318", "image-data-without-volume";
     NoMetricsEndpoint = "NST0319", "no-metrics-endpoint";

@@ -83,16 +83,23 @@ struct Platform {
     argo: bool,
     fluentd: bool,
     spinnaker: bool,
+    /// The environments' namespaces (for the objects the play applies itself).
+    namespaces: Vec<String>,
 }
 
 impl Platform {
     fn of(cx: &EmitContext<'_>) -> Self {
         let p = &cx.model.project;
+        let mut namespaces: Vec<String> =
+            cx.environments().into_iter().map(|e| e.namespace).collect();
+        namespaces.sort();
+        namespaces.dedup();
         Platform {
             mesh: p.mesh,
             argo: p.cd == "argocd",
             fluentd: p.logging.as_ref().is_some_and(|l| l.system == "fluentd"),
             spinnaker: p.cd == "spinnaker",
+            namespaces,
         }
     }
 
@@ -305,8 +312,9 @@ fn tasks(platform: &Platform) -> Vec<Value> {
     ));
     if platform.fluentd {
         // Fluentd comes from the fluentd target (its configuration is the topology's), not
-        // from a chart: apply the generated manifest. `state: present` with server-side
-        // apply changes nothing when the objects are as generated.
+        // from a chart. With Argo CD, its platform Application deploys it; otherwise this
+        // play applies the generated manifest (`state: present` with server-side apply
+        // changes nothing when the objects are as generated).
         tasks.push(json!({
             "name": "Create the logging namespace",
             "kubernetes.core.k8s": {
@@ -318,24 +326,57 @@ fn tasks(platform: &Platform) -> Vec<Value> {
                 },
             },
         }));
-        tasks.push(json!({
-            "name": "Install Fluentd (the fluentd target's DaemonSet, RBAC and configuration)",
-            "kubernetes.core.k8s": {
-                "state": "present",
-                "apply": true,
-                "server_side_apply": {"field_manager": "nestioc-platform"},
-                "src": "{{ fluentd_manifest }}",
-            },
-        }));
+        if !platform.argo {
+            tasks.push(apply_file(
+                "Install Fluentd (the fluentd target's DaemonSet, RBAC and configuration)",
+                "{{ fluentd_manifest }}",
+            ));
+        }
+    }
+    if !platform.argo {
+        // Without Argo CD nothing else deploys the observability outputs: apply them here.
+        // The Alertmanager routing lives in the environments' namespaces.
+        for ns in &platform.namespaces {
+            tasks.push(json!({
+                "name": format!("Create the namespace {ns}"),
+                "kubernetes.core.k8s": {
+                    "state": "present",
+                    "definition": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
+                },
+            }));
+        }
+        let mut rules = apply_file(
+            "Apply the SLO rules (the prometheus target's PrometheusRules)",
+            "{{ item }}",
+        );
+        rules["loop"] = json!(
+            "{{ query('ansible.builtin.fileglob', playbook_dir ~ '/../prometheus/*.prometheusrule.yaml') | sort }}"
+        );
+        tasks.push(rules);
+        tasks.push(apply_file(
+            "Apply the Grafana dashboards (the grafana target's ConfigMaps)",
+            "{{ playbook_dir }}/../grafana/dashboards.yaml",
+        ));
+        tasks.push(apply_file(
+            "Apply the Alertmanager routing and inhibition (AlertmanagerConfigs)",
+            "{{ playbook_dir }}/../alertmanager/alertmanagerconfig.yaml",
+        ));
     }
     if platform.argo {
+        // Argo CD rates no Application's health since 1.8, so the sync waves over the
+        // generated Applications would order nothing: restore the check its documentation
+        // gives (docs/operator-manual/health.md, "Argocd App"), through the chart's
+        // `configs.cm` (argo-helm: "Any values you put under .configs.cm are passed to
+        // argocd-cm ConfigMap").
         tasks.push(release(
-            "Install Argo CD (argo-cd)",
+            "Install Argo CD (argo-cd), with the Application health check",
             "argocd",
             "argo/argo-cd",
             ARGO_CD.var,
             "argocd",
-            json!({}),
+            json!({"configs": {"cm": {
+                super::argocd::APPLICATION_HEALTH_KEY: super::argocd::APPLICATION_HEALTH_LUA,
+            }}}),
         ));
         // The controller's metrics (`rollout_info_replicas_available`, ...) feed the
         // outage alerts of services that run as Rollouts. Its metrics carry the Rollout's
@@ -368,8 +409,32 @@ fn tasks(platform: &Platform) -> Vec<Value> {
             "argo-rollouts",
             rollouts,
         ));
+        // Last, once the controllers and CRDs the Applications need are there: the
+        // project's AppProjects and root Application, from which Argo CD deploys the rest.
+        tasks.push(apply_file(
+            "Register the project with Argo CD (argocd/project.yaml: the AppProjects)",
+            "{{ argocd_projects_manifest }}",
+        ));
+        tasks.push(apply_file(
+            "Create the project's root application (argocd/apps.yaml)",
+            "{{ argocd_root_manifest }}",
+        ));
     }
     tasks
+}
+
+/// Server-side apply of a generated manifest: `state: present` changes nothing when the
+/// objects are as generated.
+fn apply_file(name: &str, src: &str) -> Value {
+    json!({
+        "name": name,
+        "kubernetes.core.k8s": {
+            "state": "present",
+            "apply": true,
+            "server_side_apply": {"field_manager": "nestioc-platform"},
+            "src": src,
+        },
+    })
 }
 
 /// The play's header: what it installs, how to run it, and what it leaves to others.
@@ -416,12 +481,29 @@ fn playbook_header(cx: &EmitContext<'_>, platform: &Platform, root: &str) -> Str
              # Vault file for the key). Keep the root key offline: rotating the issuer needs it.\n",
         );
     }
+    if platform.argo {
+        s.push_str(
+            "#\n\
+             # Argo CD gets the Application health check its sync waves need (argocd-cm), then\n\
+             # the project's AppProjects and root Application (argocd/project.yaml, apps.yaml):\n\
+             # from there Argo CD deploys the namespaces, the SLO rules, dashboards, Alertmanager\n\
+             # routing and Fluentd, then every environment's services. Register the repository\n\
+             # with Argo CD (argocd repo add) if it is private.\n",
+        );
+    } else {
+        s.push_str(
+            "#\n\
+             # Without Argo CD this play applies the observability outputs itself: the SLO rules\n\
+             # (prometheus/*.prometheusrule.yaml), the dashboards (grafana/dashboards.yaml), the\n\
+             # Alertmanager routing (alertmanager/alertmanagerconfig.yaml) and Fluentd.\n",
+        );
+    }
     if platform.fluentd {
         s.push_str(
             "#\n\
              # Fluentd is not installed from a chart: nestioc's `fluentd` target generates it\n\
              # (fluentd/fluentd.yaml: the DaemonSet, its RBAC and the ConfigMap holding\n\
-             # fluent.conf), and this play applies that file (`fluentd_manifest`).\n",
+             # fluent.conf).\n",
         );
     }
     if platform.spinnaker {
@@ -433,9 +515,10 @@ fn playbook_header(cx: &EmitContext<'_>, platform: &Platform, root: &str) -> Str
     }
     s.push_str(
         "#\n\
-         # Alertmanager's inhibition rules come from the alertmanager target\n\
-         # (alertmanager/inhibit.yaml): merge them into kube-prometheus-stack's\n\
-         # `alertmanager.config` when you set up routing.\n",
+         # Alertmanager's routing by owner and its inhibition rules come from the alertmanager\n\
+         # target as AlertmanagerConfig objects, one per environment namespace, which\n\
+         # kube-prometheus-stack's Alertmanager selects (alertmanagerConfigSelector and\n\
+         # alertmanagerConfigNamespaceSelector are empty: every one, in every namespace).\n",
     );
     s
 }
@@ -490,11 +573,21 @@ impl Emitter for Ansible {
             // The controller's architecture (`linux-arm64` on ARM nodes).
             vars.insert("gatewayapi_plugin_arch".into(), json!("linux-amd64"));
         }
-        if platform.fluentd {
+        if platform.fluentd && !platform.argo {
             // Beside the playbook in the generated output.
             vars.insert(
                 "fluentd_manifest".into(),
                 json!("{{ playbook_dir }}/../fluentd/fluentd.yaml"),
+            );
+        }
+        if platform.argo {
+            vars.insert(
+                "argocd_projects_manifest".into(),
+                json!("{{ playbook_dir }}/../argocd/project.yaml"),
+            );
+            vars.insert(
+                "argocd_root_manifest".into(),
+                json!("{{ playbook_dir }}/../argocd/apps.yaml"),
             );
         }
         if platform.mesh == Mesh::Linkerd {

@@ -35,6 +35,29 @@ pub const DNS_NAMESPACE: &str = "kube-system";
 /// proxies (the `ansible` target's PodMonitors).
 pub const MONITORING_NAMESPACE: &str = super::prometheus::RULES_NAMESPACE;
 
+/// What keeps a persistent volume's claim, and its data, when the chart no longer renders
+/// it (the service renamed or removed) or its release or application is deleted:
+/// - Helm: `helm.sh/resource-policy: keep` skips the object on uninstall, and on an
+///   upgrade or rollback that drops it (helm.sh/docs/howto/charts_tips_and_tricks).
+/// - Argo CD reads neither of those on prune, only its own sync option: `Prune=false` is
+///   honoured on prune (gitops-engine `isPruningDisabled`, read on the live object) and
+///   `Delete=false` on the cascading deletion of the application (controller
+///   `shouldBeDeleted`); argo-cd docs/user-guide/sync-options.md, "No Prune Resources" and
+///   "Resource Deletion" (which names PersistentVolumeClaims). Argo CD also honours
+///   `helm.sh/resource-policy: keep` on deletion, but not on prune (argo-cd#17819).
+/// - A claim kept after it left the chart would leave its application OutOfSync for good
+///   (and every `argocd app wait --sync` waiting): `IgnoreExtraneous` keeps a resource
+///   that needs pruning out of the sync status (controller/state.go; docs
+///   user-guide/compare-options.md, which sync-options.md recommends with `Prune=false`).
+pub const KEEP_ANNOTATIONS: &[(&str, &str)] = &[
+    ("argocd.argoproj.io/compare-options", "IgnoreExtraneous"),
+    (
+        "argocd.argoproj.io/sync-options",
+        "Prune=false,Delete=false",
+    ),
+    ("helm.sh/resource-policy", "keep"),
+];
+
 fn ingress_controller_namespace(mesh: Mesh) -> &'static str {
     match mesh {
         Mesh::Istio => "istio-system",
@@ -462,6 +485,7 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> Value {
                 m.insert("size".into(), json!(vol.size.text));
                 if vol.persistent {
                     m.insert("claimName".into(), json!(format!("{}-{}", service.name, vol.name)));
+                    m.insert("keep".into(), json!(vol.keep));
                 }
                 Value::Object(m)
             }).collect())),
@@ -765,6 +789,14 @@ pub fn render(v: &Value, namespace: &str) -> Vec<Value> {
     }
     for vol in get(v, "volumes").as_array().into_iter().flatten() {
         if truthy(&vol["claimName"]) {
+            let mut annotations = get(v, "annotations").clone();
+            if truthy(&vol["keep"])
+                && let Some(a) = annotations.as_object_mut()
+            {
+                for (k, val) in KEEP_ANNOTATIONS {
+                    a.insert((*k).into(), json!(val));
+                }
+            }
             out.push(json!({
                 "apiVersion": "v1",
                 "kind": "PersistentVolumeClaim",
@@ -772,7 +804,7 @@ pub fn render(v: &Value, namespace: &str) -> Vec<Value> {
                     "name": vol["claimName"],
                     "namespace": namespace,
                     "labels": get(v, "labels"),
-                    "annotations": get(v, "annotations"),
+                    "annotations": annotations,
                 },
                 "spec": {
                     "accessModes": ["ReadWriteOnce"],

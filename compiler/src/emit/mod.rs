@@ -1,8 +1,9 @@
 //! Stage 5: checked model + graph -> [`ArtifactSet`]. Pure: no I/O, no KDL. Each target
 //! is one emitter module registered in [`EMITTERS`]; adding a target touches nothing else.
 
+pub mod alertmanager_config;
 mod ansible;
-mod argocd;
+pub mod argocd;
 pub mod chart;
 pub mod ci;
 mod docker;

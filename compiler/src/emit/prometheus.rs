@@ -765,7 +765,7 @@ impl Emitter for Alertmanager {
     }
 
     fn description(&self) -> &'static str {
-        "dependency-aware inhibition and routes by owner: alertmanager/inhibit.yaml"
+        "dependency-aware inhibition and routes by owner: alertmanager/inhibit.yaml, alertmanager/alertmanagerconfig.yaml"
     }
 
     fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
@@ -832,10 +832,15 @@ impl Emitter for Alertmanager {
             "{}# Merge into your Alertmanager configuration: append `inhibit_rules`, add these `routes`\n# under your root route, and give each receiver (one per owner) its integrations.\n",
             header(&cx.sources.get(cx.model.project.source).name)
         );
-        Ok(vec![Artifact {
-            path: "alertmanager/inhibit.yaml".into(),
-            contents: format!("{head}{}", to_yaml(&doc)),
-            source: Some(cx.model.project.span),
-        }])
+        // The same routing and inhibition as AlertmanagerConfig objects, for GitOps.
+        let crs = super::alertmanager_config::artifact(cx, &doc)?;
+        Ok(vec![
+            Artifact {
+                path: "alertmanager/inhibit.yaml".into(),
+                contents: format!("{head}{}", to_yaml(&doc)),
+                source: Some(cx.model.project.span),
+            },
+            crs,
+        ])
     }
 }

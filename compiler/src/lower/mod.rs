@@ -371,6 +371,24 @@ fn lower_project(node: &Node, diags: &mut Diagnostics) -> Option<Project> {
         .collect();
     ci.sort_by_key(|s| lang::CI_SYSTEMS.iter().position(|c| c == s));
     ci.dedup();
+    let ci_nestioc_source = kids
+        .iter()
+        .filter(|n| n.name == "ci")
+        .find_map(|n| n.prop("nestioc-source"))
+        .and_then(|e| {
+            let s = str_of(e)?;
+            let s = s.trim_end_matches('/');
+            if s == "." {
+                return Some(".".to_owned());
+            }
+            match check_repo_path(s).at(e.value_span) {
+                Ok(()) => Some(s.to_owned()),
+                Err(d) => {
+                    diags.push(d);
+                    None
+                }
+            }
+        });
     let cd_node = child(kids, "cd");
     let cd = cd_node
         .and_then(|n| arg_str(n, 0))
@@ -497,6 +515,7 @@ fn lower_project(node: &Node, diags: &mut Diagnostics) -> Option<Project> {
         mesh,
         mesh_span: mesh_node.and_then(|n| n.arg(0)).map(|e| e.value_span),
         ci,
+        ci_nestioc_source,
         cd,
         cd_repository,
         cd_revision,
@@ -1415,11 +1434,26 @@ fn lower_volumes(kids: &[Node], diags: &mut Diagnostics) -> Vec<Volume> {
                 suffix: "Gi".into(),
             })
         });
+        let persistent = prop_bool(n, "persistent").unwrap_or(false);
+        if let (false, Some(keep)) = (persistent, n.prop("keep")) {
+            diags.push(
+                Diagnostic::error(
+                    Code::ConflictingEntries,
+                    format!(
+                        "volume `{name}` is scratch space: `keep` applies to persistent volumes"
+                    ),
+                )
+                .with_label(keep.span, "nothing to keep")
+                .with_secondary(n.ident_span(), "an emptyDir, deleted with its pod")
+                .with_help("remove `keep`, or make the volume persistent (`persistent=#true`)"),
+            );
+        }
         volumes.push(Volume {
             name,
             path,
             size,
-            persistent: prop_bool(n, "persistent").unwrap_or(false),
+            persistent,
+            keep: persistent && prop_bool(n, "keep").unwrap_or(true),
             span: n.ident_span(),
         });
     }

@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use super::{
     GENERIC_IMAGE, PATH_FILTERING_ORB, Plan, RELEASE_TAG_REGEX, RUST_IMAGE, Refs, ServicePlan,
-    Watch, circleci_literal, install_nestioc, plan, regex_escape,
+    Watch, circleci_literal, plan, regex_escape,
 };
 use crate::diag::Diagnostic;
 use crate::emit::yaml::{header, to_yaml};
@@ -29,6 +29,12 @@ pub const DOCKER_CLI_IMAGE: &str = "docker:27.5-cli";
 // Names: a service's jobs are `<service>_<what>` and the gate's workflow has an `_` too.
 // Service and environment names never contain `_`, so no two names can meet.
 pub const GATE_WORKFLOW: &str = "nestioc_check";
+
+/// Where the gate keeps nestioc, and the file holding its identity (in the checkout: the
+/// `checksum` of a cache key reads a file of the working directory).
+const NESTIOC_ROOT: &str = "$HOME/.nestioc";
+const NESTIOC_CACHE_PATH: &str = "~/.nestioc";
+const NESTIOC_ID_FILE: &str = ".nestioc-id";
 
 fn param(svc: &ServicePlan<'_>) -> String {
     format!("run-{}", svc.name)
@@ -98,14 +104,22 @@ fn continue_config(plan: &Plan<'_>) -> Value {
     let mut parameters = Map::new();
     let mut jobs = Map::new();
     let mut workflows = Map::new();
+    // nestioc is cached under the key of its identity (the release tag, or a hash of its
+    // source in this repository), written to a file for `checksum`; each `run` is its own
+    // shell, so the check puts it on PATH again.
+    let key = format!("nestioc-v1-{{{{ checksum \"{NESTIOC_ID_FILE}\" }}}}");
+    let on_path = format!("export PATH=\"{NESTIOC_ROOT}/bin:$PATH\"");
     jobs.insert(
         "nestioc-check".into(),
         json!({
             "docker": docker(RUST_IMAGE),
             "steps": [
                 "checkout",
-                run("Install nestioc", &install_nestioc()),
-                run("Generated files are up to date", &plan.layout.check_command()),
+                run("Identify nestioc", &(plan.nestioc.id_lines("id").join("\n") + &format!("\necho \"$id\" > {NESTIOC_ID_FILE}\n"))),
+                {"restore_cache": {"keys": [key]}},
+                run("Install nestioc", &(plan.nestioc.install_script(NESTIOC_ROOT).join("\n") + "\n")),
+                {"save_cache": {"key": key, "paths": [NESTIOC_CACHE_PATH]}},
+                run("Generated files are up to date", &format!("{on_path}\n{}\n", plan.layout.check_command())),
             ],
         }),
     );
@@ -164,10 +178,13 @@ fn continue_config(plan: &Plan<'_>) -> Value {
                     name.clone(),
                     json!({
                         "docker": docker(super::ARGOCD_IMAGE),
-                        "steps": [run(
-                            &format!("Deploy to {}", d.env),
-                            &(super::deploy_commands(svc, d, "CIRCLE_SHA1").join("\n") + "\n"),
-                        )],
+                        // `argocd app wait` prints nothing while a rollout pauses:
+                        // CircleCI's 10-minute no-output limit would end the step.
+                        "steps": [{"run": {
+                            "name": format!("Deploy to {}", d.env),
+                            "command": super::deploy_commands(svc, d, "CIRCLE_SHA1").join("\n") + "\n",
+                            "no_output_timeout": format!("{}m", super::deploy_minutes(svc)),
+                        }}],
                     }),
                 );
                 wf_jobs.push(json!({name: {

@@ -10,8 +10,9 @@ use rayon::prelude::*;
 use serde_json::{Map, Value, json};
 
 use super::{
-    ACTIONS, BUILD_PUSH, CHECKOUT, DOCKER_LOGIN, Deploy, Plan, RELEASE_TAG_GLOB, RUST_TOOLCHAIN,
-    RUST_VERSION, Refs, SETUP_BUILDX, ServicePlan, Watch, github_literal, install_nestioc, plan,
+    ACTIONS, BUILD_PUSH, CACHE, CHECKOUT, DOCKER_LOGIN, Deploy, GateWatch, NestiocSource, Plan,
+    RELEASE_TAG_GLOB, RUST_TOOLCHAIN, RUST_VERSION, Refs, SETUP_BUILDX, ServicePlan, Watch,
+    github_literal, plan,
 };
 use crate::diag::{Code, Diagnostic};
 use crate::emit::yaml::{header, to_yaml};
@@ -22,6 +23,9 @@ pub(in crate::emit) struct GithubActions;
 pub const RUNNER: &str = "ubuntu-24.04";
 pub const WORKFLOWS: &str = ".github/workflows";
 pub const REVIEW_WORKFLOW: &str = "nestioc-review";
+/// The gate's own workflow: `nestioc build --check` on any change to the topology, the
+/// templates or the generated tree.
+pub const GATE_WORKFLOW: &str = "nestioc-check";
 /// The hidden marker that identifies the review comment, so that it is updated in place.
 pub const REVIEW_MARKER: &str = "<!-- nestioc-review -->";
 
@@ -57,12 +61,90 @@ fn checkout() -> Value {
     step(CHECKOUT, Some(json!({"persist-credentials": false})))
 }
 
-fn install_steps() -> Vec<Value> {
-    vec![
-        checkout(),
-        step(RUST_TOOLCHAIN, Some(json!({"toolchain": RUST_VERSION}))),
-        json!({"name": "Install nestioc", "run": install_nestioc()}),
-    ]
+/// Where the gate keeps nestioc: `$HOME/.nestioc/bin/nestioc`, cached by actions/cache.
+const NESTIOC_ROOT: &str = "$HOME/.nestioc";
+const NESTIOC_CACHE_PATH: &str = "~/.nestioc";
+
+/// nestioc on PATH, from the cache when a build with the same identity is there (the
+/// release tag, or a hash of nestioc's source in this repository); built otherwise, and
+/// then cached by the action's post step. Follows a checkout.
+fn install_steps(plan: &Plan<'_>) -> Vec<Value> {
+    let miss = "steps.nestioc-cache.outputs.cache-hit != 'true'";
+    let mut steps = Vec::new();
+    let key = match &plan.nestioc {
+        NestiocSource::Release => format!("nestioc-${{{{ runner.os }}}}-{}", NestiocSource::tag()),
+        NestiocSource::Path(_) => {
+            steps.push(json!({
+                "name": "Identify nestioc's source",
+                "id": "nestioc-id",
+                "run": plan.nestioc.id_lines("id").join("\n")
+                    + "\necho \"id=$id\" >> \"$GITHUB_OUTPUT\"\n",
+            }));
+            "nestioc-${{ runner.os }}-${{ steps.nestioc-id.outputs.id }}".to_owned()
+        }
+    };
+    steps.push(json!({
+        "name": "Restore nestioc",
+        "id": "nestioc-cache",
+        "uses": CACHE.uses(),
+        "with": {"path": NESTIOC_CACHE_PATH, "key": key},
+    }));
+    steps.push(json!({
+        "if": miss,
+        "uses": RUST_TOOLCHAIN.uses(),
+        "with": {"toolchain": RUST_VERSION},
+    }));
+    steps.push(json!({
+        "name": "Build nestioc",
+        "if": miss,
+        "run": plan.nestioc.install_command(NESTIOC_ROOT),
+    }));
+    steps.push(json!({
+        "name": "Put nestioc on PATH",
+        "run": format!("echo \"{NESTIOC_ROOT}/bin\" >> \"$GITHUB_PATH\""),
+    }));
+    steps
+}
+
+/// The gate alone, on every change to what nestioc reads or writes.
+fn gate_workflow(plan: &Plan<'_>) -> Value {
+    let mut paths: Vec<String> = plan
+        .gate_watches()
+        .into_iter()
+        .map(|w| match w {
+            GateWatch::Kdl(dir) if dir == "." => "**/*.kdl".to_owned(),
+            GateWatch::Kdl(dir) => format!("{dir}/**/*.kdl"),
+            GateWatch::Dir(d) => format!("{d}/**"),
+            GateWatch::File(f) => f,
+        })
+        .collect();
+    paths.push(format!("{WORKFLOWS}/{GATE_WORKFLOW}.yml"));
+    let mut steps = vec![checkout()];
+    steps.extend(install_steps(plan));
+    steps.push(
+        json!({"name": "Generated files are up to date", "run": plan.layout.check_command()}),
+    );
+    let mut push = Map::new();
+    push.insert("branches".into(), json!(plan.push_refs.branches));
+    push.insert("paths".into(), json!(paths));
+    json!({
+        "name": "nestioc check",
+        "on": {"push": push, "pull_request": {"paths": paths}},
+        "permissions": {"contents": "read"},
+        "concurrency": {
+            "group": format!("{}-{GATE_WORKFLOW}-${{{{ github.ref }}}}", plan.project),
+            "cancel-in-progress": true,
+        },
+        "jobs": {
+            "nestioc-check": {
+                "name": "nestioc build --check",
+                "runs-on": RUNNER,
+                "permissions": {"contents": "read"},
+                "timeout-minutes": 30,
+                "steps": steps,
+            },
+        },
+    })
 }
 
 /// `if:` for refs, from the event's `github.ref` (never from user input).
@@ -108,7 +190,7 @@ fn deploy_job(svc: &ServicePlan<'_>, d: &Deploy) -> Value {
         "environment": d.env,
         "concurrency": {"group": format!("deploy-{}", d.app), "cancel-in-progress": false},
         "permissions": {},
-        "timeout-minutes": 20,
+        "timeout-minutes": super::deploy_minutes(svc),
         "steps": [{
             "name": format!("Set the image of {} and sync it", d.app),
             "env": {
@@ -170,7 +252,8 @@ fn service_workflow(plan: &Plan<'_>, svc: &ServicePlan<'_>) -> Value {
     push.insert("tags".into(), json!([RELEASE_TAG_GLOB]));
     push.insert("paths".into(), json!(paths));
     let mut jobs = Map::new();
-    let mut steps = install_steps();
+    let mut steps = vec![checkout()];
+    steps.extend(install_steps(plan));
     steps.push(
         json!({"name": "Generated files are up to date", "run": plan.layout.check_command()}),
     );
@@ -271,7 +354,7 @@ fn review_workflow(plan: &Plan<'_>) -> Value {
         // The whole history: `nestioc diff` builds the base branch too.
         Some(json!({"fetch-depth": 0, "persist-credentials": false})),
     )];
-    steps.extend(install_steps().into_iter().skip(1));
+    steps.extend(install_steps(plan));
     steps.push(json!({"name": "nestioc diff", "run": diff}));
     steps.push(json!({
         "name": "Post or update the review comment",
@@ -315,7 +398,7 @@ impl Emitter for GithubActions {
     }
 
     fn description(&self) -> &'static str {
-        "GitHub Actions workflows (ci \"github-actions\"): ci/.github/workflows/<service>.yml, nestioc-review.yml"
+        "GitHub Actions workflows (ci \"github-actions\"): ci/.github/workflows/<service>.yml, nestioc-check.yml, nestioc-review.yml"
     }
 
     fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
@@ -338,6 +421,17 @@ impl Emitter for GithubActions {
                     )
                     .with_help("rename the service, or turn `review` off"));
                 }
+                if svc.name == GATE_WORKFLOW {
+                    return Err(Diagnostic::error(
+                        Code::DuplicateName,
+                        format!("service `{GATE_WORKFLOW}` has the name of the gate's workflow"),
+                    )
+                    .with_label(
+                        svc.service.name_span,
+                        "its workflow would be the gate workflow's file",
+                    )
+                    .with_help("rename the service"));
+                }
                 Ok(Artifact {
                     path: format!("ci/{WORKFLOWS}/{}.yml", svc.name),
                     contents: header(&svc.file)
@@ -347,6 +441,11 @@ impl Emitter for GithubActions {
             })
             .collect();
         let mut out = files.into_iter().collect::<Result<Vec<_>, _>>()?;
+        out.push(Artifact {
+            path: format!("ci/{WORKFLOWS}/{GATE_WORKFLOW}.yml"),
+            contents: header(&plan.project_file) + &pin_comments(&to_yaml(&gate_workflow(&plan))),
+            source: Some(cx.model.project.span),
+        });
         if plan.review {
             out.push(Artifact {
                 path: format!("ci/{WORKFLOWS}/{REVIEW_WORKFLOW}.yml"),

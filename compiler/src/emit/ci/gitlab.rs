@@ -9,7 +9,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{
-    GENERIC_IMAGE, Plan, RELEASE_TAG_REGEX, RUST_IMAGE, Refs, ServicePlan, Watch, install_nestioc,
+    GENERIC_IMAGE, NestiocSource, Plan, RELEASE_TAG_REGEX, RUST_IMAGE, Refs, ServicePlan, Watch,
     plan, sh_quote,
 };
 use crate::diag::Diagnostic;
@@ -59,30 +59,57 @@ fn rules(svc: &ServicePlan<'_>, refs: Option<&Refs>) -> Value {
     json!([rule])
 }
 
+/// Where the gate keeps nestioc: GitLab caches only paths inside the project directory.
+const NESTIOC_ROOT: &str = "$CI_PROJECT_DIR/.nestioc";
+
+/// The cache that keeps nestioc between pipelines: one key per release; for a build from
+/// this repository's source one key, whose content is rebuilt (and uploaded again at the
+/// end of the job) when its identity file no longer matches.
+fn nestioc_cache(plan: &Plan<'_>) -> Value {
+    let key = match &plan.nestioc {
+        NestiocSource::Release => format!("nestioc-{}", NestiocSource::tag()),
+        NestiocSource::Path(_) => "nestioc-source".to_owned(),
+    };
+    json!({"key": key, "paths": [".nestioc/"]})
+}
+
+/// nestioc from the cache, or built; then on PATH for the lines that follow (GitLab runs
+/// a job's script lines in one shell).
+fn install_lines(plan: &Plan<'_>) -> Vec<String> {
+    plan.nestioc.install_script(NESTIOC_ROOT)
+}
+
+/// The gate: no `rules`, so it runs in every pipeline the workflow creates (a push to any
+/// branch, a merge request, a tag), whatever changed.
 fn gate_job(plan: &Plan<'_>) -> Value {
+    let mut script = install_lines(plan);
+    script.push(plan.layout.check_command());
     json!({
         "stage": "check",
         "image": RUST_IMAGE,
         "interruptible": true,
-        "script": [install_nestioc(), plan.layout.check_command()],
+        "cache": nestioc_cache(plan),
+        "script": script,
     })
 }
 
 fn review_job(plan: &Plan<'_>) -> Value {
+    let mut script = install_lines(plan);
+    script.extend([
+        "git fetch origin \"+refs/heads/$CI_MERGE_REQUEST_TARGET_BRANCH_NAME:refs/remotes/origin/$CI_MERGE_REQUEST_TARGET_BRANCH_NAME\"".to_owned(),
+        format!(
+            "nestioc diff{} --base \"origin/$CI_MERGE_REQUEST_TARGET_BRANCH_NAME\" --format markdown > nestioc-diff.md",
+            plan.layout.dir_arg()
+        ),
+    ]);
     json!({
         "stage": "check",
         "image": RUST_IMAGE,
         "interruptible": true,
         "rules": [{"if": "$CI_PIPELINE_SOURCE == \"merge_request_event\""}],
         "variables": {"GIT_DEPTH": "0"},
-        "script": [
-            install_nestioc(),
-            "git fetch origin \"+refs/heads/$CI_MERGE_REQUEST_TARGET_BRANCH_NAME:refs/remotes/origin/$CI_MERGE_REQUEST_TARGET_BRANCH_NAME\"",
-            format!(
-                "nestioc diff{} --base \"origin/$CI_MERGE_REQUEST_TARGET_BRANCH_NAME\" --format markdown > nestioc-diff.md",
-                plan.layout.dir_arg()
-            ),
-        ],
+        "cache": nestioc_cache(plan),
+        "script": script,
         "artifacts": {
             "expose_as": "nestioc diff",
             "paths": ["nestioc-diff.md"],
@@ -152,6 +179,7 @@ fn document(plan: &Plan<'_>) -> Value {
                     "rules": rules(svc, Some(&d.refs)),
                     "environment": {"name": d.env},
                     "resource_group": d.app,
+                    "timeout": format!("{} minutes", super::deploy_minutes(svc)),
                     "script": super::deploy_commands(svc, d, "CI_COMMIT_SHA"),
                 }),
             );

@@ -10,8 +10,7 @@
 use std::fmt::Write as _;
 
 use super::{
-    GENERIC_IMAGE, Plan, RELEASE_TAG_GLOB, RUST_IMAGE, Refs, ServicePlan, Watch, groovy_str,
-    install_nestioc, plan,
+    GENERIC_IMAGE, Plan, RELEASE_TAG_GLOB, RUST_IMAGE, Refs, ServicePlan, Watch, groovy_str, plan,
 };
 use crate::diag::Diagnostic;
 use crate::emit::{Artifact, EmitContext, Emitter};
@@ -26,6 +25,9 @@ pub const ARGOCD_TOKEN_CREDENTIALS: &str = "argocd-auth-token";
 /// Docker agents run as the agent's user, which the images do not know: give it a
 /// writable home for caches (Go, npm, pip's user installs, Gradle, NuGet).
 const DOCKER_ARGS: &str = "-e HOME=/tmp";
+
+/// Where the gate keeps nestioc: the job's workspace.
+const NESTIOC_ROOT: &str = "$WORKSPACE/.nestioc";
 
 /// A Groovy text writer with four-space indentation.
 struct Out {
@@ -157,6 +159,12 @@ fn service_stages(out: &mut Out, plan: &Plan<'_>, svc: &ServicePlan<'_>) {
             groovy_str(&format!("{}: deploy {}", svc.name, d.env))
         ));
         when(out, svc, Some(&d.refs));
+        out.open("options");
+        out.line(&format!(
+            "timeout(time: {}, unit: 'MINUTES')",
+            super::deploy_minutes(svc)
+        ));
+        out.close();
         out.docker_agent(super::ARGOCD_IMAGE, "--entrypoint=");
         out.open("steps");
         out.open(&format!(
@@ -196,8 +204,11 @@ fn jenkinsfile(plan: &Plan<'_>) -> String {
     out.open(&format!("stage({})", groovy_str("nestioc check")));
     out.docker_agent(RUST_IMAGE, DOCKER_ARGS);
     out.open("steps");
-    out.sh(&install_nestioc());
-    out.sh(&plan.layout.check_command());
+    // One shell: nestioc is put on PATH for the check. It stays in the workspace between
+    // builds (Jenkins keeps a branch's workspace), rebuilt when its identity changes.
+    let mut script = plan.nestioc.install_script(NESTIOC_ROOT);
+    script.push(plan.layout.check_command());
+    out.sh(&(script.join("\n") + "\n"));
     out.close();
     out.close();
     for svc in &plan.services {

@@ -23,12 +23,124 @@ pub(super) use github::GithubActions;
 pub(super) use gitlab::Gitlab;
 pub(super) use jenkins::Jenkins;
 
+use serde_json::Value;
+
 use super::EmitContext;
 use crate::model::{Environment, Service};
 
 /// The version of nestioc the pipelines install: the one that generated them, so that
 /// `nestioc build --check` compares like with like.
 pub const NESTIOC_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Where nestioc's source is published (Cargo.toml `repository`): the gate builds the
+/// release from it, since nestioc is not on crates.io.
+pub const NESTIOC_REPOSITORY: &str = env!("CARGO_PKG_REPOSITORY");
+
+/// What nestioc's build reads, from the root of its repository: the crate (Cargo.toml
+/// `include`) and its lock file. The identity of a build from source hashes them.
+pub const NESTIOC_BUILD_INPUTS: &[&str] = &[
+    "Cargo.toml",
+    "Cargo.lock",
+    "compiler",
+    "stdlib",
+    "docs",
+    "schemas",
+];
+
+/// Where the gate's nestioc comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NestiocSource {
+    /// The release that generated the pipelines: the tag `v<version>` of nestioc's
+    /// repository, built with its own lock file (`--locked`).
+    Release,
+    /// The repository holds nestioc's source at this directory (`ci ... nestioc-source=`):
+    /// the gate builds it at the commit under test, so the check compares the generated
+    /// files with what that very commit's nestioc generates.
+    Path(String),
+}
+
+impl NestiocSource {
+    /// The release tag, `v0.1.0`.
+    #[must_use]
+    pub fn tag() -> String {
+        format!("v{NESTIOC_VERSION}")
+    }
+
+    /// `cargo install` of nestioc into `root` (its `bin/` then holds `nestioc`).
+    #[must_use]
+    pub fn install_command(&self, root: &str) -> String {
+        match self {
+            Self::Release => format!(
+                "cargo install --locked --force --root \"{root}\" --git {NESTIOC_REPOSITORY} --tag {} nestioc",
+                Self::tag()
+            ),
+            Self::Path(p) => format!(
+                "cargo install --locked --force --root \"{root}\" --path {}",
+                sh_word(p)
+            ),
+        }
+    }
+
+    /// Shell lines that set `var` to the identity of the nestioc to install: the release
+    /// tag, or a hash of the git entries (mode, object id, path) of its build inputs at
+    /// `HEAD` (a tree's object id changes exactly when something under it does), so a
+    /// cached build is reused until nestioc's source changes, and no longer. The entries
+    /// are read in an assignment of their own: under `set -e` a failing `git` fails the
+    /// script, where the status of a pipeline would be the last command's (`cut`) and the
+    /// identity would silently be the hash of nothing.
+    #[must_use]
+    pub fn id_lines(&self, var: &str) -> Vec<String> {
+        match self {
+            Self::Release => vec![format!("{var}={}", Self::tag())],
+            Self::Path(_) => vec![
+                format!(
+                    "nestioc_src=\"$(git ls-tree HEAD -- {})\"",
+                    self.watched()
+                        .iter()
+                        .map(|w| sh_word(w))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+                format!("{var}=\"$(printf '%s\\n' \"$nestioc_src\" | sha256sum | cut -c1-16)\""),
+            ],
+        }
+    }
+
+    /// The repository paths whose change can change what the gate's nestioc generates
+    /// (its source, when the repository holds it).
+    #[must_use]
+    pub fn watched(&self) -> Vec<String> {
+        match self {
+            Self::Release => Vec::new(),
+            Self::Path(p) => NESTIOC_BUILD_INPUTS
+                .iter()
+                .map(|i| {
+                    if p == "." {
+                        (*i).to_owned()
+                    } else {
+                        format!("{p}/{i}")
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// The gate's script for a container job: install nestioc into `root` unless the one
+    /// there (restored from a cache, or left in the workspace) has the right identity,
+    /// then put it on PATH.
+    #[must_use]
+    pub fn install_script(&self, root: &str) -> Vec<String> {
+        let mut lines = self.id_lines("nestioc_id");
+        lines.extend([
+            format!(
+                "if [ \"$(cat \"{root}/nestioc.id\" 2>/dev/null || true)\" != \"$nestioc_id\" ]; then {} && echo \"$nestioc_id\" > \"{root}/nestioc.id\"; fi",
+                self.install_command(root)
+            ),
+            format!("export PATH=\"{root}/bin:$PATH\""),
+        ]);
+        lines
+    }
+}
 
 /// Where the project and its generated files are in the repository, and how the gate
 /// checks them.
@@ -109,8 +221,19 @@ pub const RUST_IMAGE: &str = "rust:1.95";
 /// The Argo CD CLI, for deployments.
 pub const ARGOCD_IMAGE: &str = "quay.io/argoproj/argocd:v3.3.14";
 
-/// How long a deployment waits for Argo CD to report the application synced and healthy.
-pub const DEPLOY_TIMEOUT_SECONDS: u32 = 600;
+/// How long Kubernetes and Argo Rollouts give a rollout to make progress before they call
+/// it failed (`progressDeadlineSeconds` of a Deployment and of a Rollout, default 600);
+/// past it Argo CD shows the application Degraded and `argocd app wait --health` fails at
+/// once. The base of every deployment's wait.
+pub const PROGRESS_DEADLINE_SECONDS: u64 = 600;
+
+/// Per canary traffic step: the canary ReplicaSet scales to the step's weight and its
+/// pods become ready.
+pub const STEP_SECONDS: u64 = 60;
+
+/// The wait for an operation in flight, and for our own sync (which applies the chart and
+/// returns; the rollout is waited for after it).
+pub const SYNC_TIMEOUT_SECONDS: u64 = 300;
 
 /// The image tags that deploy to production.
 pub const RELEASE_TAG_GLOB: &str = "v*";
@@ -190,6 +313,11 @@ pub const BUILD_PUSH: Action = Action {
     sha: "53b7df96c91f9c12dcc8a07bcb9ccacbed38856a",
     version: "v7.3.0",
 };
+pub const CACHE: Action = Action {
+    name: "actions/cache",
+    sha: "27d5ce7f107fe9357f9df03efb73ab90386fccae",
+    version: "v5.0.5",
+};
 
 /// Every pinned action (the tests check that each is written with its version comment).
 pub const ACTIONS: &[Action] = &[
@@ -203,6 +331,7 @@ pub const ACTIONS: &[Action] = &[
     SETUP_BUILDX,
     DOCKER_LOGIN,
     BUILD_PUSH,
+    CACHE,
 ];
 
 /// The CircleCI orb that turns changed paths into pipeline parameters.
@@ -221,6 +350,9 @@ pub struct Toolchain {
     pub with: &'static [(&'static str, &'static str)],
 }
 
+/// Java's test step: the Gradle wrapper, else the Maven wrapper.
+pub const JAVA_TEST: &str = "if [ -f gradlew ]; then sh ./gradlew --no-daemon --console=plain test; elif [ -f mvnw ]; then sh ./mvnw --batch-mode test; else echo 'no Gradle or Maven wrapper (gradlew, mvnw) here' >&2; exit 1; fi";
+
 pub const TOOLCHAINS: &[Toolchain] = &[
     Toolchain {
         language: "go",
@@ -238,24 +370,33 @@ pub const TOOLCHAINS: &[Toolchain] = &[
     },
     Toolchain {
         language: "node",
-        test: "npm ci && npm test",
+        // The test runner is a devDependency: `npm ci` omits devDependencies when
+        // NODE_ENV is `production` (npm docs, `omit`: "Default: 'dev' if the NODE_ENV
+        // environment variable is set to 'production'"); `--include=dev` wins over that.
+        test: "npm ci --include=dev && npm test",
         image: "node:24",
         setup: SETUP_NODE,
         with: &[("node-version", "24")],
     },
     Toolchain {
         language: "python",
-        // `python -m pytest` rather than `pytest`: where pip falls back to a user install
-        // (a container run as a non-root user, as Jenkins does), the `pytest` script is
-        // not on PATH but the module is importable.
-        test: "pip install -r requirements.txt && python -m pytest",
+        // requirements.txt holds what the service runs with, and pytest is rarely one of
+        // them: install the runner with it (a pin of pytest in the requirements wins, pip
+        // resolves both together). `python -m pytest` rather than `pytest`: where pip falls
+        // back to a user install (a container run as a non-root user, as Jenkins does), the
+        // `pytest` script is not on PATH but the module is importable; `python -m pip` is
+        // the pip of that same interpreter.
+        test: "python -m pip install -r requirements.txt pytest && python -m pytest",
         image: "python:3.14",
         setup: SETUP_PYTHON,
         with: &[("python-version", "3.14")],
     },
     Toolchain {
         language: "java",
-        test: "./gradlew test",
+        // The project's own build wrapper, which downloads the Gradle or Maven it pins
+        // (the image has neither). Through `sh`: a wrapper committed without its
+        // executable bit still runs. The Dockerfile builds with the Gradle wrapper.
+        test: JAVA_TEST,
         image: "eclipse-temurin:25-jdk",
         setup: SETUP_JAVA,
         with: &[("distribution", "temurin"), ("java-version", "25")],
@@ -274,12 +415,6 @@ pub fn toolchain(language: &str) -> Option<&'static Toolchain> {
     TOOLCHAINS.iter().find(|t| t.language == language)
 }
 
-/// The commands of the gate job.
-#[must_use]
-pub fn install_nestioc() -> String {
-    format!("cargo install nestioc --locked --version {NESTIOC_VERSION}")
-}
-
 /// Which refs a job runs for: branch names, and whether release tags (`v*`) count.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refs {
@@ -293,6 +428,108 @@ pub struct Deploy {
     pub env: String,
     pub app: String,
     pub refs: Refs,
+    /// The environment syncs automatically, with pruning: the pipeline's sync prunes too.
+    pub prune: bool,
+}
+
+/// What a deployment waits for, from the service's rollout policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wait {
+    /// Seconds for the rollout to end, or to reach its gate: [`PROGRESS_DEADLINE_SECONDS`],
+    /// plus every timed pause, every analysis that blocks a step, and [`STEP_SECONDS`] per
+    /// traffic step, up to the gate.
+    pub timeout: u64,
+    /// A step that waits for a person (a blue-green rollout without automatic promotion,
+    /// or an untimed canary pause): the wait ends there, with the application Suspended.
+    pub gate: Option<Gate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gate {
+    /// `blueGreen.autoPromotionEnabled: false`: the preview runs, the active Service waits.
+    BlueGreen,
+    /// A canary `pause: {}`.
+    CanaryPause,
+}
+
+impl Wait {
+    /// The wait of a service's deployment: Argo CD rates a paused Rollout Suspended (its
+    /// Rollout health check copies the controller's phase, and `Paused` becomes
+    /// `Suspended`: argo-cd resource_customizations/argoproj.io/Rollout/health.lua), for a
+    /// timed pause as for a manual one. `argocd app wait --health` waits through timed
+    /// pauses, so their durations add up; a manual gate would keep it waiting for good, so
+    /// the wait accepts Suspended there (`--suspended`) and stops at the gate.
+    #[must_use]
+    pub fn of(cx: &EmitContext<'_>, service: &Service) -> Self {
+        let strategy = super::rollout::strategy(cx, service);
+        let analysis = super::rollout::analysis(cx, service);
+        let mut timeout = PROGRESS_DEADLINE_SECONDS;
+        let mut gate = None;
+        if let Some(canary) = strategy.get("canary") {
+            for step in canary["steps"].as_array().into_iter().flatten() {
+                if step.get("setWeight").is_some() {
+                    timeout += STEP_SECONDS;
+                }
+                if let Some(pause) = step.get("pause") {
+                    match pause.get("duration").and_then(seconds) {
+                        Some(d) => timeout += d,
+                        None => {
+                            gate = Some(Gate::CanaryPause);
+                            break;
+                        }
+                    }
+                }
+                if step.get("analysis").is_some() {
+                    timeout += analysis.as_ref().and_then(analysis_seconds).unwrap_or(0);
+                }
+            }
+        } else if let Some(bg) = strategy.get("blueGreen") {
+            if bg.get("prePromotionAnalysis").is_some() {
+                timeout += analysis.as_ref().and_then(analysis_seconds).unwrap_or(0);
+            }
+            if bg["autoPromotionEnabled"] == Value::Bool(false) {
+                gate = Some(Gate::BlueGreen);
+            } else if let Some(s) = bg["autoPromotionSeconds"].as_u64() {
+                timeout += s;
+            }
+        }
+        Self { timeout, gate }
+    }
+}
+
+/// An Argo Rollouts duration (`"5m"`, `"1h30m"`, or a number of seconds) in seconds.
+fn seconds(v: &Value) -> Option<u64> {
+    if let Some(n) = v.as_u64() {
+        return Some(n);
+    }
+    let s = v.as_str()?;
+    s.parse::<u64>().ok().or_else(|| {
+        crate::lower::values::Duration::parse(s)
+            .ok()
+            .map(|d| d.millis.div_ceil(1000))
+    })
+}
+
+/// How long an AnalysisTemplate's run takes when it succeeds: its metrics run side by
+/// side, each `initialDelay` then `count` measurements `interval` apart (Argo Rollouts
+/// analysis_types.go: no interval and no count is one measurement). `None` when a metric
+/// has an interval and no count: it measures until it fails, and never ends.
+fn analysis_seconds(template: &Value) -> Option<u64> {
+    let mut longest = 0;
+    for m in template["spec"]["metrics"].as_array().into_iter().flatten() {
+        let delay = m.get("initialDelay").and_then(seconds).unwrap_or(0);
+        let interval = m.get("interval").and_then(seconds);
+        let count = m["count"]
+            .as_u64()
+            .or_else(|| m["count"].as_str()?.parse().ok());
+        let run = match (interval, count) {
+            (Some(_), None) => return None,
+            (Some(i), Some(c)) => i * c.saturating_sub(1),
+            (None, _) => 0,
+        };
+        longest = longest.max(delay + run);
+    }
+    Some(longest)
 }
 
 /// What is tested: the command, and the toolchain it runs in (none: the system's plain
@@ -333,6 +570,8 @@ pub struct ServicePlan<'a> {
     /// The registry host to log in to (`docker.io` when the repository names none).
     pub registry: String,
     pub deploys: Vec<Deploy>,
+    /// What its deployments wait for.
+    pub wait: Wait,
 }
 
 impl ServicePlan<'_> {
@@ -362,6 +601,8 @@ impl ServicePlan<'_> {
 #[derive(Debug, Clone)]
 pub struct Plan<'a> {
     pub project: &'a str,
+    /// Where the gate's nestioc comes from.
+    pub nestioc: NestiocSource,
     /// The file the project is declared in, for headers.
     pub project_file: String,
     pub layout: Layout,
@@ -378,6 +619,39 @@ impl Plan<'_> {
     pub fn base_branch(&self) -> &'static str {
         if self.trunk { "main" } else { "develop" }
     }
+
+    /// What the gate must see change to run: everything `nestioc build` reads (every
+    /// `*.kdl` of the project, its `templates/` with their overrides), everything it writes
+    /// (the whole output directory, so a hand edit is caught), and nestioc's own source when
+    /// the repository holds it.
+    #[must_use]
+    pub fn gate_watches(&self) -> Vec<GateWatch> {
+        let mut w = vec![
+            GateWatch::Kdl(self.layout.project_dir.clone()),
+            GateWatch::Dir(self.layout.in_project("templates")),
+            GateWatch::Dir(self.layout.out_dir.clone()),
+        ];
+        for p in self.nestioc.watched() {
+            // Cargo.toml and Cargo.lock are files, the others directories.
+            if p.rsplit('/').next().is_some_and(|n| n.contains('.')) {
+                w.push(GateWatch::File(p));
+            } else {
+                w.push(GateWatch::Dir(p));
+            }
+        }
+        w
+    }
+}
+
+/// Something whose change runs the gate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GateWatch {
+    /// Every `*.kdl` file under this directory (`.` for the repository).
+    Kdl(String),
+    /// Everything under this directory.
+    Dir(String),
+    /// This file.
+    File(String),
 }
 
 /// The registry host of an image repository, as `docker login` wants it.
@@ -484,6 +758,7 @@ pub fn plan<'a>(cx: &EmitContext<'a>) -> Plan<'a> {
                         env: env.name.clone(),
                         app: format!("{}-{}-{}", project.name, service.name, env.name),
                         refs: refs.clone(),
+                        prune: env.auto_sync,
                     });
                 }
             }
@@ -501,10 +776,15 @@ pub fn plan<'a>(cx: &EmitContext<'a>) -> Plan<'a> {
             repository: &service.image.repository,
             registry: registry_host(&service.image.repository),
             deploys,
+            wait: Wait::of(cx, service),
         });
     }
     Plan {
         project: &project.name,
+        nestioc: project
+            .ci_nestioc_source
+            .clone()
+            .map_or(NestiocSource::Release, NestiocSource::Path),
         project_file: cx.sources.get(project.source).name.clone(),
         layout,
         trunk,
@@ -517,31 +797,71 @@ pub fn plan<'a>(cx: &EmitContext<'a>) -> Plan<'a> {
 /// The deployment commands, for a shell where `argocd` is the Argo CD CLI (authenticated
 /// by `ARGOCD_SERVER` and `ARGOCD_AUTH_TOKEN`) and `sha_var` holds the commit SHA.
 ///
-/// The tag is set as a Helm parameter of the application; the sync is started without
-/// waiting, since an automatically synced application may already be syncing the change
-/// (then `sync` refuses, and the wait that follows waits for that sync instead); the wait
-/// fails the job unless the application ends synced and healthy.
+/// 1. The tag is set as a Helm parameter of the application.
+/// 2. The pipeline's own sync applies it: an automatically synced application may already
+///    be syncing (a second sync is refused while an operation runs), so the sync waits for
+///    any operation in flight, and is tried once more if one started in between. Every
+///    sync that starts after `app set` applies the new tag, so when ours succeeds the
+///    cluster has it. Waiting on the application alone could succeed on the old state:
+///    right after `app set` it still shows Synced and Healthy until the controller
+///    compares again, and `argocd app wait` has no revision to wait for.
+/// 3. `argocd app wait --sync --health --operation` for the rollout: `--operation` waits
+///    until the controller has reconciled once after the operation finished (argo-cd
+///    cmd/argocd/commands/app.go `checkAppWaitConditions`), so the health it reads is the
+///    new Rollout's or Deployment's, which stays Progressing until their controller has
+///    observed the new spec. The timeout comes from the rollout ([`Wait`]); a Degraded
+///    application (an aborted rollout, a missed progress deadline) fails the wait at once.
+///    At a manual gate the wait also accepts Suspended, and says so.
 #[must_use]
 pub fn deploy_commands(plan: &ServicePlan<'_>, deploy: &Deploy, sha_var: &str) -> Vec<String> {
-    let mut set = format!(
-        "argocd app set {} --helm-set \"image.tag=${sha_var}\"",
-        deploy.app
-    );
+    let app = &deploy.app;
+    let mut set = format!("argocd app set {app} --helm-set \"image.tag=${sha_var}\"");
     if plan.service.image.digest.is_some() {
         // A digest wins over the tag in the chart: clear it so the new tag is what runs.
         set.push_str(" --helm-set image.digest=");
     }
-    vec![
+    let sync = format!(
+        "argocd app sync {app}{} --timeout {SYNC_TIMEOUT_SECONDS}",
+        if deploy.prune { " --prune" } else { "" }
+    );
+    let op_wait = format!("argocd app wait {app} --operation --timeout {SYNC_TIMEOUT_SECONDS}");
+    let mut cmds = vec![
         set,
-        format!(
-            "argocd app sync {} --async || echo \"a sync of {} is already running: waiting for it\"",
-            deploy.app, deploy.app
-        ),
-        format!(
-            "argocd app wait {} --timeout {DEPLOY_TIMEOUT_SECONDS}",
-            deploy.app
-        ),
-    ]
+        op_wait.clone(),
+        format!("{sync} || {{ {op_wait} && {sync}; }}"),
+    ];
+    let wait = &plan.wait;
+    match &wait.gate {
+        None => cmds.push(format!(
+            "argocd app wait {app} --sync --health --operation --timeout {}",
+            wait.timeout
+        )),
+        Some(gate) => {
+            cmds.push(format!(
+                "argocd app wait {app} --sync --health --suspended --operation --timeout {}",
+                wait.timeout
+            ));
+            let what = match gate {
+                Gate::BlueGreen => {
+                    "its blue-green promotion: the new version runs behind the preview Service"
+                }
+                Gate::CanaryPause => "a manual canary step",
+            };
+            // `--suspended` alone succeeds only on Suspended; on Healthy it times out.
+            cmds.push(format!(
+                "if argocd app wait {app} --suspended --timeout 15 > /dev/null 2>&1; then echo \"{app}: {} waits for {what}. Promote it with: argocd app actions run {app} resume --kind Rollout --resource-name {}\"; fi",
+                plan.name, plan.name
+            ));
+        }
+    }
+    cmds
+}
+
+/// The minutes a deployment job may take: the syncs (at most four waits of
+/// [`SYNC_TIMEOUT_SECONDS`]), the rollout's wait, and five minutes for the job itself.
+#[must_use]
+pub fn deploy_minutes(plan: &ServicePlan<'_>) -> u64 {
+    (4 * SYNC_TIMEOUT_SECONDS + plan.wait.timeout + 15).div_ceil(60) + 5
 }
 
 /// `docker build` and `docker push` of a service's image, tagged with `$sha_var`.
