@@ -6,7 +6,7 @@
 //!   v1_parser.rb`, `literal_parser.rb`, `basic_parser.rb` of Fluentd 1.19.3): directives
 //!   with arguments, nested sections, `key value` lines, double-quoted strings with their
 //!   escapes (embedded Ruby `#{...}` refused: the generator must never produce it, but
-//!   for the two fixed reads of the Elasticsearch credentials from the environment),
+//!   for the two fixed reads of the Elasticsearch credentials from their mounted files),
 //!   single-quoted strings, JSON arrays and hashes, unquoted values up to a ` #` comment;
 //! - a table of every plugin the generator uses, taken from the plugins' sources at the
 //!   versions the pinned image bundles (its Gemfile.lock): each parameter's type
@@ -190,12 +190,12 @@ impl<'a> Parser<'a> {
                 self.pos += 2;
             } else if c == '#' && next == Some('{') {
                 // The one embedded Ruby the generator writes: the Elasticsearch
-                // credentials read from the environment, fixed strings with no user value
+                // credentials read from their mounted files, fixed strings with no user value
                 // (user strings have their `#` escaped).
                 let rest: String = self.s[self.pos..].iter().collect();
                 let allowed = [
-                    "#{ENV['ELASTICSEARCH_USERNAME']}",
-                    "#{ENV['ELASTICSEARCH_PASSWORD']}",
+                    "#{File.read('/fluentd/elasticsearch-credentials/username').chomp}",
+                    "#{File.read('/fluentd/elasticsearch-credentials/password').chomp}",
                 ]
                 .into_iter()
                 .find(|a| rest.starts_with(&format!("{a}\"")));
@@ -1426,15 +1426,14 @@ fn environments_write_their_own_streams_over_verified_signed_in_tls() {
     assert_eq!(output.get("ssl_verify"), Some("true"));
     assert_eq!(output.get("ssl_min_version"), Some("TLSv1_2"));
     let ca_file = output.get("ca_file").expect("ca_file");
-    // Credentials from the environment (embedded Ruby, in a double-quoted value).
-    let env_var = |v: Option<&str>| -> String {
+    // Credentials from the files of the Secret (embedded Ruby, in a double-quoted value).
+    let file = |v: Option<&str>| -> String {
         let v = v.expect("value");
-        v.strip_prefix("#{ENV['")
-            .and_then(|r| r.strip_suffix("']}"))
-            .unwrap_or_else(|| panic!("not an environment variable: {v}"))
+        v.strip_prefix("#{File.read('")
+            .and_then(|r| r.strip_suffix("').chomp}"))
+            .unwrap_or_else(|| panic!("not a file read: {v}"))
             .to_owned()
     };
-    let (user, password) = (env_var(output.get("user")), env_var(output.get("password")));
     let docs: Vec<serde_json::Value> =
         serde_saphyr::from_multiple(&set.files["fluentd/fluentd.yaml"].contents).expect("yaml");
     let ds = docs
@@ -1443,16 +1442,54 @@ fn environments_write_their_own_streams_over_verified_signed_in_tls() {
         .expect("DaemonSet");
     let pod = &ds["spec"]["template"]["spec"];
     let container = &pod["containers"][0];
-    for (var, key) in [(&user, "username"), (&password, "password")] {
-        let e = container["env"]
+    // Each file is a key of the Secret, mounted where fluent.conf reads it.
+    let secret_file = |path: &str| -> (String, String) {
+        let mount = container["volumeMounts"]
             .as_array()
-            .expect("env")
+            .expect("mounts")
             .iter()
-            .find(|e| e["name"] == var.as_str())
-            .unwrap_or_else(|| panic!("no {var} in the DaemonSet"));
-        assert_eq!(e["valueFrom"]["secretKeyRef"]["name"], "es-fluentd");
-        assert_eq!(e["valueFrom"]["secretKeyRef"]["key"], key);
-    }
+            .find(|m| path.starts_with(&format!("{}/", m["mountPath"].as_str().unwrap_or("?"))))
+            .unwrap_or_else(|| panic!("{path} is in no mount"));
+        let volume = pod["volumes"]
+            .as_array()
+            .expect("volumes")
+            .iter()
+            .find(|v| v["name"] == mount["name"])
+            .expect("the mounted volume");
+        let item = path.rsplit('/').next().expect("a file name").to_owned();
+        let key = volume["secret"]["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|i| i["path"] == item.as_str())
+            .unwrap_or_else(|| panic!("{path} is no item of the Secret"))["key"]
+            .as_str()
+            .expect("key")
+            .to_owned();
+        (
+            volume["secret"]["secretName"]
+                .as_str()
+                .expect("secret")
+                .to_owned(),
+            key,
+        )
+    };
+    assert_eq!(
+        secret_file(&file(output.get("user"))),
+        ("es-fluentd".to_owned(), "username".to_owned())
+    );
+    assert_eq!(
+        secret_file(&file(output.get("password"))),
+        ("es-fluentd".to_owned(), "password".to_owned())
+    );
+    assert!(
+        container["env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|e| e["valueFrom"]["secretKeyRef"].is_null()),
+        "no secret in the environment (checkov CKV_K8S_35)"
+    );
     let mount = container["volumeMounts"]
         .as_array()
         .expect("mounts")

@@ -169,9 +169,8 @@ fn es_time(millis: u64) -> String {
 
 /// Where the DaemonSet mounts the Secret named by `elasticsearch ... ca=`.
 const ES_CA_DIR: &str = "/fluentd/elasticsearch-ca";
-/// The environment variables the DaemonSet fills from `credentials=`'s Secret.
-const ES_USER_ENV: &str = "ELASTICSEARCH_USERNAME";
-const ES_PASSWORD_ENV: &str = "ELASTICSEARCH_PASSWORD";
+/// Where the DaemonSet mounts the Secret named by `elasticsearch ... credentials=`.
+const ES_CREDENTIALS_DIR: &str = "/fluentd/elasticsearch-credentials";
 
 struct Names {
     /// Every object of the log router: `fluentd-<project>`.
@@ -512,10 +511,18 @@ fn output(conf: &mut Conf, n: &Names, es: &EsUrl, logging: &crate::model::Loggin
         }
     }
     if logging.es_credentials.is_some() {
-        // Embedded Ruby, read once at start: the DaemonSet sets both from the Secret that
-        // `credentials=` names. Fixed strings, never a user value.
-        conf.param("user", format!("\"#{{ENV['{ES_USER_ENV}']}}\""));
-        conf.param("password", format!("\"#{{ENV['{ES_PASSWORD_ENV}']}}\""));
+        // Embedded Ruby, evaluated once when the configuration is read: the files the
+        // DaemonSet mounts from the Secret `credentials=` names (files, not environment
+        // variables, which leak into child processes and crash reports). Fixed strings,
+        // never a user value.
+        conf.param(
+            "user",
+            format!("\"#{{File.read('{ES_CREDENTIALS_DIR}/username').chomp}}\""),
+        );
+        conf.param(
+            "password",
+            format!("\"#{{File.read('{ES_CREDENTIALS_DIR}/password').chomp}}\""),
+        );
     }
     conf.string(
         "data_stream_name",
@@ -594,19 +601,11 @@ fn fluent_conf(
 
 fn manifests(cx: &EmitContext<'_>, logging: &Logging, n: &Names, conf: &str) -> Vec<Value> {
     let project = &cx.model.project.name;
-    let mut env = vec![json!({
+    let env = vec![json!({
         // Limits the metadata filter's pod watch to this node.
         "name": "K8S_NODE_NAME",
         "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}},
     })];
-    if let Some(secret) = &logging.es_credentials {
-        for (var, key) in [(ES_USER_ENV, "username"), (ES_PASSWORD_ENV, "password")] {
-            env.push(json!({
-                "name": var,
-                "valueFrom": {"secretKeyRef": {"name": secret, "key": key}},
-            }));
-        }
-    }
     let host_dir = |name: &str, path: &str, ty: &str| json!({"name": name, "hostPath": {"path": path, "type": ty}});
     let mut mounts = vec![
         json!({"name": "config", "mountPath": "/fluentd/etc", "readOnly": true}),
@@ -622,6 +621,16 @@ fn manifests(cx: &EmitContext<'_>, logging: &Logging, n: &Names, conf: &str) -> 
         host_dir("buffers", &n.buffer_dir, "DirectoryOrCreate"),
         json!({"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}),
     ];
+    if let Some(secret) = &logging.es_credentials {
+        mounts.push(json!({"name": "elasticsearch-credentials", "mountPath": ES_CREDENTIALS_DIR, "readOnly": true}));
+        volumes.push(json!({
+            "name": "elasticsearch-credentials",
+            "secret": {"secretName": secret, "items": [
+                {"key": "username", "path": "username"},
+                {"key": "password", "path": "password"},
+            ]},
+        }));
+    }
     if let Some(secret) = &logging.es_ca {
         mounts.push(json!({"name": "elasticsearch-ca", "mountPath": ES_CA_DIR, "readOnly": true}));
         volumes.push(json!({
