@@ -36,3 +36,4 @@ mod stdlib;
 mod support;
 mod suppressions;
 mod templates;
+mod upstream;
