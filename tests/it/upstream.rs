@@ -602,10 +602,10 @@ const KNOWN: &[Known] = &[
         ours: Some(LIVENESS_TIMING),
     },
     Known {
-        id: "liveness-path",
+        id: "readiness-path",
         services: &["balancereader", "transactionhistory"],
-        key: "probe.liveness",
-        ours: Some("httpGet /ready 8080"),
+        key: "probe.readiness",
+        ours: Some("httpGet /healthy 8080"),
     },
     Known {
         id: "liveness-added",
