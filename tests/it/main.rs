@@ -40,3 +40,4 @@ mod stdlib;
 mod support;
 mod suppressions;
 mod templates;
+mod upstream;
