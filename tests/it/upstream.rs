@@ -675,12 +675,6 @@ const KNOWN: &[Known] = &[
         ours: Some("= /var/lib/postgresql/data/pgdata"),
     },
     Known {
-        id: "pull-always",
-        services: &[],
-        key: "image.pullPolicy",
-        ours: Some("Always"),
-    },
-    Known {
         id: "container-names",
         services: &["frontend", "ledger-db"],
         key: "container.name",
