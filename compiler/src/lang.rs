@@ -76,6 +76,9 @@ pub struct PropSpec {
     pub kind: Kind,
     pub required: bool,
     pub doc: &'static str,
+    /// The property takes several values: the arguments that follow it continue its list
+    /// (`command="redis-cli" "ping"`, `add-capabilities="CHOWN" "SETUID"`).
+    pub many: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -112,6 +115,7 @@ const fn prop(name: &'static str, kind: Kind, doc: &'static str) -> PropSpec {
         kind,
         required: false,
         doc,
+        many: false,
     }
 }
 
@@ -121,6 +125,18 @@ const fn req_prop(name: &'static str, kind: Kind, doc: &'static str) -> PropSpec
         kind,
         required: true,
         doc,
+        many: false,
+    }
+}
+
+/// A property whose value may go on as further arguments: `command="redis-cli" "ping"`.
+const fn many_prop(name: &'static str, kind: Kind, doc: &'static str) -> PropSpec {
+    PropSpec {
+        name,
+        kind,
+        required: false,
+        doc,
+        many: true,
     }
 }
 
@@ -143,7 +159,98 @@ pub const CI_SYSTEMS: &[&str] = &["github-actions", "gitlab", "circleci", "jenki
 pub const CD_SYSTEMS: &[&str] = &["argocd", "spinnaker", "none"];
 pub const LANGUAGES: &[&str] = &["go", "rust", "node", "python", "java", "dotnet"];
 pub const PROTOCOLS: &[&str] = &["http", "grpc", "tcp"];
-pub const PROBES: &[&str] = &["http", "grpc", "tcp"];
+pub const PROBES: &[&str] = &["http", "grpc", "tcp", "exec", "none"];
+pub const PROBE_FOR: &[&str] = &["readiness", "liveness", "startup", "all"];
+
+/// The probes a `probe ... for=` sets: `all` is readiness and liveness (a startup probe is
+/// only ever asked for by name).
+#[must_use]
+pub fn probe_covers(for_: &str) -> &'static [&'static str] {
+    match for_ {
+        "readiness" => &["readiness"],
+        "liveness" => &["liveness"],
+        "startup" => &["startup"],
+        "all" => &["readiness", "liveness"],
+        _ => &[],
+    }
+}
+/// Every Linux capability (capabilities(7)), as Kubernetes names them: without `CAP_`.
+pub const CAPABILITIES: &[&str] = &[
+    "AUDIT_CONTROL",
+    "AUDIT_READ",
+    "AUDIT_WRITE",
+    "BLOCK_SUSPEND",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "KILL",
+    "LEASE",
+    "LINUX_IMMUTABLE",
+    "MAC_ADMIN",
+    "MAC_OVERRIDE",
+    "MKNOD",
+    "NET_ADMIN",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_RAW",
+    "PERFMON",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYSLOG",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_CHROOT",
+    "SYS_MODULE",
+    "SYS_NICE",
+    "SYS_PACCT",
+    "SYS_PTRACE",
+    "SYS_RAWIO",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "WAKE_ALARM",
+];
+/// The capabilities a container may add under the Pod Security Standards' `baseline`
+/// profile ("Capabilities", https://kubernetes.io/docs/concepts/security/pod-security-standards/#baseline):
+/// every other one is refused (NST0130).
+pub const BASELINE_CAPABILITIES: &[&str] = &[
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+];
+/// Container names the meshes inject (Istio: istio-proxy, istio-init, istio-validation,
+/// enable-core-dump, pkg/kube/inject; Linkerd: linkerd-proxy, linkerd-init,
+/// linkerd-debug, pkg/k8s/labels.go; linkerd-network-validator,
+/// charts/partials/templates/_network-validator.tpl): a sidecar or init
+/// container of the same name would replace or collide with the mesh's own (NST0133).
+pub const MESH_CONTAINERS: &[&str] = &[
+    "enable-core-dump",
+    "istio-init",
+    "istio-proxy",
+    "istio-validation",
+    "linkerd-debug",
+    "linkerd-init",
+    "linkerd-network-validator",
+    "linkerd-proxy",
+];
 pub const SLO_KINDS: &[&str] = &["availability", "latency"];
 pub const ROLLOUTS: &[&str] = &["rolling", "canary", "blue-green"];
 pub const LOG_FORMATS: &[&str] = &["json", "logfmt", "text", "nginx", "apache", "regex"];
@@ -527,10 +634,44 @@ pub const PROBE: NodeSpec = NodeSpec {
         prop(
             "port",
             Kind::PortName,
-            "Port name (default: the first port)",
+            "Port name (default: the container's first port)",
+        ),
+        many_prop(
+            "command",
+            Kind::Str,
+            "For `exec`: the program and its arguments, run in the container without a shell; further values follow as arguments: `command=\"redis-cli\" \"ping\"`",
+        ),
+        prop(
+            "for",
+            Kind::Enum(PROBE_FOR),
+            "Which probes this sets: `readiness`, `liveness`, `startup`, or `all` (default): readiness and liveness",
+        ),
+        prop(
+            "initial-delay",
+            Kind::Duration,
+            "Whole seconds before the first probe (default: none for readiness and startup, \"10s\" for liveness)",
+        ),
+        prop(
+            "period",
+            Kind::Duration,
+            "Whole seconds between probes (default \"10s\"; liveness \"20s\")",
+        ),
+        prop(
+            "timeout",
+            Kind::Duration,
+            "Whole seconds a probe may take (default \"2s\")",
+        ),
+        prop(
+            "failures",
+            Kind::Int(1, 10_000),
+            "Failed probes in a row before the container is unready (readiness) or restarted (liveness, startup); default 3, startup 30",
         ),
     ],
-    ..node("probe", "Readiness and liveness probes.")
+    repeatable: true,
+    ..node(
+        "probe",
+        "How the kubelet checks the container: `http` (GET `path`), `grpc` (the gRPC health service), `tcp` (a connection), `exec` (a command that exits 0), or `none` (no probe: a warning, NST0131, for a container with a port). Without `probe`, a container with a port gets a TCP probe on its first port. Repeatable once per `for=`: `probe \"http\" path=\"/ready\" for=\"readiness\"` beside `probe \"exec\" command=\"/bin/healthcheck\" for=\"liveness\"`; a later layer (`uses` < the service) replaces only the probes it names. `startup` is never implied by `all`: a startup probe holds back the other two until it passes, and is for slow starters (its `failures` x `period` is the time allowed to start, 5 minutes by default).",
+    )
 };
 
 pub const ENV: NodeSpec = NodeSpec {
@@ -773,6 +914,195 @@ pub const ARGS: NodeSpec = NodeSpec {
     )
 };
 
+pub const COMMAND: NodeSpec = NodeSpec {
+    args: &[arg("command", Kind::Str, "The program, e.g. \"/app\"")],
+    rest: Some(arg("arg", Kind::Str, "An argument")),
+    ..node(
+        "command",
+        "The container's entrypoint (Kubernetes `command`, which replaces the image's ENTRYPOINT); `args` are passed to it (and replace the image's CMD).",
+    )
+};
+
+/// The largest UID or GID Kubernetes accepts: `runAsUser`, `runAsGroup` and `fsGroup` are
+/// validated by `IsValidUserID`/`IsValidGroupID`, "must be between 0 and 2147483647,
+/// inclusive" (k8s.io/apimachinery pkg/util/validation/validation.go).
+pub const MAX_ID: i64 = 2_147_483_647;
+
+pub const SECURITY: NodeSpec = NodeSpec {
+    props: &[
+        prop(
+            "run-as-user",
+            Kind::Int(0, MAX_ID),
+            "The UID the container runs as, instead of 10001 (below 10000: a warning, NST0125; 0 is refused, NST0129)",
+        ),
+        prop(
+            "run-as-group",
+            Kind::Int(0, MAX_ID),
+            "The GID the container runs as, instead of 10001 (below 10000: NST0125; 0 is refused)",
+        ),
+        prop(
+            "fs-group",
+            Kind::Int(0, MAX_ID),
+            "The pod's `fsGroup`, the group that owns its volumes, instead of 10001 (the service's `security` only; below 10000: NST0125)",
+        ),
+        prop(
+            "run-as",
+            Kind::Enum(&["image"]),
+            "`\"image\"`: keep the image's own USER (no `runAsUser`, still `runAsNonRoot`: the image must name a numeric non-root UID); a warning, NST0126",
+        ),
+        prop(
+            "read-only-root",
+            Kind::Bool,
+            "`#false` makes the root filesystem writable (default `#true`); a warning, NST0127",
+        ),
+        many_prop(
+            "add-capabilities",
+            Kind::Str,
+            "Linux capabilities added after dropping all, as Kubernetes names them (`\"NET_BIND_SERVICE\"`, without `CAP_`); further values follow as arguments. Each is a warning (NST0128); those the Pod Security Standards' `baseline` forbids (`SYS_ADMIN`, `NET_ADMIN`, `NET_RAW`, `SYS_PTRACE`, ...) are refused (NST0130)",
+        ),
+        prop(
+            "reason",
+            Kind::Str,
+            "Why the container needs these relaxations: with it, they are not warned about (the topology says why instead)",
+        ),
+        prop(
+            "privileged",
+            Kind::Bool,
+            "Refused (NST0130): a privileged container is root on the node",
+        ),
+        prop(
+            "host-network",
+            Kind::Bool,
+            "Refused (NST0130): the pod would share the node's network namespace",
+        ),
+        prop(
+            "host-pid",
+            Kind::Bool,
+            "Refused (NST0130): the pod would see and signal every process on the node",
+        ),
+        prop(
+            "host-ipc",
+            Kind::Bool,
+            "Refused (NST0130): the pod would share the node's IPC namespace",
+        ),
+    ],
+    ..node(
+        "security",
+        "Relaxes the container's security defaults (UID and GID 10001, `runAsNonRoot`, read-only root filesystem, every capability dropped, no privilege escalation, `seccompProfile: RuntimeDefault`) where an image needs it. Each relaxation is a warning naming what it opens, unless `reason=` says why; privileged containers, host namespaces and capabilities beyond the Pod Security Standards' `baseline` are refused. See docs/security.md.",
+    )
+};
+
+pub const ANNOTATION: NodeSpec = NodeSpec {
+    args: &[
+        arg(
+            "key",
+            Kind::Str,
+            "A Kubernetes qualified name: `[prefix/]name`, e.g. \"prometheus.io/scrape\"",
+        ),
+        arg("value", Kind::Str, "The value"),
+    ],
+    repeatable: true,
+    named: true,
+    ..node(
+        "annotation",
+        "An annotation on the pod template. `app.kubernetes.io/*`, `nestio.dev/*` and the keys nestioc sets itself (the mesh's) are reserved (NST0132).",
+    )
+};
+
+pub const LABEL: NodeSpec = NodeSpec {
+    args: &[
+        arg(
+            "key",
+            Kind::Str,
+            "A Kubernetes qualified name: `[prefix/]name`, e.g. \"team\"",
+        ),
+        arg(
+            "value",
+            Kind::Str,
+            "A label value: at most 63 letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit, or empty",
+        ),
+    ],
+    repeatable: true,
+    named: true,
+    ..node(
+        "label",
+        "A label on the pod template. `app.kubernetes.io/*`, `nestio.dev/*` and the keys nestioc sets itself (the mesh's) are reserved (NST0132).",
+    )
+};
+
+pub const SERVICE_ANNOTATION: NodeSpec = NodeSpec {
+    args: &[
+        arg(
+            "key",
+            Kind::Str,
+            "A Kubernetes qualified name: `[prefix/]name`",
+        ),
+        arg("value", Kind::Str, "The value"),
+    ],
+    repeatable: true,
+    named: true,
+    ..node(
+        "service-annotation",
+        "An annotation on the service's Kubernetes Service (a cloud load balancer's settings, a scrape hint). Reserved keys as for `annotation`.",
+    )
+};
+
+/// What a sidecar container may declare.
+pub const SIDECAR_CHILDREN: &[&NodeSpec] = &[
+    &IMAGE,
+    &COMMAND,
+    &ARGS,
+    &PORT,
+    &ENV,
+    &ENV_SECRET,
+    &RESOURCES,
+    &VOLUME,
+    &PROBE,
+    &SECURITY,
+];
+
+pub const SIDECAR: NodeSpec = NodeSpec {
+    args: &[arg(
+        "name",
+        Kind::Name,
+        "The container's name (a DNS label, not the service's own nor a mesh proxy's)",
+    )],
+    children: SIDECAR_CHILDREN,
+    repeatable: true,
+    named: true,
+    ..node(
+        "sidecar",
+        "A container that runs beside the service's own for the pod's whole life (a metrics exporter, a proxy to a database): a Kubernetes sidecar container (an init container with `restartPolicy: Always`, Kubernetes 1.29+), started before the service's container and stopped after it. Its `port`s are the service's: callers name them with `depends-on ... port=`, and the Service, NetworkPolicy and mesh policy follow. It has the service's security defaults and relaxations (`security`), its own `resources` (default 100m CPU, 128Mi memory), `probe`s (a TCP probe on its first port by default) and `/tmp`. A `volume` naming one of the service's volumes mounts it (at the sidecar's own `path`); another name is a scratch volume of the sidecar's own. The mesh's proxy is not one of these and is not affected.",
+    )
+};
+
+/// What an init container may declare.
+pub const INIT_CONTAINER_CHILDREN: &[&NodeSpec] = &[
+    &IMAGE,
+    &COMMAND,
+    &ARGS,
+    &ENV,
+    &ENV_SECRET,
+    &RESOURCES,
+    &VOLUME,
+    &SECURITY,
+];
+
+pub const INIT_CONTAINER: NodeSpec = NodeSpec {
+    args: &[arg(
+        "name",
+        Kind::Name,
+        "The container's name (a DNS label, not the service's own nor a mesh proxy's)",
+    )],
+    children: INIT_CONTAINER_CHILDREN,
+    repeatable: true,
+    named: true,
+    ..node(
+        "init-container",
+        "A container that runs to completion before the service's container starts (a database migration, a file to prepare), in declaration order, after the sidecars have started. It has no port and no probe; security, resources and volumes as for `sidecar`. Under a mesh it can reach other services only when the mesh's proxy starts first: Linkerd 2.20+ does by default, Istio where it injects its proxy as a sidecar container (Kubernetes 1.33+).",
+    )
+};
+
 pub const VOLUME: NodeSpec = NodeSpec {
     args: &[arg("name", Kind::Name, "Volume name")],
     props: &[
@@ -862,6 +1192,13 @@ pub const SERVICE_CHILDREN: &[&NodeSpec] = &[
     &LOGS,
     &EXPOSE,
     &ARGS,
+    &COMMAND,
+    &SECURITY,
+    &ANNOTATION,
+    &LABEL,
+    &SERVICE_ANNOTATION,
+    &SIDECAR,
+    &INIT_CONTAINER,
     &VOLUME,
     &SCHEDULE,
     &SERVICE_CI,
@@ -914,6 +1251,13 @@ pub const TEMPLATE_CHILDREN: &[&NodeSpec] = &[
     &LOGS,
     &EXPOSE,
     &ARGS,
+    &COMMAND,
+    &SECURITY,
+    &ANNOTATION,
+    &LABEL,
+    &SERVICE_ANNOTATION,
+    &SIDECAR,
+    &INIT_CONTAINER,
     &VOLUME,
     &SCHEDULE,
     &SERVICE_CI,

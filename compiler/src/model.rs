@@ -198,6 +198,8 @@ pub struct Port {
     pub port: u16,
     pub target: u16,
     pub protocol: Protocol,
+    /// The sidecar that listens on it; `None`: the service's own container.
+    pub sidecar: Option<String>,
     pub span: Span,
 }
 
@@ -206,14 +208,118 @@ pub enum ProbeKind {
     Http,
     Grpc,
     Tcp,
+    Exec,
+}
+
+/// Probe timings as written (`None`: the default of the probe's use).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProbeTiming {
+    pub initial_delay: Option<u32>,
+    pub period: Option<u32>,
+    pub timeout: Option<u32>,
+    pub failures: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Probe {
     pub kind: ProbeKind,
     pub path: String,
-    /// Index into the service's ports.
-    pub port: usize,
+    /// Index into the service's ports (`None` for an `exec` probe).
+    pub port: Option<usize>,
+    /// `exec`: the program and its arguments.
+    pub command: Vec<String>,
+    pub timing: ProbeTiming,
+    pub span: Span,
+}
+
+/// A container's probes, by use, after `for=` and the layers are applied.
+#[derive(Debug, Clone, Default)]
+pub struct Probes {
+    pub readiness: Option<Probe>,
+    pub liveness: Option<Probe>,
+    pub startup: Option<Probe>,
+}
+
+impl Probes {
+    /// Every probe with its use: `readiness`, `liveness`, `startup`.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Probe)> {
+        [
+            ("readiness", &self.readiness),
+            ("liveness", &self.liveness),
+            ("startup", &self.startup),
+        ]
+        .into_iter()
+        .filter_map(|(k, p)| p.as_ref().map(|p| (k, p)))
+    }
+}
+
+/// Who the container runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunAs {
+    /// UID (and GID) as given, or nestioc's 10001.
+    Ids { user: u32, group: u32 },
+    /// The image's own USER (`run-as="image"`): no `runAsUser`; `group` when given.
+    Image { group: Option<u32> },
+}
+
+/// The UID, GID and fsGroup every pod runs as unless it says otherwise: a high UID maps
+/// to no user of the node (checkov CKV_K8S_40, trivy KSV-0020/KSV-0021).
+pub const DEFAULT_ID: u32 = 10001;
+
+/// A container's security context, the defaults relaxed where the topology says so.
+#[derive(Debug, Clone)]
+pub struct Security {
+    pub run_as: RunAs,
+    pub read_only_root: bool,
+    /// Added after dropping ALL, in the order written.
+    pub add_capabilities: Vec<String>,
+    /// The pod's `fsGroup` (the service's `security` only).
+    pub fs_group: u32,
+    /// The `security` node, when there is one.
+    pub span: Option<Span>,
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Self {
+            run_as: RunAs::Ids {
+                user: DEFAULT_ID,
+                group: DEFAULT_ID,
+            },
+            read_only_root: true,
+            add_capabilities: Vec::new(),
+            fs_group: DEFAULT_ID,
+            span: None,
+        }
+    }
+}
+
+/// A volume a sidecar or init container mounts: one of the service's, or (`size`) a
+/// scratch volume of its own.
+#[derive(Debug, Clone)]
+pub struct Mount {
+    pub name: String,
+    pub path: String,
+    /// `Some`: an emptyDir of this container's own, with this size limit.
+    pub size: Option<Quantity>,
+    pub span: Span,
+}
+
+/// A `sidecar` or an `init-container`.
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub name: String,
+    pub name_span: Span,
+    pub image: Image,
+    pub command: Vec<String>,
+    pub args: Vec<String>,
+    /// `env` and `env-secret`.
+    pub env: Vec<EnvVar>,
+    pub resources: Resources,
+    pub mounts: Vec<Mount>,
+    /// A sidecar's probes (an init container has none).
+    pub probes: Probes,
+    pub security: Security,
     pub span: Span,
 }
 
@@ -402,8 +508,10 @@ pub struct Service {
     pub source_path: Option<String>,
     pub replicas: Replicas,
     pub resources: Resources,
+    /// The pod's ports: the service's own container's, then each sidecar's.
     pub ports: Vec<Port>,
-    pub probe: Option<Probe>,
+    /// The service's own container's probes.
+    pub probes: Probes,
     pub env: Vec<EnvVar>,
     pub depends_on: Vec<Dependency>,
     pub externals: Vec<External>,
@@ -416,6 +524,20 @@ pub struct Service {
     pub logs_multiline_start: Option<String>,
     pub expose: Option<Expose>,
     pub args: Vec<String>,
+    /// `command`: the container's entrypoint (empty: the image's).
+    pub command: Vec<String>,
+    /// The service's own container's security (and the pod's `fsGroup`).
+    pub security: Security,
+    /// `annotation`: on the pod template, by key.
+    pub pod_annotations: BTreeMap<String, String>,
+    /// `label`: on the pod template, by key.
+    pub pod_labels: BTreeMap<String, String>,
+    /// `service-annotation`: on the Service, by key.
+    pub service_annotations: BTreeMap<String, String>,
+    /// `sidecar`s, in declaration order.
+    pub sidecars: Vec<Container>,
+    /// `init-container`s, in the order they run.
+    pub init_containers: Vec<Container>,
     /// `ci { test "..." }`: the test command instead of the language's default.
     pub ci_test: Option<String>,
     pub volumes: Vec<Volume>,
@@ -476,6 +598,25 @@ impl Service {
     #[must_use]
     pub fn is_worker(&self) -> bool {
         self.ports.is_empty()
+    }
+
+    /// The ports of the service's own container (the pod's ports, sidecars' aside).
+    pub fn own_ports(&self) -> impl Iterator<Item = &Port> {
+        self.ports.iter().filter(|p| p.sidecar.is_none())
+    }
+
+    /// The ports a sidecar listens on.
+    pub fn sidecar_ports<'a>(&'a self, sidecar: &'a str) -> impl Iterator<Item = &'a Port> {
+        self.ports
+            .iter()
+            .filter(move |p| p.sidecar.as_deref() == Some(sidecar))
+    }
+
+    /// Every probe of the pod, the sidecars' included, with its use.
+    pub fn all_probes(&self) -> impl Iterator<Item = (&'static str, &Probe)> {
+        self.probes
+            .iter()
+            .chain(self.sidecars.iter().flat_map(|c| c.probes.iter()))
     }
 
     #[must_use]

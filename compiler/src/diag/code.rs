@@ -65,6 +65,16 @@ codes! {
     InvalidCommand = "NST0116", "invalid-command";
     UnsafeValue = "NST0117", "unsafe-value";
     IncompleteBuild = "NST0118", "incomplete-build";
+    LowUserId = "NST0125", "low-user-id";
+    ImageUser = "NST0126", "image-user";
+    WritableRootFilesystem = "NST0127", "writable-root-filesystem";
+    AddedCapability = "NST0128", "added-capability";
+    RootUser = "NST0129", "root-user";
+    ForbiddenPrivilege = "NST0130", "forbidden-privilege";
+    NoProbe = "NST0131", "no-probe";
+    ReservedMetadataKey = "NST0132", "reserved-metadata-key";
+    ReservedContainerName = "NST0133", "reserved-container-name";
+    ProbeTiming = "NST0134", "probe-timing";
     UnknownService = "NST0201", "unknown-service";
     UnknownTemplate = "NST0202", "unknown-template";
     UnknownPort = "NST0203", "unknown-port";

@@ -11,7 +11,10 @@ use rust_decimal::prelude::ToPrimitive;
 use serde_json::{Map, Value, json};
 
 use super::EmitContext;
-use crate::model::{EnvValue, Environment, Mesh, ProbeKind, Protocol, Service};
+use crate::model::{
+    Container, EnvValue, EnvVar, Environment, Image, Mesh, Port, Probe, ProbeKind, Probes,
+    Resources, RunAs, Security, Service,
+};
 
 /// How long a stopping pod that receives traffic keeps serving before its process gets
 /// SIGTERM: the Pod is removed from its Services' EndpointSlices when it starts terminating,
@@ -120,16 +123,207 @@ pub fn selector_labels(service: &Service) -> Map<String, Value> {
     l
 }
 
-fn probe_handler(service: &Service) -> Option<Value> {
-    let probe = service.probe.as_ref()?;
-    let port = service.ports.get(probe.port)?;
+fn probe_handler(service: &Service, probe: &Probe) -> Option<Value> {
+    if probe.kind == ProbeKind::Exec {
+        return Some(json!({"exec": {"command": probe.command}}));
+    }
+    let port = service.ports.get(probe.port?)?;
     Some(match probe.kind {
         ProbeKind::Http => json!({"httpGet": {"path": probe.path, "port": port.name}}),
         // The gRPC probe takes a number, not a port name.
         ProbeKind::Grpc => json!({"grpc": {"port": port.target}}),
-        ProbeKind::Tcp => json!({"tcpSocket": {"port": port.name}}),
+        ProbeKind::Tcp | ProbeKind::Exec => json!({"tcpSocket": {"port": port.name}}),
     })
 }
+
+/// A probe's values: its handler, then its timings, each as written or the default of its
+/// use: readiness every 10 s, liveness every 20 s after 10 s, startup every 10 s up to 30
+/// failures (5 minutes to start, Kubernetes' own example:
+/// https://kubernetes.io/docs/tasks/configure-pod-container/configure-liveness-readiness-startup-probes/#define-startup-probes);
+/// 2 s timeouts and 3 failures otherwise.
+fn probe_values(service: &Service, probe: Option<&Probe>, use_: &str) -> Value {
+    let Some(probe) = probe else {
+        return Value::Null;
+    };
+    let Some(mut v) = probe_handler(service, probe) else {
+        return Value::Null;
+    };
+    let (delay, period, failures) = match use_ {
+        "liveness" => (Some(10), 20, 3),
+        "startup" => (None, 10, 30),
+        _ => (None, 10, 3),
+    };
+    let t = probe.timing;
+    if let Some(d) = t.initial_delay.or(delay) {
+        v["initialDelaySeconds"] = json!(d);
+    }
+    v["periodSeconds"] = json!(t.period.unwrap_or(period));
+    v["timeoutSeconds"] = json!(t.timeout.unwrap_or(2));
+    v["failureThreshold"] = json!(t.failures.unwrap_or(failures));
+    v
+}
+
+/// `readinessProbe`, `livenessProbe` and `startupProbe` of a container.
+fn probes_values(service: &Service, probes: &Probes) -> [(&'static str, Value); 3] {
+    [
+        (
+            "readinessProbe",
+            probe_values(service, probes.readiness.as_ref(), "readiness"),
+        ),
+        (
+            "livenessProbe",
+            probe_values(service, probes.liveness.as_ref(), "liveness"),
+        ),
+        (
+            "startupProbe",
+            probe_values(service, probes.startup.as_ref(), "startup"),
+        ),
+    ]
+}
+
+/// The pod's `runAsUser` and `runAsGroup`: the service's own container's, unless a
+/// container keeps its image's user (`run-as="image"`), which a pod-level value would
+/// override; then each container says its own.
+fn pod_ids(service: &Service) -> (Option<u32>, Option<u32>) {
+    let containers = || {
+        std::iter::once(&service.security).chain(
+            service
+                .sidecars
+                .iter()
+                .chain(&service.init_containers)
+                .map(|c| &c.security),
+        )
+    };
+    let image_user = containers().any(|s| matches!(s.run_as, RunAs::Image { .. }));
+    let image_group = containers().any(|s| matches!(s.run_as, RunAs::Image { group: None }));
+    let (user, group) = match service.security.run_as {
+        RunAs::Ids { user, group } => (Some(user), Some(group)),
+        RunAs::Image { group } => (None, group),
+    };
+    (user.filter(|_| !image_user), group.filter(|_| !image_group))
+}
+
+/// The pod's security context: non-root, the pod's IDs ([`pod_ids`]), the volumes' group,
+/// the runtime's default seccomp profile.
+fn pod_security_context(service: &Service) -> Value {
+    let (user, group) = pod_ids(service);
+    let mut m = Map::new();
+    m.insert("runAsNonRoot".into(), json!(true));
+    if let Some(u) = user {
+        m.insert("runAsUser".into(), json!(u));
+    }
+    if let Some(g) = group {
+        m.insert("runAsGroup".into(), json!(g));
+    }
+    m.insert("fsGroup".into(), json!(service.security.fs_group));
+    m.insert("seccompProfile".into(), json!({"type": "RuntimeDefault"}));
+    Value::Object(m)
+}
+
+/// A container's security context: the defaults, relaxed where its `security` says; its
+/// own IDs where they differ from the pod's.
+fn security_context(service: &Service, security: &Security) -> Value {
+    let (pod_user, pod_group) = pod_ids(service);
+    let (user, group) = match security.run_as {
+        RunAs::Ids { user, group } => (Some(user), Some(group)),
+        RunAs::Image { group } => (None, group),
+    };
+    let mut m = Map::new();
+    m.insert("allowPrivilegeEscalation".into(), json!(false));
+    m.insert(
+        "readOnlyRootFilesystem".into(),
+        json!(security.read_only_root),
+    );
+    m.insert("privileged".into(), json!(false));
+    m.insert("runAsNonRoot".into(), json!(true));
+    if let Some(u) = user.filter(|u| Some(*u) != pod_user) {
+        m.insert("runAsUser".into(), json!(u));
+    }
+    if let Some(g) = group.filter(|g| Some(*g) != pod_group) {
+        m.insert("runAsGroup".into(), json!(g));
+    }
+    let mut caps = Map::new();
+    caps.insert("drop".into(), json!(["ALL"]));
+    if !security.add_capabilities.is_empty() {
+        caps.insert("add".into(), json!(security.add_capabilities));
+    }
+    m.insert("capabilities".into(), Value::Object(caps));
+    Value::Object(m)
+}
+
+fn image_values(image: &Image) -> Value {
+    json!({
+        "repository": image.repository,
+        "tag": image.tag.clone().unwrap_or_default(),
+        "digest": image.digest.clone().unwrap_or_default(),
+        // Empty: derived from the reference by the chart (`nestio.pullPolicy`).
+        "pullPolicy": "",
+    })
+}
+
+fn resources_values(r: &Resources) -> Value {
+    json!({
+        "requests": {"cpu": r.cpu.text, "memory": r.memory.text},
+        "limits": {"cpu": r.cpu_limit.text, "memory": r.memory_limit.text},
+    })
+}
+
+fn port_values<'a>(ports: impl Iterator<Item = &'a Port>) -> Value {
+    Value::Array(
+        ports
+            .map(|p| {
+                json!({
+                    "name": p.name,
+                    "port": p.port,
+                    "targetPort": p.target,
+                    "appProtocol": p.protocol.as_str(),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// A sidecar's or init container's values: everything its container needs, in one shape
+/// for both (an init container's ports and probes are empty).
+fn container_values(service: &Service, c: &Container, sidecar: bool) -> Value {
+    let tmp = format!("tmp-{}", c.name);
+    let mut mounts = vec![json!({"name": tmp, "mountPath": "/tmp"})];
+    let mut volumes = vec![json!({"name": tmp, "size": TMP_SIZE})];
+    for m in &c.mounts {
+        mounts.push(json!({"name": m.name, "mountPath": m.path}));
+        if let Some(size) = &m.size {
+            volumes.push(json!({"name": m.name, "size": size.text}));
+        }
+    }
+    let mut v = Map::new();
+    v.insert("name".into(), json!(c.name));
+    v.insert("image".into(), image_values(&c.image));
+    v.insert("command".into(), json!(c.command));
+    v.insert("args".into(), json!(c.args));
+    v.insert(
+        "ports".into(),
+        if sidecar {
+            port_values(service.sidecar_ports(&c.name))
+        } else {
+            json!([])
+        },
+    );
+    v.insert("env".into(), Value::Array(own_env(&c.env)));
+    v.insert("resources".into(), resources_values(&c.resources));
+    for (k, p) in probes_values(service, &c.probes) {
+        v.insert(k.into(), p);
+    }
+    v.insert(
+        "securityContext".into(),
+        security_context(service, &c.security),
+    );
+    v.insert("volumeMounts".into(), Value::Array(mounts));
+    v.insert("volumes".into(), Value::Array(volumes));
+    Value::Object(v)
+}
+
+/// The size of every container's `/tmp` emptyDir.
+pub const TMP_SIZE: &str = "64Mi";
 
 fn with(mut base: Value, extra: Value) -> Value {
     if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
@@ -138,10 +332,9 @@ fn with(mut base: Value, extra: Value) -> Value {
     base
 }
 
-fn env_list(cx: &EmitContext<'_>, service: &Service) -> Vec<Value> {
-    let mut out: Vec<Value> = service
-        .env
-        .iter()
+/// `env` and `env-secret` of a container.
+fn own_env(env: &[EnvVar]) -> Vec<Value> {
+    env.iter()
         .filter_map(|e| match &e.value {
             EnvValue::Literal(v) => Some(json!({"name": e.name, "value": v})),
             EnvValue::Secret { secret, key } => Some(json!({
@@ -150,7 +343,11 @@ fn env_list(cx: &EmitContext<'_>, service: &Service) -> Vec<Value> {
             })),
             EnvValue::Dependency => None,
         })
-        .collect();
+        .collect()
+}
+
+fn env_list(cx: &EmitContext<'_>, service: &Service) -> Vec<Value> {
+    let mut out = own_env(&service.env);
     for (name, addr) in cx.topology.dependency_env(cx.model, service) {
         out.push(json!({"name": name, "value": addr}));
     }
@@ -415,16 +612,25 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> Value {
         }
         Mesh::None => {}
     }
-    let handler = probe_handler(service);
+    // The topology's own keys come after nestioc's, which they may not name (NST0132).
+    for (k, val) in &service.pod_labels {
+        pod_labels.insert(k.clone(), json!(val));
+    }
+    if let Some(a) = pod_annotations.as_object_mut() {
+        for (k, val) in &service.pod_annotations {
+            a.insert(k.clone(), json!(val));
+        }
+    }
+    let mut service_annotations = super::mesh::service_annotations(cx, service);
+    if let Some(a) = service_annotations.as_object_mut() {
+        for (k, val) in &service.service_annotations {
+            a.insert(k.clone(), json!(val));
+        }
+    }
+    let [readiness, liveness, startup] = probes_values(service, &service.probes);
     let mut v = json!({
         "name": service.name,
-        "image": {
-            "repository": service.image.repository,
-            "tag": service.image.tag.clone().unwrap_or_default(),
-            "digest": service.image.digest.clone().unwrap_or_default(),
-            // Empty: derived from the reference by the chart (`nestio.pullPolicy`).
-            "pullPolicy": "",
-        },
+        "image": image_values(&service.image),
     });
     let rollout = super::rollout::uses_rollout(cx, service);
     let replicas = replica_values(service, scaled(service, None), rollout);
@@ -438,78 +644,146 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> Value {
             ("selectorLabels", Value::Object(selector_labels(service))),
             ("annotations", annotations),
             ("podAnnotations", pod_annotations),
-            ("serviceAnnotations", super::mesh::service_annotations(cx, service)),
+            ("serviceAnnotations", service_annotations),
             // Argo Rollouts shifts traffic to `-canary`, or previews on `-preview`.
-            ("extraServices", json!(super::rollout::extra_services(cx, service))),
-            ("workload", json!(if rollout { "Rollout" } else { "Deployment" })),
+            (
+                "extraServices",
+                json!(super::rollout::extra_services(cx, service)),
+            ),
+            (
+                "workload",
+                json!(if rollout { "Rollout" } else { "Deployment" }),
+            ),
             ("rolloutStrategy", super::rollout::strategy(cx, service)),
-            ("analysis", super::rollout::analysis(cx, service).unwrap_or_else(|| json!({}))),
-            ("ports", Value::Array(service.ports.iter().map(|p| json!({
-                "name": p.name,
-                "port": p.port,
-                "targetPort": p.target,
-                "appProtocol": match p.protocol { Protocol::Http => "http", Protocol::Grpc => "grpc", Protocol::Tcp => "tcp" },
-            })).collect())),
+            (
+                "analysis",
+                super::rollout::analysis(cx, service).unwrap_or_else(|| json!({})),
+            ),
+            // The service's own container's: a sidecar's are in `sidecars`.
+            ("ports", port_values(service.own_ports())),
             ("args", json!(service.args)),
             ("env", Value::Array(env_list(cx, service))),
-            ("resources", json!({
-                "requests": {"cpu": service.resources.cpu.text, "memory": service.resources.memory.text},
-                "limits": {"cpu": service.resources.cpu_limit.text, "memory": service.resources.memory_limit.text},
-            })),
-            ("readinessProbe", handler.clone().map_or(Value::Null, |h| with(h, json!({"periodSeconds": 10, "timeoutSeconds": 2, "failureThreshold": 3})))),
-            ("livenessProbe", handler.map_or(Value::Null, |h| with(h, json!({"initialDelaySeconds": 10, "periodSeconds": 20, "timeoutSeconds": 2, "failureThreshold": 3})))),
-            ("podSecurityContext", json!({
-                "runAsNonRoot": true,
-                "runAsUser": 10001,
-                "runAsGroup": 10001,
-                "fsGroup": 10001,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            })),
-            ("securityContext", json!({
-                "allowPrivilegeEscalation": false,
-                "readOnlyRootFilesystem": true,
-                "privileged": false,
-                "runAsNonRoot": true,
-                "capabilities": {"drop": ["ALL"]},
-            })),
-            ("lifecycle", if drains(service) {
-                json!({"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_SECONDS}}})
-            } else {
-                json!({})
-            }),
-            ("terminationGracePeriodSeconds", json!(TERMINATION_GRACE_SECONDS)),
-            ("volumes", Value::Array(service.volumes.iter().map(|vol| {
-                let mut m = Map::new();
-                m.insert("name".into(), json!(vol.name));
-                m.insert("mountPath".into(), json!(vol.path));
-                m.insert("size".into(), json!(vol.size.text));
-                if vol.persistent {
-                    m.insert("claimName".into(), json!(format!("{}-{}", service.name, vol.name)));
-                    m.insert("keep".into(), json!(vol.keep));
-                }
-                Value::Object(m)
-            }).collect())),
+            ("resources", resources_values(&service.resources)),
+            readiness,
+            liveness,
+            ("podSecurityContext", pod_security_context(service)),
+            (
+                "securityContext",
+                security_context(service, &service.security),
+            ),
+            (
+                "lifecycle",
+                if drains(service) {
+                    json!({"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_SECONDS}}})
+                } else {
+                    json!({})
+                },
+            ),
+            (
+                "terminationGracePeriodSeconds",
+                json!(TERMINATION_GRACE_SECONDS),
+            ),
+            (
+                "volumes",
+                Value::Array(
+                    service
+                        .volumes
+                        .iter()
+                        .map(|vol| {
+                            let mut m = Map::new();
+                            m.insert("name".into(), json!(vol.name));
+                            m.insert("mountPath".into(), json!(vol.path));
+                            m.insert("size".into(), json!(vol.size.text));
+                            if vol.persistent {
+                                m.insert(
+                                    "claimName".into(),
+                                    json!(format!("{}-{}", service.name, vol.name)),
+                                );
+                                m.insert("keep".into(), json!(vol.keep));
+                            }
+                            Value::Object(m)
+                        })
+                        .collect(),
+                ),
+            ),
             // A ReadWriteOnce volume cannot be attached to the old and the new pod at once.
-            ("strategy", json!(if service.volumes.iter().any(|v| v.persistent) { "Recreate" } else { "RollingUpdate" })),
-            ("schedule", json!(service.schedule.as_ref().map_or("", |s| s.cron.as_str()))),
-            ("concurrencyPolicy", json!(service.schedule.as_ref().map_or("Forbid", |s| s.concurrency))),
+            (
+                "strategy",
+                json!(if service.volumes.iter().any(|v| v.persistent) {
+                    "Recreate"
+                } else {
+                    "RollingUpdate"
+                }),
+            ),
+            (
+                "schedule",
+                json!(service.schedule.as_ref().map_or("", |s| s.cron.as_str())),
+            ),
+            (
+                "concurrencyPolicy",
+                json!(
+                    service
+                        .schedule
+                        .as_ref()
+                        .map_or("Forbid", |s| s.concurrency)
+                ),
+            ),
             ("networkPolicy", network_policy(cx, service)),
             ("podMonitor", pod_monitor(cx, service)),
             ("mesh", super::mesh::values(cx, service)),
             // With Istio, exposure goes through its ingress gateway (Gateway + VirtualService).
-            ("ingress", match (&service.expose, service.expose_port()) {
-                (Some(e), Some(p)) if mesh != Mesh::Istio => json!({
-                    "enabled": true,
-                    "className": "",
-                    "host": e.host,
-                    "path": e.path,
-                    "portName": p.name,
-                    "tlsSecret": e.tls_secret.clone().unwrap_or_default(),
-                }),
-                _ => json!({"enabled": false, "className": "", "host": "", "path": "/", "portName": "", "tlsSecret": ""}),
-            }),
+            (
+                "ingress",
+                match (&service.expose, service.expose_port()) {
+                    (Some(e), Some(p)) if mesh != Mesh::Istio => json!({
+                        "enabled": true,
+                        "className": "",
+                        "host": e.host,
+                        "path": e.path,
+                        "portName": p.name,
+                        "tlsSecret": e.tls_secret.clone().unwrap_or_default(),
+                    }),
+                    _ => {
+                        json!({"enabled": false, "className": "", "host": "", "path": "/", "portName": "", "tlsSecret": ""})
+                    }
+                },
+            ),
         ]),
     );
+    // Written only when used, so that the values of a service without them stay as they
+    // were; the chart reads them with `index`, which gives nothing for a missing key.
+    if let Some(m) = v.as_object_mut() {
+        if !service.command.is_empty() {
+            m.insert("command".into(), json!(service.command));
+        }
+        if !startup.1.is_null() {
+            m.insert(startup.0.into(), startup.1);
+        }
+        if !service.sidecars.is_empty() {
+            m.insert(
+                "sidecars".into(),
+                Value::Array(
+                    service
+                        .sidecars
+                        .iter()
+                        .map(|c| container_values(service, c, true))
+                        .collect(),
+                ),
+            );
+        }
+        if !service.init_containers.is_empty() {
+            m.insert(
+                "initContainers".into(),
+                Value::Array(
+                    service
+                        .init_containers
+                        .iter()
+                        .map(|c| container_values(service, c, false))
+                        .collect(),
+                ),
+            );
+        }
+    }
     v
 }
 
@@ -644,15 +918,12 @@ pub fn is_commit_tag(tag: &str) -> bool {
 /// that can move, and makes every start depend on the registry being up. An immutable
 /// reference (a digest, a commit-SHA tag) gets `IfNotPresent`
 /// (https://kubernetes.io/docs/concepts/containers/images/#image-pull-policy).
-fn pull_policy(v: &Value) -> Value {
-    if let Some(p) = get(v, "image.pullPolicy")
-        .as_str()
-        .filter(|p| !p.is_empty())
-    {
+fn pull_policy(image: &Value) -> Value {
+    if let Some(p) = get(image, "pullPolicy").as_str().filter(|p| !p.is_empty()) {
         return json!(p);
     }
-    let digest = truthy(get(v, "image.digest"));
-    let tag = get(v, "image.tag").as_str().unwrap_or_default();
+    let digest = truthy(get(image, "digest"));
+    let tag = get(image, "tag").as_str().unwrap_or_default();
     json!(if digest || is_commit_tag(tag) {
         "IfNotPresent"
     } else {
@@ -660,20 +931,30 @@ fn pull_policy(v: &Value) -> Value {
     })
 }
 
-fn image(v: &Value) -> String {
-    let mut s = get(v, "image.repository")
+/// `nestio.imageRef` of an image's values.
+fn image(image: &Value) -> String {
+    let mut s = get(image, "repository")
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    if let Some(t) = get(v, "image.tag").as_str().filter(|t| !t.is_empty()) {
+    if let Some(t) = get(image, "tag").as_str().filter(|t| !t.is_empty()) {
         s.push(':');
         s.push_str(t);
     }
-    if let Some(d) = get(v, "image.digest").as_str().filter(|d| !d.is_empty()) {
+    if let Some(d) = get(image, "digest").as_str().filter(|d| !d.is_empty()) {
         s.push('@');
         s.push_str(d);
     }
     s
+}
+
+/// The Service's ports: the service's own container's, then each sidecar's.
+fn service_ports(v: &Value) -> Vec<Value> {
+    let mut ports: Vec<Value> = get(v, "ports").as_array().cloned().unwrap_or_default();
+    for c in get(v, "sidecars").as_array().into_iter().flatten() {
+        ports.extend(c["ports"].as_array().cloned().unwrap_or_default());
+    }
+    ports
 }
 
 /// The objects the chart renders for these values, in the order of its template files
@@ -689,12 +970,10 @@ pub fn render(v: &Value, namespace: &str) -> Vec<Value> {
         "metadata": meta,
         "automountServiceAccountToken": false,
     }));
-    let ports = get(v, "ports");
-    if truthy(ports) {
+    let ports = service_ports(v);
+    if !ports.is_empty() {
         let service_ports: Vec<Value> = ports
-            .as_array()
-            .into_iter()
-            .flatten()
+            .iter()
             .map(|p| {
                 json!({
                     "name": p["name"],
@@ -917,16 +1196,10 @@ pub fn render(v: &Value, namespace: &str) -> Vec<Value> {
     out
 }
 
-/// The pod template of `nestio.podTemplate` in `_helpers.tpl`.
-fn pod_template(v: &Value) -> Value {
+/// A container's `ports`, probes, `securityContext` and `volumeMounts`, in the order of
+/// the chart's templates.
+fn container_body(c: &mut Map<String, Value>, v: &Value) {
     let ports = get(v, "ports");
-    let mut container = Map::new();
-    container.insert("name".into(), get(v, "name").clone());
-    container.insert("image".into(), json!(image(v)));
-    container.insert("imagePullPolicy".into(), pull_policy(v));
-    if truthy(get(v, "args")) {
-        container.insert("args".into(), get(v, "args").clone());
-    }
     if truthy(ports) {
         let cports: Vec<Value> = ports
             .as_array()
@@ -936,23 +1209,57 @@ fn pod_template(v: &Value) -> Value {
                 |p| json!({"name": p["name"], "containerPort": p["targetPort"], "protocol": "TCP"}),
             )
             .collect();
-        container.insert("ports".into(), json!(cports));
+        c.insert("ports".into(), json!(cports));
     }
     if truthy(get(v, "env")) {
-        container.insert("env".into(), get(v, "env").clone());
+        c.insert("env".into(), get(v, "env").clone());
     }
-    container.insert("resources".into(), get(v, "resources").clone());
-    for probe in ["readinessProbe", "livenessProbe"] {
+    c.insert("resources".into(), get(v, "resources").clone());
+    for probe in ["readinessProbe", "livenessProbe", "startupProbe"] {
         if truthy(get(v, probe)) {
-            container.insert(probe.into(), get(v, probe).clone());
+            c.insert(probe.into(), get(v, probe).clone());
         }
     }
-    container.insert("securityContext".into(), get(v, "securityContext").clone());
+    c.insert("securityContext".into(), get(v, "securityContext").clone());
+}
+
+/// A sidecar or init container (`nestio.container` in `_helpers.tpl`).
+fn extra_container(c: &Value, sidecar: bool) -> Value {
+    let mut m = Map::new();
+    m.insert("name".into(), c["name"].clone());
+    m.insert("image".into(), json!(image(&c["image"])));
+    m.insert("imagePullPolicy".into(), pull_policy(&c["image"]));
+    if sidecar {
+        // A Kubernetes sidecar container (1.29+): started before the app, stopped after.
+        m.insert("restartPolicy".into(), json!("Always"));
+    }
+    for key in ["command", "args"] {
+        if truthy(&c[key]) {
+            m.insert(key.into(), c[key].clone());
+        }
+    }
+    container_body(&mut m, c);
+    m.insert("volumeMounts".into(), c["volumeMounts"].clone());
+    Value::Object(m)
+}
+
+/// The pod template of `nestio.podTemplate` in `_helpers.tpl`.
+fn pod_template(v: &Value) -> Value {
+    let mut container = Map::new();
+    container.insert("name".into(), get(v, "name").clone());
+    container.insert("image".into(), json!(image(get(v, "image"))));
+    container.insert("imagePullPolicy".into(), pull_policy(get(v, "image")));
+    for key in ["command", "args"] {
+        if truthy(get(v, key)) {
+            container.insert(key.into(), get(v, key).clone());
+        }
+    }
+    container_body(&mut container, v);
     if truthy(get(v, "lifecycle")) {
         container.insert("lifecycle".into(), get(v, "lifecycle").clone());
     }
     let mut mounts = vec![json!({"name": "tmp", "mountPath": "/tmp"})];
-    let mut volumes = vec![json!({"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}})];
+    let mut volumes = vec![json!({"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE}})];
     for vol in get(v, "volumes").as_array().into_iter().flatten() {
         mounts.push(json!({"name": vol["name"], "mountPath": vol["mountPath"]}));
         if truthy(&vol["claimName"]) {
@@ -962,6 +1269,16 @@ fn pod_template(v: &Value) -> Value {
         }
     }
     container.insert("volumeMounts".into(), Value::Array(mounts));
+    // Sidecars first: an init container after them can use them (a database proxy).
+    let mut init: Vec<Value> = Vec::new();
+    for (key, sidecar) in [("sidecars", true), ("initContainers", false)] {
+        for c in get(v, key).as_array().into_iter().flatten() {
+            init.push(extra_container(c, sidecar));
+            for vol in c["volumes"].as_array().into_iter().flatten() {
+                volumes.push(json!({"name": vol["name"], "emptyDir": {"sizeLimit": vol["size"]}}));
+            }
+        }
+    }
     let mut spec = Map::new();
     spec.insert("serviceAccountName".into(), get(v, "name").clone());
     spec.insert("automountServiceAccountToken".into(), json!(false));
@@ -981,6 +1298,9 @@ fn pod_template(v: &Value) -> Value {
             "topologySpreadConstraints".into(),
             get(v, "topologySpreadConstraints").clone(),
         );
+    }
+    if !init.is_empty() {
+        spec.insert("initContainers".into(), Value::Array(init));
     }
     spec.insert("containers".into(), json!([Value::Object(container)]));
     spec.insert("volumes".into(), Value::Array(volumes));

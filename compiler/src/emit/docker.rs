@@ -101,9 +101,9 @@ fn data(cx: &EmitContext<'_>, service: &Service, language: &str) -> Result<Value
     if !is_context_path(&context) {
         return Err(unsafe_value("source path", &context, service.span));
     }
-    // Container ports, in declaration order, each once.
+    // Container ports, in declaration order, each once (a sidecar's are its image's).
     let mut ports: Vec<u16> = Vec::new();
-    for p in &service.ports {
+    for p in service.own_ports() {
         if !ports.contains(&p.target) {
             ports.push(p.target);
         }
@@ -112,18 +112,27 @@ fn data(cx: &EmitContext<'_>, service: &Service, language: &str) -> Result<Value
         .iter()
         .find(|(l, _)| *l == language)
         .and_then(|(_, c)| *c);
-    let health = match (&service.probe, client) {
-        (Some(probe), Some(_)) if probe.kind == ProbeKind::Http => {
+    // The HTTP probe the kubelet uses to tell whether the container serves: readiness's,
+    // else liveness's.
+    let http_probe = [&service.probes.readiness, &service.probes.liveness]
+        .into_iter()
+        .flatten()
+        .find(|p| p.kind == ProbeKind::Http);
+    let health = match (http_probe, client) {
+        (Some(probe), Some(_)) => {
             if !is_http_path(&probe.path) {
                 return Err(unsafe_value("probe path", &probe.path, probe.span));
             }
-            service.ports.get(probe.port).map_or(Value::Null, |port| {
-                json!({
-                    "port": port.target,
-                    "path": probe.path,
-                    "url": format!("http://127.0.0.1:{}{}", port.target, probe.path),
+            probe
+                .port
+                .and_then(|i| service.ports.get(i))
+                .map_or(Value::Null, |port| {
+                    json!({
+                        "port": port.target,
+                        "path": probe.path,
+                        "url": format!("http://127.0.0.1:{}{}", port.target, probe.path),
+                    })
                 })
-            })
         }
         _ => Value::Null,
     };
@@ -137,7 +146,7 @@ fn data(cx: &EmitContext<'_>, service: &Service, language: &str) -> Result<Value
     // `Kestrel:Endpoints` configuration, read from `Kestrel__Endpoints__...` environment
     // variables: https://learn.microsoft.com/aspnet/core/fundamentals/servers/kestrel/endpoints).
     let mut kestrel: Vec<(u16, Protocol)> = Vec::new();
-    for p in service.ports.iter().filter(|p| p.protocol != Protocol::Tcp) {
+    for p in service.own_ports().filter(|p| p.protocol != Protocol::Tcp) {
         if !kestrel.iter().any(|(port, _)| *port == p.target) {
             kestrel.push((p.target, p.protocol));
         }

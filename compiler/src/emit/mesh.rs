@@ -309,24 +309,53 @@ fn istio_values(cx: &EmitContext<'_>, service: &Service, edges: &[EdgePolicy]) -
     })
 }
 
+/// What the pod's probes send to one port: whether an `httpGet` probe and whether a `grpc`
+/// probe targets it (TCP and `exec` probes need nothing of the policy, see
+/// [`linkerd_values`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PortProbes {
+    pub http: bool,
+    pub grpc: bool,
+}
+
+/// The probes of every container of the pod (readiness, liveness and startup; the
+/// service's own and its sidecars'), by port index.
+#[must_use]
+pub fn port_probes(service: &Service) -> Vec<PortProbes> {
+    let mut out = vec![PortProbes::default(); service.ports.len()];
+    for (_, p) in service.all_probes() {
+        let Some(slot) = p.port.and_then(|i| out.get_mut(i)) else {
+            continue;
+        };
+        match p.kind {
+            ProbeKind::Http => slot.http = true,
+            ProbeKind::Grpc => slot.grpc = true,
+            ProbeKind::Tcp | ProbeKind::Exec => {}
+        }
+    }
+    out
+}
+
 /// The proxy protocol of a port's Server. A probed port gets the protocol under which
-/// Linkerd can authorize its probe: the policy controller synthesizes a route for the
+/// Linkerd can authorize its probes: the policy controller synthesizes a route for the
 /// kubelet's `httpGet` probes, and sends HTTP routes to the proxy only for a Server that
 /// is `unknown` (detect), `HTTP/1` or `HTTP/2`, never for `gRPC` (GRPCRoutes only) or
 /// `opaque` (linkerd2 policy-controller/grpc/src/inbound.rs L186-217). A gRPC probe needs
-/// routes of its own ([`probe_routes`]).
-fn linkerd_protocol(port: Protocol, probe: Option<ProbeKind>) -> &'static str {
-    match (port, probe) {
-        (Protocol::Grpc, Some(ProbeKind::Grpc)) => "gRPC",
-        // gRPC is HTTP/2: HTTP/2 keeps the app's traffic and lets the probe route in.
-        (Protocol::Grpc, Some(ProbeKind::Http)) => "HTTP/2",
+/// routes of its own ([`probe_routes`]); beside an HTTP probe on the same port, in their
+/// HTTPRoute form, which the HTTP probe's path joins.
+fn linkerd_protocol(port: Protocol, probes: PortProbes) -> &'static str {
+    match (port, probes.http, probes.grpc) {
+        (Protocol::Grpc, false, true) => "gRPC",
+        // gRPC is HTTP/2: HTTP/2 keeps the app's traffic and lets the probe routes in.
+        (Protocol::Grpc, true, _) => "HTTP/2",
         // A port that answers HTTP (or gRPC) probes but is declared `tcp` or `http` may
         // carry more than one protocol: detection serves both.
-        (Protocol::Tcp, Some(ProbeKind::Http | ProbeKind::Grpc))
-        | (Protocol::Http, Some(ProbeKind::Grpc)) => "unknown",
-        (Protocol::Http, _) => "HTTP/1",
-        (Protocol::Grpc, _) => "gRPC",
-        (Protocol::Tcp, _) => "opaque",
+        (Protocol::Tcp, true, _) | (Protocol::Tcp, _, true) | (Protocol::Http, _, true) => {
+            "unknown"
+        }
+        (Protocol::Http, _, _) => "HTTP/1",
+        (Protocol::Grpc, _, _) => "gRPC",
+        (Protocol::Tcp, _, _) => "opaque",
     }
 }
 
@@ -366,8 +395,17 @@ fn network_authorization(name: &str, target: (&str, &str), authentication: &str)
 /// linkerd/proxy/server-policy/src/authz.rs L80-88); the probe's route matches exactly
 /// `grpc.health.v1.Health/Check` and admits the kubelet's networks. The proxy picks the
 /// most specific match (linkerd2-proxy linkerd/http/route/src/lib.rs `find`).
+/// Attaching routes also drops the probe route Linkerd synthesizes for `httpGet` probes,
+/// so the paths of the port's HTTP probes (`http_paths`) join the probe route, `GET` and
+/// exact, as Linkerd's own would be (index.rs L2241-2298).
 /// Returns the routes and the authorization of the probe route.
-fn probe_routes(service: &str, port: &str, server: &str, protocol: &str) -> (Vec<Value>, Value) {
+fn probe_routes(
+    service: &str,
+    port: &str,
+    server: &str,
+    protocol: &str,
+    http_paths: &[String],
+) -> (Vec<Value>, Value) {
     let probe = format!("{service}-{port}-grpc-health-probe");
     let catch_all = format!("{service}-{port}-inbound-default");
     let parents = server_ref(server);
@@ -384,12 +422,16 @@ fn probe_routes(service: &str, port: &str, server: &str, protocol: &str) -> (Vec
     } else {
         // Detected HTTP/2 on a Server that is not `gRPC` takes HTTPRoutes: the gRPC call
         // is a POST to `/<service>/<method>`.
+        let mut matches = vec![json!({
+            "path": {"type": "Exact", "value": format!("/{GRPC_HEALTH_SERVICE}/{GRPC_HEALTH_METHOD}")},
+            "method": "POST",
+        })];
+        for path in http_paths {
+            matches.push(json!({"path": {"type": "Exact", "value": path}, "method": "GET"}));
+        }
         (
             "HTTPRoute",
-            json!([{"matches": [{
-                "path": {"type": "Exact", "value": format!("/{GRPC_HEALTH_SERVICE}/{GRPC_HEALTH_METHOD}")},
-                "method": "POST",
-            }]}]),
+            json!([{"matches": matches}]),
             json!([{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}]}]),
         )
     };
@@ -470,14 +512,11 @@ fn linkerd_values(service: &Service, edges: &[EdgePolicy], exposed_port: Option<
     let mut authorizations = Vec::new();
     let mut routes = Vec::new();
     let mut policies = Vec::new();
+    let probed = port_probes(service);
     for (i, p) in service.ports.iter().enumerate() {
         let server = format!("{}-{}", service.name, p.name);
-        let probe = service
-            .probe
-            .as_ref()
-            .filter(|pr| pr.port == i)
-            .map(|pr| pr.kind);
-        let proxy_protocol = linkerd_protocol(p.protocol, probe);
+        let probes = probed.get(i).copied().unwrap_or_default();
+        let proxy_protocol = linkerd_protocol(p.protocol, probes);
         servers.push(json!({
             "name": server,
             "spec": {
@@ -487,8 +526,16 @@ fn linkerd_values(service: &Service, edges: &[EdgePolicy], exposed_port: Option<
                 "accessPolicy": "deny",
             },
         }));
-        if probe == Some(ProbeKind::Grpc) {
-            let (r, policy) = probe_routes(&service.name, &p.name, &server, proxy_protocol);
+        if probes.grpc {
+            let mut http_paths: Vec<String> = service
+                .all_probes()
+                .filter(|(_, pr)| pr.kind == ProbeKind::Http && pr.port == Some(i))
+                .map(|(_, pr)| pr.path.clone())
+                .collect();
+            http_paths.sort();
+            http_paths.dedup();
+            let (r, policy) =
+                probe_routes(&service.name, &p.name, &server, proxy_protocol, &http_paths);
             routes.extend(r);
             policies.push(policy);
         }

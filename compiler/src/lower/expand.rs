@@ -72,7 +72,15 @@ fn merge_key(node: &Node) -> Option<(String, Option<String>)> {
     let spec = lang::SERVICE_CHILDREN
         .iter()
         .find(|s| s.name == node.name)?;
-    if !spec.repeatable {
+    if spec.name == lang::PROBE.name {
+        // One probe per `for=`: a later layer's `probe ... for="readiness"` replaces the
+        // readiness probe only (lowering applies `all` over the others, in order).
+        let f = node
+            .prop("for")
+            .and_then(|e| e.value.as_str())
+            .unwrap_or("all");
+        Some((node.name.clone(), Some(f.to_owned())))
+    } else if !spec.repeatable {
         Some((node.name.clone(), None))
     } else if spec.named {
         Some((node.name.clone(), node.name_arg().map(str::to_owned)))
@@ -92,10 +100,18 @@ pub(crate) fn merge_into(base: &mut Vec<Merged>, over: Vec<Merged>) {
             Some(i) => {
                 let mut layers = std::mem::take(&mut base[i].layers);
                 layers.extend(m.layers);
-                base[i] = Merged {
+                let merged = Merged {
                     node: m.node,
                     layers,
                 };
+                if merged.node.name == lang::PROBE.name {
+                    // Probes overlap (`all` covers readiness and liveness): they stay in
+                    // precedence order, which lowering reads last-wins.
+                    base.remove(i);
+                    base.push(merged);
+                } else {
+                    base[i] = merged;
+                }
             }
             None => base.push(m),
         }

@@ -6,6 +6,7 @@ pub mod build;
 pub mod expand;
 pub mod image;
 pub mod logging;
+pub mod pod;
 pub mod structure;
 pub mod values;
 
@@ -18,8 +19,8 @@ use crate::diag::{At, Code, Diagnostic, Diagnostics};
 use crate::lang;
 use crate::model::{
     CircuitBreaker, CustomSli, Dependency, EnvValue, EnvVar, Environment, Expose, External, Image,
-    Logging, Mesh, Model, Port, Probe, ProbeKind, Project, Protocol, Replicas, Resources, Rollout,
-    RolloutKind, Schedule, Service, Slo, SloKind, Spanned, Step, Volume,
+    Logging, Mesh, Model, Port, Project, Protocol, Replicas, Resources, Rollout, RolloutKind,
+    Schedule, Service, Slo, SloKind, Spanned, Step, Volume,
 };
 use crate::source::{Origin, SourceMap, Span};
 use crate::suggest;
@@ -568,8 +569,7 @@ fn lower_service(
     let image = lower_image(&name, node, kids, project, builds, diags);
     let replicas = lower_replicas(node, kids, diags);
     let resources = lower_resources(kids, diags);
-    let ports = lower_ports(kids, diags);
-    let probe = lower_probe(&name, kids, &ports, diags);
+    let mut ports = lower_ports(kids, diags);
     let env = lower_env(kids, diags);
     let depends_on = kids
         .iter()
@@ -606,23 +606,16 @@ fn lower_service(
         .collect();
     let rollout = lower_rollout(child(kids, "rollout"));
     let expose = child(kids, "expose").and_then(|n| lower_expose(n, diags));
-    let args: Vec<String> = child(kids, "args")
-        .map(|n| {
-            n.args()
-                .filter_map(|e| {
-                    let s = str_of(e)?;
-                    match check_free_text(&s, "container argument").at(e.value_span) {
-                        Ok(()) => Some(s),
-                        Err(d) => {
-                            diags.push(d);
-                            None
-                        }
-                    }
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let args = lower_args(kids, diags);
+    let command = pod::lower_command(kids, diags);
     let volumes = lower_volumes(kids, diags);
+    let (sidecars, init_containers) =
+        pod::lower_containers(&name, kids, project, &volumes, &mut ports, diags);
+    let probes = pod::lower_probes(&name, kids, &ports, None, diags);
+    let security = pod::lower_security(&name, kids, true, diags);
+    let pod_annotations = pod::lower_metadata(kids, lang::ANNOTATION.name, diags);
+    let pod_labels = pod::lower_metadata(kids, lang::LABEL.name, diags);
+    let service_annotations = pod::lower_metadata(kids, lang::SERVICE_ANNOTATION.name, diags);
     let schedule = child(kids, "schedule").and_then(|n| lower_schedule(n, diags));
     let logs = logging::lower_logs(child(kids, "logs"), diags);
     check_conflicts(
@@ -696,7 +689,7 @@ fn lower_service(
             replicas,
             resources,
             ports,
-            probe,
+            probes,
             env,
             depends_on,
             externals,
@@ -707,6 +700,13 @@ fn lower_service(
             logs_multiline_start: logs.multiline_start,
             expose,
             args,
+            command,
+            security,
+            pod_annotations,
+            pod_labels,
+            service_annotations,
+            sidecars,
+            init_containers,
             ci_test: child(kids, "ci")
                 .and_then(|c| child(&c.children, "test"))
                 .and_then(|t| {
@@ -728,6 +728,26 @@ fn lower_service(
         .with_fixed_replicas(replicas_fixed),
         merged,
     ))
+}
+
+/// `args`: free text, carried exactly into YAML.
+fn lower_args(kids: &[Node], diags: &mut Diagnostics) -> Vec<String> {
+    child(kids, "args")
+        .map(|n| {
+            n.args()
+                .filter_map(|e| {
+                    let s = str_of(e)?;
+                    match check_free_text(&s, "container argument").at(e.value_span) {
+                        Ok(()) => Some(s),
+                        Err(d) => {
+                            diags.push(d);
+                            None
+                        }
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn lower_image(
@@ -986,78 +1006,11 @@ fn lower_ports(kids: &[Node], diags: &mut Diagnostics) -> Vec<Port> {
             port,
             target,
             protocol,
+            sidecar: None,
             span: n.ident_span(),
         });
     }
     ports
-}
-
-fn lower_probe(
-    service: &str,
-    kids: &[Node],
-    ports: &[Port],
-    diags: &mut Diagnostics,
-) -> Option<Probe> {
-    let Some(n) = child(kids, "probe") else {
-        // A port the service declares is a port it listens on: a TCP probe is always right.
-        return (!ports.is_empty()).then(|| Probe {
-            kind: ProbeKind::Tcp,
-            path: String::new(),
-            port: 0,
-            span: Span::file_start(crate::source::SourceId(0)),
-        });
-    };
-    let kind = match arg_str(n, 0).as_deref() {
-        Some("grpc") => ProbeKind::Grpc,
-        Some("tcp") => ProbeKind::Tcp,
-        Some("http") => ProbeKind::Http,
-        _ => return None,
-    };
-    let port = match n.prop("port") {
-        Some(e) => {
-            let name = str_of(e)?;
-            match ports.iter().position(|p| p.name == name) {
-                Some(i) => i,
-                None => {
-                    // A port declared with a bad value is reported where it is declared.
-                    let declared = kids
-                        .iter()
-                        .any(|c| c.name == "port" && c.name_arg() == Some(name.as_str()));
-                    if !declared {
-                        diags.push(unknown_port(service, &name, e.value_span, ports));
-                    }
-                    return None;
-                }
-            }
-        }
-        None if ports.is_empty() && kids.iter().any(|c| c.name == "port") => return None,
-        None if ports.is_empty() => {
-            diags.push(
-                Diagnostic::error(
-                    Code::UnknownPort,
-                    format!("service `{service}` has no port to probe"),
-                )
-                .with_label(n.head_span(), "this probe needs a port")
-                .with_help("declare a port (`port \"http\" 8080`) or remove the probe: a worker has no port"),
-            );
-            return None;
-        }
-        None => 0,
-    };
-    let path = prop_str(n, "path").unwrap_or_else(|| "/healthz".into());
-    if kind == ProbeKind::Http
-        && let Some(e) = n.prop("path")
-        && let Err(d) = check_http_path(&path).at(e.value_span)
-    {
-        diags.push(d);
-        return None;
-    }
-    Some(Probe {
-        kind,
-        path,
-        port,
-        span: n.head_span(),
-    })
 }
 
 /// A diagnostic for a port name that the service does not declare.

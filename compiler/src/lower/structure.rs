@@ -92,6 +92,7 @@ pub(crate) fn check_node(spec: &NodeSpec, node: &Node, diags: &mut Diagnostics) 
         }
         return;
     }
+    check_probe_overlaps(node, diags);
     let parent = format!("`{}`", node.name);
     let mut singles: BTreeMap<&str, &Node> = BTreeMap::new();
     let mut named: BTreeMap<(&str, &str), &Node> = BTreeMap::new();
@@ -134,6 +135,36 @@ pub(crate) fn check_node(spec: &NodeSpec, node: &Node, diags: &mut Diagnostics) 
     }
 }
 
+/// Two probes of one body that set the same probe (`for="all"` sets readiness and
+/// liveness): which one applies would depend on the order of the lines.
+fn check_probe_overlaps(node: &Node, diags: &mut Diagnostics) {
+    let mut seen: Vec<(&Node, &'static [&'static str])> = Vec::new();
+    for probe in node.children.iter().filter(|c| c.name == lang::PROBE.name) {
+        let f = probe
+            .prop("for")
+            .and_then(|e| e.value.as_str())
+            .unwrap_or("all");
+        let covers = lang::probe_covers(f);
+        if let Some((first, kind)) = seen
+            .iter()
+            .find_map(|(first, c)| covers.iter().find(|k| c.contains(k)).map(|k| (*first, *k)))
+        {
+            let at = probe.prop("for").map_or(probe.head_span(), |e| e.span);
+            diags.push(
+                Diagnostic::error(
+                    Code::DuplicateName,
+                    format!("two probes set the {kind} probe in `{}`", node.name),
+                )
+                .with_label(at, format!("sets the {kind} probe again"))
+                .with_secondary(first.head_span(), "first set here")
+                .with_help("give each probe its own `for=` (`readiness`, `liveness` or `startup`; `all` is readiness and liveness), or remove one"),
+            );
+            continue;
+        }
+        seen.push((probe, covers));
+    }
+}
+
 /// `port NAME PORT [target=..] [protocol=..]`, for help lines.
 #[must_use]
 pub fn usage(spec: &NodeSpec) -> String {
@@ -149,10 +180,11 @@ pub fn usage(spec: &NodeSpec) -> String {
         s.push_str(&format!(" [{}...]", r.name.to_uppercase()));
     }
     for p in spec.props {
+        let more = if p.many { " .." } else { "" };
         if p.required {
-            s.push_str(&format!(" {}=..", p.name));
+            s.push_str(&format!(" {}=..{more}", p.name));
         } else {
-            s.push_str(&format!(" [{}=..]", p.name));
+            s.push_str(&format!(" [{}=..{more}]", p.name));
         }
     }
     s
@@ -160,11 +192,17 @@ pub fn usage(spec: &NodeSpec) -> String {
 
 fn check_entries(spec: &NodeSpec, node: &Node, diags: &mut Diagnostics) {
     let mut arg_index = 0;
+    // The property whose further values the arguments after it are
+    // (`command="redis-cli" "ping"`).
+    let mut continuing: Option<&lang::PropSpec> = None;
     for entry in &node.entries {
+        if entry.name.is_some() {
+            continuing = None;
+        }
         match entry.ty.as_deref() {
             // Template parameters are checked once substituted (see `expand`).
             Some("param" | "fmt") => {
-                if entry.name.is_none() {
+                if entry.name.is_none() && continuing.is_none() {
                     arg_index += 1;
                 }
                 continue;
@@ -186,6 +224,13 @@ fn check_entries(spec: &NodeSpec, node: &Node, diags: &mut Diagnostics) {
             None => {}
         }
         match &entry.name {
+            None if continuing.is_some() => {
+                if let Some(p) = continuing
+                    && let Err(d) = check_value(p.kind, entry, p.name, &node.name)
+                {
+                    diags.push(d);
+                }
+            }
             None => {
                 let arg = spec.args.get(arg_index).or(spec.rest.as_ref());
                 match arg {
@@ -222,6 +267,7 @@ fn check_entries(spec: &NodeSpec, node: &Node, diags: &mut Diagnostics) {
                     if let Err(d) = check_value(p.kind, entry, p.name, &node.name) {
                         diags.push(d);
                     }
+                    continuing = p.many.then_some(p);
                 }
                 None if spec.any_props.is_some() => {
                     let kind = spec.any_props.unwrap_or(Kind::Scalar);

@@ -90,6 +90,27 @@ impl Node {
             .find(|e| e.name.as_deref() == Some(key))
     }
 
+    /// A property that takes several values ([`crate::lang::PropSpec::many`]): its entry,
+    /// then the arguments that follow it up to the next property
+    /// (`command="redis-cli" "ping"`). Empty when the property is not set.
+    #[must_use]
+    pub fn prop_values(&self, key: &str) -> Vec<&Entry> {
+        let Some(start) = self
+            .entries
+            .iter()
+            .rposition(|e| e.name.as_deref() == Some(key))
+        else {
+            return Vec::new();
+        };
+        let mut out = vec![&self.entries[start]];
+        out.extend(
+            self.entries[start + 1..]
+                .iter()
+                .take_while(|e| e.name.is_none()),
+        );
+        out
+    }
+
     /// The first argument when it is a string: the identity of named nodes
     /// (`service "checkout"`, `port "http" 8080`).
     #[must_use]
