@@ -800,7 +800,7 @@ fn lower_image(
         let e = image_node.and_then(|n| n.prop("tag"));
         if let Some(e) = e {
             diags.push(
-                Diagnostic::warning(Code::MissingValue, "image tag `latest` is not pinned")
+                Diagnostic::warning(Code::UnpinnedImage, "image tag `latest` is not pinned")
                     .with_label(e.value_span, "floating tag")
                     .with_help(
                         "use an immutable version tag or a digest, so that a rollback rolls back",
