@@ -557,6 +557,7 @@ fn lower_service(
         expand::merge_into(&mut merged, over);
     }
     let uses = std::mem::take(&mut expander.used);
+    let incomplete = expander.incomplete;
     let kids_owned: Vec<Node> = merged.iter().map(|m| m.node.clone()).collect();
     let kids = kids_owned.as_slice();
     let replicas_fixed = env.is_some_and(|(_, o)| o.children.iter().any(|c| c.name == "replicas"));
@@ -682,6 +683,7 @@ fn lower_service(
             span: node.span,
             source: node.span.source,
             uses,
+            incomplete,
             owner,
             tier: child(kids, "tier").and_then(|n| {
                 let e = n.arg(0)?;
@@ -1248,6 +1250,8 @@ fn lower_slo(n: &Node, diags: &mut Diagnostics) -> Option<Slo> {
     }
     let threshold = prop_duration(n, "threshold");
     match (kind, &threshold) {
+        // A threshold that is there but invalid was reported where it is written.
+        (SloKind::Latency, None) if n.prop("threshold").is_some() => return None,
         (SloKind::Latency, None) if child(&n.children, "errors").is_none() => {
             diags.push(
                 Diagnostic::error(Code::MissingValue, "latency SLO needs a `threshold`")
