@@ -1072,7 +1072,7 @@ pub const SIDECAR: NodeSpec = NodeSpec {
     named: true,
     ..node(
         "sidecar",
-        "A container that runs beside the service's own for the pod's whole life (a metrics exporter, a proxy to a database): a Kubernetes sidecar container (an init container with `restartPolicy: Always`, Kubernetes 1.29+), started before the service's container and stopped after it. Its `port`s are the service's: callers name them with `depends-on ... port=`, and the Service, NetworkPolicy and mesh policy follow. It has the service's security defaults and relaxations (`security`), its own `resources` (default 100m CPU, 128Mi memory), `probe`s (a TCP probe on its first port by default) and `/tmp`. A `volume` naming one of the service's volumes mounts it (at the sidecar's own `path`); another name is a scratch volume of the sidecar's own. The mesh's proxy is not one of these and is not affected.",
+        "A container that runs beside the service's own for the pod's whole life (a metrics exporter, a proxy to a database): a Kubernetes sidecar container (an init container with `restartPolicy: Always`, Kubernetes 1.29+), started before the service's container and stopped after it. Its `port`s are the service's: callers name them with `depends-on ... port=`, and the Service, NetworkPolicy and mesh policy follow. It has the service's security defaults and relaxations (`security`), its own `resources` (default 100m CPU, 128Mi memory), `probe`s (a TCP probe on its first port by default) and `/tmp`. A `volume` naming one of the service's volumes mounts it (at the sidecar's own `path`); another name is a scratch volume of the sidecar's own. The mesh's proxy is not one of these: the mesh injects it as always (under Linkerd as a Kubernetes sidecar container too, in a pod with a `sidecar` or `init-container`, so that it starts first and stops last).",
     )
 };
 
@@ -1099,7 +1099,7 @@ pub const INIT_CONTAINER: NodeSpec = NodeSpec {
     named: true,
     ..node(
         "init-container",
-        "A container that runs to completion before the service's container starts (a database migration, a file to prepare), in declaration order, after the sidecars have started. It has no port and no probe; security, resources and volumes as for `sidecar`. Under a mesh it can reach other services only when the mesh's proxy starts first: Linkerd 2.20+ does by default, Istio where it injects its proxy as a sidecar container (Kubernetes 1.33+).",
+        "A container that runs to completion before the service's container starts (a database migration, a file to prepare), in declaration order, after the sidecars have started. It has no port and no probe; security, resources and volumes as for `sidecar`. Under a mesh it can reach other services only when the mesh's proxy starts first: under Linkerd, nestioc asks for the proxy as a Kubernetes sidecar container (`config.beta.linkerd.io/proxy-enable-native-sidecar`) in every pod with a `sidecar` or `init-container`; Istio does so by itself where every kubelet is 1.33+ (elsewhere an init container runs before Istio's proxy and cannot reach other services).",
     )
 };
 

@@ -108,6 +108,40 @@ fn hostile_project(values: &[String]) -> (tempfile::TempDir, PathBuf) {
         let _ = write!(s, " {}", kdl_quote(v));
     }
     s.push('\n');
+    // The pod's other free-text fields: the entrypoint, an exec probe's command, pod and
+    // Service annotations, and a sidecar's and an init container's command, args and env.
+    let all = |s: &mut String| {
+        for v in values {
+            let _ = write!(s, " {}", kdl_quote(v));
+        }
+    };
+    s.push_str("    command \"/app\"");
+    all(&mut s);
+    s.push_str("\n    probe \"exec\" for=\"liveness\" command=\"/check\"");
+    all(&mut s);
+    s.push('\n');
+    for (i, v) in values.iter().enumerate() {
+        let _ = writeln!(s, "    annotation \"h.example.com/h{i}\" {}", kdl_quote(v));
+        let _ = writeln!(
+            s,
+            "    service-annotation \"h.example.com/h{i}\" {}",
+            kdl_quote(v)
+        );
+    }
+    for (node, name) in [("sidecar", "helper"), ("init-container", "prepare")] {
+        let _ = write!(
+            s,
+            "    {node} \"{name}\" {{\n        image \"{name}\" tag=\"1.0.0\"\n        command \"/{name}\""
+        );
+        all(&mut s);
+        s.push_str("\n        args");
+        all(&mut s);
+        s.push('\n');
+        for (i, v) in values.iter().enumerate() {
+            let _ = writeln!(s, "        env \"H{i}\" {}", kdl_quote(v));
+        }
+        s.push_str("    }\n");
+    }
     let _ = writeln!(
         s,
         "    slo \"availability\" target=99.9 {{\n        errors {}\n        total {}\n    }}",
@@ -203,6 +237,77 @@ fn container(docs: &[Value]) -> (BTreeMap<String, Value>, Vec<Value>) {
     (env, c["args"].as_array().expect("args").clone())
 }
 
+/// The pod's other free-text fields carry every value exactly: the service's `command`
+/// (after `/app`) and exec probe (after `/check`), its pod and Service annotations
+/// (`h.example.com/h<i>`), and the sidecar's and init container's command, args and env.
+fn assert_pod_exact(what: &str, values: &[String], docs: &[Value]) {
+    let workload = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment")
+        .expect("a Deployment");
+    let service = docs
+        .iter()
+        .find(|d| d["kind"] == "Service")
+        .expect("a Service");
+    let pod = &workload["spec"]["template"];
+    let c = &pod["spec"]["containers"][0];
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap_or_else(|| panic!("{what}: not a list: {v}"))
+            .iter()
+            .map(|s| s.as_str().expect("a string").to_owned())
+            .collect()
+    };
+    let with = |first: &str| -> Vec<String> {
+        std::iter::once(first.to_owned())
+            .chain(values.iter().cloned())
+            .collect()
+    };
+    assert_eq!(strings(&c["command"]), with("/app"), "{what}: command");
+    assert_eq!(
+        strings(&c["livenessProbe"]["exec"]["command"]),
+        with("/check"),
+        "{what}: exec probe"
+    );
+    for (i, v) in values.iter().enumerate() {
+        let key = format!("h.example.com/h{i}");
+        assert_eq!(
+            pod["metadata"]["annotations"][&key].as_str(),
+            Some(v.as_str()),
+            "{what}: pod annotation {key}"
+        );
+        assert_eq!(
+            service["metadata"]["annotations"][&key].as_str(),
+            Some(v.as_str()),
+            "{what}: Service annotation {key}"
+        );
+    }
+    let inits = pod["spec"]["initContainers"]
+        .as_array()
+        .expect("initContainers");
+    for name in ["helper", "prepare"] {
+        let x = inits
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("{what}: no container {name}"));
+        assert_eq!(
+            strings(&x["command"]),
+            with(&format!("/{name}")),
+            "{what}: {name} command"
+        );
+        assert_eq!(strings(&x["args"]), values.to_vec(), "{what}: {name} args");
+        for (i, v) in values.iter().enumerate() {
+            let got = x["env"]
+                .as_array()
+                .expect("env")
+                .iter()
+                .find(|e| e["name"] == format!("H{i}").as_str())
+                .and_then(|e| e["value"].as_str());
+            assert_eq!(got, Some(v.as_str()), "{what}: {name} env H{i}");
+        }
+    }
+}
+
 fn assert_exact(what: &str, values: &[String], env: &BTreeMap<String, Value>, args: &[Value]) {
     for (i, v) in values.iter().enumerate() {
         assert_eq!(
@@ -227,8 +332,10 @@ fn yaml_scalars_carry_hostile_values_exactly() {
     let files = artifacts(&dir);
     for env in ["staging", "prod"] {
         let path = format!("kubernetes/{env}/api.yaml");
-        let (e, a) = container(&yaml_docs(&files[&path]));
+        let docs = yaml_docs(&files[&path]);
+        let (e, a) = container(&docs);
         assert_exact(&path, &values, &e, &a);
+        assert_pod_exact(&path, &values, &docs);
     }
     let v = &yaml_docs(&files["helm/api/values.yaml"])[0];
     let text = serde_json::to_string(v).unwrap();
@@ -303,6 +410,7 @@ fn helm_charts_render_hostile_values_exactly() {
     }
     let (e, a) = container(&docs);
     assert_exact("helm template", &values, &e, &a);
+    assert_pod_exact("helm template", &values, &docs);
 }
 
 /// PromQL written by the author (custom SLIs) reaches the Prometheus rules and the
@@ -428,6 +536,34 @@ fn hostile_values_in_closed_fields_are_rejected_with_a_located_diagnostic() {
             format!("expose host=\"a.example.com\" tls-secret={q}"),
         ),
         ("port name", format!("port {q} 8080")),
+        ("annotation key", format!("annotation {q} \"v\"")),
+        (
+            "service-annotation key",
+            format!("service-annotation {q} \"v\""),
+        ),
+        ("label key", format!("label {q} \"v\"")),
+        ("label value", format!("label \"team\" {q}")),
+        ("capability", format!("security add-capabilities={q}")),
+        (
+            "sidecar name",
+            format!("sidecar {q} {{\n        image \"x\" tag=\"1.0.0\"\n    }}"),
+        ),
+        (
+            "init-container name",
+            format!("init-container {q} {{\n        image \"x\" tag=\"1.0.0\"\n    }}"),
+        ),
+        (
+            "sidecar port name",
+            format!(
+                "sidecar \"x\" {{\n        image \"x\" tag=\"1.0.0\"\n        port {q} 9000\n    }}"
+            ),
+        ),
+        (
+            "sidecar volume path",
+            format!(
+                "sidecar \"x\" {{\n        image \"x\" tag=\"1.0.0\"\n        volume \"v\" path={q}\n    }}"
+            ),
+        ),
     ];
     let project_cases: Vec<(&str, String)> = vec![
         ("namespace", format!("namespace {q}")),

@@ -343,3 +343,96 @@ fn lsp_client() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// The pod nodes of issue 16 come from lang.rs like every other: completion inside a
+/// `sidecar` offers a container's nodes (and not `sidecar` again), `probe for=` its uses,
+/// `security` its relaxations; hover on `sidecar`, `init-container` and `security` shows
+/// their reference text.
+#[test]
+fn completion_and_hover_cover_the_pod_nodes() {
+    let (_t, dir) = project();
+    let file = dir.join("services/cache.kdl");
+    let text = "service \"cache\" {\n    image \"redis\" tag=\"7.4.1\"\n    port \"redis\" 6379 protocol=\"tcp\"\n    security run-as-user=999\n    init-container \"prepare\" {\n        image \"busybox\" tag=\"1.37.0\"\n    }\n    sidecar \"exporter\" {\n        \n    }\n}\n";
+    std::fs::write(&file, text).unwrap();
+    let mut c = Client::start();
+    c.open(&file);
+    let labels = |c: &mut Client, text: &str, line: u32, col: u32| -> Vec<String> {
+        c.change(&file, text, 2);
+        let items = c.request(
+            "textDocument/completion",
+            json!({"textDocument": {"uri": uri(&file)}, "position": at(line, col)}),
+        );
+        items
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["label"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Inside the sidecar's block (line 8, after the indentation).
+    let got = labels(&mut c, text, 8, 8);
+    for want in [
+        "image",
+        "command",
+        "args",
+        "port",
+        "env",
+        "resources",
+        "volume",
+        "probe",
+        "security",
+    ] {
+        assert!(got.iter().any(|l| l == want), "{want} in {got:?}");
+    }
+    for not in ["sidecar", "init-container", "expose", "depends-on"] {
+        assert!(!got.iter().any(|l| l == not), "{not} not in {got:?}");
+    }
+    // Inside the service: the new nodes are offered.
+    let at_service = text.replacen("    security run-as-user=999\n", "    \n", 1);
+    let got = labels(&mut c, &at_service, 3, 4);
+    for want in [
+        "probe",
+        "command",
+        "security",
+        "annotation",
+        "label",
+        "service-annotation",
+        "sidecar",
+        "init-container",
+    ] {
+        assert!(got.iter().any(|l| l == want), "{want} in {got:?}");
+    }
+    // `for=` of a probe: its uses.
+    let probe = text.replacen("        \n", "        probe \"http\" for=\"\n", 1);
+    let got = labels(&mut c, &probe, 8, 29);
+    for want in ["readiness", "liveness", "startup", "all"] {
+        assert!(got.iter().any(|l| l == want), "{want} in {got:?}");
+    }
+    // The properties of `security`.
+    let security = text.replacen("        \n", "        security \n", 1);
+    let got = labels(&mut c, &security, 8, 17);
+    for want in [
+        "run-as-user=",
+        "run-as-group=",
+        "run-as=",
+        "read-only-root=",
+        "add-capabilities=",
+        "reason=",
+    ] {
+        assert!(got.iter().any(|l| l == want), "{want} in {got:?}");
+    }
+    c.change(&file, text, 3);
+    for (line, col, needle) in [
+        (7u32, 6u32, "**sidecar**"),
+        (4, 6, "**init-container**"),
+        (3, 6, "**security**"),
+    ] {
+        let hover = c.request(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": uri(&file)}, "position": at(line, col)}),
+        );
+        let value = hover["contents"]["value"].as_str().unwrap_or_default();
+        assert!(value.contains(needle), "{needle} in {hover}");
+    }
+    c.shutdown();
+}

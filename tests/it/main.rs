@@ -28,6 +28,7 @@ mod kubeconform;
 mod linkerd_policy;
 mod lsp;
 mod perf;
+mod pods;
 mod policy;
 mod prometheus;
 mod properties;

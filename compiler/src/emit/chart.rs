@@ -605,7 +605,19 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> Value {
             // kubelet is 1.33+: `detectNativeSidecar` in istio/istio
             // pkg/kube/inject/webhook.go, ENABLE_NATIVE_SIDECARS=auto; Kubernetes stops
             // sidecar containers after the app's.)
-            if drains(service) {
+            if !service.sidecars.is_empty() || !service.init_containers.is_empty() {
+                // Injected as a plain container, the proxy starts after every init
+                // container: a migration's calls would meet the iptables redirect of
+                // linkerd-init with no proxy behind it, and a sidecar's until the app
+                // starts. As a Kubernetes sidecar container the proxy starts before them
+                // and stops after the app, so it drains without a delay, which Linkerd
+                // says not to combine with native sidecars
+                // (https://linkerd.io/2/features/native-sidecars/,
+                // https://linkerd.io/2/reference/proxy-configuration/: "If enabled,
+                // .proxy.waitBeforeExitSeconds should not be used").
+                pod_annotations["config.beta.linkerd.io/proxy-enable-native-sidecar"] =
+                    json!("true");
+            } else if drains(service) {
                 pod_annotations["config.alpha.linkerd.io/proxy-wait-before-exit-seconds"] =
                     json!((TERMINATION_GRACE_SECONDS - PRESTOP_SLEEP_SECONDS).to_string());
             }

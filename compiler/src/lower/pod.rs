@@ -138,7 +138,11 @@ pub(super) fn lower_probes(
 
 /// NST0131: a container that listens and has no readiness or liveness probe.
 fn no_probe(who: &str, port: &Port, uses: &[&str], span: Span) -> Diagnostic {
-    let what = uses.join(" and ");
+    let what = ["readiness", "liveness"]
+        .into_iter()
+        .filter(|u| uses.contains(u))
+        .collect::<Vec<_>>()
+        .join(" or ");
     let mut d = Diagnostic::warning(
         Code::NoProbe,
         format!(
@@ -723,6 +727,10 @@ const RESERVED_KEYS: &[(&str, &str)] = &[
         "nestioc sets Linkerd's proxy drain",
     ),
     (
+        "config.beta.linkerd.io/proxy-enable-native-sidecar",
+        "nestioc starts Linkerd's proxy first in a pod with a `sidecar` or `init-container`",
+    ),
+    (
         "balancer.linkerd.io/failure-accrual",
         "nestioc sets Linkerd's circuit breaking from `circuit-breaker`",
     ),
@@ -1156,4 +1164,74 @@ fn default_size() -> Quantity {
         value: Decimal::from(1u64 << 30),
         suffix: "Gi".into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{valid_label_value, valid_qualified_name};
+
+    /// The cases of k8s.io/apimachinery pkg/util/validation/validation_test.go
+    /// (`TestIsQualifiedName`, `TestIsValidLabelValue`): what the API server accepts as a
+    /// label or annotation key and as a label value.
+    #[test]
+    fn keys_and_values_are_what_the_api_server_accepts() {
+        for ok in [
+            "simple",
+            "now-with-dashes",
+            "1-starts-with-num",
+            "1234",
+            "simple/simple",
+            "now-with-dashes/simple",
+            "now-with-dashes/now-with-dashes",
+            "now.with.dots/simple",
+            "now-with.dashes-and.dots/simple",
+            "1-num.2-num/3-num",
+            "1234/5678",
+            "1.2.3.4/5678",
+            "Uppercase_Is_OK_123",
+            "example.com/Uppercase_Is_OK_123",
+            "prometheus.io/scrape",
+        ] {
+            assert!(valid_qualified_name(ok), "{ok}");
+        }
+        let long_name = "a".repeat(64);
+        let long_prefix = format!("{}/b", "a".repeat(254));
+        for bad in [
+            "",
+            "nospecialchars%^=@",
+            "cantendwithadash-",
+            "-cantstartwithadash-",
+            "only/one/slash",
+            "Example.com/abc",
+            "example_com/abc",
+            "example.com/",
+            "/simple",
+            long_name.as_str(),
+            long_prefix.as_str(),
+            "a b",
+        ] {
+            assert!(!valid_qualified_name(bad), "{bad}");
+        }
+        for ok in [
+            "",
+            "simple",
+            "now-with-dashes",
+            "1-starts-with-num",
+            "end-with-num-1",
+            "1234",
+            "a.b_c-D",
+        ] {
+            assert!(valid_label_value(ok), "{ok}");
+        }
+        for bad in [
+            "nospecialchars%^=@",
+            "Tama-nui-te-rā.is_the_best",
+            "cantendwithadash-",
+            "-cantstartwithadash",
+            "a b",
+            &"a".repeat(64),
+        ] {
+            assert!(!valid_label_value(bad), "{bad}");
+        }
+    }
 }

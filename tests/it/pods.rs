@@ -1,0 +1,224 @@
+//! The pod beyond one container (issue 16, items 2 to 6), read back from the rendered
+//! manifests of tests/fixtures/valid/pod-spec as Kubernetes reads them: who each
+//! container runs as, which probe serves which use, which ports callers reach through
+//! the NetworkPolicy, and how the mesh's proxy is ordered among the extra containers.
+//! The server-side dry-run (cluster.rs), kubeconform and Helm check the same fixture's
+//! schema; Linkerd's policy for its probes is proved in linkerd_policy.rs.
+
+use serde_json::Value;
+
+use crate::support::{compile, fixture_options, render_human, root};
+
+fn objects(service: &str) -> Vec<Value> {
+    let dir = root().join("tests/fixtures/valid/pod-spec");
+    let c = compile(&dir, &fixture_options(&dir));
+    assert!(
+        c.analysis.diagnostics.is_empty(),
+        "{}",
+        render_human(&c.analysis)
+    );
+    let set = c.artifacts.expect("artifacts");
+    let path = format!("kubernetes/default/{service}.yaml");
+    let file = set.files.get(&path).unwrap_or_else(|| panic!("no {path}"));
+    serde_saphyr::from_multiple::<Value>(&file.contents)
+        .expect("yaml")
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .collect()
+}
+
+fn kind<'a>(objs: &'a [Value], k: &str) -> &'a Value {
+    objs.iter()
+        .find(|o| o["kind"] == k)
+        .unwrap_or_else(|| panic!("no {k}"))
+}
+
+fn container<'a>(spec: &'a Value, list: &str, name: &str) -> &'a Value {
+    spec[list]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no {list} {name}"))
+}
+
+/// The UID a container runs as: its own `runAsUser`, else the pod's
+/// (https://kubernetes.io/docs/tasks/configure-pod-container/security-context/: "the
+/// settings made at the Container level override the settings made at the Pod level").
+fn uid(pod: &Value, c: &Value) -> Option<u64> {
+    c["securityContext"]["runAsUser"]
+        .as_u64()
+        .or_else(|| pod["securityContext"]["runAsUser"].as_u64())
+}
+
+/// Each relaxation reaches exactly its container: the service's `run-as-user=999` is the
+/// pod's UID, the sidecar keeps 10001; `run-as="image"` leaves the UID to the image while
+/// `runAsNonRoot` stays; the added capability is added after dropping ALL; the init
+/// container keeps every default.
+#[test]
+fn relaxations_apply_to_their_container_only() {
+    let cache = objects("cache");
+    let pod = &kind(&cache, "Deployment")["spec"]["template"]["spec"];
+    assert_eq!(uid(pod, container(pod, "containers", "cache")), Some(999));
+    assert_eq!(pod["securityContext"]["fsGroup"], 999);
+    let exporter = container(pod, "initContainers", "exporter");
+    assert_eq!(uid(pod, exporter), Some(10001));
+    assert_eq!(exporter["securityContext"]["readOnlyRootFilesystem"], true);
+
+    let api = objects("api");
+    let pod = &kind(&api, "Deployment")["spec"]["template"]["spec"];
+    let main = container(pod, "containers", "api");
+    assert_eq!(uid(pod, main), None, "run-as=\"image\": the image's USER");
+    for sc in [&pod["securityContext"], &main["securityContext"]] {
+        assert_ne!(sc["runAsNonRoot"], false);
+    }
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(main["securityContext"]["readOnlyRootFilesystem"], false);
+    assert_eq!(
+        main["securityContext"]["capabilities"],
+        serde_json::json!({"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]})
+    );
+    assert_eq!(main["securityContext"]["allowPrivilegeEscalation"], false);
+    let migrate = container(pod, "initContainers", "migrate");
+    assert_eq!(uid(pod, migrate), Some(10001));
+    assert_eq!(migrate["securityContext"]["readOnlyRootFilesystem"], true);
+    assert!(
+        migrate["restartPolicy"].is_null(),
+        "an init container runs once"
+    );
+}
+
+/// Probes by use: `for=` picks readiness, liveness or startup; `exec` runs its command
+/// without a shell; a sidecar's probe is on its own container and port.
+#[test]
+fn probes_land_on_their_use_and_container() {
+    let cache = objects("cache");
+    let pod = &kind(&cache, "Deployment")["spec"]["template"]["spec"];
+    let main = container(pod, "containers", "cache");
+    assert_eq!(
+        main["readinessProbe"]["exec"]["command"],
+        serde_json::json!(["redis-cli", "ping"])
+    );
+    assert_eq!(main["readinessProbe"]["periodSeconds"], 5);
+    assert_eq!(main["readinessProbe"]["timeoutSeconds"], 1);
+    assert_eq!(main["livenessProbe"]["tcpSocket"]["port"], "redis");
+    assert_eq!(main["livenessProbe"]["initialDelaySeconds"], 15);
+    assert!(main["startupProbe"].is_null());
+    let exporter = container(pod, "initContainers", "exporter");
+    assert_eq!(exporter["restartPolicy"], "Always", "a Kubernetes sidecar");
+    assert_eq!(exporter["readinessProbe"]["httpGet"]["port"], "metrics");
+    assert_eq!(exporter["readinessProbe"]["httpGet"]["path"], "/health");
+
+    let api = objects("api");
+    let pod = &kind(&api, "Deployment")["spec"]["template"]["spec"];
+    let main = container(pod, "containers", "api");
+    assert_eq!(main["command"], serde_json::json!(["/app"]));
+    assert_eq!(main["args"], serde_json::json!(["--listen", ":80"]));
+    assert_eq!(main["readinessProbe"]["httpGet"]["path"], "/ready");
+    assert_eq!(main["livenessProbe"]["httpGet"]["path"], "/live");
+    assert_eq!(main["startupProbe"]["httpGet"]["path"], "/started");
+    assert_eq!(main["startupProbe"]["failureThreshold"], 60);
+
+    let ledger = objects("ledger");
+    let main = container(
+        &kind(&ledger, "Deployment")["spec"]["template"]["spec"],
+        "containers",
+        "ledger",
+    );
+    assert_eq!(main["readinessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(main["livenessProbe"]["grpc"]["port"], 50051);
+}
+
+/// A sidecar's port is a port of the Service, and the NetworkPolicy admits a caller on
+/// the port it names and no other: `api` names the exporter's `metrics`, `ledger` the
+/// default (`redis`). Kubernetes admits a connection when one ingress rule matches both
+/// its peer and its port
+/// (https://kubernetes.io/docs/concepts/services-networking/network-policies/).
+#[test]
+fn callers_reach_a_sidecar_port_they_name_and_nothing_else() {
+    let cache = objects("cache");
+    let service = kind(&cache, "Service");
+    let ports: Vec<(&str, u64)> = service["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["port"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(ports, [("redis", 6379), ("metrics", 9121)]);
+    let policy = kind(&cache, "NetworkPolicy");
+    let admits = |caller: &str, port: u64| -> bool {
+        policy["spec"]["ingress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|rule| {
+                let peer =
+                    rule["from"].as_array().unwrap().iter().any(|f| {
+                        f["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == caller
+                    });
+                let on = rule["ports"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|p| p["port"].as_u64() == Some(port));
+                peer && on
+            })
+    };
+    assert!(admits("api", 9121));
+    assert!(!admits("api", 6379));
+    assert!(admits("ledger", 6379));
+    assert!(!admits("ledger", 9121));
+    // The caller's address names the sidecar's port.
+    let api = objects("api");
+    let main = container(
+        &kind(&api, "Deployment")["spec"]["template"]["spec"],
+        "containers",
+        "api",
+    );
+    assert!(
+        main["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "CACHE_METRICS_ADDR" && e["value"] == "cache:9121"),
+        "{}",
+        main["env"]
+    );
+}
+
+/// Metadata: the topology's labels and annotations on the pod template, its
+/// service-annotations on the Service, beside nestioc's own keys.
+#[test]
+fn annotations_and_labels_reach_their_objects() {
+    let cache = objects("cache");
+    let template = &kind(&cache, "Deployment")["spec"]["template"]["metadata"];
+    assert_eq!(template["labels"]["team"], "storage");
+    assert_eq!(template["labels"]["app.kubernetes.io/name"], "cache");
+    assert_eq!(template["annotations"]["prometheus.io/scrape"], "true");
+    let service = &kind(&cache, "Service")["metadata"];
+    assert_eq!(service["annotations"]["example.com/owner"], "storage-team");
+    assert!(service["annotations"]["prometheus.io/scrape"].is_null());
+    assert!(template["annotations"]["example.com/owner"].is_null());
+}
+
+/// Under Linkerd, a pod with a sidecar or an init container gets the proxy as a
+/// Kubernetes sidecar container, so that it starts before them (an init container's
+/// calls would otherwise meet linkerd-init's redirect with no proxy behind it) and stops
+/// after the app; Linkerd says not to combine that with the proxy's exit delay
+/// (https://linkerd.io/2/reference/proxy-configuration/). A pod without extra
+/// containers keeps the delay that drains it (images.rs).
+#[test]
+fn linkerd_starts_its_proxy_first_where_the_pod_has_extra_containers() {
+    for (service, native) in [("cache", true), ("api", true), ("ledger", false)] {
+        let objs = objects(service);
+        let a = &kind(&objs, "Deployment")["spec"]["template"]["metadata"]["annotations"];
+        assert_eq!(
+            a["config.beta.linkerd.io/proxy-enable-native-sidecar"] == "true",
+            native,
+            "{service}: {a}"
+        );
+        assert_eq!(
+            a["config.alpha.linkerd.io/proxy-wait-before-exit-seconds"].is_string(),
+            !native,
+            "{service}: {a}"
+        );
+    }
+}
