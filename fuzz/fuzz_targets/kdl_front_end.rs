@@ -36,7 +36,10 @@ fuzz_target!(|data: &[u8]| {
     if let Some(fast) = nestioc::syntax::fast::parse(id, &text, nestioc::syntax::MAX_DEPTH) {
         let reference = nestioc::syntax::parse_with_kdl(id, &text);
         // Debug output tells floats apart bit for bit, which `==` does not.
-        let (f, r) = (format!("{:#?}", Some(&fast)), format!("{:#?}", reference.as_ref()));
+        let (f, r) = (
+            format!("{:#?}", Some(&fast)),
+            format!("{:#?}", reference.as_ref()),
+        );
         assert!(
             reference.as_ref() == Some(&fast) && f == r,
             "the fast path differs from the kdl crate on {text:?}\n--- fast\n{f}\n--- kdl\n{r}"

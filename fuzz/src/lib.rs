@@ -190,6 +190,30 @@ pub enum Entry {
     Volume(u8, Text, bool),
     Schedule(Text),
     CiTest(Text),
+    /// `probe ... for=`: a kind (`exec` and `none` included), a use, and free text as the
+    /// path or the exec command.
+    ProbeFor(u8, u8, Vec<Text>),
+    Command(Vec<Text>),
+    Security {
+        user: Option<u32>,
+        group: Option<u32>,
+        image_user: bool,
+        writable: bool,
+        caps: Vec<u8>,
+        reason: Option<Text>,
+    },
+    /// `annotation`, `label` or `service-annotation` (by the first number), key and value.
+    Metadata(u8, Text, Text),
+    /// `sidecar` (with a port and a probe) or `init-container`: a name and free text for
+    /// its command and args.
+    Container {
+        init: bool,
+        name: Text,
+        port: Option<(u8, u16)>,
+        command: Vec<Text>,
+        args: Vec<Text>,
+        security: Option<u32>,
+    },
 }
 
 #[derive(Debug, Clone, Arbitrary)]
@@ -491,6 +515,129 @@ fn entry(e: &Entry, out: &mut String, indent: &str) {
         ),
         Entry::Schedule(cron) => format!("schedule {}", quote(&cron.0)),
         Entry::CiTest(cmd) => format!("ci {{\n        test {}\n    }}", quote(&cmd.0)),
+        Entry::ProbeFor(k, f, texts) => {
+            let kind = pick(*k, &["http", "grpc", "tcp", "exec", "none"]);
+            let mut s = format!(
+                "probe {} for={}",
+                quote(kind),
+                quote(pick(*f, &["readiness", "liveness", "startup", "all"]))
+            );
+            match (kind, texts.first()) {
+                ("exec", _) => {
+                    s.push_str(" command=\"/check\"");
+                    for t in texts.iter().take(3) {
+                        let _ = write!(s, " {}", quote(&t.0));
+                    }
+                }
+                ("http", Some(t)) => {
+                    let _ = write!(s, " path={}", quote(&t.0));
+                }
+                _ => {}
+            }
+            s
+        }
+        Entry::Command(texts) => {
+            let mut s = "command \"/app\"".to_owned();
+            for t in texts.iter().take(4) {
+                let _ = write!(s, " {}", quote(&t.0));
+            }
+            s
+        }
+        Entry::Security {
+            user,
+            group,
+            image_user,
+            writable,
+            caps,
+            reason,
+        } => {
+            let mut s = "security".to_owned();
+            if let Some(u) = user {
+                let _ = write!(s, " run-as-user={}", u % 20_000);
+            }
+            if let Some(g) = group {
+                let _ = write!(s, " fs-group={}", g % 20_000);
+            }
+            if *image_user {
+                s.push_str(" run-as=\"image\"");
+            }
+            if *writable {
+                s.push_str(" read-only-root=#false");
+            }
+            if !caps.is_empty() {
+                s.push_str(" add-capabilities=");
+                let names: Vec<String> = caps
+                    .iter()
+                    .take(3)
+                    .map(|c| {
+                        quote(pick(
+                            *c,
+                            &["NET_BIND_SERVICE", "CHOWN", "SYS_ADMIN", "ALL", "net_raw"],
+                        ))
+                    })
+                    .collect();
+                s.push_str(&names.join(" "));
+            }
+            if let Some(r) = reason {
+                let _ = write!(s, " reason={}", quote(&r.0));
+            }
+            s
+        }
+        Entry::Metadata(which, key, value) => {
+            let node = pick(*which, &["annotation", "label", "service-annotation"]);
+            // Half the keys valid, so that values reach the output.
+            let key = if which % 2 == 0 {
+                format!("example.com/k{}", key.0.len() % 5)
+            } else {
+                key.0.clone()
+            };
+            format!("{node} {} {}", quote(&key), quote(&value.0))
+        }
+        Entry::Container {
+            init,
+            name,
+            port,
+            command,
+            args,
+            security,
+        } => {
+            let node = if *init { "init-container" } else { "sidecar" };
+            let name = if name.0.len() % 2 == 0 {
+                format!("c{}", name.0.len() % 3)
+            } else {
+                name.0.clone()
+            };
+            let inner = format!("{indent}    ");
+            let mut s = format!(
+                "{node} {} {{\n{inner}image \"helper\" tag=\"1.0.0\"\n",
+                quote(&name)
+            );
+            if let Some((n, p)) = port {
+                let _ = writeln!(s, "{inner}port {} {}", quote(pick(*n, PORT_NAMES)), p);
+                let _ = writeln!(s, "{inner}probe \"tcp\"");
+            }
+            if !command.is_empty() {
+                s.push_str(&inner);
+                s.push_str("command \"/helper\"");
+                for t in command.iter().take(3) {
+                    let _ = write!(s, " {}", quote(&t.0));
+                }
+                s.push('\n');
+            }
+            if !args.is_empty() {
+                s.push_str(&inner);
+                s.push_str("args");
+                for t in args.iter().take(3) {
+                    let _ = write!(s, " {}", quote(&t.0));
+                }
+                s.push('\n');
+            }
+            if let Some(u) = security {
+                let _ = writeln!(s, "{inner}security run-as-user={}", u % 20_000);
+            }
+            let _ = write!(s, "{indent}}}");
+            s
+        }
     };
     let _ = writeln!(out, "{indent}{line}");
 }
