@@ -65,6 +65,9 @@ codes! {
     InvalidCommand = "NST0116", "invalid-command";
     UnsafeValue = "NST0117", "unsafe-value";
     IncompleteBuild = "NST0118", "incomplete-build";
+    ImageReferenceConflict = "NST0120", "image-reference-conflict";
+    FloatingImageTag = "NST0121", "floating-image-tag";
+    PlainTextSecret = "NST0122", "plain-text-secret";
     UnknownService = "NST0201", "unknown-service";
     UnknownTemplate = "NST0202", "unknown-template";
     UnknownPort = "NST0203", "unknown-port";
