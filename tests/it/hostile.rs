@@ -341,7 +341,11 @@ fn printable_hostile_env_names_arrive_exactly() {
         "    env-secret {} secret=\"api\" key=\"k\"",
         kdl_quote(secret_name)
     );
-    let _ = writeln!(s, "    depends-on \"db\" env={}", kdl_quote(dependency_name));
+    let _ = writeln!(
+        s,
+        "    depends-on \"db\" env={}",
+        kdl_quote(dependency_name)
+    );
     s.push_str("}\n");
     std::fs::write(dir.join("nestio.kdl"), s).unwrap();
     let c = compile(&dir, &nestioc::Options::default());
@@ -367,7 +371,8 @@ fn printable_hostile_env_names_arrive_exactly() {
             );
         }
         assert_eq!(
-            got.get(secret_name).map(|e| &e["valueFrom"]["secretKeyRef"]["key"]),
+            got.get(secret_name)
+                .map(|e| &e["valueFrom"]["secretKeyRef"]["key"]),
             Some(&Value::from("k")),
             "{what}: env-secret"
         );

@@ -523,6 +523,7 @@ fn lower_service(
         expand::merge_into(&mut merged, over);
     }
     let uses = std::mem::take(&mut expander.used);
+    let incomplete = expander.incomplete;
     let kids_owned: Vec<Node> = merged.iter().map(|m| m.node.clone()).collect();
     let kids = kids_owned.as_slice();
     let replicas_fixed = env.is_some_and(|(_, o)| o.children.iter().any(|c| c.name == "replicas"));
@@ -648,6 +649,7 @@ fn lower_service(
             span: node.span,
             source: node.span.source,
             uses,
+            incomplete,
             owner,
             tier: child(kids, "tier").and_then(|n| {
                 let e = n.arg(0)?;
@@ -784,7 +786,7 @@ fn lower_image(
             // `TagNameOnly`), which works, and moves.
             diags.push(
                 Diagnostic::warning(
-                    Code::FloatingImageTag,
+                    Code::UnpinnedImage,
                     format!("image `{name}` has no tag: it pulls `{name}:latest`"),
                 )
                 .with_label(span, "no tag or digest: `latest`")
@@ -799,7 +801,7 @@ fn lower_image(
             .and_then(|n| n.prop("tag"))
             .map_or(span, |e| e.value_span);
         diags.push(
-            Diagnostic::warning(Code::FloatingImageTag, "image tag `latest` is not pinned")
+            Diagnostic::warning(Code::UnpinnedImage, "image tag `latest` is not pinned")
                 .with_label(at, "floating tag")
                 .with_help(
                     "use an immutable version tag or a digest, so that every pod runs the same image and a rollback rolls back",
@@ -1267,6 +1269,8 @@ fn lower_slo(n: &Node, diags: &mut Diagnostics) -> Option<Slo> {
     }
     let threshold = prop_duration(n, "threshold");
     match (kind, &threshold) {
+        // A threshold that is there but invalid was reported where it is written.
+        (SloKind::Latency, None) if n.prop("threshold").is_some() => return None,
         (SloKind::Latency, None) if child(&n.children, "errors").is_none() => {
             diags.push(
                 Diagnostic::error(Code::MissingValue, "latency SLO needs a `threshold`")
