@@ -340,6 +340,7 @@ pub const PROJECT: NodeSpec = NodeSpec {
         &LOGGING_NODE,
         &DEFAULTS,
         &ENVIRONMENT,
+        &ALLOW,
     ],
     ..node("project", "The project: one per project, in nestio.kdl.")
 };
@@ -854,9 +855,24 @@ pub const EXPOSE: NodeSpec = NodeSpec {
     )
 };
 
+pub const ALLOW: NodeSpec = NodeSpec {
+    args: &[arg(
+        "warning",
+        Kind::Str,
+        "A warning's code (`\"NST0121\"`) or name (`\"unpinned-image\"`)",
+    )],
+    rest: Some(arg("warning", Kind::Str, "Another warning")),
+    repeatable: true,
+    ..node(
+        "allow",
+        "Accepts warnings that were read and judged: a warning located inside the `project`, `service` or `template` that says `allow` is not reported (nor made an error by `--deny-warnings`). Errors cannot be allowed. Say why in a comment next to it.",
+    )
+};
+
 /// The nodes a service body, and a template body, may contain.
 pub const SERVICE_CHILDREN: &[&NodeSpec] = &[
     &USES,
+    &ALLOW,
     &OWNER,
     &TIER,
     &IMAGE,
@@ -909,6 +925,7 @@ pub const PARAM: NodeSpec = NodeSpec {
 pub const TEMPLATE_CHILDREN: &[&NodeSpec] = &[
     &PARAM,
     &USES,
+    &ALLOW,
     &OWNER,
     &TIER,
     &IMAGE,

@@ -2,6 +2,7 @@
 //! merges templates into services (`uses`), applies defaults and parses every value
 //! into its type.
 
+pub mod allow;
 pub mod build;
 pub mod expand;
 pub mod image;
