@@ -1004,7 +1004,7 @@ pub(super) fn lower_containers(
         let container = Container {
             command: lower_command(children, diags),
             args: super::lower_args(children, diags),
-            env: lower_env(children, diags),
+            env: lower_env(children, service, diags),
             resources: lower_resources(children, diags),
             security: lower_security(&name, children, false, diags),
             name,
