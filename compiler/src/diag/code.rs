@@ -65,6 +65,8 @@ codes! {
     InvalidCommand = "NST0116", "invalid-command";
     UnsafeValue = "NST0117", "unsafe-value";
     IncompleteBuild = "NST0118", "incomplete-build";
+    ConflictingNodePort = "NST0140", "conflicting-node-port";
+    DerivedNameInvalid = "NST0141", "derived-name-invalid";
     UnknownService = "NST0201", "unknown-service";
     UnknownTemplate = "NST0202", "unknown-template";
     UnknownPort = "NST0203", "unknown-port";
