@@ -1115,11 +1115,7 @@ fn explain(code: Option<&str>) -> ExitCode {
     match code {
         None => {
             for c in Code::ALL {
-                let summary = c
-                    .explanation()
-                    .lines()
-                    .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
-                    .unwrap_or_default();
+                let summary = crate::diag::code::summary(c.explanation());
                 let _ = writeln!(stdout, "{c}  {:<24} {summary}", c.slug());
             }
             ExitCode::SUCCESS
@@ -1130,13 +1126,17 @@ fn explain(code: Option<&str>) -> ExitCode {
                 ExitCode::SUCCESS
             }
             None => {
+                // A close code or name, else the number of codes (each has two spellings).
                 let names = Code::ALL
                     .iter()
                     .map(|c| c.as_str())
                     .chain(Code::ALL.iter().map(|c| c.slug()));
+                let help = match crate::suggest::did_you_mean(s, names) {
+                    Some(close) => format!("did you mean `{close}`?"),
+                    None => format!("there are {} codes", Code::ALL.len()),
+                };
                 eprintln!(
-                    "error: unknown diagnostic code `{s}`\nhelp: {}; `nestioc explain` lists them all",
-                    crate::suggest::help_for(s, names.collect::<Vec<_>>(), "code")
+                    "error: unknown diagnostic code `{s}`\nhelp: {help}; `nestioc explain` lists them all"
                 );
                 ExitCode::from(2)
             }

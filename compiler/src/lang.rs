@@ -966,6 +966,122 @@ pub fn find(path: &[&str]) -> Option<&'static NodeSpec> {
     Some(spec)
 }
 
+/// Names users try from Kubernetes, Helm or Score that are not nodes of the language, and
+/// what nestio offers instead: the unknown-node diagnostic (NST0101) answers with it, and
+/// the reference lists it.
+pub const INSTEAD: &[(&[&str], &str)] = &[
+    (
+        &["container", "containers"],
+        "a service is one container: its `image`, `port`, `env`, `resources`, `command` and `args` are the container's; another container in the pod is a `sidecar`, one that runs to completion first an `init-container`",
+    ),
+    (
+        &[
+            "kind",
+            "workload",
+            "deployment",
+            "statefulset",
+            "replicaset",
+        ],
+        "nestioc chooses the workload: a Deployment; a StatefulSet for a service with a `persistent` volume; a CronJob with `schedule`; an Argo Rollout with `rollout \"canary\"` or `rollout \"blue-green\"`",
+    ),
+    (
+        &["daemonset"],
+        "not supported: nestio runs services, not node agents (the log router of `logging \"fluentd\"` is the one DaemonSet it writes)",
+    ),
+    (
+        &["cronjob", "job", "cron"],
+        "`schedule \"0 3 * * *\"` runs the service as a CronJob",
+    ),
+    (
+        &["configmap", "config", "configuration"],
+        "`env \"NAME\" \"value\"` for settings; a `template` shares them between services (files mounted from a ConfigMap are not supported)",
+    ),
+    (
+        &["secret", "secrets", "secretref"],
+        "`env-secret \"NAME\" secret=\"SECRET\" key=\"KEY\"` reads a key of an existing Secret",
+    ),
+    (
+        &[
+            "capabilities",
+            "securitycontext",
+            "security-context",
+            "privileged",
+        ],
+        "`security add-capabilities=\"NET_BIND_SERVICE\"`, `run-as-user=`, `read-only-root=#false`, ...: each relaxation of the secure defaults is explicit, and privileged pods are refused",
+    ),
+    (
+        &[
+            "node-port",
+            "nodeport",
+            "load-balancer",
+            "loadbalancer",
+            "service-type",
+        ],
+        "`expose node-port=30001` or `expose load-balancer=#true`",
+    ),
+    (
+        &["ingress", "gateway", "route", "host"],
+        "`expose host=\"shop.example.com\" path=\"/\"` (an Ingress, or the mesh's gateway)",
+    ),
+    (
+        &["hpa", "autoscaling", "autoscale", "autoscaler"],
+        "`replicas 2 max=10 cpu-target=70`",
+    ),
+    (
+        &[
+            "pvc",
+            "volumeclaim",
+            "persistentvolumeclaim",
+            "storage",
+            "volumes",
+        ],
+        "`volume \"data\" path=\"/data\" size=\"10Gi\" persistent=#true`",
+    ),
+    (
+        &["networkpolicy", "network-policy", "allow", "ingress-rule"],
+        "access follows the graph: a `depends-on` edge admits exactly that caller, on the port it names",
+    ),
+    (
+        &["serviceaccount", "service-account", "rbac", "role"],
+        "every service gets a ServiceAccount of its own, with no Kubernetes API access (not configurable)",
+    ),
+    (
+        &[
+            "liveness",
+            "readiness",
+            "startup",
+            "healthcheck",
+            "health-check",
+            "livenessprobe",
+            "readinessprobe",
+        ],
+        "`probe \"http\" path=\"/health\" port=\"http\"` (`for=\"readiness\"`, `\"liveness\"`, `\"startup\"`)",
+    ),
+    (
+        &["limits", "requests", "cpu", "memory"],
+        "`resources cpu=\"100m\" memory=\"128Mi\" cpu-limit=\"500m\" memory-limit=\"512Mi\"`",
+    ),
+    (
+        &["labels", "annotations"],
+        "one `label \"KEY\" \"VALUE\"` or `annotation \"KEY\" \"VALUE\"` per entry",
+    ),
+    (&["entrypoint", "cmd"], "`command \"/app\"` (and `args`)"),
+    (
+        &["helm", "chart", "values", "manifest"],
+        "nestioc writes the charts and manifests from the topology (`nestioc build`)",
+    ),
+];
+
+/// What nestio offers instead of `name`, if it is a name users try.
+#[must_use]
+pub fn instead_of(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    INSTEAD
+        .iter()
+        .find(|(names, _)| names.contains(&lower.as_str()))
+        .map(|(_, offer)| *offer)
+}
+
 /// The language reference (`docs/language.md`), generated from this table so that the
 /// documentation cannot drift from what the compiler accepts.
 #[must_use]
@@ -1056,5 +1172,20 @@ pub fn reference_markdown() -> String {
     node_md(&SERVICE, "", &mut out);
     out.push_str("## Templates\n\n");
     node_md(&TEMPLATE, "", &mut out);
+    out.push_str(
+        "## Not in the language\n\nNames people try from Kubernetes, Helm or Score, and what \
+         to write instead (the unknown-node diagnostic, NST0101, says the same):\n\n\
+         | instead of | write |\n|---|---|\n",
+    );
+    for (names, offer) in INSTEAD {
+        out.push_str(&format!(
+            "| {} | {offer} |\n",
+            names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     out
 }

@@ -461,6 +461,9 @@ pub struct Service {
     pub source: SourceId,
     /// Templates merged in, in order (`std/...` for the standard library).
     pub uses: Vec<String>,
+    /// A template it uses could not be merged (reported): it lacks what the template would
+    /// have given, so later stages do not report that lack again.
+    pub incomplete: bool,
     pub owner: Option<String>,
     pub tier: Option<Spanned<u8>>,
     pub image: Image,

@@ -31,14 +31,10 @@ fn docs_diagnostics_index_is_up_to_date() {
          | code | name | severity | summary |\n|---|---|---|---|\n",
     );
     for c in nestioc::diag::Code::ALL {
-        let summary = c
-            .explanation()
-            .lines()
-            .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
-            .unwrap_or_default();
-        let severity = match c.as_str() {
-            "NST0302" | "NST0303" | "NST0304" => "warning",
-            _ => "error",
+        let summary = nestioc::diag::code::summary(c.explanation());
+        let severity = match c.severity() {
+            nestioc::diag::Severity::Error => "error",
+            nestioc::diag::Severity::Warning => "warning",
         };
         s.push_str(&format!(
             "| [{}](diagnostics/{}.md) | `{}` | {severity} | {summary} |\n",

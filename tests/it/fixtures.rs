@@ -60,6 +60,18 @@ fn invalid_fixtures_report_their_code() {
                 render_human(&c.analysis)
             );
         }
+        // A case with `expected-codes` must report exactly those diagnostics, in order: one
+        // mistake is one diagnostic, never a cascade of follow-on errors.
+        if let Ok(expected) = std::fs::read_to_string(dir.join("expected-codes")) {
+            let got: Vec<&str> = c
+                .analysis
+                .diagnostics
+                .iter()
+                .map(|d| d.code.as_str())
+                .collect();
+            let want: Vec<&str> = expected.lines().filter(|l| !l.is_empty()).collect();
+            assert_eq!(got, want, "{case}:\n{}", render_human(&c.analysis));
+        }
         settings().bind(|| {
             insta::assert_snapshot!(format!("invalid__{case}"), render_human(&c.analysis))
         });

@@ -4,7 +4,9 @@
 use std::fmt;
 
 macro_rules! codes {
-    ($($variant:ident = $code:literal, $slug:literal;)*) => {
+    (@severity) => { super::Severity::Error };
+    (@severity warning) => { super::Severity::Warning };
+    ($($variant:ident = $code:literal, $slug:literal $(, $severity:ident)?;)*) => {
         /// A stable diagnostic code (`NST0201`), with a kebab-case name (`unknown-service`).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum Code {
@@ -27,6 +29,17 @@ macro_rules! codes {
             pub fn slug(self) -> &'static str {
                 match self {
                     $(Code::$variant => $slug,)*
+                }
+            }
+
+            /// The code's severity, the one place that decides it: an error stops the
+            /// build; a warning does not, unless `--deny-warnings`. The documentation's
+            /// index is generated from this, and the test suite holds every reported
+            /// diagnostic to it.
+            #[must_use]
+            pub fn severity(self) -> super::Severity {
+                match self {
+                    $(Code::$variant => codes!(@severity $($severity)?),)*
                 }
             }
 
@@ -65,6 +78,7 @@ codes! {
     InvalidCommand = "NST0116", "invalid-command";
     UnsafeValue = "NST0117", "unsafe-value";
     IncompleteBuild = "NST0118", "incomplete-build";
+    UnpinnedImage = "NST0121", "unpinned-image", warning;
     ConflictingNodePort = "NST0140", "conflicting-node-port";
     DerivedNameInvalid = "NST0141", "derived-name-invalid";
     UnknownService = "NST0201", "unknown-service";
@@ -77,24 +91,24 @@ codes! {
     UnknownParameter = "NST0208", "unknown-parameter";
     MissingParameter = "NST0209", "missing-parameter";
     DependencyCycle = "NST0301", "dependency-cycle";
-    SloInfeasible = "NST0302", "slo-infeasible";
-    LatencyBudget = "NST0303", "latency-budget";
-    RetryAmplification = "NST0304", "retry-amplification";
+    SloInfeasible = "NST0302", "slo-infeasible", warning;
+    LatencyBudget = "NST0303", "latency-budget", warning;
+    RetryAmplification = "NST0304", "retry-amplification", warning;
     TierViolation = "NST0305", "tier-violation";
     CanarySteps = "NST0306", "canary-steps";
     MeshRequired = "NST0307", "mesh-required";
     ExposeWithoutHttp = "NST0308", "expose-without-http";
-    NestedTimeout = "NST0309", "nested-timeout";
-    RoutePolicyConflict = "NST0310", "route-policy-conflict";
+    NestedTimeout = "NST0309", "nested-timeout", warning;
+    RoutePolicyConflict = "NST0310", "route-policy-conflict", warning;
     TcpRoutePolicy = "NST0311", "tcp-route-policy";
-    LatencyBucket = "NST0312", "latency-bucket";
+    LatencyBucket = "NST0312", "latency-bucket", warning;
     ConflictingHost = "NST0313", "conflicting-host";
     DerivedHostInvalid = "NST0314", "derived-host-invalid";
     ApplicationNameClash = "NST0315", "application-name-clash";
     SharedNamespace = "NST0316", "shared-namespace";
-    UnverifiedDockerfile = "NST0317", "unverified-dockerfile";
-    ImageDataWithoutVolume = "NST0318", "image-data-without-volume";
-    NoMetricsEndpoint = "NST0319", "no-metrics-endpoint";
+    UnverifiedDockerfile = "NST0317", "unverified-dockerfile", warning;
+    ImageDataWithoutVolume = "NST0318", "image-data-without-volume", warning;
+    NoMetricsEndpoint = "NST0319", "no-metrics-endpoint", warning;
     HandEditedOutput = "NST0401", "hand-edited-output";
     TemplateRender = "NST0402", "template-render";
     UnknownTemplateFile = "NST0403", "unknown-template-file";
@@ -118,4 +132,16 @@ impl fmt::Display for Code {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// The summary of an explanation: its first paragraph (after the title), on one line.
+#[must_use]
+pub fn summary(explanation: &str) -> String {
+    explanation
+        .lines()
+        .skip_while(|l| l.trim().is_empty() || l.starts_with('#'))
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
 }

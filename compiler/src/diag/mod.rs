@@ -3,7 +3,7 @@
 //! Stages never stop at the first problem: they push into [`Diagnostics`] and carry on
 //! where that is sound, so a user sees all their errors in one run.
 
-mod code;
+pub mod code;
 pub mod render;
 
 pub use code::Code;

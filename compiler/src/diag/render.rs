@@ -230,7 +230,11 @@ fn render_human(d: &Diagnostic, sources: &SourceMap, opts: &RenderOptions) -> St
     } else {
         GraphicalTheme::unicode_nocolor()
     };
-    let mut handler = GraphicalReportHandler::new_themed(theme).with_links(false);
+    // Labels in other files are related reports: nested under the main one, not each under
+    // an "Advice:" header with nothing after it.
+    let mut handler = GraphicalReportHandler::new_themed(theme)
+        .with_links(false)
+        .with_show_related_as_nested(true);
     if let Some(w) = opts.width {
         handler = handler.with_width(w);
     }

@@ -193,6 +193,10 @@ pub fn build(model: &Model, diags: &mut Diagnostics) -> Topology {
                     )),
                 );
             }
+            // A callee whose template is missing (reported) lacks its ports too.
+            if callee.incomplete && (callee.ports.is_empty() || dep.port.is_some()) {
+                continue;
+            }
             if callee.is_worker() {
                 diags.push(
                     Diagnostic::error(

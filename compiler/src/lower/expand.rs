@@ -339,6 +339,9 @@ pub(crate) struct Expander<'t, 'd> {
     stack: Vec<String>,
     /// Templates used, in first-use order (`std/...` for the library).
     pub used: Vec<String>,
+    /// A template could not be merged (unknown, or a cycle): what the body holds is
+    /// partial, and what it lacks must not be reported again as the body's own mistake.
+    pub incomplete: bool,
 }
 
 impl<'t, 'd> Expander<'t, 'd> {
@@ -353,6 +356,7 @@ impl<'t, 'd> Expander<'t, 'd> {
             implicit,
             stack: Vec::new(),
             used: Vec::new(),
+            incomplete: false,
         }
     }
 
@@ -459,6 +463,7 @@ impl<'t, 'd> Expander<'t, 'd> {
 
     fn resolve(&mut self, name: &str, span: Span) -> Option<(String, &'t Node)> {
         let Some((full, template)) = self.templates.get(name) else {
+            self.incomplete = true;
             let names = self.templates.names();
             self.diags.push(
                 Diagnostic::error(Code::UnknownTemplate, format!("unknown template `{name}`"))
@@ -472,6 +477,7 @@ impl<'t, 'd> Expander<'t, 'd> {
             return None;
         };
         if let Some(pos) = self.stack.iter().position(|s| *s == full) {
+            self.incomplete = true;
             let mut circle: Vec<String> = self.stack[pos..].to_vec();
             circle.push(full.clone());
             self.diags.push(

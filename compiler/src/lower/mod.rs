@@ -557,6 +557,7 @@ fn lower_service(
         expand::merge_into(&mut merged, over);
     }
     let uses = std::mem::take(&mut expander.used);
+    let incomplete = expander.incomplete;
     let kids_owned: Vec<Node> = merged.iter().map(|m| m.node.clone()).collect();
     let kids = kids_owned.as_slice();
     let replicas_fixed = env.is_some_and(|(_, o)| o.children.iter().any(|c| c.name == "replicas"));
@@ -685,6 +686,7 @@ fn lower_service(
             span: node.span,
             source: node.span.source,
             uses,
+            incomplete,
             owner,
             tier: child(kids, "tier").and_then(|n| {
                 let e = n.arg(0)?;
@@ -804,7 +806,7 @@ fn lower_image(
         let e = image_node.and_then(|n| n.prop("tag"));
         if let Some(e) = e {
             diags.push(
-                Diagnostic::warning(Code::MissingValue, "image tag `latest` is not pinned")
+                Diagnostic::warning(Code::UnpinnedImage, "image tag `latest` is not pinned")
                     .with_label(e.value_span, "floating tag")
                     .with_help(
                         "use an immutable version tag or a digest, so that a rollback rolls back",
@@ -1257,6 +1259,8 @@ fn lower_slo(n: &Node, diags: &mut Diagnostics) -> Option<Slo> {
     }
     let threshold = prop_duration(n, "threshold");
     match (kind, &threshold) {
+        // A threshold that is there but invalid was reported where it is written.
+        (SloKind::Latency, None) if n.prop("threshold").is_some() => return None,
         (SloKind::Latency, None) if child(&n.children, "errors").is_none() => {
             diags.push(
                 Diagnostic::error(Code::MissingValue, "latency SLO needs a `threshold`")

@@ -42,18 +42,24 @@ fn home_of(name: &str) -> Option<&'static str> {
     })
 }
 
+/// The help for an unknown node: a node of the language that belongs elsewhere says
+/// where; a name users try from Kubernetes or Helm says what nestio offers instead; a typo
+/// gets its correction; anything else the nodes this place takes (never just a count).
 fn unknown_node(node: &Node, allowed: &[&NodeSpec], parent: &str) -> Diagnostic {
     let names = allowed.iter().map(|s| s.name);
-    let help = if let Some(s) = suggest::did_you_mean(&node.name, names.clone()) {
-        format!("did you mean `{s}`?")
-    } else if let Some(home) = home_of(&node.name) {
+    let help = if let Some(home) = home_of(&node.name) {
         if home == "the top level" {
             format!("`{}` belongs at the top level of a file", node.name)
         } else {
             format!("`{}` belongs inside `{home}`", node.name)
         }
+    } else if let Some(offer) = lang::instead_of(&node.name) {
+        format!("nestio has no `{}`: {offer}", node.name)
+    } else if let Some(s) = suggest::did_you_mean(&node.name, names.clone()) {
+        format!("did you mean `{s}`?")
     } else {
-        suggest::help_for(&node.name, names, "node")
+        let all: Vec<String> = names.map(|n| format!("`{n}`")).collect();
+        format!("{parent} takes {} (docs/language.md)", all.join(", "))
     };
     Diagnostic::error(
         Code::UnknownNode,
