@@ -474,20 +474,31 @@ pub(super) fn node_ports(model: &Model, _: &Topology, diags: &mut Diagnostics) {
         env: &'a crate::model::Environment,
         service: &'a str,
         port: crate::model::Spanned<u16>,
+        /// From an environment's own `expose`, not the service's.
+        overridden: bool,
     }
     let envs = model.project.environments();
     let mut claims: Vec<Claim<'_>> = Vec::new();
     for env in &envs {
         for service in model.services.values() {
             if let Some(port) = model.publish_in(env, service).and_then(|p| p.node_port) {
+                let overridden = service
+                    .publish
+                    .as_ref()
+                    .and_then(|p| p.node_port.as_ref())
+                    .is_none_or(|base| base.span != port.span);
                 claims.push(Claim {
                     env,
                     service: &service.name,
                     port,
+                    overridden,
                 });
             }
         }
     }
+    // The services' own declarations claim first: an environment's override that repeats
+    // one is the one to change.
+    claims.sort_by_key(|c| c.overridden);
     let mut reported: Vec<u16> = Vec::new();
     for (i, claim) in claims.iter().enumerate() {
         let port = claim.port.value;
