@@ -359,3 +359,25 @@ service "relay" {{
         Vec::<&str>::new()
     );
 }
+
+/// The outage alert of a stateful service reads kube-state-metrics' StatefulSet series
+/// (docs/metrics/workload/statefulset-metrics.md: `kube_statefulset_status_replicas_ready`,
+/// `kube_statefulset_replicas`, labelled `statefulset`): the Deployment series it read
+/// before do not exist for a StatefulSet, and an alert on an absent series never fires.
+#[test]
+fn the_outage_alert_of_a_stateful_service_reads_statefulset_series() {
+    let dir = crate::support::root().join("tests/fixtures/valid/stateful-services");
+    let c = compile(&dir, &nestioc::Options::default());
+    let set = c.artifacts.expect("artifacts");
+    let rules = &set
+        .files
+        .get("prometheus/ledger.rules.yaml")
+        .expect("ledger's rules")
+        .contents;
+    assert!(
+        rules.contains("kube_statefulset_status_replicas_ready{statefulset=\"ledger\"}")
+            && rules.contains("kube_statefulset_replicas{statefulset=\"ledger\"}"),
+        "{rules}"
+    );
+    assert!(!rules.contains("kube_deployment"), "{rules}");
+}
