@@ -41,12 +41,12 @@ impl Kind {
             Kind::Str => "a string".into(),
             Kind::Name => "a name (lowercase letters, digits and `-`)".into(),
             Kind::PortName => "a port name (at most 15 lowercase letters, digits and `-`)".into(),
-            Kind::EnvName => "an environment variable name".into(),
+            Kind::EnvName => "an environment variable name (printable ASCII, no `=`)".into(),
             Kind::Int(lo, hi) => format!("an integer from {lo} to {hi}"),
             Kind::Port => "a port number from 1 to 65535".into(),
             Kind::Number => "a number".into(),
             Kind::Bool => "#true or #false".into(),
-            Kind::Duration => "a duration such as \"300ms\", \"5m\" or \"30d\"".into(),
+            Kind::Duration => "a duration such as \"300ms\", \"2.5s\", \"5m\" or \"30d\"".into(),
             Kind::Quantity => "a Kubernetes quantity such as \"500m\" or \"512Mi\"".into(),
             Kind::Percent => "a percentage such as 99.9 or \"1%\"".into(),
             Kind::Enum(values) => format!(
@@ -340,6 +340,7 @@ pub const PROJECT: NodeSpec = NodeSpec {
         &LOGGING_NODE,
         &DEFAULTS,
         &ENVIRONMENT,
+        &ALLOW,
     ],
     ..node("project", "The project: one per project, in nestio.kdl.")
 };
@@ -375,17 +376,25 @@ pub const TIER: NodeSpec = NodeSpec {
 
 pub const IMAGE: NodeSpec = NodeSpec {
     args: &[arg(
-        "name",
+        "reference",
         Kind::Str,
-        "Image name; prefixed with the project registry when the service builds its image and the name names no registry",
+        "Image reference: `NAME`, `NAME:TAG`, `NAME@DIGEST` or `NAME:TAG@DIGEST`, e.g. \"redis:7.2-alpine\", \"ghcr.io/acme/api@sha256:...\"; the name is prefixed with the project registry when the service builds its image and the name names no registry",
     )],
     props: &[
-        prop("tag", Kind::Str, "Image tag"),
-        prop("digest", Kind::Str, "Image digest (sha256:...)"),
+        prop(
+            "tag",
+            Kind::Str,
+            "Image tag, when the reference has none: `image \"redis\" tag=\"7.2\"` is `image \"redis:7.2\"`. Optional for a third-party image (without a tag or digest it pulls `latest`: warning NST0121); an image the service builds needs a tag or a digest (NST0106)",
+        ),
+        prop(
+            "digest",
+            Kind::Str,
+            "Image digest (\"sha256:\" and 64 hex digits, or \"sha512:\" and 128), when the reference has none",
+        ),
     ],
     ..node(
         "image",
-        "The container image. A service that builds its image (it has `language`, `source` or `dockerfile`) gets the project `registry` prefixed; any other name is pulled as written, as Kubernetes resolves it (`redis` is Docker Hub's `docker.io/library/redis`). `nestioc why SERVICE image` shows which rule applied.",
+        "The container image, as a reference of the distribution grammar Docker, containerd and Kubernetes read: a registry host when the first component has a `.` or a `:` or is `localhost` (`ghcr.io/acme/api`, `localhost:5000/api`), then a lower-case repository path, then an optional `:TAG` and `@DIGEST`. A tag or digest is given once, in the reference or as `tag=`/`digest=` (both: NST0120). A service that builds its image (it has `language`, `source` or `dockerfile`) gets the project `registry` prefixed and must pin a tag or digest; any other name is pulled as written, as Kubernetes resolves it (`redis` is Docker Hub's `docker.io/library/redis`), and pulls `latest` when it has neither (warning NST0121). `nestioc why SERVICE image` shows which rule applied and the reference's parts.",
     )
 };
 
@@ -548,7 +557,10 @@ pub const ENV: NodeSpec = NodeSpec {
     ],
     repeatable: true,
     named: true,
-    ..node("env", "An environment variable.")
+    ..node(
+        "env",
+        "An environment variable with a literal value. Names are what Kubernetes accepts: any printable ASCII but `=` (`spring.rabbitmq.host`, `MY_VAR`). A name that says it holds a credential (`DB_PASSWORD`, `API_KEY`, `GITHUB_TOKEN`, ...) with a literal value is a warning (NST0122): read it from a Secret with `env-secret`.",
+    )
 };
 
 pub const ENV_SECRET: NodeSpec = NodeSpec {
@@ -703,7 +715,11 @@ pub const STEP: NodeSpec = NodeSpec {
             Kind::Int(1, 1000),
             "Traffic percent to the canary, 1 to 100, increasing",
         ),
-        prop("pause", Kind::Duration, "Pause after this step"),
+        prop(
+            "pause",
+            Kind::Duration,
+            "Pause after this step, in whole seconds (Argo Rollouts counts a pause in seconds)",
+        ),
     ],
     repeatable: true,
     ..node("step", "A canary step.")
@@ -861,9 +877,24 @@ pub const EXPOSE: NodeSpec = NodeSpec {
     )
 };
 
+pub const ALLOW: NodeSpec = NodeSpec {
+    args: &[arg(
+        "warning",
+        Kind::Str,
+        "A warning's code (`\"NST0121\"`) or name (`\"unpinned-image\"`)",
+    )],
+    rest: Some(arg("warning", Kind::Str, "Another warning")),
+    repeatable: true,
+    ..node(
+        "allow",
+        "Accepts warnings that were read and judged: a warning located inside the `project`, `service` or `template` that says `allow` is not reported (nor made an error by `--deny-warnings`). Errors cannot be allowed. Say why in a comment next to it.",
+    )
+};
+
 /// The nodes a service body, and a template body, may contain.
 pub const SERVICE_CHILDREN: &[&NodeSpec] = &[
     &USES,
+    &ALLOW,
     &OWNER,
     &TIER,
     &IMAGE,
@@ -916,6 +947,7 @@ pub const PARAM: NodeSpec = NodeSpec {
 pub const TEMPLATE_CHILDREN: &[&NodeSpec] = &[
     &PARAM,
     &USES,
+    &ALLOW,
     &OWNER,
     &TIER,
     &IMAGE,
@@ -965,6 +997,22 @@ pub fn find(path: &[&str]) -> Option<&'static NodeSpec> {
     }
     Some(spec)
 }
+
+/// How the kinds of values are read: the part of the reference no table row can hold.
+const VALUES_MD: &str = "## Values\n\n\
+- **Durations** are a number and a unit, `ms`, `s`, `m`, `h`, `d` or `w`, possibly \
+several (`\"1h30m\"`). A number may have decimals (`\"2.5s\"`, `\"1.5h\"`), read exactly: \
+a duration is a whole number of milliseconds, so one that leaves a fraction of a \
+millisecond (`\"0.5ms\"`, `\"1.0005s\"`) is an error (NST0107) whose help gives the two \
+nearest exact spellings. Where an output counts whole seconds (an Argo Rollouts pause), a \
+duration that is not a whole number of seconds is an error too, never rounded. Each \
+output gets the spelling its reader parses: `\"1.5s\"` for Istio, `\"1500ms\"` for \
+Linkerd's annotations (one number, one unit), `\"36h\"` rather than `\"1d12h\"` for \
+Argo Rollouts (Go's parser has no day), `\"1h30m\"` for Prometheus.\n\
+- **Environment variable names** are what the Kubernetes API server accepts (1.34 and \
+later): any printable ASCII character but `=`, so `spring.rabbitmq.host` and `my-var` \
+too. Names reach only YAML, where they are quoted as needed (docs/security.md).\n\
+- **Image references** follow the distribution reference grammar: see `image` below.\n\n";
 
 /// Names users try from Kubernetes, Helm or Score that are not nodes of the language, and
 /// what nestio offers instead: the unknown-node diagnostic (NST0101) answers with it, and
@@ -1166,6 +1214,7 @@ pub fn reference_markdown() -> String {
          (except hidden directories and the output directory) is part of it. Each file holds \
          top-level `project`, `service` and `template` nodes.\n\n",
     );
+    out.push_str(VALUES_MD);
     out.push_str("## Project\n\n");
     node_md(&PROJECT, "", &mut out);
     out.push_str("## Services\n\n");

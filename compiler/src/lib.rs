@@ -110,6 +110,7 @@ pub fn analyze_cached(
     clock("parse");
     // A project over a count limit is not lowered: it is not looked at any further.
     let over_limit = diags.iter().any(|d| d.code == diag::Code::LimitExceeded);
+    let allowed = lower::allow::collect(&docs, &mut diags);
     let model = if over_limit {
         None
     } else {
@@ -130,6 +131,7 @@ pub fn analyze_cached(
         );
     }
     clock("check");
+    allowed.apply(&mut diags);
     if opts.deny_warnings {
         diags.deny_warnings();
     }

@@ -246,16 +246,36 @@ pub struct Image {
     /// `ghcr.io/acme/checkout` (the project registry prefixed) or `redis` (a third-party
     /// image, as written).
     pub repository: String,
-    /// The name as written in `image`.
+    /// The name as written in `image`, without its tag and digest.
     pub written: String,
     /// Which resolution rule applied.
     pub rule: crate::lower::image::ImageRule,
+    /// From the reference (`image "redis:7.2"`) or `tag=`, never both (NST0120).
     pub tag: Option<String>,
+    /// From the reference (`@sha256:...`) or `digest=`, never both (NST0120).
     pub digest: Option<String>,
     pub span: Span,
 }
 
 impl Image {
+    /// The registry host (and port) of the repository, `None` when it names none (Docker
+    /// Hub, implied): the reference grammar's domain.
+    #[must_use]
+    pub fn registry(&self) -> Option<&str> {
+        crate::lower::image::names_registry(&self.repository)
+            .then(|| self.repository.split_once('/').map_or("", |(d, _)| d))
+    }
+
+    /// The repository path, without the registry host: `acme/api`, `redis`.
+    #[must_use]
+    pub fn path(&self) -> &str {
+        if self.registry().is_some() {
+            self.repository.split_once('/').map_or("", |(_, p)| p)
+        } else {
+            &self.repository
+        }
+    }
+
     /// `repository:tag`, `repository@digest` or both.
     #[must_use]
     pub fn reference(&self) -> String {

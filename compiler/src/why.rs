@@ -193,6 +193,25 @@ fn image_value(service: &Service) -> String {
     if full != image.repository {
         text.push_str(&format!("\n  pulled from: {full}"));
     }
+    // The reference's parts, wherever each was written (`image "redis:7.2"` or `tag=`).
+    match (&image.tag, &image.digest) {
+        (None, None) => text.push_str("\n  tag: none, so the runtime pulls `latest`"),
+        (tag, digest) => {
+            if let Some(t) = tag {
+                text.push_str(&format!("\n  tag: {t}"));
+            }
+            if let Some(d) = digest {
+                text.push_str(&format!(
+                    "\n  digest: {d}{}",
+                    if tag.is_some() {
+                        " (the runtime pulls by digest; the tag is informative)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
+    }
     text
 }
 

@@ -27,7 +27,10 @@ fn docs_diagnostics_index_is_up_to_date() {
         "<!-- Generated from compiler/src/diag/code.rs and docs/diagnostics/*.md by `NESTIOC_UPDATE_DOCS=1 cargo test docs`. Do not edit. -->\n\
          # Diagnostic codes\n\n\
          Every diagnostic has a stable code. `nestioc explain CODE` prints the full explanation \
-         (also in `docs/diagnostics/CODE.md`). Warnings become errors under `--deny-warnings`.\n\n\
+         (also in `docs/diagnostics/CODE.md`). Warnings become errors under `--deny-warnings`. \
+         A warning that was read and judged acceptable is accepted where it occurs, by code or \
+         name: `allow \"image-user\"` inside the `service`, `template` or `project` it is \
+         located in (say why in a comment next to it); errors cannot be allowed.\n\n\
          | code | name | severity | summary |\n|---|---|---|---|\n",
     );
     for c in nestioc::diag::Code::ALL {

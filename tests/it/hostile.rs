@@ -305,6 +305,144 @@ fn helm_charts_render_hostile_values_exactly() {
     assert_exact("helm template", &values, &e, &a);
 }
 
+/// Environment variable names are what Kubernetes accepts (issue 16, item 10: any
+/// printable ASCII but `=`), so the hostile strings that are printable ASCII are valid
+/// names: as `env`, `env-secret` and `depends-on env=` names they reach values.yaml, every
+/// rendered manifest and Helm's own rendering exactly, as the YAML writer quotes them.
+#[test]
+fn printable_hostile_env_names_arrive_exactly() {
+    let mut names: Vec<String> = hostile_values()
+        .into_iter()
+        .filter(|v| {
+            !v.is_empty() && v.len() < 200 && v.chars().all(|c| c == ' ' || c.is_ascii_graphic())
+        })
+        .filter(|v| !v.contains('='))
+        .collect();
+    names.push("a\"b{{x}}$(id)'".to_owned());
+    names.push("spring.rabbitmq.host".to_owned());
+    names.sort();
+    names.dedup();
+    assert!(names.len() > 15, "{names:?}");
+    let tmp = tempfile::Builder::new()
+        .prefix("nestioc-hostile-env-")
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path().join("p");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut s = String::from(
+        "project \"p\" {\n    registry \"ghcr.io/acme\"\n    environment \"prod\"\n}\nservice \"db\" {\n    uses \"http-service\"\n    image \"db\" tag=\"1.0.0\"\n}\nservice \"api\" {\n    uses \"http-service\"\n    image \"api\" tag=\"1.0.0\"\n",
+    );
+    let (secret_name, dependency_name) = ("'$(secret)' {{ .x }}", "#dep: \"addr\"");
+    for (i, n) in names.iter().enumerate() {
+        let _ = writeln!(s, "    env {} \"v{i}\"", kdl_quote(n));
+    }
+    let _ = writeln!(
+        s,
+        "    env-secret {} secret=\"api\" key=\"k\"",
+        kdl_quote(secret_name)
+    );
+    let _ = writeln!(
+        s,
+        "    depends-on \"db\" env={}",
+        kdl_quote(dependency_name)
+    );
+    s.push_str("}\n");
+    std::fs::write(dir.join("nestio.kdl"), s).unwrap();
+    let c = compile(&dir, &nestioc::Options::default());
+    assert!(
+        c.analysis
+            .diagnostics
+            .iter()
+            .all(|d| d.severity != nestioc::diag::Severity::Error),
+        "{}",
+        render_human(&c.analysis)
+    );
+    let files = artifacts(&dir);
+    let check = |what: &str, env: &[Value]| {
+        let got: BTreeMap<&str, &Value> = env
+            .iter()
+            .map(|e| (e["name"].as_str().expect("name"), e))
+            .collect();
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(
+                got.get(n.as_str()).map(|e| &e["value"]),
+                Some(&Value::from(format!("v{i}"))),
+                "{what}: env {n:?}"
+            );
+        }
+        assert_eq!(
+            got.get(secret_name)
+                .map(|e| &e["valueFrom"]["secretKeyRef"]["key"]),
+            Some(&Value::from("k")),
+            "{what}: env-secret"
+        );
+        assert_eq!(
+            got.get(dependency_name).map(|e| &e["value"]),
+            Some(&Value::from("db:8080")),
+            "{what}: depends-on env="
+        );
+    };
+    let values = &yaml_docs(&files["helm/api/values.yaml"])[0];
+    check("values.yaml", values["env"].as_array().expect("env"));
+    let docs = yaml_docs(&files["kubernetes/prod/api.yaml"]);
+    let workload = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment")
+        .expect("a Deployment");
+    let env = workload["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .expect("env")
+        .clone();
+    check("kubernetes/prod/api.yaml", &env);
+    let Some(helm) = tool("nestioc-helm-check") else {
+        return;
+    };
+    let out = tempfile::Builder::new()
+        .prefix("nestioc-hostile-env-out-")
+        .tempdir()
+        .unwrap();
+    for (path, text) in &files {
+        let f = out.path().join(path);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, text).unwrap();
+    }
+    let chart = out.path().join("helm/api");
+    let rendered = tempfile::Builder::new()
+        .prefix("nestioc-hostile-env-rendered-")
+        .tempdir()
+        .unwrap();
+    let o = Command::new(&helm)
+        .arg(&chart)
+        .arg("-f")
+        .arg(chart.join("values-prod.yaml"))
+        .args(["--strict", "--release", "api", "--namespace", "p", "--out"])
+        .arg(rendered.path())
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "helm:\n{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut docs = Vec::new();
+    for e in walkdir::WalkDir::new(rendered.path()) {
+        let e = e.unwrap();
+        if e.path().extension().is_some_and(|x| x == "yaml") {
+            docs.extend(yaml_docs(&std::fs::read_to_string(e.path()).unwrap()));
+        }
+    }
+    let workload = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment")
+        .expect("a Deployment");
+    let env = workload["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .expect("env")
+        .clone();
+    check("helm template", &env);
+}
+
 /// PromQL written by the author (custom SLIs) reaches the Prometheus rules and the
 /// PrometheusRule object exactly, with only the window filled in; promtool accepts the
 /// rules. (Dashboards and rollout analyses read the recording rules, not the query.)
@@ -395,6 +533,25 @@ fn hostile_values_in_closed_fields_are_rejected_with_a_located_diagnostic() {
         ("owner (alert label, PromQL matcher)", format!("owner {q}")),
         ("image name", format!("image {q} tag=\"1.0.0\"")),
         ("image tag", format!("image \"api\" tag={q}")),
+        ("image digest", format!("image \"api\" digest={q}")),
+        // Each part of a full reference (issue 16, item 1): the registry host and the
+        // repository reach `docker build -t`/`docker login` in CI, the tag `--helm-set`.
+        (
+            "image reference: registry",
+            format!("image {}", kdl_quote(&format!("{hostile}/api:1.0.0"))),
+        ),
+        (
+            "image reference: path",
+            format!("image {}", kdl_quote(&format!("ghcr.io/{hostile}:1.0.0"))),
+        ),
+        (
+            "image reference: tag",
+            format!("image {}", kdl_quote(&format!("api:{hostile}"))),
+        ),
+        (
+            "image reference: digest",
+            format!("image {}", kdl_quote(&format!("api:1.0.0@{hostile}"))),
+        ),
         (
             "source path (CI filters, shell, Docker context)",
             format!("source {q}"),

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod alertmanager;
+mod allow;
 mod analysis;
 mod ci;
 mod cli;

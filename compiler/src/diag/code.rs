@@ -78,7 +78,9 @@ codes! {
     InvalidCommand = "NST0116", "invalid-command";
     UnsafeValue = "NST0117", "unsafe-value";
     IncompleteBuild = "NST0118", "incomplete-build";
+    ImageReferenceConflict = "NST0120", "image-reference-conflict";
     UnpinnedImage = "NST0121", "unpinned-image", warning;
+    PlainTextSecret = "NST0122", "plain-text-secret", warning;
     ConflictingNodePort = "NST0140", "conflicting-node-port";
     DerivedNameInvalid = "NST0141", "derived-name-invalid";
     UnknownService = "NST0201", "unknown-service";

@@ -162,6 +162,11 @@ impl Diagnostics {
         self.items.iter()
     }
 
+    /// Keeps the diagnostics `keep` accepts (the project's `allow`s drop warnings).
+    pub fn retain(&mut self, keep: impl FnMut(&Diagnostic) -> bool) {
+        self.items.retain(keep);
+    }
+
     /// Turns every warning into an error (`--deny-warnings`).
     pub fn deny_warnings(&mut self) {
         for d in &mut self.items {

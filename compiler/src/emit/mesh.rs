@@ -544,7 +544,7 @@ fn linkerd_values(service: &Service, edges: &[EdgePolicy], exposed_port: Option<
             let total = Duration::from_millis(t.millis.saturating_mul(u64::from(retries) + 1));
             annotations.insert(
                 "timeout.linkerd.io/request".into(),
-                json!(total.canonical()),
+                json!(total.single_unit()),
             );
         }
         if retries > 0 {
@@ -561,7 +561,7 @@ fn linkerd_values(service: &Service, edges: &[EdgePolicy], exposed_port: Option<
             annotations.insert(key.into(), json!(on));
             annotations.insert("retry.linkerd.io/limit".into(), json!(retries.to_string()));
             if let Some(t) = &timeout {
-                annotations.insert("retry.linkerd.io/timeout".into(), json!(t.canonical()));
+                annotations.insert("retry.linkerd.io/timeout".into(), json!(t.single_unit()));
             }
         }
         let backends = if canary(service) {
@@ -932,6 +932,6 @@ pub fn service_annotations(cx: &EmitContext<'_>, service: &Service) -> Value {
     json!({
         "balancer.linkerd.io/failure-accrual": "consecutive",
         "balancer.linkerd.io/failure-accrual-consecutive-max-failures": errors.to_string(),
-        "balancer.linkerd.io/failure-accrual-consecutive-min-penalty": ejection.canonical(),
+        "balancer.linkerd.io/failure-accrual-consecutive-min-penalty": ejection.single_unit(),
     })
 }

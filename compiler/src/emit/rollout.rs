@@ -257,7 +257,9 @@ pub fn strategy(cx: &EmitContext<'_>, service: &Service) -> Value {
                     .rollout
                     .steps
                     .iter()
-                    .map(|s| (s.weight, s.pause.as_ref().map(|p| p.canonical())))
+                    // Argo Rollouts parses the pause with Go's `time.ParseDuration`,
+                    // which has no `d` unit: `"1d"` would be an invalid Rollout.
+                    .map(|s| (s.weight, s.pause.as_ref().map(|p| p.go())))
                     .collect()
             };
             for (weight, pause) in declared {

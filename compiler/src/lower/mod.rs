@@ -2,6 +2,7 @@
 //! merges templates into services (`uses`), applies defaults and parses every value
 //! into its type.
 
+pub mod allow;
 pub mod build;
 pub mod expand;
 pub mod image;
@@ -302,41 +303,6 @@ fn spanned_str(node: &Node, key: &str) -> Option<Spanned<String>> {
 
 // ----------------------------------------------------------------------------- project
 
-/// Image references end up in manifests, Dockerfiles and CI scripts: only the characters
-/// the OCI distribution spec allows are accepted.
-fn check_image_chars(
-    text: &str,
-    what: &str,
-    allowed: fn(char) -> bool,
-) -> Result<(), crate::diag::Problem> {
-    if !text.is_empty() && text.chars().all(allowed) && !text.contains("..") && !text.contains("//")
-    {
-        return Ok(());
-    }
-    Err(crate::diag::Problem {
-        code: Code::InvalidName,
-        message: format!("invalid {what} `{text}`"),
-        label: format!("not a valid {what}"),
-        help: Some(match what {
-            "image tag" => "a tag is letters, digits, `_`, `.` and `-`, e.g. \"1.4.2\"".into(),
-            "image digest" => "a digest looks like \"sha256:\" followed by 64 hex digits".into(),
-            _ => "use lowercase letters, digits, `.`, `-`, `_`, `/` and a `:port` in the registry host, e.g. \"ghcr.io/acme\"".into(),
-        }),
-    })
-}
-
-fn registry_char(c: char) -> bool {
-    c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/:".contains(c)
-}
-
-fn repo_char(c: char) -> bool {
-    c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/".contains(c)
-}
-
-fn tag_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "._-".contains(c)
-}
-
 fn lower_project(node: &Node, diags: &mut Diagnostics) -> Option<Project> {
     let name = arg_str(node, 0)?;
     if values::check_dns_label(&name, "project").is_err() {
@@ -346,7 +312,8 @@ fn lower_project(node: &Node, diags: &mut Diagnostics) -> Option<Project> {
     let registry = child(kids, "registry").and_then(|n| {
         let e = n.arg(0)?;
         let r = str_of(e)?.trim_end_matches('/').to_owned();
-        match check_image_chars(&r, "registry", registry_char).at(e.value_span) {
+        // A prefix of image names: `REGISTRY/NAME` must be a name of the reference grammar.
+        match image::check_registry(&r).at(e.value_span) {
             Ok(()) => Some(r),
             Err(d) => {
                 diags.push(d);
@@ -571,7 +538,7 @@ fn lower_service(
     let resources = lower_resources(kids, diags);
     let ports = lower_ports(kids, diags);
     let probe = lower_probe(&name, kids, &ports, diags);
-    let env = lower_env(kids, diags);
+    let env = lower_env(kids, &name, diags);
     let depends_on = kids
         .iter()
         .filter(|c| c.name == "depends-on")
@@ -605,7 +572,7 @@ fn lower_service(
         .filter(|c| c.name == "slo")
         .filter_map(|n| lower_slo(n, diags))
         .collect();
-    let rollout = lower_rollout(child(kids, "rollout"));
+    let rollout = lower_rollout(child(kids, "rollout"), diags);
     let (expose, publish) = child(kids, "expose").map_or((None, None), |n| lower_expose(n, diags));
     let args: Vec<String> = child(kids, "args")
         .map(|n| {
@@ -736,6 +703,9 @@ fn lower_service(
     ))
 }
 
+/// `image "NAME[:TAG][@DIGEST]" [tag=] [digest=]`: the reference split by
+/// [`image::parse_reference`], the tag and digest given at most once each, the repository
+/// resolved by [`image::resolve`].
 fn lower_image(
     service: &str,
     node: &Node,
@@ -745,74 +715,103 @@ fn lower_image(
     diags: &mut Diagnostics,
 ) -> Image {
     let image_node = child(kids, "image");
-    let (name, span) = image_node
+    let (written, span) = image_node
         .and_then(|n| n.arg(0).and_then(|e| str_of(e).map(|s| (s, e.value_span))))
         .unwrap_or_else(|| (service.to_owned(), node.ident_span()));
     let mut valid = true;
-    if let Err(d) = check_image_chars(&name, "image name", repo_char).at(span) {
-        diags.push(d);
-        valid = false;
-    }
-    let resolved = image::resolve(&name, project.registry.as_deref(), builds);
-    let mut checked = |key: &str, what: &str, allowed: fn(char) -> bool| -> Option<String> {
-        let e = image_node?.prop(key)?;
-        let s = str_of(e)?;
-        let ok = match what {
-            "image digest" => s.strip_prefix("sha256:").is_some_and(|h| {
-                h.len() == 64
-                    && h.chars()
-                        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-            }),
-            _ => {
-                s.len() <= 128
-                    && !s.starts_with(['.', '-'])
-                    && check_image_chars(&s, what, allowed).is_ok()
-            }
-        };
-        if ok {
-            Some(s)
-        } else {
-            diags.push(
-                check_image_chars("", what, allowed)
-                    .at(e.value_span)
-                    .err()
-                    .map(|mut d| {
-                        d.message = format!("invalid {what} `{s}`");
-                        d
-                    })?,
-            );
+    let reference = match image::parse_reference(&written).at(span) {
+        Ok(r) => r,
+        Err(d) => {
+            diags.push(d);
             valid = false;
-            None
+            image::Reference {
+                domain: None,
+                path: written.clone(),
+                tag: None,
+                digest: None,
+            }
         }
     };
-    let tag = checked("tag", "image tag", tag_char);
-    let digest = checked("digest", "image digest", tag_char);
+    let name = reference.name();
+    let resolved = image::resolve(&name, project.registry.as_deref(), builds);
+    // `tag=` / `digest=`, checked like the reference's own, and refused (NST0120) when
+    // the reference already has one: two places for one value disagree sooner or later.
+    let mut property = |key: &str,
+                        check: fn(&str) -> Result<(), crate::diag::Problem>,
+                        in_ref: Option<&String>|
+     -> Option<String> {
+        let e = image_node?.prop(key)?;
+        let s = str_of(e)?;
+        if let Err(d) = check(&s).at(e.value_span) {
+            diags.push(d);
+            valid = false;
+            return None;
+        }
+        if let Some(r) = in_ref {
+            diags.push(
+                Diagnostic::error(
+                    Code::ImageReferenceConflict,
+                    format!("the image's {key} is given twice: `{r}` in the reference and `{s}` as `{key}=`"),
+                )
+                .with_label(e.value_span, format!("a second {key}"))
+                .with_secondary(span, format!("the reference has the {key} `{r}`"))
+                .with_help(format!(
+                    "give it once: `image \"{name}{}{r}\"` or `image \"{name}\" {key}=\"{r}\"`",
+                    if key == "tag" { ":" } else { "@" }
+                )),
+            );
+            valid = false;
+            return None;
+        }
+        Some(s)
+    };
+    let tag_prop = property("tag", image::check_tag, reference.tag.as_ref());
+    let digest_prop = property("digest", image::check_digest, reference.digest.as_ref());
+    let tag = reference.tag.clone().or(tag_prop);
+    let digest = reference.digest.clone().or(digest_prop);
     // A tag written with the wrong type, or as a second argument, is reported as such.
     let attempted = image_node.is_some_and(|n| n.entries.len() > 1);
     if valid && !attempted && tag.is_none() && digest.is_none() {
         let at = image_node.map_or(node.ident_span(), Node::head_span);
-        diags.push(
-            Diagnostic::error(
-                Code::MissingValue,
-                format!("service `{service}` has no image tag"),
-            )
-            .with_label(at, "no `tag=` or `digest=`")
-            .with_help(format!(
-                "pin the image, e.g. `image \"{name}\" tag=\"1.0.0\"`; a floating `latest` makes deployments unreproducible"
-            )),
-        );
-    }
-    if tag.as_deref() == Some("latest") {
-        let e = image_node.and_then(|n| n.prop("tag"));
-        if let Some(e) = e {
+        if builds || image_node.is_none() {
+            // The project's own image: CI pushes it tagged, and a deployment must say
+            // which build it runs.
             diags.push(
-                Diagnostic::warning(Code::UnpinnedImage, "image tag `latest` is not pinned")
-                    .with_label(e.value_span, "floating tag")
-                    .with_help(
-                        "use an immutable version tag or a digest, so that a rollback rolls back",
-                    ),
+                Diagnostic::error(
+                    Code::MissingValue,
+                    format!("service `{service}` has no image tag"),
+                )
+                .with_label(at, "no tag or digest")
+                .with_help(format!(
+                    "pin the image, e.g. `image \"{name}:1.0.0\"` or `image \"{name}\" tag=\"1.0.0\"`; a floating `latest` makes deployments unreproducible"
+                )),
+            );
+        } else {
+            // A third-party image: the container runtime pulls `latest` (normalize.go
+            // `TagNameOnly`), which works, and moves.
+            diags.push(
+                Diagnostic::warning(
+                    Code::UnpinnedImage,
+                    format!("image `{name}` has no tag: it pulls `{name}:latest`"),
+                )
+                .with_label(span, "no tag or digest: `latest`")
+                .with_help(format!(
+                    "pin a version, e.g. `image \"{name}:VERSION\"`, or a digest, `image \"{name}@sha256:...\"`, so that every pod runs the same image and a rollback rolls back"
+                )),
             );
         }
+    }
+    if valid && tag.as_deref() == Some("latest") {
+        let at = image_node
+            .and_then(|n| n.prop("tag"))
+            .map_or(span, |e| e.value_span);
+        diags.push(
+            Diagnostic::warning(Code::UnpinnedImage, "image tag `latest` is not pinned")
+                .with_label(at, "floating tag")
+                .with_help(
+                    "use an immutable version tag or a digest, so that every pod runs the same image and a rollback rolls back",
+                ),
+        );
     }
     Image {
         repository: resolved.repository,
@@ -1086,7 +1085,7 @@ pub fn unknown_port(service: &str, name: &str, span: Span, ports: &[Port]) -> Di
     })
 }
 
-fn lower_env(kids: &[Node], diags: &mut Diagnostics) -> Vec<EnvVar> {
+fn lower_env(kids: &[Node], service: &str, diags: &mut Diagnostics) -> Vec<EnvVar> {
     let mut env: Vec<EnvVar> = Vec::new();
     let mut push = |var: EnvVar, diags: &mut Diagnostics| {
         if let Some(first) = env.iter().find(|e| e.name == var.name) {
@@ -1124,6 +1123,9 @@ fn lower_env(kids: &[Node], diags: &mut Diagnostics) -> Vec<EnvVar> {
                     continue;
                 }
                 if values::check_env_name(&name).is_ok() {
+                    if values::plain_text_secret(&name, &value) {
+                        diags.push(plain_text_secret(n, &name, v.value_span, service));
+                    }
                     push(
                         EnvVar {
                             name,
@@ -1179,6 +1181,24 @@ fn lower_env(kids: &[Node], diags: &mut Diagnostics) -> Vec<EnvVar> {
     }
     env.retain(|e| !matches!(e.value, EnvValue::Dependency));
     env
+}
+
+/// NST0122: `env` with a credential's name and a literal value. The message never
+/// repeats the value (it would end up in CI logs).
+fn plain_text_secret(n: &Node, name: &str, value_span: Span, service: &str) -> Diagnostic {
+    let quoted = n
+        .arg(0)
+        .map_or_else(|| format!("{name:?}"), |e| e.raw.clone());
+    Diagnostic::warning(
+        Code::PlainTextSecret,
+        format!("`{}` looks like a credential, and its value is written in plain text", name.escape_debug()),
+    )
+    .with_label(value_span, "in plain text in values.yaml and every manifest")
+    .with_secondary(n.ident_span(), "a credential's name (NST0122 says which names are)")
+    .with_help(format!(
+        "keep the value in a Kubernetes Secret and read it: `env-secret {quoted} secret=\"{service}\" key=\"{}\"`",
+        values::secret_key_for(name)
+    ))
 }
 
 fn lower_dependency(n: &Node) -> Option<Dependency> {
@@ -1332,7 +1352,7 @@ fn lower_slo(n: &Node, diags: &mut Diagnostics) -> Option<Slo> {
     })
 }
 
-fn lower_rollout(n: Option<&Node>) -> Rollout {
+fn lower_rollout(n: Option<&Node>, diags: &mut Diagnostics) -> Rollout {
     let Some(n) = n else {
         return Rollout {
             kind: RolloutKind::Rolling,
@@ -1352,9 +1372,23 @@ fn lower_rollout(n: Option<&Node>) -> Rollout {
         .iter()
         .filter(|c| c.name == "step")
         .filter_map(|s| {
+            let pause = prop_duration(s, "pause");
+            // Argo Rollouts reads a pause as whole seconds, truncating the rest
+            // (pkg/apis/rollouts/v1alpha1/types.go `RolloutPause.DurationSeconds`:
+            // `int32(d.Seconds())`): "1.5s" would pause 1s, "500ms" not at all.
+            if let Some(p) = &pause
+                && let Err(d) = values::check_whole_seconds(
+                    &p.value,
+                    "`pause` of `step`",
+                    "Argo Rollouts pauses whole seconds",
+                )
+                .at(p.span)
+            {
+                diags.push(d);
+            }
             Some(Step {
                 weight: prop_u32(s, "weight")?,
-                pause: prop_duration(s, "pause").map(|d| d.value),
+                pause: pause.map(|d| d.value),
                 span: s.head_span(),
             })
         })

@@ -300,6 +300,12 @@ fn wrong_type(kind: Kind, entry: &Entry, what: &str, node: &str) -> Diagnostic {
         (Value::Integer(n), Kind::Duration) => {
             format!("durations need a unit, e.g. \"{n}s\" or \"{n}ms\"")
         }
+        (Value::Float(_), Kind::Duration) => {
+            format!(
+                "durations are quoted, with a unit: \"{}s\" or \"{}m\"",
+                entry.raw, entry.raw
+            )
+        }
         (Value::Float(_), Kind::Int(..) | Kind::Port) => "use a whole number".to_owned(),
         (_, Kind::Str | Kind::Name | Kind::PortName | Kind::EnvName | Kind::Enum(_)) => {
             format!(

@@ -41,7 +41,10 @@ impl Duration {
         Self { millis }
     }
 
-    /// Parses `"300ms"`, `"5m"`, `"1h30m"`, `"30d"`.
+    /// Parses `"300ms"`, `"2.5s"`, `"5m"`, `"1h30m"`, `"30d"`. Decimals are read exactly
+    /// (`"1.5h"` is 5,400,000 ms, with no float in between); a duration is a whole number
+    /// of milliseconds, so a value that leaves a fraction of one (`"0.5ms"`, `"1.0005s"`)
+    /// is refused, with the two nearest spellings that are exact.
     pub fn parse(text: &str) -> Result<Self, Problem> {
         let bad = |why: &str| {
             problem(
@@ -49,7 +52,7 @@ impl Duration {
                 format!("invalid duration `{text}`: {why}"),
                 "not a duration",
                 Some(
-                    "write a number and a unit: ms, s, m, h, d or w, e.g. \"300ms\", \"5m\", \"1h30m\", \"30d\""
+                    "write a number and a unit: ms, s, m, h, d or w, e.g. \"300ms\", \"2.5s\", \"5m\", \"1h30m\", \"30d\""
                         .into(),
                 ),
             )
@@ -58,17 +61,42 @@ impl Duration {
         if s.is_empty() {
             return Err(bad("it is empty"));
         }
+        const ONE_MS: u128 = 1_000_000_000_000_000_000;
         let mut total: u64 = 0;
+        // The fractions of a millisecond, in units of 1e-18 ms: a duration must have none
+        // left once every part is added up.
+        let mut fraction: u128 = 0;
+        let mut inexact = false;
         let mut rest = s;
         while !rest.is_empty() {
             let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
             if digits == 0 {
-                return Err(bad("expected a whole number"));
+                return Err(if rest.starts_with('.') {
+                    problem(
+                        Code::InvalidDuration,
+                        format!(
+                            "invalid duration `{text}`: a decimal needs a digit before its point"
+                        ),
+                        "not a duration",
+                        Some(format!("write \"{}0{rest}\"", &s[..s.len() - rest.len()])),
+                    )
+                } else {
+                    bad("expected a number")
+                });
             }
-            let n: u64 = rest[..digits]
+            let whole: u64 = rest[..digits]
                 .parse()
                 .map_err(|_| bad("the number is too large"))?;
             rest = &rest[digits..];
+            let mut decimals = "";
+            if let Some(after) = rest.strip_prefix('.') {
+                let n = after.bytes().take_while(u8::is_ascii_digit).count();
+                if n == 0 {
+                    return Err(bad("a decimal point must be followed by digits"));
+                }
+                decimals = &after[..n];
+                rest = &after[n..];
+            }
             let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
             let unit = &rest[..unit_len];
             if unit.is_empty() {
@@ -77,37 +105,137 @@ impl Duration {
             let Some((_, factor)) = DURATION_UNITS.iter().find(|(u, _)| *u == unit) else {
                 return Err(bad(&format!("unknown unit `{unit}`")));
             };
-            total = n
+            total = whole
                 .checked_mul(*factor)
                 .and_then(|v| total.checked_add(v))
                 .ok_or_else(|| bad("it is too long"))?;
+            // `decimals` of `unit`, exactly: `d` digits after the point are `f / 10^d`
+            // units, that is `f * factor / 10^d` ms. A fraction has at most 18 digits that
+            // matter here (beyond 10, no unit's factor can make it whole: it is inexact
+            // anyway, and 18 digits keep the floor right for the suggestion).
+            let mut decimals = decimals.trim_end_matches('0');
+            if decimals.len() > 18 {
+                decimals = &decimals[..18];
+                inexact = true;
+            }
+            if !decimals.is_empty() {
+                let f: u128 = decimals.parse().unwrap_or_default();
+                let scale = 10u128.pow(u32::try_from(decimals.len()).unwrap_or(18));
+                let numer = f * u128::from(*factor);
+                let ms = u64::try_from(numer / scale).map_err(|_| bad("it is too long"))?;
+                total = total.checked_add(ms).ok_or_else(|| bad("it is too long"))?;
+                fraction += (numer % scale) * (ONE_MS / scale);
+            }
             rest = &rest[unit_len..];
         }
+        total = total
+            .checked_add(u64::try_from(fraction / ONE_MS).unwrap_or(u64::MAX))
+            .ok_or_else(|| bad("it is too long"))?;
+        if !fraction.is_multiple_of(ONE_MS) || inexact {
+            let below = Self { millis: total };
+            let above = Self {
+                millis: total.saturating_add(1),
+            };
+            let help = if total == 0 {
+                format!(
+                    "durations are whole milliseconds: write \"{}\"",
+                    above.decimal()
+                )
+            } else {
+                format!(
+                    "durations are whole milliseconds: write \"{}\" or \"{}\"",
+                    below.decimal(),
+                    above.decimal()
+                )
+            };
+            return Err(problem(
+                Code::InvalidDuration,
+                format!("invalid duration `{text}`: it has a fraction of a millisecond"),
+                "not a whole number of milliseconds",
+                Some(help),
+            ));
+        }
         Ok(Self { millis: total })
+    }
+
+    /// The duration in whole seconds, when it is one (Kubernetes probes, Argo Rollouts
+    /// pauses count whole seconds).
+    #[must_use]
+    pub fn whole_seconds(&self) -> Option<u64> {
+        self.millis
+            .is_multiple_of(1000)
+            .then_some(self.millis / 1000)
+    }
+
+    /// Seconds with a decimal point when needed (`"1.5s"`), else the canonical spelling:
+    /// the form a suggestion shows.
+    #[must_use]
+    pub fn decimal(&self) -> String {
+        if self.millis > 1000 && !self.millis.is_multiple_of(1000) {
+            format!("{}s", self.seconds_string())
+        } else {
+            self.canonical()
+        }
+    }
+
+    /// Spelled in `units` (largest first), each used once: `1h30m`.
+    fn spelled(&self, units: &[(&str, u64)]) -> String {
+        if self.millis == 0 {
+            return "0s".into();
+        }
+        let mut rest = self.millis;
+        let mut out = String::new();
+        for (unit, factor) in units {
+            if rest >= *factor {
+                out.push_str(&format!("{}{unit}", rest / factor));
+                rest %= factor;
+            }
+        }
+        out
+    }
+
+    /// A Go `time.ParseDuration` spelling (units `h`, `m`, `s`, `ms`: Go has no day):
+    /// `"36h"`, `"1m30s"`, `"1s500ms"`. For the fields Go programs parse that way (Argo
+    /// Rollouts' `pause.duration`, pkg/apis/rollouts/v1alpha1/types.go
+    /// `RolloutPause.DurationSeconds`).
+    #[must_use]
+    pub fn go(&self) -> String {
+        self.spelled(&[("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)])
+    }
+
+    /// One number and one unit, the largest that is exact: `"1500ms"`, `"90m"`, `"2d"`.
+    /// Linkerd's annotation parser reads exactly that (policy-controller/k8s/index/src/
+    /// outbound/index.rs `parse_duration`, Linkerd 2.20: a single magnitude, units `ms`,
+    /// `s`, `m`, `h`, `d`, no fraction): `"1s500ms"` is refused there.
+    #[must_use]
+    pub fn single_unit(&self) -> String {
+        for (unit, factor) in [
+            ("d", 86_400_000),
+            ("h", 3_600_000),
+            ("m", 60_000),
+            ("s", 1_000),
+        ] {
+            if self.millis >= factor && self.millis.is_multiple_of(factor) {
+                return format!("{}{unit}", self.millis / factor);
+            }
+        }
+        if self.millis == 0 {
+            return "0s".into();
+        }
+        format!("{}ms", self.millis)
     }
 
     /// The shortest exact spelling in the largest units: `"30d"`, `"1h30m"`, `"300ms"`.
     /// Prometheus, Istio and Kubernetes all accept it.
     #[must_use]
     pub fn canonical(&self) -> String {
-        if self.millis == 0 {
-            return "0s".into();
-        }
-        let mut rest = self.millis;
-        let mut out = String::new();
-        for (unit, factor) in [
+        self.spelled(&[
             ("d", 86_400_000),
             ("h", 3_600_000),
             ("m", 60_000),
             ("s", 1_000),
             ("ms", 1),
-        ] {
-            if rest >= factor {
-                out.push_str(&format!("{}{unit}", rest / factor));
-                rest %= factor;
-            }
-        }
-        out
+        ])
     }
 
     /// Seconds as a decimal string with no float error: `"0.3"`, `"2"`.
@@ -117,6 +245,32 @@ impl Duration {
             .normalize()
             .to_string()
     }
+}
+
+/// A duration that an output can only carry in whole seconds (a Kubernetes probe's
+/// `periodSeconds`, an Argo Rollouts pause): refused when it is not one, rather than
+/// rounded, so that the manifest says what the topology says. `field` names the entry
+/// (`` `pause` of `step` ``), `why` the output that counts seconds.
+pub fn check_whole_seconds(d: &Duration, field: &str, why: &str) -> Result<u64, Problem> {
+    if let Some(s) = d.whole_seconds() {
+        return Ok(s);
+    }
+    let below = d.millis / 1000;
+    let above = below + 1;
+    let help = if below == 0 {
+        format!("write \"{above}s\"")
+    } else {
+        format!("write \"{below}s\" or \"{above}s\"")
+    };
+    Err(problem(
+        Code::InvalidDuration,
+        format!(
+            "{field} must be a whole number of seconds, not {}",
+            d.decimal()
+        ),
+        why,
+        Some(help),
+    ))
 }
 
 impl fmt::Display for Duration {
@@ -376,20 +530,41 @@ pub fn check_port_name(name: &str) -> Result<(), Problem> {
     ))
 }
 
-/// Environment variable names are kept to what every shell accepts, so they can never
-/// carry syntax into a Dockerfile, a CI script or a manifest.
+/// An environment variable name, as the Kubernetes API server accepts it: any printable
+/// ASCII character but `=`, at least one (k8s.io/apimachinery pkg/util/validation
+/// `IsRelaxedEnvVarName`, which `ValidateEnv` uses since the feature gate
+/// `RelaxedEnvironmentVariableValidation` went GA and locked on in Kubernetes 1.34;
+/// pkg/features/kube_features.go, v1.37.2). So `spring.rabbitmq.host` and `my-var` pass.
+///
+/// That is safe in every output a name reaches: names are written only into YAML (the
+/// container's `env`, through the YAML writer, which quotes what needs it), the HTML report
+/// (escaped) and terminal text; never into a shell line, a Dockerfile or a template
+/// (docs/security.md, "Output contexts"). What Kubernetes refuses (`=`, a line break, a
+/// tab, any other control character, anything outside ASCII) is refused here.
 pub fn check_env_name(name: &str) -> Result<(), Problem> {
-    let ok = name.len() <= 253
-        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if ok {
+    let bad = name
+        .chars()
+        .find(|c| !(c.is_ascii_graphic() || *c == ' ') || *c == '=');
+    if !name.is_empty() && bad.is_none() {
         return Ok(());
     }
+    let why = match bad {
+        None => "it is empty".to_owned(),
+        Some('=') => "`=` separates a name from its value".to_owned(),
+        Some(c) => format!(
+            "{} is not a printable ASCII character",
+            if c.is_control() {
+                format!("U+{:04X}", u32::from(c))
+            } else {
+                format!("`{c}`")
+            }
+        ),
+    };
     let fixed: String = name
         .chars()
         .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
             } else {
                 '_'
             }
@@ -397,14 +572,138 @@ pub fn check_env_name(name: &str) -> Result<(), Problem> {
         .collect();
     Err(problem(
         Code::InvalidName,
-        format!("invalid environment variable name `{name}`"),
-        "not a variable name",
+        format!(
+            "invalid environment variable name `{}`: {why}",
+            name.escape_debug()
+        ),
+        "not an environment variable name Kubernetes accepts",
         Some(if fixed.is_empty() || fixed == name {
-            "use letters, digits and `_`, not starting with a digit".into()
+            "use printable ASCII characters other than `=`, e.g. `DB_URL` or `spring.datasource.url`".into()
         } else {
-            format!("use letters, digits and `_`, not starting with a digit, e.g. `{fixed}`")
+            format!("use printable ASCII characters other than `=`, e.g. `{fixed}`")
         }),
     ))
+}
+
+/// The words of an environment variable name, upper-cased: split at anything that is not
+/// a letter or digit, and between a lower-case letter and an upper-case one
+/// (`spring.datasource.password` and `dbPassword` end in `PASSWORD`).
+fn env_words(name: &str) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if !c.is_ascii_alphanumeric() {
+            if !current.is_empty() {
+                words.push(std::mem::take(&mut current));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_ascii_uppercase() && prev_lower && !current.is_empty() {
+            words.push(std::mem::take(&mut current));
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        current.push(c.to_ascii_uppercase());
+    }
+    if !current.is_empty() {
+        words.push(current);
+    }
+    words
+}
+
+/// The words before `KEY` that make `*_KEY` something other than a credential: a public
+/// key is meant to be shared, and the others name a key of a data structure or protocol.
+const NOT_SECRET_KEYS: &[&str] = &[
+    "PUBLIC",
+    "PUB",
+    "ROUTING",
+    "PARTITION",
+    "SORT",
+    "CACHE",
+    "PRIMARY",
+    "FOREIGN",
+    "SHARD",
+    "HASH",
+    "IDEMPOTENCY",
+    "LOOKUP",
+    "GROUP",
+    "QUEUE",
+    "TOPIC",
+    "MESSAGE",
+    "OBJECT",
+    "S3",
+    "BUCKET",
+    "METADATA",
+];
+
+/// Whether an environment variable's name says it holds a credential, so that a literal
+/// value for it is a secret written in plain text (NST0122). One rule, shared with the
+/// scanner test (tests/it/scanners.rs). The name is read as words (see [`env_words`]);
+/// trailing words made only of digits (`ADMIN_PASSWORD_2`) are skipped; then the last word
+/// decides:
+///
+/// - it ends in `PASSWORD`, `PASSWD`, `PASSPHRASE`, `SECRET` or `TOKEN`, or is `PASS` or
+///   `PWD` (`DB_PASSWORD`, `RABBITMQ_DEFAULT_PASS`, `GITHUB_TOKEN`, `ACCESSTOKEN`,
+///   `CLIENT_SECRET`, `spring.datasource.password`, `dbPassword`);
+/// - it is `KEY`, after another word that does not name a non-secret kind of key
+///   (`API_KEY`, `AWS_SECRET_ACCESS_KEY`, `apiKey`; not `PUBLIC_KEY`, `ROUTING_KEY`,
+///   `CACHE_KEY`: [`NOT_SECRET_KEYS`]), or it is `APIKEY`.
+///
+/// A credential word that is not last names a setting *about* the credential, and is not
+/// one: `TOKEN_EXPIRY_SECONDS`, `PASSWORD_MIN_LENGTH`, `KEY_PREFIX`, `SECRET_NAME`,
+/// `DB_PASSWORD_FILE` (a path to a mounted secret: the recommended form), `PRIV_KEY_PATH`.
+#[must_use]
+pub fn looks_like_credential(name: &str) -> bool {
+    let mut words = env_words(name);
+    while words
+        .last()
+        .is_some_and(|w| w.bytes().all(|b| b.is_ascii_digit()))
+    {
+        words.pop();
+    }
+    let Some(last) = words.last() else {
+        return false;
+    };
+    let last = last.as_str();
+    if ["PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN"]
+        .iter()
+        .any(|w| last.ends_with(w))
+        || matches!(last, "PASS" | "PWD" | "APIKEY")
+    {
+        return true;
+    }
+    last == "KEY" && words.len() >= 2 && !NOT_SECRET_KEYS.contains(&words[words.len() - 2].as_str())
+}
+
+/// Whether `env NAME VALUE` writes a credential in plain text (NST0122): the name looks
+/// like one ([`looks_like_credential`]) and the value is not empty or a yes/no flag
+/// (`MYSQL_ALLOW_EMPTY_PASSWORD "yes"`, `MYSQL_RANDOM_ROOT_PASSWORD "1"` are switches, not
+/// passwords). The scanner test of the examples applies this same function to the
+/// rendered manifests.
+#[must_use]
+pub fn plain_text_secret(name: &str, value: &str) -> bool {
+    const FLAGS: &[&str] = &["", "yes", "no", "true", "false", "on", "off", "1", "0"];
+    looks_like_credential(name) && !FLAGS.iter().any(|f| f.eq_ignore_ascii_case(value.trim()))
+}
+
+/// A Secret key for an environment variable (`DB_PASSWORD` -> `db-password`): what the
+/// NST0122 help suggests. Secret keys are `[-._a-zA-Z0-9]+` (`IsConfigMapKey`).
+#[must_use]
+pub fn secret_key_for(name: &str) -> String {
+    let mut key = String::new();
+    for c in name.chars() {
+        let c = match c {
+            '_' | ' ' => '-',
+            c if c.is_ascii_alphanumeric() || c == '.' || c == '-' => c.to_ascii_lowercase(),
+            _ => '-',
+        };
+        if !(c == '-' && (key.is_empty() || key.ends_with('-'))) {
+            key.push(c);
+        }
+    }
+    let key = key.trim_matches(['-', '.']).to_owned();
+    if key.is_empty() { "value".into() } else { key }
 }
 
 #[cfg(test)]
@@ -433,11 +732,87 @@ mod tests {
             "m",
             "5 mins",
             "-5s",
-            "1.5s",
+            "1.s",
+            ".5s",
+            "1..5s",
             "99999999999999999999d",
         ] {
             assert!(Duration::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Issue 16, item 11: decimals are read exactly, in every unit, with no float between
+    /// the text and the milliseconds.
+    #[test]
+    fn decimal_durations_are_exact() {
+        for (text, millis) in [
+            ("2.5s", 2_500),
+            ("1.5h", 5_400_000),
+            ("0.1s", 100),
+            ("0.001s", 1),
+            ("0.5d", 43_200_000),
+            ("1.25m", 75_000),
+            ("0.5w", 302_400_000),
+            ("1h0.5m", 3_630_000),
+            ("2.50s", 2_500),
+            ("2.000000000000000000000000000000s", 2_000),
+            // 0.1 + 0.2 is 0.30000000000000004 in binary floating point; here it is 300.
+            ("0.1s0.2s", 300),
+            // Two fractions of a millisecond that add up to a whole one.
+            ("0.5ms0.5ms", 1),
+        ] {
+            assert_eq!(
+                Duration::parse(text).map(|d| d.millis),
+                Ok(millis),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_fraction_of_a_millisecond_is_refused_with_the_exact_neighbours() {
+        for (text, help) in [
+            ("0.5ms", "durations are whole milliseconds: write \"1ms\""),
+            (
+                "1.0005s",
+                "durations are whole milliseconds: write \"1s\" or \"1.001s\"",
+            ),
+            (
+                "1.2345s",
+                "durations are whole milliseconds: write \"1.234s\" or \"1.235s\"",
+            ),
+            (
+                "0.0000000000000000000001s",
+                "durations are whole milliseconds: write \"1ms\"",
+            ),
+        ] {
+            let p = Duration::parse(text).expect_err(text);
+            assert_eq!(p.code, Code::InvalidDuration);
+            assert!(
+                p.message.contains("fraction of a millisecond"),
+                "{}",
+                p.message
+            );
+            assert_eq!(p.help.as_deref(), Some(help), "{text}");
+        }
+        assert_eq!(
+            Duration::parse(".5s").err().and_then(|p| p.help),
+            Some("write \"0.5s\"".into())
+        );
+    }
+
+    #[test]
+    fn spellings_for_each_consumer() {
+        let d = |s: &str| Duration::parse(s).expect(s);
+        assert_eq!(d("1.5s").canonical(), "1s500ms");
+        assert_eq!(d("1.5s").go(), "1s500ms");
+        assert_eq!(d("1.5s").single_unit(), "1500ms");
+        assert_eq!(d("1.5h").single_unit(), "90m");
+        assert_eq!(d("2d").go(), "48h");
+        assert_eq!(d("2d").single_unit(), "2d");
+        assert_eq!(d("0s").single_unit(), "0s");
+        assert_eq!(d("2.5s").whole_seconds(), None);
+        assert_eq!(d("2.5m").whole_seconds(), Some(150));
     }
 
     #[test]
@@ -487,5 +862,112 @@ mod tests {
         assert!(check_port_name("a-very-long-port-name").is_err());
         assert!(check_env_name("DB_URL").is_ok());
         assert!(check_env_name("A=B").is_err());
+    }
+
+    /// Issue 16, item 10: what Kubernetes 1.37's API server accepts
+    /// (`IsRelaxedEnvVarName`: printable ASCII, `unicode.IsPrint(r) && r <= MaxASCII`, but
+    /// `=`), and nothing else.
+    #[test]
+    fn environment_variable_names_are_what_kubernetes_accepts() {
+        for ok in [
+            "spring.rabbitmq.host",
+            "my-var",
+            "MY_ENV.NAME",
+            "1STARTS_WITH_DIGIT",
+            "Kestrel__Endpoints__Http__Url",
+            "a b",
+            "$x{y}'\"`",
+            ".",
+            "..",
+            "~",
+        ] {
+            assert!(check_env_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "A=B",
+            "=",
+            "a\nb",
+            "tab\there",
+            "caf\u{e9}",
+            "nel\u{85}",
+            "\u{7f}",
+        ] {
+            let p = check_env_name(bad).expect_err(bad);
+            assert_eq!(p.code, Code::InvalidName);
+        }
+        assert_eq!(
+            check_env_name("db host=x").err().and_then(|p| p.help),
+            Some("use printable ASCII characters other than `=`, e.g. `db_host_x`".into())
+        );
+    }
+
+    #[test]
+    fn credential_names() {
+        for yes in [
+            "PASSWORD",
+            "DB_PASSWORD",
+            "MYSQL_ROOT_PASSWORD",
+            "db_password",
+            "dbPassword",
+            "spring.datasource.password",
+            "RABBITMQ_DEFAULT_PASS",
+            "REDIS_PWD",
+            "LDAP_PASSWD",
+            "SSH_PASSPHRASE",
+            "GITHUB_TOKEN",
+            "ACCESSTOKEN",
+            "accessToken",
+            "JWT_SECRET",
+            "CLIENT_SECRET",
+            "SECRET",
+            "API_KEY",
+            "AWS_SECRET_ACCESS_KEY",
+            "STRIPE_KEY",
+            "apiKey",
+            "APIKEY",
+            "ADMIN_PASSWORD_2",
+            "TOKEN",
+        ] {
+            assert!(looks_like_credential(yes), "{yes}");
+        }
+        for no in [
+            "TOKEN_EXPIRY_SECONDS",
+            "PASSWORD_MIN_LENGTH",
+            "KEY_PREFIX",
+            "KEY",
+            "SECRET_NAME",
+            "DB_PASSWORD_FILE",
+            "PRIV_KEY_PATH",
+            "PUB_KEY_PATH",
+            "PUBLIC_KEY",
+            "RABBITMQ_ROUTING_KEY",
+            "CACHE_KEY",
+            "MONKEY",
+            "BYPASS",
+            "PASSTHROUGH",
+            "TOKENIZER",
+            "SECRETS_DIR",
+            "LOG_LEVEL",
+            "AUTH_SERVICE_ADDR",
+            "",
+            "__",
+        ] {
+            assert!(!looks_like_credential(no), "{no}");
+        }
+        assert!(plain_text_secret("DB_PASSWORD", "hunter2"));
+        for flag in ["yes", "YES", "", "0", "true"] {
+            assert!(
+                !plain_text_secret("MYSQL_ALLOW_EMPTY_PASSWORD", flag),
+                "{flag}"
+            );
+        }
+        assert_eq!(secret_key_for("DB_PASSWORD"), "db-password");
+        assert_eq!(
+            secret_key_for("spring.datasource.password"),
+            "spring.datasource.password"
+        );
+        assert_eq!(secret_key_for("apiKey"), "apikey");
+        assert_eq!(secret_key_for("__"), "value");
     }
 }
