@@ -381,7 +381,7 @@ pub const REPLICAS_SCALE: NodeSpec = NodeSpec {
     args: &[arg("factor", Kind::Number, "Multiplier, e.g. 0.5")],
     ..node(
         "replicas-scale",
-        "Multiplies every service's replica counts in this environment (rounded up, at least 1).",
+        "Multiplies the replica counts of the services in this environment (rounded up, at least 1), except stateful services (a persistent volume) that do not say `replicas ... scale=#true`, services that say `scale=#false`, and replicas the environment overrides.",
     )
 };
 
@@ -585,8 +585,16 @@ pub const REPLICAS: NodeSpec = NodeSpec {
             Kind::Int(1, 100),
             "Autoscaling target CPU utilisation, percent (default 80)",
         ),
+        prop(
+            "scale",
+            Kind::Bool,
+            "Whether an environment's `replicas-scale` applies: default #true, #false for a stateful service (one with a persistent volume)",
+        ),
     ],
-    ..node("replicas", "Replica count and autoscaling.")
+    ..node(
+        "replicas",
+        "Replica count and autoscaling. An environment's `replicas-scale` multiplies both, except for a stateful service (a persistent volume: each replica has its own data) unless it says `scale=#true`, and for any service that says `scale=#false`; `nestioc why <service> replicas --env <env>` tells which rule applied.",
+    )
 };
 
 pub const RESOURCES: NodeSpec = NodeSpec {
@@ -1131,12 +1139,12 @@ pub const VOLUME: NodeSpec = NodeSpec {
         prop(
             "persistent",
             Kind::Bool,
-            "Keep the data across restarts: a PersistentVolumeClaim (one replica) instead of scratch space",
+            "Keep the data across restarts: the service runs as a StatefulSet and each replica gets a PersistentVolumeClaim of its own (`volumeClaimTemplates`) instead of scratch space; a scheduled job mounts one claim",
         ),
         prop(
             "keep",
             Kind::Bool,
-            "Persistent volumes: keep the claim, and its data, when the service is renamed or removed or its application is deleted (default #true); #false deletes it with the service",
+            "Persistent volumes: keep the claims, and their data, when the service is renamed or removed, scaled down or its application is deleted (default #true); #false deletes them with the service (all persistent volumes of a service agree)",
         ),
     ],
     repeatable: true,
@@ -1166,22 +1174,36 @@ pub const SCHEDULE: NodeSpec = NodeSpec {
 
 pub const EXPOSE: NodeSpec = NodeSpec {
     props: &[
-        req_prop("host", Kind::Str, "Public host name"),
-        prop("path", Kind::Str, "Path prefix (default \"/\")"),
+        prop(
+            "host",
+            Kind::Str,
+            "Public host name: HTTP through an Ingress, or the Istio ingress gateway",
+        ),
+        prop("path", Kind::Str, "Path prefix of `host` (default \"/\")"),
         prop(
             "port",
             Kind::PortName,
-            "Which HTTP port (default: the first)",
+            "Which port: for `host` an HTTP one (default: the first HTTP port); for `node-port`/`load-balancer` any (default: the first)",
         ),
         prop(
             "tls-secret",
             Kind::Name,
-            "Secret holding the TLS certificate",
+            "Secret holding the TLS certificate of `host`",
+        ),
+        prop(
+            "node-port",
+            Kind::Int(30000, 32767),
+            "Publish the port on every node at this port (a NodePort Service; the API server's default range)",
+        ),
+        prop(
+            "load-balancer",
+            Kind::Bool,
+            "Publish the port through the cloud's load balancer (a LoadBalancer Service)",
         ),
     ],
     ..node(
         "expose",
-        "Exposes the service outside the cluster (an Ingress, or the Istio ingress gateway). Production (an environment that syncs manually, or the only one) serves `host`; every other environment serves `<environment>.<host>` unless it overrides `expose` (NST0313).",
+        "Exposes the service outside the cluster, in one of two ways. `host=`: HTTP through an Ingress, or the Istio ingress gateway; production (an environment that syncs manually, or the only one) serves `host`, every other environment `<environment>.<host>` unless it overrides `expose` (NST0313). `node-port=` or `load-balancer=#true`: one port, any protocol, published by a Service `<service>-public` of type NodePort or LoadBalancer and open to every client on that port only; a node port is the cluster's, so only production takes the declared one (NST0140), every other environment gets one the API server allocates.",
     )
 };
 

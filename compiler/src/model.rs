@@ -66,6 +66,29 @@ impl Model {
             ..e.clone()
         })
     }
+
+    /// How `service` is published on the nodes (`expose node-port=` or
+    /// `load-balancer=`) in `env`. A node port is one of the whole cluster, and every
+    /// environment runs in the same cluster, so only production (or an environment that
+    /// gives the service its own `expose`) takes the declared node port; every other
+    /// environment leaves it to the API server, which allocates a free one
+    /// (https://kubernetes.io/docs/concepts/services-networking/service/#type-nodeport).
+    #[must_use]
+    pub fn publish_in(&self, env: &Environment, service: &Service) -> Option<Publish> {
+        let in_env = self.service_in(&env.name, service);
+        let p = in_env.publish.as_ref()?;
+        let own = service
+            .publish
+            .as_ref()
+            .is_none_or(|base| base.span != p.span);
+        if own || self.project.is_production(env) {
+            return Some(p.clone());
+        }
+        Some(Publish {
+            node_port: None,
+            ..p.clone()
+        })
+    }
 }
 
 /// The host a non-production environment serves for `host`: `<env>.<host>`, or
@@ -383,6 +406,23 @@ pub struct Replicas {
     pub span: Span,
     /// Set by an environment override: not scaled by `replicas-scale`.
     pub fixed: bool,
+    /// `scale=` as written: whether an environment's `replicas-scale` applies.
+    pub scale: Option<Spanned<bool>>,
+}
+
+/// Why an environment's `replicas-scale` applies to a service, or does not.
+#[derive(Debug, Clone, Copy)]
+pub enum ScaleRule<'a> {
+    /// Scaled by the environment's factor.
+    Scaled,
+    /// The environment's override sets `replicas`: taken as written.
+    Fixed,
+    /// `replicas ... scale=#false`.
+    OptedOut(Span),
+    /// A stateful service (this persistent volume) that did not say `scale=#true`: each
+    /// replica has its own data, so a new replica starts empty and a removed one leaves
+    /// its claim behind; how many it runs is the service's decision.
+    Stateful(&'a Volume),
 }
 
 #[derive(Debug, Clone)]
@@ -502,6 +542,8 @@ pub struct Rollout {
     pub span: Option<Span>,
 }
 
+/// `expose host=`: HTTP through the cluster's ingress (an Ingress, or the Istio ingress
+/// gateway).
 #[derive(Debug, Clone)]
 pub struct Expose {
     pub host: String,
@@ -509,6 +551,30 @@ pub struct Expose {
     pub port_name: Option<Spanned<String>>,
     pub tls_secret: Option<String>,
     pub span: Span,
+}
+
+/// `expose node-port=` or `expose load-balancer=#true`: one port of the service published
+/// outside the cluster by a Service of type NodePort or LoadBalancer, `<service>-public`.
+#[derive(Debug, Clone)]
+pub struct Publish {
+    pub load_balancer: bool,
+    /// The node port; `None` lets the API server allocate one.
+    pub node_port: Option<Spanned<u16>>,
+    pub port_name: Option<Spanned<String>>,
+    /// The `expose` node's head.
+    pub span: Span,
+}
+
+impl Publish {
+    /// The `type` of the `<service>-public` Service.
+    #[must_use]
+    pub fn service_type(&self) -> &'static str {
+        if self.load_balancer {
+            "LoadBalancer"
+        } else {
+            "NodePort"
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -546,6 +612,8 @@ pub struct Service {
     /// `logs multiline-start=`: the first line of a multi-line record.
     pub logs_multiline_start: Option<String>,
     pub expose: Option<Expose>,
+    /// `expose node-port=` / `load-balancer=`.
+    pub publish: Option<Publish>,
     pub args: Vec<String>,
     /// `command`: the container's entrypoint (empty: the image's).
     pub command: Vec<String>,
@@ -640,6 +708,40 @@ impl Service {
         self.probes
             .iter()
             .chain(self.sidecars.iter().flat_map(|c| c.probes.iter()))
+    }
+
+    /// A service whose replicas keep data of their own: a persistent volume, outside a
+    /// CronJob. It runs as a StatefulSet, each replica with its own claims.
+    #[must_use]
+    pub fn is_stateful(&self) -> bool {
+        self.schedule.is_none() && self.volumes.iter().any(|v| v.persistent)
+    }
+
+    /// Whether, and why, an environment's `replicas-scale` applies.
+    #[must_use]
+    pub fn scale_rule(&self) -> ScaleRule<'_> {
+        if self.replicas.fixed {
+            return ScaleRule::Fixed;
+        }
+        match &self.replicas.scale {
+            Some(s) if !s.value => ScaleRule::OptedOut(s.span),
+            Some(_) => ScaleRule::Scaled,
+            None => match self.volumes.iter().find(|v| v.persistent) {
+                Some(v) if self.schedule.is_none() => ScaleRule::Stateful(v),
+                _ => ScaleRule::Scaled,
+            },
+        }
+    }
+
+    /// The port `expose node-port=`/`load-balancer=` publishes: the one it names, else
+    /// the first.
+    #[must_use]
+    pub fn publish_port(&self) -> Option<&Port> {
+        let publish = self.publish.as_ref()?;
+        match &publish.port_name {
+            Some(name) => self.port(&name.value),
+            None => self.ports.first(),
+        }
     }
 
     #[must_use]

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use crate::lower::Provenance;
 use crate::lower::expand::Merged;
-use crate::model::{EnvValue, Environment, Service};
+use crate::model::{EnvValue, Environment, ScaleRule, Service};
 use crate::source::SourceMap;
 
 /// The source text of a span's first line, trimmed.
@@ -110,14 +110,24 @@ fn final_value(
                 ),
             };
             if let Some(e) = env {
-                if service.replicas.fixed {
-                    text.push_str(&format!(" (set by environment `{}`, not scaled)", e.name));
-                } else if e.replicas_scale != rust_decimal::Decimal::ONE {
-                    text.push_str(&format!(
-                        " (scaled by {} in `{}`)",
-                        e.replicas_scale.normalize(),
+                let factor = e.replicas_scale.normalize();
+                let scales = e.replicas_scale != rust_decimal::Decimal::ONE;
+                match service.scale_rule() {
+                    ScaleRule::Fixed => {
+                        text.push_str(&format!(" (set by environment `{}`, not scaled)", e.name));
+                    }
+                    ScaleRule::Scaled if scales => {
+                        text.push_str(&format!(" (scaled by {factor} in `{}`)", e.name));
+                    }
+                    ScaleRule::OptedOut(_) if scales => text.push_str(&format!(
+                        " (not scaled by {factor} in `{}`: the service says `scale=#false`)",
                         e.name
-                    ));
+                    )),
+                    ScaleRule::Stateful(v) if scales => text.push_str(&format!(
+                        " (not scaled by {factor} in `{}`: a stateful service, volume `{}` is persistent and each replica has its own; `replicas ... scale=#true` would scale it)",
+                        e.name, v.name
+                    )),
+                    _ => {}
                 }
             }
             Some(text)

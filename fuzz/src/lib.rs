@@ -186,6 +186,11 @@ pub enum Entry {
     Rollout(u8, Vec<(u16, Option<u8>)>, Option<u8>),
     Logs(u8, Option<Text>, Option<Text>),
     Expose(Text, Option<Text>, Option<u8>),
+    /// `expose node-port=` (any number: out of range too) or `load-balancer=`, with a port
+    /// name that may name nothing.
+    Publish(Option<u16>, bool, Option<u8>),
+    /// `replicas N scale=`: the environment scaling rule of issue 16.
+    ReplicasScale(i32, bool),
     Args(Vec<Text>),
     Volume(u8, Text, bool),
     Schedule(Text),
@@ -496,6 +501,19 @@ fn entry(e: &Entry, out: &mut String, indent: &str) {
                 let _ = write!(s, " tls-secret=\"tls-{t}\"");
             }
             s
+        }
+        Entry::Publish(node_port, lb, port) => {
+            let mut s = match node_port {
+                Some(n) => format!("expose node-port={n}"),
+                None => format!("expose load-balancer={}", if *lb { "#true" } else { "#false" }),
+            };
+            if let Some(p) = port {
+                let _ = write!(s, " port={}", quote(pick(*p, PORT_NAMES)));
+            }
+            s
+        }
+        Entry::ReplicasScale(n, scale) => {
+            format!("replicas {n} scale={}", if *scale { "#true" } else { "#false" })
         }
         Entry::Args(args) => {
             let mut s = "args".to_owned();

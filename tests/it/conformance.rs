@@ -595,7 +595,7 @@ fn only_workers_go_without_probes() {
         for file in built.manifests() {
             for d in documents(&file)
                 .iter()
-                .filter(|d| d["kind"] == "Deployment")
+                .filter(|d| d["kind"] == "Deployment" || d["kind"] == "StatefulSet")
             {
                 let component = &d["metadata"]["labels"]["app.kubernetes.io/component"];
                 for c in d["spec"]["template"]["spec"]["containers"]

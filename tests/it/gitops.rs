@@ -210,12 +210,64 @@ fn persistent_claims_survive_prune_and_app_deletion() {
                         );
                     }
                 }
+                for set in rendered(built, &env, &service)
+                    .iter()
+                    .filter(|o| o["kind"] == "StatefulSet")
+                {
+                    let keep = !(built.name == vault.name && service == "cache");
+                    let what = format!("{}: {env}: StatefulSet {service}", built.name);
+                    for template in set["spec"]["volumeClaimTemplates"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                    {
+                        claims += 1;
+                        if has_argocd {
+                            let app = application(built, &env, &service);
+                            assert!(
+                                !claimed_by_app(&app, template),
+                                "{what}: Argo CD would prune the claims of {}",
+                                template["metadata"]["name"]
+                            );
+                        }
+                    }
+                    assert_eq!(claims_survive_deletion(set), keep, "{what}: deletion");
+                    // A scaled-down replica's claims wait for it to come back.
+                    assert_eq!(
+                        set["spec"]["persistentVolumeClaimRetentionPolicy"]["whenScaled"], "Retain",
+                        "{what}"
+                    );
+                }
             }
         }
     }
     // The shop's inventory-db (two environments, three builds of the shop) and the
     // vault's two claims in two environments.
     assert!(claims >= 10, "only {claims} claims seen");
+}
+
+/// The claims a StatefulSet's controller creates from its `volumeClaimTemplates` are not
+/// the chart's: they carry the template's labels only, never the tracking annotation Argo
+/// CD puts on what it applies (`argocd.argoproj.io/tracking-id`, the default from Argo CD
+/// 3.0), so Argo CD neither prunes nor deletes them. With the older label tracking
+/// (`application.resourceTrackingMethod: label`) Argo CD claims any object whose
+/// `app.kubernetes.io/instance` is the application's name, and prunes the StatefulSet's
+/// claims as extraneous (argo-cd#4242, "StatefulSet PVC always out of sync when created
+/// by Helm", resolved by an instance label that differs from the application's name).
+fn claimed_by_app(app: &Value, template: &Value) -> bool {
+    let annotations = &template["metadata"]["annotations"];
+    annotations.get("argocd.argoproj.io/tracking-id").is_some()
+        || template["metadata"]["labels"]["app.kubernetes.io/instance"] == app["metadata"]["name"]
+}
+
+/// Whether a StatefulSet's claims outlive it (deleted by `helm uninstall`, by Argo CD's
+/// cascading deletion or prune, by a rename): `persistentVolumeClaimRetentionPolicy`
+/// `whenDeleted: Retain`, the default, gives the claims no owner reference, so the garbage
+/// collector leaves them; `Delete` makes the StatefulSet their owner
+/// (https://kubernetes.io/docs/concepts/workloads/controllers/statefulset/#persistentvolumeclaim-retention).
+fn claims_survive_deletion(set: &Value) -> bool {
+    let policy = &set["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"];
+    policy.is_null() || policy == "Retain"
 }
 
 /// The rules above are Argo CD's: an object without the options is pruned and deleted.
@@ -238,6 +290,13 @@ fn the_argocd_rules_can_fail() {
         "metadata": {"annotations": {SYNC_OPTIONS: " Prune=false , Delete=false"}}});
     assert!(pruning_disabled(&app, &spaced));
     assert!(!deleted_with_app(&app, &spaced));
+    let named = serde_json::json!({"metadata": {"name": "shards"}});
+    let template = serde_json::json!({"metadata": {"name": "data",
+        "labels": {"app.kubernetes.io/instance": "shards"}}});
+    assert!(claimed_by_app(&named, &template), "argo-cd#4242");
+    let owned = serde_json::json!({"spec": {"persistentVolumeClaimRetentionPolicy":
+        {"whenDeleted": "Delete", "whenScaled": "Retain"}}});
+    assert!(!claims_survive_deletion(&owned));
 }
 
 // ------------------------------------------------------------------ the app-of-apps

@@ -721,6 +721,13 @@ fn hostile_values_in_closed_fields_are_rejected_with_a_located_diagnostic() {
                 "sidecar \"x\" {{\n        image \"x\" tag=\"1.0.0\"\n        volume \"v\" path={q}\n    }}"
             ),
         ),
+        (
+            "published port name",
+            format!("port \"tcp\" 1883 protocol=\"tcp\"\n    expose node-port=30001 port={q}"),
+        ),
+        ("node port", format!("expose node-port={q}")),
+        ("load balancer", format!("expose load-balancer={q}")),
+        ("replicas scale", format!("replicas 1 scale={q}")),
     ];
     let project_cases: Vec<(&str, String)> = vec![
         ("namespace", format!("namespace {q}")),

@@ -39,7 +39,10 @@ fn rendered(set: &nestioc::emit::ArtifactSet, env: &str, service: &str) -> Vec<V
 
 fn workload(objs: &[Value]) -> &Value {
     objs.iter()
-        .find(|o| ["Deployment", "Rollout", "CronJob"].contains(&o["kind"].as_str().unwrap_or("")))
+        .find(|o| {
+            ["Deployment", "StatefulSet", "Rollout", "CronJob"]
+                .contains(&o["kind"].as_str().unwrap_or(""))
+        })
         .expect("a workload")
 }
 

@@ -115,7 +115,7 @@ pub(crate) fn pod(objects: &[Value], app: &str) -> Option<Pod> {
     let workload = objects.iter().find(|o| {
         matches!(
             o["kind"].as_str(),
-            Some("Deployment" | "Rollout" | "CronJob")
+            Some("Deployment" | "StatefulSet" | "Rollout" | "CronJob")
         ) && o["metadata"]["name"].as_str() == Some(app)
     })?;
     let template = if workload["kind"] == "CronJob" {
@@ -740,6 +740,17 @@ fn every_probe_passes_under_deny_and_nothing_else_is_opened() {
                         (k, _) => panic!("{where_}: unknown probe {k}"),
                     }
                 }
+                // A published port (`expose node-port=`/`load-balancer=`) takes every
+                // client, with or without an identity: its callers are outside the cluster.
+                // Within what the port's Server speaks: raw TCP on an HTTP or gRPC Server is
+                // not a request that any authorization admits.
+                let published = service
+                    .publish_port()
+                    .filter(|_| service.publish.is_some())
+                    .map(|p| p.target);
+                let published_tcp = service
+                    .publish_port()
+                    .is_some_and(|p| p.protocol == nestioc::model::Protocol::Tcp);
                 for port in pod.ports() {
                     for call in other_calls.iter().chain(
                         open.iter()
@@ -747,12 +758,14 @@ fn every_probe_passes_under_deny_and_nothing_else_is_opened() {
                             .collect::<Vec<_>>()
                             .iter(),
                     ) {
-                        let is_open = match call {
-                            Call::Http { method, path } => open
-                                .iter()
-                                .any(|(p, m, pa)| *p == port && m == method && pa == path),
-                            Call::Tcp => false,
-                        };
+                        let is_open = (published == Some(port)
+                            && (published_tcp || !matches!(call, Call::Tcp)))
+                            || match call {
+                                Call::Http { method, path } => open
+                                    .iter()
+                                    .any(|(p, m, pa)| *p == port && m == method && pa == path),
+                                Call::Tcp => false,
+                            };
                         for client in [KUBELET, Client::unmeshed()] {
                             let got = admits(objects, ns, &service.name, port, &client, call);
                             assert_eq!(
@@ -783,7 +796,8 @@ fn every_probe_passes_under_deny_and_nothing_else_is_opened() {
                         );
                         assert_eq!(
                             got,
-                            declared && caller.name != service.name,
+                            (declared && caller.name != service.name)
+                                || published == Some(p.target),
                             "{where_}: {} -> {}:{}",
                             caller.name,
                             service.name,

@@ -307,6 +307,49 @@ fn navigation_hover_completion_rename_format_and_fixes() {
     c.shutdown();
 }
 
+/// The properties of issue 16's items 7 to 9 come from the language table like every
+/// other: `expose |` offers `node-port=` and `load-balancer=`, `replicas 1 |` offers
+/// `scale=`, and hovering `node-port=` explains it.
+#[test]
+fn published_ports_and_scale_are_completed_and_explained() {
+    let (_t, dir) = project();
+    let file = dir.join("services/broker.kdl");
+    let text = "service \"broker\" {\n    image \"broker\" tag=\"1.0.0\"\n    port \"mqtt\" 1883 protocol=\"tcp\"\n    replicas 1 \n    expose \n}\n";
+    std::fs::write(&file, text).unwrap();
+    let mut c = Client::start();
+    c.open(&file);
+    let labels = |c: &mut Client, line: u32, character: u32| -> Vec<String> {
+        let items = c.request(
+            "textDocument/completion",
+            json!({"textDocument": {"uri": uri(&file)}, "position": at(line, character)}),
+        );
+        items
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["label"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let expose = labels(&mut c, 4, 11);
+    for want in ["node-port=", "load-balancer=", "host="] {
+        assert!(expose.iter().any(|l| l == want), "{want} in {expose:?}");
+    }
+    let replicas = labels(&mut c, 3, 15);
+    assert!(replicas.iter().any(|l| l == "scale="), "{replicas:?}");
+    let published = text.replace("expose \n", "expose node-port=30001\n");
+    c.change(&file, &published, 2);
+    let hover = c.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": uri(&file)}, "position": at(4, 13)}),
+    );
+    let value = hover["contents"]["value"].as_str().unwrap_or_default();
+    assert!(
+        value.contains("**node-port=** on `expose`") && value.contains("NodePort"),
+        "{hover}"
+    );
+    c.shutdown();
+}
+
 /// The scenario in `tests/lsp/test_server.py` against a real LSP client: pytest-lsp and
 /// pygls, installed into the validators' venv by scripts/install-validators.sh.
 #[test]

@@ -38,6 +38,7 @@ mod review;
 mod robustness;
 mod scanners;
 mod sloth;
+mod stateful;
 mod stdlib;
 mod support;
 mod suppressions;

@@ -283,7 +283,7 @@ proptest! {
                 let docs = yaml.get(path.as_str()).ok_or_else(|| TestCaseError::fail(format!("no {path}")))?;
                 let workload = docs
                     .iter()
-                    .find(|d| matches!(d["kind"].as_str(), Some("Deployment" | "Rollout" | "CronJob")))
+                    .find(|d| matches!(d["kind"].as_str(), Some("Deployment" | "StatefulSet" | "Rollout" | "CronJob")))
                     .ok_or_else(|| TestCaseError::fail(format!("{path}: no workload")))?;
                 let c = &workload["spec"]["template"]["spec"]["containers"][0];
                 // The project registry only for the images the project builds (here: with a

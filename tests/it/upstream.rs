@@ -627,12 +627,6 @@ const KNOWN: &[Known] = &[
     },
     // The databases: the stdlib's postgres preset.
     Known {
-        id: "db-deployment",
-        services: DBS,
-        key: "kind",
-        ours: Some("Deployment"),
-    },
-    Known {
         id: "db-port-name",
         services: DBS,
         key: "service.ports",
@@ -666,7 +660,7 @@ const KNOWN: &[Known] = &[
         id: "db-persistent",
         services: DBS,
         key: "mount./var/lib/postgresql/data",
-        ours: Some("persistentVolumeClaim"),
+        ours: Some("volumeClaimTemplate"),
     },
     Known {
         id: "db-pgdata",
@@ -1022,6 +1016,14 @@ fn our_facts(service: &str, docs: &[Value]) -> (Facts, String) {
         .flatten()
         .map(|v| (str_of(&v["name"]), v))
         .collect();
+    // A StatefulSet's claim templates name the volume each replica's claim mounts as
+    // (https://kubernetes.io/docs/concepts/workloads/controllers/statefulset/#volume-claim-templates).
+    let claim_templates: Vec<String> = workload["spec"]["volumeClaimTemplates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| str_of(&t["metadata"]["name"]))
+        .collect();
     for m in c["volumeMounts"].as_array().into_iter().flatten() {
         let v = volumes
             .get(&str_of(&m["name"]))
@@ -1030,6 +1032,11 @@ fn our_facts(service: &str, docs: &[Value]) -> (Facts, String) {
         let what = ["emptyDir", "persistentVolumeClaim", "secret", "configMap"]
             .into_iter()
             .find(|k| v.get(*k).is_some())
+            .or_else(|| {
+                claim_templates
+                    .contains(&str_of(&m["name"]))
+                    .then_some("volumeClaimTemplate")
+            })
             .unwrap_or("other");
         put(
             &format!("mount.{}", str_of(&m["mountPath"])),

@@ -35,6 +35,8 @@ const PASSES: &[(&str, Pass)] = &[
     ("mesh", policy::mesh_features),
     ("expose", policy::exposure),
     ("hosts", policy::hosts),
+    ("node-ports", policy::node_ports),
+    ("derived-names", policy::derived_names),
     ("names", policy::output_names),
     ("argocd-names", policy::argocd_names),
     ("argocd-namespaces", policy::argocd_namespaces),

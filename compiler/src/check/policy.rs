@@ -181,8 +181,34 @@ pub(super) fn argocd_namespaces(model: &Model, _: &Topology, diags: &mut Diagnos
     }
 }
 
+/// A published port (`expose node-port=`/`load-balancer=`) must be one of the service's
+/// ports; any protocol goes (the Service forwards TCP).
+fn published_port(service: &crate::model::Service, diags: &mut Diagnostics) {
+    let Some(publish) = &service.publish else {
+        return;
+    };
+    match &publish.port_name {
+        Some(name) if service.port(&name.value).is_none() => diags.push(unknown_port(
+            &service.name,
+            &name.value,
+            name.span,
+            &service.ports,
+        )),
+        None if service.ports.is_empty() => diags.push(
+            Diagnostic::error(
+                Code::ExposeWithoutHttp,
+                format!("`{}` publishes a port but declares none", service.name),
+            )
+            .with_label(publish.span, "published here")
+            .with_help("declare the port it listens on (`port \"tcp\" 1883 protocol=\"tcp\"`), or remove `expose`"),
+        ),
+        _ => {}
+    }
+}
+
 pub(super) fn exposure(model: &Model, _: &Topology, diags: &mut Diagnostics) {
     for service in model.services.values() {
+        published_port(service, diags);
         let Some(expose) = &service.expose else {
             continue;
         };
@@ -434,6 +460,199 @@ fn conflicting_host(model: &Model, group: &[&Claim<'_>], istio: bool) -> Diagnos
     }
     let help = help.join("; ");
     d.with_help(help)
+}
+
+/// NST0140: a node port is one of the whole cluster: "each port that the Service exposes
+/// ... is allocated from the node port range, cluster-wide" and "you need to take care of
+/// possible port collisions yourself" when you pick it
+/// (https://kubernetes.io/docs/concepts/services-networking/service/#nodeport-custom-port);
+/// the API server refuses the second Service with "provided port is already allocated".
+/// Every environment runs in the same cluster: the node ports of every environment, as
+/// [`Model::publish_in`] gives them, must differ.
+pub(super) fn node_ports(model: &Model, _: &Topology, diags: &mut Diagnostics) {
+    struct Claim<'a> {
+        env: &'a crate::model::Environment,
+        service: &'a str,
+        port: crate::model::Spanned<u16>,
+        /// From an environment's own `expose`, not the service's.
+        overridden: bool,
+    }
+    let envs = model.project.environments();
+    let mut claims: Vec<Claim<'_>> = Vec::new();
+    for env in &envs {
+        for service in model.services.values() {
+            if let Some(port) = model.publish_in(env, service).and_then(|p| p.node_port) {
+                let overridden = service
+                    .publish
+                    .as_ref()
+                    .and_then(|p| p.node_port.as_ref())
+                    .is_none_or(|base| base.span != port.span);
+                claims.push(Claim {
+                    env,
+                    service: &service.name,
+                    port,
+                    overridden,
+                });
+            }
+        }
+    }
+    // The services' own declarations claim first: an environment's override that repeats
+    // one is the one to change.
+    claims.sort_by_key(|c| c.overridden);
+    let mut reported: Vec<u16> = Vec::new();
+    for (i, claim) in claims.iter().enumerate() {
+        let port = claim.port.value;
+        if reported.contains(&port) {
+            continue;
+        }
+        let others: Vec<&Claim<'_>> = claims[i + 1..]
+            .iter()
+            .filter(|c| c.port.value == port)
+            .collect();
+        let Some(second) = others.first() else {
+            continue;
+        };
+        reported.push(port);
+        let who = |c: &Claim<'_>| format!("`{}` in `{}`", c.service, c.env.name);
+        let mut d = Diagnostic::error(
+            Code::ConflictingNodePort,
+            format!(
+                "node port {port} is claimed by {} and {}",
+                who(claim),
+                others
+                    .iter()
+                    .map(|c| who(c))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+        )
+        .with_label(second.port.span, format!("{} claims it here", who(second)))
+        .with_secondary(claim.port.span, format!("{} claims it first", who(claim)));
+        if claim.port.span == second.port.span {
+            d = d.with_secondary(
+                second.env.span,
+                format!("environment `{}`", second.env.name),
+            );
+        }
+        let help = if claim.service == second.service {
+            format!(
+                "give `{}` its own node port in `{}` (`environment \"{}\" {{ service \"{}\" {{ expose node-port=... }} }}`), or leave that environment's port to the API server by removing its override",
+                second.service, second.env.name, second.env.name, second.service
+            )
+        } else {
+            "give each service its own node port (30000-32767), or drop `node-port=` and let the API server allocate one".to_owned()
+        };
+        diags.push(
+            d.with_note("a node port belongs to the whole cluster, and every environment runs in the same cluster: the API server refuses the second Service (\"provided port is already allocated\")")
+                .with_help(help),
+        );
+    }
+}
+
+/// NST0141: the Services nestioc derives from a service (`<service>-headless` for a
+/// stateful one, `<service>-public` for a published port, `<service>-canary` and
+/// `<service>-preview` for Argo Rollouts) are Kubernetes Services like the services' own:
+/// their names must be DNS-1035 labels of at most 63 characters, and unique in the
+/// namespace. A StatefulSet's name is shorter still: the controller labels each pod
+/// `controller-revision-hash: <name>-<hash>` (the hash is up to 10 characters:
+/// kubernetes pkg/controller/history/controller_history.go `ControllerRevisionName`,
+/// `HashControllerRevision`), and a label value has at most 63, so a name over 52
+/// characters gives a StatefulSet the API server accepts and whose pods it refuses.
+pub(super) fn derived_names(model: &Model, _: &Topology, diags: &mut Diagnostics) {
+    const STATEFUL_MAX: usize = 52;
+    let envs = model.project.environments();
+    // (name, the service it belongs to, what it is)
+    let mut names: Vec<(String, &crate::model::Service, &'static str)> = Vec::new();
+    for service in model.services.values() {
+        names.push((service.name.clone(), service, "the service's own Service"));
+    }
+    let mut stateful_reported = false;
+    for service in model.services.values() {
+        let mut derived: Vec<(String, &'static str)> = Vec::new();
+        if service.is_stateful() {
+            derived.push((
+                crate::emit::chart::headless_service_name(service),
+                "the headless Service of the StatefulSet",
+            ));
+            if service.name.len() > STATEFUL_MAX && !stateful_reported {
+                stateful_reported = true;
+                diags.push(
+                    Diagnostic::error(
+                        Code::DerivedNameInvalid,
+                        format!(
+                            "stateful service `{}` has a name of {} characters: its pods would be refused",
+                            service.name,
+                            service.name.len()
+                        ),
+                    )
+                    .with_label(service.name_span, format!("a StatefulSet name has at most {STATEFUL_MAX} characters"))
+                    .with_note("the StatefulSet controller labels each pod `controller-revision-hash: <name>-<hash>`, with a hash of up to 10 characters, and a label value has at most 63")
+                    .with_help(format!("shorten the name to {STATEFUL_MAX} characters or fewer")),
+                );
+            }
+        }
+        if envs
+            .iter()
+            .any(|e| model.service_in(&e.name, service).publish.is_some())
+        {
+            derived.push((
+                crate::emit::chart::public_service_name(service),
+                "the Service that publishes its port",
+            ));
+        }
+        if !service.ports.is_empty() && service.schedule.is_none() {
+            match service.rollout.kind {
+                RolloutKind::Canary => derived.push((
+                    format!("{}-canary", service.name),
+                    "the canary Service of its rollout",
+                )),
+                RolloutKind::BlueGreen => derived.push((
+                    format!("{}-preview", service.name),
+                    "the preview Service of its rollout",
+                )),
+                RolloutKind::Rolling => {}
+            }
+        }
+        for (name, what) in derived {
+            names.push((name, service, what));
+        }
+    }
+    for (i, (name, service, what)) in names.iter().enumerate() {
+        if name.len() > 63 {
+            diags.push(
+                Diagnostic::error(
+                    Code::DerivedNameInvalid,
+                    format!(
+                        "`{name}`, {what} `{}`, is {} characters long",
+                        service.name,
+                        name.len()
+                    ),
+                )
+                .with_label(
+                    service.name_span,
+                    format!("`{}` gets a Service `{name}`", service.name),
+                )
+                .with_note("a Service name is a DNS label: at most 63 characters")
+                .with_help(format!(
+                    "shorten the service's name to {} characters or fewer",
+                    63 - (name.len() - service.name.len())
+                )),
+            );
+            continue;
+        }
+        if let Some((_, first, first_what)) = names[..i].iter().find(|(n, _, _)| n == name) {
+            diags.push(
+                Diagnostic::error(
+                    Code::DerivedNameInvalid,
+                    format!("two Services would be named `{name}`"),
+                )
+                .with_label(service.name_span, format!("{what} of `{}`", service.name).replace("the service's own Service of", "the Service of"))
+                .with_secondary(first.name_span, format!("{first_what} of `{}`", first.name).replace("the service's own Service of", "the Service of"))
+                .with_help("rename one of the services: the second Service would overwrite the first")
+                .with_note("nestioc derives Services from a service: `<service>-headless` (stateful), `<service>-public` (`expose node-port=`/`load-balancer=`), `<service>-canary` and `<service>-preview` (Argo Rollouts)"),
+            );
+        }
+    }
 }
 
 /// Linkerd sets timeouts and retries per route, and a route on the callee's Service serves

@@ -91,6 +91,8 @@ codes! {
     ReservedMetadataKey = "NST0132", "reserved-metadata-key";
     ReservedContainerName = "NST0133", "reserved-container-name";
     ProbeTiming = "NST0134", "probe-timing";
+    ConflictingNodePort = "NST0140", "conflicting-node-port";
+    DerivedNameInvalid = "NST0141", "derived-name-invalid";
     UnknownService = "NST0201", "unknown-service";
     UnknownTemplate = "NST0202", "unknown-template";
     UnknownPort = "NST0203", "unknown-port";

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use super::EmitContext;
 use crate::model::{
     Container, EnvValue, EnvVar, Environment, Image, Mesh, Port, Probe, ProbeKind, Probes,
-    Resources, RunAs, Security, Service,
+    Resources, RunAs, ScaleRule, Security, Service,
 };
 
 /// How long a stopping pod that receives traffic keeps serving before its process gets
@@ -60,6 +60,9 @@ pub const KEEP_ANNOTATIONS: &[(&str, &str)] = &[
     ),
     ("helm.sh/resource-policy", "keep"),
 ];
+
+/// Every IPv4 and IPv6 address: where a published port's clients come from.
+pub const ANYWHERE: [&str; 2] = ["0.0.0.0/0", "::/0"];
 
 fn ingress_controller_namespace(mesh: Mesh) -> &'static str {
     match mesh {
@@ -406,6 +409,18 @@ fn network_policy(cx: &EmitContext<'_>, service: &Service) -> Value {
             "ports": wire_ports(vec![p.target]),
         }));
     }
+    // A published port (NodePort, LoadBalancer) takes connections from anywhere: a client
+    // outside the cluster, through a node that kube-proxy may SNAT to its own address
+    // (externalTrafficPolicy Cluster). Whether a CNI sees the client's or the node's
+    // address "is not defined" (https://kubernetes.io/docs/concepts/services-networking/network-policies/#behavior-of-to-and-from-selectors),
+    // so every address is admitted, on the published container port only. The client is
+    // not meshed: it reaches the application port, never Linkerd's 4143.
+    if let (Some(_), Some(p)) = (&service.publish, service.publish_port()) {
+        ingress.push(json!({
+            "from": ANYWHERE.iter().map(|cidr| json!({"ipBlock": {"cidr": cidr}})).collect::<Vec<_>>(),
+            "ports": tcp_ports(vec![p.target]),
+        }));
+    }
     // Without a mesh, Prometheus scrapes the service's own metrics port.
     let own_metrics: Vec<u16> = service
         .metrics_port()
@@ -501,10 +516,12 @@ fn scale(n: u32, factor: Decimal) -> u32 {
         .max(1)
 }
 
+/// The replica settings of `service` in `env` (as declared without one): an environment's
+/// `replicas-scale` applies unless [`Service::scale_rule`] says otherwise.
 #[must_use]
 pub fn scaled(service: &Service, env: Option<&Environment>) -> Scaled {
-    let factor = match env {
-        Some(e) if !service.replicas.fixed => e.replicas_scale,
+    let factor = match (env, service.scale_rule()) {
+        (Some(e), ScaleRule::Scaled) => e.replicas_scale,
         _ => Decimal::ONE,
     };
     let replicas = scale(service.replicas.min, factor);
@@ -523,35 +540,97 @@ pub fn scaled(service: &Service, env: Option<&Environment>) -> Scaled {
 /// (https://kubernetes.io/docs/concepts/scheduling-eviction/topology-spread-constraints/).
 /// `matchLabelKeys` counts each revision on its own, so a rolling update does not skew the
 /// new pods by the old ones' placement (the documented use of `pod-template-hash`); Argo
-/// Rollouts labels its pods `rollouts-pod-template-hash` instead.
-fn topology_spread(service: &Service, s: Scaled, rollout: bool) -> Value {
+/// Rollouts labels its pods `rollouts-pod-template-hash` instead. A StatefulSet replaces
+/// each pod in place (the old one goes before its successor, with the same name, comes),
+/// so every revision is counted together: none is given.
+fn topology_spread(service: &Service, s: Scaled, workload: Workload) -> Value {
     let spread = service.schedule.is_none() && (s.replicas > 1 || s.max.is_some_and(|m| m > 1));
     if !spread {
         return json!([]);
     }
-    let hash = if rollout {
-        "rollouts-pod-template-hash"
-    } else {
-        "pod-template-hash"
-    };
     let selector = json!({"matchLabels": selector_labels(service)});
     Value::Array(
         ["topology.kubernetes.io/zone", "kubernetes.io/hostname"]
             .into_iter()
             .map(|key| {
-                json!({
+                let mut c = json!({
                     "maxSkew": 1,
                     "topologyKey": key,
                     "whenUnsatisfiable": "ScheduleAnyway",
                     "labelSelector": selector,
-                    "matchLabelKeys": [hash],
-                })
+                });
+                let hash = match workload {
+                    Workload::Rollout => Some("rollouts-pod-template-hash"),
+                    Workload::Deployment => Some("pod-template-hash"),
+                    Workload::StatefulSet | Workload::CronJob => None,
+                };
+                if let Some(h) = hash {
+                    c["matchLabelKeys"] = json!([h]);
+                }
+                c
             })
             .collect(),
     )
 }
 
-fn replica_values(service: &Service, s: Scaled, rollout: bool) -> Value {
+/// The kind of a service's workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    Deployment,
+    /// Argo Rollouts' `Rollout` (canary, blue-green).
+    Rollout,
+    /// A stateful service: each replica with claims of its own.
+    StatefulSet,
+    CronJob,
+}
+
+impl Workload {
+    #[must_use]
+    pub fn of(cx: &EmitContext<'_>, service: &Service) -> Workload {
+        if service.schedule.is_some() {
+            Workload::CronJob
+        } else if service.is_stateful() {
+            // Lowering refuses a canary or blue-green rollout on a stateful service.
+            Workload::StatefulSet
+        } else if super::rollout::uses_rollout(cx, service) {
+            Workload::Rollout
+        } else {
+            Workload::Deployment
+        }
+    }
+
+    /// The chart's `workload` value (a CronJob's is `Deployment`: `schedule` decides).
+    fn value(self) -> &'static str {
+        match self {
+            Workload::Rollout => "Rollout",
+            Workload::StatefulSet => "StatefulSet",
+            Workload::Deployment | Workload::CronJob => "Deployment",
+        }
+    }
+}
+
+/// The headless Service that governs a StatefulSet: it gives each replica its DNS name,
+/// `<service>-<ordinal>.<service>-headless` (StatefulSet `serviceName`: "This service must
+/// exist before the StatefulSet, and is responsible for the network identity of the set";
+/// https://kubernetes.io/docs/concepts/workloads/controllers/statefulset/#stable-network-id).
+/// Callers keep using the ClusterIP Service `<service>`, where the mesh's routes and
+/// load balancing apply.
+#[must_use]
+pub fn headless_service_name(service: &Service) -> String {
+    format!("{}-headless", service.name)
+}
+
+/// The Service of type NodePort or LoadBalancer that publishes one port (`expose
+/// node-port=` / `load-balancer=`). A Service of either type gets a node port for each of
+/// its ports (https://kubernetes.io/docs/concepts/services-networking/service/#type-nodeport),
+/// so the published port has a Service of its own and the service's other ports stay
+/// inside the cluster.
+#[must_use]
+pub fn public_service_name(service: &Service) -> String {
+    format!("{}-public", service.name)
+}
+
+fn replica_values(service: &Service, s: Scaled, workload: Workload) -> Value {
     // A CronJob has no replicas to autoscale or protect from disruption.
     let scheduled = service.schedule.is_some();
     json!({
@@ -566,18 +645,57 @@ fn replica_values(service: &Service, s: Scaled, rollout: bool) -> Value {
             "enabled": s.replicas >= 2 && !scheduled,
             "maxUnavailable": 1,
         },
-        "topologySpreadConstraints": topology_spread(service, s, rollout),
+        "topologySpreadConstraints": topology_spread(service, s, workload),
     })
 }
 
 /// Whether a stopping pod of the service should drain: it receives requests through a
-/// Service, and other replicas take them over meanwhile. A workload replaced by `Recreate`
-/// (a ReadWriteOnce volume) has no other replica while it stops: the sleep, and a mesh
-/// proxy waiting longer, would only lengthen the outage.
+/// Service, and other replicas take them over meanwhile. A StatefulSet of one replica
+/// replaces its pod in place, the old one gone before the new one starts: no other replica
+/// takes its requests while it stops, and the sleep, and a mesh proxy waiting longer,
+/// would only lengthen the outage. (The declared count decides: an environment that scales
+/// a stateful service, `scale=#true`, keeps its drain setting.)
 fn drains(service: &Service) -> bool {
     !service.is_worker()
         && service.schedule.is_none()
-        && !service.volumes.iter().any(|v| v.persistent)
+        && (!service.is_stateful() || service.replicas.min > 1 || service.replicas.max.is_some())
+}
+
+/// What a StatefulSet keeps when it is deleted or scaled down: the claims of its
+/// `volumeClaimTemplates`, unless the volumes say `keep=#false`
+/// (`persistentVolumeClaimRetentionPolicy`, GA in Kubernetes 1.32). The claims are the
+/// StatefulSet controller's, not the chart's: Helm and Argo CD never delete them, and
+/// with `Retain` the controller gives them no owner reference, so the garbage collector
+/// leaves them when the StatefulSet goes (pkg/controller/statefulset/stateful_set_utils.go
+/// `claimOwnerMatchesSetAndPod`). `Delete` makes the StatefulSet their owner: they go with
+/// it. A scaled-down replica's claims are always retained, so that scaling back up finds
+/// its data.
+fn claim_retention(service: &Service) -> Value {
+    let keep = service
+        .volumes
+        .iter()
+        .filter(|v| v.persistent)
+        .all(|v| v.keep);
+    json!({
+        "whenDeleted": if keep { "Retain" } else { "Delete" },
+        "whenScaled": "Retain",
+    })
+}
+
+/// `publicService`: the port `expose node-port=`/`load-balancer=` publishes.
+fn public_service(service: &Service) -> Value {
+    match (&service.publish, service.publish_port()) {
+        (Some(p), Some(port)) => json!({
+            "enabled": true,
+            "name": public_service_name(service),
+            "type": p.service_type(),
+            "portName": port.name,
+            "nodePort": p.node_port.as_ref().map_or(0, |n| n.value),
+        }),
+        _ => {
+            json!({"enabled": false, "name": "", "type": "NodePort", "portName": "", "nodePort": 0})
+        }
+    }
 }
 
 /// The chart's `values.yaml`: everything about the service, before any environment.
@@ -644,8 +762,8 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> Value {
         "name": service.name,
         "image": image_values(&service.image),
     });
-    let rollout = super::rollout::uses_rollout(cx, service);
-    let replicas = replica_values(service, scaled(service, None), rollout);
+    let workload = Workload::of(cx, service);
+    let replicas = replica_values(service, scaled(service, None), workload);
     v = with(v, replicas);
     // `object`, not `json!`: the big values move in instead of being copied.
     v = with(
@@ -662,10 +780,15 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> Value {
                 "extraServices",
                 json!(super::rollout::extra_services(cx, service)),
             ),
+            ("workload", json!(workload.value())),
             (
-                "workload",
-                json!(if rollout { "Rollout" } else { "Deployment" }),
+                "statefulSet",
+                json!({
+                    "serviceName": if workload == Workload::StatefulSet { headless_service_name(service) } else { String::new() },
+                    "claimRetention": claim_retention(service),
+                }),
             ),
+            ("publicService", public_service(service)),
             ("rolloutStrategy", super::rollout::strategy(cx, service)),
             (
                 "analysis",
@@ -706,7 +829,11 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> Value {
                             m.insert("name".into(), json!(vol.name));
                             m.insert("mountPath".into(), json!(vol.path));
                             m.insert("size".into(), json!(vol.size.text));
-                            if vol.persistent {
+                            if vol.persistent && workload == Workload::StatefulSet {
+                                // Each replica's own claim, `<volume>-<service>-<ordinal>`.
+                                m.insert("claimTemplate".into(), json!(true));
+                            } else if vol.persistent {
+                                // A CronJob's runs share one claim.
                                 m.insert(
                                     "claimName".into(),
                                     json!(format!("{}-{}", service.name, vol.name)),
@@ -717,15 +844,6 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> Value {
                         })
                         .collect(),
                 ),
-            ),
-            // A ReadWriteOnce volume cannot be attached to the old and the new pod at once.
-            (
-                "strategy",
-                json!(if service.volumes.iter().any(|v| v.persistent) {
-                    "Recreate"
-                } else {
-                    "RollingUpdate"
-                }),
             ),
             (
                 "schedule",
@@ -825,8 +943,19 @@ pub fn env_values(cx: &EmitContext<'_>, service: &Service, env: &Environment) ->
         };
         in_env = &rehosted;
     }
-    let rollout = super::rollout::uses_rollout(cx, in_env);
-    let mut v = replica_values(in_env, scaled(in_env, Some(env)), rollout);
+    // The environment's own node port (`Model::publish_in`): none outside production.
+    let republished;
+    if let (Some(here), Some(p)) = (cx.model.publish_in(env, service), &in_env.publish)
+        && here.node_port != p.node_port
+    {
+        republished = Service {
+            publish: Some(here),
+            ..in_env.clone()
+        };
+        in_env = &republished;
+    }
+    let workload = Workload::of(cx, in_env);
+    let mut v = replica_values(in_env, scaled(in_env, Some(env)), workload);
     if !std::ptr::eq(in_env, service)
         && let Some(d) = diff(&base_values(cx, in_env), &base_values(cx, service))
     {
@@ -1019,6 +1148,59 @@ pub fn render(v: &Value, namespace: &str) -> Vec<Value> {
                 "spec": {"type": "ClusterIP", "selector": selector, "ports": service_ports},
             }));
         }
+        let public = get(v, "publicService");
+        if truthy(get(public, "enabled")) {
+            let mut m = meta.clone();
+            m["name"] = get(public, "name").clone();
+            let ports: Vec<Value> = service_ports
+                .iter()
+                .filter(|p| p["name"] == *get(public, "portName"))
+                .map(|p| {
+                    let mut p = p.clone();
+                    if truthy(get(public, "nodePort")) {
+                        p["nodePort"] = get(public, "nodePort").clone();
+                    }
+                    p
+                })
+                .collect();
+            out.push(json!({
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": m,
+                "spec": {"type": get(public, "type"), "selector": selector, "ports": ports},
+            }));
+        }
+    }
+    // A StatefulSet's governing Service: headless, ports or not (its name is immutable in
+    // the StatefulSet, so a port added later must not change it).
+    if get(v, "workload").as_str() == Some("StatefulSet") && !truthy(get(v, "schedule")) {
+        let mut m = meta.clone();
+        m["name"] = get(v, "statefulSet.serviceName").clone();
+        let mut spec = json!({
+            "clusterIP": "None",
+            "publishNotReadyAddresses": true,
+            "selector": selector,
+        });
+        if !ports.is_empty() {
+            spec["ports"] = json!(
+                ports
+                    .iter()
+                    .map(|p| json!({
+                        "name": p["name"],
+                        "port": p["port"],
+                        "targetPort": p["name"],
+                        "protocol": "TCP",
+                        "appProtocol": p["appProtocol"],
+                    }))
+                    .collect::<Vec<_>>()
+            );
+        }
+        out.push(json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": m,
+            "spec": spec,
+        }));
     }
 
     let pod = pod_template(v);
@@ -1036,14 +1218,58 @@ pub fn render(v: &Value, namespace: &str) -> Vec<Value> {
             },
         }));
     } else {
-        let rollout = get(v, "workload").as_str() == Some("Rollout");
+        let workload = get(v, "workload").as_str().unwrap_or_default();
         let mut spec = Map::new();
         if !truthy(get(v, "autoscaling.enabled")) {
             spec.insert("replicas".into(), get(v, "replicaCount").clone());
         }
         spec.insert("revisionHistoryLimit".into(), json!(5));
+        if workload == "StatefulSet" {
+            spec.insert(
+                "serviceName".into(),
+                get(v, "statefulSet.serviceName").clone(),
+            );
+        }
         spec.insert("selector".into(), json!({"matchLabels": selector}));
-        if rollout {
+        if workload == "StatefulSet" {
+            // Replicas one at a time, highest ordinal first, each waiting for the one
+            // before to be Ready (OrderedReady, RollingUpdate, partition 0: Kubernetes'
+            // defaults, written out).
+            spec.insert("podManagementPolicy".into(), json!("OrderedReady"));
+            spec.insert(
+                "updateStrategy".into(),
+                json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+            );
+            spec.insert(
+                "persistentVolumeClaimRetentionPolicy".into(),
+                get(v, "statefulSet.claimRetention").clone(),
+            );
+            spec.insert("template".into(), pod);
+            let claims: Vec<Value> = get(v, "volumes")
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|vol| truthy(&vol["claimTemplate"]))
+                .map(|vol| {
+                    json!({
+                        "apiVersion": "v1",
+                        "kind": "PersistentVolumeClaim",
+                        "metadata": {"name": vol["name"], "labels": selector},
+                        "spec": {
+                            "accessModes": ["ReadWriteOnce"],
+                            "resources": {"requests": {"storage": vol["size"]}},
+                        },
+                    })
+                })
+                .collect();
+            spec.insert("volumeClaimTemplates".into(), Value::Array(claims));
+            out.push(json!({
+                "apiVersion": "apps/v1",
+                "kind": "StatefulSet",
+                "metadata": meta,
+                "spec": Value::Object(spec),
+            }));
+        } else if workload == "Rollout" {
             spec.insert("template".into(), pod);
             spec.insert("strategy".into(), get(v, "rolloutStrategy").clone());
             out.push(json!({
@@ -1053,12 +1279,10 @@ pub fn render(v: &Value, namespace: &str) -> Vec<Value> {
                 "spec": Value::Object(spec),
             }));
         } else {
-            let strategy = if get(v, "strategy").as_str() == Some("Recreate") {
-                json!({"type": "Recreate"})
-            } else {
-                json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}})
-            };
-            spec.insert("strategy".into(), strategy);
+            spec.insert(
+                "strategy".into(),
+                json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}}),
+            );
             spec.insert("template".into(), pod);
             out.push(json!({
                 "apiVersion": "apps/v1",
@@ -1111,10 +1335,10 @@ pub fn render(v: &Value, namespace: &str) -> Vec<Value> {
             "kind": "HorizontalPodAutoscaler",
             "metadata": meta,
             "spec": {
-                "scaleTargetRef": if get(v, "workload").as_str() == Some("Rollout") {
-                    json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": get(v, "name")})
-                } else {
-                    json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": get(v, "name")})
+                "scaleTargetRef": match get(v, "workload").as_str() {
+                    Some("Rollout") => json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": get(v, "name")}),
+                    Some("StatefulSet") => json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "name": get(v, "name")}),
+                    _ => json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": get(v, "name")}),
                 },
                 "minReplicas": get(v, "autoscaling.minReplicas"),
                 "maxReplicas": get(v, "autoscaling.maxReplicas"),
@@ -1274,6 +1498,10 @@ fn pod_template(v: &Value) -> Value {
     let mut volumes = vec![json!({"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE}})];
     for vol in get(v, "volumes").as_array().into_iter().flatten() {
         mounts.push(json!({"name": vol["name"], "mountPath": vol["mountPath"]}));
+        if truthy(&vol["claimTemplate"]) {
+            // The StatefulSet controller adds the replica's claim under the volume's name.
+            continue;
+        }
         if truthy(&vol["claimName"]) {
             volumes.push(json!({"name": vol["name"], "persistentVolumeClaim": {"claimName": vol["claimName"]}}));
         } else {

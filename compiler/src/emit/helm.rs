@@ -22,6 +22,7 @@ const CHART_TEMPLATES: &[(&str, &str)] = &[
     ("serviceaccount.yaml", "helm/serviceaccount.yaml"),
     ("service.yaml", "helm/service.yaml"),
     ("deployment.yaml", "helm/deployment.yaml"),
+    ("statefulset.yaml", "helm/statefulset.yaml"),
     ("cronjob.yaml", "helm/cronjob.yaml"),
     ("pvc.yaml", "helm/pvc.yaml"),
     ("rollout.yaml", "helm/rollout.yaml"),

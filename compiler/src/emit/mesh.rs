@@ -507,6 +507,37 @@ fn admin_policy(svc: &Service) -> (Value, Vec<Value>, Vec<Value>) {
     )
 }
 
+/// The Linkerd side of a published port (`expose node-port=`/`load-balancer=`): its
+/// clients are outside the mesh and have no identity, so the port's Server admits them by
+/// network, from every address (the Server keeps `accessPolicy: deny` for its other
+/// clients, and the service's other ports are untouched). The NetworkAuthentication is
+/// the one Linkerd's inbound policy matches unauthenticated connections against
+/// (linkerd2 policy-controller: `NetworkAuthentication` networks, any client IP).
+fn linkerd_public(service: &Service) -> Option<(Value, Value)> {
+    service.publish.as_ref()?;
+    let port = service.publish_port()?;
+    let auth = format!("{}-public", service.name);
+    let networks: Vec<Value> = super::chart::ANYWHERE
+        .iter()
+        .map(|n| json!({"cidr": n}))
+        .collect();
+    let server = format!("{}-{}", service.name, port.name);
+    Some((
+        json!({"name": auth, "spec": {"networks": networks}}),
+        json!({
+            "name": format!("{}-public", server),
+            "spec": {
+                "targetRef": {"group": "policy.linkerd.io", "kind": "Server", "name": server},
+                "requiredAuthenticationRefs": [{
+                    "group": "policy.linkerd.io",
+                    "kind": "NetworkAuthentication",
+                    "name": auth,
+                }],
+            },
+        }),
+    ))
+}
+
 fn linkerd_values(service: &Service, edges: &[EdgePolicy], exposed_port: Option<u16>) -> Value {
     let mut servers = Vec::new();
     let mut authorizations = Vec::new();
@@ -619,14 +650,19 @@ fn linkerd_values(service: &Service, edges: &[EdgePolicy], exposed_port: Option<
         .iter()
         .map(|n| json!({"cidr": n}))
         .collect();
+    let mut network_authentications = vec![
+        json!({"name": format!("{}-kubelet", service.name), "spec": {"networks": networks}}),
+        json!({"name": format!("{}-prometheus", service.name), "spec": {"networks": networks}}),
+    ];
+    if let Some((auth, policy)) = linkerd_public(service) {
+        network_authentications.push(auth);
+        policies.push(policy);
+    }
     json!({
         "servers": servers,
         "authorizations": authorizations,
         "routes": routes,
-        "networkAuthentications": [
-            {"name": format!("{}-kubelet", service.name), "spec": {"networks": networks}},
-            {"name": format!("{}-prometheus", service.name), "spec": {"networks": networks}},
-        ],
+        "networkAuthentications": network_authentications,
         "authorizationPolicies": policies,
     })
 }
@@ -660,11 +696,14 @@ pub fn values(cx: &EmitContext<'_>, service: &Service) -> Value {
         service.externals.iter().map(|x| x.host.clone()).collect();
     external_hosts.sort();
     external_hosts.dedup();
+    // A published port's clients come from outside the mesh, without an identity.
+    let public = service.publish_port().filter(|_| service.publish.is_some());
     json!({
         "provider": mesh.as_str(),
         "trustDomain": TRUST_DOMAIN,
         "callers": callers,
         "ingressPorts": exposed.map(|p| vec![p.target.to_string()]).unwrap_or_default(),
+        "publicPorts": public.map(|p| vec![p.target.to_string()]).unwrap_or_default(),
         "egress": egress,
         "externalHosts": external_hosts,
         "istio": if mesh == Mesh::Istio { istio_values(cx, service, &edges) } else { json!({}) },
@@ -707,11 +746,25 @@ pub fn render(v: &Value, namespace: &str) -> Vec<Value> {
     let mut out = Vec::new();
     match get(m, "provider").as_str() {
         Some("istio") => {
+            let mut peer = json!({"selector": {"matchLabels": sel}, "mtls": {"mode": "STRICT"}});
+            // A published port takes plaintext from clients outside the mesh: PERMISSIVE
+            // there, STRICT everywhere else. `portLevelMtls` is keyed by the workload's
+            // (container) port and needs a selector
+            // (istio.io/latest/docs/reference/config/security/peer_authentication/).
+            if truthy(get(m, "publicPorts")) {
+                let ports: Map<String, Value> = get(m, "publicPorts")
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| Some((p.as_str()?.to_owned(), json!({"mode": "PERMISSIVE"}))))
+                    .collect();
+                peer["portLevelMtls"] = Value::Object(ports);
+            }
             out.push(json!({
                 "apiVersion": "security.istio.io/v1beta1",
                 "kind": "PeerAuthentication",
                 "metadata": metadata(v, name, namespace),
-                "spec": {"selector": {"matchLabels": sel}, "mtls": {"mode": "STRICT"}},
+                "spec": peer,
             }));
             let td = get(m, "trustDomain").as_str().unwrap_or(TRUST_DOMAIN);
             let mut rules: Vec<Value> = get(m, "callers")
@@ -735,6 +788,11 @@ pub fn render(v: &Value, namespace: &str) -> Vec<Value> {
                     )]}}],
                     "to": [{"operation": {"ports": get(m, "ingressPorts")}}],
                 }));
+            }
+            // No `from`: any source, authenticated or not, on the published port only
+            // ("If not set, any source is allowed", AuthorizationPolicy Rule.from).
+            if truthy(get(m, "publicPorts")) {
+                rules.push(json!({"to": [{"operation": {"ports": get(m, "publicPorts")}}]}));
             }
             let mut spec = json!({"selector": {"matchLabels": sel}, "action": "ALLOW"});
             if !rules.is_empty() {

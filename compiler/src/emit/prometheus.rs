@@ -431,22 +431,36 @@ fn outage_labels(service: &Service) -> Value {
 /// proxies answer most calls themselves with 503 "no healthy upstream" (`UH`) or
 /// "upstream connection failure" (`UF`) (Envoy response flags; such requests keep
 /// `destination_service_name` but have `destination_workload="unknown"`).
+/// The series of the workload's available and desired replicas, with `extra` matchers
+/// appended. kube-state-metrics names them by kind
+/// (https://github.com/kubernetes/kube-state-metrics/blob/main/docs/metrics/workload/statefulset-metrics.md):
+/// a StatefulSet's are `kube_statefulset_status_replicas_ready` (a StatefulSet without
+/// `minReadySeconds` counts a ready pod as available) and `kube_statefulset_replicas`;
+/// a Deployment's series would never exist for it, and the alert would never fire.
+fn replica_series(cx: &EmitContext<'_>, service: &Service, extra: &str) -> (String, String) {
+    let name = &service.name;
+    match super::chart::Workload::of(cx, service) {
+        super::chart::Workload::Rollout => (
+            format!("rollout_info_replicas_available{{name=\"{name}\"{extra}}}"),
+            format!("rollout_info_replicas_desired{{name=\"{name}\"{extra}}}"),
+        ),
+        super::chart::Workload::StatefulSet => (
+            format!("kube_statefulset_status_replicas_ready{{statefulset=\"{name}\"{extra}}}"),
+            format!("kube_statefulset_replicas{{statefulset=\"{name}\"{extra}}}"),
+        ),
+        super::chart::Workload::Deployment | super::chart::Workload::CronJob => (
+            format!("kube_deployment_status_replicas_available{{deployment=\"{name}\"{extra}}}"),
+            format!("kube_deployment_spec_replicas{{deployment=\"{name}\"{extra}}}"),
+        ),
+    }
+}
+
 fn outage_group(cx: &EmitContext<'_>, service: &Service) -> Option<Value> {
     if !watches_outage(cx, service) {
         return None;
     }
     let name = &service.name;
-    let (available, desired) = if super::rollout::uses_rollout(cx, service) {
-        (
-            format!("rollout_info_replicas_available{{name=\"{name}\"}}"),
-            format!("rollout_info_replicas_desired{{name=\"{name}\"}}"),
-        )
-    } else {
-        (
-            format!("kube_deployment_status_replicas_available{{deployment=\"{name}\"}}"),
-            format!("kube_deployment_spec_replicas{{deployment=\"{name}\"}}"),
-        )
-    };
+    let (available, desired) = replica_series(cx, service, "");
     let title = SloDef::camel(name);
     let mut rules = vec![json!({
         "alert": format!("{title}Unavailable"),
@@ -630,19 +644,7 @@ fn outage_tests(cx: &EmitContext<'_>, service: &Service) -> Vec<Value> {
         return Vec::new();
     };
     let name = &service.name;
-    let (available, desired) = if super::rollout::uses_rollout(cx, service) {
-        (
-            format!("rollout_info_replicas_available{{name=\"{name}\",namespace=\"prod\"}}"),
-            format!("rollout_info_replicas_desired{{name=\"{name}\",namespace=\"prod\"}}"),
-        )
-    } else {
-        (
-            format!(
-                "kube_deployment_status_replicas_available{{deployment=\"{name}\",namespace=\"prod\"}}"
-            ),
-            format!("kube_deployment_spec_replicas{{deployment=\"{name}\",namespace=\"prod\"}}"),
-        )
-    };
+    let (available, desired) = replica_series(cx, service, ",namespace=\"prod\"");
     let mut series = vec![
         json!({"series": available, "values": "0x10"}),
         json!({"series": desired, "values": "2x10"}),

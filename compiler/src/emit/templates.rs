@@ -30,6 +30,10 @@ pub const STDLIB_TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../stdlib/helm/deployment.yaml.hbs"),
     ),
     (
+        "helm/statefulset.yaml",
+        include_str!("../../../stdlib/helm/statefulset.yaml.hbs"),
+    ),
+    (
         "helm/cronjob.yaml",
         include_str!("../../../stdlib/helm/cronjob.yaml.hbs"),
     ),

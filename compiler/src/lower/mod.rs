@@ -20,8 +20,8 @@ use crate::diag::{At, Code, Diagnostic, Diagnostics};
 use crate::lang;
 use crate::model::{
     CircuitBreaker, CustomSli, Dependency, EnvValue, EnvVar, Environment, Expose, External, Image,
-    Logging, Mesh, Model, Port, Project, Protocol, Replicas, Resources, Rollout, RolloutKind,
-    Schedule, Service, Slo, SloKind, Spanned, Step, Volume,
+    Logging, Mesh, Model, Port, Project, Protocol, Publish, Replicas, Resources, Rollout,
+    RolloutKind, Schedule, Service, Slo, SloKind, Spanned, Step, Volume,
 };
 use crate::source::{Origin, SourceMap, Span};
 use crate::suggest;
@@ -573,7 +573,7 @@ fn lower_service(
         .filter_map(|n| lower_slo(n, diags))
         .collect();
     let rollout = lower_rollout(child(kids, "rollout"), diags);
-    let expose = child(kids, "expose").and_then(|n| lower_expose(n, diags));
+    let (expose, publish) = child(kids, "expose").map_or((None, None), |n| lower_expose(n, diags));
     let args = lower_args(kids, diags);
     let command = pod::lower_command(kids, diags);
     let volumes = lower_volumes(kids, diags);
@@ -593,7 +593,10 @@ fn lower_service(
         &replicas,
         &volumes,
         schedule.as_ref(),
-        expose.as_ref(),
+        expose
+            .as_ref()
+            .map(|e| e.span)
+            .or(publish.as_ref().map(|p| p.span)),
         &rollout,
         diags,
     );
@@ -668,6 +671,7 @@ fn lower_service(
             logs_pattern: logs.pattern,
             logs_multiline_start: logs.multiline_start,
             expose,
+            publish,
             args,
             command,
             security,
@@ -846,6 +850,7 @@ fn lower_replicas(node: &Node, kids: &[Node], diags: &mut Diagnostics) -> Replic
             max: None,
             cpu_target: 80,
             fixed: false,
+            scale: None,
             span: node.ident_span(),
         };
     };
@@ -873,6 +878,10 @@ fn lower_replicas(node: &Node, kids: &[Node], diags: &mut Diagnostics) -> Replic
         max: max.filter(|m| *m > min),
         cpu_target: prop_u32(n, "cpu-target").unwrap_or(80),
         fixed: false,
+        scale: n.prop("scale").and_then(|e| match e.value {
+            Value::Bool(b) => Some(Spanned::new(b, e.span)),
+            _ => None,
+        }),
         span: n.head_span(),
     }
 }
@@ -1351,27 +1360,106 @@ fn lower_rollout(n: Option<&Node>, diags: &mut Diagnostics) -> Rollout {
     }
 }
 
-fn lower_expose(n: &Node, diags: &mut Diagnostics) -> Option<Expose> {
-    let host_entry = n.prop("host")?;
-    let host = str_of(host_entry)?;
+/// `expose`: the ingress form (`host=`), or a port published by a Service of type
+/// NodePort or LoadBalancer (`node-port=`, `load-balancer=#true`), never both: the ingress
+/// terminates TLS and authorizes through the ingress controller or gateway, and a node
+/// port on the same service would be a second door that skips both.
+fn lower_expose(n: &Node, diags: &mut Diagnostics) -> (Option<Expose>, Option<Publish>) {
+    let node_port = n.prop("node-port").and_then(|e| {
+        // Out of range is NST0105, from the language table.
+        let p = u16::try_from(int_of(e)?)
+            .ok()
+            .filter(|p| (30000..=32767).contains(p))?;
+        Some(Spanned::new(p, e.value_span))
+    });
+    let load_balancer = n.prop("load-balancer");
+    let lb = load_balancer.is_some_and(|e| e.value == Value::Bool(true));
+    let publishes = n.prop("node-port").is_some() || lb;
+    let Some(host_entry) = n.prop("host") else {
+        if publishes {
+            for key in ["path", "tls-secret"] {
+                if let Some(e) = n.prop(key) {
+                    diags.push(
+                        Diagnostic::error(
+                            Code::ConflictingEntries,
+                            format!("`{key}` applies to `expose host=`, not to a published port"),
+                        )
+                        .with_label(e.span, "ignored")
+                        .with_secondary(n.head_span(), "published on the nodes or a load balancer: plain TCP, no host, path or TLS")
+                        .with_help(format!(
+                            "remove `{key}`, or expose HTTP through the ingress with `host=` instead"
+                        )),
+                    );
+                }
+            }
+            let publish = Publish {
+                load_balancer: lb,
+                node_port,
+                port_name: spanned_str(n, "port"),
+                span: n.head_span(),
+            };
+            return (None, Some(publish));
+        }
+        // Nothing says how: `host=` is the usual form.
+        if load_balancer.is_none() {
+            diags.push(
+                Diagnostic::error(Code::MissingValue, "`expose` says neither how nor where")
+                    .with_label(n.head_span(), "no `host=`, `node-port=` or `load-balancer=`")
+                    .with_help(
+                        "expose HTTP on a host (`expose host=\"shop.example.com\"`), or publish a port: `expose node-port=30080` or `expose load-balancer=#true`",
+                    ),
+            );
+        } else if let Some(e) = load_balancer {
+            diags.push(
+                Diagnostic::error(
+                    Code::ConflictingEntries,
+                    "`expose load-balancer=#false` exposes nothing",
+                )
+                .with_label(e.span, "no load balancer")
+                .with_help("remove `expose` to keep the service inside the cluster"),
+            );
+        }
+        return (None, None);
+    };
+    if publishes {
+        let other = n
+            .prop("node-port")
+            .or(load_balancer)
+            .map_or(n.head_span(), |e| e.span);
+        diags.push(
+            Diagnostic::error(
+                Code::ConflictingEntries,
+                "`expose` names a host and publishes a port: choose one",
+            )
+            .with_label(other, "publishes the port on the nodes or a load balancer")
+            .with_secondary(host_entry.span, "serves HTTP through the ingress")
+            .with_help("keep `host=` for HTTP through the ingress (TLS, the gateway's authorization), or `node-port=`/`load-balancer=#true` for the port itself; a node port beside the ingress would reach the pods without either")
+            .with_note("one `expose` per service; a port published beside the ingress would bypass the ingress controller's TLS and the mesh gateway's authorization"),
+        );
+        return (None, None);
+    }
+    let Some(host) = str_of(host_entry) else {
+        return (None, None);
+    };
     if let Err(d) = check_host(&host).at(host_entry.value_span) {
         diags.push(d);
-        return None;
+        return (None, None);
     }
     let path = prop_str(n, "path").unwrap_or_else(|| "/".into());
     if let Some(e) = n.prop("path")
         && let Err(d) = check_http_path(&path).at(e.value_span)
     {
         diags.push(d);
-        return None;
+        return (None, None);
     }
-    Some(Expose {
+    let expose = Expose {
         host,
         path,
         port_name: spanned_str(n, "port"),
         tls_secret: prop_str(n, "tls-secret"),
         span: n.head_span(),
-    })
+    };
+    (Some(expose), None)
 }
 
 fn lower_volumes(kids: &[Node], diags: &mut Diagnostics) -> Vec<Volume> {
@@ -1542,7 +1630,7 @@ fn check_conflicts(
     replicas: &Replicas,
     volumes: &[Volume],
     schedule: Option<&Schedule>,
-    expose: Option<&Expose>,
+    expose: Option<Span>,
     rollout: &Rollout,
     diags: &mut Diagnostics,
 ) {
@@ -1574,7 +1662,7 @@ fn check_conflicts(
         if let Some(e) = expose {
             diags.push(conflict(
                 format!("scheduled service `{name}` cannot be exposed"),
-                e.span,
+                e,
                 s.span,
                 "runs on a schedule",
                 "remove `expose`",
@@ -1602,16 +1690,54 @@ fn check_conflicts(
                 .with_help("blue-green swaps the Service between two versions: declare a port, or use `rollout \"canary\"` (by replica count) for a worker"),
         );
     }
-    if let Some(v) = volumes.iter().find(|v| v.persistent)
-        && (replicas.min > 1 || replicas.max.is_some())
-    {
-        diags.push(conflict(
-                format!("`{name}` runs several replicas but volume `{}` is persistent", v.name),
-                replicas.span,
-                v.span,
-                "one pod at a time can mount it (ReadWriteOnce)",
-                "run one replica (`replicas 1`), or make the volume scratch space (remove `persistent=#true`)",
-            ));
+    let persistent: Vec<&Volume> = volumes.iter().filter(|v| v.persistent).collect();
+    let Some(first) = persistent.first() else {
+        return;
+    };
+    match schedule {
+        // A scheduled job mounts one claim, ReadWriteOnce: two runs at once on two nodes
+        // would leave the second waiting for the volume.
+        Some(s) if s.concurrency == "Allow" => diags.push(conflict(
+            format!("`{name}` may run twice at once but volume `{}` is persistent", first.name),
+            s.span,
+            first.span,
+            "one claim, ReadWriteOnce: attached to one node at a time",
+            "use `concurrency=\"forbid\"` (the default) or `\"replace\"`, or make the volume scratch space (remove `persistent=#true`)",
+        )),
+        Some(_) => {}
+        None => {
+            // Argo Rollouts runs ReplicaSets, which have no volumeClaimTemplates: a Rollout
+            // cannot give each replica its own claim (argo-rollouts
+            // pkg/apis/rollouts/v1alpha1/types.go RolloutSpec: template, no claim templates).
+            if let (Some(span), false) = (rollout.span, rollout.kind == RolloutKind::Rolling) {
+                let kind = if rollout.kind == RolloutKind::Canary { "canary" } else { "blue-green" };
+                diags.push(
+                    Diagnostic::error(
+                        Code::ConflictingEntries,
+                        format!("stateful service `{name}` cannot roll out by {kind}"),
+                    )
+                    .with_label(span, format!("a {kind} rollout runs two versions side by side"))
+                    .with_secondary(first.span, "persistent: a StatefulSet, each replica with its own claim")
+                    .with_help("remove `rollout`: a StatefulSet replaces its pods one at a time, highest ordinal first, each on its own data; or make the volume scratch space if a second version may start empty")
+                    .with_note("Argo Rollouts manages ReplicaSets, which cannot give each replica a PersistentVolumeClaim of its own, and two versions writing one data directory would corrupt it"),
+                );
+            }
+            // The claims' retention is the StatefulSet's (`persistentVolumeClaimRetentionPolicy`),
+            // one for all its claim templates.
+            if let Some(other) = persistent.iter().find(|v| v.keep != first.keep) {
+                let (kept, dropped) = if first.keep { (first, other) } else { (other, first) };
+                diags.push(conflict(
+                    format!(
+                        "the persistent volumes of `{name}` disagree on `keep`: `{}` keeps its claims, `{}` does not",
+                        kept.name, dropped.name
+                    ),
+                    dropped.span,
+                    kept.span,
+                    "kept when the service goes",
+                    "give every persistent volume of the service the same `keep`: the StatefulSet has one claim retention policy",
+                ));
+            }
+        }
     }
 }
 

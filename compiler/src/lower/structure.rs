@@ -409,7 +409,15 @@ pub(crate) fn check_value(
         (Kind::EnvName, Value::String(s)) => check_env_name(s).at(span),
         (Kind::Int(lo, hi), Value::Integer(n)) => {
             if *n < i128::from(lo) || *n > i128::from(hi) {
-                Err(out_of_range(entry, what, node, lo, hi))
+                let d = out_of_range(entry, what, node, lo, hi);
+                Err(if what == "node-port" {
+                    // The range is the API server's `--service-node-port-range`, 30000-32767
+                    // unless the cluster's administrator changed it
+                    // (https://kubernetes.io/docs/concepts/services-networking/service/#type-nodeport).
+                    d.with_note("node ports come from the API server's `--service-node-port-range`, 30000-32767 by default; `load-balancer=#true` publishes any port")
+                } else {
+                    d
+                })
             } else {
                 Ok(())
             }
