@@ -147,3 +147,108 @@ fn templated_shop_equals_its_expanded_form_and_is_much_shorter() {
     );
     assert!(short_bytes < long_bytes);
 }
+
+/// examples/socks is the real application that needs every escape hatch of the language
+/// (issue 16): this holds it to using each one, in the rendered manifests.
+#[test]
+fn socks_uses_every_pod_and_workload_feature() {
+    let c = compile(&root().join("examples/socks"), &nestioc::Options::default());
+    let set = c.artifacts.expect("artifacts");
+    let docs = |path: &str| -> Vec<serde_json::Value> {
+        let text = &set.files[path].contents;
+        serde_saphyr::from_multiple::<serde_json::Value>(text)
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let find = |path: &str, kind: &str, name: &str| -> serde_json::Value {
+        docs(path)
+            .into_iter()
+            .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("{path}: no {kind} {name}"))
+    };
+    let pod =
+        |path: &str, kind: &str, name: &str| find(path, kind, name)["spec"]["template"].clone();
+    let prod = |svc: &str| format!("kubernetes/production/{svc}.yaml");
+
+    // Stateful services: a StatefulSet with a claim template; not scaled by production.
+    let db = find(&prod("carts-db"), "StatefulSet", "carts-db");
+    assert_eq!(db["spec"]["replicas"], 1);
+    assert!(
+        db["spec"]["volumeClaimTemplates"]
+            .as_array()
+            .is_some_and(|v| !v.is_empty())
+    );
+    // The image's own user, relaxed explicitly.
+    assert_eq!(
+        db["spec"]["template"]["spec"]["securityContext"]["runAsUser"],
+        999
+    );
+    // replicas-scale 2 doubles the stateless services, not the opted-out consumer.
+    assert_eq!(
+        find(&prod("carts"), "Deployment", "carts")["spec"]["replicas"],
+        2
+    );
+    assert_eq!(
+        find(&prod("queue-master"), "Deployment", "queue-master")["spec"]["replicas"],
+        1
+    );
+
+    // Service types: the node port in production, a load balancer in staging.
+    let public = find(&prod("front-end"), "Service", "front-end-public");
+    assert_eq!(public["spec"]["type"], "NodePort");
+    assert_eq!(public["spec"]["ports"][0]["nodePort"], 30001);
+    let staging = find(
+        "kubernetes/staging/front-end.yaml",
+        "Service",
+        "front-end-public",
+    );
+    assert_eq!(staging["spec"]["type"], "LoadBalancer");
+
+    // A sidecar (a restartable init container) and an init container.
+    let rabbit = pod(&prod("rabbitmq"), "StatefulSet", "rabbitmq");
+    let exporter = &rabbit["spec"]["initContainers"][0];
+    assert_eq!(exporter["name"], "exporter");
+    assert_eq!(exporter["restartPolicy"], "Always");
+    let qm = pod(&prod("queue-master"), "Deployment", "queue-master");
+    let wait = &qm["spec"]["initContainers"][0];
+    assert_eq!(wait["name"], "wait-for-rabbitmq");
+    assert!(wait.get("restartPolicy").is_none());
+    // Annotations on the pod and on the Service; a label.
+    assert_eq!(
+        rabbit["metadata"]["annotations"]["prometheus.io/scrape"],
+        "false"
+    );
+    assert_eq!(
+        find(&prod("rabbitmq"), "Service", "rabbitmq")["metadata"]["annotations"]["prometheus.io/port"],
+        "9090"
+    );
+    assert_eq!(rabbit["metadata"]["labels"]["team"], "socks");
+
+    // command, exec probes, per-use probe timings, env names as Spring reads them.
+    let cat = &pod(&prod("catalogue"), "Deployment", "catalogue")["spec"]["containers"][0];
+    assert_eq!(cat["command"], serde_json::json!(["/app"]));
+    assert_eq!(cat["args"], serde_json::json!(["-port=80"]));
+    assert_eq!(cat["readinessProbe"]["initialDelaySeconds"], 180);
+    assert_eq!(cat["livenessProbe"]["initialDelaySeconds"], 300);
+    assert_eq!(
+        cat["securityContext"]["capabilities"]["add"],
+        serde_json::json!(["NET_BIND_SERVICE"])
+    );
+    let redis = &pod(&prod("session-db"), "Deployment", "session-db")["spec"]["containers"][0];
+    assert_eq!(redis["image"], "redis:7.2-alpine");
+    assert_eq!(
+        redis["readinessProbe"]["exec"]["command"],
+        serde_json::json!(["redis-cli", "ping"])
+    );
+    let env = qm["spec"]["containers"][0]["env"]
+        .as_array()
+        .expect("env")
+        .clone();
+    assert!(
+        env.iter().any(|e| e["name"] == "spring.rabbitmq.host"),
+        "{env:?}"
+    );
+
+    // A decimal duration reaches Istio as written.
+    let vs = find(&prod("catalogue"), "VirtualService", "catalogue");
+    assert!(vs.to_string().contains("0.75s"), "{vs}");
+}
