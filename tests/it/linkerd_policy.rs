@@ -79,8 +79,14 @@ impl Client {
 /// What arrives on a port.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Call<'a> {
-    /// An HTTP request (gRPC is `POST /<service>/<method>`).
+    /// An HTTP request (gRPC is `POST /<service>/<method>`), in whichever HTTP version the
+    /// Server speaks (the mesh's own calls between proxies, a gRPC probe's HTTP/2).
     Http { method: &'a str, path: &'a str },
+    /// An HTTP/1.1 request in plain text: the kubelet's `httpGet` probe. A Server declared
+    /// `HTTP/2` or `gRPC` makes the proxy skip detection and serve the connection as HTTP/2
+    /// (linkerd2-proxy linkerd/app/inbound/src/detect.rs, `push_detect_http`: `Protocol::Http2
+    /// | Protocol::Grpc => http::Version::H2`), so such a request fails there.
+    Http1 { method: &'a str, path: &'a str },
     /// A connection that is not HTTP.
     Tcp,
 }
@@ -595,6 +601,11 @@ pub(crate) fn admits(
             )
         }
     };
+    let call = &match *call {
+        Call::Http1 { .. } if matches!(protocol, "HTTP/2" | "gRPC") => return false,
+        Call::Http1 { method, path } => Call::Http { method, path },
+        other => other,
+    };
     let routes = match (protocol, call) {
         (_, Call::Tcp) => {
             // Not HTTP: an opaque or detecting server authorizes the connection itself; an
@@ -723,9 +734,16 @@ fn every_probe_passes_under_deny_and_nothing_else_is_opened() {
                 for (kind, port, request) in pod.probes() {
                     match (kind, request) {
                         ("httpGet" | "grpc", Some((method, path))) => {
-                            let call = Call::Http {
-                                method: &method,
-                                path: &path,
+                            let call = if kind == "httpGet" {
+                                Call::Http1 {
+                                    method: &method,
+                                    path: &path,
+                                }
+                            } else {
+                                Call::Http {
+                                    method: &method,
+                                    path: &path,
+                                }
                             };
                             assert!(
                                 admits(objects, ns, &service.name, port, &KUBELET, &call),
@@ -761,7 +779,7 @@ fn every_probe_passes_under_deny_and_nothing_else_is_opened() {
                         let is_open = (published == Some(port)
                             && (published_tcp || !matches!(call, Call::Tcp)))
                             || match call {
-                                Call::Http { method, path } => open
+                                Call::Http { method, path } | Call::Http1 { method, path } => open
                                     .iter()
                                     .any(|(p, m, pa)| *p == port && m == method && pa == path),
                                 Call::Tcp => false,

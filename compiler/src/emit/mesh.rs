@@ -346,8 +346,11 @@ pub fn port_probes(service: &Service) -> Vec<PortProbes> {
 fn linkerd_protocol(port: Protocol, probes: PortProbes) -> &'static str {
     match (port, probes.http, probes.grpc) {
         (Protocol::Grpc, false, true) => "gRPC",
-        // gRPC is HTTP/2: HTTP/2 keeps the app's traffic and lets the probe routes in.
-        (Protocol::Grpc, true, _) => "HTTP/2",
+        // The kubelet's `httpGet` is plain HTTP/1.1, and a Server declared `HTTP/2` (or
+        // `gRPC`) makes the proxy skip detection and serve HTTP/2 only (linkerd2-proxy
+        // app/inbound/src/detect.rs, `push_detect_http`): detection serves the probe as
+        // HTTP/1 and the application's gRPC as HTTP/2.
+        (Protocol::Grpc, true, _) => "unknown",
         // A port that answers HTTP (or gRPC) probes but is declared `tcp` or `http` may
         // carry more than one protocol: detection serves both.
         (Protocol::Tcp, true, _) | (Protocol::Tcp, _, true) | (Protocol::Http, _, true) => {
