@@ -20,26 +20,27 @@ pub(crate) fn check_top(node: &Node, diags: &mut Diagnostics) {
     }
 }
 
-/// Where a misplaced node belongs, for the help line.
+/// Where a misplaced node belongs, for the help line: its shallowest home, so that a
+/// service entry is said to belong in `service`, not in `project > defaults`, which also
+/// takes every service entry.
 fn home_of(name: &str) -> Option<&'static str> {
-    fn walk(spec: &NodeSpec, name: &str) -> Option<&'static str> {
-        for c in spec.children {
-            if c.name == name {
-                return Some(spec.name);
-            }
-            if let Some(p) = walk(c, name) {
-                return Some(p);
-            }
-        }
-        None
+    if lang::TOP_LEVEL.iter().any(|s| s.name == name) {
+        return Some("the top level");
     }
-    lang::TOP_LEVEL.iter().find_map(|s| {
-        if s.name == name {
-            Some("the top level")
-        } else {
-            walk(s, name)
+    let mut level: Vec<&NodeSpec> = lang::TOP_LEVEL.to_vec();
+    while !level.is_empty() {
+        if let Some(parent) = level
+            .iter()
+            .find(|s| s.children.iter().any(|c| c.name == name))
+        {
+            return Some(parent.name);
         }
-    })
+        level = level
+            .iter()
+            .flat_map(|s| s.children.iter().copied())
+            .collect();
+    }
+    None
 }
 
 /// The help for an unknown node: a node of the language that belongs elsewhere says
@@ -48,7 +49,15 @@ fn home_of(name: &str) -> Option<&'static str> {
 fn unknown_node(node: &Node, allowed: &[&NodeSpec], parent: &str) -> Diagnostic {
     let names = allowed.iter().map(|s| s.name);
     let help = if let Some(home) = home_of(&node.name) {
-        if home == "the top level" {
+        if parent.trim_matches('`') == home {
+            // The same name, another place: an environment's `service` override, say.
+            let all: Vec<String> = names.map(|n| format!("`{n}`")).collect();
+            format!(
+                "this {parent} takes {}; `{}` belongs inside a top-level `{home}`",
+                all.join(", "),
+                node.name
+            )
+        } else if home == "the top level" {
             format!("`{}` belongs at the top level of a file", node.name)
         } else {
             format!("`{}` belongs inside `{home}`", node.name)
