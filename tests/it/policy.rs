@@ -264,6 +264,26 @@ fn violations(model: &nestioc::model::Model, ns: &str, objects: &[Value]) -> Vec
             }
         }
     }
+    // A published port (`expose node-port=`/`load-balancer=`, in this environment) takes
+    // every client: its callers are outside the cluster, so no peer can be named.
+    let env = model
+        .project
+        .environments()
+        .into_iter()
+        .find(|e| e.namespace == ns)
+        .expect("an environment of this namespace");
+    let published: BTreeSet<(String, String)> = model
+        .services
+        .values()
+        .filter_map(|svc| {
+            let publish = model.publish_in(&env, svc)?;
+            let port = match &publish.port_name {
+                Some(name) => svc.port(&name.value),
+                None => svc.ports.first(),
+            }?;
+            Some((svc.name.clone(), port.name.clone()))
+        })
+        .collect();
     let mut out = Vec::new();
     for a in model.services.values() {
         for b in model.services.values() {
@@ -271,22 +291,31 @@ fn violations(model: &nestioc::model::Model, ns: &str, objects: &[Value]) -> Vec
                 continue;
             }
             for p in &b.ports {
-                let want = declared.contains(&(a.name.clone(), b.name.clone(), p.name.clone()));
+                let declared = declared.contains(&(a.name.clone(), b.name.clone(), p.name.clone()));
+                let published = published.contains(&(b.name.clone(), p.name.clone()));
+                // The NetworkPolicy admits a published port's outside callers by `ipBlock`,
+                // which this evaluator does not read (whether a CNI matches pod addresses
+                // with it is implementation-defined), so in-cluster pods need their edge
+                // there; the mesh admits every client on a published port.
                 let mut layers = vec![(
                     "NetworkPolicy",
                     network_allows(objects, ns, &a.name, &b.name, p.target),
+                    declared,
                 )];
                 match mesh {
                     nestioc::model::Mesh::Istio => layers.push((
                         "Istio",
                         istio_allows(objects, ns, &a.name, &b.name, p.target),
+                        declared || published,
                     )),
-                    nestioc::model::Mesh::Linkerd => {
-                        layers.push(("Linkerd", linkerd_allows(objects, ns, &a.name, &b.name, p)))
-                    }
+                    nestioc::model::Mesh::Linkerd => layers.push((
+                        "Linkerd",
+                        linkerd_allows(objects, ns, &a.name, &b.name, p),
+                        declared || published,
+                    )),
                     nestioc::model::Mesh::None => {}
                 }
-                for (layer, got) in layers {
+                for (layer, got, want) in layers {
                     if got != want {
                         out.push(format!(
                             "{layer}: {} -> {}:{} is {} but the graph {} it",

@@ -28,7 +28,7 @@ struct Built {
     out: PathBuf,
     files: Vec<(String, String)>,
     /// Findings the topology asked for: (scanner, check id, service).
-    asked: BTreeSet<(&'static str, &'static str, String)>,
+    asked: Asked,
     _tmp: tempfile::TempDir,
 }
 
@@ -76,7 +76,7 @@ fn build(dir: &Path) -> Built {
 /// decision, not a defect of the generator, so they need no suppression; the same finding
 /// on any other service still fails. Check ids from checkov's Kubernetes policies and
 /// trivy's KSV checks (the ones each relaxation trips, as observed on examples/socks).
-fn asked_for(model: &nestioc::model::Model) -> BTreeSet<(&'static str, &'static str, String)> {
+pub(crate) fn asked_for(model: &nestioc::model::Model) -> Asked {
     use nestioc::model::{DEFAULT_ID, RunAs};
     let mut out = BTreeSet::new();
     for (name, svc) in &model.services {
@@ -122,7 +122,7 @@ fn asked_for(model: &nestioc::model::Model) -> BTreeSet<(&'static str, &'static 
 
 /// The service a generated file belongs to: `kubernetes/<env>/<svc>.yaml` or
 /// `helm/<svc>/...`.
-fn service_of(path: &str) -> Option<&str> {
+pub(crate) fn service_of(path: &str) -> Option<&str> {
     let path = path.trim_start_matches('/');
     let parts: Vec<&str> = path.split('/').collect();
     match parts[..] {
@@ -130,6 +130,18 @@ fn service_of(path: &str) -> Option<&str> {
         ["helm", svc, ..] => Some(svc),
         _ => None,
     }
+}
+
+/// Findings a topology asked for: (scanner, check id, service).
+pub(crate) type Asked = BTreeSet<(&'static str, &'static str, String)>;
+
+/// Whether a finding on `path` is one the topology asked for.
+pub(crate) fn is_asked(asked: &Asked, scanner: &str, id: &str, path: &str) -> bool {
+    service_of(path).is_some_and(|svc| {
+        asked
+            .iter()
+            .any(|(sc, i, s)| *sc == scanner && *i == id && s == svc)
+    })
 }
 
 /// A finding: (scanner, check id, path in the output directory, what).
@@ -308,11 +320,7 @@ fn checkov_and_trivy_find_nothing_unsuppressed_in_any_example() {
             findings.extend(trivy_findings(t, &b, &mut problems));
         }
         for (scanner, id, path, what) in findings {
-            if service_of(&path).is_some_and(|svc| {
-                b.asked
-                    .iter()
-                    .any(|(sc, i, s)| *sc == scanner && *i == id && s == svc)
-            }) {
+            if is_asked(&b.asked, &scanner, &id, &path) {
                 continue;
             }
             match all.iter().position(|s| s.matches(&scanner, &id, &path)) {
