@@ -1,6 +1,9 @@
 //! The checked, typed model of a project: what lowering produces and every later stage
 //! reads. Defaults are applied; every element keeps the span it came from.
 
+pub mod metrics;
+pub mod names;
+
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;

@@ -138,7 +138,7 @@ impl<'a> SloDef<'a> {
         };
         let bucket_ms = match (&sli, slo.kind, &slo.threshold) {
             (Sli::Standard, SloKind::Latency, Some(t)) => {
-                Some(metrics::bucket_for(mesh, &t.value).0)
+                Some(crate::model::metrics::bucket_for(mesh, &t.value).0)
             }
             _ => None,
         };
