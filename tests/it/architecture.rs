@@ -135,3 +135,13 @@ fn the_language_table_does_not_import_lowering() {
     let bad = offenders("lang.rs", &["lower"]);
     assert!(bad.is_empty(), "{bad:#?}");
 }
+
+#[test]
+fn the_model_imports_no_stage() {
+    // The model, its value types and the names and metrics derived from it sit below every
+    // stage: lowering builds it, and the graph, the checks and the emitters read it.
+    let stages = ["syntax", "lower", "graph", "check", "emit", "driver", "cli"];
+    let mut bad = offenders("model.rs", &stages);
+    bad.extend(offenders("model", &stages));
+    assert!(bad.is_empty(), "{bad:#?}");
+}

@@ -708,7 +708,7 @@ pub(super) fn linkerd_route_conflicts(model: &Model, topology: &Topology, diags:
             }
             let timeout = edges.iter().filter_map(|e| policy(e).0).max();
             let retries = edges.iter().map(|e| policy(e).1).min().unwrap_or(0);
-            let describe = |(t, r): (Option<crate::lower::values::Duration>, u32)| {
+            let describe = |(t, r): (Option<crate::model::values::Duration>, u32)| {
                 format!(
                     "{}, {r} retr{}",
                     t.map_or_else(|| "no timeout".to_owned(), |t| format!("timeout {t}")),

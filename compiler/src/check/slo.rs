@@ -137,7 +137,7 @@ pub(super) fn latency_budget(model: &Model, topology: &Topology, diags: &mut Dia
             };
             let retries = dep.retries.as_ref().map_or(0, |r| r.value);
             let attempts = u64::from(retries) + 1;
-            let worst = crate::lower::values::Duration::from_millis(
+            let worst = crate::model::values::Duration::from_millis(
                 timeout.value.millis.saturating_mul(attempts),
             );
             if worst.millis <= threshold.value.millis {
@@ -269,7 +269,7 @@ pub(super) fn nested_timeouts(model: &Model, topology: &Topology, diags: &mut Di
                 continue;
             };
             let attempts = u64::from(dep.retries.as_ref().map_or(0, |r| r.value)) + 1;
-            let worst = crate::lower::values::Duration::from_millis(
+            let worst = crate::model::values::Duration::from_millis(
                 inner_timeout.value.millis.saturating_mul(attempts),
             );
             if outer_timeout.value.millis >= worst.millis {
@@ -323,7 +323,7 @@ pub(super) fn latency_buckets(model: &Model, _: &Topology, diags: &mut Diagnosti
             let around: Vec<String> = below
                 .into_iter()
                 .chain(above)
-                .map(|b| crate::lower::values::Duration::from_millis(b).canonical())
+                .map(|b| crate::model::values::Duration::from_millis(b).canonical())
                 .collect();
             // Without a mesh a gRPC service's SLI reads `grpc_server_handling_seconds` (the
             // same client-library buckets); the warning names the HTTP histogram either way.
@@ -339,7 +339,7 @@ pub(super) fn latency_buckets(model: &Model, _: &Topology, diags: &mut Diagnosti
                         "latency threshold {} of `{}` is not a bucket of `{metric}`; the SLI counts requests under {} as fast",
                         t.value,
                         service.name,
-                        crate::lower::values::Duration::from_millis(bucket)
+                        crate::model::values::Duration::from_millis(bucket)
                     ),
                 )
                 .with_label(t.span, "between two histogram buckets")

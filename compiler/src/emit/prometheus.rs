@@ -17,7 +17,7 @@ use super::metrics;
 use super::yaml::{documents, header, to_yaml};
 use super::{Artifact, EmitContext, Emitter};
 use crate::diag::Diagnostic;
-use crate::lower::values::Duration;
+use crate::model::values::Duration;
 use crate::model::{Mesh, Service, Slo, SloKind};
 
 pub(super) struct Prometheus;

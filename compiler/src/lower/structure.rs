@@ -4,11 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use super::values::{
-    Duration, Percent, Quantity, check_dns_label, check_env_name, check_port_name,
-};
+use super::names::{check_dns_label, check_env_name, check_port_name};
 use crate::diag::{At, Code, Diagnostic, Diagnostics};
 use crate::lang::{self, Kind, NodeSpec};
+use crate::model::values::{Duration, Percent, Quantity};
 use crate::suggest;
 use crate::syntax::{Entry, Node, Value};
 

@@ -5,7 +5,7 @@
 //! check never depends on an emitter.
 
 use super::Mesh;
-use crate::lower::values::Duration;
+use super::values::Duration;
 
 /// Istio's standard metrics (https://istio.io/latest/docs/reference/config/metrics/).
 pub const ISTIO_REQUESTS_TOTAL: &str = "istio_requests_total";
