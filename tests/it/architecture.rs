@@ -117,6 +117,18 @@ fn the_reader_sees_grouped_and_nested_imports() {
 }
 
 #[test]
+fn parsing_imports_no_later_stage() {
+    let bad = offenders("syntax", &["lower", "graph", "check", "emit"]);
+    assert!(bad.is_empty(), "{bad:#?}");
+}
+
+#[test]
+fn the_graph_imports_no_later_stage() {
+    let bad = offenders("graph", &["check", "emit"]);
+    assert!(bad.is_empty(), "{bad:#?}");
+}
+
+#[test]
 fn checks_do_not_import_emitters() {
     let bad = offenders("check", &["emit"]);
     assert!(bad.is_empty(), "{bad:#?}");
@@ -144,4 +156,62 @@ fn the_model_imports_no_stage() {
     let mut bad = offenders("model.rs", &stages);
     bad.extend(offenders("model", &stages));
     assert!(bad.is_empty(), "{bad:#?}");
+}
+
+/// The paths in the first column of ARCHITECTURE.md's code map, one entry per row (a row
+/// may name several paths: `benches/`, `scripts/bench.sh`).
+fn code_map_rows() -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
+    let start = text
+        .find("## Code map")
+        .expect("ARCHITECTURE.md has a code map");
+    let section = &text[start + "## Code map".len()..];
+    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+    let mut rows = Vec::new();
+    for line in section.lines() {
+        let Some(cells) = line.strip_prefix('|') else {
+            continue;
+        };
+        let first = cells.split('|').next().unwrap_or("");
+        let paths: Vec<String> = first
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect();
+        if !paths.is_empty() {
+            rows.push(paths);
+        }
+    }
+    rows
+}
+
+#[test]
+fn the_code_map_names_every_source_file_once() {
+    let rows = code_map_rows();
+    let named: Vec<&String> = rows.iter().flatten().collect();
+    let mut missing = Vec::new();
+    for file in rust_files(&src()) {
+        let rel = file.strip_prefix(root()).unwrap().display().to_string();
+        let rows_naming = rows.iter().filter(|r| r.contains(&rel)).count();
+        let alone = rows.iter().any(|r| r.len() == 1 && r[0] == rel);
+        if rows_naming != 1 || !alone {
+            missing.push(format!(
+                "{rel}: named in {rows_naming} rows of the code map (want one row of its own)"
+            ));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md's code map must give every source file one row saying what it is for:\n{}",
+        missing.join("\n")
+    );
+    let stale: Vec<&&String> = named
+        .iter()
+        .filter(|p| !root().join(p.as_str()).exists())
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "ARCHITECTURE.md's code map names paths that do not exist: {stale:?}"
+    );
 }
