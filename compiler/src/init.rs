@@ -40,9 +40,9 @@ impl Plan {
             ("namespace", &self.namespace),
             ("owner", &self.owner),
         ] {
-            crate::lower::values::check_dns_label(v, what).map_err(|p| p.message)?;
+            crate::lower::names::check_dns_label(v, what).map_err(|p| p.message)?;
         }
-        crate::lower::values::check_service_name(&self.service).map_err(|p| p.message)?;
+        crate::lower::names::check_service_name(&self.service).map_err(|p| p.message)?;
         let one_of = |what: &str, v: &str, allowed: &[&str]| {
             if allowed.contains(&v) {
                 Ok(())

@@ -100,6 +100,35 @@ pub struct NodeSpec {
     pub any_props: Option<Kind>,
 }
 
+impl NodeSpec {
+    /// `port NAME PORT [target=..] [protocol=..]`, for help lines and the reference; here
+    /// rather than in the structural checker so that the table does not depend on the checker
+    /// that reads it.
+    #[must_use]
+    pub fn usage(&self) -> String {
+        let mut s = self.name.to_owned();
+        for a in self.args {
+            if a.required {
+                s.push_str(&format!(" {}", a.name.to_uppercase()));
+            } else {
+                s.push_str(&format!(" [{}]", a.name.to_uppercase()));
+            }
+        }
+        if let Some(r) = self.rest {
+            s.push_str(&format!(" [{}...]", r.name.to_uppercase()));
+        }
+        for p in self.props {
+            let more = if p.many { " .." } else { "" };
+            if p.required {
+                s.push_str(&format!(" {}=..{more}", p.name));
+            } else {
+                s.push_str(&format!(" [{}=..{more}]", p.name));
+            }
+        }
+        s
+    }
+}
+
 const fn arg(name: &'static str, kind: Kind, doc: &'static str) -> ArgSpec {
     ArgSpec {
         name,
@@ -1488,7 +1517,7 @@ pub fn reference_markdown() -> String {
         out.push_str(&format!("{}\n\n", spec.doc));
         out.push_str(&format!(
             "Usage: `{}`{}{}\n\n",
-            crate::lower::structure::usage(spec),
+            spec.usage(),
             if spec.children.is_empty() {
                 ""
             } else {

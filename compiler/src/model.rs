@@ -1,11 +1,15 @@
 //! The checked, typed model of a project: what lowering produces and every later stage
 //! reads. Defaults are applied; every element keeps the span it came from.
 
+pub mod metrics;
+pub mod names;
+pub mod values;
+
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
-use crate::lower::values::{Duration, Percent, Quantity};
+use self::values::{Duration, Percent, Quantity};
 use crate::source::{SourceId, Span};
 
 /// A value and where it was written.
@@ -182,7 +186,7 @@ pub struct Logging {
     /// A Secret with `ca.crt`, the CA of Elasticsearch's certificate.
     pub es_ca: Option<String>,
     /// How long logs are kept (index lifecycle).
-    pub retention: crate::lower::values::Duration,
+    pub retention: values::Duration,
     /// The `logging` node's name.
     pub span: Span,
 }
@@ -346,6 +350,55 @@ pub struct Container {
     pub span: Span,
 }
 
+/// Which rule gave an image its repository (`nestioc why <service> image` prints it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageRule {
+    /// The name starts with a registry host (`ghcr.io/acme/x`, `localhost:5000/x`): as
+    /// written.
+    ExplicitRegistry,
+    /// The project builds the image (the service has `language`, `source` or
+    /// `dockerfile`) and names a `registry`: the registry is prefixed.
+    ProjectRegistry,
+    /// The project builds the image but declares no `registry`: as written, so Docker Hub.
+    BuiltWithoutRegistry,
+    /// A third-party image (the project does not build it): as written, as the container
+    /// runtime resolves it (Docker Hub for a bare name).
+    ThirdParty,
+}
+
+impl ImageRule {
+    /// One line for `nestioc why`: which rule, and why it applied.
+    #[must_use]
+    pub fn explain(self, registry: Option<&str>) -> String {
+        match self {
+            ImageRule::ExplicitRegistry => {
+                "as written: the name starts with a registry host".to_owned()
+            }
+            ImageRule::ProjectRegistry => format!(
+                "the project registry `{}` is prefixed: the service builds its image (it has `language`, `source` or `dockerfile`)",
+                registry.unwrap_or_default()
+            ),
+            ImageRule::BuiltWithoutRegistry => {
+                "as written (Docker Hub): the service builds its image, but the project declares no `registry`".to_owned()
+            }
+            ImageRule::ThirdParty => {
+                "as written: a third-party image (the service has no `language`, `source` or `dockerfile`), pulled as the container runtime resolves it".to_owned()
+            }
+        }
+    }
+}
+
+/// Whether the first path component of an image name is a registry host rather than a
+/// Docker Hub namespace: it has a `.` or a `:` (a port), or is `localhost` (the
+/// distribution reference grammar's `splitDockerDomain`).
+#[must_use]
+pub fn names_registry(name: &str) -> bool {
+    match name.split_once('/') {
+        Some((first, _)) => first.contains('.') || first.contains(':') || first == "localhost",
+        None => false,
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Image {
     /// The repository pods pull, as resolved by [`crate::lower::image::resolve`]:
@@ -355,7 +408,7 @@ pub struct Image {
     /// The name as written in `image`, without its tag and digest.
     pub written: String,
     /// Which resolution rule applied.
-    pub rule: crate::lower::image::ImageRule,
+    pub rule: ImageRule,
     /// From the reference (`image "redis:7.2"`) or `tag=`, never both (NST0120).
     pub tag: Option<String>,
     /// From the reference (`@sha256:...`) or `digest=`, never both (NST0120).
@@ -368,7 +421,7 @@ impl Image {
     /// Hub, implied): the reference grammar's domain.
     #[must_use]
     pub fn registry(&self) -> Option<&str> {
-        crate::lower::image::names_registry(&self.repository)
+        names_registry(&self.repository)
             .then(|| self.repository.split_once('/').map_or("", |(d, _)| d))
     }
 

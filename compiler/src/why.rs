@@ -167,7 +167,8 @@ fn final_value(
 
 /// The image reference, and the resolution rule that gave it its repository.
 fn image_value(service: &Service) -> String {
-    use crate::lower::image::{ImageRule, canonical};
+    use crate::lower::image::canonical;
+    use crate::model::ImageRule;
     let image = &service.image;
     let registry = image
         .repository

@@ -1332,7 +1332,7 @@ fn wait_passes(w: WaitOpts, health: &str) -> bool {
 fn health_timeline(workload: &Value) -> (Vec<(u64, &'static str)>, bool) {
     let secs = |v: &Value| -> u64 {
         let s = v.as_str().expect("duration");
-        let d = nestioc::lower::values::Duration::parse(s).expect("duration");
+        let d = nestioc::model::values::Duration::parse(s).expect("duration");
         d.millis / 1000
     };
     let mut t = 0;

@@ -4,6 +4,7 @@
 mod alertmanager;
 mod allow;
 mod analysis;
+mod architecture;
 mod ci;
 mod cli;
 mod cluster;

@@ -516,7 +516,7 @@ fn an_edge_without_retries_keeps_istios_default_retries() {
     );
 }
 
-fn istio_duration(d: &nestioc::lower::values::Duration) -> String {
+fn istio_duration(d: &nestioc::model::values::Duration) -> String {
     format!("{}s", d.seconds_string())
 }
 
@@ -587,7 +587,7 @@ fn every_edge_timeout_and_retry_is_on_exactly_its_route() {
             }
             match &dep.timeout {
                 Some(t) => {
-                    let total = nestioc::lower::values::Duration::from_millis(
+                    let total = nestioc::model::values::Duration::from_millis(
                         t.value.millis * (u64::from(retries) + 1),
                     );
                     assert_eq!(r["timeout"].as_str(), Some(istio_duration(&total).as_str()));
@@ -680,7 +680,7 @@ fn linkerd_routes_carry_the_policy_of_their_callers() {
             }
             match timeout {
                 Some(t) => {
-                    let total = nestioc::lower::values::Duration::from_millis(
+                    let total = nestioc::model::values::Duration::from_millis(
                         t.millis * (u64::from(retries) + 1),
                     );
                     assert_eq!(

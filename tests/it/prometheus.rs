@@ -292,7 +292,7 @@ fn design_example_slo_matches_sloths_rule_set() {
 
 #[test]
 fn burn_rate_factors_scale_with_the_period() {
-    let p = |d: &str| nestioc::lower::values::Duration::parse(d).expect("duration");
+    let p = |d: &str| nestioc::model::values::Duration::parse(d).expect("duration");
     let f = |w: usize, d: &str| prometheus::factor(&prometheus::BURN_WINDOWS[w], &p(d)).to_string();
     assert_eq!(
         [f(0, "30d"), f(1, "30d"), f(2, "30d"), f(3, "30d")],

@@ -4,6 +4,7 @@ use crate::diag::{Code, Diagnostic, Diagnostics};
 use crate::graph::Topology;
 use crate::lower::unknown_port;
 use crate::model::{Mesh, Model, Protocol, RolloutKind};
+use crate::source::Span;
 
 /// A service must not require one two or more tiers less critical than itself: a
 /// tier-1 service that needs a tier-3 one is only as reliable as the tier-3 one.
@@ -145,10 +146,31 @@ pub(super) fn output_names(model: &Model, _: &Topology, diags: &mut Diagnostics)
     }
 }
 
-/// NST0315: Argo CD Application names that meet.
+/// NST0315: two of the project's Argo CD Applications would have the same name (the later
+/// would replace the earlier).
 pub(super) fn argocd_names(model: &Model, _: &Topology, diags: &mut Diagnostics) {
-    for d in crate::emit::argocd::name_clashes(model) {
-        diags.push(d);
+    if model.project.cd != "argocd" {
+        return;
+    }
+    let names = crate::model::names::application_names(model);
+    let mut seen: std::collections::BTreeMap<&str, &(String, Span, String)> =
+        std::collections::BTreeMap::new();
+    for entry in &names {
+        if let Some(first) = seen.get(entry.0.as_str()) {
+            diags.push(
+                Diagnostic::error(
+                    Code::ApplicationNameClash,
+                    format!("two Argo CD applications would be named `{}`", entry.0),
+                )
+                .with_label(entry.1, format!("{} is `{}`", entry.2, entry.0))
+                .with_secondary(first.1, format!("and so is {}", first.2))
+                .with_help(
+                    "Applications are named `<project>-<service>-<environment>` and `<project>-<environment>`, and the project keeps `<project>-mesh`, `-slo-rules`, `-dashboards`, `-alerting` and `-logging`: rename a service or an environment so that no two names meet",
+                ),
+            );
+        } else {
+            seen.insert(entry.0.as_str(), entry);
+        }
     }
 }
 
@@ -571,7 +593,7 @@ pub(super) fn derived_names(model: &Model, _: &Topology, diags: &mut Diagnostics
         let mut derived: Vec<(String, &'static str)> = Vec::new();
         if service.is_stateful() {
             derived.push((
-                crate::emit::chart::headless_service_name(service),
+                crate::model::names::headless_service_name(service),
                 "the headless Service of the StatefulSet",
             ));
             if service.name.len() > STATEFUL_MAX && !stateful_reported {
@@ -596,7 +618,7 @@ pub(super) fn derived_names(model: &Model, _: &Topology, diags: &mut Diagnostics
             .any(|e| model.service_in(&e.name, service).publish.is_some())
         {
             derived.push((
-                crate::emit::chart::public_service_name(service),
+                crate::model::names::public_service_name(service),
                 "the Service that publishes its port",
             ));
         }
@@ -686,7 +708,7 @@ pub(super) fn linkerd_route_conflicts(model: &Model, topology: &Topology, diags:
             }
             let timeout = edges.iter().filter_map(|e| policy(e).0).max();
             let retries = edges.iter().map(|e| policy(e).1).min().unwrap_or(0);
-            let describe = |(t, r): (Option<crate::lower::values::Duration>, u32)| {
+            let describe = |(t, r): (Option<crate::model::values::Duration>, u32)| {
                 format!(
                     "{}, {r} retr{}",
                     t.map_or_else(|| "no timeout".to_owned(), |t| format!("timeout {t}")),

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 
 use crate::diag::{Code, Diagnostic, Diagnostics};
 use crate::graph::Topology;
-use crate::model::{Model, SloKind};
+use crate::model::{Model, SloKind, metrics};
 
 /// Retry amplification above this many attempts at the deepest service is reported.
 pub(super) const MAX_AMPLIFICATION: u64 = 10;
@@ -137,7 +137,7 @@ pub(super) fn latency_budget(model: &Model, topology: &Topology, diags: &mut Dia
             };
             let retries = dep.retries.as_ref().map_or(0, |r| r.value);
             let attempts = u64::from(retries) + 1;
-            let worst = crate::lower::values::Duration::from_millis(
+            let worst = crate::model::values::Duration::from_millis(
                 timeout.value.millis.saturating_mul(attempts),
             );
             if worst.millis <= threshold.value.millis {
@@ -269,7 +269,7 @@ pub(super) fn nested_timeouts(model: &Model, topology: &Topology, diags: &mut Di
                 continue;
             };
             let attempts = u64::from(dep.retries.as_ref().map_or(0, |r| r.value)) + 1;
-            let worst = crate::lower::values::Duration::from_millis(
+            let worst = crate::model::values::Duration::from_millis(
                 inner_timeout.value.millis.saturating_mul(attempts),
             );
             if outer_timeout.value.millis >= worst.millis {
@@ -313,22 +313,24 @@ pub(super) fn latency_buckets(model: &Model, _: &Topology, diags: &mut Diagnosti
     for service in model.services.values() {
         for slo in service.slos.iter().filter(|s| s.custom.is_none()) {
             let Some(t) = &slo.threshold else { continue };
-            let (bucket, exact) = crate::emit::metrics::bucket_for(mesh, &t.value);
+            let (bucket, exact) = metrics::bucket_for(mesh, &t.value);
             if exact {
                 continue;
             }
-            let all = crate::emit::metrics::buckets(mesh);
+            let all = metrics::buckets(mesh);
             let below = all.iter().copied().filter(|b| *b < t.value.millis).max();
             let above = all.iter().copied().filter(|b| *b > t.value.millis).min();
             let around: Vec<String> = below
                 .into_iter()
                 .chain(above)
-                .map(|b| crate::lower::values::Duration::from_millis(b).canonical())
+                .map(|b| crate::model::values::Duration::from_millis(b).canonical())
                 .collect();
+            // Without a mesh a gRPC service's SLI reads `grpc_server_handling_seconds` (the
+            // same client-library buckets); the warning names the HTTP histogram either way.
             let metric = match mesh {
-                crate::model::Mesh::Istio => "istio_request_duration_milliseconds",
-                crate::model::Mesh::Linkerd => "response_latency_ms",
-                crate::model::Mesh::None => "http_request_duration_seconds",
+                crate::model::Mesh::Istio => metrics::ISTIO_REQUEST_DURATION_MILLISECONDS,
+                crate::model::Mesh::Linkerd => metrics::LINKERD_RESPONSE_LATENCY_MS,
+                crate::model::Mesh::None => metrics::HTTP_REQUEST_DURATION_SECONDS,
             };
             diags.push(
                 Diagnostic::warning(
@@ -337,7 +339,7 @@ pub(super) fn latency_buckets(model: &Model, _: &Topology, diags: &mut Diagnosti
                         "latency threshold {} of `{}` is not a bucket of `{metric}`; the SLI counts requests under {} as fast",
                         t.value,
                         service.name,
-                        crate::lower::values::Duration::from_millis(bucket)
+                        crate::model::values::Duration::from_millis(bucket)
                     ),
                 )
                 .with_label(t.span, "between two histogram buckets")

@@ -202,6 +202,18 @@ pub struct Problem {
     pub help: Option<String>,
 }
 
+impl Problem {
+    #[must_use]
+    pub fn new(code: Code, message: String, label: &str, help: Option<String>) -> Self {
+        Self {
+            code,
+            message,
+            label: label.to_owned(),
+            help,
+        }
+    }
+}
+
 impl<T> At<T> for Result<T, Problem> {
     fn at(self, span: Span) -> Result<T, Diagnostic> {
         self.map_err(|p| {

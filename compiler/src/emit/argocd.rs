@@ -26,8 +26,9 @@ use serde_json::{Map, Value, json};
 
 use super::yaml::{documents, header};
 use super::{Artifact, EmitContext, Emitter};
-use crate::diag::{Code, Diagnostic};
-use crate::model::{Environment, Mesh, Model, Service};
+use crate::diag::Diagnostic;
+use crate::model::names::{ALERTING_APP, DASHBOARDS_APP, LOGGING_APP, MESH_APP, SLO_RULES_APP};
+use crate::model::{Environment, Mesh, Service};
 use crate::source::Span;
 
 pub(super) struct ArgoCd;
@@ -59,89 +60,6 @@ struct PlatformApp {
     namespace: &'static str,
     wave: i32,
     what: &'static str,
-}
-
-const MESH_APP: &str = "mesh";
-const SLO_RULES_APP: &str = "slo-rules";
-const DASHBOARDS_APP: &str = "dashboards";
-const ALERTING_APP: &str = "alerting";
-const LOGGING_APP: &str = "logging";
-
-/// The suffixes of the platform Applications (`<project>-<suffix>`), which no service and
-/// environment may spell.
-pub const PLATFORM_SUFFIXES: &[&str] = &[
-    MESH_APP,
-    SLO_RULES_APP,
-    DASHBOARDS_APP,
-    ALERTING_APP,
-    LOGGING_APP,
-];
-
-/// The project's Application names and what each deploys: the root, each environment's
-/// app-of-apps, every service in every environment, and the platform Applications.
-/// Names must be unique in Argo CD's namespace; `<project>-<service>-<env>` and
-/// `<project>-<env>` can meet (service `a` in `b-c`, and service `a-b` in `c`).
-#[must_use]
-pub fn application_names(model: &Model) -> Vec<(String, Span, String)> {
-    let p = &model.project;
-    let mut out = vec![(
-        p.name.clone(),
-        p.span,
-        "the project's root application".to_owned(),
-    )];
-    for suffix in PLATFORM_SUFFIXES {
-        out.push((
-            format!("{}-{suffix}", p.name),
-            p.span,
-            format!("the platform application `{suffix}`"),
-        ));
-    }
-    for env in p.environments() {
-        out.push((
-            format!("{}-{}", p.name, env.name),
-            env.span,
-            format!("the app-of-apps of environment `{}`", env.name),
-        ));
-        for service in model.services.values() {
-            out.push((
-                format!("{}-{}-{}", p.name, service.name, env.name),
-                service.name_span,
-                format!("`{}` in environment `{}`", service.name, env.name),
-            ));
-        }
-    }
-    out
-}
-
-/// NST0315: two of the project's Argo CD Applications would have the same name (the later
-/// would replace the earlier).
-#[must_use]
-pub fn name_clashes(model: &Model) -> Vec<Diagnostic> {
-    if model.project.cd != "argocd" {
-        return Vec::new();
-    }
-    let names = application_names(model);
-    let mut seen: std::collections::BTreeMap<&str, &(String, Span, String)> =
-        std::collections::BTreeMap::new();
-    let mut out = Vec::new();
-    for entry in &names {
-        if let Some(first) = seen.get(entry.0.as_str()) {
-            out.push(
-                Diagnostic::error(
-                    Code::ApplicationNameClash,
-                    format!("two Argo CD applications would be named `{}`", entry.0),
-                )
-                .with_label(entry.1, format!("{} is `{}`", entry.2, entry.0))
-                .with_secondary(first.1, format!("and so is {}", first.2))
-                .with_help(
-                    "Applications are named `<project>-<service>-<environment>` and `<project>-<environment>`, and the project keeps `<project>-mesh`, `-slo-rules`, `-dashboards`, `-alerting` and `-logging`: rename a service or an environment so that no two names meet",
-                ),
-            );
-        } else {
-            seen.insert(entry.0.as_str(), entry);
-        }
-    }
-    out
 }
 
 fn labels(cx: &EmitContext<'_>, service: Option<&str>, env: &str) -> Value {

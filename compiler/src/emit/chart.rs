@@ -11,6 +11,7 @@ use rust_decimal::prelude::ToPrimitive;
 use serde_json::{Map, Value, json};
 
 use super::EmitContext;
+use crate::model::names::{headless_service_name, public_service_name};
 use crate::model::{
     Container, EnvValue, EnvVar, Environment, Image, Mesh, Port, Probe, ProbeKind, Probes,
     Resources, RunAs, ScaleRule, Security, Service,
@@ -607,27 +608,6 @@ impl Workload {
             Workload::Deployment | Workload::CronJob => "Deployment",
         }
     }
-}
-
-/// The headless Service that governs a StatefulSet: it gives each replica its DNS name,
-/// `<service>-<ordinal>.<service>-headless` (StatefulSet `serviceName`: "This service must
-/// exist before the StatefulSet, and is responsible for the network identity of the set";
-/// https://kubernetes.io/docs/concepts/workloads/controllers/statefulset/#stable-network-id).
-/// Callers keep using the ClusterIP Service `<service>`, where the mesh's routes and
-/// load balancing apply.
-#[must_use]
-pub fn headless_service_name(service: &Service) -> String {
-    format!("{}-headless", service.name)
-}
-
-/// The Service of type NodePort or LoadBalancer that publishes one port (`expose
-/// node-port=` / `load-balancer=`). A Service of either type gets a node port for each of
-/// its ports (https://kubernetes.io/docs/concepts/services-networking/service/#type-nodeport),
-/// so the published port has a Service of its own and the service's other ports stay
-/// inside the cluster.
-#[must_use]
-pub fn public_service_name(service: &Service) -> String {
-    format!("{}-public", service.name)
 }
 
 fn replica_values(service: &Service, s: Scaled, workload: Workload) -> Value {

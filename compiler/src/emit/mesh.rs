@@ -22,7 +22,7 @@ use rust_decimal::prelude::ToPrimitive;
 use serde_json::{Map, Value, json};
 
 use super::EmitContext;
-use crate::lower::values::Duration;
+use crate::model::values::Duration;
 use crate::model::{Mesh, ProbeKind, Protocol, RolloutKind, Service};
 
 pub const TRUST_DOMAIN: &str = "cluster.local";

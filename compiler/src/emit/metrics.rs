@@ -14,42 +14,12 @@
 
 use rust_decimal::Decimal;
 
-use crate::lower::values::Duration;
+use crate::model::metrics::{
+    GRPC_SERVER_HANDLED_TOTAL, GRPC_SERVER_HANDLING_SECONDS, HTTP_REQUEST_DURATION_SECONDS,
+    HTTP_REQUESTS_TOTAL, ISTIO_REQUEST_DURATION_MILLISECONDS, ISTIO_REQUESTS_TOTAL,
+    LINKERD_RESPONSE_LATENCY_MS, LINKERD_RESPONSE_TOTAL,
+};
 use crate::model::{Mesh, Protocol, Service};
-
-/// Histogram buckets (milliseconds) of each mesh's latency metric.
-pub const ISTIO_BUCKETS_MS: &[u64] = &[
-    1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300_000, 600_000,
-    1_800_000, 3_600_000,
-];
-pub const LINKERD_BUCKETS_MS: &[u64] = &[
-    1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500, 1000, 2000, 3000, 4000, 5000,
-    10000, 20000, 30000, 40000, 50000,
-];
-/// The Prometheus client libraries' default buckets, in milliseconds.
-pub const CLIENT_BUCKETS_MS: &[u64] = &[5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
-
-#[must_use]
-pub fn buckets(mesh: Mesh) -> &'static [u64] {
-    match mesh {
-        Mesh::Istio => ISTIO_BUCKETS_MS,
-        Mesh::Linkerd => LINKERD_BUCKETS_MS,
-        Mesh::None => CLIENT_BUCKETS_MS,
-    }
-}
-
-/// The bucket a latency threshold is measured with: the threshold itself when it is a
-/// bucket boundary, else the largest boundary below it (requests under it are surely
-/// fast), else the smallest. `exact` says whether it matched.
-#[must_use]
-pub fn bucket_for(mesh: Mesh, threshold: &Duration) -> (u64, bool) {
-    let b = buckets(mesh);
-    if b.contains(&threshold.millis) {
-        return (threshold.millis, true);
-    }
-    let below = b.iter().copied().filter(|x| *x < threshold.millis).max();
-    (below.unwrap_or(b[0]), false)
-}
 
 /// A service's protocol for SLIs: its first port's (workers have none: HTTP).
 #[must_use]
@@ -187,10 +157,10 @@ fn inbound(mesh: Mesh, service: &Service) -> Inbound {
                 format!("{all},response_code=~\"5..\"")
             };
             Inbound {
-                requests: "istio_requests_total",
+                requests: ISTIO_REQUESTS_TOTAL,
                 all,
                 errors,
-                latency: "istio_request_duration_milliseconds",
+                latency: ISTIO_REQUEST_DURATION_MILLISECONDS,
             }
         }
         Mesh::Linkerd => {
@@ -202,27 +172,27 @@ fn inbound(mesh: Mesh, service: &Service) -> Inbound {
                 format!("{all},classification=\"failure\"")
             };
             Inbound {
-                requests: "response_total",
+                requests: LINKERD_RESPONSE_TOTAL,
                 errors,
                 all,
-                latency: "response_latency_ms",
+                latency: LINKERD_RESPONSE_LATENCY_MS,
             }
         }
         Mesh::None => {
             let all = format!("job=\"{s}\"");
             if grpc {
                 Inbound {
-                    requests: "grpc_server_handled_total",
+                    requests: GRPC_SERVER_HANDLED_TOTAL,
                     errors: format!("{all},grpc_code=~\"{}\"", grpc_fault_names()),
                     all,
-                    latency: "grpc_server_handling_seconds",
+                    latency: GRPC_SERVER_HANDLING_SECONDS,
                 }
             } else {
                 Inbound {
-                    requests: "http_requests_total",
+                    requests: HTTP_REQUESTS_TOTAL,
                     errors: format!("{all},code=~\"5..\""),
                     all,
-                    latency: "http_request_duration_seconds",
+                    latency: HTTP_REQUEST_DURATION_SECONDS,
                 }
             }
         }
@@ -354,10 +324,10 @@ fn edge(
                 format!("{all},response_code=~\"5..\"")
             };
             Some((
-                "istio_requests_total",
+                ISTIO_REQUESTS_TOTAL,
                 all,
                 errors,
-                "istio_request_duration_milliseconds",
+                ISTIO_REQUEST_DURATION_MILLISECONDS,
             ))
         }
         Mesh::Linkerd => {
@@ -373,7 +343,12 @@ fn edge(
             } else {
                 format!("{all},classification=\"failure\"")
             };
-            Some(("response_total", all, errors, "response_latency_ms"))
+            Some((
+                LINKERD_RESPONSE_TOTAL,
+                all,
+                errors,
+                LINKERD_RESPONSE_LATENCY_MS,
+            ))
         }
         Mesh::None => None,
     }
@@ -494,13 +469,13 @@ pub fn canary_edge_error_ratio(
     let grpc = protocol(callee) == Protocol::Grpc;
     let (metric, all) = match mesh {
         Mesh::Istio => (
-            "istio_requests_total",
+            ISTIO_REQUESTS_TOTAL,
             format!(
                 "reporter=\"source\",source_workload=\"{caller}\",destination_service_name=\"{canary}\",namespace=\"{namespace}\""
             ),
         ),
         Mesh::Linkerd => (
-            "response_total",
+            LINKERD_RESPONSE_TOTAL,
             format!(
                 "direction=\"outbound\",{LINKERD_WORKLOAD_LABEL}=\"{caller}\",dst_service=\"{canary}\",namespace=\"{namespace}\""
             ),
@@ -585,13 +560,13 @@ pub fn canary_edge_test_series(
     let canary = format!("{}-canary", callee.name);
     let (metric, all) = match mesh {
         Mesh::Istio => (
-            "istio_requests_total",
+            ISTIO_REQUESTS_TOTAL,
             format!(
                 "reporter=\"source\",source_workload=\"{caller}\",destination_service_name=\"{canary}\",namespace=\"prod\""
             ),
         ),
         Mesh::Linkerd => (
-            "response_total",
+            LINKERD_RESPONSE_TOTAL,
             format!(
                 "direction=\"outbound\",{LINKERD_WORKLOAD_LABEL}=\"{caller}\",dst_service=\"{canary}\",namespace=\"prod\""
             ),

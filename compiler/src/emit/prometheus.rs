@@ -17,7 +17,7 @@ use super::metrics;
 use super::yaml::{documents, header, to_yaml};
 use super::{Artifact, EmitContext, Emitter};
 use crate::diag::Diagnostic;
-use crate::lower::values::Duration;
+use crate::model::values::Duration;
 use crate::model::{Mesh, Service, Slo, SloKind};
 
 pub(super) struct Prometheus;
@@ -138,7 +138,7 @@ impl<'a> SloDef<'a> {
         };
         let bucket_ms = match (&sli, slo.kind, &slo.threshold) {
             (Sli::Standard, SloKind::Latency, Some(t)) => {
-                Some(metrics::bucket_for(mesh, &t.value).0)
+                Some(crate::model::metrics::bucket_for(mesh, &t.value).0)
             }
             _ => None,
         };

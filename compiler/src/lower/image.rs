@@ -14,6 +14,7 @@
 //! `ghcr.io/acme/redis`, an image nobody pushes.
 
 use crate::diag::{Code, Problem};
+use crate::model::{ImageRule, names_registry};
 
 /// An image reference split as the distribution reference grammar splits it
 /// (<https://github.com/distribution/reference>, reference.go, "Grammar"):
@@ -320,61 +321,12 @@ pub fn check_digest(d: &str) -> Result<(), Problem> {
     Err(invalid("image digest", d, &why, help.into()))
 }
 
-/// Which rule gave an image its repository (`nestioc why <service> image` prints it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImageRule {
-    /// The name starts with a registry host (`ghcr.io/acme/x`, `localhost:5000/x`): as
-    /// written.
-    ExplicitRegistry,
-    /// The project builds the image (the service has `language`, `source` or
-    /// `dockerfile`) and names a `registry`: the registry is prefixed.
-    ProjectRegistry,
-    /// The project builds the image but declares no `registry`: as written, so Docker Hub.
-    BuiltWithoutRegistry,
-    /// A third-party image (the project does not build it): as written, as the container
-    /// runtime resolves it (Docker Hub for a bare name).
-    ThirdParty,
-}
-
-impl ImageRule {
-    /// One line for `nestioc why`: which rule, and why it applied.
-    #[must_use]
-    pub fn explain(self, registry: Option<&str>) -> String {
-        match self {
-            ImageRule::ExplicitRegistry => {
-                "as written: the name starts with a registry host".to_owned()
-            }
-            ImageRule::ProjectRegistry => format!(
-                "the project registry `{}` is prefixed: the service builds its image (it has `language`, `source` or `dockerfile`)",
-                registry.unwrap_or_default()
-            ),
-            ImageRule::BuiltWithoutRegistry => {
-                "as written (Docker Hub): the service builds its image, but the project declares no `registry`".to_owned()
-            }
-            ImageRule::ThirdParty => {
-                "as written: a third-party image (the service has no `language`, `source` or `dockerfile`), pulled as the container runtime resolves it".to_owned()
-            }
-        }
-    }
-}
-
 /// An image name after [`resolve`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
     /// The repository the pod pulls, as it is written into manifests.
     pub repository: String,
     pub rule: ImageRule,
-}
-
-/// Whether the first path component of an image name is a registry host rather than a
-/// Docker Hub namespace: it has a `.` or a `:` (a port), or is `localhost` (the
-/// distribution reference grammar's `splitDockerDomain`).
-#[must_use]
-pub fn names_registry(name: &str) -> bool {
-    match name.split_once('/') {
-        Some((first, _)) => first.contains('.') || first.contains(':') || first == "localhost",
-        None => false,
-    }
 }
 
 /// The repository an `image` name resolves to. `builds` is whether the project builds the

@@ -7,8 +7,8 @@
 //! written there at all (control characters, a regex Ruby would not compile) is refused
 //! here, where the user wrote it.
 
-use super::values::Duration;
 use crate::diag::{At, Code, Diagnostic, Diagnostics, Problem};
+use crate::model::values::Duration;
 use crate::syntax::{Entry, Node};
 
 /// How long logs are kept when `retention` is not set.

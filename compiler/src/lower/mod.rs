@@ -7,17 +7,18 @@ pub mod build;
 pub mod expand;
 pub mod image;
 pub mod logging;
+pub mod names;
 pub mod pod;
 pub mod structure;
-pub mod values;
 
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
-use self::values::{Duration, Percent, Quantity, check_service_name};
+use self::names::check_service_name;
 use crate::diag::{At, Code, Diagnostic, Diagnostics};
 use crate::lang;
+use crate::model::values::{self, Duration, Percent, Quantity};
 use crate::model::{
     CircuitBreaker, CustomSli, Dependency, EnvValue, EnvVar, Environment, Expose, External, Image,
     Logging, Mesh, Model, Port, Project, Protocol, Publish, Replicas, Resources, Rollout,
@@ -306,7 +307,7 @@ fn spanned_str(node: &Node, key: &str) -> Option<Spanned<String>> {
 
 fn lower_project(node: &Node, diags: &mut Diagnostics) -> Option<Project> {
     let name = arg_str(node, 0)?;
-    if values::check_dns_label(&name, "project").is_err() {
+    if names::check_dns_label(&name, "project").is_err() {
         return None;
     }
     let kids = &node.children;
@@ -419,7 +420,7 @@ fn lower_project(node: &Node, diags: &mut Diagnostics) -> Option<Project> {
         let Some(env_name) = arg_str(env, 0) else {
             continue;
         };
-        if values::check_dns_label(&env_name, "environment").is_err()
+        if names::check_dns_label(&env_name, "environment").is_err()
             || environments
                 .iter()
                 .any(|e: &Environment| e.name == env_name)
@@ -506,7 +507,7 @@ fn lower_service(
     let name = str_of(name_entry)?;
     if let Err(d) = check_service_name(&name).at(name_entry.value_span) {
         // `check_top` already reported names that are not DNS-1123 labels.
-        if values::check_dns_label(&name, "service").is_ok() {
+        if names::check_dns_label(&name, "service").is_ok() {
             diags.push(d);
         }
         return None;
@@ -967,7 +968,7 @@ fn lower_ports(kids: &[Node], diags: &mut Diagnostics) -> Vec<Port> {
         let (Some(name), Some(port_entry)) = (arg_str(n, 0), n.arg(1)) else {
             continue;
         };
-        if values::check_port_name(&name).is_err() {
+        if names::check_port_name(&name).is_err() {
             continue;
         }
         let Some(port) = int_of(port_entry)
@@ -1075,8 +1076,8 @@ fn lower_env(kids: &[Node], service: &str, diags: &mut Diagnostics) -> Vec<EnvVa
                     diags.push(d);
                     continue;
                 }
-                if values::check_env_name(&name).is_ok() {
-                    if values::plain_text_secret(&name, &value) {
+                if names::check_env_name(&name).is_ok() {
+                    if names::plain_text_secret(&name, &value) {
                         diags.push(plain_text_secret(n, &name, v.value_span, service));
                     }
                     push(
@@ -1101,7 +1102,7 @@ fn lower_env(kids: &[Node], service: &str, diags: &mut Diagnostics) -> Vec<EnvVa
                     diags.push(d);
                     continue;
                 }
-                if values::check_env_name(&name).is_ok() {
+                if names::check_env_name(&name).is_ok() {
                     push(
                         EnvVar {
                             name,
@@ -1117,7 +1118,7 @@ fn lower_env(kids: &[Node], service: &str, diags: &mut Diagnostics) -> Vec<EnvVa
                 // duplicate check, and its value is filled in by the graph stage.
                 if let Some(e) = n.prop("env")
                     && let Some(name) = str_of(e)
-                    && values::check_env_name(&name).is_ok()
+                    && names::check_env_name(&name).is_ok()
                 {
                     push(
                         EnvVar {
@@ -1150,14 +1151,14 @@ fn plain_text_secret(n: &Node, name: &str, value_span: Span, service: &str) -> D
     .with_secondary(n.ident_span(), "a credential's name (NST0122 says which names are)")
     .with_help(format!(
         "keep the value in a Kubernetes Secret and read it: `env-secret {quoted} secret=\"{service}\" key=\"{}\"`",
-        values::secret_key_for(name)
+        names::secret_key_for(name)
     ))
 }
 
 fn lower_dependency(n: &Node) -> Option<Dependency> {
     let target_entry = n.arg(0)?;
     let target = str_of(target_entry)?;
-    if values::check_dns_label(&target, "service").is_err() {
+    if names::check_dns_label(&target, "service").is_err() {
         return None;
     }
     let circuit_breaker = child(&n.children, "circuit-breaker").map(|cb| CircuitBreaker {
@@ -1605,7 +1606,7 @@ fn check_image_data(
         let volume = dir
             .rsplit('/')
             .next()
-            .filter(|s| values::check_dns_label(s, "volume").is_ok())
+            .filter(|s| names::check_dns_label(s, "volume").is_ok())
             .unwrap_or("data");
         diags.push(
             Diagnostic::warning(

@@ -11,13 +11,14 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
-use super::values::{self, Duration, Quantity};
+use super::names;
 use super::{
     arg_str, check_free_text, check_mount_path, child, lower_env, lower_image, lower_ports,
     lower_resources, str_of, unknown_port,
 };
 use crate::diag::{At, Code, Diagnostic, Diagnostics};
 use crate::lang;
+use crate::model::values::{Duration, Quantity};
 use crate::model::{
     Container, DEFAULT_ID, Mount, Port, Probe, ProbeKind, ProbeTiming, Probes, Project, RunAs,
     Security, Volume,
@@ -913,7 +914,7 @@ pub(super) fn lower_containers(
         let Some(name) = str_of(name_entry) else {
             continue;
         };
-        if values::check_dns_label(&name, what).is_err() {
+        if names::check_dns_label(&name, what).is_err() {
             continue;
         }
         if lang::MESH_CONTAINERS.contains(&name.as_str()) {

@@ -4,11 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use super::values::{
-    Duration, Percent, Quantity, check_dns_label, check_env_name, check_port_name,
-};
+use super::names::{check_dns_label, check_env_name, check_port_name};
 use crate::diag::{At, Code, Diagnostic, Diagnostics};
 use crate::lang::{self, Kind, NodeSpec};
+use crate::model::values::{Duration, Percent, Quantity};
 use crate::suggest;
 use crate::syntax::{Entry, Node, Value};
 
@@ -101,7 +100,7 @@ pub(crate) fn check_node(spec: &NodeSpec, node: &Node, diags: &mut Diagnostics) 
                 .with_help(format!(
                     "write the settings of `{}` as properties: `{}`",
                     node.name,
-                    usage(spec)
+                    spec.usage()
                 )),
             );
         }
@@ -180,31 +179,6 @@ fn check_probe_overlaps(node: &Node, diags: &mut Diagnostics) {
     }
 }
 
-/// `port NAME PORT [target=..] [protocol=..]`, for help lines.
-#[must_use]
-pub fn usage(spec: &NodeSpec) -> String {
-    let mut s = spec.name.to_owned();
-    for a in spec.args {
-        if a.required {
-            s.push_str(&format!(" {}", a.name.to_uppercase()));
-        } else {
-            s.push_str(&format!(" [{}]", a.name.to_uppercase()));
-        }
-    }
-    if let Some(r) = spec.rest {
-        s.push_str(&format!(" [{}...]", r.name.to_uppercase()));
-    }
-    for p in spec.props {
-        let more = if p.many { " .." } else { "" };
-        if p.required {
-            s.push_str(&format!(" {}=..{more}", p.name));
-        } else {
-            s.push_str(&format!(" [{}=..{more}]", p.name));
-        }
-    }
-    s
-}
-
 fn check_entries(spec: &NodeSpec, node: &Node, diags: &mut Diagnostics) {
     let mut arg_index = 0;
     // The property whose further values the arguments after it are
@@ -266,11 +240,11 @@ fn check_entries(spec: &NodeSpec, node: &Node, diags: &mut Diagnostics) {
                         )
                         .with_label(entry.span, "unexpected argument")
                         .with_help(if spec.props.is_empty() {
-                            format!("usage: `{}`", usage(spec))
+                            format!("usage: `{}`", spec.usage())
                         } else {
                             format!(
                                 "usage: `{}`; settings are written as properties, `key=value`",
-                                usage(spec)
+                                spec.usage()
                             )
                         }),
                     ),
@@ -323,7 +297,7 @@ fn check_entries(spec: &NodeSpec, node: &Node, diags: &mut Diagnostics) {
                     format!("`{}` needs its {} argument", node.name, a.name),
                 )
                 .with_label(head, format!("missing {}", a.name))
-                .with_help(format!("usage: `{}`", usage(spec))),
+                .with_help(format!("usage: `{}`", spec.usage())),
             );
             break;
         }
@@ -336,7 +310,7 @@ fn check_entries(spec: &NodeSpec, node: &Node, diags: &mut Diagnostics) {
                     format!("`{}` needs the property `{}`", node.name, p.name),
                 )
                 .with_label(head, format!("missing `{}=`", p.name))
-                .with_help(format!("usage: `{}`", usage(spec))),
+                .with_help(format!("usage: `{}`", spec.usage())),
             );
         }
     }

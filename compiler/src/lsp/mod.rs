@@ -513,7 +513,7 @@ impl Server {
                     return Err((ErrorCode::InvalidParams, "nothing to rename here".into()));
                 };
                 let valid = match &symbol {
-                    Symbol::Service(_) => crate::lower::values::check_service_name(&p.new_name),
+                    Symbol::Service(_) => crate::lower::names::check_service_name(&p.new_name),
                     Symbol::Template(t) if t.starts_with(crate::lower::STD_PREFIX) => {
                         return Err((
                             ErrorCode::InvalidParams,
@@ -521,9 +521,9 @@ impl Server {
                         ));
                     }
                     Symbol::Template(_) => {
-                        crate::lower::values::check_dns_label(&p.new_name, "template")
+                        crate::lower::names::check_dns_label(&p.new_name, "template")
                     }
-                    Symbol::Port(..) => crate::lower::values::check_port_name(&p.new_name),
+                    Symbol::Port(..) => crate::lower::names::check_port_name(&p.new_name),
                 };
                 if let Err(problem) = valid {
                     return Err((ErrorCode::InvalidParams, problem.message));

@@ -504,7 +504,7 @@ fn seconds(v: &Value) -> Option<u64> {
     }
     let s = v.as_str()?;
     s.parse::<u64>().ok().or_else(|| {
-        crate::lower::values::Duration::parse(s)
+        crate::model::values::Duration::parse(s)
             .ok()
             .map(|d| d.millis.div_ceil(1000))
     })
