@@ -786,6 +786,13 @@ impl Service {
         }
     }
 
+    /// The protocol the service's SLIs are measured in: its first port's (HTTP for a
+    /// worker). Without a mesh it chooses the client library's histogram.
+    #[must_use]
+    pub fn primary_protocol(&self) -> Protocol {
+        self.ports.first().map_or(Protocol::Http, |p| p.protocol)
+    }
+
     /// The port `expose node-port=`/`load-balancer=` publishes: the one it names, else
     /// the first.
     #[must_use]

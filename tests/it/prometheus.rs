@@ -395,3 +395,34 @@ fn without_a_mesh_prometheus_scrapes_every_measured_service() {
     }
     assert!(scraped >= 1, "no PodMonitor in the shop without a mesh");
 }
+
+/// NST0312 names the histogram the SLI actually reads: without a mesh, a gRPC service's is
+/// the client library's `grpc_server_handling_seconds`, not the HTTP one.
+#[test]
+fn the_latency_bucket_warning_names_the_histogram_the_sli_reads() {
+    let text = "project \"p\" {\n    registry \"r.example.com/p\"\n    mesh \"none\"\n}\n\
+        service \"api\" {\n    image \"api\" tag=\"1.0.0\"\n    port \"grpc\" 50051 protocol=\"grpc\"\n    port \"metrics\" 9090 protocol=\"http\"\n    probe \"grpc\" port=\"grpc\"\n    slo \"latency\" target=99 threshold=\"300ms\"\n}\n";
+    let mut sources = nestioc::source::SourceMap::new();
+    nestioc::stdlib::load(&mut sources);
+    sources.add(nestioc::source::Source::new(
+        "nestio.kdl",
+        text.to_owned(),
+        nestioc::source::Origin::Project,
+    ));
+    let a = nestioc::analyze(
+        sources,
+        nestioc::diag::Diagnostics::new(),
+        &nestioc::Options::default(),
+        &mut |_| {},
+    );
+    let d = a
+        .diagnostics
+        .iter()
+        .find(|d| d.code.as_str() == "NST0312")
+        .unwrap_or_else(|| panic!("{:?}", a.diagnostics));
+    assert!(
+        d.message.contains("grpc_server_handling_seconds"),
+        "{}",
+        d.message
+    );
+}

@@ -325,12 +325,15 @@ pub(super) fn latency_buckets(model: &Model, _: &Topology, diags: &mut Diagnosti
                 .chain(above)
                 .map(|b| crate::model::values::Duration::from_millis(b).canonical())
                 .collect();
-            // Without a mesh a gRPC service's SLI reads `grpc_server_handling_seconds` (the
-            // same client-library buckets); the warning names the HTTP histogram either way.
-            let metric = match mesh {
-                crate::model::Mesh::Istio => metrics::ISTIO_REQUEST_DURATION_MILLISECONDS,
-                crate::model::Mesh::Linkerd => metrics::LINKERD_RESPONSE_LATENCY_MS,
-                crate::model::Mesh::None => metrics::HTTP_REQUEST_DURATION_SECONDS,
+            // Without a mesh the SLI reads the client library's histogram of the service's
+            // protocol (the same buckets for HTTP and gRPC).
+            let metric = match (mesh, service.primary_protocol()) {
+                (crate::model::Mesh::Istio, _) => metrics::ISTIO_REQUEST_DURATION_MILLISECONDS,
+                (crate::model::Mesh::Linkerd, _) => metrics::LINKERD_RESPONSE_LATENCY_MS,
+                (crate::model::Mesh::None, crate::model::Protocol::Grpc) => {
+                    metrics::GRPC_SERVER_HANDLING_SECONDS
+                }
+                (crate::model::Mesh::None, _) => metrics::HTTP_REQUEST_DURATION_SECONDS,
             };
             diags.push(
                 Diagnostic::warning(

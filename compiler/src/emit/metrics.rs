@@ -24,7 +24,7 @@ use crate::model::{Mesh, Protocol, Service};
 /// A service's protocol for SLIs: its first port's (workers have none: HTTP).
 #[must_use]
 pub fn protocol(service: &Service) -> Protocol {
-    service.ports.first().map_or(Protocol::Http, |p| p.protocol)
+    service.primary_protocol()
 }
 
 /// A bucket boundary in the metric's unit: milliseconds for the meshes, seconds for the
