@@ -1496,15 +1496,12 @@ fn lower_volumes(kids: &[Node], diags: &mut Diagnostics) -> Vec<Volume> {
             continue;
         }
         if let Some(other) = volumes.iter().find(|v| v.path == path) {
-            diags.push(
-                Diagnostic::error(
-                    Code::DuplicateName,
-                    format!("two volumes are mounted at `{path}`"),
-                )
-                .with_label(path_entry.value_span, "mounted again here")
-                .with_secondary(other.span, format!("`{}` is mounted there", other.name))
-                .with_help("give each volume its own path"),
-            );
+            diags.push(mounted_twice(
+                &path,
+                path_entry.value_span,
+                &other.name,
+                other.span,
+            ));
             continue;
         }
         let size = n.prop("size").and_then(quantity_of).unwrap_or_else(|| {
@@ -1965,4 +1962,15 @@ fn check_secret_key(key: &str) -> Result<(), crate::diag::Problem> {
             "Secret keys are letters, digits, `-`, `_` and `.`",
         ))
     }
+}
+
+/// Two volumes of one container at the same path (the service's own, or a sidecar's).
+fn mounted_twice(path: &str, at: Span, other: &str, other_at: Span) -> Diagnostic {
+    Diagnostic::error(
+        Code::DuplicateName,
+        format!("two volumes are mounted at `{path}`"),
+    )
+    .with_label(at, "mounted again here")
+    .with_secondary(other_at, format!("`{other}` is mounted there"))
+    .with_help("give each volume its own path")
 }

@@ -1082,15 +1082,12 @@ fn lower_mounts(
             continue;
         }
         if let Some(other) = out.iter().find(|m| m.path == path) {
-            diags.push(
-                Diagnostic::error(
-                    Code::DuplicateName,
-                    format!("two volumes are mounted at `{path}`"),
-                )
-                .with_label(path_entry.value_span, "mounted again here")
-                .with_secondary(other.span, format!("`{}` is mounted there", other.name))
-                .with_help("give each volume its own path"),
-            );
+            diags.push(super::mounted_twice(
+                &path,
+                path_entry.value_span,
+                &other.name,
+                other.span,
+            ));
             continue;
         }
         let shared = volumes.iter().find(|v| v.name == name);
