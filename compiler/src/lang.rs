@@ -1459,7 +1459,7 @@ pub const INSTEAD: &[(&[&str], &str)] = &[
         "`volume \"data\" path=\"/data\" size=\"10Gi\" persistent=#true`",
     ),
     (
-        &["networkpolicy", "network-policy", "allow", "ingress-rule"],
+        &["networkpolicy", "network-policy", "ingress-rule"],
         "access follows the graph: a `depends-on` edge admits exactly that caller, on the port it names",
     ),
     (

@@ -165,3 +165,24 @@ fn topology_json_matches_its_schema() {
     let bad = serde_json::json!({"$comment": "", "project": "p", "services": [{"name": "a", "file": "f", "tier": null, "owner": null, "kind": "daemon", "wave": 0, "ports": []}], "edges": [], "externals": [], "waves": [], "extra": 1});
     assert!(validator.iter_errors(&bad).count() >= 2);
 }
+
+/// The "Not in the language" table names no node the language has: a name that became a
+/// node (`allow`, `sidecar`, `command`) must leave it.
+#[test]
+fn names_offered_instead_are_not_nodes_of_the_language() {
+    fn walk(spec: &nestioc::lang::NodeSpec, out: &mut Vec<&'static str>) {
+        out.push(spec.name);
+        for c in spec.children {
+            walk(c, out);
+        }
+    }
+    let mut nodes = Vec::new();
+    for s in nestioc::lang::TOP_LEVEL {
+        walk(s, &mut nodes);
+    }
+    for (names, _) in nestioc::lang::INSTEAD {
+        for n in *names {
+            assert!(!nodes.contains(n), "`{n}` is a node of the language");
+        }
+    }
+}
