@@ -1,0 +1,195 @@
+//! `nestioc build`: analyse, emit, write (or compare with `--check`), `--timings`.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use super::{
+    BuildArgs, DiagFormat, analyse, io_failure, print_diagnostics, render_options, summary_counts,
+};
+use crate::driver::{self, WriteFailure};
+use crate::emit;
+use crate::{Options, Timings};
+
+pub(super) fn build(a: &BuildArgs, color: bool) -> ExitCode {
+    let started = Instant::now();
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| a.dir.join(driver::DEFAULT_OUT));
+    let opts = Options {
+        env: a.env.clone(),
+        targets: a.target.clone(),
+        deny_warnings: a.deny_warnings,
+        ..Options::default()
+    };
+    let render_opts = render_options(&a.dir, color);
+    let mut timings = Timings::default();
+    let analysis = match analyse(&a.dir, &out, &opts, &mut timings) {
+        Ok(x) => x,
+        Err(e) => return io_failure(&e),
+    };
+    let human = a.format == DiagFormat::Human;
+    if analysis.has_errors() {
+        print_diagnostics(&analysis, &analysis.diagnostics, a.format, &render_opts);
+        if human {
+            eprintln!(
+                "error: could not compile `{}`: {}; nothing was written",
+                a.dir.display(),
+                summary_counts(&analysis.diagnostics)
+            );
+        }
+        return ExitCode::from(1);
+    }
+    let mut last = Instant::now();
+    let mut clock = |stage: &'static str| {
+        timings.stages.push((stage, last.elapsed()));
+        last = Instant::now();
+    };
+    let artifacts = match crate::emit(&analysis, &opts, &mut clock) {
+        Ok(a) => a,
+        Err(diags) => {
+            let mut all = analysis.diagnostics.clone();
+            all.extend(diags);
+            print_diagnostics(&analysis, &all, a.format, &render_opts);
+            return ExitCode::from(1);
+        }
+    };
+    let mut shown = analysis.diagnostics.clone();
+    let services = analysis.model.as_ref().map_or(0, |m| m.services.len());
+    let code = if a.check {
+        let drift = driver::compare(&out, &artifacts);
+        print_diagnostics(&analysis, &shown, a.format, &render_opts);
+        if drift.is_clean() {
+            if human {
+                eprintln!(
+                    "{} generated files in `{}` are up to date",
+                    artifacts.len(),
+                    out.display()
+                );
+            }
+            ExitCode::SUCCESS
+        } else {
+            report_drift(&out, &artifacts, &drift);
+            ExitCode::from(1)
+        }
+    } else {
+        let last = Instant::now();
+        let result = driver::write(&out, &artifacts, a.force);
+        timings.stages.push(("write", last.elapsed()));
+        match result {
+            Ok(report) => {
+                print_diagnostics(&analysis, &shown, a.format, &render_opts);
+                if human {
+                    for p in &report.kept {
+                        eprintln!(
+                            "warning: `{}` is no longer generated but was edited by hand: kept, and no longer managed by nestioc",
+                            out.join(p).display()
+                        );
+                    }
+                    for p in &report.backed_up {
+                        eprintln!(
+                            "warning: overwrote a hand-edited file; the edited copy is `{}`",
+                            out.join(p).display()
+                        );
+                    }
+                    let ms = started.elapsed().as_millis();
+                    let warn = if shown.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" with {}", summary_counts(&shown))
+                    };
+                    eprintln!(
+                        "compiled {services} service{} into {} files in {ms} ms{warn} ({} written, {} unchanged, {} removed) -> {}",
+                        if services == 1 { "" } else { "s" },
+                        artifacts.len(),
+                        report.written,
+                        report.unchanged,
+                        report.pruned.len(),
+                        out.display()
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(WriteFailure::Conflict(d)) => {
+                shown.push(d);
+                print_diagnostics(&analysis, &shown, a.format, &render_opts);
+                ExitCode::from(1)
+            }
+            Err(WriteFailure::Io(e)) => io_failure(&e),
+        }
+    };
+    if a.timings {
+        print_timings(&timings, started.elapsed());
+    }
+    code
+}
+
+/// `--timings`: the stages in order; the emitters (and the template registry they share)
+/// indented under their sum, `emit`.
+pub(super) fn print_timings(timings: &Timings, total: std::time::Duration) {
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let targets = emit::target_names();
+    // The emitters follow `templates` (the target `graph` is not the stage `graph`).
+    let start = timings.stages.iter().position(|(s, _)| *s == "templates");
+    let is_emit = |i: usize, stage: &str| {
+        start.is_some_and(|t| i == t || (i > t && targets.contains(&stage)))
+    };
+    let emit_total: std::time::Duration = timings
+        .stages
+        .iter()
+        .enumerate()
+        .filter(|(i, (s, _))| is_emit(*i, s))
+        .map(|(_, (_, d))| *d)
+        .sum();
+    eprintln!("timings:");
+    for (i, (stage, d)) in timings.stages.iter().enumerate() {
+        if is_emit(i, stage) {
+            if start == Some(i) {
+                eprintln!("  {:<14} {:>9.3} ms", "emit", ms(emit_total));
+            }
+            eprintln!("    {stage:<12} {:>9.3} ms", ms(*d));
+        } else {
+            eprintln!("  {stage:<14} {:>9.3} ms", ms(*d));
+        }
+    }
+    eprintln!("  {:<14} {:>9.3} ms", "total", ms(total));
+    eprintln!("  ({} threads)", rayon::current_num_threads());
+}
+
+pub(super) fn report_drift(out: &Path, set: &crate::emit::ArtifactSet, drift: &driver::Drift) {
+    let total = drift.stale.len() + drift.missing.len() + drift.extra.len();
+    eprintln!(
+        "error: {total} generated file{} in `{}` out of date; run `nestioc build`",
+        if total == 1 { " is" } else { "s are" },
+        out.display()
+    );
+    for p in &drift.missing {
+        eprintln!("  missing: {p}");
+    }
+    let edited = |p: &String| {
+        if drift.edited.contains(p) {
+            " (edited by hand since the last build)"
+        } else {
+            ""
+        }
+    };
+    for p in &drift.stale {
+        eprintln!("  stale:   {p}{}", edited(p));
+        if let Some(a) = set.files.get(p) {
+            eprint!(
+                "{}",
+                driver::short_diff(&driver::read_existing(out, p), &a.contents, 12)
+            );
+        }
+    }
+    for p in &drift.extra {
+        if drift.edited.contains(p) {
+            eprintln!(
+                "  extra:   {p} (no longer generated; edited by hand, so `nestioc build` keeps it)"
+            );
+        } else {
+            eprintln!("  extra:   {p} (no longer generated)");
+        }
+    }
+}
