@@ -167,8 +167,8 @@ fn playbook_objects(out: &Path) -> Vec<Value> {
 
 /// Every cluster object a build generates, written into `scratch` (one file per source,
 /// its path in the name, objects only): each YAML file of the output outside `helm/`
-/// (rendered manifests, mesh files, Argo CD, PrometheusRules, dashboard ConfigMaps,
-/// Fluentd), what `helm template` renders from every chart for every environment, and the
+/// (rendered manifests, mesh files, Argo CD, PrometheusRules, Fluentd), what each
+/// `kustomization.yaml` makes (the dashboard ConfigMaps, by `kustomize build`), what `helm template` renders from every chart for every environment, and the
 /// playbook's inline objects. Returns the files and the number of objects in them.
 pub(crate) fn deployable(built: &Built, scratch: &Path) -> (Vec<PathBuf>, usize) {
     let mut sources: Vec<(String, Vec<Value>)> = Vec::new();
@@ -186,6 +186,13 @@ pub(crate) fn deployable(built: &Built, scratch: &Path) -> (Vec<PathBuf>, usize)
     for f in &yaml {
         let rel = f.strip_prefix(&built.out).expect("under out");
         sources.push((rel.display().to_string(), documents(f)));
+        // A kustomization is no object: what it makes is (the dashboards' ConfigMaps).
+        if f.file_name().is_some_and(|n| n == "kustomization.yaml") {
+            let dir = f.parent().expect("a directory");
+            if let Some(objects) = crate::support::kustomize_build(dir) {
+                sources.push((format!("kustomize build {}", rel.display()), objects));
+            }
+        }
     }
     // The chart renders, by the real Helm (conformance.rs proves them equal to
     // kubernetes/<env>/ object by object; here the consumers judge them).

@@ -835,33 +835,165 @@ fn grafana_dashboards_match_the_grafana_schema() {
     );
 }
 
+/// The dashboards' ConfigMaps, as `kustomize build grafana/` makes them from
+/// `grafana/kustomization.yaml`: one per dashboard, named as the kustomization names it
+/// (no hash suffix), carrying exactly the dashboard's file, byte for byte, under
+/// `<uid>.json`, with the sidecar's label, the folder annotation and the sidecar's
+/// namespace. `kubernetes-validate --strict` and the API server (server-side dry-run)
+/// accept them. And each file is its dashboard's only copy: no other generated file holds
+/// its `"uid": "<uid>"`, in any spacing or escaping.
 #[test]
-fn grafana_config_maps_pass_kubernetes_validate() {
-    let Some(tool) = Tool::find("kubernetes", "kubernetes-validate") else {
-        return;
-    };
+fn grafana_kustomization_makes_the_sidecar_config_maps_from_the_dashboard_files() {
+    use nestioc::emit::grafana::{DASHBOARD_LABEL, DASHBOARD_NAMESPACE, FOLDER_ANNOTATION};
     let builds = build_examples();
-    let files: Vec<PathBuf> = builds
-        .iter()
-        .map(|b| b.out.join("grafana/dashboards.yaml"))
-        .collect();
-    let mut args: Vec<OsString> = vec!["--strict".into()];
-    args.extend(files.iter().map(|f| f.as_os_str().to_owned()));
-    let out = tool.run(&args);
-    let text = output_text(&out);
-    assert!(
-        out.status.success() && !text.contains("ERROR") && !text.contains("FAIL"),
-        "kubernetes-validate --strict rejects grafana/dashboards.yaml:\n{text}"
-    );
-    let objects: usize = files.iter().map(|f| documents(f).len()).sum();
-    let passed = text
-        .lines()
-        .filter(|l| l.contains(" passed for resource configmap/"))
-        .count();
-    assert_eq!(
-        passed, objects,
-        "kubernetes-validate checked {passed} of {objects} ConfigMaps:\n{text}"
-    );
+    let scratch = temp_dir();
+    let mut made = Vec::new();
+    let mut objects = 0;
+    for built in &builds {
+        let grafana = built.out.join("grafana");
+        let Some(maps) = crate::support::kustomize_build(&grafana) else {
+            return;
+        };
+        // `<uid>.json` -> the dashboard's file and its text.
+        let mut expected: BTreeMap<String, (PathBuf, String)> = BTreeMap::new();
+        for file in grafana_dashboards(built) {
+            let text = read(&file);
+            let dashboard: Value = serde_json::from_str(&text).expect("dashboard JSON");
+            let uid = dashboard["uid"].as_str().expect("uid").to_owned();
+            expected.insert(format!("{uid}.json"), (file, text));
+        }
+        let kustomization = documents(&grafana.join("kustomization.yaml"));
+        let names: Vec<&str> = kustomization[0]["configMapGenerator"]
+            .as_array()
+            .expect("configMapGenerator")
+            .iter()
+            .map(|g| g["name"].as_str().expect("name"))
+            .collect();
+        assert_eq!(
+            maps.len(),
+            expected.len(),
+            "{}: a ConfigMap per dashboard",
+            built.name
+        );
+        let mut carried = std::collections::BTreeSet::new();
+        for m in &maps {
+            let name = m["metadata"]["name"].as_str().unwrap_or_default();
+            assert_eq!(m["kind"], "ConfigMap", "{}: {name}", built.name);
+            assert!(
+                names.contains(&name),
+                "{}: {name} is not a name the kustomization gives (a hash suffix?)",
+                built.name
+            );
+            assert_eq!(m["metadata"]["namespace"], DASHBOARD_NAMESPACE);
+            assert_eq!(
+                m["metadata"]["labels"][DASHBOARD_LABEL.0], DASHBOARD_LABEL.1,
+                "{}: {name} lacks the sidecar's label",
+                built.name
+            );
+            assert!(
+                m["metadata"]["annotations"][FOLDER_ANNOTATION]
+                    .as_str()
+                    .is_some_and(|f| !f.is_empty()),
+                "{}: {name} lacks the folder annotation",
+                built.name
+            );
+            assert!(m["binaryData"].is_null(), "{}: {name}", built.name);
+            let data = m["data"].as_object().expect("data");
+            assert_eq!(data.len(), 1, "{}: {name} holds one dashboard", built.name);
+            for (key, text) in data {
+                let (file, want) = expected.get(key).unwrap_or_else(|| {
+                    panic!("{}: {name} holds {key}, no dashboard's", built.name)
+                });
+                assert!(
+                    text.as_str() == Some(want.as_str()),
+                    "{}: {name}'s {key} is not {} byte for byte",
+                    built.name,
+                    file.display()
+                );
+                assert!(carried.insert(key.clone()), "{}: {key} twice", built.name);
+            }
+        }
+        // Written once: the dashboard's own file is the only one that holds it.
+        let squeeze = |t: &str| -> String {
+            t.chars()
+                .filter(|c| !c.is_whitespace() && *c != '\\')
+                .collect()
+        };
+        let generated: Vec<(PathBuf, String)> = walkdir::WalkDir::new(&built.out)
+            .into_iter()
+            .map(|e| e.expect("walk").into_path())
+            .filter(|p| p.is_file())
+            .filter_map(|p| {
+                let text = std::fs::read_to_string(&p).ok()?;
+                Some((p, squeeze(&text)))
+            })
+            .collect();
+        for key in expected.keys() {
+            let uid = key.trim_end_matches(".json");
+            let needle = format!("\"uid\":\"{uid}\"");
+            let holders: Vec<String> = generated
+                .iter()
+                .filter(|(_, t)| t.contains(&needle))
+                .map(|(p, _)| {
+                    p.strip_prefix(&built.out)
+                        .unwrap_or(p)
+                        .display()
+                        .to_string()
+                })
+                .collect();
+            assert_eq!(
+                holders,
+                [expected[key]
+                    .0
+                    .strip_prefix(&built.out)
+                    .unwrap_or(&expected[key].0)
+                    .display()
+                    .to_string()],
+                "{}: the dashboard {uid} is written more than once (or not in its file)",
+                built.name
+            );
+        }
+        objects += maps.len();
+        let dest = scratch.path().join(format!("{}.yaml", made.len()));
+        let text: String = maps
+            .iter()
+            .map(|o| format!("---\n{}\n", serde_json::to_string(o).expect("json")))
+            .collect();
+        std::fs::write(&dest, text).expect("write the ConfigMaps");
+        made.push(dest);
+    }
+    if let Some(tool) = Tool::find("kubernetes", "kubernetes-validate") {
+        let mut args: Vec<OsString> = vec!["--strict".into()];
+        args.extend(made.iter().map(|f| f.as_os_str().to_owned()));
+        let out = tool.run(&args);
+        let text = output_text(&out);
+        assert!(
+            out.status.success() && !text.contains("ERROR") && !text.contains("FAIL"),
+            "kubernetes-validate --strict rejects the dashboards' ConfigMaps:\n{text}"
+        );
+        let passed = text
+            .lines()
+            .filter(|l| l.contains(" passed for resource configmap/"))
+            .count();
+        assert_eq!(
+            passed, objects,
+            "kubernetes-validate checked {passed} of {objects} ConfigMaps:\n{text}"
+        );
+    }
+    if let Some(cluster) = crate::cluster::cluster() {
+        let applied = cluster.dry_run(&made);
+        assert!(
+            applied.ok && applied.failed == 0 && applied.passed == objects,
+            "the API server accepts {} of {objects} dashboard ConfigMaps:\n{}",
+            applied.passed,
+            applied.text
+        );
+        assert!(
+            !applied.text.lines().any(|l| l.starts_with("WARN")),
+            "the API server warns:\n{}",
+            applied.text
+        );
+    }
 }
 
 // ------------------------------------------------------------------ fluentd

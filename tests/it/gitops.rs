@@ -390,6 +390,11 @@ fn deploys(built: &Built, repo_out: &str, app: &Value) -> Vec<Value> {
         let service = rel.strip_prefix("helm/").expect("a chart under helm/");
         return documents(&built.manifest(env, service));
     }
+    // A source of no explicit type over a directory holding a kustomization is Kustomize
+    // (argo-cd docs/user-guide/tool_detection.md): the objects are what it builds.
+    if source["directory"].is_null() && dir.join("kustomization.yaml").is_file() {
+        return crate::support::kustomize_build(&dir).unwrap_or_default();
+    }
     let include = source["directory"]["include"].as_str();
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("read dir")
@@ -482,7 +487,8 @@ fn reach(built: &Built) -> Reached {
 }
 
 /// Every cluster object of a build: each YAML file of the output but the charts (whose
-/// renders are `kubernetes/<env>/`), the CI files and the playbook.
+/// renders are `kubernetes/<env>/`), the CI files and the playbook, and what each
+/// kustomization makes.
 fn generated_objects(built: &Built) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for entry in walkdir::WalkDir::new(&built.out) {
@@ -499,7 +505,12 @@ fn generated_objects(built: &Built) -> Vec<(String, String)> {
         {
             continue;
         }
-        for d in documents(&p) {
+        let mut docs = documents(&p);
+        if p.file_name().is_some_and(|n| n == "kustomization.yaml") {
+            let dir = p.parent().expect("a directory");
+            docs.extend(crate::support::kustomize_build(dir).unwrap_or_default());
+        }
+        for d in docs {
             if d["apiVersion"].is_string()
                 && d["kind"].is_string()
                 && d["metadata"]["name"].is_string()
@@ -516,7 +527,8 @@ fn generated_objects(built: &Built) -> Vec<(String, String)> {
 /// only: the PrometheusRules, dashboard ConfigMaps, AlertmanagerConfigs, Fluentd, the
 /// mesh's namespace-wide objects and the Namespaces as well as the charts. Argo CD reads
 /// each source as its repo server does: a directory's `.json` files are manifests too, so
-/// a source over `grafana/` without `include` would fail on the dashboards' JSON.
+/// a directory source over `grafana/` would fail on the dashboards' JSON; with no explicit
+/// type, the `kustomization.yaml` there makes it a Kustomize source instead.
 #[test]
 fn every_generated_object_is_reachable_from_the_root_application() {
     for built in argocd_builds() {

@@ -191,3 +191,25 @@ fn strip_mesh_only(text: &str) -> String {
     }
     out
 }
+
+/// `kustomize build DIR`, by the real kustomize (scripts/install-validators.sh builds it):
+/// the objects it makes, or `None` (after a `SKIPPED` line) when kustomize is missing.
+/// Panics when kustomize refuses the directory.
+pub(crate) fn kustomize_build(dir: &Path) -> Option<Vec<serde_json::Value>> {
+    let kustomize = validator("kustomize", "kustomize")?;
+    let out = std::process::Command::new(kustomize)
+        .arg("build")
+        .arg(dir)
+        .output()
+        .expect("run kustomize");
+    assert!(
+        out.status.success(),
+        "kustomize build {} failed:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(
+        serde_saphyr::from_multiple(&String::from_utf8_lossy(&out.stdout))
+            .expect("kustomize build prints YAML"),
+    )
+}

@@ -353,10 +353,18 @@ fn tasks(platform: &Platform) -> Vec<Value> {
             "{{ query('ansible.builtin.fileglob', playbook_dir ~ '/../prometheus/*.prometheusrule.yaml') | sort }}"
         );
         tasks.push(rules);
-        tasks.push(apply_file(
-            "Apply the Grafana dashboards (the grafana target's ConfigMaps)",
-            "{{ playbook_dir }}/../grafana/dashboards.yaml",
-        ));
+        // The dashboards' ConfigMaps are made from their JSON files by
+        // grafana/kustomization.yaml: the kustomize lookup builds them (with `kustomize`,
+        // else `kubectl kustomize`, on the controller).
+        tasks.push(json!({
+            "name": "Apply the Grafana dashboards (the ConfigMaps grafana/kustomization.yaml makes)",
+            "kubernetes.core.k8s": {
+                "state": "present",
+                "apply": true,
+                "server_side_apply": {"field_manager": "nestioc-platform"},
+                "definition": "{{ lookup('kubernetes.core.kustomize', dir=playbook_dir ~ '/../grafana') }}",
+            },
+        }));
         tasks.push(apply_file(
             "Apply the Alertmanager routing and inhibition (AlertmanagerConfigs)",
             "{{ playbook_dir }}/../alertmanager/alertmanagerconfig.yaml",
@@ -494,7 +502,7 @@ fn playbook_header(cx: &EmitContext<'_>, platform: &Platform, root: &str) -> Str
         s.push_str(
             "#\n\
              # Without Argo CD this play applies the observability outputs itself: the SLO rules\n\
-             # (prometheus/*.prometheusrule.yaml), the dashboards (grafana/dashboards.yaml), the\n\
+             # (prometheus/*.prometheusrule.yaml), the dashboards (grafana/, through kustomize), the\n\
              # Alertmanager routing (alertmanager/alertmanagerconfig.yaml) and Fluentd.\n",
         );
     }

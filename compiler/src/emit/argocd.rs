@@ -50,13 +50,15 @@ const KEEP: &str = "Prune=false,Delete=false";
 
 /// The platform Applications: the files of the targets that are cluster objects but no
 /// chart's, each a directory source with an `include` glob (the directories also hold
-/// files that are not Kubernetes objects: rule files for promtool, dashboard JSON,
-/// fluent.conf): the Application `<project>-<suffix>` reads `include` in `dir`, deploys
-/// into `namespace` (objects that name their own keep it), in `wave` of the root.
+/// files that are not Kubernetes objects: rule files for promtool, fluent.conf): the
+/// Application `<project>-<suffix>` reads `include` in `dir`, deploys into `namespace`
+/// (objects that name their own keep it), in `wave` of the root. Without `include` the
+/// directory holds a `kustomization.yaml`, which Argo CD builds (a source with no
+/// explicit type is Kustomize when it holds one: argo-cd docs/user-guide/tool_detection.md).
 struct PlatformApp {
     suffix: &'static str,
     dir: &'static str,
-    include: &'static str,
+    include: Option<&'static str>,
     namespace: &'static str,
     wave: i32,
     what: &'static str,
@@ -213,7 +215,7 @@ fn platform_apps(cx: &EmitContext<'_>) -> Vec<PlatformApp> {
             },
             // Only the namespace-wide objects: the per-service files repeat what the
             // charts hold.
-            include: "_namespace.yaml",
+            include: Some("_namespace.yaml"),
             namespace: ARGOCD_NAMESPACE,
             wave: -2,
             what: if p.mesh == Mesh::Istio {
@@ -233,7 +235,7 @@ fn platform_apps(cx: &EmitContext<'_>) -> Vec<PlatformApp> {
         apps.push(PlatformApp {
             suffix: SLO_RULES_APP,
             dir: "prometheus",
-            include: "*.prometheusrule.yaml",
+            include: Some("*.prometheusrule.yaml"),
             namespace: super::prometheus::RULES_NAMESPACE,
             wave: -1,
             what: "the SLO and edge recording and alerting rules (PrometheusRules), which the rollouts' analyses query",
@@ -242,15 +244,17 @@ fn platform_apps(cx: &EmitContext<'_>) -> Vec<PlatformApp> {
     apps.push(PlatformApp {
         suffix: DASHBOARDS_APP,
         dir: "grafana",
-        include: "dashboards.yaml",
+        // grafana/kustomization.yaml makes the sidecar's ConfigMaps from the dashboards'
+        // files.
+        include: None,
         namespace: super::grafana::DASHBOARD_NAMESPACE,
         wave: -1,
-        what: "the Grafana dashboards (ConfigMaps for the Grafana sidecar)",
+        what: "the Grafana dashboards (ConfigMaps for the Grafana sidecar, made by grafana/kustomization.yaml)",
     });
     apps.push(PlatformApp {
         suffix: ALERTING_APP,
         dir: "alertmanager",
-        include: "alertmanagerconfig.yaml",
+        include: Some("alertmanagerconfig.yaml"),
         namespace: super::prometheus::RULES_NAMESPACE,
         wave: -1,
         what: "the Alertmanager routing and inhibition (an AlertmanagerConfig per environment)",
@@ -259,7 +263,7 @@ fn platform_apps(cx: &EmitContext<'_>) -> Vec<PlatformApp> {
         apps.push(PlatformApp {
             suffix: LOGGING_APP,
             dir: "fluentd",
-            include: "fluentd.yaml",
+            include: Some("fluentd.yaml"),
             namespace: super::fluentd::NAMESPACE,
             wave: -1,
             what: "the Fluentd DaemonSet, its RBAC and configuration",
@@ -411,18 +415,21 @@ impl Emitter for ArgoCd {
                     "retry".into(),
                     json!({"limit": 5, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "3m"}}),
                 );
+                let mut source = json!({
+                    "repoURL": repo,
+                    "targetRevision": p.cd_revision,
+                    "path": format!("{out_dir}/{}", a.dir),
+                });
+                if let Some(include) = a.include {
+                    source["directory"] = json!({"include": include});
+                }
                 json!({
                     "apiVersion": "argoproj.io/v1alpha1",
                     "kind": "Application",
                     "metadata": meta,
                     "spec": {
                         "project": platform_project,
-                        "source": {
-                            "repoURL": repo,
-                            "targetRevision": p.cd_revision,
-                            "path": format!("{out_dir}/{}", a.dir),
-                            "directory": {"include": a.include},
-                        },
+                        "source": source,
                         "destination": destination(a.namespace),
                         "syncPolicy": sync,
                     },

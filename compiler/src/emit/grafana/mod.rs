@@ -1,6 +1,7 @@
 //! `grafana`: one dashboard per service and an overview of the project, as Grafana
-//! dashboard JSON (`grafana/<service>.json`, `grafana/overview.json`) and as ConfigMaps for
-//! the Grafana sidecar (`grafana/dashboards.yaml`).
+//! dashboard JSON (`grafana/<service>.json`, `grafana/overview.json`), and the
+//! `grafana/kustomization.yaml` whose `configMapGenerator` makes the Grafana sidecar's
+//! ConfigMaps from those files: each dashboard is written once.
 //!
 //! A service dashboard shows what the service serves (RED: rate, errors, duration, from
 //! [`metrics`](crate::emit::metrics)), each SLO as the `prometheus` target records it (SLI, objective, error
@@ -42,6 +43,8 @@ pub const FOLDER_ANNOTATION: &str = "grafana_folder";
 pub const SCHEMA_VERSION: u32 = 42;
 /// Every generated dashboard has this version: a change is a new build, not an edit.
 pub const DASHBOARD_VERSION: u32 = 1;
+/// The file that makes the dashboards' ConfigMaps (`kustomize build grafana/`).
+pub const KUSTOMIZATION: &str = "grafana/kustomization.yaml";
 /// Grafana refuses longer uids.
 pub const MAX_UID_LEN: usize = 40;
 
@@ -110,27 +113,51 @@ fn generated(source: &str) -> String {
     )
 }
 
-/// A ConfigMap the Grafana sidecar loads: the dashboard JSON under `<uid>.json` (the
-/// sidecar writes every key of every ConfigMap into one folder, so keys must be unique).
-fn config_map(cx: &EmitContext<'_>, name: &str, uid: &str, json: &str, source: String) -> Value {
+/// The kustomization that makes the sidecar's ConfigMaps from the dashboard files:
+/// `kustomize build grafana/` (or Argo CD, which runs it on a directory that holds a
+/// `kustomization.yaml`) reads each `.json` file, so a dashboard is written once, in its
+/// file. One generator per dashboard, named as the ConfigMap: the data key is `<uid>.json`
+/// (the sidecar writes every key of every ConfigMap into one folder, so keys must be
+/// unique); no name suffix, so the sidecar and a reader see stable names. What every
+/// ConfigMap carries (the sidecar's label, the folder) is written once, in
+/// `generatorOptions`; each generator's `options` adds where its dashboard comes from.
+fn kustomization(cx: &EmitContext<'_>, maps: &[ConfigMap]) -> Value {
+    let project = &cx.model.project.name;
+    let generators: Vec<Value> = maps
+        .iter()
+        .map(|m| {
+            json!({
+                "name": m.name,
+                "namespace": DASHBOARD_NAMESPACE,
+                "files": [format!("{}.json={}", m.uid, m.file)],
+                "options": {"annotations": {"nestio.dev/source": m.source}},
+            })
+        })
+        .collect();
     json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": name,
-            "namespace": DASHBOARD_NAMESPACE,
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "generatorOptions": {
+            "disableNameSuffixHash": true,
             "labels": {
                 DASHBOARD_LABEL.0: DASHBOARD_LABEL.1,
-                "app.kubernetes.io/part-of": cx.model.project.name,
+                "app.kubernetes.io/part-of": project,
                 "app.kubernetes.io/managed-by": "nestioc",
             },
-            "annotations": {
-                FOLDER_ANNOTATION: cx.model.project.name,
-                "nestio.dev/source": source,
-            },
+            "annotations": {FOLDER_ANNOTATION: project},
         },
-        "data": { format!("{uid}.json"): json },
+        "configMapGenerator": generators,
     })
+}
+
+/// One dashboard's ConfigMap, as the kustomization generates it.
+struct ConfigMap {
+    name: String,
+    uid: String,
+    /// The dashboard's file, relative to `grafana/`.
+    file: String,
+    /// Where the dashboard comes from in the topology.
+    source: String,
 }
 
 impl Emitter for Grafana {
@@ -139,22 +166,22 @@ impl Emitter for Grafana {
     }
 
     fn description(&self) -> &'static str {
-        "Grafana dashboards: grafana/<service>.json, grafana/overview.json, and grafana/dashboards.yaml (ConfigMaps for the Grafana sidecar)"
+        "Grafana dashboards: grafana/<service>.json, grafana/overview.json, and grafana/kustomization.yaml (makes the ConfigMaps for the Grafana sidecar from those files)"
     }
 
     fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
         let project = &cx.model.project.name;
-        // A dashboard's file, and its ConfigMap as a YAML document of dashboards.yaml.
-        // The ConfigMap carries the dashboard as compact JSON: the sidecar does not read it
-        // and a ConfigMap holds at most 1 MiB, where pretty JSON, indented again as a YAML
-        // block, took three times the bytes (the `.json` file is the one to review).
+        // A dashboard's file, and what its ConfigMap's generator needs.
         let file = |path: String, name: String, uid: String, dashboard: Value, span| {
-            let json = to_json(&dashboard);
-            let compact = serde_json::to_string(&dashboard).unwrap_or_default();
-            let map = to_yaml(&config_map(cx, &name, &uid, &compact, cx.location(span)));
+            let map = ConfigMap {
+                name,
+                uid,
+                file: path.trim_start_matches("grafana/").to_owned(),
+                source: cx.location(span),
+            };
             let artifact = Artifact {
                 path,
-                contents: json,
+                contents: to_json(&dashboard),
                 source: Some(span),
             };
             (artifact, map)
@@ -175,19 +202,12 @@ impl Emitter for Grafana {
             overview(cx),
             cx.model.project.span,
         ));
-        // What `documents` gives for the maps, each serialised on its own thread.
-        let mut all = header(&cx.sources.get(cx.model.project.source).name);
-        let mut out = Vec::with_capacity(dashboards.len() + 1);
-        for (i, (artifact, map)) in dashboards.into_iter().enumerate() {
-            if i > 0 {
-                all.push_str("---\n");
-            }
-            all.push_str(&map);
-            out.push(artifact);
-        }
+        let (mut out, maps): (Vec<Artifact>, Vec<ConfigMap>) = dashboards.into_iter().unzip();
+        let mut kustomization_yaml = header(&cx.sources.get(cx.model.project.source).name);
+        kustomization_yaml.push_str(&to_yaml(&kustomization(cx, &maps)));
         out.push(Artifact {
-            path: "grafana/dashboards.yaml".into(),
-            contents: all,
+            path: KUSTOMIZATION.into(),
+            contents: kustomization_yaml,
             source: Some(cx.model.project.span),
         });
         Ok(out)
