@@ -160,16 +160,19 @@ impl Built {
         envs
     }
 
-    /// The service charts and the umbrella chart (the one with dependencies).
+    /// The service charts and the umbrella chart (the one that depends on the service
+    /// charts); the shared chart `helm/nestio-service/` is neither.
     fn charts(&self) -> (Vec<String>, String) {
         let mut services = Vec::new();
         let mut umbrellas = Vec::new();
         for dir in subdirs(&self.out.join("helm")) {
-            let chart: Value = parse_one(&dir.join("Chart.yaml"));
-            if chart.get("dependencies").is_some() {
-                umbrellas.push(file_name(&dir));
-            } else {
+            if file_name(&dir) == crate::support::SHARED_CHART {
+                continue;
+            }
+            if crate::support::is_service_chart(&dir) {
                 services.push(file_name(&dir));
+            } else {
+                umbrellas.push(file_name(&dir));
             }
         }
         assert!(!services.is_empty(), "{}: no service charts", self.name);
@@ -236,11 +239,6 @@ fn is_core_kind(doc: &Value) -> bool {
             | "networking.k8s.io"
             | "rbac.authorization.k8s.io"
     )
-}
-
-fn parse_one(path: &Path) -> Value {
-    serde_saphyr::from_str(&read(path))
-        .unwrap_or_else(|e| panic!("{} is not YAML: {e}", path.display()))
 }
 
 /// Objects by `Kind/namespace/name`; a key twice is an error.
@@ -394,7 +392,9 @@ fn helm_service_charts_render_what_the_kubernetes_target_wrote() {
         for env in built.envs() {
             for service in &services {
                 let what = format!("{}: helm/{service} in {env}", built.name);
-                let chart = built.out.join("helm").join(service);
+                let vendored = temp_dir();
+                let chart =
+                    crate::support::vendor_chart(&built.out.join("helm"), service, vendored.path());
                 let values = chart.join(format!("values-{env}.yaml"));
                 assert!(values.is_file(), "{what}: no {}", values.display());
                 let manifest = built.manifest(&env, service);
@@ -414,20 +414,6 @@ fn helm_service_charts_render_what_the_kubernetes_target_wrote() {
     }
 }
 
-/// Copies a directory tree.
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.expect("walk chart");
-        let rel = entry.path().strip_prefix(from).expect("under the chart");
-        let dest = to.join(rel);
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&dest).expect("create directory");
-        } else {
-            std::fs::copy(entry.path(), &dest).expect("copy file");
-        }
-    }
-}
-
 #[test]
 fn helm_umbrella_chart_renders_every_service() {
     let Some(tool) = Tool::find("helm", "nestioc-helm-check") else {
@@ -435,15 +421,13 @@ fn helm_umbrella_chart_renders_every_service() {
     };
     for built in build_examples() {
         let (services, project) = built.charts();
-        // `helm dependency build`, offline: the `file://../<service>` charts go to charts/.
+        // `helm dependency build`, offline: the `file://../<service>` charts go to charts/,
+        // each with the shared chart in its own charts/.
         let vendored = temp_dir();
         let chart = vendored.path().join(&project);
-        copy_dir(&built.out.join("helm").join(&project), &chart);
+        crate::support::copy_tree(&built.out.join("helm").join(&project), &chart);
         for service in &services {
-            copy_dir(
-                &built.out.join("helm").join(service),
-                &chart.join("charts").join(service),
-            );
+            crate::support::vendor_chart(&built.out.join("helm"), service, &chart.join("charts"));
         }
         for env in built.envs() {
             let what = format!("{}: umbrella chart helm/{project} in {env}", built.name);

@@ -91,8 +91,9 @@ fn kept_by_helm(obj: &Value) -> bool {
 /// when installed), else the rendered manifest nestioc writes (conformance.rs proves the
 /// two equal).
 fn rendered(built: &Built, env: &str, service: &str) -> Vec<Value> {
-    let chart = built.out.join("helm").join(service);
     if let Some(helm) = validator("gitops", "helm") {
+        let vendored = tempfile::tempdir().expect("tmp");
+        let chart = crate::support::vendor_chart(&built.out.join("helm"), service, vendored.path());
         let manifest = built.manifest(env, service);
         let ns = crate::conformance::namespace(&manifest);
         let out = Command::new(helm)
@@ -124,10 +125,7 @@ fn application(built: &Built, env: &str, service: &str) -> Value {
 fn services(built: &Built) -> Vec<String> {
     crate::support::subdirs(&built.out.join("helm"))
         .iter()
-        .filter(|d| {
-            !std::fs::read_to_string(d.join("Chart.yaml"))
-                .is_ok_and(|t| t.contains("dependencies:"))
-        })
+        .filter(|d| crate::support::is_service_chart(d))
         .map(|d| crate::conformance::file_name(d))
         .collect()
 }

@@ -382,7 +382,8 @@ fn helm_charts_render_hostile_values_exactly() {
         std::fs::create_dir_all(f.parent().unwrap()).unwrap();
         std::fs::write(f, text).unwrap();
     }
-    let chart = out.path().join("helm/api");
+    let vendored = tempfile::tempdir().unwrap();
+    let chart = crate::support::vendor_chart(&out.path().join("helm"), "api", vendored.path());
     let rendered = tempfile::Builder::new()
         .prefix("nestioc-hostile-rendered-")
         .tempdir()
@@ -490,7 +491,7 @@ fn printable_hostile_env_names_arrive_exactly() {
             "{what}: depends-on env="
         );
     };
-    let values = &yaml_docs(&files["helm/api/values.yaml"])[0];
+    let values = &yaml_docs(&files["helm/api/values.yaml"])[0][crate::support::SHARED_CHART];
     check("values.yaml", values["env"].as_array().expect("env"));
     let docs = yaml_docs(&files["kubernetes/prod/api.yaml"]);
     let workload = docs
@@ -514,7 +515,8 @@ fn printable_hostile_env_names_arrive_exactly() {
         std::fs::create_dir_all(f.parent().unwrap()).unwrap();
         std::fs::write(f, text).unwrap();
     }
-    let chart = out.path().join("helm/api");
+    let vendored = tempfile::tempdir().unwrap();
+    let chart = crate::support::vendor_chart(&out.path().join("helm"), "api", vendored.path());
     let rendered = tempfile::Builder::new()
         .prefix("nestioc-hostile-env-rendered-")
         .tempdir()

@@ -191,3 +191,46 @@ fn strip_mesh_only(text: &str) -> String {
     }
     out
 }
+
+/// The shared chart's directory under `helm/` (every service chart depends on it).
+pub(crate) const SHARED_CHART: &str = "nestio-service";
+
+/// A copy of the service chart `helm/<service>/` under `into`, with its dependency vendored
+/// as `helm dependency build` would (Helm loads an unpacked chart in `charts/` as one), so
+/// `helm template` renders it offline. Returns the copy's path.
+pub(crate) fn vendor_chart(helm_dir: &Path, service: &str, into: &Path) -> PathBuf {
+    let chart = into.join(service);
+    copy_tree(&helm_dir.join(service), &chart);
+    copy_tree(
+        &helm_dir.join(SHARED_CHART),
+        &chart.join("charts").join(SHARED_CHART),
+    );
+    chart
+}
+
+/// Whether `dir` (under `helm/`) is a service chart: it depends on the shared chart only.
+pub(crate) fn is_service_chart(dir: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(dir.join("Chart.yaml")) else {
+        return false;
+    };
+    let Ok(chart) = serde_saphyr::from_str::<serde_json::Value>(&text) else {
+        return false;
+    };
+    chart["dependencies"]
+        .as_array()
+        .is_some_and(|d| d.len() == 1 && d[0]["name"] == SHARED_CHART)
+}
+
+/// Copies a directory tree.
+pub(crate) fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.expect("walk");
+        let rel = entry.path().strip_prefix(from).expect("under the tree");
+        let dest = to.join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).expect("create directory");
+        } else {
+            std::fs::copy(entry.path(), &dest).expect("copy file");
+        }
+    }
+}

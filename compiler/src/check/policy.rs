@@ -125,7 +125,8 @@ pub(super) fn mesh_features(model: &Model, _: &Topology, diags: &mut Diagnostics
     }
 }
 
-/// The umbrella chart lives at `helm/<project>/`, beside the service charts.
+/// The umbrella chart lives at `helm/<project>/`, beside the service charts and the shared
+/// chart `helm/nestio-service/`.
 pub(super) fn output_names(model: &Model, _: &Topology, diags: &mut Diagnostics) {
     if let Some(service) = model.services.get(&model.project.name) {
         diags.push(
@@ -142,6 +143,34 @@ pub(super) fn output_names(model: &Model, _: &Topology, diags: &mut Diagnostics)
                 "the umbrella chart is helm/<project>/ too",
             )
             .with_help("rename the service or the project"),
+        );
+    }
+    // The shared chart's directory is helm/nestio-service/.
+    let shared = crate::model::names::SHARED_CHART;
+    if let Some(service) = model.services.get(shared) {
+        diags.push(
+            Diagnostic::error(
+                Code::DuplicateName,
+                format!("service `{shared}` has the shared chart's name"),
+            )
+            .with_label(
+                service.name_span,
+                "the service's chart would be helm/nestio-service/, where the shared chart every service chart depends on is",
+            )
+            .with_help("rename the service"),
+        );
+    }
+    if model.project.name == shared {
+        diags.push(
+            Diagnostic::error(
+                Code::DuplicateName,
+                format!("project `{shared}` has the shared chart's name"),
+            )
+            .with_label(
+                model.project.span,
+                "the umbrella chart would be helm/nestio-service/, where the shared chart every service chart depends on is",
+            )
+            .with_help("rename the project"),
         );
     }
 }

@@ -473,7 +473,7 @@ impl Emitter for ArgoCd {
         });
 
         for env in &envs {
-            // CI deploys an image by `argocd app set --helm-set image.tag=...` on the child
+            // CI deploys an image by `argocd app set --helm-set nestio-service.image.tag=...` on the child
             // Application; the parent must not put the committed spec back.
             let mut root_sync = sync_policy(env);
             if let Some(opts) = root_sync["syncOptions"].as_array_mut() {

@@ -815,10 +815,13 @@ pub fn plan<'a>(cx: &EmitContext<'a>) -> Plan<'a> {
 #[must_use]
 pub fn deploy_commands(plan: &ServicePlan<'_>, deploy: &Deploy, sha_var: &str) -> Vec<String> {
     let app = &deploy.app;
-    let mut set = format!("argocd app set {app} --helm-set \"image.tag=${sha_var}\"");
+    // The service chart holds its values under the shared chart's key (Helm scopes a
+    // subchart's values by its name).
+    let key = crate::emit::helm::SHARED_CHART;
+    let mut set = format!("argocd app set {app} --helm-set \"{key}.image.tag=${sha_var}\"");
     if plan.service.image.digest.is_some() {
         // A digest wins over the tag in the chart: clear it so the new tag is what runs.
-        set.push_str(" --helm-set image.digest=");
+        set.push_str(&format!(" --helm-set {key}.image.digest="));
     }
     let sync = format!(
         "argocd app sync {app}{} --timeout {SYNC_TIMEOUT_SECONDS}",
