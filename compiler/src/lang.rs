@@ -315,6 +315,20 @@ pub const MESH: NodeSpec = NodeSpec {
     )
 };
 
+pub const RULE_FORMS: &[&str] = &["operator", "files"];
+
+pub const PROMETHEUS: NodeSpec = NodeSpec {
+    args: &[arg(
+        "form",
+        Kind::Enum(RULE_FORMS),
+        "The form of the rules and the alert routing",
+    )],
+    ..node(
+        "prometheus",
+        "The one form the SLO rules and the alert routing are written in: `operator` (default: `prometheus/<service>.prometheusrule.yaml` PrometheusRules and `alertmanager/alertmanagerconfig.yaml` AlertmanagerConfigs, for the Prometheus Operator the platform installs and Argo CD deploys) or `files` (`prometheus/<service>.rules.yaml` rule files and `alertmanager/inhibit.yaml`, for a Prometheus and an Alertmanager configured by hand). Either way `prometheus/<service>.rules.test.yaml` holds the promtool tests.",
+    )
+};
+
 pub const CI: NodeSpec = NodeSpec {
     args: &[arg("system", Kind::Enum(CI_SYSTEMS), "A CI system")],
     rest: Some(arg("system", Kind::Enum(CI_SYSTEMS), "A CI system")),
@@ -474,6 +488,7 @@ pub const PROJECT: NodeSpec = NodeSpec {
         &REVIEW,
         &CD,
         &LOGGING_NODE,
+        &PROMETHEUS,
         &DEFAULTS,
         &ENVIRONMENT,
         &ALLOW,

@@ -123,6 +123,28 @@ impl Mesh {
     }
 }
 
+/// The one form the SLO rules and the alert routing are written in (`prometheus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RulesForm {
+    /// `PrometheusRule` and `AlertmanagerConfig` objects, for the Prometheus Operator (what
+    /// the platform playbook installs, and what Argo CD deploys).
+    #[default]
+    Operator,
+    /// Rule files with their promtool tests, and an Alertmanager configuration fragment,
+    /// for a Prometheus and an Alertmanager configured by hand.
+    Files,
+}
+
+impl RulesForm {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RulesForm::Operator => "operator",
+            RulesForm::Files => "files",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Project {
     pub name: String,
@@ -146,6 +168,8 @@ pub struct Project {
     pub cd_revision: String,
     pub cd_path: String,
     pub logging: Option<Logging>,
+    /// `prometheus "operator"|"files"`.
+    pub rules: RulesForm,
     /// Declared environments, in declaration order. When none is declared, one
     /// environment named `default` stands in (see [`Project::environments`]).
     pub environments: Vec<Environment>,

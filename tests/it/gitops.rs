@@ -904,7 +904,7 @@ fn operator_config(objects: &[Value]) -> Value {
 /// operator merges them: the merged configuration passes `amtool check-config`, every
 /// alert of an environment reaches its owner's receiver of that environment's object
 /// (`amtool config routes test`), and the inhibition rules are those of
-/// `alertmanager/inhibit.yaml` scoped to the namespace. In `monitoring` (where the
+/// `alertmanager/inhibit.yaml` (the same project's `files` form) scoped to the namespace. In `monitoring` (where the
 /// routing would be if it followed the rules) the operator's namespace matcher would
 /// route no SLO alert at all: the test shows that too.
 #[test]
@@ -918,8 +918,29 @@ fn alertmanager_configs_route_each_environment_to_its_owners() {
         .filter(|b| b.name.starts_with("shop"))
     {
         let objects = documents(&built.out.join("alertmanager/alertmanagerconfig.yaml"));
+        // The same project in the `files` form: its alertmanager/inhibit.yaml is the
+        // configuration the objects must carry.
+        // (The routing follows the graph and the owners, which a variant's mesh does not
+        // change: `shop (mesh linkerd)` routes as `shop`.)
+        let example = built.name.split(" (").next().unwrap_or(&built.name);
+        let (_src, files_form) = crate::support::with_rules_form(
+            &crate::support::root().join("examples").join(example),
+            "files",
+        );
+        let native_build =
+            crate::conformance::build_opts(&files_form, &nestioc::Options::default());
+        assert!(
+            !built.out.join("alertmanager/inhibit.yaml").exists()
+                && !native_build
+                    .out
+                    .join("alertmanager/alertmanagerconfig.yaml")
+                    .exists(),
+            "{}: one form of the routing per build",
+            built.name
+        );
         let native: Value = serde_saphyr::from_str(
-            &std::fs::read_to_string(built.out.join("alertmanager/inhibit.yaml")).expect("read"),
+            &std::fs::read_to_string(native_build.out.join("alertmanager/inhibit.yaml"))
+                .expect("read"),
         )
         .expect("yaml");
         let envs = built.envs();

@@ -28,7 +28,7 @@ use super::yaml::{documents, header};
 use super::{Artifact, EmitContext, Emitter};
 use crate::diag::Diagnostic;
 use crate::model::names::{ALERTING_APP, DASHBOARDS_APP, LOGGING_APP, MESH_APP, SLO_RULES_APP};
-use crate::model::{Environment, Mesh, Service};
+use crate::model::{Environment, Mesh, RulesForm, Service};
 use crate::source::Span;
 
 pub(super) struct ArgoCd;
@@ -229,7 +229,10 @@ fn platform_apps(cx: &EmitContext<'_>) -> Vec<PlatformApp> {
         .services
         .values()
         .any(|s| !super::prometheus::rule_groups(cx, s, false).is_empty());
-    if has_rules {
+    // In the `files` form the rules and the routing are for a Prometheus configured by
+    // hand: no object to deploy.
+    let operator = p.rules == RulesForm::Operator;
+    if has_rules && operator {
         apps.push(PlatformApp {
             suffix: SLO_RULES_APP,
             dir: "prometheus",
@@ -247,14 +250,16 @@ fn platform_apps(cx: &EmitContext<'_>) -> Vec<PlatformApp> {
         wave: -1,
         what: "the Grafana dashboards (ConfigMaps for the Grafana sidecar)",
     });
-    apps.push(PlatformApp {
-        suffix: ALERTING_APP,
-        dir: "alertmanager",
-        include: "alertmanagerconfig.yaml",
-        namespace: super::prometheus::RULES_NAMESPACE,
-        wave: -1,
-        what: "the Alertmanager routing and inhibition (an AlertmanagerConfig per environment)",
-    });
+    if operator {
+        apps.push(PlatformApp {
+            suffix: ALERTING_APP,
+            dir: "alertmanager",
+            include: "alertmanagerconfig.yaml",
+            namespace: super::prometheus::RULES_NAMESPACE,
+            wave: -1,
+            what: "the Alertmanager routing and inhibition (an AlertmanagerConfig per environment)",
+        });
+    }
     if p.logging.as_ref().is_some_and(|l| l.system == "fluentd") {
         apps.push(PlatformApp {
             suffix: LOGGING_APP,

@@ -473,6 +473,14 @@ fn lower_project(node: &Node, diags: &mut Diagnostics) -> Option<Project> {
     let review = child(kids, "review")
         .and_then(|n| n.arg(0))
         .is_some_and(|e| e.value == Value::Bool(true));
+    // Unknown forms are reported by the structure check against `lang::RULE_FORMS`.
+    let rules = match child(kids, "prometheus")
+        .and_then(|n| arg_str(n, 0))
+        .as_deref()
+    {
+        Some("files") => crate::model::RulesForm::Files,
+        _ => crate::model::RulesForm::Operator,
+    };
     Some(Project {
         branching,
         review,
@@ -490,6 +498,7 @@ fn lower_project(node: &Node, diags: &mut Diagnostics) -> Option<Project> {
         cd_revision,
         cd_path,
         logging,
+        rules,
         environments,
     })
 }
