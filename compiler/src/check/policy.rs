@@ -3,7 +3,7 @@
 use crate::diag::{Code, Diagnostic, Diagnostics};
 use crate::graph::Topology;
 use crate::lower::unknown_port;
-use crate::model::{Mesh, Model, Protocol, RolloutKind};
+use crate::model::{Cd, Mesh, Model, Protocol, RolloutKind};
 use crate::source::Span;
 
 /// A service must not require one two or more tiers less critical than itself: a
@@ -149,7 +149,7 @@ pub(super) fn output_names(model: &Model, _: &Topology, diags: &mut Diagnostics)
 /// NST0315: two of the project's Argo CD Applications would have the same name (the later
 /// would replace the earlier).
 pub(super) fn argocd_names(model: &Model, _: &Topology, diags: &mut Diagnostics) {
-    if model.project.cd != "argocd" {
+    if model.project.cd != Cd::ArgoCd {
         return;
     }
     let names = crate::model::names::application_names(model);
@@ -178,7 +178,7 @@ pub(super) fn argocd_names(model: &Model, _: &Topology, diags: &mut Diagnostics)
 /// environments in one namespace would deploy the same objects (the same names from the
 /// same charts) twice, and their Applications would overwrite each other's.
 pub(super) fn argocd_namespaces(model: &Model, _: &Topology, diags: &mut Diagnostics) {
-    if model.project.cd != "argocd" {
+    if model.project.cd != Cd::ArgoCd {
         return;
     }
     let envs = model.project.environments();

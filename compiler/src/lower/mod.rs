@@ -20,9 +20,10 @@ use crate::diag::{At, Code, Diagnostic, Diagnostics};
 use crate::lang;
 use crate::model::values::{self, Duration, Percent, Quantity};
 use crate::model::{
-    CircuitBreaker, CustomSli, Dependency, EnvValue, EnvVar, Environment, Expose, External, Image,
-    Logging, Mesh, Model, Port, Project, Protocol, Publish, Replicas, Resources, Rollout,
-    RolloutKind, Schedule, Service, Slo, SloKind, Spanned, Step, Volume,
+    Branching, Cd, CiSystem, CircuitBreaker, CustomSli, Dependency, EnvValue, EnvVar, Environment,
+    Expose, External, Image, LogSystem, Logging, Mesh, Model, Port, Project, Protocol, Publish,
+    Replicas, Resources, Rollout, RolloutKind, Schedule, Service, Slo, SloKind, Spanned, Step,
+    Volume,
 };
 use crate::source::{Origin, SourceMap, Span};
 use crate::suggest;
@@ -332,13 +333,13 @@ fn lower_project(node: &Node, diags: &mut Diagnostics) -> Option<Project> {
         Some("linkerd") => Mesh::Linkerd,
         _ => Mesh::None,
     };
-    let mut ci: Vec<String> = kids
+    let mut ci: Vec<CiSystem> = kids
         .iter()
         .filter(|n| n.name == "ci")
         .flat_map(|n| n.args().filter_map(str_of).collect::<Vec<_>>())
-        .filter(|s| lang::CI_SYSTEMS.contains(&s.as_str()))
+        .filter_map(|s| CiSystem::parse(&s))
         .collect();
-    ci.sort_by_key(|s| lang::CI_SYSTEMS.iter().position(|c| c == s));
+    ci.sort();
     ci.dedup();
     let ci_nestioc_source = kids
         .iter()
@@ -359,15 +360,17 @@ fn lower_project(node: &Node, diags: &mut Diagnostics) -> Option<Project> {
             }
         });
     let cd_node = child(kids, "cd");
+    // An unknown system is reported by the structural check.
     let cd = cd_node
         .and_then(|n| arg_str(n, 0))
-        .unwrap_or_else(|| "none".into());
+        .and_then(|s| Cd::parse(&s))
+        .unwrap_or(Cd::None);
     let cd_repository = cd_node.and_then(|n| spanned_str(n, "repository"));
     if let Some(r) = &cd_repository {
         if let Err(d) = check_repo_url(&r.value).at(r.span) {
             diags.push(d);
         }
-    } else if (cd == "argocd" || cd == "spinnaker")
+    } else if cd != Cd::None
         && let Some(n) = cd_node
     {
         diags.push(
@@ -402,12 +405,13 @@ fn lower_project(node: &Node, diags: &mut Diagnostics) -> Option<Project> {
         }
     }
     let logging = child(kids, "logging").and_then(|n| {
-        let system = arg_str(n, 0)?;
+        // `None` for `none`, and for a name the structural check has reported.
+        let system = LogSystem::parse(&arg_str(n, 0)?);
         let elasticsearch = logging::lower_elasticsearch(n, diags);
         let retention = logging::lower_retention(n, diags);
         let es_node = n.children.iter().find(|c| c.name == "elasticsearch");
-        (system != "none").then_some(Logging {
-            system,
+        Some(Logging {
+            system: system?,
             elasticsearch,
             es_credentials: es_node.and_then(|e| prop_str(e, "credentials")),
             es_ca: es_node.and_then(|e| prop_str(e, "ca")),
@@ -469,7 +473,8 @@ fn lower_project(node: &Node, diags: &mut Diagnostics) -> Option<Project> {
     }
     let branching = child(kids, "branching")
         .and_then(|n| arg_str(n, 0))
-        .unwrap_or_else(|| "trunk".into());
+        .and_then(|s| Branching::parse(&s))
+        .unwrap_or(Branching::Trunk);
     let review = child(kids, "review")
         .and_then(|n| n.arg(0))
         .is_some_and(|e| e.value == Value::Bool(true));
