@@ -332,7 +332,7 @@ fn alertmanager_inhibition_follows_the_graph() {
     let mut expected: Vec<(String, String)> = topology
         .edges
         .iter()
-        .filter(|e| !e.optional)
+        .filter(|e| !e.optional())
         .filter(|e| {
             !model.services[&e.caller].slos.is_empty()
                 && model.services[&e.callee].schedule.is_none()

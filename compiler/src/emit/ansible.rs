@@ -16,7 +16,7 @@ use super::rollout::GATEWAY_API_PLUGIN;
 use super::yaml::{document_indented, header};
 use super::{Artifact, EmitContext, Emitter};
 use crate::diag::Diagnostic;
-use crate::model::Mesh;
+use crate::model::{Cd, LogSystem, Mesh};
 
 pub(super) struct Ansible;
 
@@ -98,9 +98,12 @@ impl Platform {
         namespaces.dedup();
         Platform {
             mesh: p.mesh,
-            argo: p.cd == "argocd",
-            fluentd: p.logging.as_ref().is_some_and(|l| l.system == "fluentd"),
-            spinnaker: p.cd == "spinnaker",
+            argo: p.cd == Cd::ArgoCd,
+            fluentd: p
+                .logging
+                .as_ref()
+                .is_some_and(|l| l.system == LogSystem::Fluentd),
+            spinnaker: p.cd == Cd::Spinnaker,
             operator_rules: p.rules == crate::model::RulesForm::Operator,
             namespaces,
         }

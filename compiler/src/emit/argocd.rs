@@ -28,7 +28,7 @@ use super::yaml::{documents, header};
 use super::{Artifact, EmitContext, Emitter};
 use crate::diag::Diagnostic;
 use crate::model::names::{ALERTING_APP, DASHBOARDS_APP, LOGGING_APP, MESH_APP, SLO_RULES_APP};
-use crate::model::{Environment, Mesh, RulesForm, Service};
+use crate::model::{Cd, Environment, LogSystem, Mesh, RulesForm, Service};
 use crate::source::Span;
 
 pub(super) struct ArgoCd;
@@ -260,7 +260,10 @@ fn platform_apps(cx: &EmitContext<'_>) -> Vec<PlatformApp> {
             what: "the Alertmanager routing and inhibition (an AlertmanagerConfig per environment)",
         });
     }
-    if p.logging.as_ref().is_some_and(|l| l.system == "fluentd") {
+    if p.logging
+        .as_ref()
+        .is_some_and(|l| l.system == LogSystem::Fluentd)
+    {
         apps.push(PlatformApp {
             suffix: LOGGING_APP,
             dir: "fluentd",
@@ -297,7 +300,8 @@ pub const APPLICATION_HEALTH_KEY: &str = "resource.customizations.health.argopro
 
 impl Emitter for ArgoCd {
     fn name(&self) -> &'static str {
-        "argocd"
+        // The target is named after the system it generates for.
+        Cd::ArgoCd.as_str()
     }
 
     fn description(&self) -> &'static str {
@@ -306,7 +310,7 @@ impl Emitter for ArgoCd {
 
     fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
         let p = &cx.model.project;
-        if p.cd != "argocd" {
+        if p.cd != Cd::ArgoCd {
             return Ok(Vec::new());
         }
         let Some(repo) = p.cd_repository.as_ref().map(|r| r.value.clone()) else {
@@ -478,7 +482,7 @@ impl Emitter for ArgoCd {
         });
 
         for env in &envs {
-            // CI deploys an image by `argocd app set --helm-set nestio-service.image.tag=...` on the child
+            // CI deploys an image by `argocd app set --helm-set image.tag=...` on the child
             // Application; the parent must not put the committed spec back.
             let mut root_sync = sync_policy(env);
             if let Some(opts) = root_sync["syncOptions"].as_array_mut() {

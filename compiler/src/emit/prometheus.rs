@@ -346,7 +346,7 @@ fn edge_group(cx: &EmitContext<'_>, service: &Service) -> Option<Value> {
             "expr": metrics::edge_latency_quantile_ms(mesh, &service.name, callee, "0.99", "5m")?,
             "labels": labels,
         }));
-        if let (Some(b), false) = (budget, edge.optional) {
+        if let (Some(b), false) = (budget, edge.optional()) {
             rules.push(json!({
                 "alert": "EdgeErrorBudgetThreat",
                 "expr": format!(
@@ -795,7 +795,7 @@ impl Emitter for Alertmanager {
         // consequence: mute them. Every callee with callers has outage alerts.
         let page = alert_severity("page");
         let mut inhibit: Vec<Value> = Vec::new();
-        for edge in cx.topology.edges.iter().filter(|e| !e.optional) {
+        for edge in cx.topology.edges.iter().filter(|e| !e.optional()) {
             let callee_pages = cx
                 .model
                 .services

@@ -26,7 +26,7 @@ pub(super) use jenkins::Jenkins;
 use serde_json::Value;
 
 use super::EmitContext;
-use crate::model::{Environment, Service};
+use crate::model::{Branching, Cd, Environment, Service};
 
 /// The version of nestioc the pipelines install: the one that generated them, so that
 /// `nestioc build --check` compares like with like.
@@ -689,7 +689,7 @@ pub fn promotion_envs(envs: &[Environment]) -> (Option<&Environment>, Option<&En
 #[must_use]
 pub fn plan<'a>(cx: &EmitContext<'a>) -> Plan<'a> {
     let project = &cx.model.project;
-    let trunk = project.branching != "gitflow";
+    let trunk = project.branching == Branching::Trunk;
     let (staging_refs, prod_refs, push_refs) = if trunk {
         (
             Refs {
@@ -751,7 +751,7 @@ pub fn plan<'a>(cx: &EmitContext<'a>) -> Plan<'a> {
             continue;
         }
         let mut deploys = Vec::new();
-        if project.cd == "argocd" && dockerfile.is_some() {
+        if project.cd == Cd::ArgoCd && dockerfile.is_some() {
             for (env, refs) in [(staging, &staging_refs), (prod, &prod_refs)] {
                 if let Some(env) = env {
                     deploys.push(Deploy {
