@@ -352,7 +352,7 @@ fn own_env(env: &[EnvVar]) -> Vec<Value> {
 
 fn env_list(cx: &EmitContext<'_>, service: &Service) -> Vec<Value> {
     let mut out = own_env(&service.env);
-    for (name, addr) in cx.topology.dependency_env(cx.model, service) {
+    for (name, addr) in cx.topology.dependency_env(service) {
         out.push(json!({"name": name, "value": addr}));
     }
     out

@@ -10,9 +10,10 @@ use super::panels::{
     Dashboard, Grid, Stat, dashboard, instant, panel_link, project_dashboards_link, project_tag,
     ref_id, slo_selector, slo_title, stat, testdata, text, variables,
 };
-use super::service::{budget_thresholds, edge_policy, edge_port};
+use super::service::budget_thresholds;
 use super::{dashboard_url, generated, overview_uid, service_uid};
 use crate::emit::EmitContext;
+use crate::graph::PortStyle;
 use crate::model::Service;
 
 /// One CSV field: quoted when it holds a comma, a quote or a line break.
@@ -99,20 +100,13 @@ fn topology_targets(cx: &EmitContext<'_>) -> Vec<Value> {
     }
     let mut edges = Vec::new();
     for e in &cx.topology.edges {
-        let port = edge_port(cx, e);
         edges.push(vec![
-            format!(
-                "{}->{}:{}",
-                e.caller,
-                e.callee,
-                port.map(|p| p.name.as_str()).unwrap_or_default()
-            ),
+            format!("{}->{}:{}", e.caller, e.callee, e.target.name),
             e.caller.clone(),
             e.callee.clone(),
-            port.map(|p| format!("{} {}", p.protocol.as_str(), p.port))
-                .unwrap_or_default(),
-            edge_policy(cx, e),
-            if e.optional { "4 4" } else { "" }.to_owned(),
+            e.port_label(PortStyle::Protocol),
+            e.policy_label(),
+            if e.optional() { "4 4" } else { "" }.to_owned(),
         ]);
     }
     for ((name, host, port), callers) in &externals {
