@@ -1629,7 +1629,7 @@ const TOPOLOGY_CHANGES: &[&str] = &[
 ];
 const OUTPUT_CHANGES: &[&str] = &[
     "helm/api/values.yaml",
-    "argocd/prod/api.yaml",
+    "argocd/prod/applications.yaml",
     "ci/.github/workflows/api.yml",
     ".nestio-manifest.json",
 ];

@@ -116,9 +116,11 @@ fn rendered(built: &Built, env: &str, service: &str) -> Vec<Value> {
 
 /// The generated Application that deploys `service` to `env`.
 fn application(built: &Built, env: &str, service: &str) -> Value {
-    documents(&built.out.join(format!("argocd/{env}/{service}.yaml")))
+    documents(&built.out.join(format!("argocd/{env}/applications.yaml")))
         .into_iter()
-        .find(|d| d["kind"] == "Application")
+        .find(|d| {
+            d["kind"] == "Application" && d["spec"]["source"]["helm"]["releaseName"] == service
+        })
         .unwrap_or_else(|| panic!("{}: no Application for {service} in {env}", built.name))
 }
 

@@ -65,7 +65,7 @@ fn diff_summary_names_exactly_the_changes() {
         "`spec.template.spec.containers[name=api].env[name=INVENTORY_URL]`: (none) → ",
         "- added `VirtualService/store/inventory`",
         "`kubernetes/default/reports.yaml`: `AuthorizationPolicy/store/reports`, `Deployment/store/reports`",
-        "`groups[name=nestio-slo-meta-payments-availability].rules[record=slo:objective:ratio].expr`: `vector(0.9995)` → `vector(0.999)`",
+        "`spec.groups[name=nestio-slo-meta-payments-availability].rules[record=slo:objective:ratio].expr`: `vector(0.9995)` → `vector(0.999)`",
     ] {
         assert!(md.contains(needle), "missing {needle:?} in:\n{md}");
     }

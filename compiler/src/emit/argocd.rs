@@ -528,14 +528,20 @@ impl Emitter for ArgoCd {
                 contents: documents(&header(&root), &[root_app]),
                 source: Some(env.span),
             });
-            for service in cx.model.services.values() {
+            // The environment's service Applications, in one file: each carries its
+            // source in `nestio.dev/source`, and Argo CD orders them by their sync waves,
+            // not by file.
+            let apps: Vec<Value> = cx
+                .model
+                .services
+                .values()
+                .map(|service| application(cx, service, env, &repo))
+                .collect();
+            if !apps.is_empty() {
                 out.push(Artifact {
-                    path: format!("argocd/{}/{}.yaml", env.name, service.name),
-                    contents: documents(
-                        &header(&cx.file_of(service)),
-                        &[application(cx, service, env, &repo)],
-                    ),
-                    source: Some(service.name_span),
+                    path: format!("argocd/{}/applications.yaml", env.name),
+                    contents: documents(&header(&root), &apps),
+                    source: Some(env.span),
                 });
             }
         }
