@@ -39,8 +39,8 @@
 # NESTIOC_BASELINE (a second nestioc binary, e.g. an older revision, measured in the same
 # rounds for a before/after); JRSONNET (the jrsonnet binary; default: the one in
 # ${XDG_CACHE_HOME:-~/.cache}/nestioc-bench, installed there with `cargo install` on first
-# use, about 2 minutes); BENCH_GEN (the generator; default benches/comparison/gen.py).
-# Needs python3, /usr/bin/time, and about 1.5 GB of disk per binary at 5,000 services.
+# use, several minutes); BENCH_GEN (the generator; default benches/comparison/gen.py).
+# Needs python3, /usr/bin/time, and about 1.2 GB of disk per binary at 5,000 services.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
