@@ -2,7 +2,7 @@
 //! `kubernetes/<env>/<service>.yaml`: what `helm template` gives for the service's chart
 //! with that environment's values, ready for `kubectl apply` or review.
 
-use super::chart::{base_values, env_values, merge, render};
+use super::chart::{base_values, render, values_in};
 use super::yaml::{documents, header};
 use super::{Artifact, EmitContext, Emitter};
 use crate::diag::Diagnostic;
@@ -25,17 +25,20 @@ impl Emitter for Kubernetes {
             let head = header(&cx.file_of(service));
             envs.iter()
                 .map(|env| {
-                    let mut values = base.clone();
-                    merge(&mut values, &env_values(cx, service, env));
+                    let values = values_in(cx, service, &base, env)?;
                     let objects = render(&values, &env.namespace);
-                    Artifact {
+                    Ok(Artifact {
                         path: format!("kubernetes/{}/{}.yaml", env.name, service.name),
                         contents: documents(&head, &objects),
                         source: Some(service.name_span),
-                    }
+                    })
                 })
-                .collect::<Vec<_>>()
+                .collect::<Result<Vec<_>, Diagnostic>>()
         });
-        Ok(files.into_iter().flatten().collect())
+        let mut out = Vec::new();
+        for f in files {
+            out.extend(f?);
+        }
+        Ok(out)
     }
 }

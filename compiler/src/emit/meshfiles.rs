@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::chart::{base_values, env_values, merge};
+use super::chart::{base_values, values_in};
 use super::yaml::{documents, header};
 use super::{Artifact, EmitContext, Emitter};
 use crate::diag::Diagnostic;
@@ -14,28 +14,29 @@ use crate::model::Mesh;
 pub(super) struct Istio;
 pub(super) struct Linkerd;
 
-fn service_files(cx: &EmitContext<'_>, dir: &str) -> Vec<Artifact> {
+fn service_files(cx: &EmitContext<'_>, dir: &str) -> Result<Vec<Artifact>, Diagnostic> {
     let envs = cx.environments();
-    super::per_service(cx, |service| {
+    let files = super::per_service(cx, |service| {
         let base = base_values(cx, service);
         let mut objects = Vec::new();
         for env in &envs {
-            let mut values = base.clone();
-            merge(&mut values, &env_values(cx, service, env));
+            let values = values_in(cx, service, &base, env)?;
             objects.extend(super::mesh::render(&values, &env.namespace));
         }
         if objects.is_empty() {
-            return None;
+            return Ok(None);
         }
-        Some(Artifact {
+        Ok(Some(Artifact {
             path: format!("{dir}/{}.yaml", service.name),
             contents: documents(&header(&cx.file_of(service)), &objects),
             source: Some(service.name_span),
-        })
-    })
-    .into_iter()
-    .flatten()
-    .collect()
+        }))
+    });
+    let mut out = Vec::new();
+    for f in files {
+        out.extend(f?);
+    }
+    Ok(out)
 }
 
 fn namespaces(cx: &EmitContext<'_>) -> Vec<String> {
@@ -77,7 +78,7 @@ impl Emitter for Istio {
         if cx.model.project.mesh != Mesh::Istio {
             return Ok(Vec::new());
         }
-        let mut out = service_files(cx, "istio");
+        let mut out = service_files(cx, "istio")?;
         // Strict mTLS for the whole namespace: nothing in it accepts plain text.
         let objects: Vec<Value> = namespaces(cx)
             .iter()
@@ -112,7 +113,7 @@ impl Emitter for Linkerd {
         if cx.model.project.mesh != Mesh::Linkerd {
             return Ok(Vec::new());
         }
-        let mut out = service_files(cx, "linkerd");
+        let mut out = service_files(cx, "linkerd")?;
         // Default-deny for the namespace: a pod without a Server and an
         // AuthorizationPolicy receives nothing.
         let objects: Vec<Value> = namespaces(cx)
