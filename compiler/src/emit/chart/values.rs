@@ -32,9 +32,11 @@ pub type Object = Map<String, Value>;
 pub struct ChartValues {
     /// Helm's global values, when the chart is a dependency of the umbrella chart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Object")]
     pub global: Option<Object>,
     /// Umbrella chart condition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "bool")]
     pub enabled: Option<bool>,
     #[schemars(regex(pattern = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"))]
     pub name: String,
@@ -70,9 +72,8 @@ pub struct ChartValues {
     pub args: Vec<String>,
     pub env: Vec<EnvValues>,
     pub resources: ResourcesValues,
-    #[schemars(required)]
+    // Always written, `null` for none.
     pub readiness_probe: Option<Object>,
-    #[schemars(required)]
     pub liveness_probe: Option<Object>,
     pub pod_security_context: Object,
     pub security_context: Object,
@@ -193,6 +194,7 @@ pub struct SpreadConstraint {
     pub when_unsatisfiable: WhenUnsatisfiable,
     pub label_selector: Object,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Vec<String>")]
     pub match_label_keys: Option<Vec<String>>,
 }
 
@@ -260,8 +262,10 @@ pub enum PublicServiceType {
 #[serde(rename_all = "camelCase")]
 pub struct Analysis {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Object")]
     pub spec: Option<Object>,
 }
 
@@ -294,8 +298,10 @@ pub struct EnvValues {
     #[schemars(regex(pattern = r"^[ -<>-~]+$"))]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub value: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Object")]
     pub value_from: Option<Object>,
 }
 
@@ -306,8 +312,10 @@ pub struct ContainerEnvValues {
     #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub value: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Object")]
     pub value_from: Option<Object>,
 }
 
@@ -337,13 +345,16 @@ pub struct VolumeValues {
     /// Set for a persistent volume of a StatefulSet: one of its volumeClaimTemplates, a
     /// claim per replica.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "bool")]
     pub claim_template: Option<bool>,
     /// Set for a persistent volume of a CronJob: the PersistentVolumeClaim its runs share.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub claim_name: Option<String>,
     /// A CronJob's claim survives the release: Helm's resource-policy keep and Argo CD's
     /// Prune=false,Delete=false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "bool")]
     pub keep: Option<bool>,
 }
 
@@ -398,13 +409,13 @@ pub struct ContainerValues {
     pub env: Vec<ContainerEnvValues>,
     pub resources: ResourcesValues,
     /// A Kubernetes probe (httpGet, grpc, tcpSocket or exec, and its timings), or null.
-    #[schemars(required)]
+    #[schemars(required, extend("type" = ["object", "null"]))]
     pub readiness_probe: Option<Object>,
     /// A Kubernetes probe (httpGet, grpc, tcpSocket or exec, and its timings), or null.
-    #[schemars(required)]
+    #[schemars(required, extend("type" = ["object", "null"]))]
     pub liveness_probe: Option<Object>,
     /// A Kubernetes probe (httpGet, grpc, tcpSocket or exec, and its timings), or null.
-    #[schemars(required)]
+    #[schemars(required, extend("type" = ["object", "null"]))]
     pub startup_probe: Option<Object>,
     pub security_context: Object,
     pub volume_mounts: Vec<MountValues>,
@@ -561,4 +572,16 @@ pub fn into_object(v: Value) -> Object {
         Value::Object(m) => m,
         _ => Object::new(),
     }
+}
+
+/// The JSON Schema of [`ChartValues`], as committed in `schemas/helm-values.schema.json`
+/// and shipped in every chart as `values.schema.json`. Draft 7, as before: Helm 3 checks
+/// values with a Draft 4 to 7 validator (gojsonschema), Helm 4 with any draft.
+#[must_use]
+pub fn json_schema() -> String {
+    let generator = schemars::generate::SchemaSettings::draft07().into_generator();
+    let schema = generator.into_root_schema_for::<ChartValues>();
+    let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    s.push('\n');
+    s
 }
