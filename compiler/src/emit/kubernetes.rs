@@ -2,7 +2,7 @@
 //! `kubernetes/<env>/<service>.yaml`: what `helm template` gives for the service's chart
 //! with that environment's values, ready for `kubectl apply` or review.
 
-use super::chart::{base_values, render, values_in};
+use super::chart::{render, service_values};
 use super::yaml::{documents, header};
 use super::{Artifact, EmitContext, Emitter};
 use crate::diag::Diagnostic;
@@ -21,11 +21,11 @@ impl Emitter for Kubernetes {
     fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
         let envs = cx.environments();
         let files = super::per_service(cx, |service| {
-            let base = base_values(cx, service);
+            let values = service_values(cx, service);
             let head = header(&cx.file_of(service));
             envs.iter()
                 .map(|env| {
-                    let values = values_in(cx, service, &base, env)?;
+                    let values = values.in_env(service, &env.name)?;
                     let objects = render(&values, &env.namespace);
                     Ok(Artifact {
                         path: format!("kubernetes/{}/{}.yaml", env.name, service.name),

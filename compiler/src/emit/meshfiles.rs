@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::chart::{base_values, values_in};
+use super::chart::service_values;
 use super::yaml::{documents, header};
 use super::{Artifact, EmitContext, Emitter};
 use crate::diag::Diagnostic;
@@ -17,10 +17,10 @@ pub(super) struct Linkerd;
 fn service_files(cx: &EmitContext<'_>, dir: &str) -> Result<Vec<Artifact>, Diagnostic> {
     let envs = cx.environments();
     let files = super::per_service(cx, |service| {
-        let base = base_values(cx, service);
+        let values = service_values(cx, service);
         let mut objects = Vec::new();
         for env in &envs {
-            let values = values_in(cx, service, &base, env)?;
+            let values = values.in_env(service, &env.name)?;
             objects.extend(super::mesh::render(&values, &env.namespace));
         }
         if objects.is_empty() {

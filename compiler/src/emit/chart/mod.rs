@@ -969,35 +969,35 @@ pub fn service_values(cx: &EmitContext<'_>, service: &Service) -> ServiceValues 
     }
 }
 
-/// What Helm renders the chart with in `env`: `values.yaml` with `values-<env>.yaml`
-/// merged over it (Helm's merge: maps key by key, anything else replaced), read back as
-/// [`ChartValues`]. The merge is done on the JSON trees, as Helm does it, so that a key
-/// the environment leaves out keeps its base value exactly as it does under Helm.
-///
-/// # Errors
-/// When the merged values are not chart values: the two files do not fit the chart's
-/// schema, which Helm would refuse too.
-pub fn values_in(
-    cx: &EmitContext<'_>,
-    service: &Service,
-    base: &ChartValues,
-    env: &Environment,
-) -> Result<ChartValues, Diagnostic> {
-    let mut merged = to_json(base);
-    merge(&mut merged, &env_values(cx, service, env));
-    serde_json::from_value(merged).map_err(|e| {
-        Diagnostic::error(
-            Code::UnsafeOutput,
-            format!(
-                "the chart values of `{}` in `{}` do not fit the chart: {e}",
-                service.name, env.name
-            ),
-        )
-        .with_label(
-            service.name_span,
-            "in the values generated for this service",
-        )
-    })
+impl ServiceValues {
+    /// What Helm renders the chart with in environment `env`: `values.yaml` with
+    /// `values-<env>.yaml` merged over it (Helm's merge: maps key by key, anything else
+    /// replaced), read back as [`ChartValues`]. The merge is done on the JSON trees, as
+    /// Helm does it, so that a key the environment leaves out keeps its base value exactly
+    /// as it does under Helm.
+    ///
+    /// # Errors
+    /// When the merged values are not chart values: the two files do not fit the chart's
+    /// schema, which Helm would refuse too.
+    pub fn in_env(&self, service: &Service, env: &str) -> Result<ChartValues, Diagnostic> {
+        let mut merged = to_json(&self.base);
+        if let Some((_, over)) = self.environments.iter().find(|(name, _)| name == env) {
+            merge(&mut merged, over);
+        }
+        serde_json::from_value(merged).map_err(|e| {
+            Diagnostic::error(
+                Code::UnsafeOutput,
+                format!(
+                    "the chart values of `{}` in `{env}` do not fit the chart: {e}",
+                    service.name
+                ),
+            )
+            .with_label(
+                service.name_span,
+                "in the values generated for this service",
+            )
+        })
+    }
 }
 
 /// What must be merged into `old` (Helm-style) to get `new`: changed keys of maps,
