@@ -12,6 +12,7 @@ pub mod values;
 
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 pub use self::render::render;
@@ -980,10 +981,21 @@ impl ServiceValues {
     /// When the merged values are not chart values: the two files do not fit the chart's
     /// schema, which Helm would refuse too.
     pub fn in_env(&self, service: &Service, env: &str) -> Result<ChartValues, Diagnostic> {
-        let mut merged = to_json(&self.base);
-        if let Some((_, over)) = self.environments.iter().find(|(name, _)| name == env) {
-            merge(&mut merged, over);
+        let Some((_, over)) = self.environments.iter().find(|(name, _)| name == env) else {
+            return Ok(self.base.clone());
+        };
+        // Most environments change the replica settings only, which the override holds
+        // whole: they replace the base's, field by field, as the merge would.
+        if let Ok(r) = ReplicaValues::deserialize(over) {
+            let mut v = self.base.clone();
+            v.replica_count = r.replica_count;
+            v.autoscaling = r.autoscaling;
+            v.pod_disruption_budget = r.pod_disruption_budget;
+            v.topology_spread_constraints = r.topology_spread_constraints;
+            return Ok(v);
         }
+        let mut merged = to_json(&self.base);
+        merge(&mut merged, over);
         serde_json::from_value(merged).map_err(|e| {
             Diagnostic::error(
                 Code::UnsafeOutput,

@@ -109,8 +109,8 @@ pub struct ChartValues {
 
 /// The replica settings: all of `values-<env>.yaml` for an environment that changes
 /// nothing else. The same keys, in the same order, as in [`ChartValues`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReplicaValues {
     pub replica_count: u32,
     pub autoscaling: Autoscaling,
