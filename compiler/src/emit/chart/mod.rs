@@ -951,10 +951,10 @@ pub fn env_values(cx: &EmitContext<'_>, service: &Service, env: &Environment) ->
 
 /// A service's chart values: `values.yaml`, and each environment's `values-<env>.yaml`
 /// (by environment name, in the order of [`EmitContext::environments`]).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct ServiceValues {
     pub base: ChartValues,
-    pub environments: Vec<(String, Value)>,
+    pub environments: indexmap::IndexMap<String, Value>,
 }
 
 /// The values files of a service's chart, ready to be written wherever the chart lives.
@@ -981,7 +981,7 @@ impl ServiceValues {
     /// When the merged values are not chart values: the two files do not fit the chart's
     /// schema, which Helm would refuse too.
     pub fn in_env(&self, service: &Service, env: &str) -> Result<ChartValues, Diagnostic> {
-        let Some((_, over)) = self.environments.iter().find(|(name, _)| name == env) else {
+        let Some(over) = self.environments.get(env) else {
             return Ok(self.base.clone());
         };
         // Most environments change the replica settings only, which the override holds
