@@ -186,6 +186,7 @@ const fn node(name: &'static str, doc: &'static str) -> NodeSpec {
 pub const MESHES: &[&str] = &["istio", "linkerd", "none"];
 pub const CI_SYSTEMS: &[&str] = &["github-actions", "gitlab", "circleci", "jenkins"];
 pub const CD_SYSTEMS: &[&str] = &["argocd", "spinnaker", "none"];
+pub const BRANCHINGS: &[&str] = &["trunk", "gitflow"];
 pub const LANGUAGES: &[&str] = &["go", "rust", "node", "python", "java", "dotnet"];
 pub const PROTOCOLS: &[&str] = &["http", "grpc", "tcp"];
 pub const PROBES: &[&str] = &["http", "grpc", "tcp", "exec", "none"];
@@ -315,6 +316,20 @@ pub const MESH: NodeSpec = NodeSpec {
     )
 };
 
+pub const RULE_FORMS: &[&str] = &["operator", "files"];
+
+pub const PROMETHEUS: NodeSpec = NodeSpec {
+    args: &[arg(
+        "form",
+        Kind::Enum(RULE_FORMS),
+        "The form of the rules and the alert routing",
+    )],
+    ..node(
+        "prometheus",
+        "The one form the SLO rules and the alert routing are written in: `operator` (default: `prometheus/<service>.prometheusrule.yaml` PrometheusRules and `alertmanager/alertmanagerconfig.yaml` AlertmanagerConfigs, for the Prometheus Operator the platform installs and Argo CD deploys) or `files` (`prometheus/<service>.rules.yaml` rule files and `alertmanager/inhibit.yaml`, for a Prometheus and an Alertmanager configured by hand). Either way `prometheus/<service>.rules.test.yaml` holds the promtool tests.",
+    )
+};
+
 pub const CI: NodeSpec = NodeSpec {
     args: &[arg("system", Kind::Enum(CI_SYSTEMS), "A CI system")],
     rest: Some(arg("system", Kind::Enum(CI_SYSTEMS), "A CI system")),
@@ -329,7 +344,7 @@ pub const CI: NodeSpec = NodeSpec {
 pub const BRANCHING: NodeSpec = NodeSpec {
     args: &[arg(
         "strategy",
-        Kind::Enum(&["trunk", "gitflow"]),
+        Kind::Enum(BRANCHINGS),
         "Branching strategy",
     )],
     ..node(
@@ -474,6 +489,7 @@ pub const PROJECT: NodeSpec = NodeSpec {
         &REVIEW,
         &CD,
         &LOGGING_NODE,
+        &PROMETHEUS,
         &DEFAULTS,
         &ENVIRONMENT,
         &ALLOW,
@@ -1610,4 +1626,29 @@ pub fn reference_markdown() -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Branching, Cd, CiSystem, LogSystem, Mesh};
+
+    /// The language's choices are the model's enums, spelled the same and in the same
+    /// order (the order `ci` lists systems in, and the docs list choices in): a variant
+    /// added to one and not the other would be accepted and dropped, or never accepted.
+    #[test]
+    fn project_choices_are_the_models_enums() {
+        let names = |v: &[&'static str]| v.to_vec();
+        assert_eq!(names(CI_SYSTEMS), CiSystem::ALL.map(CiSystem::as_str));
+        assert_eq!(names(CD_SYSTEMS), Cd::ALL.map(Cd::as_str));
+        assert_eq!(names(BRANCHINGS), Branching::ALL.map(Branching::as_str));
+        // `none` is no log router: the model has no `Logging` then.
+        let mut logging = LogSystem::ALL.map(LogSystem::as_str).to_vec();
+        logging.push("none");
+        assert_eq!(names(LOGGING), logging);
+        assert_eq!(
+            names(MESHES),
+            [Mesh::Istio, Mesh::Linkerd, Mesh::None].map(Mesh::as_str)
+        );
+    }
 }

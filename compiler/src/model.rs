@@ -123,6 +123,169 @@ impl Mesh {
     }
 }
 
+impl std::fmt::Display for Mesh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A CI system the project generates pipelines for (`ci`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CiSystem {
+    GithubActions,
+    Gitlab,
+    Circleci,
+    Jenkins,
+}
+
+impl CiSystem {
+    /// In the order the language lists them (`lang::CI_SYSTEMS`), which is the order of
+    /// [`Project::ci`].
+    pub const ALL: [CiSystem; 4] = [
+        CiSystem::GithubActions,
+        CiSystem::Gitlab,
+        CiSystem::Circleci,
+        CiSystem::Jenkins,
+    ];
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CiSystem::GithubActions => "github-actions",
+            CiSystem::Gitlab => "gitlab",
+            CiSystem::Circleci => "circleci",
+            CiSystem::Jenkins => "jenkins",
+        }
+    }
+
+    /// The system a `ci` argument names; `None` for a name the language does not know
+    /// (lowering's structural check has reported it).
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for CiSystem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The continuous-delivery system (`cd`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cd {
+    ArgoCd,
+    Spinnaker,
+    None,
+}
+
+impl Cd {
+    pub const ALL: [Cd; 3] = [Cd::ArgoCd, Cd::Spinnaker, Cd::None];
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cd::ArgoCd => "argocd",
+            Cd::Spinnaker => "spinnaker",
+            Cd::None => "none",
+        }
+    }
+
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Cd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How commits are promoted (`branching`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Branching {
+    /// main deploys staging, tags deploy production.
+    Trunk,
+    /// develop deploys staging, main and tags deploy production.
+    Gitflow,
+}
+
+impl Branching {
+    pub const ALL: [Branching; 2] = [Branching::Trunk, Branching::Gitflow];
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Branching::Trunk => "trunk",
+            Branching::Gitflow => "gitflow",
+        }
+    }
+
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Branching {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The log router (`logging`); `logging "none"` is no [`Logging`] at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogSystem {
+    Fluentd,
+}
+
+impl LogSystem {
+    pub const ALL: [LogSystem; 1] = [LogSystem::Fluentd];
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogSystem::Fluentd => "fluentd",
+        }
+    }
+
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for LogSystem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The one form the SLO rules and the alert routing are written in (`prometheus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RulesForm {
+    /// `PrometheusRule` and `AlertmanagerConfig` objects, for the Prometheus Operator (what
+    /// the platform playbook installs, and what Argo CD deploys).
+    #[default]
+    Operator,
+    /// Rule files with their promtool tests, and an Alertmanager configuration fragment,
+    /// for a Prometheus and an Alertmanager configured by hand.
+    Files,
+}
+
+impl RulesForm {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RulesForm::Operator => "operator",
+            RulesForm::Files => "files",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Project {
     pub name: String,
@@ -132,20 +295,22 @@ pub struct Project {
     pub namespace: String,
     pub mesh: Mesh,
     pub mesh_span: Option<Span>,
-    pub ci: Vec<String>,
+    /// Each system once, in [`CiSystem::ALL`]'s order.
+    pub ci: Vec<CiSystem>,
     /// `ci ... nestioc-source=`: where nestioc's source is in the repository (`.` for its
     /// root), when the gate builds it from there instead of installing its release.
     pub ci_nestioc_source: Option<String>,
-    /// `trunk` or `gitflow`.
-    pub branching: String,
+    pub branching: Branching,
     /// Emit the pull-request review job with the CI targets.
     pub review: bool,
-    pub cd: String,
+    pub cd: Cd,
     /// `cd ... repository=`: where the CD system reads the generated files.
     pub cd_repository: Option<Spanned<String>>,
     pub cd_revision: String,
     pub cd_path: String,
     pub logging: Option<Logging>,
+    /// `prometheus "operator"|"files"`.
+    pub rules: RulesForm,
     /// Declared environments, in declaration order. When none is declared, one
     /// environment named `default` stands in (see [`Project::environments`]).
     pub environments: Vec<Environment>,
@@ -179,7 +344,7 @@ impl Project {
 
 #[derive(Debug, Clone)]
 pub struct Logging {
-    pub system: String,
+    pub system: LogSystem,
     pub elasticsearch: Option<String>,
     /// A Secret (in the log router's namespace) with `username` and `password`.
     pub es_credentials: Option<String>,

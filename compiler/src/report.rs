@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use crate::diff::{Semantic, exposure_text, rollout_text};
-use crate::graph::Topology;
+use crate::graph::{PortStyle, Topology};
 use crate::model::{Model, Service};
 use crate::source::SourceMap;
 
@@ -77,8 +77,7 @@ struct Node<'a> {
     x: f64,
     y: f64,
     status: Status,
-    /// The model the service is from (the base, for a removed service).
-    model: &'a Model,
+    /// The graph the service is from (the base, for a removed service).
     topology: &'a Topology,
 }
 
@@ -90,31 +89,16 @@ struct EdgeView {
     status: Status,
 }
 
-fn edge_views(model: &Model, topology: &Topology, status: Status) -> Vec<EdgeView> {
+fn edge_views(topology: &Topology, status: Status) -> Vec<EdgeView> {
     topology
         .edges
         .iter()
-        .filter_map(|e| {
-            let dep = model.services.get(&e.caller)?.depends_on.get(e.dep)?;
-            let callee = model.services.get(&e.callee)?;
-            let port = callee.ports.get(e.port);
-            let mut label = port.map_or_else(String::new, |p| format!("{} {}", p.name, p.port));
-            if let Some(t) = &dep.timeout {
-                let _ = write!(label, ", timeout {}", t.value.canonical());
-            }
-            if let Some(r) = &dep.retries {
-                let _ = write!(label, ", retries {}", r.value);
-            }
-            if e.optional {
-                label.push_str(", optional");
-            }
-            Some(EdgeView {
-                from: e.caller.clone(),
-                to: e.callee.clone(),
-                label,
-                optional: e.optional,
-                status,
-            })
+        .map(|e| EdgeView {
+            from: e.caller.clone(),
+            to: e.callee.clone(),
+            label: e.label(PortStyle::Name),
+            optional: e.optional(),
+            status,
         })
         .collect()
 }
@@ -177,12 +161,11 @@ fn layout<'a>(input: &Input<'a>) -> (Vec<Node<'a>>, Vec<EdgeView>, usize, usize)
                 x,
                 y,
                 status,
-                model: input.model,
                 topology: input.topology,
             });
         }
     }
-    let mut edges = edge_views(input.model, input.topology, Status::Same);
+    let mut edges = edge_views(input.topology, Status::Same);
     if let Some(base) = &input.base {
         for e in &mut edges {
             if base
@@ -207,11 +190,10 @@ fn layout<'a>(input: &Input<'a>) -> (Vec<Node<'a>>, Vec<EdgeView>, usize, usize)
                 x,
                 y,
                 status: Status::Removed,
-                model: base.model,
                 topology: base.topology,
             });
         }
-        for e in edge_views(base.model, base.topology, Status::Removed) {
+        for e in edge_views(base.topology, Status::Removed) {
             if base
                 .changes
                 .edges_removed
@@ -462,34 +444,18 @@ fn card(out: &mut String, n: &Node<'_>, sources: Option<&SourceMap>, changes: Op
     let calls: Vec<String> = n
         .topology
         .calls(&s.name)
-        .filter_map(|e| {
-            let dep = s.depends_on.get(e.dep)?;
-            let port = n
-                .model
-                .services
-                .get(&e.callee)
-                .and_then(|c| c.ports.get(e.port))
-                .map_or_else(String::new, |p| format!(" ({} {})", p.name, p.port));
-            let mut extra = Vec::new();
-            if let Some(t) = &dep.timeout {
-                extra.push(format!("timeout {}", t.value.canonical()));
-            }
-            if let Some(r) = &dep.retries {
-                extra.push(format!("retries {}", r.value));
-            }
-            if e.optional {
-                extra.push("optional".into());
-            }
-            let extra = if extra.is_empty() {
+        .map(|e| {
+            let policy = e.policy_label();
+            let extra = if policy.is_empty() {
                 String::new()
             } else {
-                format!(", {}", extra.join(", "))
+                format!(", {policy}")
             };
-            Some(format!(
+            format!(
                 "{}{}",
                 link(&e.callee),
-                esc(&format!("{port}{extra}"))
-            ))
+                esc(&format!(" ({}){extra}", e.port_label(PortStyle::Name)))
+            )
         })
         .collect();
     let callers: Vec<String> = n

@@ -108,6 +108,8 @@ pub struct Project {
     pub cd: u8,
     pub review: bool,
     pub gitflow: bool,
+    /// `prometheus "files"` instead of the default `operator` form.
+    pub rules_files: bool,
     pub logging: Option<Logging>,
     pub environments: Vec<Environment>,
     pub registry: Option<u8>,
@@ -705,6 +707,9 @@ impl Topology {
         }
         if p.gitflow {
             root.push_str("    branching \"gitflow\"\n");
+        }
+        if p.rules_files {
+            root.push_str("    prometheus \"files\"\n");
         }
         if let Some(l) = &p.logging {
             root.push_str("    logging \"fluentd\" {\n");

@@ -31,11 +31,15 @@ struct Built {
 
 fn builds() -> Vec<Built> {
     let mut projects: Vec<(String, PathBuf, Option<tempfile::TempDir>)> = Vec::new();
+    // The `files` form: the Alertmanager configuration amtool reads, and the rule files.
+    // (gitops.rs proves the `operator` form's AlertmanagerConfigs carry the same routing.)
     for mesh in ["istio", "linkerd", "none"] {
         let (t, dir) = shop_with_mesh(mesh);
+        crate::support::set_rules_form(&dir, "files");
         projects.push((format!("shop ({mesh})"), dir, Some(t)));
     }
-    projects.push(("minimal".into(), root().join("examples/minimal"), None));
+    let (t, dir) = crate::support::with_rules_form(&root().join("examples/minimal"), "files");
+    projects.push(("minimal".into(), dir, Some(t)));
     projects
         .into_iter()
         .map(|(name, dir, src)| {
@@ -278,7 +282,8 @@ fn is_matcher(m: &str) -> bool {
 #[test]
 fn alertmanager_inhibition_follows_the_graph() {
     // The structure against the configuration reference; amtool (below) parses it.
-    let c = compile(&root().join("examples/shop"), &nestioc::Options::default());
+    let (_src, dir) = crate::support::with_rules_form(&root().join("examples/shop"), "files");
+    let c = compile(&dir, &nestioc::Options::default());
     let model = c.analysis.model.as_ref().expect("model");
     let topology = c.analysis.topology.as_ref().expect("topology");
     let set = c.artifacts.expect("compiles");
@@ -327,7 +332,7 @@ fn alertmanager_inhibition_follows_the_graph() {
     let mut expected: Vec<(String, String)> = topology
         .edges
         .iter()
-        .filter(|e| !e.optional)
+        .filter(|e| !e.optional())
         .filter(|e| {
             !model.services[&e.caller].slos.is_empty()
                 && model.services[&e.callee].schedule.is_none()

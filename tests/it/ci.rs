@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use nestioc::emit::ci;
+use nestioc::model::{Branching, Cd, CiSystem};
 use serde_json::Value;
 
 use crate::support::{compile, fixture_options, render_human, root};
@@ -126,7 +127,7 @@ fn builds() -> Vec<Built> {
     );
     assert_eq!(
         shop.model.project.ci,
-        ["github-actions", "gitlab", "circleci", "jenkins"],
+        CiSystem::ALL,
         "examples/shop enables every CI system"
     );
     out.push(shop);
@@ -575,7 +576,7 @@ const ALLOWED_EXPRESSIONS: &[&str] = &[
 #[test]
 fn github_workflows_keep_their_contract() {
     for b in builds() {
-        let trunk = b.model.project.branching == "trunk";
+        let trunk = b.model.project.branching == Branching::Trunk;
         let mut seen = BTreeSet::new();
         for (path, text) in b.workflows() {
             assert!(
@@ -729,7 +730,7 @@ fn github_workflows_keep_their_contract() {
                 .filter(|(id, _)| id.starts_with("deploy-"))
                 .map(|(id, j)| (id.clone(), j["if"].as_str().expect("if").to_owned()))
                 .collect();
-            if b.model.project.cd == "argocd" && svc.language.is_some() {
+            if b.model.project.cd == Cd::ArgoCd && svc.language.is_some() {
                 let expected: BTreeMap<String, String> = if trunk {
                     [
                         ("deploy-staging", "github.ref == 'refs/heads/main'"),
@@ -763,7 +764,7 @@ fn github_workflows_keep_their_contract() {
 #[test]
 fn gitlab_and_circleci_filter_by_source_and_promote_by_branching() {
     for b in builds() {
-        let trunk = b.model.project.branching == "trunk";
+        let trunk = b.model.project.branching == Branching::Trunk;
         let gl = yaml(b.file("ci/.gitlab-ci.yml"));
         assert!(
             gl["nestioc:check"]["script"]
@@ -817,7 +818,7 @@ fn gitlab_and_circleci_filter_by_source_and_promote_by_branching() {
                 "{}",
                 b.name
             );
-            if b.model.project.cd != "argocd" || svc.language.is_none() {
+            if b.model.project.cd != Cd::ArgoCd || svc.language.is_none() {
                 continue;
             }
             let (staging, prod) = if trunk {
@@ -1628,7 +1629,7 @@ const TOPOLOGY_CHANGES: &[&str] = &[
 ];
 const OUTPUT_CHANGES: &[&str] = &[
     "helm/api/values.yaml",
-    "argocd/prod/api.yaml",
+    "argocd/prod/applications.yaml",
     "ci/.github/workflows/api.yml",
     ".nestio-manifest.json",
 ];

@@ -190,13 +190,16 @@ pub(crate) fn deployable(built: &Built, scratch: &Path) -> (Vec<PathBuf>, usize)
     // The chart renders, by the real Helm (conformance.rs proves them equal to
     // kubernetes/<env>/ object by object; here the consumers judge them).
     if let Some(helm) = validator("kube-apiserver (helm)", "helm") {
+        let vendored = tempfile::tempdir().expect("tmp");
         for chart in subdirs(&built.out.join("helm")) {
-            let is_umbrella = std::fs::read_to_string(chart.join("Chart.yaml"))
-                .is_ok_and(|t| t.contains("dependencies:"));
-            if is_umbrella {
-                continue; // renders the union of the service charts
+            // The umbrella renders the union of the service charts; the shared chart
+            // renders through each service chart.
+            if !crate::support::is_service_chart(&chart) {
+                continue;
             }
             let service = crate::conformance::file_name(&chart);
+            let chart =
+                crate::support::vendor_chart(&built.out.join("helm"), &service, vendored.path());
             for env in built.envs() {
                 let manifest = built.manifest(&env, &service);
                 let ns = crate::conformance::namespace(&manifest);

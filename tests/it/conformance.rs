@@ -160,16 +160,19 @@ impl Built {
         envs
     }
 
-    /// The service charts and the umbrella chart (the one with dependencies).
+    /// The service charts and the umbrella chart (the one that depends on the service
+    /// charts); the shared chart `helm/nestio-service/` is neither.
     fn charts(&self) -> (Vec<String>, String) {
         let mut services = Vec::new();
         let mut umbrellas = Vec::new();
         for dir in subdirs(&self.out.join("helm")) {
-            let chart: Value = parse_one(&dir.join("Chart.yaml"));
-            if chart.get("dependencies").is_some() {
-                umbrellas.push(file_name(&dir));
-            } else {
+            if file_name(&dir) == crate::support::SHARED_CHART {
+                continue;
+            }
+            if crate::support::is_service_chart(&dir) {
                 services.push(file_name(&dir));
+            } else {
+                umbrellas.push(file_name(&dir));
             }
         }
         assert!(!services.is_empty(), "{}: no service charts", self.name);
@@ -236,11 +239,6 @@ fn is_core_kind(doc: &Value) -> bool {
             | "networking.k8s.io"
             | "rbac.authorization.k8s.io"
     )
-}
-
-fn parse_one(path: &Path) -> Value {
-    serde_saphyr::from_str(&read(path))
-        .unwrap_or_else(|e| panic!("{} is not YAML: {e}", path.display()))
 }
 
 /// Objects by `Kind/namespace/name`; a key twice is an error.
@@ -394,7 +392,9 @@ fn helm_service_charts_render_what_the_kubernetes_target_wrote() {
         for env in built.envs() {
             for service in &services {
                 let what = format!("{}: helm/{service} in {env}", built.name);
-                let chart = built.out.join("helm").join(service);
+                let vendored = temp_dir();
+                let chart =
+                    crate::support::vendor_chart(&built.out.join("helm"), service, vendored.path());
                 let values = chart.join(format!("values-{env}.yaml"));
                 assert!(values.is_file(), "{what}: no {}", values.display());
                 let manifest = built.manifest(&env, service);
@@ -414,20 +414,6 @@ fn helm_service_charts_render_what_the_kubernetes_target_wrote() {
     }
 }
 
-/// Copies a directory tree.
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.expect("walk chart");
-        let rel = entry.path().strip_prefix(from).expect("under the chart");
-        let dest = to.join(rel);
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&dest).expect("create directory");
-        } else {
-            std::fs::copy(entry.path(), &dest).expect("copy file");
-        }
-    }
-}
-
 #[test]
 fn helm_umbrella_chart_renders_every_service() {
     let Some(tool) = Tool::find("helm", "nestioc-helm-check") else {
@@ -435,15 +421,13 @@ fn helm_umbrella_chart_renders_every_service() {
     };
     for built in build_examples() {
         let (services, project) = built.charts();
-        // `helm dependency build`, offline: the `file://../<service>` charts go to charts/.
+        // `helm dependency build`, offline: the `file://../<service>` charts go to charts/,
+        // each with the shared chart in its own charts/.
         let vendored = temp_dir();
         let chart = vendored.path().join(&project);
-        copy_dir(&built.out.join("helm").join(&project), &chart);
+        crate::support::copy_tree(&built.out.join("helm").join(&project), &chart);
         for service in &services {
-            copy_dir(
-                &built.out.join("helm").join(service),
-                &chart.join("charts").join(service),
-            );
+            crate::support::vendor_chart(&built.out.join("helm"), service, &chart.join("charts"));
         }
         for env in built.envs() {
             let what = format!("{}: umbrella chart helm/{project} in {env}", built.name);
@@ -635,14 +619,50 @@ fn only_workers_go_without_probes() {
 
 // ------------------------------------------------------------------ service mesh
 
-/// The mesh files of a build: `istio/*.yaml` or `linkerd/*.yaml`.
-fn mesh_files(built: &Built, dir: &str) -> Vec<PathBuf> {
+/// The mesh objects of a build, as files: each service's (in the charts, so in
+/// `kubernetes/<env>/<service>.yaml`, beside its workload; one file per rendered manifest
+/// with only its mesh objects) and the namespace-wide `istio/_namespace.yaml` or
+/// `linkerd/_namespace.yaml`. Empty when the build has no `istio/` or `linkerd/`.
+struct MeshFiles {
+    _dir: TempDir,
+    files: Vec<PathBuf>,
+}
+
+fn mesh_files(built: &Built, dir: &str) -> MeshFiles {
+    let tmp = temp_dir();
     let mut files: Vec<PathBuf> = std::fs::read_dir(built.out.join(dir))
         .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).collect())
         .unwrap_or_default();
     files.retain(|p| p.extension().is_some_and(|x| x == "yaml"));
+    if !files.is_empty() {
+        let groups: &[&str] = if dir == "istio" {
+            &["istio.io/"]
+        } else {
+            &["linkerd.io/", "gateway.networking.k8s.io/"]
+        };
+        for manifest in built.manifests() {
+            // The documents as written (the YAML writer starts each with `apiVersion:`).
+            let text = read(&manifest);
+            let mesh: Vec<&str> = text
+                .split("\n---\n")
+                .filter(|d| {
+                    d.lines().any(|l| {
+                        l.strip_prefix("apiVersion: ")
+                            .is_some_and(|a| groups.iter().any(|g| a.contains(g)))
+                    })
+                })
+                .collect();
+            if mesh.is_empty() {
+                continue;
+            }
+            let env = file_name(manifest.parent().expect("kubernetes/<env>/"));
+            let dest = tmp.path().join(format!("{env}-{}", file_name(&manifest)));
+            std::fs::write(&dest, mesh.join("\n---\n") + "\n").expect("write");
+            files.push(dest);
+        }
+    }
     files.sort();
-    files
+    MeshFiles { _dir: tmp, files }
 }
 
 fn count_objects(files: &[PathBuf], group_prefix: &str) -> usize {
@@ -662,7 +682,7 @@ fn istio_objects_pass_the_istio_validators() {
     let builds = build_examples();
     let with_istio: Vec<&Built> = builds
         .iter()
-        .filter(|b| !mesh_files(b, "istio").is_empty())
+        .filter(|b| !mesh_files(b, "istio").files.is_empty())
         .collect();
     assert!(!with_istio.is_empty(), "the shop uses Istio");
     // Both validators: the pydantic models (Istio 1.24: required fields) and the CRD
@@ -675,8 +695,9 @@ fn istio_objects_pass_the_istio_validators() {
             continue;
         };
         for built in &with_istio {
-            let files = mesh_files(built, "istio");
-            let out = tool.run(&files);
+            let mesh = mesh_files(built, "istio");
+            let files = &mesh.files;
+            let out = tool.run(files);
             let text = output_text(&out);
             assert!(
                 out.status.success() && !text.contains("FAIL"),
@@ -684,8 +705,8 @@ fn istio_objects_pass_the_istio_validators() {
                 built.name
             );
             let ok = text.lines().filter(|l| l.starts_with("OK")).count();
-            let objects = count_objects(&files, "networking.istio.io")
-                + count_objects(&files, "security.istio.io");
+            let objects = count_objects(files, "networking.istio.io")
+                + count_objects(files, "security.istio.io");
             assert_eq!(
                 ok, objects,
                 "{}: {check} checked {ok} of {objects} objects:\n{text}",
@@ -702,12 +723,12 @@ fn linkerd_objects_match_the_linkerd_crd_schemas() {
     let builds = build_examples();
     let linkerd: Vec<&Built> = builds
         .iter()
-        .filter(|b| !mesh_files(b, "linkerd").is_empty())
+        .filter(|b| !mesh_files(b, "linkerd").files.is_empty())
         .collect();
     assert!(!linkerd.is_empty(), "the shop is built with Linkerd too");
     let mut checked = 0;
     for built in linkerd {
-        for file in mesh_files(built, "linkerd") {
+        for file in mesh_files(built, "linkerd").files {
             for doc in documents(&file) {
                 let api = doc["apiVersion"].as_str().unwrap_or_default();
                 if !api.contains("linkerd.io") {
@@ -749,11 +770,12 @@ fn linkerd_objects_pass_linkerd_check() {
     let builds = build_examples();
     for built in builds
         .iter()
-        .filter(|b| !mesh_files(b, "linkerd").is_empty())
+        .filter(|b| !mesh_files(b, "linkerd").files.is_empty())
     {
-        let files = mesh_files(built, "linkerd");
+        let mesh = mesh_files(built, "linkerd");
+        let files = &mesh.files;
         let out = Command::new(root().join("scripts/linkerd-check"))
-            .args(&files)
+            .args(files)
             .env("LINKERD_CHECK_SCHEMAS", root().join("schemas/linkerd"))
             .env("LINKERD_CHECK_PYTHON", &venv_python)
             .output()
@@ -772,7 +794,7 @@ fn linkerd_objects_pass_linkerd_check() {
         };
         let tmp = temp_dir();
         let mut routes = Vec::new();
-        for f in &files {
+        for f in files {
             let text = read(f).replace(
                 "apiVersion: gateway.networking.k8s.io/v1\n",
                 "apiVersion: gateway.networking.k8s.io/v1alpha2\n",
@@ -788,7 +810,7 @@ fn linkerd_objects_pass_linkerd_check() {
             "{}: Gateway API routes rejected:\n{text}",
             built.name
         );
-        let grpc = count_objects(&files, "gateway.networking.k8s.io");
+        let grpc = count_objects(files, "gateway.networking.k8s.io");
         let ok = text
             .lines()
             .filter(|l| l.starts_with("OK") && (l.contains("GRPCRoute") || l.contains("HTTPRoute")))

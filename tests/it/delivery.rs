@@ -175,7 +175,7 @@ fn argocd_applications_sync_callees_first() {
             .parse()
             .expect("number")
     };
-    for e in topology.edges.iter().filter(|e| !e.optional) {
+    for e in topology.edges.iter().filter(|e| !e.optional()) {
         assert!(
             wave(&e.callee, "prod") < wave(&e.caller, "prod"),
             "{} -> {}",

@@ -200,13 +200,15 @@ fn helm_values_match_their_schema() {
             let Some(chart) = path.strip_suffix("/values.yaml") else {
                 continue;
             };
-            if !set
-                .files
-                .contains_key(&format!("{chart}/templates/deployment.yaml"))
-            {
-                continue; // the umbrella chart
-            }
-            let base: Value = serde_saphyr::from_str(&a.contents).expect("values.yaml");
+            // A service's values are under the shared chart's key (Helm gives a subchart
+            // the values under its name); the umbrella chart's are not.
+            let scoped = |text: &str| -> Option<Value> {
+                let v: Value = serde_saphyr::from_str(text).expect("values");
+                v.get(crate::support::SHARED_CHART).cloned()
+            };
+            let Some(base) = scoped(&a.contents) else {
+                continue;
+            };
             let e = errors(&base);
             assert!(e.is_empty(), "{}: {path}: {e:?}", dir.display());
             for (other, env) in &set.files {
@@ -215,7 +217,7 @@ fn helm_values_match_their_schema() {
                 };
                 assert!(rest.ends_with(".yaml"), "{other}");
                 let mut merged = base.clone();
-                let over: Value = serde_saphyr::from_str(&env.contents).expect("values-<env>");
+                let over = scoped(&env.contents).expect("values-<env> of a service chart");
                 nestioc::emit::chart::merge(&mut merged, &over);
                 merged["global"] = json!({});
                 merged["enabled"] = json!(true);

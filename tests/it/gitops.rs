@@ -91,8 +91,9 @@ fn kept_by_helm(obj: &Value) -> bool {
 /// when installed), else the rendered manifest nestioc writes (conformance.rs proves the
 /// two equal).
 fn rendered(built: &Built, env: &str, service: &str) -> Vec<Value> {
-    let chart = built.out.join("helm").join(service);
     if let Some(helm) = validator("gitops", "helm") {
+        let vendored = tempfile::tempdir().expect("tmp");
+        let chart = crate::support::vendor_chart(&built.out.join("helm"), service, vendored.path());
         let manifest = built.manifest(env, service);
         let ns = crate::conformance::namespace(&manifest);
         let out = Command::new(helm)
@@ -115,19 +116,18 @@ fn rendered(built: &Built, env: &str, service: &str) -> Vec<Value> {
 
 /// The generated Application that deploys `service` to `env`.
 fn application(built: &Built, env: &str, service: &str) -> Value {
-    documents(&built.out.join(format!("argocd/{env}/{service}.yaml")))
+    documents(&built.out.join(format!("argocd/{env}/applications.yaml")))
         .into_iter()
-        .find(|d| d["kind"] == "Application")
+        .find(|d| {
+            d["kind"] == "Application" && d["spec"]["source"]["helm"]["releaseName"] == service
+        })
         .unwrap_or_else(|| panic!("{}: no Application for {service} in {env}", built.name))
 }
 
 fn services(built: &Built) -> Vec<String> {
     crate::support::subdirs(&built.out.join("helm"))
         .iter()
-        .filter(|d| {
-            !std::fs::read_to_string(d.join("Chart.yaml"))
-                .is_ok_and(|t| t.contains("dependencies:"))
-        })
+        .filter(|d| crate::support::is_service_chart(d))
         .map(|d| crate::conformance::file_name(d))
         .collect()
 }
@@ -906,7 +906,7 @@ fn operator_config(objects: &[Value]) -> Value {
 /// operator merges them: the merged configuration passes `amtool check-config`, every
 /// alert of an environment reaches its owner's receiver of that environment's object
 /// (`amtool config routes test`), and the inhibition rules are those of
-/// `alertmanager/inhibit.yaml` scoped to the namespace. In `monitoring` (where the
+/// `alertmanager/inhibit.yaml` (the same project's `files` form) scoped to the namespace. In `monitoring` (where the
 /// routing would be if it followed the rules) the operator's namespace matcher would
 /// route no SLO alert at all: the test shows that too.
 #[test]
@@ -920,8 +920,29 @@ fn alertmanager_configs_route_each_environment_to_its_owners() {
         .filter(|b| b.name.starts_with("shop"))
     {
         let objects = documents(&built.out.join("alertmanager/alertmanagerconfig.yaml"));
+        // The same project in the `files` form: its alertmanager/inhibit.yaml is the
+        // configuration the objects must carry.
+        // (The routing follows the graph and the owners, which a variant's mesh does not
+        // change: `shop (mesh linkerd)` routes as `shop`.)
+        let example = built.name.split(" (").next().unwrap_or(&built.name);
+        let (_src, files_form) = crate::support::with_rules_form(
+            &crate::support::root().join("examples").join(example),
+            "files",
+        );
+        let native_build =
+            crate::conformance::build_opts(&files_form, &nestioc::Options::default());
+        assert!(
+            !built.out.join("alertmanager/inhibit.yaml").exists()
+                && !native_build
+                    .out
+                    .join("alertmanager/alertmanagerconfig.yaml")
+                    .exists(),
+            "{}: one form of the routing per build",
+            built.name
+        );
         let native: Value = serde_saphyr::from_str(
-            &std::fs::read_to_string(built.out.join("alertmanager/inhibit.yaml")).expect("read"),
+            &std::fs::read_to_string(native_build.out.join("alertmanager/inhibit.yaml"))
+                .expect("read"),
         )
         .expect("yaml");
         let envs = built.envs();

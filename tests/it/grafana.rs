@@ -186,10 +186,15 @@ fn raw_metrics(mesh: Mesh) -> &'static [&'static str] {
 fn recorded(b: &Build) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     for (path, text) in &b.files {
-        if !(path.starts_with("prometheus/") && path.ends_with(".rules.yaml")) {
+        // The rules in the project's one form: a rule file, or a PrometheusRule's spec.
+        let doc: Value = if path.starts_with("prometheus/") && path.ends_with(".rules.yaml") {
+            serde_saphyr::from_str(text).expect("rules YAML")
+        } else if path.starts_with("prometheus/") && path.ends_with(".prometheusrule.yaml") {
+            let crd: Value = serde_saphyr::from_str(text).expect("PrometheusRule YAML");
+            crd["spec"].clone()
+        } else {
             continue;
-        }
-        let doc: Value = serde_saphyr::from_str(text).expect("rules YAML");
+        };
         for g in doc["groups"].as_array().into_iter().flatten() {
             for r in g["rules"].as_array().into_iter().flatten() {
                 if let Some(name) = r["record"].as_str() {

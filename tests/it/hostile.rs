@@ -382,7 +382,8 @@ fn helm_charts_render_hostile_values_exactly() {
         std::fs::create_dir_all(f.parent().unwrap()).unwrap();
         std::fs::write(f, text).unwrap();
     }
-    let chart = out.path().join("helm/api");
+    let vendored = tempfile::tempdir().unwrap();
+    let chart = crate::support::vendor_chart(&out.path().join("helm"), "api", vendored.path());
     let rendered = tempfile::Builder::new()
         .prefix("nestioc-hostile-rendered-")
         .tempdir()
@@ -490,7 +491,7 @@ fn printable_hostile_env_names_arrive_exactly() {
             "{what}: depends-on env="
         );
     };
-    let values = &yaml_docs(&files["helm/api/values.yaml"])[0];
+    let values = &yaml_docs(&files["helm/api/values.yaml"])[0][crate::support::SHARED_CHART];
     check("values.yaml", values["env"].as_array().expect("env"));
     let docs = yaml_docs(&files["kubernetes/prod/api.yaml"]);
     let workload = docs
@@ -514,7 +515,8 @@ fn printable_hostile_env_names_arrive_exactly() {
         std::fs::create_dir_all(f.parent().unwrap()).unwrap();
         std::fs::write(f, text).unwrap();
     }
-    let chart = out.path().join("helm/api");
+    let vendored = tempfile::tempdir().unwrap();
+    let chart = crate::support::vendor_chart(&out.path().join("helm"), "api", vendored.path());
     let rendered = tempfile::Builder::new()
         .prefix("nestioc-hostile-env-rendered-")
         .tempdir()
@@ -559,7 +561,13 @@ fn custom_sli_queries_arrive_exactly_in_yaml_and_json() {
     let (_tmp, dir) = hostile_project(&["x".to_owned()]);
     let files = artifacts(&dir);
     let expected = |w: &str| [ERRORS_QUERY, TOTAL_QUERY].map(|q| q.replace("{{window}}", w));
-    let rules = yaml_docs(&files["prometheus/api.rules.yaml"]);
+    // The default form writes the rules as a PrometheusRule: its spec is the rule file.
+    let rules_text = serde_saphyr::to_string(
+        &yaml_docs(&files["prometheus/api.prometheusrule.yaml"])[0]["spec"],
+    )
+    .unwrap();
+    assert!(!files.contains_key("prometheus/api.rules.yaml"), "one form");
+    let rules = yaml_docs(&rules_text);
     let exprs: Vec<String> = rules
         .iter()
         .flat_map(|d| d["groups"].as_array().cloned().unwrap_or_default())
@@ -584,7 +592,7 @@ fn custom_sli_queries_arrive_exactly_in_yaml_and_json() {
     }
     if let Some(promtool) = tool("promtool") {
         let f = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
-        std::fs::write(f.path(), &files["prometheus/api.rules.yaml"]).unwrap();
+        std::fs::write(f.path(), &rules_text).unwrap();
         let o = Command::new(promtool)
             .args(["check", "rules"])
             .arg(f.path())

@@ -820,18 +820,20 @@ fn immutable_references_are_pulled_if_not_present() {
             "{service}"
         );
     }
-    // CI deploys the commit SHA as the tag (`argocd app set --helm-set image.tag=$SHA`):
+    // CI deploys the commit SHA as the tag (`argocd app set --helm-set
+    // nestio-service.image.tag=$SHA`):
     // the real Helm must derive IfNotPresent from that tag, not keep the values' policy.
     let Some(helm) = crate::support::validator("helm (pull policy)", "helm") else {
         return;
     };
     let out_dir = tempfile::tempdir().expect("tmp");
-    let chart = out_dir.path().join("web");
-    for (path, a) in set.files.iter().filter(|(p, _)| p.starts_with("helm/web/")) {
-        let to = chart.join(path.trim_start_matches("helm/web/"));
+    for (path, a) in set.files.iter().filter(|(p, _)| p.starts_with("helm/")) {
+        let to = out_dir.path().join(path);
         std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
         std::fs::write(&to, &a.contents).expect("write");
     }
+    let vendored = tempfile::tempdir().expect("tmp");
+    let chart = crate::support::vendor_chart(&out_dir.path().join("helm"), "web", vendored.path());
     for (tag, policy) in [
         ("3d3c42e5aac5ba805825da76410c181273ba90b1", "IfNotPresent"),
         ("3d3c42e", "IfNotPresent"),
@@ -845,7 +847,8 @@ fn immutable_references_are_pulled_if_not_present() {
                 "--namespace",
                 "p",
                 "--set-string",
-                &format!("image.tag={tag}"),
+                // The service chart holds its values under the shared chart's key.
+                &format!("{}.image.tag={tag}", crate::support::SHARED_CHART),
             ])
             .output()
             .expect("helm template");

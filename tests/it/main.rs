@@ -5,6 +5,7 @@ mod alertmanager;
 mod allow;
 mod analysis;
 mod architecture;
+mod charts;
 mod ci;
 mod cli;
 mod cluster;

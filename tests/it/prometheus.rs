@@ -29,6 +29,10 @@ fn builds() -> Vec<Build> {
         let (t, dir) = shop_with_mesh(mesh);
         projects.push((format!("shop ({mesh})"), dir, Some(t)));
     }
+    // The `files` form writes the rule files itself.
+    let (t, dir) = shop_with_mesh("istio");
+    crate::support::set_rules_form(&dir, "files");
+    projects.push(("shop (istio, files)".into(), dir, Some(t)));
     projects.push(("minimal".into(), root().join("examples/minimal"), None));
     for (name, dir, keep) in projects {
         let c = compile(&dir, &nestioc::Options::default());
@@ -39,6 +43,9 @@ fn builds() -> Vec<Build> {
             std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
             std::fs::write(dest, &a.contents).expect("write");
         }
+        // The `operator` form (the default): the rule files are the PrometheusRules'
+        // specs, extracted as the tests' header says.
+        crate::support::extract_rule_files(tmp.path());
         out.push((name, tmp, keep));
     }
     out
@@ -235,7 +242,7 @@ fn design_example_slo_matches_sloths_rule_set() {
     .expect("write");
     let c = compile(dir.path(), &nestioc::Options::default());
     let set = c.artifacts.expect("compiles");
-    let rules = rules_of(&set.files["prometheus/checkout.rules.yaml"].contents);
+    let rules = rules_of(&crate::support::rule_file_text(&set, "checkout").expect("rules"));
     let sli_windows: Vec<String> = rules
         .iter()
         .filter_map(|r| r["record"].as_str())
@@ -425,4 +432,64 @@ fn the_latency_bucket_warning_names_the_histogram_the_sli_reads() {
         "{}",
         d.message
     );
+}
+
+/// Each fact once (issue 14): a build writes the rule groups and the alert routing in the
+/// project's one form (`prometheus "operator"|"files"`), and both forms carry the same
+/// groups: a PrometheusRule's `spec` is a rule file (Prometheus Operator API,
+/// PrometheusRuleSpec `groups`: "Content of Prometheus rule file"). Only the `operator`
+/// form has objects for Argo CD and the playbook to deploy.
+#[test]
+fn each_form_writes_the_rules_and_the_routing_once() {
+    let build = |form: &str| {
+        let (t, dir) = crate::support::with_rules_form(&root().join("examples/shop"), form);
+        let c = compile(&dir, &nestioc::Options::default());
+        let set = c.artifacts.unwrap_or_else(|| panic!("{form} compiles"));
+        drop(t);
+        set
+    };
+    let operator = build("operator");
+    let files = build("files");
+    let paths = |set: &nestioc::emit::ArtifactSet, suffix: &str| -> Vec<String> {
+        set.files
+            .keys()
+            .filter(|p| p.ends_with(suffix))
+            .cloned()
+            .collect()
+    };
+    assert!(paths(&operator, ".rules.yaml").is_empty());
+    assert!(paths(&operator, "inhibit.yaml").is_empty());
+    assert!(paths(&files, ".prometheusrule.yaml").is_empty());
+    assert!(paths(&files, "alertmanagerconfig.yaml").is_empty());
+    let crds = paths(&operator, ".prometheusrule.yaml");
+    assert!(crds.len() >= 10, "{crds:?}");
+    assert_eq!(
+        crds.len(),
+        paths(&files, ".rules.yaml").len(),
+        "one rule set per service in each form"
+    );
+    for crd in &crds {
+        let service = crd
+            .trim_start_matches("prometheus/")
+            .trim_end_matches(".prometheusrule.yaml");
+        let spec: Value = serde_saphyr::from_str(
+            &crate::support::rule_file_text(&operator, service).expect("spec"),
+        )
+        .expect("YAML");
+        let file: Value = serde_saphyr::from_str(
+            &files.files[&format!("prometheus/{service}.rules.yaml")].contents,
+        )
+        .expect("YAML");
+        assert_eq!(spec, file, "{service}: the two forms differ");
+    }
+    // The tests are written in both forms; only the operator form deploys anything.
+    assert_eq!(
+        paths(&operator, ".rules.test.yaml"),
+        paths(&files, ".rules.test.yaml")
+    );
+    let platform =
+        |set: &nestioc::emit::ArtifactSet| set.files["argocd/platform.yaml"].contents.clone();
+    assert!(platform(&operator).contains("prometheusrule.yaml"));
+    assert!(!platform(&files).contains("prometheusrule.yaml"));
+    assert!(!platform(&files).contains("alertmanagerconfig.yaml"));
 }

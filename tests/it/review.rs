@@ -65,7 +65,7 @@ fn diff_summary_names_exactly_the_changes() {
         "`spec.template.spec.containers[name=api].env[name=INVENTORY_URL]`: (none) → ",
         "- added `VirtualService/store/inventory`",
         "`kubernetes/default/reports.yaml`: `AuthorizationPolicy/store/reports`, `Deployment/store/reports`",
-        "`groups[name=nestio-slo-meta-payments-availability].rules[record=slo:objective:ratio].expr`: `vector(0.9995)` → `vector(0.999)`",
+        "`spec.groups[name=nestio-slo-meta-payments-availability].rules[record=slo:objective:ratio].expr`: `vector(0.9995)` → `vector(0.999)`",
     ] {
         assert!(md.contains(needle), "missing {needle:?} in:\n{md}");
     }
@@ -259,14 +259,14 @@ fn check_catches_a_stale_file() {
     let kdl = std::fs::read_to_string(&f).expect("read");
     std::fs::write(&f, kdl.replace("1.8.2", "1.8.3")).expect("write");
     check_fails_with(&dir, "stale:   helm/api/values.yaml\n");
-    check_fails_with(&dir, "-  tag: \"1.8.2\"\n    +  tag: \"1.8.3\"");
+    check_fails_with(&dir, "-    tag: \"1.8.2\"\n    +    tag: \"1.8.3\"");
 }
 
 #[test]
 fn check_catches_a_missing_file() {
     let (_t, dir) = built();
-    std::fs::remove_file(dir.join("generated/istio/web.yaml")).expect("rm");
-    check_fails_with(&dir, "missing: istio/web.yaml");
+    std::fs::remove_file(dir.join("generated/helm/web/Chart.yaml")).expect("rm");
+    check_fails_with(&dir, "missing: helm/web/Chart.yaml");
 }
 
 #[test]

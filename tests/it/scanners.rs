@@ -239,9 +239,27 @@ fn checkov_findings(checkov: &Path, b: &Built, problems: &mut String) -> Vec<Fin
 }
 
 fn trivy_findings(trivy: &Path, b: &Built, problems: &mut String) -> Vec<Finding> {
+    // trivy renders the charts it finds, each with its dependency vendored as `helm
+    // dependency build` leaves it (else it renders none).
+    let tree = tempfile::tempdir().expect("tmp");
+    crate::support::copy_tree(&b.out, tree.path());
+    for chart in crate::support::subdirs(&b.out.join("helm")) {
+        if crate::support::is_service_chart(&chart) {
+            let name = crate::conformance::file_name(&chart);
+            crate::support::copy_tree(
+                &b.out.join("helm").join(crate::support::SHARED_CHART),
+                &tree
+                    .path()
+                    .join("helm")
+                    .join(&name)
+                    .join("charts")
+                    .join(crate::support::SHARED_CHART),
+            );
+        }
+    }
     let out = Command::new(trivy)
         .args(["config", "--quiet", "--format", "json", "--exit-code", "0"])
-        .arg(&b.out)
+        .arg(tree.path())
         .env("TRIVY_DISABLE_VEX_NOTICE", "1")
         .output()
         .expect("run trivy");

@@ -369,11 +369,7 @@ fn the_outage_alert_of_a_stateful_service_reads_statefulset_series() {
     let dir = crate::support::root().join("tests/fixtures/valid/stateful-services");
     let c = compile(&dir, &nestioc::Options::default());
     let set = c.artifacts.expect("artifacts");
-    let rules = &set
-        .files
-        .get("prometheus/ledger.rules.yaml")
-        .expect("ledger's rules")
-        .contents;
+    let rules = &crate::support::rule_file_text(&set, "ledger").expect("ledger's rules");
     assert!(
         rules.contains("kube_statefulset_status_replicas_ready{statefulset=\"ledger\"}")
             && rules.contains("kube_statefulset_replicas{statefulset=\"ledger\"}"),

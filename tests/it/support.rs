@@ -191,3 +191,133 @@ fn strip_mesh_only(text: &str) -> String {
     }
     out
 }
+
+/// The shared chart's directory under `helm/` (every service chart depends on it).
+pub(crate) const SHARED_CHART: &str = "nestio-service";
+
+/// A copy of the service chart `helm/<service>/` under `into`, with its dependency vendored
+/// as `helm dependency build` would (Helm loads an unpacked chart in `charts/` as one), so
+/// `helm template` renders it offline. Returns the copy's path.
+pub(crate) fn vendor_chart(helm_dir: &Path, service: &str, into: &Path) -> PathBuf {
+    let chart = into.join(service);
+    copy_tree(&helm_dir.join(service), &chart);
+    copy_tree(
+        &helm_dir.join(SHARED_CHART),
+        &chart.join("charts").join(SHARED_CHART),
+    );
+    chart
+}
+
+/// Whether `dir` (under `helm/`) is a service chart: it depends on the shared chart only.
+pub(crate) fn is_service_chart(dir: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(dir.join("Chart.yaml")) else {
+        return false;
+    };
+    let Ok(chart) = serde_saphyr::from_str::<serde_json::Value>(&text) else {
+        return false;
+    };
+    chart["dependencies"]
+        .as_array()
+        .is_some_and(|d| d.len() == 1 && d[0]["name"] == SHARED_CHART)
+}
+
+/// Copies a directory tree.
+pub(crate) fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.expect("walk");
+        let rel = entry.path().strip_prefix(from).expect("under the tree");
+        let dest = to.join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).expect("create directory");
+        } else {
+            std::fs::copy(entry.path(), &dest).expect("copy file");
+        }
+    }
+}
+
+/// Sets the project's rules form (`prometheus "operator"|"files"`) in `dir/nestio.kdl`, in
+/// place (for a temporary copy).
+pub(crate) fn set_rules_form(dir: &Path, form: &str) {
+    let file = dir.join("nestio.kdl");
+    let text = std::fs::read_to_string(&file).expect("read nestio.kdl");
+    let mut out = String::new();
+    let mut done = false;
+    for line in text.lines() {
+        out.push_str(line);
+        out.push('\n');
+        if !done && line.starts_with("project ") && line.trim_end().ends_with('{') {
+            out.push_str(&format!("    prometheus \"{form}\"\n"));
+            done = true;
+        }
+    }
+    assert!(done, "{}: no `project ... {{` line", file.display());
+    std::fs::write(&file, out).expect("write nestio.kdl");
+}
+
+/// A copy of the project `dir` (without its `generated/`) with the rules form `form`.
+pub(crate) fn with_rules_form(dir: &Path, form: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let to = tmp.path().join(file_name_of(dir));
+    for entry in walkdir::WalkDir::new(dir) {
+        let entry = entry.expect("walk");
+        let rel = entry.path().strip_prefix(dir).expect("prefix");
+        if rel.starts_with("generated") {
+            continue;
+        }
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(to.join(rel)).expect("mkdir");
+        } else {
+            std::fs::copy(entry.path(), to.join(rel)).expect("copy");
+        }
+    }
+    set_rules_form(&to, form);
+    (tmp, to)
+}
+
+fn file_name_of(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// What the header of a `prometheus/<service>.rules.test.yaml` tells a user of the
+/// `operator` form to do before `promtool test rules`: write each PrometheusRule's `spec`
+/// (a rule file: the Prometheus Operator's PrometheusRuleSpec is `groups`) as
+/// `prometheus/<service>.rules.yaml`. Returns the files written.
+pub(crate) fn extract_rule_files(out: &Path) -> Vec<PathBuf> {
+    let dir = out.join("prometheus");
+    let mut written = Vec::new();
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        return written;
+    };
+    let mut crds: Vec<PathBuf> = rd.filter_map(Result::ok).map(|e| e.path()).collect();
+    crds.retain(|p| p.to_string_lossy().ends_with(".prometheusrule.yaml"));
+    crds.sort();
+    for crd in crds {
+        let doc: serde_json::Value =
+            serde_saphyr::from_str(&std::fs::read_to_string(&crd).expect("read")).expect("YAML");
+        let name = file_name_of(&crd).replace(".prometheusrule.yaml", ".rules.yaml");
+        let dest = dir.join(name);
+        assert!(!dest.exists(), "{}: both forms written", dest.display());
+        std::fs::write(
+            &dest,
+            serde_saphyr::to_string(&doc["spec"]).expect("rule file YAML"),
+        )
+        .expect("write");
+        written.push(dest);
+    }
+    written
+}
+
+/// A service's rule file as text, from a build in either form: `prometheus/<service>.rules.yaml`
+/// (`files`), or the spec of `prometheus/<service>.prometheusrule.yaml` (`operator`).
+pub(crate) fn rule_file_text(set: &ArtifactSet, service: &str) -> Option<String> {
+    if let Some(a) = set.files.get(&format!("prometheus/{service}.rules.yaml")) {
+        return Some(a.contents.clone());
+    }
+    let crd = set
+        .files
+        .get(&format!("prometheus/{service}.prometheusrule.yaml"))?;
+    let doc: serde_json::Value = serde_saphyr::from_str(&crd.contents).expect("YAML");
+    Some(serde_saphyr::to_string(&doc["spec"]).expect("rule file YAML"))
+}

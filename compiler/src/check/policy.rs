@@ -3,13 +3,13 @@
 use crate::diag::{Code, Diagnostic, Diagnostics};
 use crate::graph::Topology;
 use crate::lower::unknown_port;
-use crate::model::{Mesh, Model, Protocol, RolloutKind};
+use crate::model::{Cd, Mesh, Model, Protocol, RolloutKind};
 use crate::source::Span;
 
 /// A service must not require one two or more tiers less critical than itself: a
 /// tier-1 service that needs a tier-3 one is only as reliable as the tier-3 one.
 pub(super) fn tiers(model: &Model, topology: &Topology, diags: &mut Diagnostics) {
-    for edge in topology.edges.iter().filter(|e| !e.optional) {
+    for edge in topology.edges.iter().filter(|e| !e.optional()) {
         let (Some(caller), Some(callee)) = (
             model.services.get(&edge.caller),
             model.services.get(&edge.callee),
@@ -28,7 +28,7 @@ pub(super) fn tiers(model: &Model, topology: &Topology, diags: &mut Diagnostics)
                         ct.value, caller.name, dt.value, callee.name
                     ),
                 )
-                .with_label(caller.depends_on[edge.dep].target.span, "required here")
+                .with_label(edge.dependency.target.span, "required here")
                 .with_secondary(ct.span, format!("`{}` is tier {}", caller.name, ct.value))
                 .with_secondary(dt.span, format!("`{}` is tier {}", callee.name, dt.value))
                 .with_help(format!(
@@ -125,7 +125,8 @@ pub(super) fn mesh_features(model: &Model, _: &Topology, diags: &mut Diagnostics
     }
 }
 
-/// The umbrella chart lives at `helm/<project>/`, beside the service charts.
+/// The umbrella chart lives at `helm/<project>/`, beside the service charts and the shared
+/// chart `helm/nestio-service/`.
 pub(super) fn output_names(model: &Model, _: &Topology, diags: &mut Diagnostics) {
     if let Some(service) = model.services.get(&model.project.name) {
         diags.push(
@@ -144,12 +145,40 @@ pub(super) fn output_names(model: &Model, _: &Topology, diags: &mut Diagnostics)
             .with_help("rename the service or the project"),
         );
     }
+    // The shared chart's directory is helm/nestio-service/.
+    let shared = crate::model::names::SHARED_CHART;
+    if let Some(service) = model.services.get(shared) {
+        diags.push(
+            Diagnostic::error(
+                Code::DuplicateName,
+                format!("service `{shared}` has the shared chart's name"),
+            )
+            .with_label(
+                service.name_span,
+                "the service's chart would be helm/nestio-service/, where the shared chart every service chart depends on is",
+            )
+            .with_help("rename the service"),
+        );
+    }
+    if model.project.name == shared {
+        diags.push(
+            Diagnostic::error(
+                Code::DuplicateName,
+                format!("project `{shared}` has the shared chart's name"),
+            )
+            .with_label(
+                model.project.span,
+                "the umbrella chart would be helm/nestio-service/, where the shared chart every service chart depends on is",
+            )
+            .with_help("rename the project"),
+        );
+    }
 }
 
 /// NST0315: two of the project's Argo CD Applications would have the same name (the later
 /// would replace the earlier).
 pub(super) fn argocd_names(model: &Model, _: &Topology, diags: &mut Diagnostics) {
-    if model.project.cd != "argocd" {
+    if model.project.cd != Cd::ArgoCd {
         return;
     }
     let names = crate::model::names::application_names(model);
@@ -178,7 +207,7 @@ pub(super) fn argocd_names(model: &Model, _: &Topology, diags: &mut Diagnostics)
 /// environments in one namespace would deploy the same objects (the same names from the
 /// same charts) twice, and their Applications would overwrite each other's.
 pub(super) fn argocd_namespaces(model: &Model, _: &Topology, diags: &mut Diagnostics) {
-    if model.project.cd != "argocd" {
+    if model.project.cd != Cd::ArgoCd {
         return;
     }
     let envs = model.project.environments();
@@ -688,20 +717,9 @@ pub(super) fn linkerd_route_conflicts(model: &Model, topology: &Topology, diags:
             let edges: Vec<_> = topology
                 .callers(&callee.name)
                 .into_iter()
-                .filter(|e| {
-                    callee
-                        .ports
-                        .get(e.port)
-                        .is_some_and(|p| p.name == port.name)
-                })
+                .filter(|e| e.target.name == port.name)
                 .collect();
-            let policy = |e: &crate::graph::Edge| {
-                let dep = &model.services[&e.caller].depends_on[e.dep];
-                (
-                    dep.timeout.as_ref().map(|t| t.value.clone()),
-                    dep.retries.as_ref().map_or(0, |r| r.value),
-                )
-            };
+            let policy = |e: &crate::graph::Edge| (e.timeout().cloned(), e.retries());
             let Some(first) = edges.first() else { continue };
             if edges.iter().all(|e| policy(e) == policy(first)) {
                 continue;
@@ -723,7 +741,7 @@ pub(super) fn linkerd_route_conflicts(model: &Model, topology: &Topology, diags:
                 ),
             );
             for (i, e) in edges.iter().enumerate() {
-                let span = model.services[&e.caller].depends_on[e.dep].target.span;
+                let span = e.dependency.target.span;
                 let msg = format!("`{}`: {}", e.caller, describe(policy(e)));
                 d = if i == 0 {
                     d.with_label(span, msg)
@@ -746,19 +764,11 @@ pub(super) fn tcp_route_policies(model: &Model, topology: &Topology, diags: &mut
         return; // NST0307 already says these need a mesh
     }
     for edge in &topology.edges {
-        let (Some(caller), Some(callee)) = (
-            model.services.get(&edge.caller),
-            model.services.get(&edge.callee),
-        ) else {
-            continue;
-        };
-        let Some(port) = callee.ports.get(edge.port) else {
-            continue;
-        };
+        let port = &edge.target;
         if port.protocol != Protocol::Tcp {
             continue;
         }
-        let dep = &caller.depends_on[edge.dep];
+        let dep = &edge.dependency;
         let features = [
             dep.timeout.as_ref().map(|t| ("timeout", t.span)),
             dep.retries.as_ref().map(|r| ("retries", r.span)),
@@ -767,7 +777,7 @@ pub(super) fn tcp_route_policies(model: &Model, topology: &Topology, diags: &mut
             diags.push(
                 Diagnostic::error(
                     Code::TcpRoutePolicy,
-                    format!("`{feature}` cannot apply to `{}` port `{}`, a TCP port", callee.name, port.name),
+                    format!("`{feature}` cannot apply to `{}` port `{}`, a TCP port", edge.callee, port.name),
                 )
                 .with_label(span, "a request-level setting")
                 .with_secondary(port.span, "declared `protocol=\"tcp\"` here")

@@ -46,14 +46,14 @@ fn ceiling_factors(
 ) -> (Decimal, Vec<Factor>) {
     let mut factors: Vec<Factor> = Vec::new();
     let mut ceiling = Decimal::ONE;
-    for edge in topology.calls(&service.name).filter(|e| !e.optional) {
+    for edge in topology.calls(&service.name).filter(|e| !e.optional()) {
         let Some(callee) = model.services.get(&edge.callee) else {
             continue;
         };
         let Some(callee_slo) = callee.slo(SloKind::Availability) else {
             continue;
         };
-        let dep = &service.depends_on[edge.dep];
+        let dep = &edge.dependency;
         let mut a = callee_slo.target.value.ratio();
         let mut label = format!("`{}` {}", callee.name, pct(a));
         if let Some(fb) = &dep.fallback
@@ -131,11 +131,10 @@ pub(super) fn latency_budget(model: &Model, topology: &Topology, diags: &mut Dia
             continue;
         };
         for edge in topology.calls(&service.name) {
-            let dep = &service.depends_on[edge.dep];
-            let Some(timeout) = &dep.timeout else {
+            let Some(timeout) = &edge.dependency.timeout else {
                 continue;
             };
-            let retries = dep.retries.as_ref().map_or(0, |r| r.value);
+            let retries = edge.retries();
             let attempts = u64::from(retries) + 1;
             let worst = crate::model::values::Duration::from_millis(
                 timeout.value.millis.saturating_mul(attempts),
@@ -176,7 +175,7 @@ pub(super) fn latency_budget(model: &Model, topology: &Topology, diags: &mut Dia
 
 /// Retries multiply along a call path: 3 retries at each of two hops is 16 attempts at
 /// the last service for one user request.
-pub(super) fn retry_amplification(model: &Model, topology: &Topology, diags: &mut Diagnostics) {
+pub(super) fn retry_amplification(_: &Model, topology: &Topology, diags: &mut Diagnostics) {
     let Ok(order) = petgraph::algo::toposort(&topology.graph, None) else {
         return; // cycles are reported by the graph stage
     };
@@ -187,13 +186,7 @@ pub(super) fn retry_amplification(model: &Model, topology: &Topology, diags: &mu
         let here = best.get(name).map_or(1, |b| b.0);
         for &ei in topology.call_indices(name) {
             let edge = &topology.edges[ei];
-            let Some(caller) = model.services.get(&edge.caller) else {
-                continue;
-            };
-            let retries = caller.depends_on[edge.dep]
-                .retries
-                .as_ref()
-                .map_or(0, |r| r.value);
+            let retries = edge.retries();
             let amp = here.saturating_mul(u64::from(retries) + 1);
             if amp > MAX_AMPLIFICATION && here <= MAX_AMPLIFICATION && retries > 0 {
                 // Rebuild the path that led here.
@@ -208,11 +201,12 @@ pub(super) fn retry_amplification(model: &Model, topology: &Topology, diags: &mu
                     .iter()
                     .map(|&i| {
                         let e = &topology.edges[i];
-                        let r = model.services[&e.caller].depends_on[e.dep]
-                            .retries
-                            .as_ref()
-                            .map_or(0, |r| r.value);
-                        format!("{} -> {} ({} attempts)", e.caller, e.callee, r + 1)
+                        format!(
+                            "{} -> {} ({} attempts)",
+                            e.caller,
+                            e.callee,
+                            e.retries() + 1
+                        )
                     })
                     .collect();
                 let mut d = Diagnostic::warning(
@@ -224,10 +218,9 @@ pub(super) fn retry_amplification(model: &Model, topology: &Topology, diags: &mu
                 );
                 for (k, &i) in path.iter().enumerate() {
                     let e = &topology.edges[i];
-                    let dep = &model.services[&e.caller].depends_on[e.dep];
+                    let dep = &e.dependency;
                     let span = dep.retries.as_ref().map_or(dep.target.span, |r| r.span);
-                    let r = dep.retries.as_ref().map_or(0, |r| r.value);
-                    let msg = format!("× {}", r + 1);
+                    let msg = format!("× {}", e.retries() + 1);
                     d = if i == ei {
                         d.with_label(span, msg)
                     } else {
@@ -252,23 +245,17 @@ pub(super) fn retry_amplification(model: &Model, topology: &Topology, diags: &mu
 
 /// A caller that gives up on a callee before the callee could finish its own calls (the
 /// callee's timeout times its attempts) turns the callee's retries into wasted work.
-pub(super) fn nested_timeouts(model: &Model, topology: &Topology, diags: &mut Diagnostics) {
+pub(super) fn nested_timeouts(_: &Model, topology: &Topology, diags: &mut Diagnostics) {
     for outer in &topology.edges {
-        let Some(caller) = model.services.get(&outer.caller) else {
+        let Some(outer_timeout) = &outer.dependency.timeout else {
             continue;
         };
-        let Some(outer_timeout) = &caller.depends_on[outer.dep].timeout else {
-            continue;
-        };
-        let Some(middle) = model.services.get(&outer.callee) else {
-            continue;
-        };
-        for inner in topology.calls(&middle.name) {
-            let dep = &middle.depends_on[inner.dep];
-            let Some(inner_timeout) = &dep.timeout else {
+        let (caller, middle) = (&outer.caller, &outer.callee);
+        for inner in topology.calls(middle) {
+            let Some(inner_timeout) = &inner.dependency.timeout else {
                 continue;
             };
-            let attempts = u64::from(dep.retries.as_ref().map_or(0, |r| r.value)) + 1;
+            let attempts = u64::from(inner.retries()) + 1;
             let worst = crate::model::values::Duration::from_millis(
                 inner_timeout.value.millis.saturating_mul(attempts),
             );
@@ -278,12 +265,12 @@ pub(super) fn nested_timeouts(model: &Model, topology: &Topology, diags: &mut Di
             let arithmetic = if attempts == 1 {
                 format!(
                     "`{}` waits up to {} for `{}`",
-                    middle.name, inner_timeout.value, inner.callee
+                    middle, inner_timeout.value, inner.callee
                 )
             } else {
                 format!(
                     "`{}` waits up to {} × {attempts} attempts = {worst} for `{}`",
-                    middle.name, inner_timeout.value, inner.callee
+                    middle, inner_timeout.value, inner.callee
                 )
             };
             diags.push(
@@ -291,7 +278,7 @@ pub(super) fn nested_timeouts(model: &Model, topology: &Topology, diags: &mut Di
                     Code::NestedTimeout,
                     format!(
                         "`{}` gives up on `{}` after {}, before `{}` is done with `{}` ({worst})",
-                        caller.name, middle.name, outer_timeout.value, middle.name, inner.callee
+                        caller, middle, outer_timeout.value, middle, inner.callee
                     ),
                 )
                 .with_label(outer_timeout.span, format!("gives up after {}", outer_timeout.value))
@@ -299,7 +286,7 @@ pub(super) fn nested_timeouts(model: &Model, topology: &Topology, diags: &mut Di
                 .with_note(arithmetic)
                 .with_help(format!(
                     "raise `{}`'s timeout to at least {worst}, or lower `{}`'s timeout or retries towards `{}`",
-                    caller.name, middle.name, inner.callee
+                    caller, middle, inner.callee
                 )),
             );
         }

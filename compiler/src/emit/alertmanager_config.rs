@@ -255,9 +255,9 @@ pub(super) fn artifact(cx: &EmitContext<'_>, config: &Value) -> Result<Artifact,
         .collect();
     let mut head = header(&cx.sources.get(p.source).name);
     head.push_str(
-        "# The routing and inhibition of alertmanager/inhibit.yaml, one AlertmanagerConfig per\n\
-         # environment namespace: kube-prometheus-stack's Alertmanager selects them all, and the\n\
-         # Prometheus Operator scopes each to alerts of its own namespace.\n",
+        "# The alert routing and inhibition, one AlertmanagerConfig per environment namespace:\n\
+         # kube-prometheus-stack's Alertmanager selects them all, and the Prometheus Operator\n\
+         # scopes each to alerts of its own namespace.\n",
     );
     Ok(Artifact {
         path: PATH.into(),

@@ -16,7 +16,7 @@ use super::rollout::GATEWAY_API_PLUGIN;
 use super::yaml::{document_indented, header};
 use super::{Artifact, EmitContext, Emitter};
 use crate::diag::Diagnostic;
-use crate::model::Mesh;
+use crate::model::{Cd, LogSystem, Mesh};
 
 pub(super) struct Ansible;
 
@@ -83,6 +83,8 @@ struct Platform {
     argo: bool,
     fluentd: bool,
     spinnaker: bool,
+    /// Rules and routing as Prometheus Operator objects (`prometheus "operator"`).
+    operator_rules: bool,
     /// The environments' namespaces (for the objects the play applies itself).
     namespaces: Vec<String>,
 }
@@ -96,9 +98,13 @@ impl Platform {
         namespaces.dedup();
         Platform {
             mesh: p.mesh,
-            argo: p.cd == "argocd",
-            fluentd: p.logging.as_ref().is_some_and(|l| l.system == "fluentd"),
-            spinnaker: p.cd == "spinnaker",
+            argo: p.cd == Cd::ArgoCd,
+            fluentd: p
+                .logging
+                .as_ref()
+                .is_some_and(|l| l.system == LogSystem::Fluentd),
+            spinnaker: p.cd == Cd::Spinnaker,
+            operator_rules: p.rules == crate::model::RulesForm::Operator,
             namespaces,
         }
     }
@@ -345,22 +351,29 @@ fn tasks(platform: &Platform) -> Vec<Value> {
                 },
             }));
         }
-        let mut rules = apply_file(
-            "Apply the SLO rules (the prometheus target's PrometheusRules)",
-            "{{ item }}",
-        );
-        rules["loop"] = json!(
-            "{{ query('ansible.builtin.fileglob', playbook_dir ~ '/../prometheus/*.prometheusrule.yaml') | sort }}"
-        );
-        tasks.push(rules);
+        // In the `files` form (`prometheus "files"`) the rules and the routing are for a
+        // Prometheus configured by hand: nothing to apply.
+        let operator = platform.operator_rules;
+        if operator {
+            let mut rules = apply_file(
+                "Apply the SLO rules (the prometheus target's PrometheusRules)",
+                "{{ item }}",
+            );
+            rules["loop"] = json!(
+                "{{ query('ansible.builtin.fileglob', playbook_dir ~ '/../prometheus/*.prometheusrule.yaml') | sort }}"
+            );
+            tasks.push(rules);
+        }
         tasks.push(apply_file(
             "Apply the Grafana dashboards (the grafana target's ConfigMaps)",
             "{{ playbook_dir }}/../grafana/dashboards.yaml",
         ));
-        tasks.push(apply_file(
-            "Apply the Alertmanager routing and inhibition (AlertmanagerConfigs)",
-            "{{ playbook_dir }}/../alertmanager/alertmanagerconfig.yaml",
-        ));
+        if operator {
+            tasks.push(apply_file(
+                "Apply the Alertmanager routing and inhibition (AlertmanagerConfigs)",
+                "{{ playbook_dir }}/../alertmanager/alertmanagerconfig.yaml",
+            ));
+        }
     }
     if platform.argo {
         // Argo CD rates no Application's health since 1.8, so the sync waves over the

@@ -28,7 +28,7 @@ use super::yaml::{documents, header};
 use super::{Artifact, EmitContext, Emitter};
 use crate::diag::Diagnostic;
 use crate::model::names::{ALERTING_APP, DASHBOARDS_APP, LOGGING_APP, MESH_APP, SLO_RULES_APP};
-use crate::model::{Environment, Mesh, Service};
+use crate::model::{Cd, Environment, LogSystem, Mesh, RulesForm, Service};
 use crate::source::Span;
 
 pub(super) struct ArgoCd;
@@ -229,7 +229,10 @@ fn platform_apps(cx: &EmitContext<'_>) -> Vec<PlatformApp> {
         .services
         .values()
         .any(|s| !super::prometheus::rule_groups(cx, s, false).is_empty());
-    if has_rules {
+    // In the `files` form the rules and the routing are for a Prometheus configured by
+    // hand: no object to deploy.
+    let operator = p.rules == RulesForm::Operator;
+    if has_rules && operator {
         apps.push(PlatformApp {
             suffix: SLO_RULES_APP,
             dir: "prometheus",
@@ -247,15 +250,20 @@ fn platform_apps(cx: &EmitContext<'_>) -> Vec<PlatformApp> {
         wave: -1,
         what: "the Grafana dashboards (ConfigMaps for the Grafana sidecar)",
     });
-    apps.push(PlatformApp {
-        suffix: ALERTING_APP,
-        dir: "alertmanager",
-        include: "alertmanagerconfig.yaml",
-        namespace: super::prometheus::RULES_NAMESPACE,
-        wave: -1,
-        what: "the Alertmanager routing and inhibition (an AlertmanagerConfig per environment)",
-    });
-    if p.logging.as_ref().is_some_and(|l| l.system == "fluentd") {
+    if operator {
+        apps.push(PlatformApp {
+            suffix: ALERTING_APP,
+            dir: "alertmanager",
+            include: "alertmanagerconfig.yaml",
+            namespace: super::prometheus::RULES_NAMESPACE,
+            wave: -1,
+            what: "the Alertmanager routing and inhibition (an AlertmanagerConfig per environment)",
+        });
+    }
+    if p.logging
+        .as_ref()
+        .is_some_and(|l| l.system == LogSystem::Fluentd)
+    {
         apps.push(PlatformApp {
             suffix: LOGGING_APP,
             dir: "fluentd",
@@ -292,7 +300,8 @@ pub const APPLICATION_HEALTH_KEY: &str = "resource.customizations.health.argopro
 
 impl Emitter for ArgoCd {
     fn name(&self) -> &'static str {
-        "argocd"
+        // The target is named after the system it generates for.
+        Cd::ArgoCd.as_str()
     }
 
     fn description(&self) -> &'static str {
@@ -301,7 +310,7 @@ impl Emitter for ArgoCd {
 
     fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
         let p = &cx.model.project;
-        if p.cd != "argocd" {
+        if p.cd != Cd::ArgoCd {
             return Ok(Vec::new());
         }
         let Some(repo) = p.cd_repository.as_ref().map(|r| r.value.clone()) else {
@@ -512,14 +521,20 @@ impl Emitter for ArgoCd {
                 contents: documents(&header(&root), &[root_app]),
                 source: Some(env.span),
             });
-            for service in cx.model.services.values() {
+            // The environment's service Applications, in one file: each carries its
+            // source in `nestio.dev/source`, and Argo CD orders them by their sync waves,
+            // not by file.
+            let apps: Vec<Value> = cx
+                .model
+                .services
+                .values()
+                .map(|service| application(cx, service, env, &repo))
+                .collect();
+            if !apps.is_empty() {
                 out.push(Artifact {
-                    path: format!("argocd/{}/{}.yaml", env.name, service.name),
-                    contents: documents(
-                        &header(&cx.file_of(service)),
-                        &[application(cx, service, env, &repo)],
-                    ),
-                    source: Some(service.name_span),
+                    path: format!("argocd/{}/applications.yaml", env.name),
+                    contents: documents(&header(&root), &apps),
+                    source: Some(env.span),
                 });
             }
         }

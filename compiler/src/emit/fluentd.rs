@@ -21,7 +21,7 @@ use super::yaml::{documents, header};
 use super::{Artifact, EmitContext, Emitter};
 use crate::diag::{Code, Diagnostic};
 use crate::lower::logging::{EsUrl, parse_es_url};
-use crate::model::{Logging, Service};
+use crate::model::{LogSystem, Logging, Service};
 
 pub(super) struct Fluentd;
 
@@ -774,7 +774,8 @@ fn manifests(cx: &EmitContext<'_>, logging: &Logging, n: &Names, conf: &str) -> 
 
 impl Emitter for Fluentd {
     fn name(&self) -> &'static str {
-        "fluentd"
+        // The target is named after the system it generates for.
+        LogSystem::Fluentd.as_str()
     }
 
     fn description(&self) -> &'static str {
@@ -787,7 +788,7 @@ impl Emitter for Fluentd {
             .project
             .logging
             .as_ref()
-            .filter(|l| l.system == "fluentd")
+            .filter(|l| l.system == LogSystem::Fluentd)
         else {
             return Ok(Vec::new());
         };

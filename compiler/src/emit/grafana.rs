@@ -24,7 +24,7 @@ use super::prometheus::{BURN_WINDOWS, WINDOWS, factor};
 use super::yaml::{header, to_yaml};
 use super::{Artifact, EmitContext, Emitter};
 use crate::diag::Diagnostic;
-use crate::graph::Edge;
+use crate::graph::{Edge, PortStyle};
 use crate::model::{Protocol, Service, Slo, SloKind};
 
 pub(super) struct Grafana;
@@ -819,49 +819,6 @@ fn burn_thresholds(fast: Decimal) -> Value {
     }
 }
 
-/// "grpc 50051, timeout 2s, retries 3, optional".
-fn edge_label(cx: &EmitContext<'_>, edge: &Edge) -> String {
-    let mut parts: Vec<String> = edge_port(cx, edge)
-        .map(|p| format!("{} {}", p.protocol.as_str(), p.port))
-        .into_iter()
-        .collect();
-    let policy = edge_policy(cx, edge);
-    if !policy.is_empty() {
-        parts.push(policy);
-    }
-    parts.join(", ")
-}
-
-/// The callee's port an edge calls.
-fn edge_port<'a>(cx: &'a EmitContext<'_>, edge: &Edge) -> Option<&'a crate::model::Port> {
-    cx.model
-        .services
-        .get(&edge.callee)
-        .and_then(|c| c.ports.get(edge.port))
-}
-
-/// "timeout 2s, retries 3, optional".
-fn edge_policy(cx: &EmitContext<'_>, edge: &Edge) -> String {
-    let mut parts = Vec::new();
-    if let Some(dep) = cx
-        .model
-        .services
-        .get(&edge.caller)
-        .and_then(|s| s.depends_on.get(edge.dep))
-    {
-        if let Some(t) = &dep.timeout {
-            parts.push(format!("timeout {}", t.value.canonical()));
-        }
-        if let Some(r) = &dep.retries {
-            parts.push(format!("retries {}", r.value));
-        }
-    }
-    if edge.optional {
-        parts.push("optional".into());
-    }
-    parts.join(", ")
-}
-
 /// One dependency: the caller-side SLIs of the edge and a link to the callee's dashboard.
 fn dependency_row(grid: &mut Grid, cx: &EmitContext<'_>, service: &Service, edge: &Edge) {
     let Some(callee) = cx.model.services.get(&edge.callee) else {
@@ -872,14 +829,14 @@ fn dependency_row(grid: &mut Grid, cx: &EmitContext<'_>, service: &Service, edge
     let callee_uid = service_uid(project, &callee.name);
     let to = format!("{} dashboard", callee.name);
     let links = || vec![panel_link(&to, &callee_uid)];
-    let label = edge_label(cx, edge);
+    let label = edge.label(PortStyle::Protocol);
     grid.row(&if label.is_empty() {
         format!("Dependency: {}", callee.name)
     } else {
         format!("Dependency: {} ({label})", callee.name)
     });
     let w = "$__rate_interval";
-    let tcp = edge_port(cx, edge).is_some_and(|p| p.protocol == Protocol::Tcp);
+    let tcp = edge.target.protocol == Protocol::Tcp;
     let queries = (
         metrics::edge_requests(mesh, &service.name, callee, w),
         metrics::edge_error_ratio(mesh, &service.name, callee, w),
@@ -927,7 +884,7 @@ fn dependency_row(grid: &mut Grid, cx: &EmitContext<'_>, service: &Service, edge
     // exhausts it alone (the `prometheus` target's EdgeErrorBudgetThreat alert).
     let budget = service
         .slo(SloKind::Availability)
-        .filter(|_| !edge.optional)
+        .filter(|_| !edge.optional())
         .map(|s| (Decimal::ONE - objective(s)).normalize());
     grid.place(
         8,
@@ -948,11 +905,7 @@ fn dependency_row(grid: &mut Grid, cx: &EmitContext<'_>, service: &Service, edge
             links: links(),
         }),
     );
-    let timeout = service
-        .depends_on
-        .get(edge.dep)
-        .and_then(|d| d.timeout.as_ref())
-        .map(|t| Decimal::from(t.value.millis));
+    let timeout = edge.timeout().map(|t| Decimal::from(t.millis));
     grid.place(
         8,
         8,
@@ -1106,20 +1059,13 @@ fn topology_targets(cx: &EmitContext<'_>) -> Vec<Value> {
     }
     let mut edges = Vec::new();
     for e in &cx.topology.edges {
-        let port = edge_port(cx, e);
         edges.push(vec![
-            format!(
-                "{}->{}:{}",
-                e.caller,
-                e.callee,
-                port.map(|p| p.name.as_str()).unwrap_or_default()
-            ),
+            format!("{}->{}:{}", e.caller, e.callee, e.target.name),
             e.caller.clone(),
             e.callee.clone(),
-            port.map(|p| format!("{} {}", p.protocol.as_str(), p.port))
-                .unwrap_or_default(),
-            edge_policy(cx, e),
-            if e.optional { "4 4" } else { "" }.to_owned(),
+            e.port_label(PortStyle::Protocol),
+            e.policy_label(),
+            if e.optional() { "4 4" } else { "" }.to_owned(),
         ]);
     }
     for ((name, host, port), callers) in &externals {

@@ -8,6 +8,8 @@ use serde::Serialize;
 
 use super::{Artifact, EmitContext, Emitter};
 use crate::diag::Diagnostic;
+use crate::graph::PortStyle;
+use crate::model::values::Duration;
 
 pub(super) struct Graph;
 
@@ -29,25 +31,6 @@ fn externals(cx: &EmitContext<'_>) -> BTreeMap<(String, String, u16), Vec<String
         }
     }
     map
-}
-
-fn edge_label(cx: &EmitContext<'_>, edge: &crate::graph::Edge) -> String {
-    let dep = &cx.model.services[&edge.caller].depends_on[edge.dep];
-    let callee = &cx.model.services[&edge.callee];
-    let mut parts = Vec::new();
-    if let Some(p) = callee.ports.get(edge.port) {
-        parts.push(format!("{} {}", p.protocol.as_str(), p.port));
-    }
-    if let Some(t) = &dep.timeout {
-        parts.push(format!("timeout {}", t.value));
-    }
-    if let Some(r) = &dep.retries {
-        parts.push(format!("retries {}", r.value));
-    }
-    if edge.optional {
-        parts.push("optional".into());
-    }
-    parts.join(", ")
 }
 
 /// Graphviz DOT.
@@ -81,12 +64,16 @@ pub fn dot(cx: &EmitContext<'_>) -> String {
         ));
     }
     for edge in &cx.topology.edges {
-        let style = if edge.optional { ", style=dashed" } else { "" };
+        let style = if edge.optional() {
+            ", style=dashed"
+        } else {
+            ""
+        };
         s.push_str(&format!(
             "  \"{}\" -> \"{}\" [label=\"{}\"{style}];\n",
             edge.caller,
             edge.callee,
-            edge_label(cx, edge)
+            edge.label(PortStyle::Protocol)
         ));
     }
     for ((name, _, _), callers) in externals(cx) {
@@ -118,8 +105,8 @@ pub fn mermaid(cx: &EmitContext<'_>) -> String {
         ));
     }
     for edge in &cx.topology.edges {
-        let label = edge_label(cx, edge);
-        let arrow = if edge.optional { "-.->" } else { "-->" };
+        let label = edge.label(PortStyle::Protocol);
+        let arrow = if edge.optional() { "-.->" } else { "-->" };
         s.push_str(&format!(
             "  svc_{} {arrow}|\"{label}\"| svc_{}\n",
             mermaid_id(&edge.caller),
@@ -262,14 +249,13 @@ pub fn json(cx: &EmitContext<'_>) -> String {
         .edges
         .iter()
         .map(|e| {
-            let dep = &cx.model.services[&e.caller].depends_on[e.dep];
-            let callee = &cx.model.services[&e.callee];
+            let dep = &e.dependency;
             EdgeDoc {
                 from: e.caller.clone(),
                 to: e.callee.clone(),
-                port: callee.ports.get(e.port).map(|p| p.name.clone()),
-                optional: e.optional,
-                timeout: dep.timeout.as_ref().map(|t| t.value.canonical()),
+                port: Some(e.target.name.clone()),
+                optional: e.optional(),
+                timeout: e.timeout().map(Duration::canonical),
                 retries: dep.retries.as_ref().map(|r| r.value),
                 fallback: dep.fallback.as_ref().map(|f| f.value.clone()),
             }

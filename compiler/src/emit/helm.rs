@@ -1,7 +1,10 @@
-//! `helm`: one chart per service (`helm/<service>/`) and an umbrella chart
-//! (`helm/<project>/`) that depends on them all.
+//! `helm`: the shared chart (`helm/nestio-service/`: the generic templates and the values
+//! schema, written once), one chart per service (`helm/<service>/`: its `Chart.yaml`, which
+//! depends on the shared chart, and its values), and an umbrella chart (`helm/<project>/`)
+//! that depends on every service chart.
 
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use super::chart::{base_values, env_values};
 use super::yaml::{documents, header, to_yaml};
@@ -10,14 +13,20 @@ use crate::diag::Diagnostic;
 
 pub(super) struct Helm;
 
-/// Charts are versioned by their content, not by hand: every build writes the same
-/// version, and the app version is the image tag.
-pub(super) const CHART_VERSION: &str = "0.1.0";
+pub(super) use crate::model::names::SHARED_CHART;
+
+/// The shared chart's version. It changes only when its templates or its values schema do,
+/// so a chart repository sees a new version exactly then; `helm::tests` pins a digest of
+/// both and fails when they change without this version.
+pub(super) const SHARED_CHART_VERSION: &str = "1.0.1";
+
+/// The umbrella chart's version: it holds no templates and follows the shared chart.
+const UMBRELLA_VERSION: &str = SHARED_CHART_VERSION;
 
 const SCHEMA: &str = include_str!("../../../schemas/helm-values.schema.json");
 
 /// The chart templates, by file name under `templates/`, and their stdlib template.
-const CHART_TEMPLATES: &[(&str, &str)] = &[
+pub(super) const CHART_TEMPLATES: &[(&str, &str)] = &[
     ("_helpers.tpl", "helm/_helpers.tpl"),
     ("serviceaccount.yaml", "helm/serviceaccount.yaml"),
     ("service.yaml", "helm/service.yaml"),
@@ -41,82 +50,176 @@ fn generated_line(source: &str) -> String {
     )
 }
 
+/// A service's values as its chart reads them: under the shared chart's key.
+pub(super) fn scoped<T: serde::Serialize>(values: T) -> Value {
+    json!({ SHARED_CHART: values })
+}
+
+/// A service chart's version: the shared chart's version, with the digest of everything the
+/// service's chart deploys (its values in every environment, and so its image) as SemVer
+/// build metadata. Any change to the chart or the image gives a new version string, which
+/// a chart repository stores as a new entry and Argo CD shows as a new revision; nothing
+/// else does, so an unchanged service keeps its version across builds.
+fn service_chart_version(shared_version: &str, values: &[&str]) -> String {
+    let mut parts = vec![shared_version];
+    parts.extend_from_slice(values);
+    let base = shared_version.split('+').next().unwrap_or(shared_version);
+    format!("{base}+{}", digest(&parts))
+}
+
+/// 12 hex digits of the SHA-256 of `parts`, each length-prefixed (so no two lists of
+/// texts share a digest by moving a boundary).
+fn digest(parts: &[&str]) -> String {
+    let mut hash = Sha256::new();
+    for p in parts {
+        hash.update((p.len() as u64).to_le_bytes());
+        hash.update(p.as_bytes());
+    }
+    hash.finalize()[..6]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 impl Emitter for Helm {
     fn name(&self) -> &'static str {
         "helm"
     }
 
     fn description(&self) -> &'static str {
-        "a Helm chart per service and an umbrella chart, with values-<env>.yaml"
+        "the shared chart helm/nestio-service/, a chart per service (Chart.yaml, values.yaml, values-<env>.yaml) and an umbrella chart"
     }
 
     fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
         let mut out = Vec::new();
         let project = &cx.model.project;
         let envs = cx.environments();
+        let root = cx.sources.get(project.source).name.clone();
+        let project_head = header(&root);
+        let project_span = Some(project.span);
+
+        // The shared chart: the generic templates, once.
+        let shared = format!("helm/{SHARED_CHART}");
+        let data = json!({"header": project_head.trim_end(), "generated": generated_line(&root)});
+        let mut templates = Vec::new();
+        for (name, template) in CHART_TEMPLATES {
+            templates.push((*name, cx.templates.render(cx.sources, template, &data)?));
+        }
+        // A project that replaces a chart template has a chart of its own: its version
+        // carries the templates' digest, so it differs from the stock chart's and moves
+        // with the project's templates.
+        let shared_version = if CHART_TEMPLATES
+            .iter()
+            .any(|(_, t)| cx.templates.is_overridden(t))
+        {
+            let texts: Vec<&str> = templates.iter().map(|(_, t)| t.as_str()).collect();
+            format!("{SHARED_CHART_VERSION}+{}", digest(&texts))
+        } else {
+            SHARED_CHART_VERSION.to_owned()
+        };
+        let chart = json!({
+            "apiVersion": "v2",
+            "name": SHARED_CHART,
+            "description": "The Kubernetes objects of one nestio service, from its values: every service chart depends on this chart.",
+            "type": "application",
+            "version": shared_version,
+            "annotations": {"nestio.dev/source": cx.location(project.span)},
+        });
+        out.push(Artifact {
+            path: format!("{shared}/Chart.yaml"),
+            contents: documents(&project_head, &[chart]),
+            source: project_span,
+        });
+        out.push(Artifact {
+            path: format!("{shared}/values.schema.json"),
+            contents: SCHEMA.to_owned(),
+            source: project_span,
+        });
+        for (name, contents) in templates {
+            out.push(Artifact {
+                path: format!("{shared}/templates/{name}"),
+                contents,
+                source: project_span,
+            });
+        }
+
         let charts = super::per_service(cx, |service| {
-            let mut out = Vec::new();
+            let mut files = Vec::new();
             let dir = format!("helm/{}", service.name);
             let file = cx.file_of(service);
             let head = header(&file);
             let span = Some(service.name_span);
+            let base = to_yaml(&scoped(base_values(cx, service)));
+            let per_env: Vec<(String, String)> = envs
+                .iter()
+                .map(|env| {
+                    let values = to_yaml(&scoped(env_values(cx, service, env)));
+                    (format!("{dir}/values-{}.yaml", env.name), values)
+                })
+                .collect();
+            let mut all: Vec<&str> = vec![&base];
+            all.extend(per_env.iter().map(|(_, v)| v.as_str()));
+            let version = service_chart_version(&shared_version, &all);
             let chart = json!({
                 "apiVersion": "v2",
                 "name": service.name,
                 "description": format!("The {} service of the {} project.", service.name, project.name),
                 "type": "application",
-                "version": CHART_VERSION,
+                "version": version,
                 "appVersion": service.image.tag.clone().or_else(|| service.image.digest.clone()).unwrap_or_default(),
+                "dependencies": [{
+                    "name": SHARED_CHART,
+                    "version": shared_version,
+                    "repository": format!("file://../{SHARED_CHART}"),
+                }],
                 "annotations": {"nestio.dev/source": cx.location(service.name_span)},
             });
-            out.push(Artifact {
+            files.push(Artifact {
                 path: format!("{dir}/Chart.yaml"),
                 contents: documents(&head, &[chart]),
                 source: span,
             });
-            out.push(Artifact {
+            files.push(Artifact {
                 path: format!("{dir}/values.yaml"),
-                contents: documents(&head, &[base_values(cx, service)]),
+                contents: format!("{head}{base}"),
                 source: span,
             });
-            for env in &envs {
-                out.push(Artifact {
-                    path: format!("{dir}/values-{}.yaml", env.name),
-                    contents: documents(&head, &[env_values(cx, service, env)]),
+            // `helm lint` warns about a chart without templates/ (an error under
+            // --strict); the notes Helm prints after an install are useful anyway. Only
+            // DNS-label names reach this template text: a file name could carry `{{`.
+            files.push(Artifact {
+                path: format!("{dir}/templates/NOTES.txt"),
+                contents: format!(
+                    "The {name} service of the {project} project, image {{{{ .Chart.AppVersion }}}}, chart {{{{ .Chart.Version }}}}, in namespace {{{{ .Release.Namespace }}}}.\n\
+                     Its objects are rendered by the shared chart {SHARED_CHART}. Generated by nestioc: change the topology and run `nestioc build`.\n",
+                    name = service.name,
+                    project = project.name,
+                ),
+                source: span,
+            });
+            for (path, values) in per_env {
+                files.push(Artifact {
+                    path,
+                    contents: format!("{head}{values}"),
                     source: span,
                 });
             }
-            out.push(Artifact {
-                path: format!("{dir}/values.schema.json"),
-                contents: SCHEMA.to_owned(),
-                source: span,
-            });
-            let data = json!({"header": head.trim_end(), "generated": generated_line(&file)});
-            for (name, template) in CHART_TEMPLATES {
-                out.push(Artifact {
-                    path: format!("{dir}/templates/{name}"),
-                    contents: cx.templates.render(cx.sources, template, &data)?,
-                    source: span,
-                });
-            }
-            Ok::<_, Diagnostic>(out)
+            (files, (service.name.clone(), version))
         });
-        for chart in charts {
-            out.extend(chart?);
+        let mut versions = Vec::new();
+        for (files, version) in charts {
+            out.extend(files);
+            versions.push(version);
         }
 
         // The umbrella chart: one release for the whole project.
         let dir = format!("helm/{}", project.name);
-        let root = cx.sources.get(project.source).name.clone();
-        let head = header(&root);
-        let deps: Vec<Value> = cx
-            .model
-            .services
-            .keys()
-            .map(|name| {
+        let deps: Vec<Value> = versions
+            .iter()
+            .map(|(name, version)| {
                 json!({
                     "name": name,
-                    "version": CHART_VERSION,
+                    "version": version,
                     "repository": format!("file://../{name}"),
                     "condition": format!("{name}.enabled"),
                 })
@@ -127,14 +230,13 @@ impl Emitter for Helm {
             "name": project.name,
             "description": format!("Every service of the {} project, in one release.", project.name),
             "type": "application",
-            "version": CHART_VERSION,
+            "version": UMBRELLA_VERSION,
             "dependencies": deps,
         });
-        let span = Some(project.span);
         out.push(Artifact {
             path: format!("{dir}/Chart.yaml"),
-            contents: documents(&head, &[chart]),
-            source: span,
+            contents: documents(&project_head, &[chart]),
+            source: project_span,
         });
         let mut values = serde_json::Map::new();
         for name in cx.model.services.keys() {
@@ -143,10 +245,10 @@ impl Emitter for Helm {
         out.push(Artifact {
             path: format!("{dir}/values.yaml"),
             contents: format!(
-                "{head}# Run `helm dependency build {dir}` once, then install with -f {dir}/values-<env>.yaml.\n{}",
+                "{project_head}# Run `helm dependency build` on each service chart, then on {dir}; install with -f {dir}/values-<env>.yaml.\n{}",
                 to_yaml(&Value::Object(values))
             ),
-            source: span,
+            source: project_span,
         });
         // A chart without templates/ fails `helm lint --strict`; the notes are useful anyway.
         let notes = format!(
@@ -163,17 +265,17 @@ impl Emitter for Helm {
         out.push(Artifact {
             path: format!("{dir}/templates/NOTES.txt"),
             contents: notes,
-            source: span,
+            source: project_span,
         });
         for env in &envs {
             let mut values = serde_json::Map::new();
             for service in cx.model.services.values() {
-                values.insert(service.name.clone(), env_values(cx, service, env));
+                values.insert(service.name.clone(), scoped(env_values(cx, service, env)));
             }
             out.push(Artifact {
                 path: format!("{dir}/values-{}.yaml", env.name),
-                contents: documents(&head, &[Value::Object(values)]),
-                source: span,
+                contents: documents(&project_head, &[Value::Object(values)]),
+                source: project_span,
             });
         }
         Ok(out)

@@ -73,18 +73,13 @@ pub fn edge_policies(cx: &EmitContext<'_>, service: &Service) -> Vec<EdgePolicy>
     cx.topology
         .callers(&service.name)
         .into_iter()
-        .filter_map(|e| {
-            let caller = cx.model.services.get(&e.caller)?;
-            let dep = &caller.depends_on[e.dep];
-            let port = service.ports.get(e.port)?;
-            Some(EdgePolicy {
-                caller: e.caller.clone(),
-                port: port.port,
-                target: port.target,
-                protocol: port.protocol,
-                timeout: dep.timeout.as_ref().map(|t| t.value.clone()),
-                retries: dep.retries.as_ref().map(|r| r.value),
-            })
+        .map(|e| EdgePolicy {
+            caller: e.caller.clone(),
+            port: e.target.port,
+            target: e.target.target,
+            protocol: e.target.protocol,
+            timeout: e.timeout().cloned(),
+            retries: e.dependency.retries.as_ref().map(|r| r.value),
         })
         .collect()
 }
@@ -208,7 +203,7 @@ fn istio_values(cx: &EmitContext<'_>, service: &Service, edges: &[EdgePolicy]) -
         let Some(caller) = cx.model.services.get(&edge.caller) else {
             continue;
         };
-        let Some(cb) = &caller.depends_on[edge.dep].circuit_breaker else {
+        let Some(cb) = &edge.dependency.circuit_breaker else {
             continue;
         };
         for host in hosts(service) {
@@ -954,11 +949,7 @@ pub fn service_annotations(cx: &EmitContext<'_>, service: &Service) -> StringMap
         .topology
         .callers(&service.name)
         .into_iter()
-        .filter_map(|e| {
-            cx.model.services.get(&e.caller)?.depends_on[e.dep]
-                .circuit_breaker
-                .as_ref()
-        })
+        .filter_map(|e| e.dependency.circuit_breaker.as_ref())
         .collect();
     let (Some(errors), Some(ejection)) = (
         breakers.iter().map(|b| b.consecutive_errors).min(),

@@ -1,11 +1,10 @@
-//! `istio` and `linkerd`: the mesh objects of each service, `istio/<service>.yaml` or
-//! `linkerd/<service>.yaml`, for every environment (each object carries its environment's
-//! namespace; `--env` keeps one), plus `_namespace.yaml` with the namespace-wide pieces.
-//! The same objects are in the Helm charts and in `kubernetes/<env>/`.
+//! `istio` and `linkerd`: the namespace-wide mesh objects, `istio/_namespace.yaml` or
+//! `linkerd/_namespace.yaml`. Each service's mesh objects are part of its workload: the
+//! shared chart renders them (`emit::mesh`), so they are written once, in the charts'
+//! values and in `kubernetes/<env>/<service>.yaml`, and deployed with the service.
 
 use serde_json::{Value, json};
 
-use super::chart::service_values;
 use super::yaml::{documents, header};
 use super::{Artifact, EmitContext, Emitter};
 use crate::diag::Diagnostic;
@@ -13,31 +12,6 @@ use crate::model::Mesh;
 
 pub(super) struct Istio;
 pub(super) struct Linkerd;
-
-fn service_files(cx: &EmitContext<'_>, dir: &str) -> Result<Vec<Artifact>, Diagnostic> {
-    let envs = cx.environments();
-    let files = super::per_service(cx, |service| {
-        let values = service_values(cx, service);
-        let mut objects = Vec::new();
-        for env in &envs {
-            let values = values.in_env(service, &env.name)?;
-            objects.extend(super::mesh::render(&values, &env.namespace));
-        }
-        if objects.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(Artifact {
-            path: format!("{dir}/{}.yaml", service.name),
-            contents: documents(&header(&cx.file_of(service)), &objects),
-            source: Some(service.name_span),
-        }))
-    });
-    let mut out = Vec::new();
-    for f in files {
-        out.extend(f?);
-    }
-    Ok(out)
-}
 
 fn namespaces(cx: &EmitContext<'_>) -> Vec<String> {
     let mut ns: Vec<String> = cx.environments().into_iter().map(|e| e.namespace).collect();
@@ -71,14 +45,14 @@ impl Emitter for Istio {
     }
 
     fn description(&self) -> &'static str {
-        "Istio policy per service (mesh \"istio\"): istio/<service>.yaml, istio/_namespace.yaml"
+        "Istio's namespace-wide objects (mesh \"istio\"): istio/_namespace.yaml; each service's are in its chart"
     }
 
     fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
         if cx.model.project.mesh != Mesh::Istio {
             return Ok(Vec::new());
         }
-        let mut out = service_files(cx, "istio")?;
+        let mut out = Vec::new();
         // Strict mTLS for the whole namespace: nothing in it accepts plain text.
         let objects: Vec<Value> = namespaces(cx)
             .iter()
@@ -106,14 +80,14 @@ impl Emitter for Linkerd {
     }
 
     fn description(&self) -> &'static str {
-        "Linkerd policy per service (mesh \"linkerd\"): linkerd/<service>.yaml, linkerd/_namespace.yaml"
+        "Linkerd's namespace-wide objects (mesh \"linkerd\"): linkerd/_namespace.yaml; each service's are in its chart"
     }
 
     fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
         if cx.model.project.mesh != Mesh::Linkerd {
             return Ok(Vec::new());
         }
-        let mut out = service_files(cx, "linkerd")?;
+        let mut out = Vec::new();
         // Default-deny for the namespace: a pod without a Server and an
         // AuthorizationPolicy receives nothing.
         let objects: Vec<Value> = namespaces(cx)

@@ -18,7 +18,7 @@ use super::yaml::{documents, header, to_yaml};
 use super::{Artifact, EmitContext, Emitter};
 use crate::diag::Diagnostic;
 use crate::model::values::Duration;
-use crate::model::{Mesh, Service, Slo, SloKind};
+use crate::model::{Mesh, RulesForm, Service, Slo, SloKind};
 
 pub(super) struct Prometheus;
 pub(super) struct Alertmanager;
@@ -346,7 +346,7 @@ fn edge_group(cx: &EmitContext<'_>, service: &Service) -> Option<Value> {
             "expr": metrics::edge_latency_quantile_ms(mesh, &service.name, callee, "0.99", "5m")?,
             "labels": labels,
         }));
-        if let (Some(b), false) = (budget, edge.optional) {
+        if let (Some(b), false) = (budget, edge.optional()) {
             rules.push(json!({
                 "alert": "EdgeErrorBudgetThreat",
                 "expr": format!(
@@ -704,7 +704,7 @@ impl Emitter for Prometheus {
     }
 
     fn description(&self) -> &'static str {
-        "SLO and per-edge rules: prometheus/<service>.rules.yaml, .prometheusrule.yaml, .rules.test.yaml"
+        "SLO and per-edge rules, in the project's one form (`prometheus`): prometheus/<service>.prometheusrule.yaml or .rules.yaml, and .rules.test.yaml"
     }
 
     fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
@@ -718,40 +718,54 @@ impl Emitter for Prometheus {
             let head = header(&file);
             let span = Some(service.name_span);
             let rules_name = format!("{}.rules.yaml", service.name);
-            out.push(Artifact {
-                path: format!("prometheus/{rules_name}"),
-                contents: format!("{head}{}", to_yaml(&json!({"groups": groups}))),
-                source: span,
-            });
-            let crd = json!({
-                "apiVersion": "monitoring.coreos.com/v1",
-                "kind": "PrometheusRule",
-                "metadata": {
-                    "name": format!("nestio-{}", service.name),
-                    "namespace": RULES_NAMESPACE,
-                    "labels": {
-                        "app.kubernetes.io/name": service.name,
-                        "app.kubernetes.io/part-of": cx.model.project.name,
-                        "app.kubernetes.io/managed-by": "nestioc",
-                        RULES_LABEL: "true",
-                    },
-                    "annotations": {"nestio.dev/source": cx.location(service.name_span)},
-                },
-                "spec": {"groups": groups},
-            });
-            out.push(Artifact {
-                path: format!("prometheus/{}.prometheusrule.yaml", service.name),
-                contents: documents(&head, &[crd]),
-                source: span,
-            });
+            // One form per build (`prometheus`): the groups are written once.
+            let run = match cx.model.project.rules {
+                RulesForm::Files => {
+                    out.push(Artifact {
+                        path: format!("prometheus/{rules_name}"),
+                        contents: format!("{head}{}", to_yaml(&json!({"groups": groups}))),
+                        source: span,
+                    });
+                    format!(
+                        "# Run: promtool test rules prometheus/{}.rules.test.yaml\n",
+                        service.name
+                    )
+                }
+                RulesForm::Operator => {
+                    let crd = json!({
+                        "apiVersion": "monitoring.coreos.com/v1",
+                        "kind": "PrometheusRule",
+                        "metadata": {
+                            "name": format!("nestio-{}", service.name),
+                            "namespace": RULES_NAMESPACE,
+                            "labels": {
+                                "app.kubernetes.io/name": service.name,
+                                "app.kubernetes.io/part-of": cx.model.project.name,
+                                "app.kubernetes.io/managed-by": "nestioc",
+                                RULES_LABEL: "true",
+                            },
+                            "annotations": {"nestio.dev/source": cx.location(service.name_span)},
+                        },
+                        "spec": {"groups": groups},
+                    });
+                    out.push(Artifact {
+                        path: format!("prometheus/{}.prometheusrule.yaml", service.name),
+                        contents: documents(&head, &[crd]),
+                        source: span,
+                    });
+                    // A PrometheusRule's spec is a rule file (the Prometheus Operator's
+                    // PrometheusRuleSpec: `groups`), which promtool reads once extracted.
+                    format!(
+                        "# Run, in prometheus/: yq '.spec' {name}.prometheusrule.yaml > {rules_name}\n\
+                         #   promtool test rules {name}.rules.test.yaml\n",
+                        name = service.name
+                    )
+                }
+            };
             if let Some(tests) = unit_tests(cx, service, &rules_name, false) {
                 out.push(Artifact {
                     path: format!("prometheus/{}.rules.test.yaml", service.name),
-                    contents: format!(
-                        "{head}# Run: promtool test rules prometheus/{}.rules.test.yaml\n{}",
-                        service.name,
-                        to_yaml(&tests)
-                    ),
+                    contents: format!("{head}{run}{}", to_yaml(&tests)),
                     source: span,
                 });
             }
@@ -767,7 +781,7 @@ impl Emitter for Alertmanager {
     }
 
     fn description(&self) -> &'static str {
-        "dependency-aware inhibition and routes by owner: alertmanager/inhibit.yaml, alertmanager/alertmanagerconfig.yaml"
+        "dependency-aware inhibition and routes by owner, in the project's one form: alertmanager/alertmanagerconfig.yaml or alertmanager/inhibit.yaml"
     }
 
     fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
@@ -781,7 +795,7 @@ impl Emitter for Alertmanager {
         // consequence: mute them. Every callee with callers has outage alerts.
         let page = alert_severity("page");
         let mut inhibit: Vec<Value> = Vec::new();
-        for edge in cx.topology.edges.iter().filter(|e| !e.optional) {
+        for edge in cx.topology.edges.iter().filter(|e| !e.optional()) {
             let callee_pages = cx
                 .model
                 .services
@@ -804,7 +818,8 @@ impl Emitter for Alertmanager {
                 "equal": ["namespace"],
             }));
         }
-        inhibit.sort_by_key(|v| v.to_string());
+        // Keyed once per rule: a key per comparison serialised each rule log(n) times.
+        inhibit.sort_by_cached_key(|v| v.to_string());
         inhibit.dedup();
         let mut owners: Vec<&str> = cx
             .model
@@ -834,15 +849,15 @@ impl Emitter for Alertmanager {
             "{}# Merge into your Alertmanager configuration: append `inhibit_rules`, add these `routes`\n# under your root route, and give each receiver (one per owner) its integrations.\n",
             header(&cx.sources.get(cx.model.project.source).name)
         );
-        // The same routing and inhibition as AlertmanagerConfig objects, for GitOps.
-        let crs = super::alertmanager_config::artifact(cx, &doc)?;
-        Ok(vec![
-            Artifact {
+        // One form per build (`prometheus`): AlertmanagerConfig objects for the Prometheus
+        // Operator (GitOps), or the configuration fragment to merge by hand.
+        Ok(vec![match cx.model.project.rules {
+            RulesForm::Operator => super::alertmanager_config::artifact(cx, &doc)?,
+            RulesForm::Files => Artifact {
                 path: "alertmanager/inhibit.yaml".into(),
                 contents: format!("{head}{}", to_yaml(&doc)),
                 source: Some(cx.model.project.span),
             },
-            crs,
-        ])
+        }])
     }
 }

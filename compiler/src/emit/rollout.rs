@@ -24,7 +24,7 @@ use serde_json::{Map, Value, json};
 use super::EmitContext;
 use super::chart::values::{Analysis, into_object};
 use super::metrics;
-use crate::model::{Mesh, Protocol, RolloutKind, Service, SloKind};
+use crate::model::{Cd, Mesh, Protocol, RolloutKind, Service, SloKind};
 
 /// Where the analysis reads its metrics: the Prometheus operator's Service.
 pub const PROMETHEUS_ADDRESS: &str = "http://prometheus-operated.monitoring.svc:9090";
@@ -40,7 +40,7 @@ pub const GATEWAY_API_PLUGIN: &str = "argoproj-labs/gatewayAPI";
 pub fn uses_rollout(cx: &EmitContext<'_>, service: &Service) -> bool {
     service.rollout.kind != RolloutKind::Rolling
         && service.schedule.is_none()
-        && cx.model.project.cd != "spinnaker"
+        && cx.model.project.cd != Cd::Spinnaker
 }
 
 /// The extra Services a rollout needs: `<service>-canary` or `<service>-preview`.

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::{Artifact, EmitContext, Emitter};
 use crate::diag::Diagnostic;
-use crate::model::{RolloutKind, Service};
+use crate::model::{Cd, RolloutKind, Service};
 
 pub(super) struct Spinnaker;
 
@@ -166,7 +166,8 @@ fn pipeline(cx: &EmitContext<'_>, service: &Service, repo: &str) -> Value {
 
 impl Emitter for Spinnaker {
     fn name(&self) -> &'static str {
-        "spinnaker"
+        // The target is named after the system it generates for.
+        Cd::Spinnaker.as_str()
     }
 
     fn description(&self) -> &'static str {
@@ -175,7 +176,7 @@ impl Emitter for Spinnaker {
 
     fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
         let p = &cx.model.project;
-        if p.cd != "spinnaker" {
+        if p.cd != Cd::Spinnaker {
             return Ok(Vec::new());
         }
         let Some(repo) = p.cd_repository.as_ref().map(|r| r.value.clone()) else {

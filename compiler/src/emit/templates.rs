@@ -244,6 +244,12 @@ impl Templates {
         }
     }
 
+    /// Whether the project replaces this template with its own file.
+    #[must_use]
+    pub fn is_overridden(&self, name: &str) -> bool {
+        self.overrides.contains_key(name)
+    }
+
     /// Renders a template; trims the blank lines that block tags leave behind at the
     /// start so every file starts with its header.
     pub fn render<T: Serialize>(

@@ -9,19 +9,88 @@ use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::diag::{Code, Diagnostic, Diagnostics};
 use crate::lower::unknown_port;
-use crate::model::{Model, Service};
+use crate::model::values::Duration;
+use crate::model::{Dependency, Model, Port, Service};
 use crate::suggest;
 
-/// A resolved `depends-on`.
+/// A resolved `depends-on`: who calls whom, on which port, with what policy. Checks and
+/// emitters read the policy here instead of going back to the caller's `depends_on`.
 #[derive(Debug, Clone)]
 pub struct Edge {
     pub caller: String,
     pub callee: String,
-    /// Index into the caller's `depends_on`.
-    pub dep: usize,
     /// Index into the callee's `ports`.
     pub port: usize,
-    pub optional: bool,
+    /// The caller's `depends-on` (timeout, retries, optional, fallback, circuit breaker,
+    /// `env=`, and the spans diagnostics point at).
+    pub dependency: Dependency,
+    /// The callee's port the edge calls (`port=`, or the callee's first).
+    pub target: Port,
+}
+
+/// How an edge label names the port: by protocol (`grpc 8080`, the graph target) or by
+/// name (`api 8080`, the report).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortStyle {
+    Protocol,
+    Name,
+}
+
+impl Edge {
+    #[must_use]
+    pub fn optional(&self) -> bool {
+        self.dependency.optional
+    }
+
+    /// The timeout the caller gives each attempt, if it sets one.
+    #[must_use]
+    pub fn timeout(&self) -> Option<&Duration> {
+        self.dependency.timeout.as_ref().map(|t| &t.value)
+    }
+
+    /// Retries after the first attempt (0 when not set).
+    #[must_use]
+    pub fn retries(&self) -> u32 {
+        self.dependency.retries.as_ref().map_or(0, |r| r.value)
+    }
+
+    /// The one formatter of edge labels. The port: `grpc 8080` or `api 8080`.
+    #[must_use]
+    pub fn port_label(&self, style: PortStyle) -> String {
+        let p = &self.target;
+        match style {
+            PortStyle::Protocol => format!("{} {}", p.protocol.as_str(), p.port),
+            PortStyle::Name => format!("{} {}", p.name, p.port),
+        }
+    }
+
+    /// The policy, each term when set: `timeout 2s, retries 3, optional` (empty for none).
+    #[must_use]
+    pub fn policy_label(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(t) = self.timeout() {
+            parts.push(format!("timeout {}", t.canonical()));
+        }
+        if let Some(r) = &self.dependency.retries {
+            parts.push(format!("retries {}", r.value));
+        }
+        if self.optional() {
+            parts.push("optional".into());
+        }
+        parts.join(", ")
+    }
+
+    /// The port, then the policy: `grpc 8080, timeout 2s, retries 3, optional`.
+    #[must_use]
+    pub fn label(&self, style: PortStyle) -> String {
+        let policy = self.policy_label();
+        let port = self.port_label(style);
+        if policy.is_empty() {
+            port
+        } else {
+            format!("{port}, {policy}")
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -113,14 +182,11 @@ impl Topology {
 
     /// `NAME=<service>:<port>` variables injected by `depends-on env=`.
     #[must_use]
-    pub fn dependency_env(&self, model: &Model, service: &Service) -> Vec<(String, String)> {
+    pub fn dependency_env(&self, service: &Service) -> Vec<(String, String)> {
         self.calls(&service.name)
             .filter_map(|e| {
-                let dep = &service.depends_on[e.dep];
-                let env = dep.env.as_ref()?;
-                let callee = model.services.get(&e.callee)?;
-                let port = callee.ports.get(e.port)?;
-                Some((env.value.clone(), format!("{}:{}", callee.name, port.port)))
+                let env = e.dependency.env.as_ref()?;
+                Some((env.value.clone(), format!("{}:{}", e.callee, e.target.port)))
             })
             .collect()
     }
@@ -135,7 +201,7 @@ pub fn build(model: &Model, diags: &mut Diagnostics) -> Topology {
     let names: Vec<&str> = model.services.keys().map(String::as_str).collect();
     let mut edges = Vec::new();
     for service in model.services.values() {
-        for (i, dep) in service.depends_on.iter().enumerate() {
+        for dep in &service.depends_on {
             let target = &dep.target.value;
             if *target == service.name {
                 diags.push(
@@ -226,13 +292,17 @@ pub fn build(model: &Model, diags: &mut Diagnostics) -> Topology {
                 },
                 None => 0,
             };
+            // Not a worker, so it has a port; `port=` named one of them.
+            let Some(target_port) = callee.ports.get(port) else {
+                continue;
+            };
             graph.add_edge(index[&service.name], index[target], edges.len());
             edges.push(Edge {
                 caller: service.name.clone(),
                 callee: target.clone(),
-                dep: i,
                 port,
-                optional: dep.optional,
+                dependency: dep.clone(),
+                target: target_port.clone(),
             });
         }
     }
@@ -245,7 +315,7 @@ pub fn build(model: &Model, diags: &mut Diagnostics) -> Topology {
         callers_by_node: Vec::new(),
         wave_by_node: Vec::new(),
     };
-    report_cycles(model, &topology, diags);
+    report_cycles(&topology, diags);
     topology.waves = waves(model, &topology);
     topology.index_edges();
     topology
@@ -274,11 +344,11 @@ fn list(names: &[&str]) -> String {
 fn required(topology: &Topology) -> DiGraph<String, usize> {
     topology.graph.filter_map(
         |_, n| Some(n.clone()),
-        |_, &e| (!topology.edges[e].optional).then_some(e),
+        |_, &e| (!topology.edges[e].optional()).then_some(e),
     )
 }
 
-fn report_cycles(model: &Model, topology: &Topology, diags: &mut Diagnostics) {
+fn report_cycles(topology: &Topology, diags: &mut Diagnostics) {
     let g = required(topology);
     let mut sccs: Vec<Vec<NodeIndex>> =
         tarjan_scc(&g).into_iter().filter(|c| c.len() > 1).collect();
@@ -334,10 +404,7 @@ fn report_cycles(model: &Model, topology: &Topology, diags: &mut Diagnostics) {
         );
         for (k, &e) in circle_edges.iter().enumerate() {
             let edge = &topology.edges[e];
-            let Some(caller) = model.services.get(&edge.caller) else {
-                continue;
-            };
-            let span = caller.depends_on[edge.dep].target.span;
+            let span = edge.dependency.target.span;
             let msg = format!("`{}` requires `{}`", edge.caller, edge.callee);
             d = if k == 0 {
                 d.with_label(span, msg)
@@ -392,4 +459,62 @@ fn waves(model: &Model, topology: &Topology) -> Vec<Vec<String>> {
         waves[l].push(name.clone());
     }
     waves
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Protocol, Spanned};
+    use crate::source::{SourceId, Span};
+
+    fn edge(timeout: Option<u64>, retries: Option<u32>, optional: bool) -> Edge {
+        let span = Span::new(SourceId(0), 0, 0);
+        Edge {
+            caller: "checkout".into(),
+            callee: "payment".into(),
+            port: 0,
+            dependency: Dependency {
+                target: Spanned::new("payment".into(), span),
+                env: None,
+                port: None,
+                timeout: timeout.map(|ms| Spanned::new(Duration::from_millis(ms), span)),
+                retries: retries.map(|r| Spanned::new(r, span)),
+                optional,
+                fallback: None,
+                circuit_breaker: None,
+                span,
+            },
+            target: Port {
+                name: "api".into(),
+                port: 50051,
+                target: 50051,
+                protocol: Protocol::Grpc,
+                sidecar: None,
+                span,
+            },
+        }
+    }
+
+    #[test]
+    fn labels_name_the_port_then_each_policy_that_is_set() {
+        let full = edge(Some(2_000), Some(3), true);
+        assert_eq!(
+            full.label(PortStyle::Protocol),
+            "grpc 50051, timeout 2s, retries 3, optional"
+        );
+        assert_eq!(
+            full.label(PortStyle::Name),
+            "api 50051, timeout 2s, retries 3, optional"
+        );
+        assert_eq!(full.policy_label(), "timeout 2s, retries 3, optional");
+        let bare = edge(None, None, false);
+        assert_eq!(bare.label(PortStyle::Protocol), "grpc 50051");
+        assert_eq!(bare.policy_label(), "");
+        assert_eq!(bare.retries(), 0);
+        // `retries 0` is written: the caller asked for none, unlike a caller that did not say.
+        assert_eq!(
+            edge(Some(1_500), Some(0), false).policy_label(),
+            "timeout 1s500ms, retries 0"
+        );
+    }
 }

@@ -12,7 +12,8 @@ use crate::model::{Build, Spanned};
 use crate::source::Span;
 use crate::syntax::Node;
 
-use super::{child, str_of};
+use super::checks::problem;
+use super::read::{child, str_of};
 
 /// A path of the build context or the repository as the Dockerfile and the CI scripts
 /// take it: relative, without `..`, made of characters no shell, Dockerfile or YAML
@@ -28,7 +29,7 @@ pub(crate) fn check_build_path(path: &str, what: &str) -> Result<(), crate::diag
     if ok {
         Ok(())
     } else {
-        Err(super::problem(
+        Err(problem(
             Code::InvalidName,
             format!("invalid {what} `{path}`"),
             "not a relative path",

@@ -8,6 +8,7 @@
 //! here, where the user wrote it.
 
 use crate::diag::{At, Code, Diagnostic, Diagnostics, Problem};
+use crate::model::LogSystem;
 use crate::model::values::Duration;
 use crate::syntax::{Entry, Node};
 
@@ -328,7 +329,7 @@ pub fn lower_logs(node: Option<&Node>, diags: &mut Diagnostics) -> Logs {
 pub fn lower_elasticsearch(logging: &Node, diags: &mut Diagnostics) -> Option<String> {
     let system = logging.arg(0)?;
     let Some(node) = logging.children.iter().find(|c| c.name == "elasticsearch") else {
-        if system.value.as_str() == Some("fluentd") {
+        if system.value.as_str().and_then(LogSystem::parse) == Some(LogSystem::Fluentd) {
             diags.push(
                 Diagnostic::error(
                     Code::MissingValue,

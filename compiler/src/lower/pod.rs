@@ -11,11 +11,13 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
+use super::checks::{check_free_text, check_mount_path};
+use super::env::lower_env;
 use super::names;
-use super::{
-    arg_str, check_free_text, check_mount_path, child, lower_env, lower_image, lower_ports,
-    lower_resources, str_of, unknown_port,
-};
+use super::network::{lower_ports, unknown_port};
+use super::read::{arg_str, child, str_of};
+use super::service::lower_image;
+use super::workload::lower_resources;
 use crate::diag::{At, Code, Diagnostic, Diagnostics};
 use crate::lang;
 use crate::model::values::{Duration, Quantity};
@@ -277,10 +279,10 @@ fn lower_probe(
             }
         },
     };
-    let path = super::prop_str(n, "path").unwrap_or_else(|| "/healthz".into());
+    let path = super::read::prop_str(n, "path").unwrap_or_else(|| "/healthz".into());
     if kind == ProbeKind::Http
         && let Some(e) = n.prop("path")
-        && let Err(d) = super::check_http_path(&path).at(e.value_span)
+        && let Err(d) = super::checks::check_http_path(&path).at(e.value_span)
     {
         diags.push(d);
         return None;
@@ -1004,7 +1006,7 @@ pub(super) fn lower_containers(
         let mounts = lower_mounts(&name, children, volumes, &mut private, diags);
         let container = Container {
             command: lower_command(children, diags),
-            args: super::lower_args(children, diags),
+            args: super::service::lower_args(children, diags),
             env: lower_env(children, service, diags),
             resources: lower_resources(children, diags),
             security: lower_security(&name, children, false, diags),
@@ -1082,7 +1084,7 @@ fn lower_mounts(
             continue;
         }
         if let Some(other) = out.iter().find(|m| m.path == path) {
-            diags.push(super::mounted_twice(
+            diags.push(super::workload::mounted_twice(
                 &path,
                 path_entry.value_span,
                 &other.name,
@@ -1141,7 +1143,7 @@ fn lower_mounts(
                 private.push((name.clone(), n.ident_span()));
                 Some(
                     n.prop("size")
-                        .and_then(super::quantity_of)
+                        .and_then(super::read::quantity_of)
                         .unwrap_or_else(default_size),
                 )
             }

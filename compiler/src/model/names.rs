@@ -27,6 +27,11 @@ pub fn public_service_name(service: &Service) -> String {
     format!("{}-public", service.name)
 }
 
+/// The shared Helm chart, `helm/nestio-service/`: every service chart depends on it, and
+/// holds its values under this key (Helm scopes a subchart's values by the subchart's
+/// name). A service or a project of this name would take its directory.
+pub const SHARED_CHART: &str = "nestio-service";
+
 pub const MESH_APP: &str = "mesh";
 pub const SLO_RULES_APP: &str = "slo-rules";
 pub const DASHBOARDS_APP: &str = "dashboards";

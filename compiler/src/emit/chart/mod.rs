@@ -379,7 +379,7 @@ fn own_env(env: &[EnvVar]) -> Vec<EnvValues> {
 
 fn env_list(cx: &EmitContext<'_>, service: &Service) -> Vec<EnvValues> {
     let mut out = own_env(&service.env);
-    for (name, value) in cx.topology.dependency_env(cx.model, service) {
+    for (name, value) in cx.topology.dependency_env(service) {
         out.push(EnvValues {
             name,
             value: Some(value),

@@ -20,6 +20,7 @@ use super::{
 use crate::diag::Diagnostic;
 use crate::emit::yaml::{header, to_yaml};
 use crate::emit::{Artifact, EmitContext, Emitter};
+use crate::model::CiSystem;
 
 pub(in crate::emit) struct CircleCi;
 
@@ -224,7 +225,8 @@ fn continue_config(plan: &Plan<'_>) -> Value {
 
 impl Emitter for CircleCi {
     fn name(&self) -> &'static str {
-        "circleci"
+        // The target is named after the system it generates for.
+        CiSystem::Circleci.as_str()
     }
 
     fn description(&self) -> &'static str {
@@ -232,7 +234,7 @@ impl Emitter for CircleCi {
     }
 
     fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
-        if !cx.model.project.ci.iter().any(|c| c == "circleci") {
+        if !cx.model.project.ci.contains(&CiSystem::Circleci) {
             return Ok(Vec::new());
         }
         let plan = plan(cx);

@@ -17,6 +17,7 @@ use super::{
 use crate::diag::{Code, Diagnostic};
 use crate::emit::yaml::{header, to_yaml};
 use crate::emit::{Artifact, EmitContext, Emitter};
+use crate::model::CiSystem;
 
 pub(in crate::emit) struct GithubActions;
 
@@ -394,7 +395,8 @@ fn review_workflow(plan: &Plan<'_>) -> Value {
 
 impl Emitter for GithubActions {
     fn name(&self) -> &'static str {
-        "github-actions"
+        // The target is named after the system it generates for.
+        CiSystem::GithubActions.as_str()
     }
 
     fn description(&self) -> &'static str {
@@ -402,7 +404,7 @@ impl Emitter for GithubActions {
     }
 
     fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
-        if !cx.model.project.ci.iter().any(|c| c == "github-actions") {
+        if !cx.model.project.ci.contains(&CiSystem::GithubActions) {
             return Ok(Vec::new());
         }
         let plan = plan(cx);

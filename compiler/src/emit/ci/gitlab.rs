@@ -15,6 +15,7 @@ use super::{
 use crate::diag::Diagnostic;
 use crate::emit::yaml::{header, to_yaml};
 use crate::emit::{Artifact, EmitContext, Emitter};
+use crate::model::CiSystem;
 
 pub(in crate::emit) struct Gitlab;
 
@@ -190,7 +191,8 @@ fn document(plan: &Plan<'_>) -> Value {
 
 impl Emitter for Gitlab {
     fn name(&self) -> &'static str {
-        "gitlab"
+        // The target is named after the system it generates for.
+        CiSystem::Gitlab.as_str()
     }
 
     fn description(&self) -> &'static str {
@@ -198,7 +200,7 @@ impl Emitter for Gitlab {
     }
 
     fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
-        if !cx.model.project.ci.iter().any(|c| c == "gitlab") {
+        if !cx.model.project.ci.contains(&CiSystem::Gitlab) {
             return Ok(Vec::new());
         }
         let plan = plan(cx);

@@ -14,6 +14,7 @@ use super::{
 };
 use crate::diag::Diagnostic;
 use crate::emit::{Artifact, EmitContext, Emitter};
+use crate::model::CiSystem;
 
 pub(in crate::emit) struct Jenkins;
 
@@ -221,7 +222,8 @@ fn jenkinsfile(plan: &Plan<'_>) -> String {
 
 impl Emitter for Jenkins {
     fn name(&self) -> &'static str {
-        "jenkins"
+        // The target is named after the system it generates for.
+        CiSystem::Jenkins.as_str()
     }
 
     fn description(&self) -> &'static str {
@@ -229,7 +231,7 @@ impl Emitter for Jenkins {
     }
 
     fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
-        if !cx.model.project.ci.iter().any(|c| c == "jenkins") {
+        if !cx.model.project.ci.contains(&CiSystem::Jenkins) {
             return Ok(Vec::new());
         }
         let plan = plan(cx);

@@ -26,7 +26,7 @@ pub(super) use jenkins::Jenkins;
 use serde_json::Value;
 
 use super::EmitContext;
-use crate::model::{Environment, Service};
+use crate::model::{Branching, Cd, Environment, Service};
 
 /// The version of nestioc the pipelines install: the one that generated them, so that
 /// `nestioc build --check` compares like with like.
@@ -690,7 +690,7 @@ pub fn promotion_envs(envs: &[Environment]) -> (Option<&Environment>, Option<&En
 #[must_use]
 pub fn plan<'a>(cx: &EmitContext<'a>) -> Plan<'a> {
     let project = &cx.model.project;
-    let trunk = project.branching != "gitflow";
+    let trunk = project.branching == Branching::Trunk;
     let (staging_refs, prod_refs, push_refs) = if trunk {
         (
             Refs {
@@ -752,7 +752,7 @@ pub fn plan<'a>(cx: &EmitContext<'a>) -> Plan<'a> {
             continue;
         }
         let mut deploys = Vec::new();
-        if project.cd == "argocd" && dockerfile.is_some() {
+        if project.cd == Cd::ArgoCd && dockerfile.is_some() {
             for (env, refs) in [(staging, &staging_refs), (prod, &prod_refs)] {
                 if let Some(env) = env {
                     deploys.push(Deploy {
@@ -816,10 +816,13 @@ pub fn plan<'a>(cx: &EmitContext<'a>) -> Plan<'a> {
 #[must_use]
 pub fn deploy_commands(plan: &ServicePlan<'_>, deploy: &Deploy, sha_var: &str) -> Vec<String> {
     let app = &deploy.app;
-    let mut set = format!("argocd app set {app} --helm-set \"image.tag=${sha_var}\"");
+    // The service chart holds its values under the shared chart's key (Helm scopes a
+    // subchart's values by its name).
+    let key = crate::emit::helm::SHARED_CHART;
+    let mut set = format!("argocd app set {app} --helm-set \"{key}.image.tag=${sha_var}\"");
     if plan.service.image.digest.is_some() {
         // A digest wins over the tag in the chart: clear it so the new tag is what runs.
-        set.push_str(" --helm-set image.digest=");
+        set.push_str(&format!(" --helm-set {key}.image.digest="));
     }
     let sync = format!(
         "argocd app sync {app}{} --timeout {SYNC_TIMEOUT_SECONDS}",

@@ -1,0 +1,255 @@
+//! How a service's pods run: replicas, resources, volumes and the `schedule` that makes
+//! it a CronJob.
+
+use rust_decimal::Decimal;
+
+use super::checks::check_mount_path;
+use super::read::{arg_str, child, int_of, prop_bool, prop_str, prop_u32, quantity_of, str_of};
+use crate::diag::{At, Code, Diagnostic, Diagnostics};
+use crate::model::values::Quantity;
+use crate::model::{Replicas, Resources, Schedule, Spanned, Volume};
+use crate::source::Span;
+use crate::syntax::{Node, Value};
+
+pub(super) fn lower_replicas(node: &Node, kids: &[Node], diags: &mut Diagnostics) -> Replicas {
+    let Some(n) = child(kids, "replicas") else {
+        return Replicas {
+            min: 1,
+            max: None,
+            cpu_target: 80,
+            fixed: false,
+            scale: None,
+            span: node.ident_span(),
+        };
+    };
+    let min = n
+        .arg(0)
+        .and_then(int_of)
+        .and_then(|v| u32::try_from(v).ok())
+        .unwrap_or(1);
+    let mut max = prop_u32(n, "max");
+    if let (Some(m), Some(e)) = (max, n.prop("max"))
+        && m < min
+    {
+        diags.push(
+            Diagnostic::error(
+                Code::OutOfRange,
+                format!("`max` ({m}) is below the replica count ({min})"),
+            )
+            .with_label(e.value_span, format!("must be at least {min}"))
+            .with_help("`replicas N max=M` autoscales from N to M replicas; M must be at least N"),
+        );
+        max = None;
+    }
+    Replicas {
+        min,
+        max: max.filter(|m| *m > min),
+        cpu_target: prop_u32(n, "cpu-target").unwrap_or(80),
+        fixed: false,
+        scale: n.prop("scale").and_then(|e| match e.value {
+            Value::Bool(b) => Some(Spanned::new(b, e.span)),
+            _ => None,
+        }),
+        span: n.head_span(),
+    }
+}
+
+pub(super) fn lower_resources(kids: &[Node], diags: &mut Diagnostics) -> Resources {
+    let n = child(kids, "resources");
+    let get = |key: &str| {
+        n.and_then(|n| n.prop(key))
+            .and_then(|e| quantity_of(e).map(|q| (q, e.value_span)))
+    };
+    let mut check_unit = |q: &Option<(Quantity, Span)>, memory: bool| {
+        let Some((q, span)) = q else { return };
+        if memory && q.suffix == "m" {
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidQuantity,
+                    format!("memory `{}` is in millibytes", q.text),
+                )
+                .with_label(*span, "`m` means one thousandth of a byte")
+                .with_help(format!("did you mean `{}Mi`?", &q.text[..q.text.len() - 1])),
+            );
+        } else if !memory && q.suffix.ends_with('i') {
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidQuantity,
+                    format!("CPU `{}` uses a memory unit", q.text),
+                )
+                .with_label(*span, "binary suffixes are for bytes")
+                .with_help("CPU is counted in cores: \"500m\" is half a core, \"2\" is two"),
+            );
+        }
+    };
+    let cpu = get("cpu");
+    let memory = get("memory");
+    let cpu_limit = get("cpu-limit");
+    let memory_limit = get("memory-limit");
+    check_unit(&cpu, false);
+    check_unit(&cpu_limit, false);
+    check_unit(&memory, true);
+    check_unit(&memory_limit, true);
+    let default = |text: &str| {
+        Quantity::parse(text).unwrap_or(Quantity {
+            text: text.into(),
+            value: Decimal::ZERO,
+            suffix: String::new(),
+        })
+    };
+    let cpu_q = cpu
+        .as_ref()
+        .map_or_else(|| default("100m"), |(q, _)| q.clone());
+    let mem_q = memory
+        .as_ref()
+        .map_or_else(|| default("128Mi"), |(q, _)| q.clone());
+    let mut limit = |l: Option<(Quantity, Span)>, request: &Quantity, what: &str| match l {
+        Some((q, span)) => {
+            if q.value < request.value {
+                diags.push(
+                    Diagnostic::error(
+                        Code::LimitBelowRequest,
+                        format!("{what} limit `{}` is below the request `{}`", q.text, request.text),
+                    )
+                    .with_label(span, "limit below request")
+                    .with_help(format!("Kubernetes rejects a limit below the request; raise the limit to at least `{}`", request.text)),
+                );
+            }
+            q
+        }
+        None => request.times(2),
+    };
+    let cpu_limit = limit(cpu_limit, &cpu_q, "CPU");
+    let memory_limit = limit(memory_limit, &mem_q, "memory");
+    Resources {
+        cpu: cpu_q,
+        memory: mem_q,
+        cpu_limit,
+        memory_limit,
+    }
+}
+
+pub(super) fn lower_volumes(kids: &[Node], diags: &mut Diagnostics) -> Vec<Volume> {
+    let mut volumes: Vec<Volume> = Vec::new();
+    for n in kids.iter().filter(|c| c.name == "volume") {
+        let (Some(name), Some(path_entry)) = (arg_str(n, 0), n.prop("path")) else {
+            continue;
+        };
+        let Some(path) = str_of(path_entry) else {
+            continue;
+        };
+        if let Err(d) = check_mount_path(&path).at(path_entry.value_span) {
+            diags.push(d);
+            continue;
+        }
+        if name == "tmp" {
+            diags.push(
+                Diagnostic::error(Code::ConflictingEntries, "the volume name `tmp` is taken")
+                    .with_label(n.ident_span(), "every container has a `tmp` volume at /tmp")
+                    .with_help("give the volume another name"),
+            );
+            continue;
+        }
+        if path == "/tmp" {
+            diags.push(
+                Diagnostic::error(
+                    Code::ConflictingEntries,
+                    "`/tmp` is already a scratch volume",
+                )
+                .with_label(path_entry.value_span, "mounted by every service")
+                .with_help("every container gets a writable /tmp; mount this volume elsewhere"),
+            );
+            continue;
+        }
+        if let Some(other) = volumes.iter().find(|v| v.path == path) {
+            diags.push(mounted_twice(
+                &path,
+                path_entry.value_span,
+                &other.name,
+                other.span,
+            ));
+            continue;
+        }
+        let size = n.prop("size").and_then(quantity_of).unwrap_or_else(|| {
+            Quantity::parse("1Gi").unwrap_or(Quantity {
+                text: "1Gi".into(),
+                value: Decimal::from(1u64 << 30),
+                suffix: "Gi".into(),
+            })
+        });
+        let persistent = prop_bool(n, "persistent").unwrap_or(false);
+        if let (false, Some(keep)) = (persistent, n.prop("keep")) {
+            diags.push(
+                Diagnostic::error(
+                    Code::ConflictingEntries,
+                    format!(
+                        "volume `{name}` is scratch space: `keep` applies to persistent volumes"
+                    ),
+                )
+                .with_label(keep.span, "nothing to keep")
+                .with_secondary(n.ident_span(), "an emptyDir, deleted with its pod")
+                .with_help("remove `keep`, or make the volume persistent (`persistent=#true`)"),
+            );
+        }
+        volumes.push(Volume {
+            name,
+            path,
+            size,
+            persistent,
+            keep: persistent && prop_bool(n, "keep").unwrap_or(true),
+            span: n.ident_span(),
+        });
+    }
+    volumes
+}
+
+pub(super) const CRON_MACROS: &[&str] = &[
+    "@yearly",
+    "@annually",
+    "@monthly",
+    "@weekly",
+    "@daily",
+    "@midnight",
+    "@hourly",
+];
+
+pub(super) fn lower_schedule(n: &Node, diags: &mut Diagnostics) -> Option<Schedule> {
+    let e = n.arg(0)?;
+    let cron = str_of(e)?.trim().to_owned();
+    let fields: Vec<&str> = cron.split_whitespace().collect();
+    let field_ok = |f: &str| {
+        !f.is_empty()
+            && f.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "*/,-?".contains(c))
+    };
+    let ok = CRON_MACROS.contains(&cron.as_str())
+        || (fields.len() == 5 && fields.iter().all(|f| field_ok(f)));
+    if !ok {
+        diags.push(
+            Diagnostic::error(Code::UnknownValue, format!("invalid cron schedule `{cron}`"))
+                .with_label(e.value_span, "not a cron expression")
+                .with_help("five fields, minute hour day-of-month month day-of-week, e.g. \"0 3 * * *\" (03:00 every day), or @hourly, @daily, @weekly, @monthly"),
+        );
+        return None;
+    }
+    Some(Schedule {
+        cron,
+        concurrency: match prop_str(n, "concurrency").as_deref() {
+            Some("replace") => "Replace",
+            Some("allow") => "Allow",
+            _ => "Forbid",
+        },
+        span: n.head_span(),
+    })
+}
+
+/// Two volumes of one container at the same path (the service's own, or a sidecar's).
+pub(super) fn mounted_twice(path: &str, at: Span, other: &str, other_at: Span) -> Diagnostic {
+    Diagnostic::error(
+        Code::DuplicateName,
+        format!("two volumes are mounted at `{path}`"),
+    )
+    .with_label(at, "mounted again here")
+    .with_secondary(other_at, format!("`{other}` is mounted there"))
+    .with_help("give each volume its own path")
+}
