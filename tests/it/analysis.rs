@@ -116,7 +116,8 @@ fn bad_canaries_fail_good_ones_pass_and_no_data_is_inconclusive() {
             let Some(template) = rollout::analysis(&cx, service) else {
                 continue;
             };
-            for metric in template["spec"]["metrics"].as_array().expect("metrics") {
+            let spec = template.spec.expect("an analysis has a spec");
+            for metric in spec["metrics"].as_array().expect("metrics") {
                 let name = metric["name"].as_str().expect("name");
                 if name == "latency-p99" {
                     continue; // a quantile, not a ratio: its limit is a duration

@@ -166,6 +166,112 @@ fn topology_json_matches_its_schema() {
     assert!(validator.iter_errors(&bad).count() >= 2);
 }
 
+/// The charts' `values.schema.json`, generated from the types that write `values.yaml`.
+#[test]
+fn schemas_helm_values_is_up_to_date() {
+    check_or_update(
+        "schemas/helm-values.schema.json",
+        &nestioc::emit::chart::values::json_schema(),
+    );
+}
+
+/// Every example's and fixture's chart values pass the generated schema as Helm applies
+/// it (`values.yaml` with each `values-<env>.yaml` merged over it, and the umbrella
+/// chart's `global` and `enabled`), and the schema refuses a misspelt key at any depth,
+/// a value outside an enum, a name or port out of range.
+#[test]
+fn helm_values_match_their_schema() {
+    use serde_json::{Value, json};
+    let schema: Value =
+        serde_json::from_str(&nestioc::emit::chart::values::json_schema()).expect("schema");
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    let errors =
+        |v: &Value| -> Vec<String> { validator.iter_errors(v).map(|e| e.to_string()).collect() };
+    let mut dirs = crate::support::subdirs(&root().join("examples"));
+    dirs.extend(crate::support::subdirs(
+        &root().join("tests/fixtures/valid"),
+    ));
+    let mut checked = 0;
+    let mut sample: Option<Value> = None;
+    for dir in dirs {
+        let c = crate::support::compile(&dir, &crate::support::fixture_options(&dir));
+        let Some(set) = c.artifacts else { continue };
+        for (path, a) in &set.files {
+            let Some(chart) = path.strip_suffix("/values.yaml") else {
+                continue;
+            };
+            // A service's values are under the shared chart's key (Helm gives a subchart
+            // the values under its name); the umbrella chart's are not.
+            let scoped = |text: &str| -> Option<Value> {
+                let v: Value = serde_saphyr::from_str(text).expect("values");
+                v.get(crate::support::SHARED_CHART).cloned()
+            };
+            let Some(base) = scoped(&a.contents) else {
+                continue;
+            };
+            let e = errors(&base);
+            assert!(e.is_empty(), "{}: {path}: {e:?}", dir.display());
+            for (other, env) in &set.files {
+                let Some(rest) = other.strip_prefix(&format!("{chart}/values-")) else {
+                    continue;
+                };
+                assert!(rest.ends_with(".yaml"), "{other}");
+                let mut merged = base.clone();
+                let over = scoped(&env.contents).expect("values-<env> of a service chart");
+                nestioc::emit::chart::merge(&mut merged, &over);
+                merged["global"] = json!({});
+                merged["enabled"] = json!(true);
+                let e = errors(&merged);
+                assert!(e.is_empty(), "{}: {other}: {e:?}", dir.display());
+                checked += 1;
+            }
+            let has_ports = base["ports"].as_array().is_some_and(|p| !p.is_empty());
+            if sample.is_none() && has_ports && base.get("sidecars").is_some() {
+                sample = Some(base);
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} values files checked");
+    let good = sample.expect("a chart with ports and sidecars");
+    assert!(errors(&good).is_empty());
+    let broken = [
+        ("/replicaCont", json!(1)),
+        ("/autoscaling/enabeld", json!(true)),
+        ("/image/pullPolicy", json!("Sometimes")),
+        ("/name", json!("Bad_Name")),
+        ("/ports/0/port", json!(70000)),
+        ("/ports/0/appProtocol", json!("udp")),
+        ("/workload", json!("DaemonSet")),
+        ("/publicService/type", json!("ClusterIP")),
+        ("/mesh/provider", json!("consul")),
+        (
+            "/volumes",
+            json!([{"name": "data", "mountPath": "relative", "size": "1Gi"}]),
+        ),
+        ("/sidecars/0/env", json!([{"name": "1X", "value": "v"}])),
+        ("/sidecars/0/imag", json!({})),
+    ];
+    for (pointer, value) in broken {
+        let mut v = good.clone();
+        let (parent, key) = pointer.rsplit_once('/').expect("a pointer");
+        let target = v
+            .pointer_mut(parent)
+            .and_then(Value::as_object_mut)
+            .unwrap_or_else(|| panic!("{pointer}: nothing at {parent}"));
+        target.insert(key.to_owned(), value);
+        assert!(!errors(&v).is_empty(), "the schema accepts {pointer}");
+    }
+    let mut missing = good.clone();
+    missing
+        .as_object_mut()
+        .expect("an object")
+        .shift_remove("image");
+    assert!(
+        !errors(&missing).is_empty(),
+        "the schema accepts values without an image"
+    );
+}
+
 /// The "Not in the language" table names no node the language has: a name that became a
 /// node (`allow`, `sidecar`, `command`) must leave it.
 #[test]

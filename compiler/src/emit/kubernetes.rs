@@ -2,7 +2,7 @@
 //! `kubernetes/<env>/<service>.yaml`: what `helm template` gives for the service's chart
 //! with that environment's values, ready for `kubectl apply` or review.
 
-use super::chart::{base_values, env_values, merge, render};
+use super::chart::{render, service_values};
 use super::yaml::{documents, header};
 use super::{Artifact, EmitContext, Emitter};
 use crate::diag::Diagnostic;
@@ -21,21 +21,24 @@ impl Emitter for Kubernetes {
     fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
         let envs = cx.environments();
         let files = super::per_service(cx, |service| {
-            let base = base_values(cx, service);
+            let values = service_values(cx, service);
             let head = header(&cx.file_of(service));
             envs.iter()
                 .map(|env| {
-                    let mut values = base.clone();
-                    merge(&mut values, &env_values(cx, service, env));
+                    let values = values.in_env(service, &env.name)?;
                     let objects = render(&values, &env.namespace);
-                    Artifact {
+                    Ok(Artifact {
                         path: format!("kubernetes/{}/{}.yaml", env.name, service.name),
                         contents: documents(&head, &objects),
                         source: Some(service.name_span),
-                    }
+                    })
                 })
-                .collect::<Vec<_>>()
+                .collect::<Result<Vec<_>, Diagnostic>>()
         });
-        Ok(files.into_iter().flatten().collect())
+        let mut out = Vec::new();
+        for f in files {
+            out.extend(f?);
+        }
+        Ok(out)
     }
 }

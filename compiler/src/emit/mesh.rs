@@ -22,6 +22,10 @@ use rust_decimal::prelude::ToPrimitive;
 use serde_json::{Map, Value, json};
 
 use super::EmitContext;
+use super::chart::values::{
+    ChartValues, IstioValues, LinkerdAuthorization, LinkerdRoute, LinkerdValues, MeshCaller,
+    MeshProvider, MeshValues, NamedSpec, StringMap, into_object,
+};
 use crate::model::values::Duration;
 use crate::model::{Mesh, ProbeKind, Protocol, RolloutKind, Service};
 
@@ -126,7 +130,7 @@ fn hosts(service: &Service) -> Vec<String> {
     h
 }
 
-fn istio_values(cx: &EmitContext<'_>, service: &Service, edges: &[EdgePolicy]) -> Value {
+fn istio_values(cx: &EmitContext<'_>, service: &Service, edges: &[EdgePolicy]) -> IstioValues {
     let mut http_routes: Vec<Value> = Vec::new();
     let mut tcp_routes: Vec<Value> = Vec::new();
     for e in edges {
@@ -178,20 +182,19 @@ fn istio_values(cx: &EmitContext<'_>, service: &Service, edges: &[EdgePolicy]) -
     if !tcp_routes.is_empty() {
         vs.insert("tcp".into(), Value::Array(tcp_routes));
     }
-    let virtual_service =
-        (vs.contains_key("http") || vs.contains_key("tcp")).then_some(Value::Object(vs));
+    let virtual_service = (vs.contains_key("http") || vs.contains_key("tcp")).then_some(vs);
 
     let mut destination_rules = Vec::new();
     if !service.ports.is_empty() {
         for host in hosts(service) {
-            destination_rules.push(json!({
-                "name": host,
-                "spec": {
+            destination_rules.push(NamedSpec {
+                spec: into_object(json!({
                     "host": host,
                     "exportTo": ["."],
                     "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}},
-                },
-            }));
+                })),
+                name: host,
+            });
         }
     }
     // A circuit breaker is the caller's: a DestinationRule that applies to that caller's
@@ -236,11 +239,14 @@ fn istio_values(cx: &EmitContext<'_>, service: &Service, edges: &[EdgePolicy]) -
                 spec["trafficPolicy"]["connectionPool"] = Value::Object(pool);
             }
             let name = format!("{host}-from-{}", caller.name);
-            destination_rules.push(json!({"name": name, "spec": spec}));
+            destination_rules.push(NamedSpec {
+                name,
+                spec: into_object(spec),
+            });
         }
     }
 
-    let service_entries: Vec<Value> = service
+    let service_entries: Vec<NamedSpec> = service
         .externals
         .iter()
         .map(|x| {
@@ -252,16 +258,16 @@ fn istio_values(cx: &EmitContext<'_>, service: &Service, edges: &[EdgePolicy]) -
                 // HTTPS through the sidecar is TLS passthrough: the app speaks TLS itself.
                 _ => "TLS",
             };
-            json!({
-                "name": format!("{}-{}", service.name, x.name),
-                "spec": {
+            NamedSpec {
+                name: format!("{}-{}", service.name, x.name),
+                spec: into_object(json!({
                     "hosts": [x.host],
                     "exportTo": ["."],
                     "location": "MESH_EXTERNAL",
                     "resolution": "DNS",
                     "ports": [{"number": x.port, "name": format!("{}-{}", protocol.to_lowercase(), x.port), "protocol": protocol}],
-                },
-            })
+                })),
+            }
         })
         .collect();
 
@@ -281,8 +287,10 @@ fn istio_values(cx: &EmitContext<'_>, service: &Service, edges: &[EdgePolicy]) -
             }
             let gw_name = format!("{}-gateway", service.name);
             (
-                Some(json!({"selector": {"istio": "ingressgateway"}, "servers": servers})),
-                Some(json!({
+                Some(into_object(
+                    json!({"selector": {"istio": "ingressgateway"}, "servers": servers}),
+                )),
+                Some(into_object(json!({
                     "hosts": [e.host],
                     "gateways": [gw_name],
                     "http": [{
@@ -290,18 +298,18 @@ fn istio_values(cx: &EmitContext<'_>, service: &Service, edges: &[EdgePolicy]) -
                         "match": [{"uri": {"prefix": e.path}}],
                         "route": istio_destinations(service, p.port),
                     }],
-                })),
+                }))),
             )
         }
         _ => (None, None),
     };
-    json!({
-        "virtualService": virtual_service,
-        "publicVirtualService": public_vs,
-        "gateway": gateway,
-        "destinationRules": destination_rules,
-        "serviceEntries": service_entries,
-    })
+    IstioValues {
+        virtual_service,
+        public_virtual_service: public_vs,
+        gateway,
+        destination_rules,
+        service_entries,
+    }
 }
 
 /// What the pod's probes send to one port: whether an `httpGet` probe and whether a `grpc`
@@ -371,18 +379,29 @@ fn server_ref(name: &str) -> Value {
     json!([{"group": "policy.linkerd.io", "kind": "Server", "name": name}])
 }
 
-fn network_authorization(name: &str, target: (&str, &str), authentication: &str) -> Value {
-    json!({
-        "name": name,
-        "spec": {
+fn network_authorization(name: &str, target: (&str, &str), authentication: &str) -> NamedSpec {
+    NamedSpec {
+        name: name.to_owned(),
+        spec: into_object(json!({
             "targetRef": {"group": "gateway.networking.k8s.io", "kind": target.0, "name": target.1},
             "requiredAuthenticationRefs": [{
                 "group": "policy.linkerd.io",
                 "kind": "NetworkAuthentication",
                 "name": authentication,
             }],
-        },
-    })
+        })),
+    }
+}
+
+/// A Gateway API route of a Linkerd Server, without annotations.
+fn server_route(name: &str, kind: &str, server: &str, rules: Value) -> LinkerdRoute {
+    LinkerdRoute {
+        name: name.to_owned(),
+        api_version: "gateway.networking.k8s.io/v1".into(),
+        kind: kind.to_owned(),
+        annotations: StringMap::new(),
+        spec: into_object(json!({"parentRefs": server_ref(server), "rules": rules})),
+    }
 }
 
 /// The routes that let the kubelet's gRPC probe through a `deny` Server, and nothing
@@ -403,10 +422,9 @@ fn probe_routes(
     server: &str,
     protocol: &str,
     http_paths: &[String],
-) -> (Vec<Value>, Value) {
+) -> (Vec<LinkerdRoute>, NamedSpec) {
     let probe = format!("{service}-{port}-grpc-health-probe");
     let catch_all = format!("{service}-{port}-inbound-default");
-    let parents = server_ref(server);
     let (kind, probe_rules, all_rules) = if protocol == "gRPC" {
         (
             "GRPCRoute",
@@ -433,17 +451,11 @@ fn probe_routes(
             json!([{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}]}]),
         )
     };
-    let route = |name: &str, rules: Value| {
-        json!({
-            "name": name,
-            "apiVersion": "gateway.networking.k8s.io/v1",
-            "kind": kind,
-            "annotations": {},
-            "spec": {"parentRefs": parents, "rules": rules},
-        })
-    };
     (
-        vec![route(&probe, probe_rules), route(&catch_all, all_rules)],
+        vec![
+            server_route(&probe, kind, server, probe_rules),
+            server_route(&catch_all, kind, server, all_rules),
+        ],
         network_authorization(&probe, (kind, &probe), &format!("{service}-kubelet")),
     )
 }
@@ -456,7 +468,7 @@ fn probe_routes(
 /// meshed, so it has no identity, and the NetworkPolicy admits the admin port from the
 /// monitoring namespace only. The proxy's own `/live` and `/ready` probes get a route
 /// too, since attaching any route drops the probe route Linkerd synthesizes.
-fn admin_policy(svc: &Service) -> (Value, Vec<Value>, Vec<Value>) {
+fn admin_policy(svc: &Service) -> (NamedSpec, Vec<LinkerdRoute>, Vec<NamedSpec>) {
     let service = svc.name.as_str();
     let server = format!("{service}-linkerd-proxy-admin");
     let probes = format!("{service}-linkerd-proxy-probes");
@@ -467,25 +479,17 @@ fn admin_policy(svc: &Service) -> (Value, Vec<Value>, Vec<Value>) {
             "method": "GET",
         })).collect::<Vec<_>>()}])
     };
-    let route = |name: &str, rules: Value| {
-        json!({
-            "name": name,
-            "apiVersion": "gateway.networking.k8s.io/v1",
-            "kind": "HTTPRoute",
-            "annotations": {},
-            "spec": {"parentRefs": server_ref(&server), "rules": rules},
-        })
-    };
+    let route = |name: &str, rules: Value| server_route(name, "HTTPRoute", &server, rules);
     (
-        json!({
-            "name": server,
-            "spec": {
+        NamedSpec {
+            name: server.clone(),
+            spec: into_object(json!({
                 "podSelector": {"matchLabels": selector(svc)},
                 "port": "linkerd-admin",
                 "proxyProtocol": "HTTP/1",
                 "accessPolicy": "deny",
-            },
-        }),
+            })),
+        },
         vec![
             route(&probes, get(&["/live", "/ready"])),
             route(&metrics, get(&["/metrics"])),
@@ -511,7 +515,7 @@ fn admin_policy(svc: &Service) -> (Value, Vec<Value>, Vec<Value>) {
 /// clients, and the service's other ports are untouched). The NetworkAuthentication is
 /// the one Linkerd's inbound policy matches unauthenticated connections against
 /// (linkerd2 policy-controller: `NetworkAuthentication` networks, any client IP).
-fn linkerd_public(service: &Service) -> Option<(Value, Value)> {
+fn linkerd_public(service: &Service) -> Option<(NamedSpec, NamedSpec)> {
     service.publish.as_ref()?;
     let port = service.publish_port()?;
     let auth = format!("{}-public", service.name);
@@ -521,22 +525,29 @@ fn linkerd_public(service: &Service) -> Option<(Value, Value)> {
         .collect();
     let server = format!("{}-{}", service.name, port.name);
     Some((
-        json!({"name": auth, "spec": {"networks": networks}}),
-        json!({
-            "name": format!("{}-public", server),
-            "spec": {
+        NamedSpec {
+            name: auth.clone(),
+            spec: into_object(json!({"networks": networks})),
+        },
+        NamedSpec {
+            name: format!("{}-public", server),
+            spec: into_object(json!({
                 "targetRef": {"group": "policy.linkerd.io", "kind": "Server", "name": server},
                 "requiredAuthenticationRefs": [{
                     "group": "policy.linkerd.io",
                     "kind": "NetworkAuthentication",
                     "name": auth,
                 }],
-            },
-        }),
+            })),
+        },
     ))
 }
 
-fn linkerd_values(service: &Service, edges: &[EdgePolicy], exposed_port: Option<u16>) -> Value {
+fn linkerd_values(
+    service: &Service,
+    edges: &[EdgePolicy],
+    exposed_port: Option<u16>,
+) -> LinkerdValues {
     let mut servers = Vec::new();
     let mut authorizations = Vec::new();
     let mut routes = Vec::new();
@@ -546,15 +557,15 @@ fn linkerd_values(service: &Service, edges: &[EdgePolicy], exposed_port: Option<
         let server = format!("{}-{}", service.name, p.name);
         let probes = probed.get(i).copied().unwrap_or_default();
         let proxy_protocol = linkerd_protocol(p.protocol, probes);
-        servers.push(json!({
-            "name": server,
-            "spec": {
+        servers.push(NamedSpec {
+            name: server.clone(),
+            spec: into_object(json!({
                 "podSelector": {"matchLabels": selector(service)},
                 "port": p.name,
                 "proxyProtocol": proxy_protocol,
                 "accessPolicy": "deny",
-            },
-        }));
+            })),
+        });
         if probes.grpc {
             let mut http_paths: Vec<String> = service
                 .all_probes()
@@ -569,28 +580,28 @@ fn linkerd_values(service: &Service, edges: &[EdgePolicy], exposed_port: Option<
             policies.push(policy);
         }
         let callers: Vec<&EdgePolicy> = edges.iter().filter(|e| e.port == p.port).collect();
-        let mut identities: Vec<Value> = callers
+        let mut identities: Vec<Map<String, Value>> = callers
             .iter()
-            .map(|e| json!({"kind": "ServiceAccount", "name": e.caller}))
+            .map(|e| into_object(json!({"kind": "ServiceAccount", "name": e.caller})))
             .collect();
         identities.dedup();
         if exposed_port == Some(p.port) {
-            identities.push(json!({"kind": "ServiceAccount", "name": NGINX_SERVICE_ACCOUNT, "namespace": NGINX_NAMESPACE}));
+            identities.push(into_object(json!({"kind": "ServiceAccount", "name": NGINX_SERVICE_ACCOUNT, "namespace": NGINX_NAMESPACE})));
         }
         if !identities.is_empty() {
-            authorizations.push(json!({"name": server, "identityRefs": identities}));
+            authorizations.push(LinkerdAuthorization {
+                name: server,
+                identity_refs: identities,
+            });
         }
         if callers.is_empty() || p.protocol == Protocol::Tcp {
             continue;
         }
         let (timeout, retries) = linkerd_route_policy(&callers);
-        let mut annotations = Map::new();
+        let mut annotations = StringMap::new();
         if let Some(t) = &timeout {
             let total = Duration::from_millis(t.millis.saturating_mul(u64::from(retries) + 1));
-            annotations.insert(
-                "timeout.linkerd.io/request".into(),
-                json!(total.single_unit()),
-            );
+            annotations.insert("timeout.linkerd.io/request".into(), total.single_unit());
         }
         if retries > 0 {
             let key = if p.protocol == Protocol::Grpc {
@@ -603,10 +614,10 @@ fn linkerd_values(service: &Service, edges: &[EdgePolicy], exposed_port: Option<
             } else {
                 LINKERD_RETRY_HTTP
             };
-            annotations.insert(key.into(), json!(on));
-            annotations.insert("retry.linkerd.io/limit".into(), json!(retries.to_string()));
+            annotations.insert(key.into(), on.to_owned());
+            annotations.insert("retry.linkerd.io/limit".into(), retries.to_string());
             if let Some(t) = &timeout {
-                annotations.insert("retry.linkerd.io/timeout".into(), json!(t.single_unit()));
+                annotations.insert("retry.linkerd.io/timeout".into(), t.single_unit());
             }
         }
         let backends = if canary(service) {
@@ -632,13 +643,13 @@ fn linkerd_values(service: &Service, edges: &[EdgePolicy], exposed_port: Option<
                 json!([{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}], "backendRefs": backends}]),
             )
         };
-        routes.push(json!({
-            "name": format!("{}-{}", service.name, p.name),
-            "apiVersion": api_version,
-            "kind": kind,
-            "annotations": annotations,
-            "spec": {"parentRefs": parent, "rules": rules},
-        }));
+        routes.push(LinkerdRoute {
+            name: format!("{}-{}", service.name, p.name),
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
+            annotations,
+            spec: into_object(json!({"parentRefs": parent, "rules": rules})),
+        });
     }
     let (admin, admin_routes, admin_policies) = admin_policy(service);
     servers.push(admin);
@@ -648,38 +659,44 @@ fn linkerd_values(service: &Service, edges: &[EdgePolicy], exposed_port: Option<
         .iter()
         .map(|n| json!({"cidr": n}))
         .collect();
-    let mut network_authentications = vec![
-        json!({"name": format!("{}-kubelet", service.name), "spec": {"networks": networks}}),
-        json!({"name": format!("{}-prometheus", service.name), "spec": {"networks": networks}}),
-    ];
+    let mut network_authentications: Vec<NamedSpec> = ["kubelet", "prometheus"]
+        .into_iter()
+        .map(|who| NamedSpec {
+            name: format!("{}-{who}", service.name),
+            spec: into_object(json!({"networks": networks})),
+        })
+        .collect();
     if let Some((auth, policy)) = linkerd_public(service) {
         network_authentications.push(auth);
         policies.push(policy);
     }
-    json!({
-        "servers": servers,
-        "authorizations": authorizations,
-        "routes": routes,
-        "networkAuthentications": network_authentications,
-        "authorizationPolicies": policies,
-    })
+    LinkerdValues {
+        servers,
+        authorizations,
+        routes,
+        network_authentications,
+        authorization_policies: policies,
+    }
 }
 
 /// The chart's `mesh:` values.
 #[must_use]
-pub fn values(cx: &EmitContext<'_>, service: &Service) -> Value {
+pub fn values(cx: &EmitContext<'_>, service: &Service) -> MeshValues {
     let mesh = cx.model.project.mesh;
     let edges = edge_policies(cx, service);
     let mut callers: BTreeMap<&str, Vec<u16>> = BTreeMap::new();
     for e in &edges {
         callers.entry(e.caller.as_str()).or_default().push(e.target);
     }
-    let callers: Vec<Value> = callers
+    let callers: Vec<MeshCaller> = callers
         .into_iter()
         .map(|(c, mut ports)| {
             ports.sort_unstable();
             ports.dedup();
-            json!({"serviceAccount": c, "ports": ports.iter().map(ToString::to_string).collect::<Vec<_>>()})
+            MeshCaller {
+                service_account: c.to_owned(),
+                ports: ports.iter().map(ToString::to_string).collect(),
+            }
         })
         .collect();
     let exposed = service.expose_port().filter(|_| service.expose.is_some());
@@ -696,65 +713,57 @@ pub fn values(cx: &EmitContext<'_>, service: &Service) -> Value {
     external_hosts.dedup();
     // A published port's clients come from outside the mesh, without an identity.
     let public = service.publish_port().filter(|_| service.publish.is_some());
-    json!({
-        "provider": mesh.as_str(),
-        "trustDomain": TRUST_DOMAIN,
-        "callers": callers,
-        "ingressPorts": exposed.map(|p| vec![p.target.to_string()]).unwrap_or_default(),
-        "publicPorts": public.map(|p| vec![p.target.to_string()]).unwrap_or_default(),
-        "egress": egress,
-        "externalHosts": external_hosts,
-        "istio": if mesh == Mesh::Istio { istio_values(cx, service, &edges) } else { json!({}) },
-        "linkerd": if mesh == Mesh::Linkerd { linkerd_values(service, &edges, exposed.map(|p| p.port)) } else { json!({}) },
-    })
-}
-
-fn get<'a>(v: &'a Value, path: &str) -> &'a Value {
-    path.split('.')
-        .fold(v, |v, k| v.get(k).unwrap_or(&Value::Null))
-}
-
-fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
+    MeshValues {
+        provider: match mesh {
+            Mesh::Istio => MeshProvider::Istio,
+            Mesh::Linkerd => MeshProvider::Linkerd,
+            Mesh::None => MeshProvider::None,
+        },
+        trust_domain: TRUST_DOMAIN.to_owned(),
+        callers,
+        ingress_ports: exposed
+            .map(|p| vec![p.target.to_string()])
+            .unwrap_or_default(),
+        public_ports: public
+            .map(|p| vec![p.target.to_string()])
+            .unwrap_or_default(),
+        egress,
+        external_hosts,
+        istio: (mesh == Mesh::Istio).then(|| istio_values(cx, service, &edges)),
+        linkerd: (mesh == Mesh::Linkerd)
+            .then(|| linkerd_values(service, &edges, exposed.map(|p| p.port))),
     }
 }
 
-fn metadata(v: &Value, name: &Value, namespace: &str) -> Value {
+fn metadata(v: &ChartValues, name: &str, namespace: &str) -> Value {
     json!({
         "name": name,
         "namespace": namespace,
-        "labels": get(v, "labels"),
-        "annotations": get(v, "annotations"),
+        "labels": v.labels,
+        "annotations": v.annotations,
     })
 }
 
 /// The mesh objects the chart renders for these values (mirrors istio.yaml.hbs and
 /// linkerd.yaml.hbs).
 #[must_use]
-pub fn render(v: &Value, namespace: &str) -> Vec<Value> {
-    let m = get(v, "mesh");
-    let name = get(v, "name");
-    let sel = get(v, "selectorLabels");
+pub fn render(v: &ChartValues, namespace: &str) -> Vec<Value> {
+    let m = &v.mesh;
+    let name = v.name.as_str();
+    let sel = &v.selector_labels;
     let mut out = Vec::new();
-    match get(m, "provider").as_str() {
-        Some("istio") => {
+    match m.provider {
+        MeshProvider::Istio => {
             let mut peer = json!({"selector": {"matchLabels": sel}, "mtls": {"mode": "STRICT"}});
             // A published port takes plaintext from clients outside the mesh: PERMISSIVE
             // there, STRICT everywhere else. `portLevelMtls` is keyed by the workload's
             // (container) port and needs a selector
             // (istio.io/latest/docs/reference/config/security/peer_authentication/).
-            if truthy(get(m, "publicPorts")) {
-                let ports: Map<String, Value> = get(m, "publicPorts")
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|p| Some((p.as_str()?.to_owned(), json!({"mode": "PERMISSIVE"}))))
+            if !m.public_ports.is_empty() {
+                let ports: Map<String, Value> = m
+                    .public_ports
+                    .iter()
+                    .map(|p| (p.clone(), json!({"mode": "PERMISSIVE"})))
                     .collect();
                 peer["portLevelMtls"] = Value::Object(ports);
             }
@@ -764,33 +773,32 @@ pub fn render(v: &Value, namespace: &str) -> Vec<Value> {
                 "metadata": metadata(v, name, namespace),
                 "spec": peer,
             }));
-            let td = get(m, "trustDomain").as_str().unwrap_or(TRUST_DOMAIN);
-            let mut rules: Vec<Value> = get(m, "callers")
-                .as_array()
-                .into_iter()
-                .flatten()
+            let td = &m.trust_domain;
+            let mut rules: Vec<Value> = m
+                .callers
+                .iter()
                 .map(|c| {
                     json!({
                         "from": [{"source": {"principals": [format!(
                             "{td}/ns/{namespace}/sa/{}",
-                            c["serviceAccount"].as_str().unwrap_or_default()
+                            c.service_account
                         )]}}],
-                        "to": [{"operation": {"ports": c["ports"]}}],
+                        "to": [{"operation": {"ports": c.ports}}],
                     })
                 })
                 .collect();
-            if truthy(get(m, "ingressPorts")) {
+            if !m.ingress_ports.is_empty() {
                 rules.push(json!({
                     "from": [{"source": {"principals": [format!(
                         "{td}/ns/{ISTIO_GATEWAY_NAMESPACE}/sa/{ISTIO_GATEWAY_SERVICE_ACCOUNT}"
                     )]}}],
-                    "to": [{"operation": {"ports": get(m, "ingressPorts")}}],
+                    "to": [{"operation": {"ports": m.ingress_ports}}],
                 }));
             }
             // No `from`: any source, authenticated or not, on the published port only
             // ("If not set, any source is allowed", AuthorizationPolicy Rule.from).
-            if truthy(get(m, "publicPorts")) {
-                rules.push(json!({"to": [{"operation": {"ports": get(m, "publicPorts")}}]}));
+            if !m.public_ports.is_empty() {
+                rules.push(json!({"to": [{"operation": {"ports": m.public_ports}}]}));
             }
             let mut spec = json!({"selector": {"matchLabels": sel}, "action": "ALLOW"});
             if !rules.is_empty() {
@@ -803,14 +811,11 @@ pub fn render(v: &Value, namespace: &str) -> Vec<Value> {
                 "spec": spec,
             }));
             let mut hosts = vec![json!(format!("{ISTIO_GATEWAY_NAMESPACE}/*"))];
-            for e in get(m, "egress").as_array().into_iter().flatten() {
-                hosts.push(json!(format!(
-                    "./{}.{namespace}.svc.cluster.local",
-                    e.as_str().unwrap_or_default()
-                )));
+            for e in &m.egress {
+                hosts.push(json!(format!("./{e}.{namespace}.svc.cluster.local")));
             }
-            for h in get(m, "externalHosts").as_array().into_iter().flatten() {
-                hosts.push(json!(format!("./{}", h.as_str().unwrap_or_default())));
+            for h in &m.external_hosts {
+                hosts.push(json!(format!("./{h}")));
             }
             out.push(json!({
                 "apiVersion": "networking.istio.io/v1beta1",
@@ -822,130 +827,112 @@ pub fn render(v: &Value, namespace: &str) -> Vec<Value> {
                     "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"},
                 },
             }));
-            let istio = get(m, "istio");
-            if truthy(get(istio, "virtualService")) {
+            let Some(istio) = &m.istio else {
+                return out;
+            };
+            if let Some(vs) = istio.virtual_service.as_ref().filter(|o| !o.is_empty()) {
                 out.push(json!({
                     "apiVersion": "networking.istio.io/v1beta1",
                     "kind": "VirtualService",
                     "metadata": metadata(v, name, namespace),
-                    "spec": get(istio, "virtualService"),
+                    "spec": vs,
                 }));
             }
-            for dr in get(istio, "destinationRules")
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
+            for dr in &istio.destination_rules {
                 out.push(json!({
                     "apiVersion": "networking.istio.io/v1beta1",
                     "kind": "DestinationRule",
-                    "metadata": metadata(v, &dr["name"], namespace),
-                    "spec": dr["spec"],
+                    "metadata": metadata(v, &dr.name, namespace),
+                    "spec": dr.spec,
                 }));
             }
-            for se in get(istio, "serviceEntries")
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
+            for se in &istio.service_entries {
                 out.push(json!({
                     "apiVersion": "networking.istio.io/v1beta1",
                     "kind": "ServiceEntry",
-                    "metadata": metadata(v, &se["name"], namespace),
-                    "spec": se["spec"],
+                    "metadata": metadata(v, &se.name, namespace),
+                    "spec": se.spec,
                 }));
             }
-            if truthy(get(istio, "gateway")) {
-                let gw = json!(format!("{}-gateway", name.as_str().unwrap_or_default()));
+            if let Some(gw) = istio.gateway.as_ref().filter(|o| !o.is_empty()) {
                 out.push(json!({
                     "apiVersion": "networking.istio.io/v1beta1",
                     "kind": "Gateway",
-                    "metadata": metadata(v, &gw, namespace),
-                    "spec": get(istio, "gateway"),
+                    "metadata": metadata(v, &format!("{name}-gateway"), namespace),
+                    "spec": gw,
                 }));
-                let public = json!(format!("{}-public", name.as_str().unwrap_or_default()));
                 out.push(json!({
                     "apiVersion": "networking.istio.io/v1beta1",
                     "kind": "VirtualService",
-                    "metadata": metadata(v, &public, namespace),
-                    "spec": get(istio, "publicVirtualService"),
+                    "metadata": metadata(v, &format!("{name}-public"), namespace),
+                    "spec": istio.public_virtual_service,
                 }));
             }
         }
-        Some("linkerd") => {
-            let l = get(m, "linkerd");
-            for s in get(l, "servers").as_array().into_iter().flatten() {
+        MeshProvider::Linkerd => {
+            let Some(l) = &m.linkerd else {
+                return out;
+            };
+            for s in &l.servers {
                 out.push(json!({
                     "apiVersion": "policy.linkerd.io/v1beta3",
                     "kind": "Server",
-                    "metadata": metadata(v, &s["name"], namespace),
-                    "spec": s["spec"],
+                    "metadata": metadata(v, &s.name, namespace),
+                    "spec": s.spec,
                 }));
             }
-            for a in get(l, "authorizations").as_array().into_iter().flatten() {
+            for a in &l.authorizations {
                 out.push(json!({
                     "apiVersion": "policy.linkerd.io/v1alpha1",
                     "kind": "MeshTLSAuthentication",
-                    "metadata": metadata(v, &a["name"], namespace),
-                    "spec": {"identityRefs": a["identityRefs"]},
+                    "metadata": metadata(v, &a.name, namespace),
+                    "spec": {"identityRefs": a.identity_refs},
                 }));
                 out.push(json!({
                     "apiVersion": "policy.linkerd.io/v1alpha1",
                     "kind": "AuthorizationPolicy",
-                    "metadata": metadata(v, &a["name"], namespace),
+                    "metadata": metadata(v, &a.name, namespace),
                     "spec": {
-                        "targetRef": {"group": "policy.linkerd.io", "kind": "Server", "name": a["name"]},
+                        "targetRef": {"group": "policy.linkerd.io", "kind": "Server", "name": a.name},
                         "requiredAuthenticationRefs": [{
                             "group": "policy.linkerd.io",
                             "kind": "MeshTLSAuthentication",
-                            "name": a["name"],
+                            "name": a.name,
                         }],
                     },
                 }));
             }
-            for n in get(l, "networkAuthentications")
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
+            for n in &l.network_authentications {
                 out.push(json!({
                     "apiVersion": "policy.linkerd.io/v1alpha1",
                     "kind": "NetworkAuthentication",
-                    "metadata": metadata(v, &n["name"], namespace),
-                    "spec": n["spec"],
+                    "metadata": metadata(v, &n.name, namespace),
+                    "spec": n.spec,
                 }));
             }
-            for a in get(l, "authorizationPolicies")
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
+            for a in &l.authorization_policies {
                 out.push(json!({
                     "apiVersion": "policy.linkerd.io/v1alpha1",
                     "kind": "AuthorizationPolicy",
-                    "metadata": metadata(v, &a["name"], namespace),
-                    "spec": a["spec"],
+                    "metadata": metadata(v, &a.name, namespace),
+                    "spec": a.spec,
                 }));
             }
-            for r in get(l, "routes").as_array().into_iter().flatten() {
-                let mut meta = metadata(v, &r["name"], namespace);
-                if let (Some(base), Some(extra)) = (
-                    meta["annotations"].as_object().cloned(),
-                    r["annotations"].as_object(),
-                ) {
-                    let mut merged = base;
-                    merged.extend(extra.clone());
-                    meta["annotations"] = Value::Object(merged);
-                }
+            for r in &l.routes {
+                let mut meta = metadata(v, &r.name, namespace);
+                // The route's own annotations after the service's (`merge` in the template).
+                let mut annotations = v.annotations.clone();
+                annotations.extend(r.annotations.iter().map(|(k, a)| (k.clone(), a.clone())));
+                meta["annotations"] = json!(annotations);
                 out.push(json!({
-                    "apiVersion": r["apiVersion"],
-                    "kind": r["kind"],
+                    "apiVersion": r.api_version,
+                    "kind": r.kind,
                     "metadata": meta,
-                    "spec": r["spec"],
+                    "spec": r.spec,
                 }));
             }
         }
-        _ => {}
+        MeshProvider::None => {}
     }
     out
 }
@@ -954,9 +941,9 @@ pub fn render(v: &Value, namespace: &str) -> Vec<Value> {
 /// configured there, for all its clients: when callers declare different circuit
 /// breakers, the strictest wins (fewest consecutive errors, longest ejection).
 #[must_use]
-pub fn service_annotations(cx: &EmitContext<'_>, service: &Service) -> Value {
+pub fn service_annotations(cx: &EmitContext<'_>, service: &Service) -> StringMap {
     if cx.model.project.mesh != Mesh::Linkerd {
-        return json!({});
+        return StringMap::new();
     }
     let breakers: Vec<&crate::model::CircuitBreaker> = cx
         .topology
@@ -968,11 +955,23 @@ pub fn service_annotations(cx: &EmitContext<'_>, service: &Service) -> Value {
         breakers.iter().map(|b| b.consecutive_errors).min(),
         breakers.iter().map(|b| b.ejection.clone()).max(),
     ) else {
-        return json!({});
+        return StringMap::new();
     };
-    json!({
-        "balancer.linkerd.io/failure-accrual": "consecutive",
-        "balancer.linkerd.io/failure-accrual-consecutive-max-failures": errors.to_string(),
-        "balancer.linkerd.io/failure-accrual-consecutive-min-penalty": ejection.single_unit(),
-    })
+    [
+        (
+            "balancer.linkerd.io/failure-accrual",
+            "consecutive".to_owned(),
+        ),
+        (
+            "balancer.linkerd.io/failure-accrual-consecutive-max-failures",
+            errors.to_string(),
+        ),
+        (
+            "balancer.linkerd.io/failure-accrual-consecutive-min-penalty",
+            ejection.single_unit(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
 }

@@ -22,6 +22,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
 use super::EmitContext;
+use super::chart::values::{Analysis, into_object};
 use super::metrics;
 use crate::model::{Cd, Mesh, Protocol, RolloutKind, Service, SloKind};
 
@@ -128,7 +129,7 @@ fn metric(name: &str, query: String, max: &str, blue_green: bool) -> Value {
 
 /// The AnalysisTemplate (name and spec) of a rollout, `None` for rolling updates.
 #[must_use]
-pub fn analysis(cx: &EmitContext<'_>, service: &Service) -> Option<Value> {
+pub fn analysis(cx: &EmitContext<'_>, service: &Service) -> Option<Analysis> {
     if !uses_rollout(cx, service) {
         return None;
     }
@@ -176,18 +177,21 @@ pub fn analysis(cx: &EmitContext<'_>, service: &Service) -> Option<Value> {
     if metrics_list.is_empty() {
         return None;
     }
-    Some(json!({
-        "name": analysis_name(service),
-        "spec": {"args": [{"name": "namespace"}, {"name": "canary-hash"}], "metrics": metrics_list},
-    }))
+    Some(Analysis {
+        name: Some(analysis_name(service)),
+        spec: Some(into_object(json!({
+            "args": [{"name": "namespace"}, {"name": "canary-hash"}],
+            "metrics": metrics_list,
+        }))),
+    })
 }
 
 /// The names of the HTTP routes of the service's VirtualService (Istio), in order.
 fn istio_route_names(cx: &EmitContext<'_>, service: &Service) -> Vec<String> {
     let mesh_values = super::mesh::values(cx, service);
-    mesh_values["istio"]["virtualService"]["http"]
-        .as_array()
-        .into_iter()
+    let vs = mesh_values.istio.and_then(|i| i.virtual_service);
+    vs.iter()
+        .filter_map(|vs| vs.get("http")?.as_array())
         .flatten()
         .filter_map(|r| r["name"].as_str().map(str::to_owned))
         .collect()

@@ -514,9 +514,10 @@ fn seconds(v: &Value) -> Option<u64> {
 /// side, each `initialDelay` then `count` measurements `interval` apart (Argo Rollouts
 /// analysis_types.go: no interval and no count is one measurement). `None` when a metric
 /// has an interval and no count: it measures until it fails, and never ends.
-fn analysis_seconds(template: &Value) -> Option<u64> {
+fn analysis_seconds(template: &crate::emit::chart::values::Analysis) -> Option<u64> {
     let mut longest = 0;
-    for m in template["spec"]["metrics"].as_array().into_iter().flatten() {
+    let metrics = template.spec.as_ref().and_then(|s| s.get("metrics"));
+    for m in metrics.and_then(Value::as_array).into_iter().flatten() {
         let delay = m.get("initialDelay").and_then(seconds).unwrap_or(0);
         let interval = m.get("interval").and_then(seconds);
         let count = m["count"]
