@@ -36,6 +36,22 @@ pub struct Model {
 }
 
 impl Model {
+    /// The external endpoints (`external`) the services call, shared by name, host and
+    /// port: two services calling `stripe` at one address meet at one node of a graph. The
+    /// value lists the callers, in name order.
+    #[must_use]
+    pub fn shared_externals(&self) -> BTreeMap<(String, String, u16), Vec<String>> {
+        let mut map: BTreeMap<(String, String, u16), Vec<String>> = BTreeMap::new();
+        for s in self.services.values() {
+            for e in &s.externals {
+                map.entry((e.name.clone(), e.host.clone(), e.port))
+                    .or_default()
+                    .push(s.name.clone());
+            }
+        }
+        map
+    }
+
     /// A service as it runs in an environment (its override, or the service itself).
     #[must_use]
     pub fn service_in<'a>(&'a self, env: &str, service: &'a Service) -> &'a Service {

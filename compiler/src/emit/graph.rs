@@ -20,17 +20,9 @@ fn generated(cx: &EmitContext<'_>) -> String {
     )
 }
 
-/// Externals are shared by name and host: two services calling `stripe` meet at one node.
+/// Externals are shared by name, host and port (`Model::shared_externals`).
 fn externals(cx: &EmitContext<'_>) -> BTreeMap<(String, String, u16), Vec<String>> {
-    let mut map: BTreeMap<(String, String, u16), Vec<String>> = BTreeMap::new();
-    for s in cx.model.services.values() {
-        for e in &s.externals {
-            map.entry((e.name.clone(), e.host.clone(), e.port))
-                .or_default()
-                .push(s.name.clone());
-        }
-    }
-    map
+    cx.model.shared_externals()
 }
 
 /// Graphviz DOT.

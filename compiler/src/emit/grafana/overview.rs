@@ -39,18 +39,9 @@ fn csv(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// Externals are shared by name, host and port: two services calling `stripe` meet at
-/// one node (as in `graph/`).
+/// Externals are shared by name, host and port (`Model::shared_externals`).
 fn externals(cx: &EmitContext<'_>) -> BTreeMap<(String, String, u16), Vec<String>> {
-    let mut map: BTreeMap<(String, String, u16), Vec<String>> = BTreeMap::new();
-    for s in cx.model.services.values() {
-        for e in &s.externals {
-            map.entry((e.name.clone(), e.host.clone(), e.port))
-                .or_default()
-                .push(s.name.clone());
-        }
-    }
-    map
+    cx.model.shared_externals()
 }
 
 fn external_id(name: &str, host: &str, port: u16) -> String {
