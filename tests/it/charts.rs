@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::support::{SHARED_CHART, compile, render_human, root};
+use crate::support::{SHARED_CHART, root};
 
 /// The shared chart's version and the digest of its templates and values schema. A change
 /// to either must come with a new version (in `compiler/src/emit/helm.rs`,
@@ -20,14 +20,7 @@ const PINNED: (&str, &str) = (
 );
 
 fn build(dir: &Path) -> BTreeMap<String, String> {
-    let c = compile(dir, &nestioc::Options::default());
-    let set = c
-        .artifacts
-        .unwrap_or_else(|| panic!("compiles:\n{}", render_human(&c.analysis)));
-    set.files
-        .into_iter()
-        .map(|(p, a)| (p, a.contents))
-        .collect()
+    crate::support::artifacts_of(dir)
 }
 
 fn yaml(text: &str) -> Value {

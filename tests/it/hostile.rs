@@ -207,14 +207,7 @@ const ERRORS_QUERY: &str =
 const TOTAL_QUERY: &str = r#"sum(rate(http_requests_total{job="api"}[{{window}}])) # total"#;
 
 fn artifacts(dir: &Path) -> BTreeMap<String, String> {
-    let c = compile(dir, &nestioc::Options::default());
-    let set = c
-        .artifacts
-        .unwrap_or_else(|| panic!("compiles:\n{}", render_human(&c.analysis)));
-    set.files
-        .into_iter()
-        .map(|(p, a)| (p, a.contents))
-        .collect()
+    crate::support::artifacts_of(dir)
 }
 
 fn yaml_docs(text: &str) -> Vec<Value> {

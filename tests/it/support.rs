@@ -343,3 +343,16 @@ pub(crate) fn kustomize_build(dir: &Path) -> Option<Vec<serde_json::Value>> {
             .expect("kustomize build prints YAML"),
     )
 }
+
+/// A project's generated files (path -> text), built with the default options; panics with
+/// the diagnostics when it does not compile.
+pub(crate) fn artifacts_of(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    let c = compile(dir, &Options::default());
+    let set = c
+        .artifacts
+        .unwrap_or_else(|| panic!("compiles:\n{}", render_human(&c.analysis)));
+    set.files
+        .into_iter()
+        .map(|(p, a)| (p, a.contents))
+        .collect()
+}
