@@ -2,9 +2,6 @@
 //! shared chart `helm/nestio-service/`; a service's chart is its `Chart.yaml` and values;
 //! chart versions change exactly when what a chart deploys changes.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -19,17 +16,13 @@ const PINNED: (&str, &str) = (
     "4a88d6b0c882277d491f945688e07301c2128af51080366ba107f21506cf4a47",
 );
 
-fn build(dir: &Path) -> BTreeMap<String, String> {
-    crate::support::artifacts_of(dir)
-}
-
 fn yaml(text: &str) -> Value {
     serde_saphyr::from_str(text).expect("YAML")
 }
 
 #[test]
 fn the_shared_chart_changes_version_with_its_templates() {
-    let files = build(&root().join("examples/shop"));
+    let files = crate::support::artifacts_of(&root().join("examples/shop"));
     let prefix = format!("helm/{SHARED_CHART}/");
     let mut hash = Sha256::new();
     for (path, text) in files.iter().filter(|(p, _)| p.starts_with(&prefix)) {
@@ -58,7 +51,7 @@ fn the_shared_chart_changes_version_with_its_templates() {
 
 #[test]
 fn a_service_chart_is_its_chart_yaml_and_values() {
-    let files = build(&root().join("examples/shop"));
+    let files = crate::support::artifacts_of(&root().join("examples/shop"));
     let mut templates = 0;
     for path in files.keys().filter(|p| p.starts_with("helm/")) {
         let parts: Vec<&str> = path.split('/').collect();
@@ -113,7 +106,7 @@ fn project(tag: &str, replicas: u32) -> tempfile::TempDir {
 
 fn versions(tag: &str, replicas: u32) -> (String, String, String) {
     let tmp = project(tag, replicas);
-    let files = build(tmp.path());
+    let files = crate::support::artifacts_of(tmp.path());
     let a = yaml(&files["helm/a/Chart.yaml"]);
     let b = yaml(&files["helm/b/Chart.yaml"]);
     (

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
@@ -206,10 +206,6 @@ const ERRORS_QUERY: &str =
     r#"sum(rate(http_requests_total{job="api",code=~"5..",path!~"/a\\\"b'{{x}}#"}[{{window}}]))"#;
 const TOTAL_QUERY: &str = r#"sum(rate(http_requests_total{job="api"}[{{window}}])) # total"#;
 
-fn artifacts(dir: &Path) -> BTreeMap<String, String> {
-    crate::support::artifacts_of(dir)
-}
-
 fn yaml_docs(text: &str) -> Vec<Value> {
     serde_saphyr::from_multiple::<Value>(text).expect("YAML")
 }
@@ -322,7 +318,7 @@ fn assert_exact(what: &str, values: &[String], env: &BTreeMap<String, Value>, ar
 fn yaml_scalars_carry_hostile_values_exactly() {
     let values = hostile_values();
     let (_tmp, dir) = hostile_project(&values);
-    let files = artifacts(&dir);
+    let files = crate::support::artifacts_of(&dir);
     for env in ["staging", "prod"] {
         let path = format!("kubernetes/{env}/api.yaml");
         let docs = yaml_docs(&files[&path]);
@@ -353,11 +349,11 @@ fn yaml_scalars_carry_hostile_values_exactly() {
 fn helm_charts_render_hostile_values_exactly() {
     let values = hostile_values();
     let (_tmp, dir) = hostile_project(&values);
-    let files = artifacts(&dir);
+    let files = crate::support::artifacts_of(&dir);
     // The templates are the same bytes as those of a project without hostile values,
     // but for the header naming the source file.
     let (_tmp2, plain) = hostile_project(&["plain".to_owned()]);
-    let plain = artifacts(&plain);
+    let plain = crate::support::artifacts_of(&plain);
     let templates: Vec<&String> = files.keys().filter(|p| p.contains("/templates/")).collect();
     assert!(templates.len() > 5, "{templates:?}");
     for p in templates {
@@ -459,7 +455,7 @@ fn printable_hostile_env_names_arrive_exactly() {
         "{}",
         render_human(&c.analysis)
     );
-    let files = artifacts(&dir);
+    let files = crate::support::artifacts_of(&dir);
     let check = |what: &str, env: &[Value]| {
         let got: BTreeMap<&str, &Value> = env
             .iter()
@@ -552,7 +548,7 @@ fn printable_hostile_env_names_arrive_exactly() {
 #[test]
 fn custom_sli_queries_arrive_exactly_in_yaml_and_json() {
     let (_tmp, dir) = hostile_project(&["x".to_owned()]);
-    let files = artifacts(&dir);
+    let files = crate::support::artifacts_of(&dir);
     let expected = |w: &str| [ERRORS_QUERY, TOTAL_QUERY].map(|q| q.replace("{{window}}", w));
     // The default form writes the rules as a PrometheusRule: its spec is the rule file.
     let rules_text = serde_saphyr::to_string(

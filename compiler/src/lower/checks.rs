@@ -122,8 +122,8 @@ pub(super) fn check_repo_url(url: &str) -> Result<(), crate::diag::Problem> {
     }
 }
 
-/// A DNS host name (optionally a `*.` wildcard, as Istio's ServiceEntry allows).
-/// A DNS host name, lowercase, optionally a wildcard `*.<domain>`.
+/// A DNS host name, lowercase, optionally a wildcard `*.<domain>` (as Istio's ServiceEntry
+/// allows).
 #[must_use]
 pub fn valid_host(host: &str) -> bool {
     let body = host.strip_prefix("*.").unwrap_or(host);

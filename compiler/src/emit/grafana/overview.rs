@@ -1,7 +1,6 @@
 //! The project's overview: every service's error budget by release wave, and the topology
 //! as a node graph (TestData CSV frames).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde_json::{Value, json};
@@ -39,11 +38,6 @@ fn csv(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// Externals are shared by name, host and port (`Model::shared_externals`).
-fn externals(cx: &EmitContext<'_>) -> BTreeMap<(String, String, u16), Vec<String>> {
-    cx.model.shared_externals()
-}
-
 fn external_id(name: &str, host: &str, port: u16) -> String {
     format!("external:{name}@{host}:{port}")
 }
@@ -76,7 +70,7 @@ fn topology_targets(cx: &EmitContext<'_>) -> Vec<Value> {
             ]);
         }
     }
-    let externals = externals(cx);
+    let externals = cx.model.shared_externals();
     for (name, host, port) in externals.keys() {
         nodes.push(vec![
             external_id(name, host, *port),
