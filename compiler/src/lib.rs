@@ -150,8 +150,21 @@ pub fn emit(
     opts: &Options,
     clock: &mut dyn FnMut(&'static str),
 ) -> Result<ArtifactSet, Vec<Diagnostic>> {
+    let sink = emit::Collect::default();
+    emit_into(analysis, opts, &sink, clock)?;
+    Ok(sink.into_set())
+}
+
+/// [`emit`], handing each file to `sink` as soon as it is made instead of collecting
+/// them: what `nestioc build` writes through ([`driver::write`]).
+pub fn emit_into(
+    analysis: &Analysis,
+    opts: &Options,
+    sink: &dyn emit::Sink,
+    clock: &mut dyn FnMut(&'static str),
+) -> Result<(), Vec<Diagnostic>> {
     let (Some(model), Some(topology)) = (&analysis.model, &analysis.topology) else {
-        return Ok(ArtifactSet::default());
+        return Ok(());
     };
     let templates = Templates::new(&analysis.sources)?;
     let cx = EmitContext {
@@ -163,5 +176,33 @@ pub fn emit(
     };
     clock("templates");
     // The clock hears each emitter's name: `--timings` shows them one by one.
-    emit::emit_timed(&cx, &opts.targets, clock)
+    emit::emit_into(&cx, &opts.targets, sink, clock)
+}
+
+/// What a build's output is a function of: nestioc's version, the options that choose the
+/// outputs (targets, environment) and every source, the standard library's included (names
+/// and bytes). The library is pure and deterministic, so two builds with one fingerprint
+/// write the same bytes: `nestioc build` skips a build whose fingerprint the output
+/// directory was last built with, when none of its files changed since
+/// ([`driver::up_to_date`]).
+#[must_use]
+pub fn fingerprint(sources: &source::SourceMap, opts: &Options) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    // Every part is length-prefixed: no two different inputs hash the same bytes.
+    let mut part = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    part(concat!("nestioc ", env!("CARGO_PKG_VERSION")).as_bytes());
+    part(opts.env.as_deref().unwrap_or_default().as_bytes());
+    for t in &opts.targets {
+        part(t.as_bytes());
+    }
+    part(b"sources");
+    for (_, s) in sources.iter() {
+        part(s.name.as_bytes());
+        part(s.text.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }

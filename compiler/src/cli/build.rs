@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use super::{
-    BuildArgs, DiagFormat, analyse, io_failure, print_diagnostics, render_options, summary_counts,
+    BuildArgs, DiagFormat, analyse, cache_dir, io_failure, print_diagnostics, render_options,
+    summary_counts,
 };
 use crate::driver::{self, WriteFailure};
 use crate::emit;
@@ -46,37 +47,63 @@ pub(super) fn build(a: &BuildArgs, color: bool) -> ExitCode {
         timings.stages.push((stage, last.elapsed()));
         last = Instant::now();
     };
-    let artifacts = match crate::emit(&analysis, &opts, &mut clock) {
-        Ok(a) => a,
-        Err(diags) => {
-            let mut all = analysis.diagnostics.clone();
-            all.extend(diags);
-            print_diagnostics(&analysis, &all, a.format, &render_opts);
-            return ExitCode::from(1);
-        }
-    };
     let mut shown = analysis.diagnostics.clone();
     let services = analysis.model.as_ref().map_or(0, |m| m.services.len());
+    let cache = cache_dir();
+    let fingerprint = crate::fingerprint(&analysis.sources, &opts);
+    // The directory holds what a build of these very inputs wrote, untouched since: this
+    // build would write the same bytes. Nothing to emit or write (the diagnostics above
+    // were still computed and are still shown).
+    let current = driver::up_to_date(&out, cache.as_deref(), &fingerprint);
+    clock("survey");
     let code = if a.check {
-        let drift = driver::compare(&out, &artifacts);
+        let drift_and_files = match current {
+            Some(files) => Ok((driver::Drift::default(), None, files)),
+            None => crate::emit(&analysis, &opts, &mut clock).map(|artifacts| {
+                let drift = driver::compare_cached(&out, &artifacts, cache.as_deref());
+                let files = artifacts.len();
+                (drift, Some(artifacts), files)
+            }),
+        };
+        let (drift, artifacts, files) = match drift_and_files {
+            Ok(x) => x,
+            Err(diags) => {
+                let mut all = analysis.diagnostics.clone();
+                all.extend(diags);
+                print_diagnostics(&analysis, &all, a.format, &render_opts);
+                return ExitCode::from(1);
+            }
+        };
         print_diagnostics(&analysis, &shown, a.format, &render_opts);
         if drift.is_clean() {
             if human {
                 eprintln!(
-                    "{} generated files in `{}` are up to date",
-                    artifacts.len(),
+                    "{files} generated files in `{}` are up to date",
                     out.display()
                 );
             }
             ExitCode::SUCCESS
         } else {
-            report_drift(&out, &artifacts, &drift);
+            report_drift(&out, artifacts.as_ref(), &drift);
             ExitCode::from(1)
         }
     } else {
-        let last = Instant::now();
-        let result = driver::write(&out, &artifacts, a.force);
-        timings.stages.push(("write", last.elapsed()));
+        let result = match current {
+            Some(files) => Ok(driver::WriteReport {
+                files,
+                unchanged: files,
+                ..driver::WriteReport::default()
+            }),
+            None => write(
+                &analysis,
+                &opts,
+                &out,
+                a.force,
+                cache.as_deref(),
+                &fingerprint,
+                &mut clock,
+            ),
+        };
         match result {
             Ok(report) => {
                 print_diagnostics(&analysis, &shown, a.format, &render_opts);
@@ -102,7 +129,7 @@ pub(super) fn build(a: &BuildArgs, color: bool) -> ExitCode {
                     eprintln!(
                         "compiled {services} service{} into {} files in {ms} ms{warn} ({} written, {} unchanged, {} removed) -> {}",
                         if services == 1 { "" } else { "s" },
-                        artifacts.len(),
+                        report.files,
                         report.written,
                         report.unchanged,
                         report.pruned.len(),
@@ -111,18 +138,47 @@ pub(super) fn build(a: &BuildArgs, color: bool) -> ExitCode {
                 }
                 ExitCode::SUCCESS
             }
-            Err(WriteFailure::Conflict(d)) => {
+            Err(Failure::Emit(diags)) => {
+                shown.extend(diags);
+                print_diagnostics(&analysis, &shown, a.format, &render_opts);
+                ExitCode::from(1)
+            }
+            Err(Failure::Write(WriteFailure::Conflict(d))) => {
                 shown.push(d);
                 print_diagnostics(&analysis, &shown, a.format, &render_opts);
                 ExitCode::from(1)
             }
-            Err(WriteFailure::Io(e)) => io_failure(&e),
+            Err(Failure::Write(WriteFailure::Io(e))) => io_failure(&e),
         }
     };
     if a.timings {
         print_timings(&timings, started.elapsed());
     }
     code
+}
+
+/// Why a build wrote nothing.
+enum Failure {
+    Emit(Vec<crate::diag::Diagnostic>),
+    Write(WriteFailure),
+}
+
+/// Emits into the output directory's [`driver::Writer`]: each file is written (into the
+/// new tree) as soon as it is made, if it changed, and dropped.
+fn write(
+    analysis: &crate::Analysis,
+    opts: &Options,
+    out: &Path,
+    force: bool,
+    cache: Option<&Path>,
+    fingerprint: &str,
+    clock: &mut dyn FnMut(&'static str),
+) -> Result<driver::WriteReport, Failure> {
+    let writer = driver::Writer::begin(out, force, cache).map_err(Failure::Write)?;
+    crate::emit_into(analysis, opts, &writer, clock).map_err(Failure::Emit)?;
+    let report = writer.finish(fingerprint).map_err(Failure::Write);
+    clock("write");
+    report
 }
 
 /// `--timings`: the stages in order; the emitters (and the template registry they share)
@@ -157,7 +213,11 @@ pub(super) fn print_timings(timings: &Timings, total: std::time::Duration) {
     eprintln!("  ({} threads)", rayon::current_num_threads());
 }
 
-pub(super) fn report_drift(out: &Path, set: &crate::emit::ArtifactSet, drift: &driver::Drift) {
+pub(super) fn report_drift(
+    out: &Path,
+    set: Option<&crate::emit::ArtifactSet>,
+    drift: &driver::Drift,
+) {
     let total = drift.stale.len() + drift.missing.len() + drift.extra.len();
     eprintln!(
         "error: {total} generated file{} in `{}` out of date; run `nestioc build`",
@@ -176,7 +236,7 @@ pub(super) fn report_drift(out: &Path, set: &crate::emit::ArtifactSet, drift: &d
     };
     for p in &drift.stale {
         eprintln!("  stale:   {p}{}", edited(p));
-        if let Some(a) = set.files.get(p) {
+        if let Some(a) = set.and_then(|s| s.files.get(p)) {
             eprint!(
                 "{}",
                 driver::short_diff(&driver::read_existing(out, p), &a.contents, 12)

@@ -370,6 +370,25 @@ fn io_failure(e: &driver::IoError) -> ExitCode {
 /// Loads and analyses a project. `Err` is an I/O problem (exit 2).
 /// The input limits, with the overrides of `NESTIOC_LIMITS` (`services=20000,nodes=...`;
 /// docs/security.md). Read here, in the CLI: the library never reads the environment.
+/// Where `nestioc build` keeps what it knows of its output directories (the stat cache,
+/// see `driver`): `NESTIOC_CACHE_DIR` (set but empty: nowhere), else
+/// `$XDG_CACHE_HOME/nestioc`, else `~/.cache/nestioc`.
+fn cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("NESTIOC_CACHE_DIR") {
+        return (!dir.is_empty()).then(|| PathBuf::from(dir));
+    }
+    let absolute = |d: &OsString| Path::new(d).is_absolute();
+    std::env::var_os("XDG_CACHE_HOME")
+        .filter(absolute)
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(absolute)
+                .map(|h| PathBuf::from(h).join(".cache"))
+        })
+        .map(|d| d.join("nestioc"))
+}
+
 fn limits_from_env() -> Result<crate::syntax::Limits, driver::IoError> {
     let defaults = crate::syntax::Limits::default();
     let Some(spec) = std::env::var_os("NESTIOC_LIMITS") else {

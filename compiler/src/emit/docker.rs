@@ -12,7 +12,7 @@
 use serde_json::{Value, json};
 
 use super::yaml::header;
-use super::{Artifact, EmitContext, Emitter};
+use super::{Artifact, EmitContext, Emitter, Sink};
 use crate::diag::{Code, Diagnostic};
 use crate::model::{ProbeKind, Protocol, Service};
 use crate::source::Span;
@@ -269,8 +269,8 @@ impl Emitter for Docker {
         "a multi-stage, non-root Dockerfile per service with a `language`: docker/<service>/Dockerfile"
     }
 
-    fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
-        let files = super::per_service(cx, |service| {
+    fn emit(&self, cx: &EmitContext<'_>, sink: &dyn Sink) -> Result<(), Diagnostic> {
+        super::stream_per_service(cx, sink, |service| {
             let mut out = Vec::new();
             let Some(language) = service.language.as_deref() else {
                 return Ok(out); // an upstream image (`std/redis`, ...): nothing to build
@@ -299,12 +299,7 @@ impl Emitter for Docker {
                 source: Some(service.name_span),
             });
             Ok(out)
-        });
-        let mut out = Vec::new();
-        for f in files {
-            out.extend(f?);
-        }
-        Ok(out)
+        })
     }
 }
 

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::chart::{base_values, env_values};
 use super::yaml::{documents, header, to_yaml};
-use super::{Artifact, EmitContext, Emitter};
+use super::{Artifact, EmitContext, Emitter, Sink};
 use crate::diag::Diagnostic;
 
 pub(super) struct Helm;
@@ -90,7 +90,7 @@ impl Emitter for Helm {
         "the shared chart helm/nestio-service/, a chart per service (Chart.yaml, values.yaml, values-<env>.yaml) and an umbrella chart"
     }
 
-    fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
+    fn emit(&self, cx: &EmitContext<'_>, sink: &dyn Sink) -> Result<(), Diagnostic> {
         let mut out = Vec::new();
         let project = &cx.model.project;
         let envs = cx.environments();
@@ -143,7 +143,9 @@ impl Emitter for Helm {
             });
         }
 
-        let charts = super::per_service(cx, |service| {
+        // Each service's chart goes to the sink as soon as it is made; only its version
+        // is kept, for the umbrella chart.
+        let versions = super::per_service(cx, |service| {
             let mut files = Vec::new();
             let dir = format!("helm/{}", service.name);
             let file = cx.file_of(service);
@@ -204,13 +206,9 @@ impl Emitter for Helm {
                     source: span,
                 });
             }
-            (files, (service.name.clone(), version))
+            sink.put_all(files);
+            (service.name.clone(), version)
         });
-        let mut versions = Vec::new();
-        for (files, version) in charts {
-            out.extend(files);
-            versions.push(version);
-        }
 
         // The umbrella chart: one release for the whole project.
         let dir = format!("helm/{}", project.name);
@@ -278,6 +276,7 @@ impl Emitter for Helm {
                 source: project_span,
             });
         }
-        Ok(out)
+        sink.put_all(out);
+        Ok(())
     }
 }

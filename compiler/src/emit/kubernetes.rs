@@ -4,7 +4,7 @@
 
 use super::chart::{render, service_values};
 use super::yaml::{documents, header};
-use super::{Artifact, EmitContext, Emitter};
+use super::{Artifact, EmitContext, Emitter, Sink};
 use crate::diag::Diagnostic;
 
 pub(super) struct Kubernetes;
@@ -18,9 +18,9 @@ impl Emitter for Kubernetes {
         "fully rendered manifests per environment, kubernetes/<env>/<service>.yaml"
     }
 
-    fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
+    fn emit(&self, cx: &EmitContext<'_>, sink: &dyn Sink) -> Result<(), Diagnostic> {
         let envs = cx.environments();
-        let files = super::per_service(cx, |service| {
+        super::stream_per_service(cx, sink, |service| {
             let values = service_values(cx, service);
             let head = header(&cx.file_of(service));
             envs.iter()
@@ -34,11 +34,6 @@ impl Emitter for Kubernetes {
                     })
                 })
                 .collect::<Result<Vec<_>, Diagnostic>>()
-        });
-        let mut out = Vec::new();
-        for f in files {
-            out.extend(f?);
-        }
-        Ok(out)
+        })
     }
 }

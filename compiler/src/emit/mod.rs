@@ -22,6 +22,7 @@ pub mod templates;
 pub mod yaml;
 
 use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
 
 use crate::diag::Diagnostic;
 use crate::graph::Topology;
@@ -110,12 +111,67 @@ pub fn per_service<T: Send>(
     services.par_iter().map(|s| f(s)).collect()
 }
 
+/// Where emitters put their files: one at a time, from any thread, in any order. The
+/// build's writer hashes each file as it arrives, writes it only if it changed, and drops
+/// it ([`crate::driver::write`]), so a build never holds its whole output in memory; the
+/// commands that compare in memory (`diff`, `report`, the language server, the tests)
+/// collect an [`ArtifactSet`] ([`Collect`]).
+pub trait Sink: Sync {
+    fn put(&self, artifact: Artifact);
+
+    fn put_all(&self, artifacts: Vec<Artifact>) {
+        for a in artifacts {
+            self.put(a);
+        }
+    }
+}
+
+/// The sink that keeps every file: an [`ArtifactSet`], the same whatever the order the
+/// files arrive in (it is keyed by path).
+#[derive(Debug, Default)]
+pub struct Collect(Mutex<ArtifactSet>);
+
+impl Collect {
+    #[must_use]
+    pub fn into_set(self) -> ArtifactSet {
+        self.0.into_inner().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Sink for Collect {
+    fn put(&self, artifact: Artifact) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(artifact);
+    }
+}
+
+/// [`per_service`] for the targets with files per service: each service's files go to
+/// the sink as soon as they are made, so no target's output is ever whole in memory. The
+/// error returned is the first failing service's, in name order.
+pub fn stream_per_service(
+    cx: &EmitContext<'_>,
+    sink: &dyn Sink,
+    f: impl Fn(&Service) -> Result<Vec<Artifact>, Diagnostic> + Sync + Send,
+) -> Result<(), Diagnostic> {
+    let failed = per_service(cx, |service| match f(service) {
+        Ok(files) => {
+            sink.put_all(files);
+            None
+        }
+        Err(d) => Some(d),
+    });
+    failed.into_iter().flatten().next().map_or(Ok(()), Err)
+}
+
 pub trait Emitter: Sync {
     /// The `--target` name.
     fn name(&self) -> &'static str;
     /// One line for `--help` and the docs.
     fn description(&self) -> &'static str;
-    fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic>;
+    /// Puts every file of the target into `sink`.
+    fn emit(&self, cx: &EmitContext<'_>, sink: &dyn Sink) -> Result<(), Diagnostic>;
 }
 
 /// Every target, in output order.
@@ -145,37 +201,35 @@ pub fn target_names() -> Vec<&'static str> {
     EMITTERS.iter().map(|e| e.name()).collect()
 }
 
-/// Runs the selected emitters (all when `targets` is empty).
+/// Runs the selected emitters (all when `targets` is empty), collecting their files.
 pub fn emit(cx: &EmitContext<'_>, targets: &[String]) -> Result<ArtifactSet, Vec<Diagnostic>> {
-    emit_timed(cx, targets, &mut |_| {})
+    let sink = Collect::default();
+    emit_into(cx, targets, &sink, &mut |_| {})?;
+    Ok(sink.into_set())
 }
 
-/// [`emit`], calling `clock` with each emitter's name when it is done (for `--timings`).
-/// The emitters run one after the other, each spreading its services over the current
-/// rayon pool ([`per_service`]); the output does not depend on the number of threads.
-pub fn emit_timed(
+/// Runs the selected emitters into `sink`, calling `clock` with each emitter's name when
+/// it is done (for `--timings`). The emitters run one after the other, each spreading its
+/// services over the current rayon pool ([`per_service`]); the output does not depend on
+/// the number of threads.
+pub fn emit_into(
     cx: &EmitContext<'_>,
     targets: &[String],
+    sink: &dyn Sink,
     clock: &mut dyn FnMut(&'static str),
-) -> Result<ArtifactSet, Vec<Diagnostic>> {
-    let mut set = ArtifactSet::default();
+) -> Result<(), Vec<Diagnostic>> {
     let mut errors = Vec::new();
     for emitter in EMITTERS {
         if !targets.is_empty() && !targets.iter().any(|t| t == emitter.name()) {
             continue;
         }
-        match emitter.emit(cx) {
-            Ok(files) => {
-                for f in files {
-                    set.insert(f);
-                }
-            }
-            Err(d) => errors.push(d),
+        if let Err(d) = emitter.emit(cx, sink) {
+            errors.push(d);
         }
         clock(emitter.name());
     }
     if errors.is_empty() {
-        Ok(set)
+        Ok(())
     } else {
         Err(errors)
     }

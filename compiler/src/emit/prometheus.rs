@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use super::metrics;
 use super::yaml::{documents, header, to_yaml};
-use super::{Artifact, EmitContext, Emitter};
+use super::{Artifact, EmitContext, Emitter, Sink};
 use crate::diag::Diagnostic;
 use crate::model::values::Duration;
 use crate::model::{Mesh, RulesForm, Service, Slo, SloKind};
@@ -707,12 +707,12 @@ impl Emitter for Prometheus {
         "SLO and per-edge rules, in the project's one form (`prometheus`): prometheus/<service>.prometheusrule.yaml or .rules.yaml, and .rules.test.yaml"
     }
 
-    fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
-        let files = super::per_service(cx, |service| {
+    fn emit(&self, cx: &EmitContext<'_>, sink: &dyn Sink) -> Result<(), Diagnostic> {
+        super::stream_per_service(cx, sink, |service| {
             let mut out = Vec::new();
             let groups = rule_groups(cx, service, false);
             if groups.is_empty() {
-                return out;
+                return Ok(out);
             }
             let file = cx.file_of(service);
             let head = header(&file);
@@ -769,9 +769,8 @@ impl Emitter for Prometheus {
                     source: span,
                 });
             }
-            out
-        });
-        Ok(files.into_iter().flatten().collect())
+            Ok(out)
+        })
     }
 }
 
@@ -784,7 +783,7 @@ impl Emitter for Alertmanager {
         "dependency-aware inhibition and routes by owner, in the project's one form: alertmanager/alertmanagerconfig.yaml or alertmanager/inhibit.yaml"
     }
 
-    fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
+    fn emit(&self, cx: &EmitContext<'_>, sink: &dyn Sink) -> Result<(), Diagnostic> {
         let has_slo = |name: &str| {
             cx.model
                 .services
@@ -851,13 +850,14 @@ impl Emitter for Alertmanager {
         );
         // One form per build (`prometheus`): AlertmanagerConfig objects for the Prometheus
         // Operator (GitOps), or the configuration fragment to merge by hand.
-        Ok(vec![match cx.model.project.rules {
+        sink.put(match cx.model.project.rules {
             RulesForm::Operator => super::alertmanager_config::artifact(cx, &doc)?,
             RulesForm::Files => Artifact {
                 path: "alertmanager/inhibit.yaml".into(),
                 contents: format!("{head}{}", to_yaml(&doc)),
                 source: Some(cx.model.project.span),
             },
-        }])
+        });
+        Ok(())
     }
 }

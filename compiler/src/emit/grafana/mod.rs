@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::yaml::{header, to_yaml};
-use super::{Artifact, EmitContext, Emitter};
+use super::{Artifact, EmitContext, Emitter, Sink};
 use crate::diag::Diagnostic;
 use crate::model::SloKind;
 
@@ -169,7 +169,7 @@ impl Emitter for Grafana {
         "Grafana dashboards: grafana/<service>.json, grafana/overview.json, and grafana/kustomization.yaml (makes the ConfigMaps for the Grafana sidecar from those files)"
     }
 
-    fn emit(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
+    fn emit(&self, cx: &EmitContext<'_>, sink: &dyn Sink) -> Result<(), Diagnostic> {
         let project = &cx.model.project.name;
         // A dashboard's file, and what its ConfigMap's generator needs.
         let file = |path: String, name: String, uid: String, dashboard: Value, span| {
@@ -186,31 +186,36 @@ impl Emitter for Grafana {
             };
             (artifact, map)
         };
-        let mut dashboards = super::per_service(cx, |service| {
-            file(
+        // Each dashboard goes to the sink as soon as it is made; only what the
+        // kustomization needs of it is kept.
+        let mut maps = super::per_service(cx, |service| {
+            let (artifact, map) = file(
                 format!("grafana/{}.json", service.name),
                 format!("nestio-dashboard-{project}.{}", service.name),
                 service_uid(project, &service.name),
                 service_dashboard(cx, service),
                 service.name_span,
-            )
+            );
+            sink.put(artifact);
+            map
         });
-        dashboards.push(file(
+        let (artifact, map) = file(
             overview_path(cx).to_owned(),
             format!("nestio-dashboard-{project}"),
             overview_uid(project),
             overview(cx),
             cx.model.project.span,
-        ));
-        let (mut out, maps): (Vec<Artifact>, Vec<ConfigMap>) = dashboards.into_iter().unzip();
+        );
+        sink.put(artifact);
+        maps.push(map);
         let mut kustomization_yaml = header(&cx.sources.get(cx.model.project.source).name);
         kustomization_yaml.push_str(&to_yaml(&kustomization(cx, &maps)));
-        out.push(Artifact {
+        sink.put(Artifact {
             path: KUSTOMIZATION.into(),
             contents: kustomization_yaml,
             source: Some(cx.model.project.span),
         });
-        Ok(out)
+        Ok(())
     }
 }
 

@@ -1,0 +1,388 @@
+//! The only module that does I/O: finds and reads the project's files, writes the
+//! artifacts (a new tree built beside the old one and swapped in at once, with a manifest
+//! of hashes), and compares
+//! them with what is on disk for `--check`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use walkdir::WalkDir;
+
+use crate::diag::{Code, Diagnostic, Diagnostics};
+use crate::source::{Origin, Source, SourceMap, Span};
+use crate::stdlib;
+
+/// The project's root file.
+pub const ROOT_FILE: &str = "nestio.kdl";
+/// The manifest of generated files, inside the output directory.
+pub const MANIFEST: &str = ".nestio-manifest.json";
+/// The lock file inside the output directory that serialises concurrent builds.
+pub const LOCK_FILE: &str = ".nestio-lock";
+/// The default output directory, inside the project.
+pub const DEFAULT_OUT: &str = "generated";
+pub use crate::emit::templates::TEMPLATE_DIR;
+
+mod stat;
+mod write;
+
+pub use write::{
+    Drift, WriteFailure, WriteReport, Writer, check_output_dir_safe, compare, compare_cached,
+    up_to_date, write,
+};
+
+/// An error that is not about the input: a missing directory, an unwritable file.
+#[derive(Debug)]
+pub struct IoError {
+    pub message: String,
+}
+
+impl std::fmt::Display for IoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+fn io_err(what: impl std::fmt::Display, path: &Path, e: &io::Error) -> IoError {
+    IoError {
+        message: format!("{what} `{}`: {e}", path.display()),
+    }
+}
+
+/// Reads every `*.kdl` file under `dir` (sorted; skipping hidden directories and the
+/// output directory) plus the stdlib. Files that are not UTF-8 are reported, not fatal.
+pub fn load_project(dir: &Path, out: &Path) -> Result<(SourceMap, Diagnostics), IoError> {
+    let meta = fs::metadata(dir).map_err(|e| io_err("cannot read project directory", dir, &e))?;
+    if !meta.is_dir() {
+        return Err(IoError {
+            message: format!("`{}` is not a directory", dir.display()),
+        });
+    }
+    let mut sources = SourceMap::new();
+    stdlib::load(&mut sources);
+    let mut diags = Diagnostics::new();
+    let out_canon = fs::canonicalize(out).ok();
+    let walker = WalkDir::new(dir)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            if e.depth() == 0 {
+                return true;
+            }
+            let hidden = e.file_name().to_string_lossy().starts_with('.');
+            let is_out = e.file_type().is_dir()
+                && out_canon
+                    .as_ref()
+                    .is_some_and(|o| fs::canonicalize(e.path()).ok().as_ref() == Some(o));
+            !hidden && !is_out
+        });
+    let mut found_root = false;
+    for entry in walker {
+        let entry = entry.map_err(|e| IoError {
+            message: format!("cannot walk `{}`: {e}", dir.display()),
+        })?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = entry
+            .path()
+            .strip_prefix(dir)
+            .unwrap_or(entry.path())
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        if !is_project_file(&rel) {
+            continue;
+        }
+        if rel == ROOT_FILE {
+            found_root = true;
+        }
+        let bytes = fs::read(entry.path()).map_err(|e| io_err("cannot read", entry.path(), &e))?;
+        add_file(&mut sources, &mut diags, rel, bytes);
+    }
+    if !found_root {
+        diags.push(
+            Diagnostic::error(
+                Code::MissingProject,
+                format!("no {ROOT_FILE} in `{}`", dir.display()),
+            )
+            .with_help(format!(
+                "a project is a directory with {ROOT_FILE} at its root; run `nestioc init` or pass the project directory"
+            )),
+        );
+    }
+    Ok((sources, diags))
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = Sha256::digest(bytes);
+    let mut s = String::with_capacity(64);
+    for b in digest {
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    s
+}
+
+/// Is this project-relative path a source: a `.kdl` file, or a text-template override?
+pub fn is_project_file(rel: &str) -> bool {
+    rel.ends_with(".kdl") || (rel.starts_with(TEMPLATE_DIR) && rel.ends_with(".hbs"))
+}
+
+/// Adds one project file; a file that is not UTF-8 is reported and kept for rendering.
+pub fn add_file(sources: &mut SourceMap, diags: &mut Diagnostics, rel: String, bytes: Vec<u8>) {
+    let origin = if rel.ends_with(".kdl") {
+        Origin::Project
+    } else {
+        Origin::TemplateOverride
+    };
+    match String::from_utf8(bytes) {
+        Ok(text) => {
+            sources.add(Source::new(rel, text, origin));
+        }
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to();
+            let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let at = text
+                .char_indices()
+                .nth(
+                    String::from_utf8_lossy(&e.as_bytes()[..valid])
+                        .chars()
+                        .count(),
+                )
+                .map_or(0, |(i, _)| i);
+            let mut source = Source::new(rel.clone(), text, origin);
+            source.unreadable = true;
+            let id = sources.add(source);
+            diags.push(
+                Diagnostic::error(
+                    Code::UnreadableSource,
+                    format!("`{rel}` is not valid UTF-8"),
+                )
+                .with_label(Span::new(id, at, at + 1), "invalid byte sequence here")
+                .with_help("save the file as UTF-8"),
+            );
+        }
+    }
+}
+
+/// Runs git in `dir`; `Err` with git's message.
+fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>, IoError> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .map_err(|e| IoError {
+            message: format!("cannot run git: {e}"),
+        })?;
+    if !out.status.success() {
+        return Err(IoError {
+            message: format!(
+                "git {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        });
+    }
+    Ok(out.stdout)
+}
+
+/// Reads the project in `dir` as it was at git revision `rev`, without touching the
+/// working tree: `git ls-tree` and `git show`.
+pub fn load_project_at_revision(
+    dir: &Path,
+    rev: &str,
+    out_rel: &str,
+) -> Result<(SourceMap, Diagnostics), IoError> {
+    if rev.starts_with('-') || rev.chars().any(char::is_whitespace) {
+        return Err(IoError {
+            message: format!("`{rev}` is not a git revision"),
+        });
+    }
+    let listing = git(dir, &["ls-tree", "-r", "--name-only", rev, "--", "."])?;
+    let mut sources = SourceMap::new();
+    stdlib::load(&mut sources);
+    let mut diags = Diagnostics::new();
+    let mut found_root = false;
+    let mut paths: Vec<String> = String::from_utf8_lossy(&listing)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    paths.sort();
+    let out_rel = out_rel.trim_end_matches('/');
+    for rel in paths {
+        let hidden = rel.split('/').any(|c| c.starts_with('.'));
+        let in_out =
+            !out_rel.is_empty() && (rel == out_rel || rel.starts_with(&format!("{out_rel}/")));
+        if hidden || in_out || !is_project_file(&rel) {
+            continue;
+        }
+        if rel == ROOT_FILE {
+            found_root = true;
+        }
+        let bytes = git(dir, &["show", &format!("{rev}:./{rel}")])?;
+        add_file(&mut sources, &mut diags, rel, bytes);
+    }
+    if !found_root {
+        return Err(IoError {
+            message: format!("no {ROOT_FILE} in `{}` at revision `{rev}`", dir.display()),
+        });
+    }
+    Ok((sources, diags))
+}
+
+/// Every file of a previous output directory (the manifest's list when there is one),
+/// by relative path.
+pub fn read_output_dir(out: &Path) -> Result<BTreeMap<String, String>, IoError> {
+    let mut files = BTreeMap::new();
+    let listed = read_manifest(out);
+    if listed.is_empty() {
+        for entry in WalkDir::new(out).sort_by_file_name() {
+            let entry = entry.map_err(|e| IoError {
+                message: format!("cannot walk `{}`: {e}", out.display()),
+            })?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let rel = entry
+                .path()
+                .strip_prefix(out)
+                .unwrap_or(entry.path())
+                .to_string_lossy()
+                .replace('\\', "/");
+            if rel == MANIFEST || rel.split('/').any(|c| c.starts_with('.')) {
+                continue;
+            }
+            let text =
+                fs::read(entry.path()).map_err(|e| io_err("cannot read", entry.path(), &e))?;
+            files.insert(rel, String::from_utf8_lossy(&text).into_owned());
+        }
+    } else {
+        for rel in listed.keys() {
+            if let Ok(bytes) = fs::read(out.join(rel)) {
+                files.insert(rel.clone(), String::from_utf8_lossy(&bytes).into_owned());
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// The manifest of a previous build: path -> sha256.
+fn read_manifest(out: &Path) -> BTreeMap<String, String> {
+    fs::read(out.join(MANIFEST))
+        .ok()
+        .and_then(|bytes| parse_manifest(&bytes))
+        .unwrap_or_default()
+}
+
+/// A manifest's files (path -> sha256); `None` when it is not one.
+fn parse_manifest(bytes: &[u8]) -> Option<BTreeMap<String, String>> {
+    let v = serde_json::from_slice::<Value>(bytes).ok()?;
+    let files = v.get("files").and_then(Value::as_object)?;
+    Some(
+        files
+            .iter()
+            .filter_map(|(k, v)| {
+                let h = v
+                    .as_str()
+                    .or_else(|| v.get("sha256").and_then(Value::as_str))?;
+                // Only paths we could have written: relative, no `..`.
+                safe_relative(k).then(|| (k.clone(), h.to_owned()))
+            })
+            .collect(),
+    )
+}
+
+/// The paths a manifest lists.
+fn manifest_paths(bytes: &[u8]) -> Option<Vec<String>> {
+    parse_manifest(bytes).map(|m| m.into_keys().collect())
+}
+
+fn safe_relative(p: &str) -> bool {
+    !p.is_empty()
+        && !p.starts_with('/')
+        && !p.contains('\\')
+        && p.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
+/// A short, line-based diff for `--check` output: the first lines that differ.
+#[must_use]
+pub fn short_diff(old: &str, new: &str, max_lines: usize) -> String {
+    let diff = similar::TextDiff::from_lines(old, new);
+    let mut out = String::new();
+    let mut shown = 0;
+    let mut more = 0;
+    for group in diff.grouped_ops(1) {
+        let Some(first) = group.first() else {
+            continue;
+        };
+        if shown < max_lines {
+            out.push_str(&format!("    @@ line {} @@\n", first.old_range().start + 1));
+        }
+        for op in &group {
+            for change in diff.iter_changes(op) {
+                let sign = match change.tag() {
+                    similar::ChangeTag::Delete => '-',
+                    similar::ChangeTag::Insert => '+',
+                    similar::ChangeTag::Equal => ' ',
+                };
+                if shown < max_lines {
+                    let line = change.value().trim_end_matches(['\n', '\r']);
+                    out.push_str(&format!("    {sign}{line}\n"));
+                    shown += 1;
+                } else if sign != ' ' {
+                    more += 1;
+                }
+            }
+        }
+    }
+    if more > 0 {
+        out.push_str(&format!("    ... and {more} more changed lines\n"));
+    }
+    if out.is_empty() {
+        out.push_str("    (whitespace at the end of the file)\n");
+    }
+    out
+}
+
+/// Writes one file (a report), through a temporary file beside it so that a failure
+/// leaves any previous version whole.
+pub fn write_file(path: &Path, contents: &str) -> Result<(), IoError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
+        .map_err(|e| io_err("cannot create a temporary file in", &dir, &e))?;
+    std::io::Write::write_all(&mut tmp, contents.as_bytes())
+        .map_err(|e| io_err("cannot write", path, &e))?;
+    // A temporary file is private (0600): keep the permissions of the file it replaces
+    // (a formatted source), or make a new one readable like any other output.
+    let perms = fs::metadata(path).map(|m| m.permissions());
+    #[cfg(unix)]
+    let perms = perms.or_else(|_| {
+        use std::os::unix::fs::PermissionsExt as _;
+        Ok::<_, std::io::Error>(fs::Permissions::from_mode(0o644))
+    });
+    if let Ok(p) = perms {
+        let _ = tmp.as_file().set_permissions(p);
+    }
+    tmp.persist(path)
+        .map_err(|e| io_err("cannot write", path, &e.error))?;
+    Ok(())
+}
+
+/// The on-disk content of a generated file, for diffs.
+#[must_use]
+pub fn read_existing(out: &Path, path: &str) -> String {
+    fs::read(out.join(path))
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}

@@ -1,0 +1,193 @@
+//! The stat cache: what the last build knows of the files it left in an output
+//! directory (inode, size, modification time, and the sha256 of their bytes then), so
+//! that the next build can tell an unchanged file from its metadata instead of reading it,
+//! and can tell that nothing at all has changed without emitting anything.
+//!
+//! It lives outside the output directory (the directory is reviewed and committed, and
+//! two builds of one project must give the same bytes wherever they run), in the user's
+//! cache directory, one file per output directory. It is only ever a hint: a file is
+//! trusted only when its inode, size and modification time (to the nanosecond) are the
+//! ones recorded, which any write, replacement or `touch` changes. Hard links, which the
+//! writer makes for unchanged files, change a file's ctime but not these, so ctime is
+//! not compared. A file edited in place within the file system's timestamp granularity
+//! of the build's own write, to the same size, would go unnoticed: that needs a writer
+//! racing the build, which the output directory's lock already rules out for nestioc
+//! and which no person editing a file can do.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::{IoError, MANIFEST, io_err, safe_relative, sha256};
+
+const HEADER: &str = "nestioc-stat 1";
+
+/// What identifies a version of a file on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Stat {
+    ino: u64,
+    size: u64,
+    mtime_ns: u128,
+}
+
+impl Stat {
+    /// A regular file's identity, or `None` for anything else (missing, a directory, a
+    /// link).
+    pub(super) fn of(path: &Path) -> Option<Stat> {
+        let meta = fs::symlink_metadata(path).ok()?;
+        if !meta.is_file() {
+            return None;
+        }
+        #[cfg(unix)]
+        let ino = std::os::unix::fs::MetadataExt::ino(&meta);
+        #[cfg(not(unix))]
+        let ino = 0;
+        let mtime_ns = meta
+            .modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_nanos();
+        Some(Stat {
+            ino,
+            size: meta.len(),
+            mtime_ns,
+        })
+    }
+}
+
+/// A file's identity and the hash of its bytes when it had that identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Known {
+    pub(super) stat: Stat,
+    pub(super) hash: String,
+}
+
+/// The cache of one output directory.
+#[derive(Debug, Default)]
+pub(super) struct StatCache {
+    /// Where it is kept (`None`: no cache directory, nothing is kept).
+    path: Option<PathBuf>,
+    /// The inputs of the build that left the directory (see `crate::fingerprint`).
+    pub(super) fingerprint: String,
+    /// The sha256 of the manifest that build wrote.
+    pub(super) manifest: String,
+    pub(super) files: BTreeMap<String, Known>,
+}
+
+impl StatCache {
+    /// The cache of the output directory `real` (canonical), kept in `dir`; empty when
+    /// there is none or it cannot be read.
+    pub(super) fn load(dir: Option<&Path>, real: &Path) -> StatCache {
+        let Some(dir) = dir else {
+            return StatCache::default();
+        };
+        let path = dir.join(format!(
+            "{}.stat",
+            &sha256(real.as_os_str().as_encoded_bytes())[..32]
+        ));
+        let mut cache = StatCache {
+            path: Some(path.clone()),
+            ..StatCache::default()
+        };
+        let Ok(text) = fs::read_to_string(&path) else {
+            return cache;
+        };
+        let mut lines = text.lines();
+        let mut head = lines.next().unwrap_or_default().split('\t');
+        if head.next() != Some(HEADER) {
+            return cache;
+        }
+        cache.fingerprint = head.next().unwrap_or_default().to_owned();
+        cache.manifest = head.next().unwrap_or_default().to_owned();
+        for line in lines {
+            let mut f = line.splitn(5, '\t');
+            let (Some(hash), Some(ino), Some(size), Some(mtime), Some(rel)) =
+                (f.next(), f.next(), f.next(), f.next(), f.next())
+            else {
+                continue;
+            };
+            let (Ok(ino), Ok(size), Ok(mtime_ns)) = (ino.parse(), size.parse(), mtime.parse())
+            else {
+                continue;
+            };
+            if safe_relative(rel) && hash.len() == 64 {
+                cache.files.insert(
+                    rel.to_owned(),
+                    Known {
+                        stat: Stat {
+                            ino,
+                            size,
+                            mtime_ns,
+                        },
+                        hash: hash.to_owned(),
+                    },
+                );
+            }
+        }
+        cache
+    }
+
+    /// The hash of the file at `rel` if it is still the version the cache knows.
+    pub(super) fn hash_of(&self, rel: &str, stat: Stat) -> Option<&str> {
+        self.files
+            .get(rel)
+            .filter(|k| k.stat == stat)
+            .map(|k| k.hash.as_str())
+    }
+
+    /// Whether the output directory `real` is exactly what the build with these inputs
+    /// left there: same inputs, the same manifest, and every file it lists unchanged
+    /// since. Then the build it would do now would write the same bytes, and can be
+    /// skipped. The number of files, when it is.
+    pub(super) fn up_to_date(&self, real: &Path, fingerprint: &str) -> Option<usize> {
+        if self.path.is_none() || self.fingerprint != fingerprint {
+            return None;
+        }
+        let manifest = fs::read(real.join(MANIFEST)).ok()?;
+        if sha256(&manifest) != self.manifest {
+            return None;
+        }
+        let listed = super::manifest_paths(&manifest)?;
+        if listed.len() != self.files.len() || listed.iter().any(|p| !self.files.contains_key(p)) {
+            return None;
+        }
+        let files: Vec<(&String, &Known)> = self.files.iter().collect();
+        files
+            .par_iter()
+            .all(|(rel, known)| Stat::of(&real.join(rel)) == Some(known.stat))
+            .then_some(files.len())
+    }
+
+    /// Replaces the cache with the files of the build that has just finished, written
+    /// through a temporary file (a build killed meanwhile leaves the old cache, which no
+    /// longer matches the files it changed).
+    pub(super) fn save(
+        &self,
+        fingerprint: &str,
+        manifest: &str,
+        files: &BTreeMap<String, Known>,
+    ) -> Result<(), IoError> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let mut text = format!("{HEADER}\t{fingerprint}\t{}\n", sha256(manifest.as_bytes()));
+        for (rel, k) in files {
+            text.push_str(&format!(
+                "{}\t{}\t{}\t{}\t{rel}\n",
+                k.hash, k.stat.ino, k.stat.size, k.stat.mtime_ns
+            ));
+        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(|e| io_err("cannot create", dir, &e))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)
+            .map_err(|e| io_err("cannot create a temporary file in", dir, &e))?;
+        std::io::Write::write_all(&mut tmp, text.as_bytes())
+            .map_err(|e| io_err("cannot write", path, &e))?;
+        tmp.persist(path)
+            .map_err(|e| io_err("cannot write", path, &e.error))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,619 @@
+//! Writing a build into its output directory, and comparing one with it (`--check`).
+//!
+//! The writer is the emitters' [`Sink`]: each file is hashed as it arrives, compared with
+//! what the directory holds at its path (through the stat cache, reading the file only
+//! when the cache cannot vouch for it), written into a new tree beside the old one only if
+//! it changed, and dropped. A build therefore never holds its output in memory, and
+//! writes only what changed. When the emitters are done, the new tree gets the old one's
+//! other files (hard links), the manifest, and replaces the old tree with one
+//! `renameat2(RENAME_EXCHANGE)`: a build killed at any moment leaves the old tree or the
+//! new one, never a mix.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use rayon::prelude::*;
+use serde_json::{Value, json};
+use walkdir::WalkDir;
+
+use super::stat::{Known, Stat, StatCache};
+use super::{IoError, LOCK_FILE, MANIFEST, io_err, read_manifest, safe_relative, sha256};
+use crate::diag::{Code, Diagnostic};
+use crate::emit::{Artifact, ArtifactSet, Sink};
+
+/// How the output directory differs from the artifacts.
+#[derive(Debug, Default)]
+pub struct Drift {
+    /// Generated, but different on disk.
+    pub stale: Vec<String>,
+    /// Generated, not on disk.
+    pub missing: Vec<String>,
+    /// On disk and in the manifest, but no longer generated (edited by hand or not).
+    pub extra: Vec<String>,
+    /// Listed in the manifest, but their content no longer matches its hash.
+    pub edited: Vec<String>,
+    /// On disk, not in the manifest, at a path we would write.
+    pub foreign: Vec<String>,
+}
+
+impl Drift {
+    #[must_use]
+    pub fn is_clean(&self) -> bool {
+        self.stale.is_empty() && self.missing.is_empty() && self.extra.is_empty()
+    }
+}
+
+/// What the output directory holds at an artifact's path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum OnDisk {
+    Missing,
+    /// Exactly the artifact's bytes (so its hash is the artifact's).
+    Same,
+    /// Other bytes, with their hash.
+    Different(String),
+}
+
+/// What is known of one generated file.
+#[derive(Debug)]
+struct Entry {
+    /// The sha256 of its new bytes.
+    hash: String,
+    disk: OnDisk,
+    /// Its identity in the new tree, for the stat cache.
+    stat: Option<Stat>,
+}
+
+/// What the output directory holds at `rel`, and the file's identity when it is a file.
+/// Trusts the stat cache for a file it knows unchanged; reads the file otherwise.
+fn on_disk(
+    real: &Path,
+    cache: &StatCache,
+    rel: &str,
+    contents: &[u8],
+    new_hash: &str,
+) -> (OnDisk, Option<Stat>) {
+    let path = real.join(rel);
+    let Some(stat) = Stat::of(&path) else {
+        return (OnDisk::Missing, None);
+    };
+    if let Some(hash) = cache.hash_of(rel, stat) {
+        let state = if hash == new_hash {
+            OnDisk::Same
+        } else {
+            OnDisk::Different(hash.to_owned())
+        };
+        return (state, Some(stat));
+    }
+    match fs::read(&path) {
+        Ok(bytes) if bytes == contents => (OnDisk::Same, Some(stat)),
+        Ok(bytes) => (OnDisk::Different(sha256(&bytes)), Some(stat)),
+        Err(_) => (OnDisk::Missing, None),
+    }
+}
+
+/// The drift of the generated files `entries` against the directory `real`, whose
+/// previous build's manifest is `old`: also the files that build wrote and this one no
+/// longer does (read and hashed, to tell a hand edit).
+fn drift_of(
+    real: &Path,
+    old: &BTreeMap<String, String>,
+    cache: &StatCache,
+    entries: &BTreeMap<String, Entry>,
+) -> Drift {
+    let mut drift = Drift::default();
+    for (path, e) in entries {
+        match &e.disk {
+            OnDisk::Missing => drift.missing.push(path.clone()),
+            OnDisk::Same => {
+                if old.get(path).is_some_and(|h| *h != e.hash) {
+                    drift.edited.push(path.clone());
+                }
+            }
+            OnDisk::Different(hash) => {
+                match old.get(path) {
+                    Some(h) if h != hash => drift.edited.push(path.clone()),
+                    None => drift.foreign.push(path.clone()),
+                    _ => {}
+                }
+                drift.stale.push(path.clone());
+            }
+        }
+    }
+    let gone: Vec<(&String, &String)> = old
+        .iter()
+        .filter(|(path, _)| !entries.contains_key(*path))
+        .collect();
+    let gone_on_disk: Vec<Option<bool>> = gone
+        .par_iter()
+        .map(|(path, hash)| {
+            let file = real.join(path);
+            let stat = Stat::of(&file)?;
+            if let Some(known) = cache.hash_of(path, stat) {
+                return Some(known != hash.as_str());
+            }
+            fs::read(&file).ok().map(|b| sha256(&b) != **hash)
+        })
+        .collect();
+    for ((path, _), state) in gone.iter().zip(gone_on_disk) {
+        if let Some(edited) = state {
+            drift.extra.push((*path).clone());
+            if edited {
+                drift.edited.push((*path).clone());
+            }
+        }
+    }
+    drift
+}
+
+/// Compares the artifacts with the output directory, without changing anything.
+#[must_use]
+pub fn compare(out: &Path, set: &ArtifactSet) -> Drift {
+    compare_cached(out, set, None)
+}
+
+/// [`compare`], trusting the stat cache kept in `cache_dir` for the files it knows.
+#[must_use]
+pub fn compare_cached(out: &Path, set: &ArtifactSet, cache_dir: Option<&Path>) -> Drift {
+    let real = fs::canonicalize(out).unwrap_or_else(|_| out.to_path_buf());
+    let cache = StatCache::load(cache_dir, &real);
+    let artifacts: Vec<&Artifact> = set.files.values().collect();
+    let entries: BTreeMap<String, Entry> = artifacts
+        .par_iter()
+        .map(|a| {
+            let hash = sha256(a.contents.as_bytes());
+            let (disk, stat) = on_disk(&real, &cache, &a.path, a.contents.as_bytes(), &hash);
+            (a.path.clone(), Entry { hash, disk, stat })
+        })
+        .collect();
+    drift_of(&real, &read_manifest(&real), &cache, &entries)
+}
+
+/// Whether the output directory is exactly what a build with these inputs (see
+/// [`crate::fingerprint`]) left there, unchanged since: then building again would write
+/// the same bytes. The number of generated files, when it is. Needs the stat cache.
+#[must_use]
+pub fn up_to_date(out: &Path, cache_dir: Option<&Path>, fingerprint: &str) -> Option<usize> {
+    let real = fs::canonicalize(out).ok()?;
+    StatCache::load(cache_dir, &real).up_to_date(&real, fingerprint)
+}
+
+/// What a write did.
+#[derive(Debug, Default)]
+pub struct WriteReport {
+    /// Every generated file.
+    pub files: usize,
+    pub written: usize,
+    pub unchanged: usize,
+    pub pruned: Vec<String>,
+    /// Hand-edited files that are no longer generated: kept, and no longer managed.
+    pub kept: Vec<String>,
+    /// Hand-edited files overwritten under `--force`, saved as `<file>.orig`.
+    pub backed_up: Vec<String>,
+}
+
+#[derive(Debug)]
+pub enum WriteFailure {
+    Conflict(Diagnostic),
+    Io(IoError),
+}
+
+/// A build being written into its output directory: the emitters' [`Sink`]. Holds the
+/// directory's lock from [`Writer::begin`] to [`Writer::finish`]; dropped without
+/// finishing (an emitter failed), it leaves the directory as it was.
+#[derive(Debug)]
+pub struct Writer {
+    out: PathBuf,
+    real: PathBuf,
+    force: bool,
+    _lock: fs::File,
+    staging: tempfile::TempDir,
+    new: PathBuf,
+    old: BTreeMap<String, String>,
+    cache: StatCache,
+    entries: Mutex<BTreeMap<String, Entry>>,
+    failure: Mutex<Option<WriteFailure>>,
+}
+
+impl Writer {
+    /// Locks the output directory (creating it), refuses one with a symbolic link inside
+    /// (NST0404), and readies the new tree beside it. `cache_dir` keeps the stat cache
+    /// (`None`: every file on disk is read to be compared).
+    pub fn begin(out: &Path, force: bool, cache_dir: Option<&Path>) -> Result<Self, WriteFailure> {
+        check_output_dir_safe(out, &ArtifactSet::default())?;
+        let lock = lock_output_dir(out)?;
+        // `-o` may name a link (the user's choice): the tree is swapped where it really
+        // lives, and the staging tree must sit on the same file system, in the same
+        // directory.
+        let real = fs::canonicalize(out)
+            .map_err(|e| WriteFailure::Io(io_err("cannot resolve", out, &e)))?;
+        let (Some(parent), Some(name)) = (real.parent(), real.file_name()) else {
+            return Err(WriteFailure::Io(IoError {
+                message: format!(
+                    "cannot write into `{}`: choose an output directory below the file system's root",
+                    out.display()
+                ),
+            }));
+        };
+        let staging_prefix = format!(".{}.nestio-", name.to_string_lossy());
+        remove_stale_staging(parent, &staging_prefix);
+        let staging = tempfile::Builder::new()
+            .prefix(&staging_prefix)
+            .tempdir_in(parent)
+            .map_err(|e| {
+                WriteFailure::Io(io_err("cannot create a staging directory in", parent, &e))
+            })?;
+        let new = staging.path().join("tree");
+        fs::create_dir_all(&new)
+            .map_err(|e| WriteFailure::Io(io_err("cannot create", &new, &e)))?;
+        Ok(Writer {
+            out: out.to_path_buf(),
+            old: read_manifest(&real),
+            cache: StatCache::load(cache_dir, &real),
+            real,
+            force,
+            _lock: lock,
+            staging,
+            new,
+            entries: Mutex::default(),
+            failure: Mutex::default(),
+        })
+    }
+
+    fn fail(&self, failure: WriteFailure) {
+        let mut slot = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+        slot.get_or_insert(failure);
+    }
+
+    fn failed(&self) -> bool {
+        self.failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    /// Writes one changed file into the new tree; its identity there.
+    fn stage(&self, path: &str, contents: &str) -> Result<Option<Stat>, WriteFailure> {
+        let dest = self.new.join(path);
+        if let Some(dir) = dest.parent() {
+            fs::create_dir_all(dir)
+                .map_err(|e| WriteFailure::Io(io_err("cannot create", dir, &e)))?;
+        }
+        fs::write(&dest, contents)
+            .map_err(|e| WriteFailure::Io(io_err("cannot write", &dest, &e)))?;
+        Ok(Stat::of(&dest))
+    }
+
+    /// Ends the build: refuses (NST0401, nothing changed) to overwrite files edited by
+    /// hand or not written by nestioc, unless `force`; otherwise completes the new tree
+    /// and swaps it in, prunes what is no longer generated, and records the files in the
+    /// stat cache with the build's `fingerprint`.
+    pub fn finish(self, fingerprint: &str) -> Result<WriteReport, WriteFailure> {
+        if let Some(f) = self
+            .failure
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
+            return Err(f);
+        }
+        let entries = self
+            .entries
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (out, real, new) = (&self.out, &self.real, &self.new);
+        let drift = drift_of(real, &self.old, &self.cache, &entries);
+        let conflicts: BTreeSet<&String> = drift
+            .edited
+            .iter()
+            .chain(&drift.foreign)
+            .filter(|p| entries.contains_key(*p))
+            .collect();
+        if !conflicts.is_empty() && !self.force {
+            let list = conflicts
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(WriteFailure::Conflict(
+                Diagnostic::error(
+                    Code::HandEditedOutput,
+                    format!(
+                        "{} generated file{} changed by hand: {list}",
+                        conflicts.len(),
+                        if conflicts.len() == 1 { " was" } else { "s were" }
+                    ),
+                )
+                .with_help(format!(
+                    "move the change into the topology (or a template override) and delete the file, or rerun with `--force` to overwrite it (the edited copy is kept as <file>.orig) in `{}`",
+                    out.display()
+                )),
+            ));
+        }
+        let written: BTreeSet<&str> = entries
+            .iter()
+            .filter(|(_, e)| e.disk != OnDisk::Same)
+            .map(|(p, _)| p.as_str())
+            .collect();
+        let mut report = WriteReport {
+            files: entries.len(),
+            written: written.len(),
+            unchanged: entries.len() - written.len(),
+            ..WriteReport::default()
+        };
+        // An edited file no longer generated is kept: pruning removes only our own bytes.
+        let prune: BTreeSet<&String> = drift
+            .extra
+            .iter()
+            .filter(|p| !drift.edited.contains(p))
+            .collect();
+        report.pruned = prune.iter().map(|p| (*p).clone()).collect();
+        report.kept = drift
+            .edited
+            .iter()
+            .filter(|p| !entries.contains_key(*p))
+            .cloned()
+            .collect();
+        let manifest = manifest_text(&entries);
+        let known: BTreeMap<String, Known> = entries
+            .iter()
+            .filter_map(|(p, e)| {
+                let stat = e.stat?;
+                let hash = e.hash.clone();
+                Some((p.clone(), Known { stat, hash }))
+            })
+            .collect();
+        if written.is_empty()
+            && prune.is_empty()
+            && fs::read(real.join(MANIFEST)).is_ok_and(|m| m == manifest.as_bytes())
+        {
+            // A cache that cannot be written only makes the next build read the files.
+            let _ = self.cache.save(fingerprint, &manifest, &known);
+            return Ok(report);
+        }
+
+        // What the new tree keeps of the old one: every file but the changed and pruned
+        // generated ones and the manifest; a hand-edited file overwritten under `--force`
+        // stays as `<file>.orig`. The lock file is linked too, so that a build waiting
+        // for the lock keeps waiting on the same file after the swap.
+        let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
+        let mut links: Vec<(PathBuf, PathBuf)> = Vec::new();
+        for entry in WalkDir::new(real).min_depth(1).sort_by_file_name() {
+            let entry = entry.map_err(|e| {
+                WriteFailure::Io(IoError {
+                    message: format!("cannot walk `{}`: {e}", out.display()),
+                })
+            })?;
+            let rel_path = entry.path().strip_prefix(real).unwrap_or(entry.path());
+            let rel = rel_path.to_string_lossy().replace('\\', "/");
+            if entry.file_type().is_dir() {
+                // Directories the user made and left empty survive; the others come
+                // back with their files.
+                if fs::read_dir(entry.path()).is_ok_and(|mut d| d.next().is_none()) {
+                    dirs.insert(new.join(rel_path));
+                }
+                continue;
+            }
+            if rel == MANIFEST || prune.contains(&rel) {
+                continue;
+            }
+            let dest = if written.contains(rel.as_str()) {
+                if !conflicts.contains(&rel) {
+                    continue;
+                }
+                report.backed_up.push(format!("{rel}.orig"));
+                new.join(format!("{rel}.orig"))
+            } else {
+                new.join(rel_path)
+            };
+            if let Some(d) = dest.parent() {
+                dirs.insert(d.to_path_buf());
+            }
+            links.push((entry.path().to_path_buf(), dest));
+        }
+        for dir in &dirs {
+            fs::create_dir_all(dir)
+                .map_err(|e| WriteFailure::Io(io_err("cannot create", dir, &e)))?;
+        }
+        links
+            .par_iter()
+            .try_for_each(|(from, to)| link_or_copy(from, to))?;
+        let manifest_path = new.join(MANIFEST);
+        fs::write(&manifest_path, &manifest)
+            .map_err(|e| WriteFailure::Io(io_err("cannot write", &manifest_path, &e)))?;
+        // The staging directory is private (0700); the tree keeps the old directory's
+        // mode.
+        if let Ok(meta) = fs::metadata(real) {
+            let _ = fs::set_permissions(new, meta.permissions());
+        }
+        swap_trees(new, real)?;
+        // `new` now holds the old tree: dropping `staging` deletes it. A kill from here on
+        // leaves only that leftover, removed by the next build.
+        drop(self.staging);
+        let _ = self.cache.save(fingerprint, &manifest, &known);
+        Ok(report)
+    }
+}
+
+impl Sink for Writer {
+    fn put(&self, artifact: Artifact) {
+        if self.failed() {
+            return;
+        }
+        if !safe_relative(&artifact.path) {
+            self.fail(unsafe_path(&artifact.path));
+            return;
+        }
+        let contents = artifact.contents.as_bytes();
+        let hash = sha256(contents);
+        let (disk, mut stat) = on_disk(&self.real, &self.cache, &artifact.path, contents, &hash);
+        if disk != OnDisk::Same {
+            match self.stage(&artifact.path, &artifact.contents) {
+                Ok(s) => stat = s,
+                Err(f) => return self.fail(f),
+            }
+        }
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(artifact.path, Entry { hash, disk, stat });
+    }
+}
+
+/// Writes the artifacts into `out` ([`Writer`], without a stat cache). A path that would
+/// leave the directory is refused before anything, the directory included, is created
+/// (the writer refuses it too, as it arrives, leaving the directory as it was).
+pub fn write(out: &Path, set: &ArtifactSet, force: bool) -> Result<WriteReport, WriteFailure> {
+    if let Some(first) = set.files.keys().find(|p| !safe_relative(p)) {
+        return Err(unsafe_path(first));
+    }
+    let writer = Writer::begin(out, force, None)?;
+    for a in set.files.values() {
+        writer.put(a.clone());
+    }
+    writer.finish("")
+}
+
+/// The manifest of the generated files.
+fn manifest_text(entries: &BTreeMap<String, Entry>) -> String {
+    let files: serde_json::Map<String, Value> = entries
+        .iter()
+        .map(|(path, e)| (path.clone(), json!(e.hash)))
+        .collect();
+    let doc = json!({
+        "$comment": "Generated by nestioc. Lists every generated file and its sha256; `nestioc build` prunes only files listed here and refuses to overwrite a listed file edited by hand.",
+        "generator": format!("nestioc {}", env!("CARGO_PKG_VERSION")),
+        "files": files,
+    });
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// Puts the tree at `new` in place of the one at `real`, leaving the old one at `new`.
+fn swap_trees(new: &Path, real: &Path) -> Result<(), WriteFailure> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        if renameat_with(CWD, new, CWD, real, RenameFlags::EXCHANGE).is_ok() {
+            return Ok(());
+        }
+    }
+    let aside = new.with_extension("old");
+    fs::rename(real, &aside).map_err(|e| WriteFailure::Io(io_err("cannot move", real, &e)))?;
+    fs::rename(new, real).map_err(|e| WriteFailure::Io(io_err("cannot move", new, &e)))?;
+    fs::rename(&aside, new).map_err(|e| WriteFailure::Io(io_err("cannot move", &aside, &e)))
+}
+
+/// Removes what killed builds into this output directory left beside it (their staging
+/// trees, or the old tree they had swapped out). Only called under the lock, so no
+/// running build owns them.
+fn remove_stale_staging(parent: &Path, prefix: &str) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(prefix)
+            && entry.file_type().is_ok_and(|t| t.is_dir())
+        {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// A hard link (the old tree's file, without copying its bytes), or a copy where the file
+/// system has no hard links.
+fn link_or_copy(from: &Path, to: &Path) -> Result<(), WriteFailure> {
+    if fs::hard_link(from, to).is_ok() {
+        return Ok(());
+    }
+    fs::copy(from, to)
+        .map(|_| ())
+        .map_err(|e| WriteFailure::Io(io_err("cannot write", to, &e)))
+}
+
+fn unsafe_path(path: &str) -> WriteFailure {
+    WriteFailure::Conflict(
+        Diagnostic::error(
+            Code::UnsafeOutput,
+            format!(
+                "the output path `{}` would leave the output directory",
+                path.escape_debug()
+            ),
+        )
+        .with_help("this is a bug in nestioc: please report it with the topology that caused it"),
+    )
+}
+
+/// Refuses (NST0404, nothing written) an output directory with a symbolic link anywhere
+/// inside it, and any artifact path that is not a plain relative path: a build must never
+/// write outside its output directory. The directory itself may be a link (the user chose
+/// it); it is not followed below that.
+pub fn check_output_dir_safe(out: &Path, set: &ArtifactSet) -> Result<(), WriteFailure> {
+    if let Some(first) = set.files.keys().find(|p| !safe_relative(p)) {
+        return Err(unsafe_path(first));
+    }
+    if fs::symlink_metadata(out).is_err() {
+        return Ok(());
+    }
+    let mut links = Vec::new();
+    // min_depth(1): `out` itself may be a link; nothing under it may be.
+    for entry in WalkDir::new(out)
+        .min_depth(1)
+        .follow_links(false)
+        .sort_by_file_name()
+    {
+        let entry = entry.map_err(|e| {
+            WriteFailure::Io(IoError {
+                message: format!("cannot walk `{}`: {e}", out.display()),
+            })
+        })?;
+        if entry.path_is_symlink() {
+            let rel = entry
+                .path()
+                .strip_prefix(out)
+                .unwrap_or(entry.path())
+                .to_string_lossy()
+                .replace('\\', "/");
+            let target = fs::read_link(entry.path())
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+            links.push(format!("`{rel}` -> `{target}`"));
+        }
+    }
+    if links.is_empty() {
+        return Ok(());
+    }
+    Err(WriteFailure::Conflict(
+        Diagnostic::error(
+            Code::UnsafeOutput,
+            format!(
+                "the output directory `{}` contains {} symbolic link{}: {}",
+                out.display(),
+                links.len(),
+                if links.len() == 1 { "" } else { "s" },
+                links.join(", ")
+            ),
+        )
+        .with_help(
+            "generated files are regular files: remove the links (the files they point at are untouched) and build again",
+        ),
+    ))
+}
+
+/// Takes the output directory's lock file (creating the directory), waiting while another
+/// build holds it: concurrent builds into one directory run one after the other. The lock
+/// is released when the returned file is dropped (or the process dies).
+fn lock_output_dir(out: &Path) -> Result<fs::File, WriteFailure> {
+    fs::create_dir_all(out).map_err(|e| WriteFailure::Io(io_err("cannot create", out, &e)))?;
+    let path = out.join(LOCK_FILE);
+    // The walk of check_output_dir_safe has just refused a link at this path.
+    let mut options = fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    let file = options
+        .open(&path)
+        .map_err(|e| WriteFailure::Io(io_err("cannot open the lock file", &path, &e)))?;
+    file.lock()
+        .map_err(|e| WriteFailure::Io(io_err("cannot lock", &path, &e)))?;
+    Ok(file)
+}
