@@ -18,4 +18,7 @@ if [ "${SKIP_VALIDATOR_INSTALL:-0}" != "1" ]; then
 fi
 # The Go-built consumers first: promtool 3, not an older one the machine may have.
 export PATH="$GO_VALIDATORS/bin:$VALIDATORS_VENV/bin:$PATH"
+# The builds the tests run keep their stat caches (docs/security.md) in target/, not in the
+# user's cache directory.
+export NESTIOC_CACHE_DIR="${NESTIOC_CACHE_DIR-$PWD/target/nestioc-cache}"
 exec cargo test --locked "$@"

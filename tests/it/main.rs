@@ -25,6 +25,7 @@ mod grafana;
 mod hardening;
 mod hostile;
 mod images;
+mod incremental;
 mod init;
 mod kdl_fast_path;
 mod kubeconform;

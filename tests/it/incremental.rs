@@ -1,0 +1,209 @@
+//! Rebuilds: `nestioc build` over its own output writes only what changed, trusts its stat
+//! cache only for files untouched since, and skips emitting altogether when neither the
+//! inputs nor the files changed. Every rebuild must leave exactly the tree a clean build
+//! would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::support::{copy_tree, root};
+
+/// Runs nestioc with its stat cache in `cache` (never the user's).
+fn nestioc(args: &[&str], cwd: &Path, cache: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nestioc"))
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .env("NESTIOC_CACHE_DIR", cache)
+        .output()
+        .expect("run nestioc")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The shop example in a scratch directory, with a cache directory beside it.
+fn shop() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("shop");
+    copy_tree(&root().join("examples/shop"), &dir);
+    let _ = std::fs::remove_dir_all(dir.join("generated"));
+    let cache = tmp.path().join("cache");
+    (tmp, dir, cache)
+}
+
+fn build(dir: &Path, cache: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["build", "."];
+    args.extend_from_slice(extra);
+    let o = nestioc(&args, dir, cache);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    stderr(&o)
+}
+
+/// `(written, unchanged, removed)` from the summary line.
+fn counts(log: &str) -> (usize, usize, usize) {
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("compiled "))
+        .expect("summary line");
+    let inner = &line[line.rfind('(').expect("(") + 1..line.rfind(')').expect(")")];
+    let n: Vec<usize> = inner
+        .split(", ")
+        .map(|p| p.split(' ').next().unwrap_or("").parse().expect("count"))
+        .collect();
+    (n[0], n[1], n[2])
+}
+
+/// Every file under `dir`, with its bytes.
+fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = walkdir::WalkDir::new(dir)
+        .min_depth(1)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let rel = e.path().strip_prefix(dir).expect("prefix");
+            (
+                rel.to_string_lossy().into_owned(),
+                std::fs::read(e.path()).expect("read"),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[cfg(unix)]
+fn inode(path: &Path) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(path).expect("stat"))
+}
+
+#[cfg(unix)]
+#[test]
+fn a_rebuild_with_nothing_changed_emits_nothing_and_touches_nothing() {
+    let (_tmp, dir, cache) = shop();
+    let first = build(&dir, &cache, &[]);
+    let (written, _, _) = counts(&first);
+    let out = dir.join("generated");
+    let before = tree(&out);
+    let file = out.join("kubernetes/prod/checkout.yaml");
+    let ino = inode(&file);
+    let again = build(&dir, &cache, &["--timings"]);
+    assert_eq!(counts(&again), (0, written, 0), "{again}");
+    // Skipped: no emitter ran (the timings list each one that does).
+    assert!(!again.contains("\n    helm "), "{again}");
+    assert!(again.contains("survey"), "{again}");
+    assert_eq!(tree(&out), before);
+    assert_eq!(inode(&file), ino, "the file was not replaced");
+    // `--check` takes the same short cut.
+    let o = nestioc(&["build", ".", "--check"], &dir, &cache);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("are up to date"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_rebuild_after_an_edit_writes_only_what_changed_and_equals_a_clean_build() {
+    let (tmp, dir, cache) = shop();
+    build(&dir, &cache, &[]);
+    let svc = dir.join("services/checkout.kdl");
+    let text = std::fs::read_to_string(&svc).expect("read");
+    let edited = text.replacen(
+        "service \"checkout\" {",
+        "service \"checkout\" {\n    owner \"team-edited\"",
+        1,
+    );
+    assert_ne!(edited, text, "the edit applies");
+    std::fs::write(&svc, edited).expect("write");
+    let log = build(&dir, &cache, &[]);
+    let (written, unchanged, removed) = counts(&log);
+    assert!(written > 0 && written < 20, "{log}");
+    assert!(unchanged > 150, "{log}");
+    assert_eq!(removed, 0, "{log}");
+    // The same tree as a clean build of the edited project, into an empty directory
+    // with no cache.
+    let clean = tmp.path().join("clean");
+    let o = nestioc(
+        &["build", ".", "-o", clean.to_str().expect("utf-8")],
+        &dir,
+        &tmp.path().join("no-cache"),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let without_lock = |t: Vec<(String, Vec<u8>)>| -> Vec<(String, Vec<u8>)> {
+        t.into_iter().filter(|(p, _)| p != ".nestio-lock").collect()
+    };
+    assert_eq!(
+        without_lock(tree(&dir.join("generated"))),
+        without_lock(tree(&clean))
+    );
+}
+
+#[test]
+fn the_cache_never_vouches_for_a_file_changed_since() {
+    let (_tmp, dir, cache) = shop();
+    build(&dir, &cache, &[]);
+    let out = dir.join("generated");
+    // Edited by hand, in place: the build refuses to overwrite it (NST0401), whatever
+    // the cache says.
+    let file = out.join("grafana/overview.json");
+    let mut text = std::fs::read(&file).expect("read");
+    let last = text.len() - 2;
+    text[last] = if text[last] == b' ' { b'\t' } else { b' ' };
+    std::fs::write(&file, &text).expect("edit");
+    let o = nestioc(&["build", "."], &dir, &cache);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("NST0401"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&file).expect("read"), text, "left as edited");
+    // Deleted: the build puts it back.
+    std::fs::remove_file(&file).expect("rm");
+    let log = build(&dir, &cache, &[]);
+    assert_eq!(counts(&log).0, 1, "{log}");
+    assert!(file.is_file());
+    // Replaced by an identical copy of another build's tree (new inodes): read, found
+    // equal, nothing written.
+    let copy = dir.join("copy");
+    copy_tree(&out, &copy);
+    std::fs::remove_dir_all(&out).expect("rm");
+    std::fs::rename(&copy, &out).expect("mv");
+    let log = build(&dir, &cache, &[]);
+    assert_eq!(counts(&log).0, 0, "{log}");
+}
+
+#[test]
+fn a_failing_emitter_leaves_the_output_as_it_was() {
+    let (_tmp, dir, cache) = shop();
+    build(&dir, &cache, &[]);
+    let out = dir.join("generated");
+    let before = tree(&out);
+    // A Dockerfile template that reads a value it is not given: handlebars (strict)
+    // fails when the `docker` target renders it, after every target before it (charts,
+    // manifests, rules, dashboards) has been written into the new tree.
+    std::fs::create_dir_all(dir.join("templates/docker")).expect("mkdir");
+    std::fs::write(
+        dir.join("templates/docker/go.Dockerfile.hbs"),
+        "FROM scratch\n{{nope.deeper}}\n",
+    )
+    .expect("write");
+    // And a change, so that the earlier targets have files to write.
+    let svc = dir.join("services/checkout.kdl");
+    let text = std::fs::read_to_string(&svc).expect("read");
+    std::fs::write(
+        &svc,
+        text.replacen(
+            "service \"checkout\" {",
+            "service \"checkout\" {\n    owner \"team-edited\"",
+            1,
+        ),
+    )
+    .expect("write");
+    let o = nestioc(&["build", "."], &dir, &cache);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
+    assert_eq!(tree(&out), before, "{}", stderr(&o));
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .expect("ls")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains(".nestio-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
