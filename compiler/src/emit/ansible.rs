@@ -8,7 +8,6 @@
 //! The playbook is data serialised by the YAML writer; its Jinja expressions are fixed
 //! strings. No user string of the topology reaches it but the project name, a DNS label.
 
-use crate::emit::Sink;
 use serde_json::{Value, json};
 
 use super::mesh::{ISTIO_GATEWAY_NAMESPACE, ISTIO_GATEWAY_SERVICE_ACCOUNT};
@@ -554,121 +553,115 @@ impl Emitter for Ansible {
         "an Ansible playbook installing the platform through Helm: ansible/platform.yml, vars/platform.yml, requirements.yml"
     }
 
-    fn emit(&self, cx: &EmitContext<'_>, sink: &dyn Sink) -> Result<(), Diagnostic> {
-        sink.put_all(files(cx)?);
-        Ok(())
-    }
-}
+    fn files(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
+        let project = &cx.model.project;
+        let root = cx.sources.get(project.source).name.clone();
+        let span = Some(project.span);
+        let platform = Platform::of(cx);
 
-/// The target's files, made at once (a few per project).
-fn files(cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
-    let project = &cx.model.project;
-    let root = cx.sources.get(project.source).name.clone();
-    let span = Some(project.span);
-    let platform = Platform::of(cx);
+        let play = json!({
+            "name": format!("Install the platform of the {} project", project.name),
+            "hosts": "localhost",
+            "connection": "local",
+            "gather_facts": false,
+            "vars_files": ["vars/platform.yml"],
+            "tasks": tasks(&platform),
+        });
 
-    let play = json!({
-        "name": format!("Install the platform of the {} project", project.name),
-        "hosts": "localhost",
-        "connection": "local",
-        "gather_facts": false,
-        "vars_files": ["vars/platform.yml"],
-        "tasks": tasks(&platform),
-    });
-
-    let mut vars = serde_json::Map::new();
-    vars.insert(
-        "platform_helm_repositories".into(),
-        Value::Array(
-            platform
-                .repositories()
-                .into_iter()
-                .map(|(name, url)| json!({"name": name, "url": url}))
-                .collect(),
-        ),
-    );
-    for chart in platform.charts() {
-        vars.insert(chart.var.into(), json!(chart.version));
-    }
-    if platform.mesh == Mesh::Linkerd && platform.argo {
+        let mut vars = serde_json::Map::new();
         vars.insert(
-            "gatewayapi_plugin_base_url".into(),
-            json!(GATEWAY_API_PLUGIN_RELEASES),
+            "platform_helm_repositories".into(),
+            Value::Array(
+                platform
+                    .repositories()
+                    .into_iter()
+                    .map(|(name, url)| json!({"name": name, "url": url}))
+                    .collect(),
+            ),
         );
-        vars.insert(
-            "gatewayapi_plugin_version".into(),
-            json!(GATEWAY_API_PLUGIN_VERSION),
-        );
-        // The controller's architecture (`linux-arm64` on ARM nodes).
-        vars.insert("gatewayapi_plugin_arch".into(), json!("linux-amd64"));
-    }
-    if platform.fluentd && !platform.argo {
-        // Beside the playbook in the generated output.
-        vars.insert(
-            "fluentd_manifest".into(),
-            json!("{{ playbook_dir }}/../fluentd/fluentd.yaml"),
-        );
-    }
-    if platform.argo {
-        vars.insert(
-            "argocd_projects_manifest".into(),
-            json!("{{ playbook_dir }}/../argocd/project.yaml"),
-        );
-        vars.insert(
-            "argocd_root_manifest".into(),
-            json!("{{ playbook_dir }}/../argocd/apps.yaml"),
-        );
-    }
-    if platform.mesh == Mesh::Linkerd {
-        // Paths relative to the playbook's directory (or absolute); the files stay
-        // out of the generated output.
-        vars.insert("linkerd_trust_anchor_file".into(), json!("certs/ca.crt"));
-        vars.insert("linkerd_issuer_crt_file".into(), json!("certs/issuer.crt"));
-        vars.insert("linkerd_issuer_key_file".into(), json!("certs/issuer.key"));
-    }
-    let mut vars_header = header(&root);
-    vars_header.push_str(
+        for chart in platform.charts() {
+            vars.insert(chart.var.into(), json!(chart.version));
+        }
+        if platform.mesh == Mesh::Linkerd && platform.argo {
+            vars.insert(
+                "gatewayapi_plugin_base_url".into(),
+                json!(GATEWAY_API_PLUGIN_RELEASES),
+            );
+            vars.insert(
+                "gatewayapi_plugin_version".into(),
+                json!(GATEWAY_API_PLUGIN_VERSION),
+            );
+            // The controller's architecture (`linux-arm64` on ARM nodes).
+            vars.insert("gatewayapi_plugin_arch".into(), json!("linux-amd64"));
+        }
+        if platform.fluentd && !platform.argo {
+            // Beside the playbook in the generated output.
+            vars.insert(
+                "fluentd_manifest".into(),
+                json!("{{ playbook_dir }}/../fluentd/fluentd.yaml"),
+            );
+        }
+        if platform.argo {
+            vars.insert(
+                "argocd_projects_manifest".into(),
+                json!("{{ playbook_dir }}/../argocd/project.yaml"),
+            );
+            vars.insert(
+                "argocd_root_manifest".into(),
+                json!("{{ playbook_dir }}/../argocd/apps.yaml"),
+            );
+        }
+        if platform.mesh == Mesh::Linkerd {
+            // Paths relative to the playbook's directory (or absolute); the files stay
+            // out of the generated output.
+            vars.insert("linkerd_trust_anchor_file".into(), json!("certs/ca.crt"));
+            vars.insert("linkerd_issuer_crt_file".into(), json!("certs/issuer.crt"));
+            vars.insert("linkerd_issuer_key_file".into(), json!("certs/issuer.key"));
+        }
+        let mut vars_header = header(&root);
+        vars_header.push_str(
             "# Every chart the platform playbook installs, pinned to an exact version, and the\n\
              # repositories they come from. Bump a version here, after reading its release notes.\n",
         );
 
-    let mut req_header = header(&root);
-    req_header.push_str(
-        "# The collections the platform playbook uses, pinned:\n\
+        let mut req_header = header(&root);
+        req_header.push_str(
+            "# The collections the platform playbook uses, pinned:\n\
              #   ansible-galaxy collection install -r ansible/requirements.yml\n",
-    );
-    let requirements = json!({
-        "collections": [{"name": "kubernetes.core", "version": KUBERNETES_CORE_VERSION}],
-    });
+        );
+        let requirements = json!({
+            "collections": [{"name": "kubernetes.core", "version": KUBERNETES_CORE_VERSION}],
+        });
 
-    let mut inventory = header(&root);
-    inventory.push_str(
+        let mut inventory = header(&root);
+        inventory.push_str(
             "# The playbook runs on the machine that has `helm` and the kubeconfig: it reaches the\n\
              # cluster through them, never over SSH.\n\
              [local]\n\
              localhost ansible_connection=local ansible_python_interpreter=\"{{ ansible_playbook_python }}\"\n",
         );
 
-    Ok(vec![
-        Artifact {
-            path: "ansible/platform.yml".into(),
-            contents: document_indented(&playbook_header(cx, &platform, &root), &json!([play])),
-            source: span,
-        },
-        Artifact {
-            path: "ansible/vars/platform.yml".into(),
-            contents: document_indented(&vars_header, &Value::Object(vars)),
-            source: span,
-        },
-        Artifact {
-            path: "ansible/requirements.yml".into(),
-            contents: document_indented(&req_header, &requirements),
-            source: span,
-        },
-        Artifact {
-            path: "ansible/inventory.example.ini".into(),
-            contents: inventory,
-            source: span,
-        },
-    ])
+        Ok(vec![
+            Artifact {
+                path: "ansible/platform.yml".into(),
+                contents: document_indented(&playbook_header(cx, &platform, &root), &json!([play])),
+                source: span,
+            },
+            Artifact {
+                path: "ansible/vars/platform.yml".into(),
+                contents: document_indented(&vars_header, &Value::Object(vars)),
+                source: span,
+            },
+            Artifact {
+                path: "ansible/requirements.yml".into(),
+                contents: document_indented(&req_header, &requirements),
+                source: span,
+            },
+            Artifact {
+                path: "ansible/inventory.example.ini".into(),
+                contents: inventory,
+                source: span,
+            },
+        ])
+    }
 }

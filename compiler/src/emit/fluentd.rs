@@ -14,7 +14,6 @@
 //! against the plugins' sources by `tests/it/fluentd.rs`. User strings (regex patterns,
 //! the URL) reach fluent.conf only through [`quote`].
 
-use crate::emit::Sink;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -783,64 +782,58 @@ impl Emitter for Fluentd {
         "log routing (logging \"fluentd\"): fluentd/fluent.conf, fluentd/fluentd.yaml, fluentd/ilm-policy.json"
     }
 
-    fn emit(&self, cx: &EmitContext<'_>, sink: &dyn Sink) -> Result<(), Diagnostic> {
-        sink.put_all(files(cx)?);
-        Ok(())
+    fn files(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
+        let Some(logging) = cx
+            .model
+            .project
+            .logging
+            .as_ref()
+            .filter(|l| l.system == LogSystem::Fluentd)
+        else {
+            return Ok(Vec::new());
+        };
+        // Lowering reported a missing or invalid URL: the build stops before this.
+        let Some(url) = logging.elasticsearch.as_deref() else {
+            return Ok(Vec::new());
+        };
+        let es = parse_es_url(url).map_err(|p| {
+            Diagnostic::error(Code::InvalidName, p.message).with_label(logging.span, p.label)
+        })?;
+        // (environment, namespace), one per namespace, by namespace.
+        let mut envs: Vec<(String, String)> = cx
+            .environments()
+            .into_iter()
+            .map(|e| (e.name, e.namespace))
+            .collect();
+        envs.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+        envs.dedup_by(|a, b| a.1 == b.1);
+        let n = names(&cx.model.project.name);
+        let policy = ilm_policy(cx, logging);
+        let conf = fluent_conf(cx, &n, &es, logging, &policy, &envs);
+        let project_file = cx.sources.get(cx.model.project.source).name.clone();
+        let mut policy_json = serde_json::to_string_pretty(&policy).unwrap_or_default();
+        policy_json.push('\n');
+        let span = Some(logging.span);
+        let mut out = vec![
+            Artifact {
+                path: "fluentd/fluent.conf".into(),
+                contents: conf.clone(),
+                source: span,
+            },
+            Artifact {
+                path: "fluentd/fluentd.yaml".into(),
+                contents: documents(&header(&project_file), &manifests(cx, logging, &n, &conf)),
+                source: span,
+            },
+            Artifact {
+                path: "fluentd/ilm-policy.json".into(),
+                contents: policy_json,
+                source: span,
+            },
+        ];
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
     }
-}
-
-/// The target's files, made at once (a few per project).
-fn files(cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
-    let Some(logging) = cx
-        .model
-        .project
-        .logging
-        .as_ref()
-        .filter(|l| l.system == LogSystem::Fluentd)
-    else {
-        return Ok(Vec::new());
-    };
-    // Lowering reported a missing or invalid URL: the build stops before this.
-    let Some(url) = logging.elasticsearch.as_deref() else {
-        return Ok(Vec::new());
-    };
-    let es = parse_es_url(url).map_err(|p| {
-        Diagnostic::error(Code::InvalidName, p.message).with_label(logging.span, p.label)
-    })?;
-    // (environment, namespace), one per namespace, by namespace.
-    let mut envs: Vec<(String, String)> = cx
-        .environments()
-        .into_iter()
-        .map(|e| (e.name, e.namespace))
-        .collect();
-    envs.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
-    envs.dedup_by(|a, b| a.1 == b.1);
-    let n = names(&cx.model.project.name);
-    let policy = ilm_policy(cx, logging);
-    let conf = fluent_conf(cx, &n, &es, logging, &policy, &envs);
-    let project_file = cx.sources.get(cx.model.project.source).name.clone();
-    let mut policy_json = serde_json::to_string_pretty(&policy).unwrap_or_default();
-    policy_json.push('\n');
-    let span = Some(logging.span);
-    let mut out = vec![
-        Artifact {
-            path: "fluentd/fluent.conf".into(),
-            contents: conf.clone(),
-            source: span,
-        },
-        Artifact {
-            path: "fluentd/fluentd.yaml".into(),
-            contents: documents(&header(&project_file), &manifests(cx, logging, &n, &conf)),
-            source: span,
-        },
-        Artifact {
-            path: "fluentd/ilm-policy.json".into(),
-            contents: policy_json,
-            source: span,
-        },
-    ];
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
 }
 
 #[cfg(test)]

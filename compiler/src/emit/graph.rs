@@ -1,7 +1,6 @@
 //! `graph`: the dependency graph as DOT, Mermaid and JSON, with the release waves.
 //! `nestioc graph` prints the same texts.
 
-use crate::emit::Sink;
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -283,30 +282,24 @@ impl Emitter for Graph {
         "the dependency graph and release waves: graph/topology.{dot,mmd,json}"
     }
 
-    fn emit(&self, cx: &EmitContext<'_>, sink: &dyn Sink) -> Result<(), Diagnostic> {
-        sink.put_all(files(cx)?);
-        Ok(())
+    fn files(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
+        let span = Some(cx.model.project.span);
+        Ok(vec![
+            Artifact {
+                path: "graph/topology.dot".into(),
+                contents: dot(cx),
+                source: span,
+            },
+            Artifact {
+                path: "graph/topology.mmd".into(),
+                contents: mermaid(cx),
+                source: span,
+            },
+            Artifact {
+                path: "graph/topology.json".into(),
+                contents: json(cx),
+                source: span,
+            },
+        ])
     }
-}
-
-/// The target's files, made at once (a few per project).
-fn files(cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
-    let span = Some(cx.model.project.span);
-    Ok(vec![
-        Artifact {
-            path: "graph/topology.dot".into(),
-            contents: dot(cx),
-            source: span,
-        },
-        Artifact {
-            path: "graph/topology.mmd".into(),
-            contents: mermaid(cx),
-            source: span,
-        },
-        Artifact {
-            path: "graph/topology.json".into(),
-            contents: json(cx),
-            source: span,
-        },
-    ])
 }

@@ -3,7 +3,6 @@
 //! shared chart renders them (`emit::mesh`), so they are written once, in the charts'
 //! values and in `kubernetes/<env>/<service>.yaml`, and deployed with the service.
 
-use crate::emit::Sink;
 use serde_json::{Value, json};
 
 use super::yaml::{documents, header};
@@ -49,36 +48,30 @@ impl Emitter for Istio {
         "Istio's namespace-wide objects (mesh \"istio\"): istio/_namespace.yaml; each service's are in its chart"
     }
 
-    fn emit(&self, cx: &EmitContext<'_>, sink: &dyn Sink) -> Result<(), Diagnostic> {
-        sink.put_all(istio_files(cx)?);
-        Ok(())
-    }
-}
-
-/// The target's files, made at once (a few per project).
-fn istio_files(cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
-    if cx.model.project.mesh != Mesh::Istio {
-        return Ok(Vec::new());
-    }
-    let mut out = Vec::new();
-    // Strict mTLS for the whole namespace: nothing in it accepts plain text.
-    let objects: Vec<Value> = namespaces(cx)
-        .iter()
-        .map(|ns| {
-            json!({
-                "apiVersion": "security.istio.io/v1beta1",
-                "kind": "PeerAuthentication",
-                "metadata": namespace_metadata(cx, "default", Some(ns)),
-                "spec": {"mtls": {"mode": "STRICT"}},
+    fn files(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
+        if cx.model.project.mesh != Mesh::Istio {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        // Strict mTLS for the whole namespace: nothing in it accepts plain text.
+        let objects: Vec<Value> = namespaces(cx)
+            .iter()
+            .map(|ns| {
+                json!({
+                    "apiVersion": "security.istio.io/v1beta1",
+                    "kind": "PeerAuthentication",
+                    "metadata": namespace_metadata(cx, "default", Some(ns)),
+                    "spec": {"mtls": {"mode": "STRICT"}},
+                })
             })
-        })
-        .collect();
-    out.push(Artifact {
-        path: "istio/_namespace.yaml".into(),
-        contents: documents(&project_header(cx), &objects),
-        source: Some(cx.model.project.span),
-    });
-    Ok(out)
+            .collect();
+        out.push(Artifact {
+            path: "istio/_namespace.yaml".into(),
+            contents: documents(&project_header(cx), &objects),
+            source: Some(cx.model.project.span),
+        });
+        Ok(out)
+    }
 }
 
 impl Emitter for Linkerd {
@@ -90,33 +83,27 @@ impl Emitter for Linkerd {
         "Linkerd's namespace-wide objects (mesh \"linkerd\"): linkerd/_namespace.yaml; each service's are in its chart"
     }
 
-    fn emit(&self, cx: &EmitContext<'_>, sink: &dyn Sink) -> Result<(), Diagnostic> {
-        sink.put_all(linkerd_files(cx)?);
-        Ok(())
+    fn files(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
+        if cx.model.project.mesh != Mesh::Linkerd {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        // Default-deny for the namespace: a pod without a Server and an
+        // AuthorizationPolicy receives nothing.
+        let objects: Vec<Value> = namespaces(cx)
+            .iter()
+            .map(|ns| {
+                let mut meta = namespace_metadata(cx, ns, None);
+                meta["annotations"]["linkerd.io/inject"] = json!("enabled");
+                meta["annotations"]["config.linkerd.io/default-inbound-policy"] = json!("deny");
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": meta})
+            })
+            .collect();
+        out.push(Artifact {
+            path: "linkerd/_namespace.yaml".into(),
+            contents: documents(&project_header(cx), &objects),
+            source: Some(cx.model.project.span),
+        });
+        Ok(out)
     }
-}
-
-/// The target's files, made at once (a few per project).
-fn linkerd_files(cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
-    if cx.model.project.mesh != Mesh::Linkerd {
-        return Ok(Vec::new());
-    }
-    let mut out = Vec::new();
-    // Default-deny for the namespace: a pod without a Server and an
-    // AuthorizationPolicy receives nothing.
-    let objects: Vec<Value> = namespaces(cx)
-        .iter()
-        .map(|ns| {
-            let mut meta = namespace_metadata(cx, ns, None);
-            meta["annotations"]["linkerd.io/inject"] = json!("enabled");
-            meta["annotations"]["config.linkerd.io/default-inbound-policy"] = json!("deny");
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": meta})
-        })
-        .collect();
-    out.push(Artifact {
-        path: "linkerd/_namespace.yaml".into(),
-        contents: documents(&project_header(cx), &objects),
-        source: Some(cx.model.project.span),
-    });
-    Ok(out)
 }

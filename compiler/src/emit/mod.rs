@@ -170,8 +170,17 @@ pub trait Emitter: Sync {
     fn name(&self) -> &'static str;
     /// One line for `--help` and the docs.
     fn description(&self) -> &'static str;
-    /// Puts every file of the target into `sink`.
-    fn emit(&self, cx: &EmitContext<'_>, sink: &dyn Sink) -> Result<(), Diagnostic>;
+    /// The target's files, for a target that makes them all at once (a few per project).
+    fn files(&self, _cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
+        Ok(Vec::new())
+    }
+    /// Puts every file of the target into `sink`: by default its [`Emitter::files`]. The
+    /// targets with files per service override it to hand each service's over as soon
+    /// as they are made ([`stream_per_service`]).
+    fn emit(&self, cx: &EmitContext<'_>, sink: &dyn Sink) -> Result<(), Diagnostic> {
+        sink.put_all(self.files(cx)?);
+        Ok(())
+    }
 }
 
 /// Every target, in output order.

@@ -783,7 +783,7 @@ impl Emitter for Alertmanager {
         "dependency-aware inhibition and routes by owner, in the project's one form: alertmanager/alertmanagerconfig.yaml or alertmanager/inhibit.yaml"
     }
 
-    fn emit(&self, cx: &EmitContext<'_>, sink: &dyn Sink) -> Result<(), Diagnostic> {
+    fn files(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
         let has_slo = |name: &str| {
             cx.model
                 .services
@@ -850,14 +850,13 @@ impl Emitter for Alertmanager {
         );
         // One form per build (`prometheus`): AlertmanagerConfig objects for the Prometheus
         // Operator (GitOps), or the configuration fragment to merge by hand.
-        sink.put(match cx.model.project.rules {
+        Ok(vec![match cx.model.project.rules {
             RulesForm::Operator => super::alertmanager_config::artifact(cx, &doc)?,
             RulesForm::Files => Artifact {
                 path: "alertmanager/inhibit.yaml".into(),
                 contents: format!("{head}{}", to_yaml(&doc)),
                 source: Some(cx.model.project.span),
             },
-        });
-        Ok(())
+        }])
     }
 }

@@ -9,7 +9,6 @@
 //! with the `abort-if` thresholds, then the full deployment. No validator for Spinnaker
 //! pipelines is installable; the test suite checks the documented pipeline shape.
 
-use crate::emit::Sink;
 use serde_json::{Value, json};
 
 use super::{Artifact, EmitContext, Emitter};
@@ -175,34 +174,28 @@ impl Emitter for Spinnaker {
         "Spinnaker pipelines (cd \"spinnaker\"): spinnaker/<service>.json"
     }
 
-    fn emit(&self, cx: &EmitContext<'_>, sink: &dyn Sink) -> Result<(), Diagnostic> {
-        sink.put_all(files(cx)?);
-        Ok(())
+    fn files(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
+        let p = &cx.model.project;
+        if p.cd != Cd::Spinnaker {
+            return Ok(Vec::new());
+        }
+        let Some(repo) = p.cd_repository.as_ref().map(|r| r.value.clone()) else {
+            return Ok(Vec::new());
+        };
+        Ok(cx
+            .model
+            .services
+            .values()
+            .map(|s| {
+                let mut text =
+                    serde_json::to_string_pretty(&pipeline(cx, s, &repo)).unwrap_or_default();
+                text.push('\n');
+                Artifact {
+                    path: format!("spinnaker/{}.json", s.name),
+                    contents: text,
+                    source: Some(s.name_span),
+                }
+            })
+            .collect())
     }
-}
-
-/// The target's files, made at once (a few per project).
-fn files(cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
-    let p = &cx.model.project;
-    if p.cd != Cd::Spinnaker {
-        return Ok(Vec::new());
-    }
-    let Some(repo) = p.cd_repository.as_ref().map(|r| r.value.clone()) else {
-        return Ok(Vec::new());
-    };
-    Ok(cx
-        .model
-        .services
-        .values()
-        .map(|s| {
-            let mut text =
-                serde_json::to_string_pretty(&pipeline(cx, s, &repo)).unwrap_or_default();
-            text.push('\n');
-            Artifact {
-                path: format!("spinnaker/{}.json", s.name),
-                contents: text,
-                source: Some(s.name_span),
-            }
-        })
-        .collect())
 }

@@ -11,7 +11,6 @@
 //! CircleCI reads `<<` as a pipeline parameter anywhere in a string, so test commands are
 //! written with [`circleci_literal`].
 
-use crate::emit::Sink;
 use serde_json::{Map, Value, json};
 
 use super::{
@@ -234,29 +233,23 @@ impl Emitter for CircleCi {
         "CircleCI setup and continuation config (ci \"circleci\"): ci/.circleci/config.yml, continue_config.yml"
     }
 
-    fn emit(&self, cx: &EmitContext<'_>, sink: &dyn Sink) -> Result<(), Diagnostic> {
-        sink.put_all(files(cx)?);
-        Ok(())
+    fn files(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
+        if !cx.model.project.ci.contains(&CiSystem::Circleci) {
+            return Ok(Vec::new());
+        }
+        let plan = plan(cx);
+        let head = header(&plan.project_file);
+        Ok(vec![
+            Artifact {
+                path: "ci/.circleci/config.yml".into(),
+                contents: head.clone() + &to_yaml(&setup_config(&plan)),
+                source: Some(cx.model.project.span),
+            },
+            Artifact {
+                path: format!("ci/{CONTINUE_CONFIG}"),
+                contents: head + &to_yaml(&continue_config(&plan)),
+                source: Some(cx.model.project.span),
+            },
+        ])
     }
-}
-
-/// The target's files, made at once (a few per project).
-fn files(cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
-    if !cx.model.project.ci.contains(&CiSystem::Circleci) {
-        return Ok(Vec::new());
-    }
-    let plan = plan(cx);
-    let head = header(&plan.project_file);
-    Ok(vec![
-        Artifact {
-            path: "ci/.circleci/config.yml".into(),
-            contents: head.clone() + &to_yaml(&setup_config(&plan)),
-            source: Some(cx.model.project.span),
-        },
-        Artifact {
-            path: format!("ci/{CONTINUE_CONFIG}"),
-            contents: head + &to_yaml(&continue_config(&plan)),
-            source: Some(cx.model.project.span),
-        },
-    ])
 }

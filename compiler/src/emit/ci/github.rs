@@ -6,7 +6,6 @@
 //! `${{ }}`: the service name and paths are outside every expression, and a test command is
 //! written with [`github_literal`] so that GitHub runs it exactly as written.
 
-use crate::emit::Sink;
 use rayon::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -404,64 +403,59 @@ impl Emitter for GithubActions {
         "GitHub Actions workflows (ci \"github-actions\"): ci/.github/workflows/<service>.yml, nestioc-check.yml, nestioc-review.yml"
     }
 
-    fn emit(&self, cx: &EmitContext<'_>, sink: &dyn Sink) -> Result<(), Diagnostic> {
-        sink.put_all(files(cx)?);
-        Ok(())
-    }
-}
-
-/// The target's files, made at once (a few per project).
-fn files(cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
-    if !cx.model.project.ci.contains(&CiSystem::GithubActions) {
-        return Ok(Vec::new());
-    }
-    let plan = plan(cx);
-    let files: Vec<Result<Artifact, Diagnostic>> = plan
-        .services
-        .par_iter()
-        .map(|svc| {
-            if plan.review && svc.name == REVIEW_WORKFLOW {
-                return Err(Diagnostic::error(
-                    Code::DuplicateName,
-                    format!("service `{REVIEW_WORKFLOW}` has the name of the review workflow"),
-                )
-                .with_label(
-                    svc.service.name_span,
-                    "its workflow would be the review workflow's file",
-                )
-                .with_help("rename the service, or turn `review` off"));
-            }
-            if svc.name == GATE_WORKFLOW {
-                return Err(Diagnostic::error(
-                    Code::DuplicateName,
-                    format!("service `{GATE_WORKFLOW}` has the name of the gate's workflow"),
-                )
-                .with_label(
-                    svc.service.name_span,
-                    "its workflow would be the gate workflow's file",
-                )
-                .with_help("rename the service"));
-            }
-            Ok(Artifact {
-                path: format!("ci/{WORKFLOWS}/{}.yml", svc.name),
-                contents: header(&svc.file)
-                    + &pin_comments(&to_yaml(&service_workflow(&plan, svc))),
-                source: Some(svc.service.name_span),
+    fn files(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
+        if !cx.model.project.ci.contains(&CiSystem::GithubActions) {
+            return Ok(Vec::new());
+        }
+        let plan = plan(cx);
+        let files: Vec<Result<Artifact, Diagnostic>> = plan
+            .services
+            .par_iter()
+            .map(|svc| {
+                if plan.review && svc.name == REVIEW_WORKFLOW {
+                    return Err(Diagnostic::error(
+                        Code::DuplicateName,
+                        format!("service `{REVIEW_WORKFLOW}` has the name of the review workflow"),
+                    )
+                    .with_label(
+                        svc.service.name_span,
+                        "its workflow would be the review workflow's file",
+                    )
+                    .with_help("rename the service, or turn `review` off"));
+                }
+                if svc.name == GATE_WORKFLOW {
+                    return Err(Diagnostic::error(
+                        Code::DuplicateName,
+                        format!("service `{GATE_WORKFLOW}` has the name of the gate's workflow"),
+                    )
+                    .with_label(
+                        svc.service.name_span,
+                        "its workflow would be the gate workflow's file",
+                    )
+                    .with_help("rename the service"));
+                }
+                Ok(Artifact {
+                    path: format!("ci/{WORKFLOWS}/{}.yml", svc.name),
+                    contents: header(&svc.file)
+                        + &pin_comments(&to_yaml(&service_workflow(&plan, svc))),
+                    source: Some(svc.service.name_span),
+                })
             })
-        })
-        .collect();
-    let mut out = files.into_iter().collect::<Result<Vec<_>, _>>()?;
-    out.push(Artifact {
-        path: format!("ci/{WORKFLOWS}/{GATE_WORKFLOW}.yml"),
-        contents: header(&plan.project_file) + &pin_comments(&to_yaml(&gate_workflow(&plan))),
-        source: Some(cx.model.project.span),
-    });
-    if plan.review {
+            .collect();
+        let mut out = files.into_iter().collect::<Result<Vec<_>, _>>()?;
         out.push(Artifact {
-            path: format!("ci/{WORKFLOWS}/{REVIEW_WORKFLOW}.yml"),
-            contents: header(&plan.project_file) + &pin_comments(&to_yaml(&review_workflow(&plan))),
+            path: format!("ci/{WORKFLOWS}/{GATE_WORKFLOW}.yml"),
+            contents: header(&plan.project_file) + &pin_comments(&to_yaml(&gate_workflow(&plan))),
             source: Some(cx.model.project.span),
         });
+        if plan.review {
+            out.push(Artifact {
+                path: format!("ci/{WORKFLOWS}/{REVIEW_WORKFLOW}.yml"),
+                contents: header(&plan.project_file)
+                    + &pin_comments(&to_yaml(&review_workflow(&plan))),
+                source: Some(cx.model.project.span),
+            });
+        }
+        Ok(out)
     }
-    Ok(out)
 }

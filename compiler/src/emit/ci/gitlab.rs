@@ -6,7 +6,6 @@
 //! GitLab does not expand variables inside `script`: the shell does, so a test command is
 //! written as is (the YAML writer keeps it a plain string).
 
-use crate::emit::Sink;
 use serde_json::{Map, Value, json};
 
 use super::{
@@ -200,21 +199,15 @@ impl Emitter for Gitlab {
         "GitLab CI pipeline (ci \"gitlab\"): ci/.gitlab-ci.yml"
     }
 
-    fn emit(&self, cx: &EmitContext<'_>, sink: &dyn Sink) -> Result<(), Diagnostic> {
-        sink.put_all(files(cx)?);
-        Ok(())
+    fn files(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
+        if !cx.model.project.ci.contains(&CiSystem::Gitlab) {
+            return Ok(Vec::new());
+        }
+        let plan = plan(cx);
+        Ok(vec![Artifact {
+            path: "ci/.gitlab-ci.yml".into(),
+            contents: header(&plan.project_file) + &to_yaml(&document(&plan)),
+            source: Some(cx.model.project.span),
+        }])
     }
-}
-
-/// The target's files, made at once (a few per project).
-fn files(cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
-    if !cx.model.project.ci.contains(&CiSystem::Gitlab) {
-        return Ok(Vec::new());
-    }
-    let plan = plan(cx);
-    Ok(vec![Artifact {
-        path: "ci/.gitlab-ci.yml".into(),
-        contents: header(&plan.project_file) + &to_yaml(&document(&plan)),
-        source: Some(cx.model.project.span),
-    }])
 }

@@ -7,7 +7,6 @@
 //! Every string is a single-quoted Groovy literal ([`groovy_str`]): `$` stays literal for
 //! the shell, and quotes and backslashes are escaped.
 
-use crate::emit::Sink;
 use std::fmt::Write as _;
 
 use super::{
@@ -231,21 +230,15 @@ impl Emitter for Jenkins {
         "Jenkins declarative pipeline (ci \"jenkins\"): ci/Jenkinsfile"
     }
 
-    fn emit(&self, cx: &EmitContext<'_>, sink: &dyn Sink) -> Result<(), Diagnostic> {
-        sink.put_all(files(cx)?);
-        Ok(())
+    fn files(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
+        if !cx.model.project.ci.contains(&CiSystem::Jenkins) {
+            return Ok(Vec::new());
+        }
+        let plan = plan(cx);
+        Ok(vec![Artifact {
+            path: "ci/Jenkinsfile".into(),
+            contents: jenkinsfile(&plan),
+            source: Some(cx.model.project.span),
+        }])
     }
-}
-
-/// The target's files, made at once (a few per project).
-fn files(cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
-    if !cx.model.project.ci.contains(&CiSystem::Jenkins) {
-        return Ok(Vec::new());
-    }
-    let plan = plan(cx);
-    Ok(vec![Artifact {
-        path: "ci/Jenkinsfile".into(),
-        contents: jenkinsfile(&plan),
-        source: Some(cx.model.project.span),
-    }])
 }
