@@ -207,3 +207,87 @@ fn a_failing_emitter_leaves_the_output_as_it_was() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// A project of `n` chained services, service `i` at image tag `tags[i]`.
+fn write_chain(dir: &Path, tags: &[&str]) {
+    let _ = std::fs::remove_dir_all(dir.join("services"));
+    std::fs::create_dir_all(dir.join("services")).expect("mkdir");
+    std::fs::write(
+        dir.join("nestio.kdl"),
+        "project \"chain\" {\n    registry \"ghcr.io/acme\"\n    mesh \"istio\"\n    ci \"github-actions\"\n    environment \"staging\"\n    environment \"prod\"\n}\n",
+    )
+    .expect("write");
+    for (i, tag) in tags.iter().enumerate() {
+        let mut s = format!(
+            "service \"svc-{i}\" {{\n    uses \"http-service\"\n    image \"svc-{i}\" tag=\"{tag}\"\n    language \"go\"\n    source \"src/svc-{i}\"\n"
+        );
+        if i > 0 {
+            s.push_str(&format!("    depends-on \"svc-{}\"\n", i - 1));
+        }
+        s.push_str("}\n");
+        std::fs::write(dir.join(format!("services/svc-{i}.kdl")), s).expect("write");
+    }
+}
+
+#[test]
+fn a_sequence_of_rebuilds_always_equals_a_clean_build() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("chain");
+    let cache = tmp.path().join("cache");
+    let out = dir.join("generated");
+    let no_lock = |t: Vec<(String, Vec<u8>)>| -> Vec<(String, Vec<u8>)> {
+        t.into_iter().filter(|(p, _)| p != ".nestio-lock").collect()
+    };
+    // Each step changes the project or the output, then builds over the previous output
+    // (with the cache), and the result must be exactly a clean build's.
+    let steps: Vec<(&str, Box<dyn Fn()>)> = vec![
+        (
+            "first build",
+            Box::new(|| write_chain(&dir, &["1", "1", "1", "1"])),
+        ),
+        ("nothing", Box::new(|| {})),
+        (
+            "one tag",
+            Box::new(|| write_chain(&dir, &["1", "2", "1", "1"])),
+        ),
+        (
+            "a service added",
+            Box::new(|| write_chain(&dir, &["1", "2", "1", "1", "1"])),
+        ),
+        (
+            "two services removed",
+            Box::new(|| write_chain(&dir, &["1", "2", "1"])),
+        ),
+        (
+            "a source rewritten with the same bytes",
+            Box::new(|| write_chain(&dir, &["1", "2", "1"])),
+        ),
+        (
+            "a generated file deleted",
+            Box::new(|| std::fs::remove_file(out.join("grafana/svc-1.json")).expect("rm")),
+        ),
+        (
+            "the manifest deleted",
+            Box::new(|| std::fs::remove_file(out.join(".nestio-manifest.json")).expect("rm")),
+        ),
+        (
+            "back to the start",
+            Box::new(|| write_chain(&dir, &["1", "1", "1", "1"])),
+        ),
+    ];
+    for (k, (what, step)) in steps.iter().enumerate() {
+        step();
+        build(&dir, &cache, &[]);
+        let clean = tmp.path().join(format!("clean-{k}"));
+        let o = nestioc(
+            &["build", ".", "-o", clean.to_str().expect("utf-8")],
+            &dir,
+            &tmp.path().join("no-cache"),
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(
+            no_lock(tree(&out)) == no_lock(tree(&clean)),
+            "after `{what}`, the rebuilt output differs from a clean build"
+        );
+    }
+}
