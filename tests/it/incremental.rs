@@ -240,7 +240,8 @@ fn a_sequence_of_rebuilds_always_equals_a_clean_build() {
     };
     // Each step changes the project or the output, then builds over the previous output
     // (with the cache), and the result must be exactly a clean build's.
-    let steps: Vec<(&str, Box<dyn Fn()>)> = vec![
+    type Step<'a> = (&'a str, Box<dyn Fn() + 'a>);
+    let steps: Vec<Step<'_>> = vec![
         (
             "first build",
             Box::new(|| write_chain(&dir, &["1", "1", "1", "1"])),
