@@ -56,6 +56,8 @@ work=${BENCH_DIR:-$root/target/bench}
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 # The default cap on services (10,000) guards untrusted input; these are ours.
 export NESTIOC_LIMITS=${NESTIOC_LIMITS:-services=1000000}
+# The rebuilds' stat caches (docs/security.md) stay with the benchmark's files.
+export NESTIOC_CACHE_DIR=${NESTIOC_CACHE_DIR-$work/nestioc-cache}
 
 # NESTIOC_BIN measures another build of nestioc (an older revision, for a before/after).
 bin=${NESTIOC_BIN:-$target_dir/release/nestioc}
