@@ -48,6 +48,13 @@ fn build_on(threads: usize, project: &Path, out: &Path) -> BTreeMap<String, Stri
         );
         let set = nestioc::emit(&analysis, &opts, &mut |_| {}).expect("emits");
         driver::write(out, &set, false).expect("writes");
+        // `nestioc build`'s way: each file written as the emitters make it, from any
+        // thread; the same tree as the collected set's.
+        let streamed = out.with_extension("streamed");
+        let writer = driver::Writer::begin(&streamed, false, None).expect("begins");
+        nestioc::emit_into(&analysis, &opts, &writer, &mut |_| {}).expect("emits");
+        writer.finish("").expect("writes");
+        assert!(tree(&streamed) == tree(out), "the streamed tree differs");
         set.files
             .into_iter()
             .map(|(path, a)| (path, a.contents))

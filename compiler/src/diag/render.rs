@@ -7,6 +7,7 @@ use miette::{
     GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents,
     SourceCode, SourceSpan, SpanContents,
 };
+use rayon::prelude::*;
 use serde_json::{Value, json};
 
 use super::{Diagnostic, Severity};
@@ -52,10 +53,14 @@ pub fn render(
     opts: &RenderOptions,
 ) -> String {
     match format {
+        // Each diagnostic is rendered on its own (miette's wrapping is most of a large
+        // project's `check`), on every thread; collected in order, so the text is the
+        // same for any number of threads.
         Format::Human => diagnostics
-            .iter()
+            .par_iter()
             .map(|d| render_human(d, sources, opts))
-            .collect(),
+            .collect::<Vec<String>>()
+            .concat(),
         Format::Json => diagnostics
             .iter()
             .map(|d| format!("{}\n", to_json(d, sources, opts)))

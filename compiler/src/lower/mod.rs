@@ -22,6 +22,8 @@ mod workload;
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
+
 use crate::diag::{Code, Diagnostic, Diagnostics};
 use crate::model::{Model, Service};
 use crate::source::{Origin, SourceMap, Span};
@@ -153,6 +155,7 @@ pub fn lower(docs: &[Document], sources: &SourceMap, diags: &mut Diagnostics) ->
     let mut by_name: BTreeMap<String, Service> = BTreeMap::new();
     let mut first_span: BTreeMap<String, &Node> = BTreeMap::new();
     let mut nodes: BTreeMap<String, &Node> = BTreeMap::new();
+    let mut unique: Vec<&Node> = Vec::new();
     for node in &c.services {
         let Some(name) = node.name_arg() else {
             continue;
@@ -163,7 +166,22 @@ pub fn lower(docs: &[Document], sources: &SourceMap, diags: &mut Diagnostics) ->
         }
         first_span.insert(name.to_owned(), node);
         nodes.insert(name.to_owned(), node);
-        if let Some((service, _)) = lower_service(node, &project, &c, None, diags) {
+        unique.push(node);
+    }
+    // Each service lowers on its own (the project, templates and defaults are shared and
+    // read-only), on every thread; results and diagnostics are taken in source order, so
+    // nothing depends on the number of threads.
+    let lowered: Vec<(Option<Service>, Diagnostics)> = unique
+        .par_iter()
+        .map(|node| {
+            let mut local = Diagnostics::new();
+            let service = lower_service(node, &project, &c, None, &mut local).map(|(s, _)| s);
+            (service, local)
+        })
+        .collect();
+    for (service, local) in lowered {
+        diags.extend(local);
+        if let Some(service) = service {
             by_name.insert(service.name.clone(), service);
         }
     }
