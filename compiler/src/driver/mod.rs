@@ -8,6 +8,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use walkdir::WalkDir;
@@ -81,6 +82,7 @@ pub fn load_project(dir: &Path, out: &Path) -> Result<(SourceMap, Diagnostics), 
             !hidden && !is_out
         });
     let mut found_root = false;
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
     for entry in walker {
         let entry = entry.map_err(|e| IoError {
             message: format!("cannot walk `{}`: {e}", dir.display()),
@@ -102,7 +104,13 @@ pub fn load_project(dir: &Path, out: &Path) -> Result<(SourceMap, Diagnostics), 
         if rel == ROOT_FILE {
             found_root = true;
         }
-        let bytes = fs::read(entry.path()).map_err(|e| io_err("cannot read", entry.path(), &e))?;
+        files.push((rel, entry.into_path()));
+    }
+    // Read on every thread (a large project is thousands of small files), added in the
+    // walk's sorted order; the first file that cannot be read, in that order, is the error.
+    let read: Vec<io::Result<Vec<u8>>> = files.par_iter().map(|(_, p)| fs::read(p)).collect();
+    for ((rel, path), bytes) in files.into_iter().zip(read) {
+        let bytes = bytes.map_err(|e| io_err("cannot read", &path, &e))?;
         add_file(&mut sources, &mut diags, rel, bytes);
     }
     if !found_root {
