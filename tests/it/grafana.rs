@@ -660,3 +660,119 @@ fn a_service_named_overview_keeps_its_dashboard_and_the_overview_moves_aside() {
             .contains(&"overview".into())
     );
 }
+
+// ------------------------------------------------------------------ a large project
+
+/// The API server refuses a ConfigMap whose data exceeds 1 MiB (`ValidateConfigMap` in
+/// `pkg/apis/core/validation`: the sum of its values' lengths against
+/// `core.MaxSecretSize`, 1,048,576 bytes; checked below on the real server), and each
+/// dashboard reaches Grafana as one ConfigMap, its file under the key `<uid>.json`. A large project's overview is cut into pages that each fit, every
+/// service is on exactly one of them, and the pages link to each other.
+#[test]
+fn a_large_overview_is_cut_into_pages_that_each_fit_a_configmap() {
+    const CONFIGMAP_DATA_LIMIT: usize = 1024 * 1024;
+    let tmp = tempfile::tempdir().expect("tmp");
+    crate::perf::topology::write(1_200, tmp.path()).expect("generate");
+    let b = build("1,200 generated services", tmp.path());
+    let dashboards = b.dashboards();
+    for (file, d) in &dashboards {
+        let uid = d["uid"].as_str().expect("uid");
+        // The key too, for a margin: etcd stores it with the value.
+        let size = b.files[file].len() + uid.len() + ".json".len();
+        assert!(
+            size <= CONFIGMAP_DATA_LIMIT,
+            "{file}: {size} bytes of ConfigMap data"
+        );
+    }
+    let mut pages: Vec<(&str, &Value)> = dashboards
+        .iter()
+        .filter(|(f, _)| *f == "grafana/overview.json" || f.starts_with("grafana/_overview-"))
+        .map(|(f, d)| (f.as_str(), d))
+        .collect();
+    assert!(pages.len() > 1, "one page for 1,200 services");
+    pages.sort_by_key(|(f, _)| {
+        f.trim_start_matches("grafana/_overview-")
+            .trim_end_matches(".json")
+            .parse::<usize>()
+            .unwrap_or(1)
+    });
+    // Every service once, in release-wave order across the pages.
+    let titles: Vec<&str> = pages
+        .iter()
+        .flat_map(|(_, d)| panels(d))
+        .filter(|p| p["type"] == "stat" || p["type"] == "text")
+        .filter(|p| p["title"] != "Topology")
+        .filter_map(|p| p["title"].as_str())
+        .collect();
+    let waves: Vec<&str> = b
+        .topology
+        .waves
+        .iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(titles, waves);
+    // Each page links to every other, and each is in the kustomization.
+    let uids: Vec<&str> = pages
+        .iter()
+        .map(|(_, d)| d["uid"].as_str().unwrap())
+        .collect();
+    let unique: BTreeSet<&&str> = uids.iter().collect();
+    assert_eq!(unique.len(), uids.len(), "page uids are unique: {uids:?}");
+    for (file, d) in &pages {
+        let links = linked_uids(d);
+        for other in uids.iter().filter(|u| **u != d["uid"]) {
+            assert!(
+                links.iter().any(|l| l == other),
+                "{file} does not link to {other}"
+            );
+        }
+        let name = file.trim_start_matches("grafana/");
+        assert!(
+            b.files["grafana/kustomization.yaml"].contains(&format!("={name}")),
+            "{file} is not in the kustomization"
+        );
+    }
+    // The real API server takes each page's ConfigMap, and refuses one a byte over the
+    // limit (so the bound above is the server's, not a guess).
+    if let Some(cluster) = crate::cluster::cluster() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let configmap = |name: &str, key: &str, text: &str| {
+            serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": DASHBOARD_NAMESPACE},
+                "data": {key: text},
+            })
+        };
+        let mut files = Vec::new();
+        for (k, (file, d)) in pages.iter().enumerate() {
+            let uid = d["uid"].as_str().unwrap();
+            let path = dir.path().join(format!("page-{k}.json"));
+            let map = configmap(
+                &format!("page-{k}"),
+                &format!("{uid}.json"),
+                &b.files[*file],
+            );
+            std::fs::write(&path, map.to_string()).expect("write");
+            files.push(path);
+        }
+        let applied = cluster.dry_run(&files);
+        assert!(applied.ok && applied.failed == 0, "{}", applied.text);
+        let over = configmap("over", "over.json", &"x".repeat(CONFIGMAP_DATA_LIMIT + 1));
+        let path = dir.path().join("over.json");
+        std::fs::write(&path, over.to_string()).expect("write");
+        let applied = cluster.dry_run(&[path]);
+        assert_eq!(applied.failed, 1, "{}", applied.text);
+    }
+    // Beyond what a node graph shows legibly (1,000 nodes), the topology is a pointer to
+    // the graph target's files.
+    let last = pages.last().unwrap().1;
+    assert!(panels(last).iter().all(|p| p["type"] != "nodeGraph"));
+    assert!(
+        panels(last)
+            .iter()
+            .any(|p| p["title"] == "Topology" && p["type"] == "text"),
+        "no topology panel on the last page"
+    );
+}

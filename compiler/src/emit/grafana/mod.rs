@@ -25,7 +25,7 @@ mod overview;
 mod panels;
 mod service;
 
-use overview::overview;
+use overview::overview_pages;
 use panels::to_json;
 use service::service_dashboard;
 
@@ -199,15 +199,17 @@ impl Emitter for Grafana {
             sink.put(artifact);
             map
         });
-        let (artifact, map) = file(
-            overview_path(cx).to_owned(),
-            format!("nestio-dashboard-{project}"),
-            overview_uid(project),
-            overview(cx),
-            cx.model.project.span,
-        );
-        sink.put(artifact);
-        maps.push(map);
+        for page in overview_pages(cx) {
+            let (artifact, map) = file(
+                page.path,
+                page.configmap,
+                page.uid,
+                page.dashboard,
+                cx.model.project.span,
+            );
+            sink.put(artifact);
+            maps.push(map);
+        }
         let mut kustomization_yaml = header(&cx.sources.get(cx.model.project.source).name);
         kustomization_yaml.push_str(&to_yaml(&kustomization(cx, &maps)));
         sink.put(Artifact {

@@ -7,10 +7,10 @@ use serde_json::{Value, json};
 
 use super::panels::{
     Dashboard, Grid, Stat, dashboard, instant, panel_link, project_dashboards_link, project_tag,
-    ref_id, slo_selector, slo_title, stat, testdata, text, variables,
+    ref_id, slo_selector, slo_title, stat, testdata, text, to_json, variables,
 };
 use super::service::budget_thresholds;
-use super::{dashboard_url, generated, overview_uid, service_uid};
+use super::{dashboard_url, generated, overview_path, overview_uid, service_uid, uid};
 use crate::emit::EmitContext;
 use crate::graph::PortStyle;
 use crate::model::Service;
@@ -227,32 +227,171 @@ fn status_panel(cx: &EmitContext<'_>, service: &Service) -> Value {
     p
 }
 
-/// `grafana/overview.json`.
-pub(super) fn overview(cx: &EmitContext<'_>) -> Value {
+/// The most services (and externals) the topology's node graph shows: Grafana's node
+/// graph lays every node out in the browser and is unreadable well before this, and its
+/// data (written into the dashboard) grows with it. Beyond it, a text panel points at
+/// the `graph` target's files.
+pub(super) const NODE_GRAPH_MAX: usize = 1_000;
+
+/// What one page of the overview may weigh, as written: a dashboard reaches Grafana as a
+/// ConfigMap, and the API server refuses a ConfigMap whose data exceeds 1 MiB
+/// (1,048,576 bytes, `k8s.io/apimachinery` `validation.MaxSecretSize` applied to
+/// ConfigMaps by `ValidateConfigMap`). The margin covers the dashboard's skeleton (links,
+/// variables) and the data key.
+pub(super) const PAGE_BUDGET: usize = 900_000;
+
+/// One page of the overview: its file, uid, ConfigMap name and dashboard.
+pub(super) struct Page {
+    pub(super) path: String,
+    pub(super) uid: String,
+    pub(super) configmap: String,
+    pub(super) dashboard: Value,
+}
+
+/// What the overview lays out, in order.
+enum Item {
+    /// A release wave's row (its title).
+    Row(String),
+    Panel {
+        w: u32,
+        h: u32,
+        panel: Value,
+        bytes: usize,
+    },
+}
+
+/// The overview: every service's error budget by release wave, then the topology. A
+/// project whose overview would not fit one ConfigMap ([`PAGE_BUDGET`]) gets several
+/// pages: the first is `grafana/overview.json` (uid `nestio-<project>`), the others
+/// `grafana/_overview-<k>.json` (a service name cannot hold `_`, so no service's
+/// dashboard has that path), uid `nestio-<project>.<k>` (nor `.`: no service dashboard's
+/// uid); a wave cut by a page goes on under the same title, marked continued. Each page
+/// links to the others.
+pub(super) fn overview_pages(cx: &EmitContext<'_>) -> Vec<Page> {
     let project = &cx.model.project.name;
-    let mut grid = Grid::default();
+    let mut items = Vec::new();
+    // A panel's weight as the page will write it: two levels deeper (four more spaces a
+    // line) than on its own, with its `id` and `gridPos`.
+    let panel = |w, h, panel: Value| {
+        let text = to_json(&panel);
+        let bytes = text.len() + 4 * text.lines().count() + 120;
+        Item::Panel { w, h, panel, bytes }
+    };
     for (wave, names) in cx.topology.waves.iter().enumerate() {
-        grid.row(&format!("Release wave {wave}: error budget remaining"));
+        items.push(Item::Row(format!(
+            "Release wave {wave}: error budget remaining"
+        )));
         for name in names {
             if let Some(s) = cx.model.services.get(name) {
-                grid.place(6, 5, status_panel(cx, s));
+                items.push(panel(6, 5, status_panel(cx, s)));
             }
         }
     }
-    grid.row("Topology");
-    grid.place(24, 18, node_graph(cx));
-    dashboard(Dashboard {
-        uid: overview_uid(project),
-        title: format!("{project} / overview"),
-        description: format!(
-            "{} Every service's SLO status by release wave, and the topology.",
-            generated(&cx.sources.get(cx.model.project.source).name)
-        ),
-        tags: vec!["nestioc".into(), project_tag(cx), "overview".into()],
-        links: vec![project_dashboards_link(cx)],
-        templating: variables(cx, true),
-        panels: grid.panels,
-    })
+    items.push(Item::Row("Topology".into()));
+    let nodes = cx.model.services.len() + cx.model.shared_externals().len();
+    items.push(if nodes <= NODE_GRAPH_MAX {
+        panel(24, 18, node_graph(cx))
+    } else {
+        panel(
+            24,
+            4,
+            text(
+                "Topology",
+                &format!(
+                    "{nodes} services and externals: more than a node graph shows legibly ({NODE_GRAPH_MAX}). The topology and its release waves are in the `graph` target's files (`graph/topology.mmd`, `.dot`, `.json`), and `nestioc graph` prints it."
+                ),
+                Vec::new(),
+            ),
+        )
+    });
+
+    // Cut into pages: a page ends before the item that would take it over the budget.
+    let mut pages: Vec<Vec<Item>> = Vec::new();
+    let mut page: Vec<Item> = Vec::new();
+    let mut weight = 0;
+    let mut row = String::new();
+    for item in items {
+        match item {
+            Item::Row(title) => {
+                weight += title.len() + 200;
+                row.clone_from(&title);
+                page.push(Item::Row(title));
+            }
+            Item::Panel { bytes, .. } if weight + bytes > PAGE_BUDGET && !page.is_empty() => {
+                let continued = format!("{row} (continued)");
+                weight = continued.len() + 200 + bytes;
+                pages.push(std::mem::replace(
+                    &mut page,
+                    vec![Item::Row(continued), item],
+                ));
+            }
+            Item::Panel { bytes, .. } => {
+                weight += bytes;
+                page.push(item);
+            }
+        }
+    }
+    pages.push(page);
+    let n = pages.len();
+    let page_uid = |k: usize| {
+        if k == 1 {
+            overview_uid(project)
+        } else {
+            uid(&format!("{project}.{k}"))
+        }
+    };
+    pages
+        .into_iter()
+        .enumerate()
+        .map(|(i, items)| {
+            let k = i + 1;
+            let mut grid = Grid::default();
+            for item in items {
+                match item {
+                    Item::Row(title) => grid.row(&title),
+                    Item::Panel { w, h, panel, .. } => grid.place(w, h, panel),
+                }
+            }
+            let mut links = vec![project_dashboards_link(cx)];
+            links.extend((1..=n).filter(|j| *j != k).map(|j| {
+                panel_link(
+                    &format!("{project} / overview, page {j} of {n}"),
+                    &page_uid(j),
+                )
+            }));
+            let title = if n == 1 {
+                format!("{project} / overview")
+            } else {
+                format!("{project} / overview, page {k} of {n}")
+            };
+            let dashboard = dashboard(Dashboard {
+                uid: page_uid(k),
+                title,
+                description: format!(
+                    "{} Every service's SLO status by release wave, and the topology.",
+                    generated(&cx.sources.get(cx.model.project.source).name)
+                ),
+                tags: vec!["nestioc".into(), project_tag(cx), "overview".into()],
+                links,
+                templating: variables(cx, true),
+                panels: grid.panels,
+            });
+            Page {
+                path: if k == 1 {
+                    overview_path(cx).to_owned()
+                } else {
+                    format!("grafana/_overview-{k}.json")
+                },
+                uid: page_uid(k),
+                configmap: if k == 1 {
+                    format!("nestio-dashboard-{project}")
+                } else {
+                    format!("nestio-dashboard-{project}.overview.{k}")
+                },
+                dashboard,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
