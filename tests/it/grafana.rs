@@ -63,6 +63,16 @@ fn builds() -> Vec<Build> {
 
 impl Build {
     /// `grafana/*.json`, parsed.
+    /// The services, release wave after release wave.
+    fn wave_order(&self) -> Vec<&str> {
+        self.topology
+            .waves
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .collect()
+    }
+
     fn dashboards(&self) -> BTreeMap<String, Value> {
         self.files
             .iter()
@@ -74,6 +84,17 @@ impl Build {
             })
             .collect()
     }
+}
+
+/// The titles of the overview's status panels (one per service), page after page.
+fn status_titles<'a>(pages: impl IntoIterator<Item = &'a Value>) -> Vec<&'a str> {
+    pages
+        .into_iter()
+        .flat_map(panels)
+        .filter(|p| p["type"] == "stat" || p["type"] == "text")
+        .filter(|p| p["title"] != "Topology")
+        .filter_map(|p| p["title"].as_str())
+        .collect()
 }
 
 fn panels(dashboard: &Value) -> &[Value] {
@@ -487,19 +508,7 @@ fn the_overview_lists_services_by_wave_and_graphs_the_topology() {
         let dashboards = b.dashboards();
         let overview = &dashboards["grafana/overview.json"];
         // Status panels in release-wave order.
-        let titles: Vec<&str> = panels(overview)
-            .iter()
-            .filter(|p| p["type"] == "stat" || p["type"] == "text")
-            .filter_map(|p| p["title"].as_str())
-            .collect();
-        let waves: Vec<&str> = b
-            .topology
-            .waves
-            .iter()
-            .flatten()
-            .map(String::as_str)
-            .collect();
-        assert_eq!(titles, waves, "{}", b.name);
+        assert_eq!(status_titles([overview]), b.wave_order(), "{}", b.name);
 
         let graph = panels(overview)
             .iter()
@@ -697,21 +706,7 @@ fn a_large_overview_is_cut_into_pages_that_each_fit_a_configmap() {
             .unwrap_or(1)
     });
     // Every service once, in release-wave order across the pages.
-    let titles: Vec<&str> = pages
-        .iter()
-        .flat_map(|(_, d)| panels(d))
-        .filter(|p| p["type"] == "stat" || p["type"] == "text")
-        .filter(|p| p["title"] != "Topology")
-        .filter_map(|p| p["title"].as_str())
-        .collect();
-    let waves: Vec<&str> = b
-        .topology
-        .waves
-        .iter()
-        .flatten()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(titles, waves);
+    assert_eq!(status_titles(pages.iter().map(|(_, d)| *d)), b.wave_order());
     // Each page links to every other, and each is in the kustomization.
     let uids: Vec<&str> = pages
         .iter()

@@ -259,12 +259,7 @@ pub fn read_output_dir(out: &Path) -> Result<BTreeMap<String, String>, IoError> 
             if !entry.file_type().is_file() {
                 continue;
             }
-            let rel = entry
-                .path()
-                .strip_prefix(out)
-                .unwrap_or(entry.path())
-                .to_string_lossy()
-                .replace('\\', "/");
+            let rel = relative(entry.path(), out);
             if rel == MANIFEST || rel.split('/').any(|c| c.starts_with('.')) {
                 continue;
             }
@@ -311,6 +306,14 @@ fn parse_manifest(bytes: &[u8]) -> Option<BTreeMap<String, String>> {
 /// The paths a manifest lists.
 fn manifest_paths(bytes: &[u8]) -> Option<Vec<String>> {
     parse_manifest(bytes).map(|m| m.into_keys().collect())
+}
+
+/// `path` below `base`, `/`-separated.
+fn relative(path: &Path, base: &Path) -> String {
+    path.strip_prefix(base)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
 }
 
 fn safe_relative(p: &str) -> bool {

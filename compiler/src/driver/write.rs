@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use walkdir::WalkDir;
 
 use super::stat::{Known, Stat, StatCache};
-use super::{IoError, LOCK_FILE, MANIFEST, io_err, read_manifest, safe_relative, sha256};
+use super::{IoError, LOCK_FILE, MANIFEST, io_err, read_manifest, relative, safe_relative, sha256};
 use crate::diag::{Code, Diagnostic};
 use crate::emit::{Artifact, ArtifactSet, Sink};
 
@@ -385,7 +385,7 @@ impl Writer {
                 })
             })?;
             let rel_path = entry.path().strip_prefix(real).unwrap_or(entry.path());
-            let rel = rel_path.to_string_lossy().replace('\\', "/");
+            let rel = relative(entry.path(), real);
             if entry.file_type().is_dir() {
                 // Directories the user made and left empty survive; the others come
                 // back with their files.
@@ -569,12 +569,7 @@ pub fn check_output_dir_safe(out: &Path, set: &ArtifactSet) -> Result<(), WriteF
             })
         })?;
         if entry.path_is_symlink() {
-            let rel = entry
-                .path()
-                .strip_prefix(out)
-                .unwrap_or(entry.path())
-                .to_string_lossy()
-                .replace('\\', "/");
+            let rel = relative(entry.path(), out);
             let target = fs::read_link(entry.path())
                 .map(|t| t.display().to_string())
                 .unwrap_or_default();
