@@ -292,3 +292,47 @@ fn a_sequence_of_rebuilds_always_equals_a_clean_build() {
         );
     }
 }
+
+/// Counts the files put, to find a path put twice.
+#[derive(Default)]
+struct Counting(std::sync::Mutex<Vec<String>>);
+
+impl nestioc::emit::Sink for Counting {
+    fn put(&self, artifact: nestioc::emit::Artifact) {
+        self.0.lock().expect("lock").push(artifact.path);
+    }
+}
+
+/// The writer refuses a path put twice (which would otherwise leave whichever the threads
+/// put last), so no target may ever make one: every example and valid fixture, checked.
+#[test]
+fn no_two_generated_files_share_a_path() {
+    let mut dirs = crate::support::subdirs(&root().join("examples"));
+    dirs.extend(crate::support::subdirs(
+        &root().join("tests/fixtures/valid"),
+    ));
+    for dir in dirs {
+        let c = crate::support::compile(&dir, &nestioc::Options::default());
+        if c.analysis.has_errors() {
+            continue;
+        }
+        let sink = Counting::default();
+        nestioc::emit_into(
+            &c.analysis,
+            &nestioc::Options::default(),
+            &sink,
+            &mut |_| {},
+        )
+        .expect("emits");
+        let mut paths = sink.0.into_inner().expect("lock");
+        let all = paths.len();
+        paths.sort();
+        paths.dedup();
+        assert_eq!(
+            all,
+            paths.len(),
+            "{}: a path is generated twice",
+            dir.display()
+        );
+    }
+}

@@ -453,10 +453,22 @@ impl Sink for Writer {
                 Err(f) => return self.fail(f),
             }
         }
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(artifact.path, Entry { hash, disk, stat });
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        // Two files at one path would leave whichever came last, which depends on the
+        // threads: refuse rather than write either.
+        if entries.contains_key(&artifact.path) {
+            drop(entries);
+            return self.fail(WriteFailure::Conflict(
+                Diagnostic::error(
+                    Code::UnsafeOutput,
+                    format!("two generated files have the path `{}`", artifact.path),
+                )
+                .with_help(
+                    "this is a bug in nestioc: please report it with the topology that caused it",
+                ),
+            ));
+        }
+        entries.insert(artifact.path, Entry { hash, disk, stat });
     }
 }
 
