@@ -22,6 +22,8 @@ use rust_decimal::prelude::ToPrimitive;
 use serde_json::{Map, Value, json};
 
 use super::EmitContext;
+use super::chart::crd::{Resource, istio};
+use super::chart::render::{Manifest, object_meta};
 use super::chart::values::{
     ChartValues, IstioValues, LinkerdAuthorization, LinkerdRoute, LinkerdValues, MeshCaller,
     MeshProvider, MeshValues, NamedSpec, StringMap, into_object,
@@ -109,15 +111,23 @@ fn canary(service: &Service) -> bool {
 /// The route destination(s) for a port: the service, or for a canary the stable Service
 /// (weight 100) and its `-canary` twin (weight 0), whose weights Argo Rollouts shifts.
 /// Splitting by host, not by subset, keeps per-caller DestinationRules working.
-fn istio_destinations(service: &Service, port: u16) -> Value {
-    let dest = |host: String| json!({"host": host, "port": {"number": port}});
+fn istio_destinations(service: &Service, port: u16) -> Vec<istio::HttpRouteDestination> {
+    let dest = |host: String, weight: Option<u32>| istio::HttpRouteDestination {
+        destination: istio::Destination {
+            host,
+            port: Some(istio::PortSelector {
+                number: u32::from(port),
+            }),
+        },
+        weight,
+    };
     if canary(service) {
-        json!([
-            {"destination": dest(service.name.clone()), "weight": 100},
-            {"destination": dest(format!("{}-canary", service.name)), "weight": 0},
-        ])
+        vec![
+            dest(service.name.clone(), Some(100)),
+            dest(format!("{}-canary", service.name), Some(0)),
+        ]
     } else {
-        json!([{"destination": dest(service.name.clone())}])
+        vec![dest(service.name.clone(), None)]
     }
 }
 
@@ -130,18 +140,36 @@ fn hosts(service: &Service) -> Vec<String> {
     h
 }
 
+/// `exportTo: ["."]`: the object is seen by its own namespace only.
+fn here() -> Vec<String> {
+    vec![".".to_owned()]
+}
+
+fn name_label(name: &str) -> istio::Labels {
+    istio::Labels::from([("app.kubernetes.io/name".to_owned(), name.to_owned())])
+}
+
+fn mutual_tls() -> istio::ClientTls {
+    istio::ClientTls {
+        mode: istio::ClientTlsMode::IstioMutual,
+    }
+}
+
 fn istio_values(cx: &EmitContext<'_>, service: &Service, edges: &[EdgePolicy]) -> IstioValues {
-    let mut http_routes: Vec<Value> = Vec::new();
-    let mut tcp_routes: Vec<Value> = Vec::new();
+    let mut http_routes: Vec<istio::HttpRoute> = Vec::new();
+    let mut tcp_routes: Vec<istio::TcpRoute> = Vec::new();
     for e in edges {
-        let route_name = format!("from-{}-{}", e.caller, e.port);
-        let match_ =
-            json!([{"sourceLabels": {"app.kubernetes.io/name": e.caller}, "port": e.port}]);
+        let port = Some(u32::from(e.port));
         if e.protocol == Protocol::Tcp {
-            tcp_routes.push(json!({"match": match_, "route": istio_destinations(service, e.port)}));
+            tcp_routes.push(istio::TcpRoute {
+                match_: vec![istio::L4Match {
+                    source_labels: name_label(&e.caller),
+                    port,
+                }],
+                route: istio_destinations(service, e.port),
+            });
             continue;
         }
-        let mut r = json!({"name": route_name, "match": match_, "route": istio_destinations(service, e.port)});
         // `timeout` is per call attempt in the topology; Istio's route timeout covers every
         // attempt, so it is the attempt timeout times the attempts. Without `retries=` the
         // route has no `retries` at all: Istio then applies its default policy (2 retries
@@ -150,49 +178,64 @@ fn istio_values(cx: &EmitContext<'_>, service: &Service, edges: &[EdgePolicy]) -
         // switch those off (retry.go L116-119). No `retryOn`: Istio's default conditions
         // stay (retry.go L122-135), and `perTryTimeout` defaults to the route's timeout.
         let attempts = e.retries.unwrap_or(0);
-        if let Some(t) = &e.timeout {
-            let total = Duration::from_millis(t.millis.saturating_mul(u64::from(attempts) + 1));
-            r["timeout"] = json!(proto_duration(&total));
-        }
-        match (e.retries, &e.timeout) {
-            (None, _) => {}
-            (Some(0), _) => r["retries"] = json!({"attempts": 0}),
-            (Some(n), Some(t)) => {
-                r["retries"] = json!({"attempts": n, "perTryTimeout": proto_duration(t)});
-            }
-            (Some(n), None) => r["retries"] = json!({"attempts": n}),
-        }
-        http_routes.push(r);
+        let timeout = e.timeout.as_ref().map(|t| {
+            proto_duration(&Duration::from_millis(
+                t.millis.saturating_mul(u64::from(attempts) + 1),
+            ))
+        });
+        let retries = e.retries.map(|n| istio::HttpRetry {
+            attempts: n,
+            per_try_timeout: e.timeout.as_ref().filter(|_| n > 0).map(proto_duration),
+        });
+        http_routes.push(istio::HttpRoute {
+            name: format!("from-{}-{}", e.caller, e.port),
+            match_: vec![istio::HttpMatch {
+                uri: None,
+                source_labels: name_label(&e.caller),
+                port,
+            }],
+            route: istio_destinations(service, e.port),
+            timeout,
+            retries,
+        });
     }
     let has_http = service.ports.iter().any(|p| p.protocol != Protocol::Tcp);
     if has_http && (!http_routes.is_empty() || canary(service)) {
         // Everyone else (the gateway, a caller on a port it did not declare) takes the
         // default route; authorization still decides who gets through.
         if let Some(p) = service.ports.iter().find(|p| p.protocol != Protocol::Tcp) {
-            http_routes
-                .push(json!({"name": "default", "route": istio_destinations(service, p.port)}));
+            http_routes.push(istio::HttpRoute {
+                name: "default".into(),
+                match_: Vec::new(),
+                route: istio_destinations(service, p.port),
+                timeout: None,
+                retries: None,
+            });
         }
     }
-    let mut vs = Map::new();
-    vs.insert("hosts".into(), json!([service.name]));
-    vs.insert("exportTo".into(), json!(["."]));
-    if !http_routes.is_empty() {
-        vs.insert("http".into(), Value::Array(http_routes));
-    }
-    if !tcp_routes.is_empty() {
-        vs.insert("tcp".into(), Value::Array(tcp_routes));
-    }
-    let virtual_service = (vs.contains_key("http") || vs.contains_key("tcp")).then_some(vs);
+    let virtual_service =
+        (!http_routes.is_empty() || !tcp_routes.is_empty()).then(|| istio::VirtualServiceSpec {
+            hosts: vec![service.name.clone()],
+            gateways: Vec::new(),
+            export_to: here(),
+            http: http_routes,
+            tcp: tcp_routes,
+        });
 
     let mut destination_rules = Vec::new();
     if !service.ports.is_empty() {
         for host in hosts(service) {
             destination_rules.push(NamedSpec {
-                spec: into_object(json!({
-                    "host": host,
-                    "exportTo": ["."],
-                    "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}},
-                })),
+                spec: istio::DestinationRuleSpec {
+                    host: host.clone(),
+                    export_to: here(),
+                    workload_selector: None,
+                    traffic_policy: Some(istio::TrafficPolicy {
+                        tls: Some(mutual_tls()),
+                        outlier_detection: None,
+                        connection_pool: None,
+                    }),
+                },
                 name: host,
             });
         }
@@ -206,47 +249,41 @@ fn istio_values(cx: &EmitContext<'_>, service: &Service, edges: &[EdgePolicy]) -
         let Some(cb) = &edge.dependency.circuit_breaker else {
             continue;
         };
-        for host in hosts(service) {
-            let mut spec = json!({
-                "host": host,
-                "exportTo": ["."],
-                "workloadSelector": {"matchLabels": {"app.kubernetes.io/name": caller.name}},
-                "trafficPolicy": {
-                    "tls": {"mode": "ISTIO_MUTUAL"},
-                    "outlierDetection": {
-                        "consecutive5xxErrors": cb.consecutive_errors,
-                        "interval": proto_duration(&cb.interval),
-                        "baseEjectionTime": proto_duration(&cb.ejection),
-                        "maxEjectionPercent": cb.max_ejection.0.round().to_u32().unwrap_or(50),
-                    },
-                },
+        let http =
+            (cb.max_pending.is_some() || cb.max_requests.is_some()).then_some(istio::HttpPool {
+                http1_max_pending_requests: cb.max_pending,
+                http2_max_requests: cb.max_requests,
             });
-            let mut pool = Map::new();
-            if let Some(n) = cb.max_connections {
-                pool.insert("tcp".into(), json!({"maxConnections": n}));
-            }
-            let mut http = Map::new();
-            if let Some(n) = cb.max_pending {
-                http.insert("http1MaxPendingRequests".into(), json!(n));
-            }
-            if let Some(n) = cb.max_requests {
-                http.insert("http2MaxRequests".into(), json!(n));
-            }
-            if !http.is_empty() {
-                pool.insert("http".into(), Value::Object(http));
-            }
-            if !pool.is_empty() {
-                spec["trafficPolicy"]["connectionPool"] = Value::Object(pool);
-            }
+        let tcp = cb
+            .max_connections
+            .map(|n| istio::TcpPool { max_connections: n });
+        let pool = (tcp.is_some() || http.is_some()).then_some(istio::ConnectionPool { tcp, http });
+        for host in hosts(service) {
             let name = format!("{host}-from-{}", caller.name);
             destination_rules.push(NamedSpec {
                 name,
-                spec: into_object(spec),
+                spec: istio::DestinationRuleSpec {
+                    host,
+                    export_to: here(),
+                    workload_selector: Some(istio::MatchLabels {
+                        match_labels: name_label(&caller.name),
+                    }),
+                    traffic_policy: Some(istio::TrafficPolicy {
+                        tls: Some(mutual_tls()),
+                        outlier_detection: Some(istio::OutlierDetection {
+                            consecutive_5xx_errors: cb.consecutive_errors,
+                            interval: proto_duration(&cb.interval),
+                            base_ejection_time: proto_duration(&cb.ejection),
+                            max_ejection_percent: cb.max_ejection.0.round().to_u32().unwrap_or(50),
+                        }),
+                        connection_pool: pool.clone(),
+                    }),
+                },
             });
         }
     }
 
-    let service_entries: Vec<NamedSpec> = service
+    let service_entries = service
         .externals
         .iter()
         .map(|x| {
@@ -260,45 +297,74 @@ fn istio_values(cx: &EmitContext<'_>, service: &Service, edges: &[EdgePolicy]) -
             };
             NamedSpec {
                 name: format!("{}-{}", service.name, x.name),
-                spec: into_object(json!({
-                    "hosts": [x.host],
-                    "exportTo": ["."],
-                    "location": "MESH_EXTERNAL",
-                    "resolution": "DNS",
-                    "ports": [{"number": x.port, "name": format!("{}-{}", protocol.to_lowercase(), x.port), "protocol": protocol}],
-                })),
+                spec: istio::ServiceEntrySpec {
+                    hosts: vec![x.host.clone()],
+                    export_to: here(),
+                    location: istio::Location::MeshExternal,
+                    resolution: istio::Resolution::Dns,
+                    ports: vec![istio::ServicePort {
+                        number: u32::from(x.port),
+                        name: format!("{}-{}", protocol.to_lowercase(), x.port),
+                        protocol: protocol.to_owned(),
+                    }],
+                },
             }
         })
         .collect();
 
     let (gateway, public_vs) = match (&service.expose, service.expose_port()) {
         (Some(e), Some(p)) => {
-            let mut servers = vec![json!({
-                "port": {"number": 80, "name": "http", "protocol": "HTTP"},
-                "hosts": [e.host],
-            })];
+            let port = |number: u32, name: &str| istio::ServicePort {
+                number,
+                name: name.to_lowercase(),
+                protocol: name.to_owned(),
+            };
+            let mut servers = vec![istio::Server {
+                port: port(80, "HTTP"),
+                hosts: vec![e.host.clone()],
+                tls: None,
+            }];
             if let Some(secret) = &e.tls_secret {
-                servers[0]["tls"] = json!({"httpsRedirect": true});
-                servers.push(json!({
-                    "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
-                    "hosts": [e.host],
-                    "tls": {"mode": "SIMPLE", "credentialName": secret},
-                }));
+                servers[0].tls = Some(istio::ServerTls {
+                    https_redirect: Some(true),
+                    mode: None,
+                    credential_name: None,
+                });
+                servers.push(istio::Server {
+                    port: port(443, "HTTPS"),
+                    hosts: vec![e.host.clone()],
+                    tls: Some(istio::ServerTls {
+                        https_redirect: None,
+                        mode: Some(istio::ServerTlsMode::Simple),
+                        credential_name: Some(secret.clone()),
+                    }),
+                });
             }
-            let gw_name = format!("{}-gateway", service.name);
             (
-                Some(into_object(
-                    json!({"selector": {"istio": "ingressgateway"}, "servers": servers}),
-                )),
-                Some(into_object(json!({
-                    "hosts": [e.host],
-                    "gateways": [gw_name],
-                    "http": [{
-                        "name": "public",
-                        "match": [{"uri": {"prefix": e.path}}],
-                        "route": istio_destinations(service, p.port),
+                Some(istio::GatewaySpec {
+                    selector: istio::Labels::from([(
+                        "istio".to_owned(),
+                        "ingressgateway".to_owned(),
+                    )]),
+                    servers,
+                }),
+                Some(istio::VirtualServiceSpec {
+                    hosts: vec![e.host.clone()],
+                    gateways: vec![format!("{}-gateway", service.name)],
+                    export_to: Vec::new(),
+                    http: vec![istio::HttpRoute {
+                        name: "public".into(),
+                        match_: vec![istio::HttpMatch {
+                            uri: Some(istio::StringMatch::Prefix(e.path.clone())),
+                            source_labels: istio::Labels::new(),
+                            port: None,
+                        }],
+                        route: istio_destinations(service, p.port),
+                        timeout: None,
+                        retries: None,
                     }],
-                }))),
+                    tcp: Vec::new(),
+                }),
             )
         }
         _ => (None, None),
@@ -747,131 +813,137 @@ fn metadata(v: &ChartValues, name: &str, namespace: &str) -> Value {
 /// The mesh objects the chart renders for these values (mirrors istio.yaml.hbs and
 /// linkerd.yaml.hbs).
 #[must_use]
-pub fn render(v: &ChartValues, namespace: &str) -> Vec<Value> {
+pub fn render(v: &ChartValues, namespace: &str) -> Vec<Manifest> {
     let m = &v.mesh;
     let name = v.name.as_str();
-    let sel = &v.selector_labels;
+    let sel: istio::Labels = v
+        .selector_labels
+        .iter()
+        .map(|(k, l)| (k.clone(), l.clone()))
+        .collect();
     let mut out = Vec::new();
+    let meta = |name: &str| object_meta(v, name, namespace);
     match m.provider {
         MeshProvider::Istio => {
-            let mut peer = json!({"selector": {"matchLabels": sel}, "mtls": {"mode": "STRICT"}});
+            use istio::IstioObject as O;
+            let mut out = Vec::new();
             // A published port takes plaintext from clients outside the mesh: PERMISSIVE
             // there, STRICT everywhere else. `portLevelMtls` is keyed by the workload's
             // (container) port and needs a selector
             // (istio.io/latest/docs/reference/config/security/peer_authentication/).
-            if !m.public_ports.is_empty() {
-                let ports: Map<String, Value> = m
-                    .public_ports
-                    .iter()
-                    .map(|p| (p.clone(), json!({"mode": "PERMISSIVE"})))
-                    .collect();
-                peer["portLevelMtls"] = Value::Object(ports);
-            }
-            out.push(json!({
-                "apiVersion": "security.istio.io/v1beta1",
-                "kind": "PeerAuthentication",
-                "metadata": metadata(v, name, namespace),
-                "spec": peer,
-            }));
+            let mode = |mode| istio::PeerMtls { mode };
+            out.push(O::PeerAuthentication(Resource::new(
+                meta(name),
+                istio::PeerAuthenticationSpec {
+                    selector: Some(istio::MatchLabels {
+                        match_labels: sel.clone(),
+                    }),
+                    mtls: mode(istio::MtlsMode::Strict),
+                    port_level_mtls: m
+                        .public_ports
+                        .iter()
+                        .map(|p| (p.clone(), mode(istio::MtlsMode::Permissive)))
+                        .collect(),
+                },
+            )));
             let td = &m.trust_domain;
-            let mut rules: Vec<Value> = m
+            let rule = |principal: Option<String>, ports: &[String]| istio::AuthorizationRule {
+                from: principal
+                    .map(|p| istio::RuleFrom {
+                        source: istio::Source {
+                            principals: vec![p],
+                        },
+                    })
+                    .into_iter()
+                    .collect(),
+                to: vec![istio::RuleTo {
+                    operation: istio::Operation {
+                        ports: ports.to_vec(),
+                    },
+                }],
+            };
+            let mut rules: Vec<istio::AuthorizationRule> = m
                 .callers
                 .iter()
                 .map(|c| {
-                    json!({
-                        "from": [{"source": {"principals": [format!(
-                            "{td}/ns/{namespace}/sa/{}",
-                            c.service_account
-                        )]}}],
-                        "to": [{"operation": {"ports": c.ports}}],
-                    })
+                    rule(
+                        Some(format!("{td}/ns/{namespace}/sa/{}", c.service_account)),
+                        &c.ports,
+                    )
                 })
                 .collect();
             if !m.ingress_ports.is_empty() {
-                rules.push(json!({
-                    "from": [{"source": {"principals": [format!(
+                rules.push(rule(
+                    Some(format!(
                         "{td}/ns/{ISTIO_GATEWAY_NAMESPACE}/sa/{ISTIO_GATEWAY_SERVICE_ACCOUNT}"
-                    )]}}],
-                    "to": [{"operation": {"ports": m.ingress_ports}}],
-                }));
+                    )),
+                    &m.ingress_ports,
+                ));
             }
             // No `from`: any source, authenticated or not, on the published port only
             // ("If not set, any source is allowed", AuthorizationPolicy Rule.from).
             if !m.public_ports.is_empty() {
-                rules.push(json!({"to": [{"operation": {"ports": m.public_ports}}]}));
+                rules.push(rule(None, &m.public_ports));
             }
-            let mut spec = json!({"selector": {"matchLabels": sel}, "action": "ALLOW"});
-            if !rules.is_empty() {
-                spec["rules"] = Value::Array(rules);
-            }
-            out.push(json!({
-                "apiVersion": "security.istio.io/v1beta1",
-                "kind": "AuthorizationPolicy",
-                "metadata": metadata(v, name, namespace),
-                "spec": spec,
-            }));
-            let mut hosts = vec![json!(format!("{ISTIO_GATEWAY_NAMESPACE}/*"))];
+            out.push(O::AuthorizationPolicy(Resource::new(
+                meta(name),
+                istio::AuthorizationPolicySpec {
+                    selector: istio::MatchLabels {
+                        match_labels: sel.clone(),
+                    },
+                    action: istio::AuthorizationAction::Allow,
+                    rules,
+                },
+            )));
+            let mut hosts = vec![format!("{ISTIO_GATEWAY_NAMESPACE}/*")];
             for e in &m.egress {
-                hosts.push(json!(format!("./{e}.{namespace}.svc.cluster.local")));
+                hosts.push(format!("./{e}.{namespace}.svc.cluster.local"));
             }
             for h in &m.external_hosts {
-                hosts.push(json!(format!("./{h}")));
+                hosts.push(format!("./{h}"));
             }
-            out.push(json!({
-                "apiVersion": "networking.istio.io/v1beta1",
-                "kind": "Sidecar",
-                "metadata": metadata(v, name, namespace),
-                "spec": {
-                    "workloadSelector": {"labels": sel},
-                    "egress": [{"hosts": hosts}],
-                    "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"},
+            out.push(O::Sidecar(Resource::new(
+                meta(name),
+                istio::SidecarSpec {
+                    workload_selector: istio::WorkloadSelector { labels: sel },
+                    egress: vec![istio::EgressListener { hosts }],
+                    outbound_traffic_policy: istio::OutboundTrafficPolicy {
+                        mode: istio::OutboundMode::RegistryOnly,
+                    },
                 },
-            }));
-            let Some(istio) = &m.istio else {
-                return out;
-            };
-            if let Some(vs) = istio.virtual_service.as_ref().filter(|o| !o.is_empty()) {
-                out.push(json!({
-                    "apiVersion": "networking.istio.io/v1beta1",
-                    "kind": "VirtualService",
-                    "metadata": metadata(v, name, namespace),
-                    "spec": vs,
-                }));
+            )));
+            if let Some(i) = &m.istio {
+                if let Some(vs) = &i.virtual_service {
+                    out.push(O::VirtualService(Resource::new(meta(name), vs.clone())));
+                }
+                for dr in &i.destination_rules {
+                    out.push(O::DestinationRule(Resource::new(
+                        meta(&dr.name),
+                        dr.spec.clone(),
+                    )));
+                }
+                for se in &i.service_entries {
+                    out.push(O::ServiceEntry(Resource::new(
+                        meta(&se.name),
+                        se.spec.clone(),
+                    )));
+                }
+                if let (Some(gw), Some(vs)) = (&i.gateway, &i.public_virtual_service) {
+                    out.push(O::Gateway(Resource::new(
+                        meta(&format!("{name}-gateway")),
+                        gw.clone(),
+                    )));
+                    out.push(O::VirtualService(Resource::new(
+                        meta(&format!("{name}-public")),
+                        vs.clone(),
+                    )));
+                }
             }
-            for dr in &istio.destination_rules {
-                out.push(json!({
-                    "apiVersion": "networking.istio.io/v1beta1",
-                    "kind": "DestinationRule",
-                    "metadata": metadata(v, &dr.name, namespace),
-                    "spec": dr.spec,
-                }));
-            }
-            for se in &istio.service_entries {
-                out.push(json!({
-                    "apiVersion": "networking.istio.io/v1beta1",
-                    "kind": "ServiceEntry",
-                    "metadata": metadata(v, &se.name, namespace),
-                    "spec": se.spec,
-                }));
-            }
-            if let Some(gw) = istio.gateway.as_ref().filter(|o| !o.is_empty()) {
-                out.push(json!({
-                    "apiVersion": "networking.istio.io/v1beta1",
-                    "kind": "Gateway",
-                    "metadata": metadata(v, &format!("{name}-gateway"), namespace),
-                    "spec": gw,
-                }));
-                out.push(json!({
-                    "apiVersion": "networking.istio.io/v1beta1",
-                    "kind": "VirtualService",
-                    "metadata": metadata(v, &format!("{name}-public"), namespace),
-                    "spec": istio.public_virtual_service,
-                }));
-            }
+            return out.into_iter().map(Manifest::Istio).collect();
         }
         MeshProvider::Linkerd => {
             let Some(l) = &m.linkerd else {
-                return out;
+                return Vec::new();
             };
             for s in &l.servers {
                 out.push(json!({
@@ -934,7 +1006,7 @@ pub fn render(v: &ChartValues, namespace: &str) -> Vec<Value> {
         }
         MeshProvider::None => {}
     }
-    out
+    out.into_iter().map(Manifest::Custom).collect()
 }
 
 /// Annotations on the callee's Service. Linkerd's circuit breaking ("failure accrual") is

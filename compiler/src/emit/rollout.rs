@@ -191,9 +191,8 @@ fn istio_route_names(cx: &EmitContext<'_>, service: &Service) -> Vec<String> {
     let mesh_values = super::mesh::values(cx, service);
     let vs = mesh_values.istio.and_then(|i| i.virtual_service);
     vs.iter()
-        .filter_map(|vs| vs.get("http")?.as_array())
-        .flatten()
-        .filter_map(|r| r["name"].as_str().map(str::to_owned))
+        .flat_map(|vs| &vs.http)
+        .map(|r| r.name.clone())
         .collect()
 }
 

@@ -7,6 +7,7 @@
 //! in `stdlib/helm/` object for object; the conformance tests render the chart with the
 //! real Helm SDK and compare.
 
+pub mod crd;
 pub mod render;
 pub mod values;
 

@@ -7,8 +7,8 @@
 //! fields alphabetically, labels and annotations sorted), which Helm's order need not
 //! match: the conformance tests compare objects, not text. The pieces the values carry as
 //! plain objects (probes, security contexts, NetworkPolicy rules, ...) are read into their
-//! types here. Custom resources (Argo Rollouts, the Prometheus Operator's PodMonitor, the
-//! mesh's objects) are not Kubernetes' and stay JSON until they have types of their own.
+//! types here. Custom resources have types of their own in [`super::crd`] (Istio's), or
+//! stay JSON until they do (Argo Rollouts, the Prometheus Operator's PodMonitor, Linkerd).
 
 use std::collections::BTreeMap;
 
@@ -41,6 +41,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::crd::istio::IstioObject;
 use super::values::{
     AppProtocol, ChartValues, ConcurrencyPolicy, ContainerEnvValues, ContainerValues, EnvValues,
     Object, PortValues, PublicServiceType, PullPolicy, ResourceList, ResourcesValues, Retention,
@@ -64,7 +65,9 @@ pub enum Manifest {
     PodDisruptionBudget(PodDisruptionBudget),
     NetworkPolicy(NetworkPolicy),
     Ingress(Ingress),
-    /// A custom resource (Argo Rollouts, the Prometheus Operator, the mesh).
+    Istio(IstioObject),
+    /// A custom resource without a type yet (Argo Rollouts, the Prometheus Operator,
+    /// Linkerd).
     Custom(Value),
 }
 
@@ -95,7 +98,8 @@ fn match_labels(selector: &StringMap) -> LabelSelector {
 
 /// `nestio.metadata`: name, namespace, labels and annotations (always written, `{}` for
 /// none, as the template writes them).
-fn metadata(v: &ChartValues, name: &str, namespace: &str) -> ObjectMeta {
+#[must_use]
+pub fn object_meta(v: &ChartValues, name: &str, namespace: &str) -> ObjectMeta {
     ObjectMeta {
         name: Some(name.to_owned()),
         namespace: Some(namespace.to_owned()),
@@ -205,7 +209,7 @@ fn claim_spec(size: &str) -> PersistentVolumeClaimSpec {
 /// builder).
 pub fn render(v: &ChartValues, namespace: &str) -> Result<Vec<Manifest>, Diagnostic> {
     let mut out = Vec::new();
-    let meta = metadata(v, &v.name, namespace);
+    let meta = object_meta(v, &v.name, namespace);
     let selector = &v.selector_labels;
     let scheduled = !v.schedule.is_empty();
     out.push(Manifest::ServiceAccount(ServiceAccount {
@@ -550,11 +554,7 @@ pub fn render(v: &ChartValues, namespace: &str) -> Result<Vec<Manifest>, Diagnos
             ..Ingress::default()
         }));
     }
-    out.extend(
-        crate::emit::mesh::render(v, namespace)
-            .into_iter()
-            .map(Manifest::Custom),
-    );
+    out.extend(crate::emit::mesh::render(v, namespace));
     Ok(out)
 }
 

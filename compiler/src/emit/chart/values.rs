@@ -13,6 +13,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::crd::istio;
+
 /// Labels and annotations, in the order they are written.
 pub type StringMap = IndexMap<String, String>;
 
@@ -483,15 +485,15 @@ pub struct MeshCaller {
 #[serde(rename_all = "camelCase")]
 pub struct IstioValues {
     #[serde(default)]
-    pub virtual_service: Option<Object>,
+    pub virtual_service: Option<istio::VirtualServiceSpec>,
     #[serde(default)]
-    pub public_virtual_service: Option<Object>,
+    pub public_virtual_service: Option<istio::VirtualServiceSpec>,
     #[serde(default)]
-    pub gateway: Option<Object>,
+    pub gateway: Option<istio::GatewaySpec>,
     #[serde(default)]
-    pub destination_rules: Vec<NamedSpec>,
+    pub destination_rules: Vec<NamedSpec<istio::DestinationRuleSpec>>,
     #[serde(default)]
-    pub service_entries: Vec<NamedSpec>,
+    pub service_entries: Vec<NamedSpec<istio::ServiceEntrySpec>>,
 }
 
 /// Linkerd's objects of the service (written under `mesh "linkerd"` only).
@@ -540,9 +542,9 @@ mod empty_as_none {
 
 /// An object of the mesh by its name and spec.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NamedSpec {
+pub struct NamedSpec<S = Object> {
     pub name: String,
-    pub spec: Object,
+    pub spec: S,
 }
 
 /// A Server's callers: a MeshTLSAuthentication of their identities and the
