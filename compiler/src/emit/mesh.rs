@@ -19,14 +19,13 @@
 use std::collections::BTreeMap;
 
 use rust_decimal::prelude::ToPrimitive;
-use serde_json::{Map, Value, json};
 
 use super::EmitContext;
-use super::chart::crd::{Resource, istio};
+use super::chart::crd::{Resource, gateway, istio, linkerd};
 use super::chart::render::{Manifest, object_meta};
 use super::chart::values::{
     ChartValues, IstioValues, LinkerdAuthorization, LinkerdRoute, LinkerdValues, MeshCaller,
-    MeshProvider, MeshValues, NamedSpec, StringMap, into_object,
+    MeshProvider, MeshValues, NamedSpec, RouteSpec, StringMap,
 };
 use crate::model::values::Duration;
 use crate::model::{Mesh, ProbeKind, Protocol, RolloutKind, Service};
@@ -100,8 +99,14 @@ pub fn linkerd_route_policy(edges: &[&EdgePolicy]) -> (Option<Duration>, u32) {
     (timeout, retries)
 }
 
-fn selector(service: &Service) -> Value {
-    json!({"app.kubernetes.io/name": service.name, "app.kubernetes.io/instance": service.name})
+fn selector(service: &Service) -> StringMap {
+    StringMap::from([
+        ("app.kubernetes.io/name".to_owned(), service.name.clone()),
+        (
+            "app.kubernetes.io/instance".to_owned(),
+            service.name.clone(),
+        ),
+    ])
 }
 
 fn canary(service: &Service) -> bool {
@@ -412,22 +417,23 @@ pub fn port_probes(service: &Service) -> Vec<PortProbes> {
 /// `opaque` (linkerd2 policy-controller/grpc/src/inbound.rs L186-217). A gRPC probe needs
 /// routes of its own ([`probe_routes`]); beside an HTTP probe on the same port, in their
 /// HTTPRoute form, which the HTTP probe's path joins.
-fn linkerd_protocol(port: Protocol, probes: PortProbes) -> &'static str {
+fn linkerd_protocol(port: Protocol, probes: PortProbes) -> linkerd::ProxyProtocol {
+    use linkerd::ProxyProtocol as P;
     match (port, probes.http, probes.grpc) {
-        (Protocol::Grpc, false, true) => "gRPC",
+        (Protocol::Grpc, false, true) => P::Grpc,
         // The kubelet's `httpGet` is plain HTTP/1.1, and a Server declared `HTTP/2` (or
         // `gRPC`) makes the proxy skip detection and serve HTTP/2 only (linkerd2-proxy
         // app/inbound/src/detect.rs, `push_detect_http`): detection serves the probe as
         // HTTP/1 and the application's gRPC as HTTP/2.
-        (Protocol::Grpc, true, _) => "unknown",
+        (Protocol::Grpc, true, _) => P::Unknown,
         // A port that answers HTTP (or gRPC) probes but is declared `tcp` or `http` may
         // carry more than one protocol: detection serves both.
         (Protocol::Tcp, true, _) | (Protocol::Tcp, _, true) | (Protocol::Http, _, true) => {
-            "unknown"
+            P::Unknown
         }
-        (Protocol::Http, _, _) => "HTTP/1",
-        (Protocol::Grpc, _, _) => "gRPC",
-        (Protocol::Tcp, _, _) => "opaque",
+        (Protocol::Http, _, _) => P::Http1,
+        (Protocol::Grpc, _, _) => P::Grpc,
+        (Protocol::Tcp, _, _) => P::Opaque,
     }
 }
 
@@ -441,33 +447,61 @@ pub const LINKERD_PROBE_NETWORKS: [&str; 2] = ["0.0.0.0/0", "::/0"];
 pub const GRPC_HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 pub const GRPC_HEALTH_METHOD: &str = "Check";
 
-fn server_ref(name: &str) -> Value {
-    json!([{"group": "policy.linkerd.io", "kind": "Server", "name": name}])
+fn server_ref(name: &str) -> Vec<gateway::ParentRef> {
+    vec![gateway::ParentRef {
+        group: "policy.linkerd.io".into(),
+        kind: "Server".into(),
+        name: name.to_owned(),
+        port: None,
+    }]
 }
 
-fn network_authorization(name: &str, target: (&str, &str), authentication: &str) -> NamedSpec {
+fn network_authorization(
+    name: &str,
+    target: (&str, &str),
+    authentication: &str,
+) -> NamedSpec<linkerd::AuthorizationPolicySpec> {
     NamedSpec {
         name: name.to_owned(),
-        spec: into_object(json!({
-            "targetRef": {"group": "gateway.networking.k8s.io", "kind": target.0, "name": target.1},
-            "requiredAuthenticationRefs": [{
-                "group": "policy.linkerd.io",
-                "kind": "NetworkAuthentication",
-                "name": authentication,
-            }],
-        })),
+        spec: linkerd::AuthorizationPolicySpec {
+            target_ref: linkerd::ObjectRef::new("gateway.networking.k8s.io", target.0, target.1),
+            required_authentication_refs: vec![linkerd::ObjectRef::new(
+                "policy.linkerd.io",
+                "NetworkAuthentication",
+                authentication,
+            )],
+        },
     }
 }
 
-/// A Gateway API route of a Linkerd Server, without annotations.
-fn server_route(name: &str, kind: &str, server: &str, rules: Value) -> LinkerdRoute {
+/// A route of a Linkerd Server, without annotations.
+fn server_route(name: &str, spec: RouteSpec) -> LinkerdRoute {
     LinkerdRoute {
         name: name.to_owned(),
-        api_version: "gateway.networking.k8s.io/v1".into(),
-        kind: kind.to_owned(),
         annotations: StringMap::new(),
-        spec: into_object(json!({"parentRefs": server_ref(server), "rules": rules})),
+        spec,
     }
+}
+
+fn http_match(
+    type_: gateway::PathMatchType,
+    path: &str,
+    method: Option<gateway::HttpMethod>,
+) -> gateway::HttpRouteMatch {
+    gateway::HttpRouteMatch {
+        path: gateway::PathMatch {
+            type_,
+            value: path.to_owned(),
+        },
+        method,
+    }
+}
+
+fn http_rules(matches: Vec<gateway::HttpRouteMatch>) -> Vec<gateway::HttpRouteRule> {
+    vec![gateway::HttpRouteRule {
+        matches,
+        backend_refs: Vec::new(),
+    }]
 }
 
 /// The routes that let the kubelet's gRPC probe through a `deny` Server, and nothing
@@ -486,45 +520,94 @@ fn probe_routes(
     service: &str,
     port: &str,
     server: &str,
-    protocol: &str,
+    protocol: linkerd::ProxyProtocol,
     http_paths: &[String],
-) -> (Vec<LinkerdRoute>, NamedSpec) {
+) -> (
+    Vec<LinkerdRoute>,
+    NamedSpec<linkerd::AuthorizationPolicySpec>,
+) {
+    use gateway::{HttpMethod, PathMatchType};
     let probe = format!("{service}-{port}-grpc-health-probe");
     let catch_all = format!("{service}-{port}-inbound-default");
-    let (kind, probe_rules, all_rules) = if protocol == "gRPC" {
+    let (probe_spec, all_spec) = if protocol == linkerd::ProxyProtocol::Grpc {
+        let grpc = |rules| {
+            RouteSpec::Grpc(gateway::GrpcRouteSpec {
+                parent_refs: server_ref(server),
+                rules,
+            })
+        };
         (
-            "GRPCRoute",
-            json!([{"matches": [{"method": {
-                "type": "Exact",
-                "service": GRPC_HEALTH_SERVICE,
-                "method": GRPC_HEALTH_METHOD,
-            }}]}]),
-            json!([{}]),
+            grpc(vec![gateway::GrpcRouteRule {
+                matches: vec![gateway::GrpcRouteMatch {
+                    method: gateway::GrpcMethodMatch {
+                        type_: gateway::GrpcMethodMatchType::Exact,
+                        service: GRPC_HEALTH_SERVICE.into(),
+                        method: GRPC_HEALTH_METHOD.into(),
+                    },
+                }],
+                backend_refs: Vec::new(),
+            }]),
+            grpc(vec![gateway::GrpcRouteRule {
+                matches: Vec::new(),
+                backend_refs: Vec::new(),
+            }]),
         )
     } else {
         // Detected HTTP/2 on a Server that is not `gRPC` takes HTTPRoutes: the gRPC call
         // is a POST to `/<service>/<method>`.
-        let mut matches = vec![json!({
-            "path": {"type": "Exact", "value": format!("/{GRPC_HEALTH_SERVICE}/{GRPC_HEALTH_METHOD}")},
-            "method": "POST",
-        })];
+        let http = |rules| {
+            RouteSpec::Http(gateway::HttpRouteSpec {
+                parent_refs: server_ref(server),
+                rules,
+            })
+        };
+        let mut matches = vec![http_match(
+            PathMatchType::Exact,
+            &format!("/{GRPC_HEALTH_SERVICE}/{GRPC_HEALTH_METHOD}"),
+            Some(HttpMethod::Post),
+        )];
         for path in http_paths {
-            matches.push(json!({"path": {"type": "Exact", "value": path}, "method": "GET"}));
+            matches.push(http_match(
+                PathMatchType::Exact,
+                path,
+                Some(HttpMethod::Get),
+            ));
         }
         (
-            "HTTPRoute",
-            json!([{"matches": matches}]),
-            json!([{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}]}]),
+            http(http_rules(matches)),
+            http(http_rules(vec![http_match(
+                PathMatchType::PathPrefix,
+                "/",
+                None,
+            )])),
         )
     };
+    let kind = probe_spec.kind();
     (
         vec![
-            server_route(&probe, kind, server, probe_rules),
-            server_route(&catch_all, kind, server, all_rules),
+            server_route(&probe, probe_spec),
+            server_route(&catch_all, all_spec),
         ],
         network_authorization(&probe, (kind, &probe), &format!("{service}-kubelet")),
     )
 }
+
+fn server(service: &Service, port: &str, protocol: linkerd::ProxyProtocol) -> linkerd::ServerSpec {
+    linkerd::ServerSpec {
+        pod_selector: linkerd::PodSelector {
+            match_labels: selector(service),
+        },
+        port: port.to_owned(),
+        proxy_protocol: protocol,
+        access_policy: "deny".into(),
+    }
+}
+
+type AdminPolicy = (
+    NamedSpec<linkerd::ServerSpec>,
+    Vec<LinkerdRoute>,
+    Vec<NamedSpec<linkerd::AuthorizationPolicySpec>>,
+);
 
 /// Prometheus scrapes each proxy's `/metrics` on its admin port, and under `deny` the
 /// admin server enforces policy too (linkerd2-proxy linkerd/app/admin/src/stack.rs
@@ -534,31 +617,36 @@ fn probe_routes(
 /// meshed, so it has no identity, and the NetworkPolicy admits the admin port from the
 /// monitoring namespace only. The proxy's own `/live` and `/ready` probes get a route
 /// too, since attaching any route drops the probe route Linkerd synthesizes.
-fn admin_policy(svc: &Service) -> (NamedSpec, Vec<LinkerdRoute>, Vec<NamedSpec>) {
+fn admin_policy(svc: &Service) -> AdminPolicy {
     let service = svc.name.as_str();
-    let server = format!("{service}-linkerd-proxy-admin");
+    let server_name = format!("{service}-linkerd-proxy-admin");
     let probes = format!("{service}-linkerd-proxy-probes");
     let metrics = format!("{service}-linkerd-proxy-metrics");
     let get = |paths: &[&str]| {
-        json!([{"matches": paths.iter().map(|p| json!({
-            "path": {"type": "Exact", "value": p},
-            "method": "GET",
-        })).collect::<Vec<_>>()}])
+        RouteSpec::Http(gateway::HttpRouteSpec {
+            parent_refs: server_ref(&server_name),
+            rules: http_rules(
+                paths
+                    .iter()
+                    .map(|p| {
+                        http_match(
+                            gateway::PathMatchType::Exact,
+                            p,
+                            Some(gateway::HttpMethod::Get),
+                        )
+                    })
+                    .collect(),
+            ),
+        })
     };
-    let route = |name: &str, rules: Value| server_route(name, "HTTPRoute", &server, rules);
     (
         NamedSpec {
-            name: server.clone(),
-            spec: into_object(json!({
-                "podSelector": {"matchLabels": selector(svc)},
-                "port": "linkerd-admin",
-                "proxyProtocol": "HTTP/1",
-                "accessPolicy": "deny",
-            })),
+            name: server_name.clone(),
+            spec: server(svc, "linkerd-admin", linkerd::ProxyProtocol::Http1),
         },
         vec![
-            route(&probes, get(&["/live", "/ready"])),
-            route(&metrics, get(&["/metrics"])),
+            server_route(&probes, get(&["/live", "/ready"])),
+            server_route(&metrics, get(&["/metrics"])),
         ],
         vec![
             network_authorization(
@@ -575,36 +663,48 @@ fn admin_policy(svc: &Service) -> (NamedSpec, Vec<LinkerdRoute>, Vec<NamedSpec>)
     )
 }
 
+fn networks(cidrs: &[&str]) -> linkerd::NetworkAuthenticationSpec {
+    linkerd::NetworkAuthenticationSpec {
+        networks: cidrs
+            .iter()
+            .map(|c| linkerd::Network {
+                cidr: (*c).to_owned(),
+            })
+            .collect(),
+    }
+}
+
 /// The Linkerd side of a published port (`expose node-port=`/`load-balancer=`): its
 /// clients are outside the mesh and have no identity, so the port's Server admits them by
 /// network, from every address (the Server keeps `accessPolicy: deny` for its other
 /// clients, and the service's other ports are untouched). The NetworkAuthentication is
 /// the one Linkerd's inbound policy matches unauthenticated connections against
 /// (linkerd2 policy-controller: `NetworkAuthentication` networks, any client IP).
-fn linkerd_public(service: &Service) -> Option<(NamedSpec, NamedSpec)> {
+fn linkerd_public(
+    service: &Service,
+) -> Option<(
+    NamedSpec<linkerd::NetworkAuthenticationSpec>,
+    NamedSpec<linkerd::AuthorizationPolicySpec>,
+)> {
     service.publish.as_ref()?;
     let port = service.publish_port()?;
     let auth = format!("{}-public", service.name);
-    let networks: Vec<Value> = super::chart::ANYWHERE
-        .iter()
-        .map(|n| json!({"cidr": n}))
-        .collect();
     let server = format!("{}-{}", service.name, port.name);
     Some((
         NamedSpec {
             name: auth.clone(),
-            spec: into_object(json!({"networks": networks})),
+            spec: networks(&super::chart::ANYWHERE),
         },
         NamedSpec {
             name: format!("{}-public", server),
-            spec: into_object(json!({
-                "targetRef": {"group": "policy.linkerd.io", "kind": "Server", "name": server},
-                "requiredAuthenticationRefs": [{
-                    "group": "policy.linkerd.io",
-                    "kind": "NetworkAuthentication",
-                    "name": auth,
-                }],
-            })),
+            spec: linkerd::AuthorizationPolicySpec {
+                target_ref: linkerd::ObjectRef::new("policy.linkerd.io", "Server", &server),
+                required_authentication_refs: vec![linkerd::ObjectRef::new(
+                    "policy.linkerd.io",
+                    "NetworkAuthentication",
+                    &auth,
+                )],
+            },
         },
     ))
 }
@@ -620,17 +720,12 @@ fn linkerd_values(
     let mut policies = Vec::new();
     let probed = port_probes(service);
     for (i, p) in service.ports.iter().enumerate() {
-        let server = format!("{}-{}", service.name, p.name);
+        let server_name = format!("{}-{}", service.name, p.name);
         let probes = probed.get(i).copied().unwrap_or_default();
         let proxy_protocol = linkerd_protocol(p.protocol, probes);
         servers.push(NamedSpec {
-            name: server.clone(),
-            spec: into_object(json!({
-                "podSelector": {"matchLabels": selector(service)},
-                "port": p.name,
-                "proxyProtocol": proxy_protocol,
-                "accessPolicy": "deny",
-            })),
+            name: server_name.clone(),
+            spec: server(service, &p.name, proxy_protocol),
         });
         if probes.grpc {
             let mut http_paths: Vec<String> = service
@@ -640,23 +735,36 @@ fn linkerd_values(
                 .collect();
             http_paths.sort();
             http_paths.dedup();
-            let (r, policy) =
-                probe_routes(&service.name, &p.name, &server, proxy_protocol, &http_paths);
+            let (r, policy) = probe_routes(
+                &service.name,
+                &p.name,
+                &server_name,
+                proxy_protocol,
+                &http_paths,
+            );
             routes.extend(r);
             policies.push(policy);
         }
         let callers: Vec<&EdgePolicy> = edges.iter().filter(|e| e.port == p.port).collect();
-        let mut identities: Vec<Map<String, Value>> = callers
+        let mut identities: Vec<linkerd::IdentityRef> = callers
             .iter()
-            .map(|e| into_object(json!({"kind": "ServiceAccount", "name": e.caller})))
+            .map(|e| linkerd::IdentityRef {
+                kind: "ServiceAccount".into(),
+                name: e.caller.clone(),
+                namespace: None,
+            })
             .collect();
         identities.dedup();
         if exposed_port == Some(p.port) {
-            identities.push(into_object(json!({"kind": "ServiceAccount", "name": NGINX_SERVICE_ACCOUNT, "namespace": NGINX_NAMESPACE})));
+            identities.push(linkerd::IdentityRef {
+                kind: "ServiceAccount".into(),
+                name: NGINX_SERVICE_ACCOUNT.into(),
+                namespace: Some(NGINX_NAMESPACE.into()),
+            });
         }
         if !identities.is_empty() {
             authorizations.push(LinkerdAuthorization {
-                name: server,
+                name: server_name,
                 identity_refs: identities,
             });
         }
@@ -686,50 +794,54 @@ fn linkerd_values(
                 annotations.insert("retry.linkerd.io/timeout".into(), t.single_unit());
             }
         }
-        let backends = if canary(service) {
-            json!([
-                {"name": service.name, "port": p.port, "weight": 100},
-                {"name": format!("{}-canary", service.name), "port": p.port, "weight": 0},
-            ])
+        let port = u32::from(p.port);
+        let backend = |name: String, weight| gateway::BackendRef { name, port, weight };
+        let backend_refs = if canary(service) {
+            vec![
+                backend(service.name.clone(), Some(100)),
+                backend(format!("{}-canary", service.name), Some(0)),
+            ]
         } else {
-            json!([{"name": service.name, "port": p.port}])
+            vec![backend(service.name.clone(), None)]
         };
-        let parent =
-            json!([{"name": service.name, "kind": "Service", "group": "core", "port": p.port}]);
-        let (api_version, kind, rules) = if p.protocol == Protocol::Grpc {
-            (
-                "gateway.networking.k8s.io/v1",
-                "GRPCRoute",
-                json!([{"backendRefs": backends}]),
-            )
+        let parent_refs = vec![gateway::ParentRef {
+            group: "core".into(),
+            kind: "Service".into(),
+            name: service.name.clone(),
+            port: Some(port),
+        }];
+        let spec = if p.protocol == Protocol::Grpc {
+            RouteSpec::Grpc(gateway::GrpcRouteSpec {
+                parent_refs,
+                rules: vec![gateway::GrpcRouteRule {
+                    matches: Vec::new(),
+                    backend_refs,
+                }],
+            })
         } else {
-            (
-                "gateway.networking.k8s.io/v1",
-                "HTTPRoute",
-                json!([{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}], "backendRefs": backends}]),
-            )
+            RouteSpec::Http(gateway::HttpRouteSpec {
+                parent_refs,
+                rules: vec![gateway::HttpRouteRule {
+                    matches: vec![http_match(gateway::PathMatchType::PathPrefix, "/", None)],
+                    backend_refs,
+                }],
+            })
         };
         routes.push(LinkerdRoute {
             name: format!("{}-{}", service.name, p.name),
-            api_version: api_version.to_owned(),
-            kind: kind.to_owned(),
             annotations,
-            spec: into_object(json!({"parentRefs": parent, "rules": rules})),
+            spec,
         });
     }
     let (admin, admin_routes, admin_policies) = admin_policy(service);
     servers.push(admin);
     routes.extend(admin_routes);
     policies.extend(admin_policies);
-    let networks: Vec<Value> = LINKERD_PROBE_NETWORKS
-        .iter()
-        .map(|n| json!({"cidr": n}))
-        .collect();
-    let mut network_authentications: Vec<NamedSpec> = ["kubelet", "prometheus"]
+    let mut network_authentications: Vec<_> = ["kubelet", "prometheus"]
         .into_iter()
         .map(|who| NamedSpec {
             name: format!("{}-{who}", service.name),
-            spec: into_object(json!({"networks": networks})),
+            spec: networks(&LINKERD_PROBE_NETWORKS),
         })
         .collect();
     if let Some((auth, policy)) = linkerd_public(service) {
@@ -801,15 +913,6 @@ pub fn values(cx: &EmitContext<'_>, service: &Service) -> MeshValues {
     }
 }
 
-fn metadata(v: &ChartValues, name: &str, namespace: &str) -> Value {
-    json!({
-        "name": name,
-        "namespace": namespace,
-        "labels": v.labels,
-        "annotations": v.annotations,
-    })
-}
-
 /// The mesh objects the chart renders for these values (mirrors istio.yaml.hbs and
 /// linkerd.yaml.hbs).
 #[must_use]
@@ -821,7 +924,6 @@ pub fn render(v: &ChartValues, namespace: &str) -> Vec<Manifest> {
         .iter()
         .map(|(k, l)| (k.clone(), l.clone()))
         .collect();
-    let mut out = Vec::new();
     let meta = |name: &str| object_meta(v, name, namespace);
     match m.provider {
         MeshProvider::Istio => {
@@ -939,74 +1041,64 @@ pub fn render(v: &ChartValues, namespace: &str) -> Vec<Manifest> {
                     )));
                 }
             }
-            return out.into_iter().map(Manifest::Istio).collect();
+            out.into_iter().map(Manifest::Istio).collect()
         }
         MeshProvider::Linkerd => {
+            use linkerd::LinkerdObject as O;
             let Some(l) = &m.linkerd else {
                 return Vec::new();
             };
+            let mut out = Vec::new();
             for s in &l.servers {
-                out.push(json!({
-                    "apiVersion": "policy.linkerd.io/v1beta3",
-                    "kind": "Server",
-                    "metadata": metadata(v, &s.name, namespace),
-                    "spec": s.spec,
-                }));
+                out.push(O::Server(Resource::new(meta(&s.name), s.spec.clone())));
             }
             for a in &l.authorizations {
-                out.push(json!({
-                    "apiVersion": "policy.linkerd.io/v1alpha1",
-                    "kind": "MeshTLSAuthentication",
-                    "metadata": metadata(v, &a.name, namespace),
-                    "spec": {"identityRefs": a.identity_refs},
-                }));
-                out.push(json!({
-                    "apiVersion": "policy.linkerd.io/v1alpha1",
-                    "kind": "AuthorizationPolicy",
-                    "metadata": metadata(v, &a.name, namespace),
-                    "spec": {
-                        "targetRef": {"group": "policy.linkerd.io", "kind": "Server", "name": a.name},
-                        "requiredAuthenticationRefs": [{
-                            "group": "policy.linkerd.io",
-                            "kind": "MeshTLSAuthentication",
-                            "name": a.name,
-                        }],
+                out.push(O::MeshTlsAuthentication(Resource::new(
+                    meta(&a.name),
+                    linkerd::MeshTlsAuthenticationSpec {
+                        identity_refs: a.identity_refs.clone(),
                     },
-                }));
+                )));
+                out.push(O::AuthorizationPolicy(Resource::new(
+                    meta(&a.name),
+                    linkerd::AuthorizationPolicySpec {
+                        target_ref: linkerd::ObjectRef::new("policy.linkerd.io", "Server", &a.name),
+                        required_authentication_refs: vec![linkerd::ObjectRef::new(
+                            "policy.linkerd.io",
+                            "MeshTLSAuthentication",
+                            &a.name,
+                        )],
+                    },
+                )));
             }
             for n in &l.network_authentications {
-                out.push(json!({
-                    "apiVersion": "policy.linkerd.io/v1alpha1",
-                    "kind": "NetworkAuthentication",
-                    "metadata": metadata(v, &n.name, namespace),
-                    "spec": n.spec,
-                }));
+                out.push(O::NetworkAuthentication(Resource::new(
+                    meta(&n.name),
+                    n.spec.clone(),
+                )));
             }
             for a in &l.authorization_policies {
-                out.push(json!({
-                    "apiVersion": "policy.linkerd.io/v1alpha1",
-                    "kind": "AuthorizationPolicy",
-                    "metadata": metadata(v, &a.name, namespace),
-                    "spec": a.spec,
-                }));
+                out.push(O::AuthorizationPolicy(Resource::new(
+                    meta(&a.name),
+                    a.spec.clone(),
+                )));
             }
             for r in &l.routes {
-                let mut meta = metadata(v, &r.name, namespace);
+                let mut metadata = meta(&r.name);
                 // The route's own annotations after the service's (`merge` in the template).
-                let mut annotations = v.annotations.clone();
-                annotations.extend(r.annotations.iter().map(|(k, a)| (k.clone(), a.clone())));
-                meta["annotations"] = json!(annotations);
-                out.push(json!({
-                    "apiVersion": r.api_version,
-                    "kind": r.kind,
-                    "metadata": meta,
-                    "spec": r.spec,
-                }));
+                metadata
+                    .annotations
+                    .get_or_insert_default()
+                    .extend(r.annotations.iter().map(|(k, a)| (k.clone(), a.clone())));
+                out.push(match &r.spec {
+                    RouteSpec::Http(spec) => O::HttpRoute(Resource::new(metadata, spec.clone())),
+                    RouteSpec::Grpc(spec) => O::GrpcRoute(Resource::new(metadata, spec.clone())),
+                });
             }
+            out.into_iter().map(Manifest::Linkerd).collect()
         }
-        MeshProvider::None => {}
+        MeshProvider::None => Vec::new(),
     }
-    out.into_iter().map(Manifest::Custom).collect()
 }
 
 /// Annotations on the callee's Service. Linkerd's circuit breaking ("failure accrual") is

@@ -7,8 +7,8 @@
 //! fields alphabetically, labels and annotations sorted), which Helm's order need not
 //! match: the conformance tests compare objects, not text. The pieces the values carry as
 //! plain objects (probes, security contexts, NetworkPolicy rules, ...) are read into their
-//! types here. Custom resources have types of their own in [`super::crd`] (Istio's), or
-//! stay JSON until they do (Argo Rollouts, the Prometheus Operator's PodMonitor, Linkerd).
+//! types here. Custom resources have types of their own in [`super::crd`] (Istio's, Linkerd's), or
+//! stay JSON until they do (Argo Rollouts, the Prometheus Operator's PodMonitor).
 
 use std::collections::BTreeMap;
 
@@ -42,6 +42,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::crd::istio::IstioObject;
+use super::crd::linkerd::LinkerdObject;
 use super::values::{
     AppProtocol, ChartValues, ConcurrencyPolicy, ContainerEnvValues, ContainerValues, EnvValues,
     Object, PortValues, PublicServiceType, PullPolicy, ResourceList, ResourcesValues, Retention,
@@ -66,8 +67,8 @@ pub enum Manifest {
     NetworkPolicy(NetworkPolicy),
     Ingress(Ingress),
     Istio(IstioObject),
-    /// A custom resource without a type yet (Argo Rollouts, the Prometheus Operator,
-    /// Linkerd).
+    Linkerd(LinkerdObject),
+    /// A custom resource without a type yet (Argo Rollouts, the Prometheus Operator).
     Custom(Value),
 }
 

@@ -13,7 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::crd::istio;
+use super::crd::{Spec, gateway, istio, linkerd};
 
 /// Labels and annotations, in the order they are written.
 pub type StringMap = IndexMap<String, String>;
@@ -501,15 +501,15 @@ pub struct IstioValues {
 #[serde(rename_all = "camelCase")]
 pub struct LinkerdValues {
     #[serde(default)]
-    pub servers: Vec<NamedSpec>,
+    pub servers: Vec<NamedSpec<linkerd::ServerSpec>>,
     #[serde(default)]
     pub authorizations: Vec<LinkerdAuthorization>,
     #[serde(default)]
     pub routes: Vec<LinkerdRoute>,
     #[serde(default)]
-    pub network_authentications: Vec<NamedSpec>,
+    pub network_authentications: Vec<NamedSpec<linkerd::NetworkAuthenticationSpec>>,
     #[serde(default)]
-    pub authorization_policies: Vec<NamedSpec>,
+    pub authorization_policies: Vec<NamedSpec<linkerd::AuthorizationPolicySpec>>,
 }
 
 /// `{}` for `None`: the values of the mesh the project does not use are an empty object.
@@ -553,18 +553,85 @@ pub struct NamedSpec<S = Object> {
 #[serde(rename_all = "camelCase")]
 pub struct LinkerdAuthorization {
     pub name: String,
-    pub identity_refs: Vec<Object>,
+    pub identity_refs: Vec<linkerd::IdentityRef>,
 }
 
-/// A Gateway API route (HTTPRoute, GRPCRoute) and Linkerd's annotations on it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// A Gateway API route (HTTPRoute, GRPCRoute) and Linkerd's annotations on it. In the
+/// values as `name`, `apiVersion`, `kind`, `annotations`, `spec`: the template writes the
+/// kind it is given.
+#[derive(Debug, Clone, PartialEq)]
 pub struct LinkerdRoute {
     pub name: String,
-    pub api_version: String,
-    pub kind: String,
     pub annotations: StringMap,
-    pub spec: Object,
+    pub spec: RouteSpec,
+}
+
+/// A route's spec, by kind.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum RouteSpec {
+    Http(gateway::HttpRouteSpec),
+    Grpc(gateway::GrpcRouteSpec),
+}
+
+impl RouteSpec {
+    #[must_use]
+    pub fn api_version(&self) -> &'static str {
+        match self {
+            RouteSpec::Http(_) => gateway::HttpRouteSpec::API_VERSION,
+            RouteSpec::Grpc(_) => gateway::GrpcRouteSpec::API_VERSION,
+        }
+    }
+
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RouteSpec::Http(_) => gateway::HttpRouteSpec::KIND,
+            RouteSpec::Grpc(_) => gateway::GrpcRouteSpec::KIND,
+        }
+    }
+}
+
+/// [`LinkerdRoute`] as the values hold it.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RouteValues<S> {
+    name: String,
+    api_version: String,
+    kind: String,
+    annotations: StringMap,
+    spec: S,
+}
+
+impl Serialize for LinkerdRoute {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        RouteValues {
+            name: self.name.clone(),
+            api_version: self.spec.api_version().to_owned(),
+            kind: self.spec.kind().to_owned(),
+            annotations: self.annotations.clone(),
+            spec: &self.spec,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for LinkerdRoute {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let r = RouteValues::<Value>::deserialize(d)?;
+        let spec = match r.kind.as_str() {
+            "HTTPRoute" => serde_json::from_value(r.spec).map(RouteSpec::Http),
+            "GRPCRoute" => serde_json::from_value(r.spec).map(RouteSpec::Grpc),
+            other => return Err(D::Error::custom(format!("no route kind `{other}`"))),
+        }
+        .map_err(D::Error::custom)?;
+        Ok(LinkerdRoute {
+            name: r.name,
+            annotations: r.annotations,
+            spec,
+        })
+    }
 }
 
 /// The object a `json!({...})` literal builds (anything else is no object: empty).

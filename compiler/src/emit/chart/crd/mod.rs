@@ -8,7 +8,9 @@
 //! Field order is the order the keys are written in (the chart values carry the mesh's
 //! specs, so it is also their order in `values.yaml`).
 
+pub mod gateway;
 pub mod istio;
+pub mod linkerd;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use schemars::JsonSchema;
@@ -99,5 +101,11 @@ pub fn spec_schemas() -> Vec<SpecSchema> {
         SpecSchema::of::<DestinationRuleSpec>(),
         SpecSchema::of::<ServiceEntrySpec>(),
         SpecSchema::of::<GatewaySpec>(),
+        SpecSchema::of::<linkerd::ServerSpec>(),
+        SpecSchema::of::<linkerd::MeshTlsAuthenticationSpec>(),
+        SpecSchema::of::<linkerd::NetworkAuthenticationSpec>(),
+        SpecSchema::of::<linkerd::AuthorizationPolicySpec>(),
+        SpecSchema::of::<gateway::HttpRouteSpec>(),
+        SpecSchema::of::<gateway::GrpcRouteSpec>(),
     ]
 }
