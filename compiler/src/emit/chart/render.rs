@@ -7,8 +7,8 @@
 //! fields alphabetically, labels and annotations sorted), which Helm's order need not
 //! match: the conformance tests compare objects, not text. The pieces the values carry as
 //! plain objects (probes, security contexts, NetworkPolicy rules, ...) are read into their
-//! types here. Custom resources have types of their own in [`super::crd`] (Istio's, Linkerd's), or
-//! stay JSON until they do (Argo Rollouts, the Prometheus Operator's PodMonitor).
+//! types here. Custom resources have types of their own in [`super::crd`] (Istio's, Linkerd's, the
+//! Prometheus Operator's), or stay JSON until they do (Argo Rollouts).
 
 use std::collections::BTreeMap;
 
@@ -41,8 +41,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::crd::Resource;
 use super::crd::istio::IstioObject;
 use super::crd::linkerd::LinkerdObject;
+use super::crd::prometheus::{self, PodMetricsEndpoint, PodMonitorSpec};
 use super::values::{
     AppProtocol, ChartValues, ConcurrencyPolicy, ContainerEnvValues, ContainerValues, EnvValues,
     Object, PortValues, PublicServiceType, PullPolicy, ResourceList, ResourcesValues, Retention,
@@ -68,7 +70,8 @@ pub enum Manifest {
     Ingress(Ingress),
     Istio(IstioObject),
     Linkerd(LinkerdObject),
-    /// A custom resource without a type yet (Argo Rollouts, the Prometheus Operator).
+    PodMonitor(Resource<PodMonitorSpec>),
+    /// A custom resource without a type yet (Argo Rollouts).
     Custom(Value),
 }
 
@@ -481,20 +484,20 @@ pub fn render(v: &ChartValues, namespace: &str) -> Result<Vec<Manifest>, Diagnos
         }));
     }
     if v.pod_monitor.enabled {
-        out.push(Manifest::Custom(json!({
-            "apiVersion": "monitoring.coreos.com/v1",
-            "kind": "PodMonitor",
-            "metadata": to_json(&meta)?,
-            "spec": {
-                "jobLabel": "app.kubernetes.io/name",
-                "podTargetLabels": [crate::emit::rollout::POD_HASH_LABEL],
-                "selector": {"matchLabels": selector},
-                "podMetricsEndpoints": [{
-                    "port": v.pod_monitor.port,
-                    "path": v.pod_monitor.path,
+        out.push(Manifest::PodMonitor(Resource::new(
+            meta.clone(),
+            PodMonitorSpec {
+                job_label: "app.kubernetes.io/name".into(),
+                pod_target_labels: vec![crate::emit::rollout::POD_HASH_LABEL.into()],
+                selector: prometheus::MatchLabels {
+                    match_labels: selector.clone(),
+                },
+                pod_metrics_endpoints: vec![PodMetricsEndpoint {
+                    port: v.pod_monitor.port.clone(),
+                    path: v.pod_monitor.path.clone(),
                 }],
             },
-        })));
+        )));
     }
     let policy = &v.network_policy;
     if policy.enabled {

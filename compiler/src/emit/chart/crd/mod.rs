@@ -11,6 +11,7 @@
 pub mod gateway;
 pub mod istio;
 pub mod linkerd;
+pub mod prometheus;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use schemars::JsonSchema;
@@ -107,5 +108,8 @@ pub fn spec_schemas() -> Vec<SpecSchema> {
         SpecSchema::of::<linkerd::AuthorizationPolicySpec>(),
         SpecSchema::of::<gateway::HttpRouteSpec>(),
         SpecSchema::of::<gateway::GrpcRouteSpec>(),
+        SpecSchema::of::<prometheus::PrometheusRuleSpec>(),
+        SpecSchema::of::<prometheus::PodMonitorSpec>(),
+        SpecSchema::of::<prometheus::AlertmanagerConfigSpec>(),
     ]
 }
