@@ -832,7 +832,7 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> ChartValues {
             claim_retention: claim_retention(service),
         },
         public_service: public_service(service),
-        rollout_strategy: into_object(super::rollout::strategy(cx, service)),
+        rollout_strategy: super::rollout::strategy(cx, service),
         analysis: super::rollout::analysis(cx, service).unwrap_or_default(),
         // The service's own container's: a sidecar's are in `sidecars`.
         ports: port_values(service.own_ports()),

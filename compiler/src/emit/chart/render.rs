@@ -7,8 +7,7 @@
 //! fields alphabetically, labels and annotations sorted), which Helm's order need not
 //! match: the conformance tests compare objects, not text. The pieces the values carry as
 //! plain objects (probes, security contexts, NetworkPolicy rules, ...) are read into their
-//! types here. Custom resources have types of their own in [`super::crd`] (Istio's, Linkerd's, the
-//! Prometheus Operator's), or stay JSON until they do (Argo Rollouts).
+//! types here. Custom resources have types of their own in [`super::crd`].
 
 use std::collections::BTreeMap;
 
@@ -39,9 +38,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
 
 use super::crd::Resource;
+use super::crd::argo::{AnalysisTemplateSpec, RolloutSpec};
 use super::crd::istio::IstioObject;
 use super::crd::linkerd::LinkerdObject;
 use super::crd::prometheus::{self, PodMetricsEndpoint, PodMonitorSpec};
@@ -53,7 +52,8 @@ use super::values::{
 use super::{KEEP_ANNOTATIONS, TMP_SIZE};
 use crate::diag::{Code, Diagnostic};
 
-/// One object the chart renders: Kubernetes' own kinds typed, custom resources as JSON.
+/// One object the chart renders: Kubernetes' own kinds from k8s-openapi, custom resources
+/// from [`super::crd`].
 /// Serialises as the object itself.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
@@ -71,8 +71,8 @@ pub enum Manifest {
     Istio(IstioObject),
     Linkerd(LinkerdObject),
     PodMonitor(Resource<PodMonitorSpec>),
-    /// A custom resource without a type yet (Argo Rollouts).
-    Custom(Value),
+    Rollout(Resource<RolloutSpec>),
+    AnalysisTemplate(Resource<AnalysisTemplateSpec>),
 }
 
 /// A piece the values carry as a plain object, read into its Kubernetes type. The values
@@ -366,22 +366,23 @@ pub fn render(v: &ChartValues, namespace: &str) -> Result<Vec<Manifest>, Diagnos
                 }));
             }
             WorkloadKind::Rollout => {
-                // Argo Rollouts' spec is the Deployment's, but for its strategy
-                // (argo-rollouts pkg/apis/rollouts/v1alpha1/types.go RolloutSpec).
-                let mut spec = serde_json::Map::new();
-                if let Some(r) = replicas {
-                    spec.insert("replicas".into(), json!(r));
-                }
-                spec.insert("revisionHistoryLimit".into(), json!(5));
-                spec.insert("selector".into(), to_json(&match_labels(selector))?);
-                spec.insert("template".into(), to_json(&pod)?);
-                spec.insert("strategy".into(), Value::Object(v.rollout_strategy.clone()));
-                out.push(Manifest::Custom(json!({
-                    "apiVersion": "argoproj.io/v1alpha1",
-                    "kind": "Rollout",
-                    "metadata": to_json(&meta)?,
-                    "spec": spec,
-                })));
+                let Some(strategy) = v.rollout_strategy.clone() else {
+                    return Err(Diagnostic::error(
+                        Code::TemplateRender,
+                        format!("the chart values of `{}` run a Rollout without a strategy", v.name),
+                    )
+                    .with_help("this is a bug in nestioc: please report it with the topology that caused it"));
+                };
+                out.push(Manifest::Rollout(Resource::new(
+                    meta.clone(),
+                    RolloutSpec {
+                        replicas,
+                        revision_history_limit: 5,
+                        selector: match_labels(selector),
+                        template: pod,
+                        strategy,
+                    },
+                )));
             }
             WorkloadKind::Deployment => {
                 out.push(Manifest::Deployment(Deployment {
@@ -405,17 +406,14 @@ pub fn render(v: &ChartValues, namespace: &str) -> Result<Vec<Manifest>, Diagnos
             }
         }
     }
-    let analysis = &v.analysis;
-    if analysis.name.is_some() || analysis.spec.is_some() {
-        out.push(Manifest::Custom(json!({
-            "apiVersion": "argoproj.io/v1alpha1",
-            "kind": "AnalysisTemplate",
-            "metadata": to_json(&ObjectMeta {
-                name: analysis.name.clone(),
+    if let (Some(name), Some(spec)) = (&v.analysis.name, &v.analysis.spec) {
+        out.push(Manifest::AnalysisTemplate(Resource::new(
+            ObjectMeta {
+                name: Some(name.clone()),
                 ..meta.clone()
-            })?,
-            "spec": analysis.spec,
-        })));
+            },
+            spec.clone(),
+        )));
     }
     for vol in &v.volumes {
         let Some(claim) = vol.claim_name.as_ref().filter(|c| !c.is_empty()) else {
@@ -560,16 +558,6 @@ pub fn render(v: &ChartValues, namespace: &str) -> Result<Vec<Manifest>, Diagnos
     }
     out.extend(crate::emit::mesh::render(v, namespace));
     Ok(out)
-}
-
-/// A typed piece inside a custom resource's JSON.
-fn to_json<T: Serialize>(t: &T) -> Result<Value, Diagnostic> {
-    serde_json::to_value(t).map_err(|e| {
-        Diagnostic::error(
-            Code::TemplateRender,
-            format!("a rendered object could not be serialised: {e}"),
-        )
-    })
 }
 
 /// What every container of the pod has, whatever its role.

@@ -13,7 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::crd::{Spec, gateway, istio, linkerd};
+use super::crd::{Spec, argo, gateway, istio, linkerd};
 
 /// Labels and annotations, in the order they are written.
 pub type StringMap = IndexMap<String, String>;
@@ -65,7 +65,9 @@ pub struct ChartValues {
     pub stateful_set: StatefulSetValues,
     pub public_service: PublicService,
     /// The Argo Rollouts strategy (canary or blueGreen).
-    pub rollout_strategy: Object,
+    #[serde(with = "empty_as_none")]
+    #[schemars(with = "Object")]
+    pub rollout_strategy: Option<argo::RolloutStrategy>,
     /// The Argo Rollouts AnalysisTemplate: name and spec ({} when none).
     pub analysis: Analysis,
     /// The service's own container's ports: a sidecar's are in `sidecars`.
@@ -268,7 +270,7 @@ pub struct Analysis {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Object")]
-    pub spec: Option<Object>,
+    pub spec: Option<argo::AnalysisTemplateSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

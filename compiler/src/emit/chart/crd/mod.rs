@@ -8,6 +8,7 @@
 //! Field order is the order the keys are written in (the chart values carry the mesh's
 //! specs, so it is also their order in `values.yaml`).
 
+pub mod argo;
 pub mod gateway;
 pub mod istio;
 pub mod linkerd;
@@ -111,5 +112,7 @@ pub fn spec_schemas() -> Vec<SpecSchema> {
         SpecSchema::of::<prometheus::PrometheusRuleSpec>(),
         SpecSchema::of::<prometheus::PodMonitorSpec>(),
         SpecSchema::of::<prometheus::AlertmanagerConfigSpec>(),
+        SpecSchema::of::<argo::RolloutSpec>(),
+        SpecSchema::of::<argo::AnalysisTemplateSpec>(),
     ]
 }
