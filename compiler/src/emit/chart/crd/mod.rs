@@ -9,6 +9,7 @@
 //! specs, so it is also their order in `values.yaml`).
 
 pub mod argo;
+pub mod argocd;
 pub mod gateway;
 pub mod istio;
 pub mod linkerd;
@@ -114,5 +115,7 @@ pub fn spec_schemas() -> Vec<SpecSchema> {
         SpecSchema::of::<prometheus::AlertmanagerConfigSpec>(),
         SpecSchema::of::<argo::RolloutSpec>(),
         SpecSchema::of::<argo::AnalysisTemplateSpec>(),
+        SpecSchema::of::<argocd::ApplicationSpec>(),
+        SpecSchema::of::<argocd::AppProjectSpec>(),
     ]
 }
