@@ -22,9 +22,9 @@ use k8s_openapi::api::autoscaling::v2::{
 };
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EmptyDirVolumeSource, EnvVar, PersistentVolumeClaim,
-    PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec,
-    ResourceRequirements, Service, ServiceAccount, ServicePort, ServiceSpec,
+    Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, PersistentVolumeClaim,
+    PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec,
     TopologySpreadConstraint, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::api::networking::v1::{
@@ -37,7 +37,6 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use super::crd::Resource;
 use super::crd::argo::{AnalysisTemplateSpec, RolloutSpec};
@@ -46,8 +45,8 @@ use super::crd::linkerd::LinkerdObject;
 use super::crd::prometheus::{self, PodMetricsEndpoint, PodMonitorSpec};
 use super::values::{
     AppProtocol, ChartValues, ConcurrencyPolicy, ContainerEnvValues, ContainerValues, EnvValues,
-    Object, PortValues, PublicServiceType, PullPolicy, ResourceList, ResourcesValues, Retention,
-    StringMap, WhenUnsatisfiable, WorkloadKind,
+    PortValues, PublicServiceType, PullPolicy, ResourceList, ResourcesValues, Retention, StringMap,
+    WhenUnsatisfiable, WorkloadKind,
 };
 use super::{KEEP_ANNOTATIONS, TMP_SIZE};
 use crate::diag::{Code, Diagnostic};
@@ -73,20 +72,6 @@ pub enum Manifest {
     PodMonitor(Resource<PodMonitorSpec>),
     Rollout(Resource<RolloutSpec>),
     AnalysisTemplate(Resource<AnalysisTemplateSpec>),
-}
-
-/// A piece the values carry as a plain object, read into its Kubernetes type. The values
-/// are built by this crate, so a failure is a bug in it, reported rather than dropped.
-/// k8s-openapi ignores keys its type does not have: a misspelt key in the values is lost
-/// here but kept by Helm's `toYaml`, which the conformance tests' comparison catches.
-fn typed<T: DeserializeOwned>(what: &str, object: &Object) -> Result<T, Diagnostic> {
-    T::deserialize(object).map_err(|e| {
-        Diagnostic::error(
-            Code::TemplateRender,
-            format!("the chart value `{what}` is no Kubernetes {what}: {e}"),
-        )
-        .with_help("this is a bug in nestioc: please report it with the topology that caused it")
-    })
 }
 
 fn string_map(m: &StringMap) -> BTreeMap<String, String> {
@@ -288,7 +273,7 @@ pub fn render(v: &ChartValues, namespace: &str) -> Result<Vec<Manifest>, Diagnos
         }));
     }
 
-    let pod = pod_template(v)?;
+    let pod = pod_template(v);
     let replicas =
         (!v.autoscaling.enabled).then(|| i32::try_from(v.replica_count).unwrap_or(i32::MAX));
     if scheduled {
@@ -499,16 +484,8 @@ pub fn render(v: &ChartValues, namespace: &str) -> Result<Vec<Manifest>, Diagnos
     }
     let policy = &v.network_policy;
     if policy.enabled {
-        let ingress = policy
-            .ingress
-            .iter()
-            .map(|r| typed("NetworkPolicyIngressRule", r))
-            .collect::<Result<Vec<_>, _>>()?;
-        let egress = policy
-            .egress
-            .iter()
-            .map(|r| typed("NetworkPolicyEgressRule", r))
-            .collect::<Result<Vec<_>, _>>()?;
+        let ingress = policy.ingress.clone();
+        let egress = policy.egress.clone();
         out.push(Manifest::NetworkPolicy(NetworkPolicy {
             metadata: meta.clone(),
             spec: Some(NetworkPolicySpec {
@@ -565,20 +542,16 @@ struct ContainerParts<'a> {
     ports: &'a [PortValues],
     env: Vec<EnvVar>,
     resources: &'a ResourcesValues,
-    probes: [&'a Option<Object>; 3],
-    security_context: &'a Object,
+    probes: [&'a Option<Probe>; 3],
+    security_context: &'a SecurityContext,
 }
 
-fn env_var(
-    name: &str,
-    value: Option<&String>,
-    from: Option<&Object>,
-) -> Result<EnvVar, Diagnostic> {
-    Ok(EnvVar {
+fn env_var(name: &str, value: Option<&String>, from: Option<&EnvVarSource>) -> EnvVar {
+    EnvVar {
         name: name.to_owned(),
         value: value.cloned(),
-        value_from: from.map(|f| typed("EnvVarSource", f)).transpose()?,
-    })
+        value_from: from.cloned(),
+    }
 }
 
 fn resource_list(l: &ResourceList) -> BTreeMap<String, Quantity> {
@@ -590,7 +563,7 @@ fn resource_list(l: &ResourceList) -> BTreeMap<String, Quantity> {
 
 /// A container's `ports`, `env`, `resources`, probes and `securityContext`, as the chart's
 /// templates write them (each only when given, `resources` and `securityContext` always).
-fn container_body(c: &mut Container, parts: ContainerParts<'_>) -> Result<(), Diagnostic> {
+fn container_body(c: &mut Container, parts: ContainerParts<'_>) {
     if !parts.ports.is_empty() {
         c.ports = Some(
             parts
@@ -613,22 +586,15 @@ fn container_body(c: &mut Container, parts: ContainerParts<'_>) -> Result<(), Di
         limits: Some(resource_list(&parts.resources.limits)),
         ..ResourceRequirements::default()
     });
-    let probe = |p: &Option<Object>| {
-        p.as_ref()
-            .filter(|p| !p.is_empty())
-            .map(|p| typed("Probe", p))
-            .transpose()
-    };
     let [readiness, liveness, startup] = parts.probes;
-    c.readiness_probe = probe(readiness)?;
-    c.liveness_probe = probe(liveness)?;
-    c.startup_probe = probe(startup)?;
-    c.security_context = Some(typed("SecurityContext", parts.security_context)?);
-    Ok(())
+    c.readiness_probe.clone_from(readiness);
+    c.liveness_probe.clone_from(liveness);
+    c.startup_probe.clone_from(startup);
+    c.security_context = Some(parts.security_context.clone());
 }
 
 /// A sidecar or init container (`nestio.container` in `_helpers.tpl`).
-fn extra_container(c: &ContainerValues, sidecar: bool) -> Result<Container, Diagnostic> {
+fn extra_container(c: &ContainerValues, sidecar: bool) -> Container {
     let i = &c.image;
     let mut out = Container {
         name: c.name.clone(),
@@ -650,7 +616,7 @@ fn extra_container(c: &ContainerValues, sidecar: bool) -> Result<Container, Diag
         .env
         .iter()
         .map(|e: &ContainerEnvValues| env_var(&e.name, e.value.as_ref(), e.value_from.as_ref()))
-        .collect::<Result<_, _>>()?;
+        .collect();
     container_body(
         &mut out,
         ContainerParts {
@@ -660,8 +626,8 @@ fn extra_container(c: &ContainerValues, sidecar: bool) -> Result<Container, Diag
             probes: [&c.readiness_probe, &c.liveness_probe, &c.startup_probe],
             security_context: &c.security_context,
         },
-    )?;
-    Ok(out)
+    );
+    out
 }
 
 fn mount(name: &str, path: &str) -> VolumeMount {
@@ -684,7 +650,7 @@ fn empty_dir(name: &str, size: &str) -> Volume {
 }
 
 /// The pod template of `nestio.podTemplate` in `_helpers.tpl`.
-fn pod_template(v: &ChartValues) -> Result<PodTemplateSpec, Diagnostic> {
+fn pod_template(v: &ChartValues) -> PodTemplateSpec {
     let i = &v.image;
     let mut container = Container {
         name: v.name.clone(),
@@ -698,7 +664,7 @@ fn pod_template(v: &ChartValues) -> Result<PodTemplateSpec, Diagnostic> {
         .env
         .iter()
         .map(|e: &EnvValues| env_var(&e.name, e.value.as_ref(), e.value_from.as_ref()))
-        .collect::<Result<_, _>>()?;
+        .collect();
     container_body(
         &mut container,
         ContainerParts {
@@ -708,10 +674,8 @@ fn pod_template(v: &ChartValues) -> Result<PodTemplateSpec, Diagnostic> {
             probes: [&v.readiness_probe, &v.liveness_probe, &v.startup_probe],
             security_context: &v.security_context,
         },
-    )?;
-    if !v.lifecycle.is_empty() {
-        container.lifecycle = Some(typed("Lifecycle", &v.lifecycle)?);
-    }
+    );
+    container.lifecycle.clone_from(&v.lifecycle);
     let mut mounts = vec![mount("tmp", "/tmp")];
     let mut volumes = vec![empty_dir("tmp", TMP_SIZE)];
     for vol in &v.volumes {
@@ -737,7 +701,7 @@ fn pod_template(v: &ChartValues) -> Result<PodTemplateSpec, Diagnostic> {
     let mut init = Vec::new();
     for (containers, sidecar) in [(&v.sidecars, true), (&v.init_containers, false)] {
         for c in containers {
-            init.push(extra_container(c, sidecar)?);
+            init.push(extra_container(c, sidecar));
             for vol in &c.volumes {
                 volumes.push(empty_dir(&vol.name, &vol.size));
             }
@@ -746,39 +710,37 @@ fn pod_template(v: &ChartValues) -> Result<PodTemplateSpec, Diagnostic> {
     let spread = v
         .topology_spread_constraints
         .iter()
-        .map(|s| {
-            Ok(TopologySpreadConstraint {
-                max_skew: i32::try_from(s.max_skew).unwrap_or(i32::MAX),
-                topology_key: s.topology_key.clone(),
-                when_unsatisfiable: match s.when_unsatisfiable {
-                    WhenUnsatisfiable::ScheduleAnyway => "ScheduleAnyway",
-                    WhenUnsatisfiable::DoNotSchedule => "DoNotSchedule",
-                }
-                .into(),
-                label_selector: Some(typed("LabelSelector", &s.label_selector)?),
-                match_label_keys: s.match_label_keys.clone(),
-                ..TopologySpreadConstraint::default()
-            })
+        .map(|s| TopologySpreadConstraint {
+            max_skew: i32::try_from(s.max_skew).unwrap_or(i32::MAX),
+            topology_key: s.topology_key.clone(),
+            when_unsatisfiable: match s.when_unsatisfiable {
+                WhenUnsatisfiable::ScheduleAnyway => "ScheduleAnyway",
+                WhenUnsatisfiable::DoNotSchedule => "DoNotSchedule",
+            }
+            .into(),
+            label_selector: Some(s.label_selector.clone()),
+            match_label_keys: s.match_label_keys.clone(),
+            ..TopologySpreadConstraint::default()
         })
-        .collect::<Result<Vec<_>, Diagnostic>>()?;
+        .collect::<Vec<_>>();
     let spec = PodSpec {
         service_account_name: Some(v.name.clone()),
         automount_service_account_token: Some(false),
         restart_policy: (!v.schedule.is_empty()).then(|| "OnFailure".into()),
         termination_grace_period_seconds: Some(i64::from(v.termination_grace_period_seconds)),
-        security_context: Some(typed("PodSecurityContext", &v.pod_security_context)?),
+        security_context: Some(v.pod_security_context.clone()),
         topology_spread_constraints: (!spread.is_empty()).then_some(spread),
         init_containers: (!init.is_empty()).then_some(init),
         containers: vec![container],
         volumes: Some(volumes),
         ..PodSpec::default()
     };
-    Ok(PodTemplateSpec {
+    PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(string_map(&v.pod_labels)),
             annotations: Some(string_map(&v.pod_annotations)),
             ..ObjectMeta::default()
         }),
         spec: Some(spec),
-    })
+    }
 }

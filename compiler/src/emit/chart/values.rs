@@ -13,6 +13,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use k8s_openapi::api::core::v1::{
+    EnvVarSource, Lifecycle, PodSecurityContext, Probe, SecurityContext,
+};
+use k8s_openapi::api::networking::v1::{NetworkPolicyEgressRule, NetworkPolicyIngressRule};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+
 use super::crd::{Spec, argo, gateway, istio, linkerd};
 
 /// Labels and annotations, in the order they are written.
@@ -77,12 +83,18 @@ pub struct ChartValues {
     pub env: Vec<EnvValues>,
     pub resources: ResourcesValues,
     // Always written, `null` for none.
-    pub readiness_probe: Option<Object>,
-    pub liveness_probe: Option<Object>,
-    pub pod_security_context: Object,
-    pub security_context: Object,
+    #[schemars(with = "Option<Object>")]
+    pub readiness_probe: Option<Probe>,
+    #[schemars(with = "Option<Object>")]
+    pub liveness_probe: Option<Probe>,
+    #[schemars(with = "Object")]
+    pub pod_security_context: PodSecurityContext,
+    #[schemars(with = "Object")]
+    pub security_context: SecurityContext,
     /// The container's lifecycle hooks: a preStop sleep for services that receive traffic.
-    pub lifecycle: Object,
+    #[serde(with = "empty_as_none")]
+    #[schemars(with = "Object")]
+    pub lifecycle: Option<Lifecycle>,
     #[schemars(range(min = 1))]
     pub termination_grace_period_seconds: u32,
     pub volumes: Vec<VolumeValues>,
@@ -101,7 +113,8 @@ pub struct ChartValues {
     pub command: Vec<String>,
     /// The container's startup probe (`probe ... for="startup"`); absent or null: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub startup_probe: Option<Object>,
+    #[schemars(with = "Option<Object>")]
+    pub startup_probe: Option<Probe>,
     /// Kubernetes sidecar containers (init containers with restartPolicy Always), started
     /// before the service's container and stopped after it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -196,7 +209,8 @@ pub struct SpreadConstraint {
     pub max_skew: u32,
     pub topology_key: String,
     pub when_unsatisfiable: WhenUnsatisfiable,
-    pub label_selector: Object,
+    #[schemars(with = "Object")]
+    pub label_selector: LabelSelector,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Vec<String>")]
     pub match_label_keys: Option<Vec<String>>,
@@ -306,7 +320,7 @@ pub struct EnvValues {
     pub value: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Object")]
-    pub value_from: Option<Object>,
+    pub value_from: Option<EnvVarSource>,
 }
 
 /// An environment variable of a sidecar or init container (a C identifier).
@@ -320,7 +334,7 @@ pub struct ContainerEnvValues {
     pub value: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Object")]
-    pub value_from: Option<Object>,
+    pub value_from: Option<EnvVarSource>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -373,8 +387,10 @@ pub enum ConcurrencyPolicy {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NetworkPolicyValues {
     pub enabled: bool,
-    pub ingress: Vec<Object>,
-    pub egress: Vec<Object>,
+    #[schemars(with = "Vec<Object>")]
+    pub ingress: Vec<NetworkPolicyIngressRule>,
+    #[schemars(with = "Vec<Object>")]
+    pub egress: Vec<NetworkPolicyEgressRule>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -413,15 +429,16 @@ pub struct ContainerValues {
     pub env: Vec<ContainerEnvValues>,
     pub resources: ResourcesValues,
     /// A Kubernetes probe (httpGet, grpc, tcpSocket or exec, and its timings), or null.
-    #[schemars(required, extend("type" = ["object", "null"]))]
-    pub readiness_probe: Option<Object>,
+    #[schemars(with = "Option<Object>", required, extend("type" = ["object", "null"]))]
+    pub readiness_probe: Option<Probe>,
     /// A Kubernetes probe (httpGet, grpc, tcpSocket or exec, and its timings), or null.
-    #[schemars(required, extend("type" = ["object", "null"]))]
-    pub liveness_probe: Option<Object>,
+    #[schemars(with = "Option<Object>", required, extend("type" = ["object", "null"]))]
+    pub liveness_probe: Option<Probe>,
     /// A Kubernetes probe (httpGet, grpc, tcpSocket or exec, and its timings), or null.
-    #[schemars(required, extend("type" = ["object", "null"]))]
-    pub startup_probe: Option<Object>,
-    pub security_context: Object,
+    #[schemars(with = "Option<Object>", required, extend("type" = ["object", "null"]))]
+    pub startup_probe: Option<Probe>,
+    #[schemars(with = "Object")]
+    pub security_context: SecurityContext,
     pub volume_mounts: Vec<MountValues>,
     /// The container's own scratch volumes (emptyDir), its /tmp first.
     pub volumes: Vec<ScratchVolume>,
@@ -633,15 +650,6 @@ impl<'de> Deserialize<'de> for LinkerdRoute {
             annotations: r.annotations,
             spec,
         })
-    }
-}
-
-/// The object a `json!({...})` literal builds (anything else is no object: empty).
-#[must_use]
-pub fn into_object(v: Value) -> Object {
-    match v {
-        Value::Object(m) => m,
-        _ => Object::new(),
     }
 }
 
