@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -504,6 +504,68 @@ fn outage_group(cx: &EmitContext<'_>, service: &Service) -> Option<RuleGroup> {
     })
 }
 
+/// A promtool unit test file (`promtool test rules`,
+/// prometheus.io/docs/prometheus/latest/configuration/unit_testing_rules/).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UnitTests {
+    pub rule_files: Vec<String>,
+    pub evaluation_interval: String,
+    pub tests: Vec<TestGroup>,
+}
+
+/// Input series, then the alerts and expressions expected at given times.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TestGroup {
+    pub name: String,
+    pub interval: String,
+    pub input_series: Vec<InputSeries>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alert_rule_test: Vec<AlertTest>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub promql_expr_test: Vec<ExprTest>,
+}
+
+/// A series and its values in promtool's expanding notation (`0+10x60`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InputSeries {
+    pub series: String,
+    pub values: String,
+}
+
+impl InputSeries {
+    fn new(series: String, values: String) -> Self {
+        InputSeries { series, values }
+    }
+}
+
+/// The alerts of `alertname` firing at `eval_time`: exactly these, none if empty.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertTest {
+    pub eval_time: String,
+    pub alertname: String,
+    pub exp_alerts: Vec<ExpectedAlert>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExpectedAlert {
+    pub exp_labels: Labels,
+    pub exp_annotations: Labels,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExprTest {
+    pub expr: String,
+    pub eval_time: String,
+    pub exp_samples: Vec<Sample>,
+}
+
+/// A sample: its series in PromQL notation and its value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Sample {
+    pub labels: String,
+    pub value: f64,
+}
+
 /// A constant-burn scenario of a promtool unit test.
 struct Scenario {
     name: &'static str,
@@ -531,7 +593,7 @@ pub fn unit_tests(
     service: &Service,
     rule_file: &str,
     synthetic: bool,
-) -> Option<Value> {
+) -> Option<UnitTests> {
     let mesh = cx.model.project.mesh;
     let mut tests = Vec::new();
     for slo in &service.slos {
@@ -613,58 +675,71 @@ pub fn unit_tests(
                     labels.insert("severity".into(), alert_severity(sev).to_owned());
                     labels.insert("nestio_alert".into(), "slo".into());
                     let kind = slo.kind.as_str();
-                    exp.push(json!({
-                        "exp_labels": labels,
-                        "exp_annotations": {
-                            "summary": format!("{} is burning its {kind} error budget too fast ({sev})", service.name),
-                            "description": format!(
+                    exp.push(ExpectedAlert {
+                        exp_labels: labels,
+                        exp_annotations: Labels::from([
+                            ("summary".to_owned(), format!("{} is burning its {kind} error budget too fast ({sev})", service.name)),
+                            ("description".to_owned(), format!(
                                 "{} {kind} SLO ({}% over {}) in namespace prod: the error budget burns fast enough to be exhausted {}.",
                                 service.name,
                                 num(slo.target.value.0),
                                 d.period(),
                                 if sev == "page" { "within days: act now" } else { "before the period ends: plan a fix" }
-                            ),
-                        },
-                    }));
+                            )),
+                        ]),
+                    });
                 }
             }
-            tests.push(json!({
-                "name": format!("{} at {} burn", d.id, s.name),
-                "interval": "1m",
-                "input_series": [
-                    {"series": first.0, "values": format!("0+{}x60", num(grow(first.1)))},
-                    {"series": second.0, "values": format!("0+{}x60", num(grow(second.1)))},
+            tests.push(TestGroup {
+                name: format!("{} at {} burn", d.id, s.name),
+                interval: "1m".into(),
+                input_series: vec![
+                    InputSeries::new(first.0.clone(), format!("0+{}x60", num(grow(first.1)))),
+                    InputSeries::new(second.0.clone(), format!("0+{}x60", num(grow(second.1)))),
                 ],
-                "alert_rule_test": [{"eval_time": s.eval, "alertname": d.alert_name(), "exp_alerts": exp}],
-                "promql_expr_test": [{
-                    "expr": format!("slo:error_budget:ratio{}", d.selector()),
-                    "eval_time": "1m",
-                    "exp_samples": [{"labels": format!("slo:error_budget:ratio{}", promql_labels(&d.labels())), "value": d.budget.to_f64().unwrap_or(0.0)}],
+                alert_rule_test: vec![AlertTest {
+                    eval_time: s.eval.into(),
+                    alertname: d.alert_name(),
+                    exp_alerts: exp,
                 }],
-            }));
+                promql_expr_test: vec![ExprTest {
+                    expr: format!("slo:error_budget:ratio{}", d.selector()),
+                    eval_time: "1m".into(),
+                    exp_samples: vec![Sample {
+                        labels: format!("slo:error_budget:ratio{}", promql_labels(&d.labels())),
+                        value: d.budget.to_f64().unwrap_or(0.0),
+                    }],
+                }],
+            });
         }
     }
     tests.extend(outage_tests(cx, service));
-    (!tests.is_empty())
-        .then(|| json!({"rule_files": [rule_file], "evaluation_interval": "1m", "tests": tests}))
+    (!tests.is_empty()).then(|| UnitTests {
+        rule_files: vec![rule_file.to_owned()],
+        evaluation_interval: "1m".into(),
+        tests,
+    })
 }
 
 /// A total outage: the workload has no available replica (and, with Istio, the callers'
 /// proxies answer with 503 UH): the outage alerts fire after their 2 minutes.
-fn outage_tests(cx: &EmitContext<'_>, service: &Service) -> Vec<Value> {
+fn outage_tests(cx: &EmitContext<'_>, service: &Service) -> Vec<TestGroup> {
     let Some(group) = outage_group(cx, service) else {
         return Vec::new();
     };
     let name = &service.name;
     let (available, desired) = replica_series(cx, service, ",namespace=\"prod\"");
     let mut series = vec![
-        json!({"series": available, "values": "0x10"}),
-        json!({"series": desired, "values": "2x10"}),
+        InputSeries::new(available, "0x10".into()),
+        InputSeries::new(desired, "2x10".into()),
     ];
     let to = format!(
         "reporter=\"source\",destination_service_name=\"{name}\",namespace=\"prod\",source_workload=\"caller\""
     );
-    series.push(json!({"series": format!("istio_requests_total{{{to},response_code=\"503\",response_flags=\"UH\"}}"), "values": "0+100x10"}));
+    series.push(InputSeries::new(
+        format!("istio_requests_total{{{to},response_code=\"503\",response_flags=\"UH\"}}"),
+        "0+100x10".into(),
+    ));
     let mut alert_tests = Vec::new();
     for rule in &group.rules {
         let mut labels = rule.labels.clone();
@@ -679,23 +754,28 @@ fn outage_tests(cx: &EmitContext<'_>, service: &Service) -> Vec<Value> {
                 (k.clone(), text)
             })
             .collect();
-        alert_tests.push(json!({
-            "eval_time": "1m",
-            "alertname": rule.alert,
-            "exp_alerts": [],
-        }));
-        alert_tests.push(json!({
-            "eval_time": "5m",
-            "alertname": rule.alert,
-            "exp_alerts": [{"exp_labels": labels, "exp_annotations": annotations}],
-        }));
+        let alertname = rule.alert.clone().unwrap_or_default();
+        alert_tests.push(AlertTest {
+            eval_time: "1m".into(),
+            alertname: alertname.clone(),
+            exp_alerts: Vec::new(),
+        });
+        alert_tests.push(AlertTest {
+            eval_time: "5m".into(),
+            alertname,
+            exp_alerts: vec![ExpectedAlert {
+                exp_labels: labels,
+                exp_annotations: annotations,
+            }],
+        });
     }
-    vec![json!({
-        "name": format!("{name}: total outage"),
-        "interval": "1m",
-        "input_series": series,
-        "alert_rule_test": alert_tests,
-    })]
+    vec![TestGroup {
+        name: format!("{name}: total outage"),
+        interval: "1m".into(),
+        input_series: series,
+        alert_rule_test: alert_tests,
+        promql_expr_test: Vec::new(),
+    }]
 }
 
 fn promql_labels(labels: &Labels) -> String {
