@@ -9,15 +9,14 @@
 //! plain objects in the schema, as the API server checks them where they land.
 
 use indexmap::IndexMap;
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-
 use k8s_openapi::api::core::v1::{
     EnvVarSource, Lifecycle, PodSecurityContext, Probe, SecurityContext,
 };
 use k8s_openapi::api::networking::v1::{NetworkPolicyEgressRule, NetworkPolicyIngressRule};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use super::crd::{Spec, argo, gateway, istio, linkerd};
 
