@@ -116,7 +116,8 @@ fn bad_canaries_fail_good_ones_pass_and_no_data_is_inconclusive() {
             let Some(template) = rollout::analysis(&cx, service) else {
                 continue;
             };
-            let spec = template.spec.expect("an analysis has a spec");
+            let spec =
+                serde_json::to_value(template.spec.expect("an analysis has a spec")).expect("JSON");
             for metric in spec["metrics"].as_array().expect("metrics") {
                 let name = metric["name"].as_str().expect("name");
                 if name == "latency-p99" {

@@ -10,6 +10,7 @@ mod ci;
 mod cli;
 mod cluster;
 mod conformance;
+mod crd_types;
 mod delivery;
 mod delivery_files;
 mod docs;

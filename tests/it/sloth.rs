@@ -18,6 +18,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use nestioc::emit::chart::crd::prometheus::RuleGroup;
 use nestioc::emit::prometheus::{self, SloDef};
 use nestioc::emit::{EmitContext, Templates, metrics};
 use nestioc::model::SloKind;
@@ -113,13 +114,13 @@ fn split_ratio(expr: &str) -> (String, String) {
 }
 
 /// The 5m SLI of an SLO in our rule groups.
-fn sli_5m(groups: &[Value], id: &str) -> String {
+fn sli_5m(groups: &[RuleGroup], id: &str) -> String {
     groups
         .iter()
-        .filter(|g| g["name"] == format!("nestio-slo-sli-{id}"))
-        .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
-        .find(|r| r["record"] == "slo:sli_error:ratio_rate5m")
-        .and_then(|r| r["expr"].as_str().map(str::to_owned))
+        .filter(|g| g.name == format!("nestio-slo-sli-{id}"))
+        .flat_map(|g| &g.rules)
+        .find(|r| r.record.as_deref() == Some("slo:sli_error:ratio_rate5m"))
+        .map(|r| r.expr.clone())
         .unwrap_or_else(|| panic!("{id}: no 5m SLI"))
 }
 

@@ -14,18 +14,63 @@
 //! environment's namespace, one object per environment: there it matches exactly that
 //! environment's alerts, and an object in `monitoring` would match none.
 //!
-//! The objects are converted from the alertmanager target's own configuration (the
-//! format of `alertmanager/inhibit.yaml`): matchers `name="value"` become
-//! `{name, value, matchType}`, snake_case fields camelCase. A field without an
-//! AlertmanagerConfig spelling is an error, never dropped.
+//! The objects are converted from the alertmanager target's own configuration
+//! ([`Config`], the format of `alertmanager/inhibit.yaml`): matchers `name="value"` become
+//! `{name, value, matchType}`, snake_case fields camelCase. Both sides are types, so a
+//! field without an AlertmanagerConfig spelling cannot be written, let alone dropped.
 
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Serialize;
+
+use super::chart::crd::Resource;
+use super::chart::crd::prometheus::{
+    AlertmanagerConfigSpec, AmInhibitRule, AmMatcher, AmReceiver, AmRoute, MatchType,
+};
 use super::yaml::{documents, header};
 use super::{Artifact, EmitContext};
 use crate::diag::{Code, Diagnostic};
 
 pub(super) const PATH: &str = "alertmanager/alertmanagerconfig.yaml";
+
+/// The part of an Alertmanager configuration the alertmanager target writes
+/// (prometheus.io/docs/alerting/latest/configuration/): `alertmanager/inhibit.yaml`, and
+/// what the AlertmanagerConfig objects are made from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Config {
+    pub inhibit_rules: Vec<InhibitRule>,
+    pub route: Route,
+    pub receivers: Vec<Receiver>,
+}
+
+/// A route: the top one names the default receiver and holds the others; each other one
+/// sends the alerts its matchers select to its receiver.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Route {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub matchers: Vec<String>,
+    pub receiver: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub group_by: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routes: Option<Vec<Route>>,
+}
+
+/// While an alert matching `source_matchers` fires, alerts matching `target_matchers`
+/// with the same `equal` labels are muted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InhibitRule {
+    pub source_matchers: Vec<String>,
+    pub target_matchers: Vec<String>,
+    pub equal: Vec<String>,
+}
+
+/// A receiver by name; its integrations are the operator's to add.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Receiver {
+    pub name: String,
+}
 
 /// The objects' name in each environment's namespace.
 #[must_use]
@@ -35,12 +80,17 @@ pub fn name(project: &str) -> String {
 
 /// One Alertmanager matcher (`name="value"`, `name=~"re"`, `name!="v"`, `name!~"re"`, the
 /// value quoted or not), as an AlertmanagerConfig matcher.
-fn matcher(text: &str) -> Option<Value> {
-    let ops = ["=~", "!~", "!=", "="];
-    let (i, op) = ops
+fn matcher(text: &str) -> Option<AmMatcher> {
+    let ops = [
+        ("=~", MatchType::Regex),
+        ("!~", MatchType::NotRegex),
+        ("!=", MatchType::NotEqual),
+        ("=", MatchType::Equal),
+    ];
+    let (i, op, match_type) = ops
         .iter()
-        .filter_map(|op| text.find(op).map(|i| (i, *op)))
-        .min_by_key(|(i, op)| (*i, std::cmp::Reverse(op.len())))?;
+        .filter_map(|(op, t)| text.find(op).map(|i| (i, *op, *t)))
+        .min_by_key(|(i, op, _)| (*i, std::cmp::Reverse(op.len())))?;
     let name = text[..i].trim();
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return None;
@@ -66,161 +116,63 @@ fn matcher(text: &str) -> Option<Value> {
         }
         None => raw.to_owned(),
     };
-    Some(json!({"name": name, "value": value, "matchType": op}))
+    Some(AmMatcher {
+        name: name.to_owned(),
+        value,
+        match_type,
+    })
 }
 
-/// The matchers of `matchers:` (strings) and of the older `match:` / `match_re:` maps.
-fn matchers(
-    obj: &Map<String, Value>,
-    list: &str,
-    eq: &str,
-    re: &str,
-) -> Result<Vec<Value>, String> {
-    let mut out = Vec::new();
-    for m in obj
-        .get(list)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let text = m.as_str().unwrap_or_default();
-        out.push(matcher(text).ok_or_else(|| format!("matcher `{text}`"))?);
-    }
-    for (key, op) in [(eq, "="), (re, "=~")] {
-        for (name, value) in obj
-            .get(key)
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-        {
-            out.push(json!({"name": name, "value": value, "matchType": op}));
-        }
-    }
-    Ok(out)
+fn matchers(list: &[String]) -> Result<Vec<AmMatcher>, String> {
+    list.iter()
+        .map(|text| matcher(text).ok_or_else(|| format!("matcher `{text}`")))
+        .collect()
 }
 
-fn route(r: &Value) -> Result<Value, String> {
-    let obj = r.as_object().ok_or("a route that is not a map")?;
-    let mut out = Map::new();
-    for key in obj.keys() {
-        let known = [
-            "receiver",
-            "group_by",
-            "group_wait",
-            "group_interval",
-            "repeat_interval",
-            "continue",
-            "matchers",
-            "match",
-            "match_re",
-            "routes",
-        ];
-        if !known.contains(&key.as_str()) {
-            return Err(format!("route field `{key}`"));
-        }
-    }
-    for (from, to) in [
-        ("receiver", "receiver"),
-        ("group_by", "groupBy"),
-        ("group_wait", "groupWait"),
-        ("group_interval", "groupInterval"),
-        ("repeat_interval", "repeatInterval"),
-        ("continue", "continue"),
-    ] {
-        if let Some(v) = obj.get(from) {
-            out.insert(to.into(), v.clone());
-        }
-    }
-    let m = matchers(obj, "matchers", "match", "match_re")?;
-    if !m.is_empty() {
-        out.insert("matchers".into(), Value::Array(m));
-    }
-    if let Some(children) = obj.get("routes").and_then(Value::as_array) {
-        let children: Result<Vec<Value>, String> = children.iter().map(route).collect();
-        out.insert("routes".into(), Value::Array(children?));
-    }
-    Ok(Value::Object(out))
+fn route(r: &Route) -> Result<AmRoute, String> {
+    Ok(AmRoute {
+        receiver: r.receiver.clone(),
+        group_by: r.group_by.clone(),
+        matchers: matchers(&r.matchers)?,
+        routes: r
+            .routes
+            .as_ref()
+            .map(|children| children.iter().map(route).collect())
+            .transpose()?,
+    })
 }
 
-fn inhibit_rule(r: &Value) -> Result<Value, String> {
-    let obj = r
-        .as_object()
-        .ok_or("an inhibition rule that is not a map")?;
-    for key in obj.keys() {
-        let known = [
-            "source_matchers",
-            "target_matchers",
-            "source_match",
-            "target_match",
-            "source_match_re",
-            "target_match_re",
-            "equal",
-        ];
-        if !known.contains(&key.as_str()) {
-            return Err(format!("inhibition field `{key}`"));
-        }
-    }
-    let mut out = Map::new();
-    out.insert(
-        "sourceMatch".into(),
-        Value::Array(matchers(
-            obj,
-            "source_matchers",
-            "source_match",
-            "source_match_re",
-        )?),
-    );
-    out.insert(
-        "targetMatch".into(),
-        Value::Array(matchers(
-            obj,
-            "target_matchers",
-            "target_match",
-            "target_match_re",
-        )?),
-    );
-    if let Some(e) = obj.get("equal") {
-        out.insert("equal".into(), e.clone());
-    }
-    Ok(Value::Object(out))
-}
-
-fn receiver(r: &Value) -> Result<Value, String> {
-    let obj = r.as_object().ok_or("a receiver that is not a map")?;
-    if let Some(key) = obj.keys().find(|k| *k != "name") {
-        // Integrations hold credentials: they come from Secrets, not from the topology.
-        return Err(format!("receiver field `{key}`"));
-    }
-    Ok(json!({"name": obj.get("name").cloned().unwrap_or(Value::Null)}))
-}
-
-/// The spec of an AlertmanagerConfig from an Alertmanager configuration (`route`,
-/// `receivers`, `inhibit_rules`).
-pub fn spec(config: &Value) -> Result<Value, String> {
-    let mut spec = Map::new();
-    if let Some(r) = config.get("route") {
-        spec.insert("route".into(), route(r)?);
-    }
-    let receivers: Result<Vec<Value>, String> = config["receivers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(receiver)
-        .collect();
-    spec.insert("receivers".into(), Value::Array(receivers?));
-    let rules: Result<Vec<Value>, String> = config["inhibit_rules"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(inhibit_rule)
-        .collect();
-    spec.insert("inhibitRules".into(), Value::Array(rules?));
-    Ok(Value::Object(spec))
+/// The spec of an AlertmanagerConfig from the Alertmanager configuration.
+///
+/// # Errors
+/// A matcher that is not Alertmanager's syntax.
+pub fn spec(config: &Config) -> Result<AlertmanagerConfigSpec, String> {
+    Ok(AlertmanagerConfigSpec {
+        route: Some(route(&config.route)?),
+        receivers: config
+            .receivers
+            .iter()
+            .map(|r| AmReceiver {
+                name: r.name.clone(),
+            })
+            .collect(),
+        inhibit_rules: config
+            .inhibit_rules
+            .iter()
+            .map(|r| {
+                Ok(AmInhibitRule {
+                    source_match: matchers(&r.source_matchers)?,
+                    target_match: matchers(&r.target_matchers)?,
+                    equal: r.equal.clone(),
+                })
+            })
+            .collect::<Result<_, String>>()?,
+    })
 }
 
 /// `alertmanager/alertmanagerconfig.yaml`: the configuration in every environment's
 /// namespace.
-pub(super) fn artifact(cx: &EmitContext<'_>, config: &Value) -> Result<Artifact, Diagnostic> {
+pub(super) fn artifact(cx: &EmitContext<'_>, config: &Config) -> Result<Artifact, Diagnostic> {
     let p = &cx.model.project;
     let spec = spec(config).map_err(|what| {
         Diagnostic::error(
@@ -234,23 +186,25 @@ pub(super) fn artifact(cx: &EmitContext<'_>, config: &Value) -> Result<Artifact,
     let mut namespaces: Vec<String> = cx.environments().into_iter().map(|e| e.namespace).collect();
     namespaces.sort();
     namespaces.dedup();
-    let objects: Vec<Value> = namespaces
+    let objects: Vec<Resource<AlertmanagerConfigSpec>> = namespaces
         .iter()
         .map(|ns| {
-            json!({
-                "apiVersion": "monitoring.coreos.com/v1alpha1",
-                "kind": "AlertmanagerConfig",
-                "metadata": {
-                    "name": name(&p.name),
-                    "namespace": ns,
-                    "labels": {
-                        "app.kubernetes.io/part-of": p.name,
-                        "app.kubernetes.io/managed-by": "nestioc",
-                    },
-                    "annotations": {"nestio.dev/source": cx.location(p.span)},
+            Resource::new(
+                ObjectMeta {
+                    name: Some(name(&p.name)),
+                    namespace: Some(ns.clone()),
+                    labels: Some(BTreeMap::from([
+                        ("app.kubernetes.io/part-of".into(), p.name.clone()),
+                        ("app.kubernetes.io/managed-by".into(), "nestioc".into()),
+                    ])),
+                    annotations: Some(BTreeMap::from([(
+                        "nestio.dev/source".into(),
+                        cx.location(p.span),
+                    )])),
+                    ..ObjectMeta::default()
                 },
-                "spec": spec,
-            })
+                spec.clone(),
+            )
         })
         .collect();
     let mut head = header(&cx.sources.get(p.source).name);
@@ -270,33 +224,45 @@ pub(super) fn artifact(cx: &EmitContext<'_>, config: &Value) -> Result<Artifact,
 mod tests {
     use super::*;
 
+    fn m(name: &str, value: &str, match_type: MatchType) -> Option<AmMatcher> {
+        Some(AmMatcher {
+            name: name.into(),
+            value: value.into(),
+            match_type,
+        })
+    }
+
     #[test]
     fn matchers_parse_as_alertmanager_writes_them() {
         assert_eq!(
             matcher(r#"service="a\"b""#),
-            Some(json!({"name": "service", "value": "a\"b", "matchType": "="}))
+            m("service", "a\"b", MatchType::Equal)
         );
         assert_eq!(
             matcher(r#"severity=~"page|ticket""#),
-            Some(json!({"name": "severity", "value": "page|ticket", "matchType": "=~"}))
+            m("severity", "page|ticket", MatchType::Regex)
         );
         assert_eq!(
             matcher("owner != web"),
-            Some(json!({"name": "owner", "value": "web", "matchType": "!="}))
+            m("owner", "web", MatchType::NotEqual)
         );
-        assert_eq!(
-            matcher(r#"a!~"x""#),
-            Some(json!({"name": "a", "value": "x", "matchType": "!~"}))
-        );
+        assert_eq!(matcher(r#"a!~"x""#), m("a", "x", MatchType::NotRegex));
         assert_eq!(matcher(r#"="x""#), None);
         assert_eq!(matcher(r#"a="x"y""#), None);
     }
 
     #[test]
-    fn unknown_fields_are_errors() {
-        let c = json!({"route": {"receiver": "r", "mute_time_intervals": ["x"]}});
-        assert!(spec(&c).is_err());
-        let c = json!({"receivers": [{"name": "r", "slack_configs": []}]});
+    fn a_matcher_alertmanager_would_refuse_is_an_error() {
+        let c = Config {
+            inhibit_rules: Vec::new(),
+            route: Route {
+                matchers: vec!["not a matcher".into()],
+                receiver: "r".into(),
+                group_by: Vec::new(),
+                routes: None,
+            },
+            receivers: Vec::new(),
+        };
         assert!(spec(&c).is_err());
     }
 }

@@ -22,7 +22,16 @@
 //! Environments sync automatically unless `sync "manual"` (the default for an environment
 //! named prod, production or prd).
 
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::chart::crd::Resource;
+use super::chart::crd::argocd::{
+    AppProjectSpec, ApplicationSource, ApplicationSpec, Automated, Backoff, Destination,
+    DirectorySource, GroupKind, HelmSource, IgnoreDifference, Retry, SyncPolicy,
+};
 
 use super::yaml::{documents, header};
 use super::{Artifact, EmitContext, Emitter};
@@ -64,140 +73,172 @@ struct PlatformApp {
     what: &'static str,
 }
 
-fn labels(cx: &EmitContext<'_>, service: Option<&str>, env: &str) -> Value {
-    let mut l = Map::new();
-    l.insert(
-        "app.kubernetes.io/part-of".into(),
-        json!(cx.model.project.name),
-    );
-    l.insert("app.kubernetes.io/managed-by".into(), json!("nestioc"));
-    if let Some(s) = service {
-        l.insert("app.kubernetes.io/name".into(), json!(s));
-    }
-    l.insert("nestio.dev/environment".into(), json!(env));
-    Value::Object(l)
+fn string_map<const N: usize>(pairs: [(&str, String); N]) -> BTreeMap<String, String> {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
-fn sync_policy(env: &Environment) -> Value {
-    let mut p = Map::new();
-    if env.auto_sync {
-        p.insert("automated".into(), json!({"prune": true, "selfHeal": true}));
+/// Retry a failed sync five times, from 10 seconds to 3 minutes apart.
+fn retry() -> Retry {
+    Retry {
+        limit: 5,
+        backoff: Backoff {
+            duration: "10s".into(),
+            factor: 2,
+            max_duration: "3m".into(),
+        },
     }
-    p.insert("syncOptions".into(), json!(["CreateNamespace=true"]));
-    p.insert(
-        "retry".into(),
-        json!({"limit": 5, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "3m"}}),
-    );
-    Value::Object(p)
+}
+
+fn automated(prune: bool) -> Automated {
+    Automated {
+        prune,
+        self_heal: true,
+    }
+}
+
+fn sync_policy(env: &Environment) -> SyncPolicy {
+    SyncPolicy {
+        automated: env.auto_sync.then(|| automated(true)),
+        sync_options: vec!["CreateNamespace=true".into()],
+        retry: retry(),
+    }
+}
+
+fn destination(namespace: &str) -> Destination {
+    Destination {
+        server: IN_CLUSTER.into(),
+        namespace: namespace.to_owned(),
+    }
 }
 
 /// What Argo Rollouts changes at run time, so that Argo CD does not undo it: the
 /// selectors of the stable and canary Services, and the traffic weights.
-fn ignore_differences(cx: &EmitContext<'_>, service: &Service) -> Option<Value> {
+fn ignore_differences(cx: &EmitContext<'_>, service: &Service) -> Vec<IgnoreDifference> {
     if !super::rollout::uses_rollout(cx, service) {
-        return None;
+        return Vec::new();
     }
-    let mut d = vec![json!({
-        "group": "",
-        "kind": "Service",
-        "jqPathExpressions": [".spec.selector[\"rollouts-pod-template-hash\"]"],
-    })];
+    let jq = |group: &str, kind: &str, path: &str| IgnoreDifference {
+        group: group.to_owned(),
+        kind: kind.to_owned(),
+        jq_path_expressions: vec![path.to_owned()],
+        json_pointers: Vec::new(),
+    };
+    let mut d = vec![jq(
+        "",
+        "Service",
+        ".spec.selector[\"rollouts-pod-template-hash\"]",
+    )];
     match cx.model.project.mesh {
-        Mesh::Istio => d.push(json!({
-            "group": "networking.istio.io",
-            "kind": "VirtualService",
-            "jqPathExpressions": [".spec.http[].route[].weight"],
-        })),
+        Mesh::Istio => d.push(jq(
+            "networking.istio.io",
+            "VirtualService",
+            ".spec.http[].route[].weight",
+        )),
         Mesh::Linkerd => {
             for kind in ["HTTPRoute", "GRPCRoute"] {
-                d.push(json!({
-                    "group": "gateway.networking.k8s.io",
-                    "kind": kind,
-                    "jqPathExpressions": [".spec.rules[].backendRefs[].weight"],
-                }));
+                d.push(jq(
+                    "gateway.networking.k8s.io",
+                    kind,
+                    ".spec.rules[].backendRefs[].weight",
+                ));
             }
         }
         Mesh::None => {}
     }
-    Some(Value::Array(d))
+    d
 }
 
-fn application(cx: &EmitContext<'_>, service: &Service, env: &Environment, repo: &str) -> Value {
+fn application(
+    cx: &EmitContext<'_>,
+    service: &Service,
+    env: &Environment,
+    repo: &str,
+) -> Resource<ApplicationSpec> {
     let p = &cx.model.project;
-    let mut spec = json!({
-        "project": p.name,
-        "source": {
-            "repoURL": repo,
-            "targetRevision": p.cd_revision,
-            "path": format!("{}/helm/{}", p.cd_path.trim_end_matches('/'), service.name),
-            "helm": {"releaseName": service.name, "valueFiles": [format!("values-{}.yaml", env.name)]},
-        },
-        "destination": {"server": IN_CLUSTER, "namespace": env.namespace},
-        "syncPolicy": sync_policy(env),
-    });
-    if let Some(d) = ignore_differences(cx, service) {
-        spec["ignoreDifferences"] = d;
+    let ignore = ignore_differences(cx, service);
+    let mut sync = sync_policy(env);
+    if !ignore.is_empty() {
         // Respect the ignored fields when syncing, not only when diffing.
-        if let Some(opts) = spec["syncPolicy"]["syncOptions"].as_array_mut() {
-            opts.push(json!("RespectIgnoreDifferences=true"));
-        }
+        sync.sync_options
+            .push("RespectIgnoreDifferences=true".into());
     }
-    json!({
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {
-            "name": format!("{}-{}-{}", p.name, service.name, env.name),
-            "namespace": ARGOCD_NAMESPACE,
-            "labels": labels(cx, Some(&service.name), &env.name),
-            "annotations": {
-                "argocd.argoproj.io/sync-wave": cx.topology.wave_of(&service.name).to_string(),
-                "nestio.dev/source": cx.location(service.name_span),
-            },
-            "finalizers": [RESOURCES_FINALIZER],
+    let mut labels = project_labels(cx, None);
+    labels.insert("app.kubernetes.io/name".into(), service.name.clone());
+    labels.insert("nestio.dev/environment".into(), env.name.clone());
+    Resource::new(
+        ObjectMeta {
+            name: Some(format!("{}-{}-{}", p.name, service.name, env.name)),
+            namespace: Some(ARGOCD_NAMESPACE.into()),
+            labels: Some(labels),
+            annotations: Some(string_map([
+                (
+                    "argocd.argoproj.io/sync-wave",
+                    cx.topology.wave_of(&service.name).to_string(),
+                ),
+                ("nestio.dev/source", cx.location(service.name_span)),
+            ])),
+            finalizers: Some(vec![RESOURCES_FINALIZER.into()]),
+            ..ObjectMeta::default()
         },
-        "spec": spec,
-    })
+        ApplicationSpec {
+            project: p.name.clone(),
+            source: ApplicationSource {
+                repo_url: repo.to_owned(),
+                target_revision: p.cd_revision.clone(),
+                path: format!("{}/helm/{}", p.cd_path.trim_end_matches('/'), service.name),
+                helm: Some(HelmSource {
+                    release_name: service.name.clone(),
+                    value_files: vec![format!("values-{}.yaml", env.name)],
+                }),
+                directory: None,
+            },
+            destination: destination(&env.namespace),
+            sync_policy: sync,
+            ignore_differences: ignore,
+        },
+    )
 }
 
-/// `metadata` of an object in Argo CD's namespace (`cluster_scoped`: of a Namespace).
+/// The project's labels, and the environment's when the object is one environment's.
+fn project_labels(cx: &EmitContext<'_>, env: Option<&str>) -> BTreeMap<String, String> {
+    let mut labels = string_map([
+        ("app.kubernetes.io/part-of", cx.model.project.name.clone()),
+        ("app.kubernetes.io/managed-by", "nestioc".to_owned()),
+    ]);
+    if let Some(e) = env {
+        labels.insert("nestio.dev/environment".into(), e.to_owned());
+    }
+    labels
+}
+
+/// `metadata` of an object in Argo CD's namespace.
 fn metadata(
     cx: &EmitContext<'_>,
     name: &str,
     env: Option<&str>,
     span: Span,
     wave: Option<i32>,
-) -> Value {
-    meta(cx, name, env, span, wave, false)
+) -> ObjectMeta {
+    let mut annotations = BTreeMap::new();
+    if let Some(w) = wave {
+        annotations.insert("argocd.argoproj.io/sync-wave".into(), w.to_string());
+    }
+    annotations.insert("nestio.dev/source".into(), cx.location(span));
+    ObjectMeta {
+        name: Some(name.to_owned()),
+        namespace: Some(ARGOCD_NAMESPACE.into()),
+        labels: Some(project_labels(cx, env)),
+        annotations: Some(annotations),
+        ..ObjectMeta::default()
+    }
 }
 
-fn meta(
-    cx: &EmitContext<'_>,
-    name: &str,
-    env: Option<&str>,
-    span: Span,
-    wave: Option<i32>,
-    cluster_scoped: bool,
-) -> Value {
-    let p = &cx.model.project;
-    let mut labels = Map::new();
-    labels.insert("app.kubernetes.io/part-of".into(), json!(p.name));
-    labels.insert("app.kubernetes.io/managed-by".into(), json!("nestioc"));
-    if let Some(e) = env {
-        labels.insert("nestio.dev/environment".into(), json!(e));
-    }
-    let mut annotations = Map::new();
-    if let Some(w) = wave {
-        annotations.insert("argocd.argoproj.io/sync-wave".into(), json!(w.to_string()));
-    }
-    annotations.insert("nestio.dev/source".into(), json!(cx.location(span)));
-    let mut m = Map::new();
-    m.insert("name".into(), json!(name));
-    if !cluster_scoped {
-        m.insert("namespace".into(), json!(ARGOCD_NAMESPACE));
-    }
-    m.insert("labels".into(), Value::Object(labels));
-    m.insert("annotations".into(), Value::Object(annotations));
-    Value::Object(m)
+/// Adds `KEEP` to the object's sync options.
+fn keep(mut meta: ObjectMeta) -> ObjectMeta {
+    meta.annotations
+        .get_or_insert_default()
+        .insert("argocd.argoproj.io/sync-options".into(), KEEP.into());
+    meta
 }
 
 /// The platform Applications this build deploys: only for outputs it has (an Application
@@ -334,50 +375,47 @@ impl Emitter for ArgoCd {
         // their objects serve every environment.
         let platform_auto = envs.iter().any(|e| e.auto_sync);
 
-        let destination = |ns: &str| json!({"server": IN_CLUSTER, "namespace": ns});
-        let mut project_meta = metadata(cx, &p.name, None, p.span, Some(-3));
-        project_meta["annotations"]["argocd.argoproj.io/sync-options"] = json!(KEEP);
-        let services_project = json!({
-            "apiVersion": "argoproj.io/v1alpha1",
-            "kind": "AppProject",
-            "metadata": project_meta,
-            "spec": {
-                "description": format!("The {} project's services, generated by nestioc.", p.name),
-                "sourceRepos": [repo],
-                "destinations": namespaces
+        let services_project = Resource::new(
+            keep(metadata(cx, &p.name, None, p.span, Some(-3))),
+            AppProjectSpec {
+                description: format!("The {} project's services, generated by nestioc.", p.name),
+                source_repos: vec![repo.clone()],
+                destinations: namespaces
                     .iter()
                     .map(|ns| destination(ns))
                     .chain(std::iter::once(destination(ARGOCD_NAMESPACE)))
-                    .collect::<Vec<_>>(),
+                    .collect(),
                 // The charts create namespaced objects only; Namespaces come from
                 // `CreateNamespace=true` and from namespaces.yaml (the root).
-                "clusterResourceWhitelist": [{"group": "", "kind": "Namespace"}],
+                cluster_resource_whitelist: vec![GroupKind::new("", "Namespace")],
             },
-        });
-        let mut platform_meta = metadata(cx, &platform_project, None, p.span, Some(-3));
-        platform_meta["annotations"]["argocd.argoproj.io/sync-options"] = json!(KEEP);
+        );
         let mut platform_namespaces: Vec<&str> = platform.iter().map(|a| a.namespace).collect();
         platform_namespaces.extend(namespaces.iter().copied());
         platform_namespaces.sort_unstable();
         platform_namespaces.dedup();
-        let mut cluster_kinds = vec![json!({"group": "", "kind": "Namespace"})];
+        let mut cluster_kinds = vec![GroupKind::new("", "Namespace")];
         if platform.iter().any(|a| a.suffix == LOGGING_APP) {
             // Fluentd reads pod metadata cluster-wide.
             for kind in ["ClusterRole", "ClusterRoleBinding"] {
-                cluster_kinds.push(json!({"group": "rbac.authorization.k8s.io", "kind": kind}));
+                cluster_kinds.push(GroupKind::new("rbac.authorization.k8s.io", kind));
             }
         }
-        let platform_project_obj = json!({
-            "apiVersion": "argoproj.io/v1alpha1",
-            "kind": "AppProject",
-            "metadata": platform_meta,
-            "spec": {
-                "description": format!("The {} project's platform pieces (observability, logging, mesh-wide policy), generated by nestioc.", p.name),
-                "sourceRepos": [repo],
-                "destinations": platform_namespaces.iter().map(|ns| destination(ns)).collect::<Vec<_>>(),
-                "clusterResourceWhitelist": cluster_kinds,
+        let platform_project_obj = Resource::new(
+            keep(metadata(cx, &platform_project, None, p.span, Some(-3))),
+            AppProjectSpec {
+                description: format!(
+                    "The {} project's platform pieces (observability, logging, mesh-wide policy), generated by nestioc.",
+                    p.name
+                ),
+                source_repos: vec![repo.clone()],
+                destinations: platform_namespaces
+                    .iter()
+                    .map(|ns| destination(ns))
+                    .collect(),
+                cluster_resource_whitelist: cluster_kinds,
             },
-        });
+        );
         out.push(Artifact {
             path: "argocd/project.yaml".into(),
             contents: documents(&header(&root), &[services_project, platform_project_obj]),
@@ -388,12 +426,15 @@ impl Emitter for ArgoCd {
         // objects (their annotations turn on injection and deny by default) are them.
         let mut root_include = vec!["project.yaml", "platform.yaml", "apps-*.yaml"];
         if p.mesh != Mesh::Linkerd {
-            let objects: Vec<Value> = namespaces
+            let objects: Vec<Namespace> = namespaces
                 .iter()
-                .map(|ns| {
-                    let mut meta = meta(cx, ns, None, p.span, Some(-3), true);
-                    meta["annotations"]["argocd.argoproj.io/sync-options"] = json!(KEEP);
-                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": meta})
+                .map(|ns| Namespace {
+                    // A Namespace is cluster-scoped: no namespace of its own.
+                    metadata: keep(ObjectMeta {
+                        namespace: None,
+                        ..metadata(cx, ns, None, p.span, Some(-3))
+                    }),
+                    ..Namespace::default()
                 })
                 .collect();
             out.push(Artifact {
@@ -404,45 +445,48 @@ impl Emitter for ArgoCd {
             root_include.insert(1, "namespaces.yaml");
         }
 
-        let platform_objects: Vec<Value> = platform
+        let platform_objects: Vec<Resource<ApplicationSpec>> = platform
             .iter()
             .map(|a| {
-                let mut meta = metadata(cx, &format!("{}-{}", p.name, a.suffix), None, p.span, Some(a.wave));
-                meta["annotations"]["nestio.dev/deploys"] = json!(a.what);
-                meta["finalizers"] = json!([RESOURCES_FINALIZER]);
-                let mut sync = Map::new();
-                if platform_auto {
-                    sync.insert("automated".into(), json!({"prune": true, "selfHeal": true}));
-                }
-                let mut options = vec![json!("CreateNamespace=true")];
-                if a.suffix == MESH_APP {
-                    // Namespaces and their mTLS policy: never pruned nor deleted by Argo CD.
-                    options = vec![json!("Prune=false"), json!("Delete=false")];
-                }
-                sync.insert("syncOptions".into(), Value::Array(options));
-                sync.insert(
-                    "retry".into(),
-                    json!({"limit": 5, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "3m"}}),
+                let mut meta = metadata(
+                    cx,
+                    &format!("{}-{}", p.name, a.suffix),
+                    None,
+                    p.span,
+                    Some(a.wave),
                 );
-                let mut source = json!({
-                    "repoURL": repo,
-                    "targetRevision": p.cd_revision,
-                    "path": format!("{out_dir}/{}", a.dir),
-                });
-                if let Some(include) = a.include {
-                    source["directory"] = json!({"include": include});
-                }
-                json!({
-                    "apiVersion": "argoproj.io/v1alpha1",
-                    "kind": "Application",
-                    "metadata": meta,
-                    "spec": {
-                        "project": platform_project,
-                        "source": source,
-                        "destination": destination(a.namespace),
-                        "syncPolicy": sync,
+                meta.annotations
+                    .get_or_insert_default()
+                    .insert("nestio.dev/deploys".into(), a.what.into());
+                meta.finalizers = Some(vec![RESOURCES_FINALIZER.into()]);
+                let sync_options = if a.suffix == MESH_APP {
+                    // Namespaces and their mTLS policy: never pruned nor deleted by Argo CD.
+                    vec!["Prune=false".into(), "Delete=false".into()]
+                } else {
+                    vec!["CreateNamespace=true".into()]
+                };
+                Resource::new(
+                    meta,
+                    ApplicationSpec {
+                        project: platform_project.clone(),
+                        source: ApplicationSource {
+                            repo_url: repo.clone(),
+                            target_revision: p.cd_revision.clone(),
+                            path: format!("{out_dir}/{}", a.dir),
+                            helm: None,
+                            directory: a.include.map(|include| DirectorySource {
+                                include: include.into(),
+                            }),
+                        },
+                        destination: destination(a.namespace),
+                        sync_policy: SyncPolicy {
+                            automated: platform_auto.then(|| automated(true)),
+                            sync_options,
+                            retry: retry(),
+                        },
+                        ignore_differences: Vec::new(),
                     },
-                })
+                )
             })
             .collect();
         out.push(Artifact {
@@ -452,31 +496,34 @@ impl Emitter for ArgoCd {
         });
 
         // The root: everything above, then the environments.
-        let root_app = json!({
-            "apiVersion": "argoproj.io/v1alpha1",
-            "kind": "Application",
-            "metadata": metadata(cx, &p.name, None, p.span, None),
-            "spec": {
-                "project": p.name,
-                "source": {
-                    "repoURL": repo,
-                    "targetRevision": p.cd_revision,
-                    "path": format!("{out_dir}/argocd"),
+        let root_app = Resource::new(
+            metadata(cx, &p.name, None, p.span, None),
+            ApplicationSpec {
+                project: p.name.clone(),
+                source: ApplicationSource {
+                    repo_url: repo.clone(),
+                    target_revision: p.cd_revision.clone(),
+                    path: format!("{out_dir}/argocd"),
+                    helm: None,
                     // Not recursive: the environments' directories are their
                     // app-of-apps'. Not itself: deleting it must not delete itself.
-                    "directory": {"include": format!("{{{}}}", root_include.join(","))},
+                    directory: Some(DirectorySource {
+                        include: format!("{{{}}}", root_include.join(",")),
+                    }),
                 },
-                "destination": destination(ARGOCD_NAMESPACE),
+                destination: destination(ARGOCD_NAMESPACE),
                 // No pruning: removing an environment or the logging system from the
                 // topology leaves its Application until someone deletes it (with its
                 // resources: a deliberate act). No finalizer either: deleting the root
                 // leaves what it created.
-                "syncPolicy": {
-                    "automated": {"prune": false, "selfHeal": true},
-                    "retry": {"limit": 5, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "3m"}},
+                sync_policy: SyncPolicy {
+                    automated: Some(automated(false)),
+                    sync_options: Vec::new(),
+                    retry: retry(),
                 },
+                ignore_differences: Vec::new(),
             },
-        });
+        );
         let mut root_head = header(&root);
         root_head.push_str(&format!(
             "# Apply once, after the AppProjects: kubectl apply -n {ARGOCD_NAMESPACE} -f argocd/project.yaml -f argocd/apps.yaml
@@ -492,9 +539,9 @@ impl Emitter for ArgoCd {
             // CI deploys an image by `argocd app set --helm-set image.tag=...` on the child
             // Application; the parent must not put the committed spec back.
             let mut root_sync = sync_policy(env);
-            if let Some(opts) = root_sync["syncOptions"].as_array_mut() {
-                opts.push(json!("RespectIgnoreDifferences=true"));
-            }
+            root_sync
+                .sync_options
+                .push("RespectIgnoreDifferences=true".into());
             let mut meta = metadata(
                 cx,
                 &format!("{}-{}", p.name, env.name),
@@ -502,27 +549,28 @@ impl Emitter for ArgoCd {
                 env.span,
                 Some(0),
             );
-            meta["finalizers"] = json!([RESOURCES_FINALIZER]);
-            let root_app = json!({
-                "apiVersion": "argoproj.io/v1alpha1",
-                "kind": "Application",
-                "metadata": meta,
-                "spec": {
-                    "project": p.name,
-                    "source": {
-                        "repoURL": repo,
-                        "targetRevision": p.cd_revision,
-                        "path": format!("{out_dir}/argocd/{}", env.name),
+            meta.finalizers = Some(vec![RESOURCES_FINALIZER.into()]);
+            let root_app = Resource::new(
+                meta,
+                ApplicationSpec {
+                    project: p.name.clone(),
+                    source: ApplicationSource {
+                        repo_url: repo.clone(),
+                        target_revision: p.cd_revision.clone(),
+                        path: format!("{out_dir}/argocd/{}", env.name),
+                        helm: None,
+                        directory: None,
                     },
-                    "destination": destination(ARGOCD_NAMESPACE),
-                    "syncPolicy": root_sync,
-                    "ignoreDifferences": [{
-                        "group": "argoproj.io",
-                        "kind": "Application",
-                        "jsonPointers": ["/spec/source/helm/parameters"],
+                    destination: destination(ARGOCD_NAMESPACE),
+                    sync_policy: root_sync,
+                    ignore_differences: vec![IgnoreDifference {
+                        group: "argoproj.io".into(),
+                        kind: "Application".into(),
+                        jq_path_expressions: Vec::new(),
+                        json_pointers: vec!["/spec/source/helm/parameters".into()],
                     }],
                 },
-            });
+            );
             out.push(Artifact {
                 path: format!("argocd/apps-{}.yaml", env.name),
                 contents: documents(&header(&root), &[root_app]),
@@ -531,7 +579,7 @@ impl Emitter for ArgoCd {
             // The environment's service Applications, in one file: each carries its
             // source in `nestio.dev/source`, and Argo CD orders them by their sync waves,
             // not by file.
-            let apps: Vec<Value> = cx
+            let apps: Vec<Resource<ApplicationSpec>> = cx
                 .model
                 .services
                 .values()

@@ -14,6 +14,23 @@
 //! against the plugins' sources by `tests/it/fluentd.rs`. User strings (regex patterns,
 //! the URL) reach fluent.conf only through [`quote`].
 
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{
+    DaemonSet, DaemonSetSpec, DaemonSetUpdateStrategy, RollingUpdateDaemonSet,
+};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
+    EnvVar, EnvVarSource, HTTPGetAction, HostPathVolumeSource, KeyToPath, ObjectFieldSelector,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
+    SecretVolumeSource, SecurityContext, ServiceAccount, Volume, VolumeMount,
+};
+use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicySpec};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -599,49 +616,107 @@ fn fluent_conf(
     conf.text
 }
 
-fn manifests(cx: &EmitContext<'_>, logging: &Logging, n: &Names, conf: &str) -> Vec<Value> {
+/// One object of `fluentd/fluentd.yaml`; serialises as the object.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Object {
+    ServiceAccount(ServiceAccount),
+    ClusterRole(ClusterRole),
+    ClusterRoleBinding(ClusterRoleBinding),
+    ConfigMap(ConfigMap),
+    NetworkPolicy(NetworkPolicy),
+    DaemonSet(DaemonSet),
+}
+
+fn manifests(cx: &EmitContext<'_>, logging: &Logging, n: &Names, conf: &str) -> Vec<Object> {
     let project = &cx.model.project.name;
-    let env = vec![json!({
+    let env = vec![EnvVar {
         // Limits the metadata filter's pod watch to this node.
-        "name": "K8S_NODE_NAME",
-        "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}},
-    })];
-    let host_dir = |name: &str, path: &str, ty: &str| json!({"name": name, "hostPath": {"path": path, "type": ty}});
+        name: "K8S_NODE_NAME".into(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: "spec.nodeName".into(),
+                ..ObjectFieldSelector::default()
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }];
+    let mount = |name: &str, path: &str, read_only: bool| VolumeMount {
+        name: name.to_owned(),
+        mount_path: path.to_owned(),
+        read_only: read_only.then_some(true),
+        ..VolumeMount::default()
+    };
+    let host_dir = |name: &str, path: &str, ty: &str| Volume {
+        name: name.to_owned(),
+        host_path: Some(HostPathVolumeSource {
+            path: path.to_owned(),
+            type_: Some(ty.to_owned()),
+        }),
+        ..Volume::default()
+    };
+    let secret = |name: &str, secret: &str, keys: &[&str]| Volume {
+        name: name.to_owned(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret.to_owned()),
+            items: Some(
+                keys.iter()
+                    .map(|k| KeyToPath {
+                        key: (*k).to_owned(),
+                        path: (*k).to_owned(),
+                        ..KeyToPath::default()
+                    })
+                    .collect(),
+            ),
+            ..SecretVolumeSource::default()
+        }),
+        ..Volume::default()
+    };
     let mut mounts = vec![
-        json!({"name": "config", "mountPath": "/fluentd/etc", "readOnly": true}),
-        json!({"name": "containers", "mountPath": "/var/log/containers", "readOnly": true}),
-        json!({"name": "pods", "mountPath": "/var/log/pods", "readOnly": true}),
-        json!({"name": "buffers", "mountPath": n.buffer_dir}),
-        json!({"name": "tmp", "mountPath": "/tmp"}),
+        mount("config", "/fluentd/etc", true),
+        mount("containers", "/var/log/containers", true),
+        mount("pods", "/var/log/pods", true),
+        mount("buffers", &n.buffer_dir, false),
+        mount("tmp", "/tmp", false),
     ];
     let mut volumes = vec![
-        json!({"name": "config", "configMap": {"name": n.object}}),
+        Volume {
+            name: "config".into(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: n.object.clone(),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
         host_dir("containers", "/var/log/containers", "Directory"),
         host_dir("pods", "/var/log/pods", "Directory"),
         host_dir("buffers", &n.buffer_dir, "DirectoryOrCreate"),
-        json!({"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}),
+        Volume {
+            name: "tmp".into(),
+            empty_dir: Some(EmptyDirVolumeSource {
+                size_limit: Some(Quantity("64Mi".into())),
+                ..EmptyDirVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
     ];
-    if let Some(secret) = &logging.es_credentials {
-        mounts.push(json!({"name": "elasticsearch-credentials", "mountPath": ES_CREDENTIALS_DIR, "readOnly": true}));
-        volumes.push(json!({
-            "name": "elasticsearch-credentials",
-            "secret": {"secretName": secret, "items": [
-                {"key": "username", "path": "username"},
-                {"key": "password", "path": "password"},
-            ]},
-        }));
+    if let Some(s) = &logging.es_credentials {
+        mounts.push(mount("elasticsearch-credentials", ES_CREDENTIALS_DIR, true));
+        volumes.push(secret(
+            "elasticsearch-credentials",
+            s,
+            &["username", "password"],
+        ));
     }
-    if let Some(secret) = &logging.es_ca {
-        mounts.push(json!({"name": "elasticsearch-ca", "mountPath": ES_CA_DIR, "readOnly": true}));
-        volumes.push(json!({
-            "name": "elasticsearch-ca",
-            "secret": {"secretName": secret, "items": [{"key": "ca.crt", "path": "ca.crt"}]},
-        }));
+    if let Some(s) = &logging.es_ca {
+        mounts.push(mount("elasticsearch-ca", ES_CA_DIR, true));
+        volumes.push(secret("elasticsearch-ca", s, &["ca.crt"]));
     }
-    let selector = json!({
-        "app.kubernetes.io/name": "fluentd",
-        "app.kubernetes.io/instance": project,
-    });
+    let selector = BTreeMap::from([
+        ("app.kubernetes.io/name".to_owned(), "fluentd".to_owned()),
+        ("app.kubernetes.io/instance".to_owned(), project.clone()),
+    ]);
     let mut labels = selector.clone();
     for (k, v) in [
         ("app.kubernetes.io/version", FLUENTD_VERSION),
@@ -649,125 +724,168 @@ fn manifests(cx: &EmitContext<'_>, logging: &Logging, n: &Names, conf: &str) -> 
         ("app.kubernetes.io/part-of", project.as_str()),
         ("app.kubernetes.io/managed-by", "nestioc"),
     ] {
-        labels[k] = json!(v);
+        labels.insert(k.to_owned(), v.to_owned());
     }
+    let match_labels = LabelSelector {
+        match_labels: Some(selector.clone()),
+        ..LabelSelector::default()
+    };
     let source = cx.location(logging.span);
-    let meta = |namespaced: bool| {
-        let mut m = serde_json::Map::new();
-        m.insert("name".into(), json!(n.object));
-        if namespaced {
-            m.insert("namespace".into(), json!(NAMESPACE));
-        }
-        m.insert("labels".into(), labels.clone());
-        m.insert("annotations".into(), json!({"nestio.dev/source": source}));
-        Value::Object(m)
+    let meta = |namespaced: bool| ObjectMeta {
+        name: Some(n.object.clone()),
+        namespace: namespaced.then(|| NAMESPACE.to_owned()),
+        labels: Some(labels.clone()),
+        annotations: Some(BTreeMap::from([(
+            "nestio.dev/source".to_owned(),
+            source.clone(),
+        )])),
+        ..ObjectMeta::default()
     };
     let checksum: String = Sha256::digest(conf.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let probe = |period: u32, failures: u32| {
-        json!({
-            "httpGet": {"path": MONITOR_PATH, "port": "monitor"},
-            "periodSeconds": period,
-            "timeoutSeconds": 5,
-            "failureThreshold": failures,
-        })
+    let probe = |period: i32, failures: i32| Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(MONITOR_PATH.into()),
+            port: IntOrString::String("monitor".into()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period),
+        timeout_seconds: Some(5),
+        failure_threshold: Some(failures),
+        ..Probe::default()
+    };
+    let resources = |cpu: &str, memory: &str| {
+        BTreeMap::from([
+            ("cpu".to_owned(), Quantity(cpu.to_owned())),
+            ("memory".to_owned(), Quantity(memory.to_owned())),
+        ])
+    };
+    let container = Container {
+        name: "fluentd".into(),
+        image: Some(IMAGE.into()),
+        image_pull_policy: Some("Always".into()),
+        env: Some(env),
+        ports: Some(vec![ContainerPort {
+            name: Some("monitor".into()),
+            container_port: i32::from(MONITOR_PORT),
+            protocol: Some("TCP".into()),
+            ..ContainerPort::default()
+        }]),
+        resources: Some(ResourceRequirements {
+            requests: Some(resources("100m", "256Mi")),
+            limits: Some(resources("1", "512Mi")),
+            ..ResourceRequirements::default()
+        }),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            privileged: Some(false),
+            read_only_root_filesystem: Some(true),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                ..Capabilities::default()
+            }),
+            ..SecurityContext::default()
+        }),
+        startup_probe: Some(probe(5, 60)),
+        liveness_probe: Some(probe(30, 3)),
+        readiness_probe: Some(probe(10, 3)),
+        volume_mounts: Some(mounts),
+        ..Container::default()
     };
     vec![
-        json!({
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
-            "metadata": meta(true),
+        Object::ServiceAccount(ServiceAccount {
+            metadata: meta(true),
+            ..ServiceAccount::default()
         }),
-        json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRole",
-            "metadata": meta(false),
-            "rules": [{
-                "apiGroups": [""],
-                "resources": ["namespaces", "pods"],
-                "verbs": ["get", "list", "watch"],
-            }],
+        Object::ClusterRole(ClusterRole {
+            metadata: meta(false),
+            rules: Some(vec![PolicyRule {
+                api_groups: Some(vec![String::new()]),
+                resources: Some(vec!["namespaces".into(), "pods".into()]),
+                verbs: vec!["get".into(), "list".into(), "watch".into()],
+                ..PolicyRule::default()
+            }]),
+            ..ClusterRole::default()
         }),
-        json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": meta(false),
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": n.object,
+        Object::ClusterRoleBinding(ClusterRoleBinding {
+            metadata: meta(false),
+            role_ref: RoleRef {
+                api_group: Some("rbac.authorization.k8s.io".into()),
+                kind: "ClusterRole".into(),
+                name: n.object.clone(),
             },
-            "subjects": [{"kind": "ServiceAccount", "name": n.object, "namespace": NAMESPACE}],
+            subjects: Some(vec![Subject {
+                kind: "ServiceAccount".into(),
+                name: n.object.clone(),
+                namespace: Some(NAMESPACE.into()),
+                ..Subject::default()
+            }]),
         }),
-        json!({
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": meta(true),
-            "data": {"fluent.conf": conf},
+        Object::ConfigMap(ConfigMap {
+            metadata: meta(true),
+            data: Some(BTreeMap::from([(
+                "fluent.conf".to_owned(),
+                conf.to_owned(),
+            )])),
+            ..ConfigMap::default()
         }),
         // Nothing calls Fluentd: it only sends. The kubelet's probes come from the node,
         // which NetworkPolicies always admit.
-        json!({
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "NetworkPolicy",
-            "metadata": meta(true),
-            "spec": {"podSelector": {"matchLabels": selector}, "policyTypes": ["Ingress"]},
+        Object::NetworkPolicy(NetworkPolicy {
+            metadata: meta(true),
+            spec: Some(NetworkPolicySpec {
+                pod_selector: Some(match_labels.clone()),
+                policy_types: Some(vec!["Ingress".into()]),
+                ..NetworkPolicySpec::default()
+            }),
         }),
-        json!({
-            "apiVersion": "apps/v1",
-            "kind": "DaemonSet",
-            "metadata": meta(true),
-            "spec": {
-                "selector": {"matchLabels": selector},
-                "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
-                "template": {
-                    "metadata": {
-                        "labels": labels,
-                        "annotations": {
-                            "nestio.dev/source": source,
+        Object::DaemonSet(DaemonSet {
+            metadata: meta(true),
+            spec: DaemonSetSpec {
+                selector: match_labels,
+                update_strategy: Some(DaemonSetUpdateStrategy {
+                    type_: Some("RollingUpdate".into()),
+                    rolling_update: Some(RollingUpdateDaemonSet {
+                        max_unavailable: Some(IntOrString::Int(1)),
+                        ..RollingUpdateDaemonSet::default()
+                    }),
+                }),
+                template: PodTemplateSpec {
+                    metadata: Some(ObjectMeta {
+                        labels: Some(labels.clone()),
+                        annotations: Some(BTreeMap::from([
+                            ("nestio.dev/source".to_owned(), source.clone()),
                             // A new fluent.conf rolls the pods.
-                            "nestio.dev/config-sha256": checksum,
-                        },
-                    },
-                    "spec": {
-                        "serviceAccountName": n.object,
+                            ("nestio.dev/config-sha256".to_owned(), checksum),
+                        ])),
+                        ..ObjectMeta::default()
+                    }),
+                    spec: Some(PodSpec {
+                        service_account_name: Some(n.object.clone()),
                         // The metadata filter reads pods and namespaces with this token.
-                        "automountServiceAccountToken": true,
+                        automount_service_account_token: Some(true),
                         // Root reads the kubelet's root-owned log files; every capability
                         // is dropped, and only the buffer directory is writable.
-                        "securityContext": {
-                            "runAsUser": 0,
-                            "runAsGroup": 0,
-                            "runAsNonRoot": false,
-                            "seccompProfile": {"type": "RuntimeDefault"},
-                        },
-                        "containers": [{
-                            "name": "fluentd",
-                            "image": IMAGE,
-                            "imagePullPolicy": "Always",
-                            "env": env,
-                            "ports": [{"name": "monitor", "containerPort": MONITOR_PORT, "protocol": "TCP"}],
-                            "resources": {
-                                "requests": {"cpu": "100m", "memory": "256Mi"},
-                                "limits": {"cpu": "1", "memory": "512Mi"},
-                            },
-                            "securityContext": {
-                                "allowPrivilegeEscalation": false,
-                                "privileged": false,
-                                "readOnlyRootFilesystem": true,
-                                "capabilities": {"drop": ["ALL"]},
-                            },
-                            "startupProbe": probe(5, 60),
-                            "livenessProbe": probe(30, 3),
-                            "readinessProbe": probe(10, 3),
-                            "volumeMounts": mounts,
-                        }],
-                        "volumes": volumes,
-                    },
+                        security_context: Some(PodSecurityContext {
+                            run_as_user: Some(0),
+                            run_as_group: Some(0),
+                            run_as_non_root: Some(false),
+                            seccomp_profile: Some(SeccompProfile {
+                                type_: "RuntimeDefault".into(),
+                                ..SeccompProfile::default()
+                            }),
+                            ..PodSecurityContext::default()
+                        }),
+                        containers: vec![container],
+                        volumes: Some(volumes),
+                        ..PodSpec::default()
+                    }),
                 },
+                ..DaemonSetSpec::default()
             },
+            ..DaemonSet::default()
         }),
     ]
 }

@@ -3,6 +3,9 @@
 //! depends on the shared chart, and its values), and an umbrella chart (`helm/<project>/`)
 //! that depends on every service chart.
 
+use std::collections::BTreeMap;
+
+use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -43,6 +46,57 @@ pub(super) const CHART_TEMPLATES: &[(&str, &str)] = &[
     ("networkpolicy.yaml", "helm/networkpolicy.yaml"),
     ("ingress.yaml", "helm/ingress.yaml"),
 ];
+
+/// A chart's `Chart.yaml`, the fields nestioc writes
+/// (https://helm.sh/docs/topics/charts/#the-chartyaml-file).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ChartFile {
+    /// `v2`: Helm 3's chart format, dependencies in Chart.yaml.
+    api_version: &'static str,
+    name: String,
+    description: String,
+    #[serde(rename = "type")]
+    type_: &'static str,
+    version: String,
+    /// The version of what the chart deploys: the image's tag (or digest).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dependencies: Option<Vec<Dependency>>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    annotations: BTreeMap<String, String>,
+}
+
+impl ChartFile {
+    fn new(name: &str, description: String, version: String) -> Self {
+        ChartFile {
+            api_version: "v2",
+            name: name.to_owned(),
+            description,
+            type_: "application",
+            version,
+            app_version: None,
+            dependencies: None,
+            annotations: BTreeMap::new(),
+        }
+    }
+}
+
+/// A chart this chart depends on, from a directory beside it (`file://`); `condition`
+/// names the value that turns it on.
+#[derive(Debug, Serialize)]
+struct Dependency {
+    name: String,
+    version: String,
+    repository: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    condition: Option<String>,
+}
+
+fn source_annotation(location: String) -> BTreeMap<String, String> {
+    BTreeMap::from([("nestio.dev/source".to_owned(), location)])
+}
 
 fn generated_line(source: &str) -> String {
     format!(
@@ -117,14 +171,14 @@ impl Emitter for Helm {
         } else {
             SHARED_CHART_VERSION.to_owned()
         };
-        let chart = json!({
-            "apiVersion": "v2",
-            "name": SHARED_CHART,
-            "description": "The Kubernetes objects of one nestio service, from its values: every service chart depends on this chart.",
-            "type": "application",
-            "version": shared_version,
-            "annotations": {"nestio.dev/source": cx.location(project.span)},
-        });
+        let chart = ChartFile {
+            annotations: source_annotation(cx.location(project.span)),
+            ..ChartFile::new(
+                SHARED_CHART,
+                "The Kubernetes objects of one nestio service, from its values: every service chart depends on this chart.".into(),
+                shared_version.clone(),
+            )
+        };
         out.push(Artifact {
             path: format!("{shared}/Chart.yaml"),
             contents: documents(&project_head, &[chart]),
@@ -162,20 +216,31 @@ impl Emitter for Helm {
             let mut all: Vec<&str> = vec![&base];
             all.extend(per_env.iter().map(|(_, v)| v.as_str()));
             let version = service_chart_version(&shared_version, &all);
-            let chart = json!({
-                "apiVersion": "v2",
-                "name": service.name,
-                "description": format!("The {} service of the {} project.", service.name, project.name),
-                "type": "application",
-                "version": version,
-                "appVersion": service.image.tag.clone().or_else(|| service.image.digest.clone()).unwrap_or_default(),
-                "dependencies": [{
-                    "name": SHARED_CHART,
-                    "version": shared_version,
-                    "repository": format!("file://../{SHARED_CHART}"),
-                }],
-                "annotations": {"nestio.dev/source": cx.location(service.name_span)},
-            });
+            let chart = ChartFile {
+                app_version: Some(
+                    service
+                        .image
+                        .tag
+                        .clone()
+                        .or_else(|| service.image.digest.clone())
+                        .unwrap_or_default(),
+                ),
+                dependencies: Some(vec![Dependency {
+                    name: SHARED_CHART.into(),
+                    version: shared_version.clone(),
+                    repository: format!("file://../{SHARED_CHART}"),
+                    condition: None,
+                }]),
+                annotations: source_annotation(cx.location(service.name_span)),
+                ..ChartFile::new(
+                    &service.name,
+                    format!(
+                        "The {} service of the {} project.",
+                        service.name, project.name
+                    ),
+                    version.clone(),
+                )
+            };
             files.push(Artifact {
                 path: format!("{dir}/Chart.yaml"),
                 contents: documents(&head, &[chart]),
@@ -212,25 +277,27 @@ impl Emitter for Helm {
 
         // The umbrella chart: one release for the whole project.
         let dir = format!("helm/{}", project.name);
-        let deps: Vec<Value> = versions
-            .iter()
-            .map(|(name, version)| {
-                json!({
-                    "name": name,
-                    "version": version,
-                    "repository": format!("file://../{name}"),
-                    "condition": format!("{name}.enabled"),
-                })
-            })
-            .collect();
-        let chart = json!({
-            "apiVersion": "v2",
-            "name": project.name,
-            "description": format!("Every service of the {} project, in one release.", project.name),
-            "type": "application",
-            "version": UMBRELLA_VERSION,
-            "dependencies": deps,
-        });
+        let chart = ChartFile {
+            dependencies: Some(
+                versions
+                    .iter()
+                    .map(|(name, version)| Dependency {
+                        name: name.clone(),
+                        version: version.clone(),
+                        repository: format!("file://../{name}"),
+                        condition: Some(format!("{name}.enabled")),
+                    })
+                    .collect(),
+            ),
+            ..ChartFile::new(
+                &project.name,
+                format!(
+                    "Every service of the {} project, in one release.",
+                    project.name
+                ),
+                UMBRELLA_VERSION.to_owned(),
+            )
+        };
         out.push(Artifact {
             path: format!("{dir}/Chart.yaml"),
             contents: documents(&project_head, &[chart]),

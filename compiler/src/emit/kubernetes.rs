@@ -26,7 +26,7 @@ impl Emitter for Kubernetes {
             envs.iter()
                 .map(|env| {
                     let values = values.in_env(service, &env.name)?;
-                    let objects = render(&values, &env.namespace);
+                    let objects = render(&values, &env.namespace)?;
                     Ok(Artifact {
                         path: format!("kubernetes/{}/{}.yaml", env.name, service.name),
                         contents: documents(&head, &objects),

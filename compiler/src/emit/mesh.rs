@@ -19,12 +19,13 @@
 use std::collections::BTreeMap;
 
 use rust_decimal::prelude::ToPrimitive;
-use serde_json::{Map, Value, json};
 
 use super::EmitContext;
+use super::chart::crd::{Resource, gateway, istio, linkerd};
+use super::chart::render::{Manifest, object_meta};
 use super::chart::values::{
     ChartValues, IstioValues, LinkerdAuthorization, LinkerdRoute, LinkerdValues, MeshCaller,
-    MeshProvider, MeshValues, NamedSpec, StringMap, into_object,
+    MeshProvider, MeshValues, NamedSpec, RouteSpec, StringMap,
 };
 use crate::model::values::Duration;
 use crate::model::{Mesh, ProbeKind, Protocol, RolloutKind, Service};
@@ -98,8 +99,14 @@ pub fn linkerd_route_policy(edges: &[&EdgePolicy]) -> (Option<Duration>, u32) {
     (timeout, retries)
 }
 
-fn selector(service: &Service) -> Value {
-    json!({"app.kubernetes.io/name": service.name, "app.kubernetes.io/instance": service.name})
+fn selector(service: &Service) -> StringMap {
+    StringMap::from([
+        ("app.kubernetes.io/name".to_owned(), service.name.clone()),
+        (
+            "app.kubernetes.io/instance".to_owned(),
+            service.name.clone(),
+        ),
+    ])
 }
 
 fn canary(service: &Service) -> bool {
@@ -109,15 +116,23 @@ fn canary(service: &Service) -> bool {
 /// The route destination(s) for a port: the service, or for a canary the stable Service
 /// (weight 100) and its `-canary` twin (weight 0), whose weights Argo Rollouts shifts.
 /// Splitting by host, not by subset, keeps per-caller DestinationRules working.
-fn istio_destinations(service: &Service, port: u16) -> Value {
-    let dest = |host: String| json!({"host": host, "port": {"number": port}});
+fn istio_destinations(service: &Service, port: u16) -> Vec<istio::HttpRouteDestination> {
+    let dest = |host: String, weight: Option<u32>| istio::HttpRouteDestination {
+        destination: istio::Destination {
+            host,
+            port: Some(istio::PortSelector {
+                number: u32::from(port),
+            }),
+        },
+        weight,
+    };
     if canary(service) {
-        json!([
-            {"destination": dest(service.name.clone()), "weight": 100},
-            {"destination": dest(format!("{}-canary", service.name)), "weight": 0},
-        ])
+        vec![
+            dest(service.name.clone(), Some(100)),
+            dest(format!("{}-canary", service.name), Some(0)),
+        ]
     } else {
-        json!([{"destination": dest(service.name.clone())}])
+        vec![dest(service.name.clone(), None)]
     }
 }
 
@@ -130,18 +145,36 @@ fn hosts(service: &Service) -> Vec<String> {
     h
 }
 
+/// `exportTo: ["."]`: the object is seen by its own namespace only.
+fn here() -> Vec<String> {
+    vec![".".to_owned()]
+}
+
+fn name_label(name: &str) -> istio::Labels {
+    istio::Labels::from([("app.kubernetes.io/name".to_owned(), name.to_owned())])
+}
+
+fn mutual_tls() -> istio::ClientTls {
+    istio::ClientTls {
+        mode: istio::ClientTlsMode::IstioMutual,
+    }
+}
+
 fn istio_values(cx: &EmitContext<'_>, service: &Service, edges: &[EdgePolicy]) -> IstioValues {
-    let mut http_routes: Vec<Value> = Vec::new();
-    let mut tcp_routes: Vec<Value> = Vec::new();
+    let mut http_routes: Vec<istio::HttpRoute> = Vec::new();
+    let mut tcp_routes: Vec<istio::TcpRoute> = Vec::new();
     for e in edges {
-        let route_name = format!("from-{}-{}", e.caller, e.port);
-        let match_ =
-            json!([{"sourceLabels": {"app.kubernetes.io/name": e.caller}, "port": e.port}]);
+        let port = Some(u32::from(e.port));
         if e.protocol == Protocol::Tcp {
-            tcp_routes.push(json!({"match": match_, "route": istio_destinations(service, e.port)}));
+            tcp_routes.push(istio::TcpRoute {
+                match_: vec![istio::L4Match {
+                    source_labels: name_label(&e.caller),
+                    port,
+                }],
+                route: istio_destinations(service, e.port),
+            });
             continue;
         }
-        let mut r = json!({"name": route_name, "match": match_, "route": istio_destinations(service, e.port)});
         // `timeout` is per call attempt in the topology; Istio's route timeout covers every
         // attempt, so it is the attempt timeout times the attempts. Without `retries=` the
         // route has no `retries` at all: Istio then applies its default policy (2 retries
@@ -150,49 +183,64 @@ fn istio_values(cx: &EmitContext<'_>, service: &Service, edges: &[EdgePolicy]) -
         // switch those off (retry.go L116-119). No `retryOn`: Istio's default conditions
         // stay (retry.go L122-135), and `perTryTimeout` defaults to the route's timeout.
         let attempts = e.retries.unwrap_or(0);
-        if let Some(t) = &e.timeout {
-            let total = Duration::from_millis(t.millis.saturating_mul(u64::from(attempts) + 1));
-            r["timeout"] = json!(proto_duration(&total));
-        }
-        match (e.retries, &e.timeout) {
-            (None, _) => {}
-            (Some(0), _) => r["retries"] = json!({"attempts": 0}),
-            (Some(n), Some(t)) => {
-                r["retries"] = json!({"attempts": n, "perTryTimeout": proto_duration(t)});
-            }
-            (Some(n), None) => r["retries"] = json!({"attempts": n}),
-        }
-        http_routes.push(r);
+        let timeout = e.timeout.as_ref().map(|t| {
+            proto_duration(&Duration::from_millis(
+                t.millis.saturating_mul(u64::from(attempts) + 1),
+            ))
+        });
+        let retries = e.retries.map(|n| istio::HttpRetry {
+            attempts: n,
+            per_try_timeout: e.timeout.as_ref().filter(|_| n > 0).map(proto_duration),
+        });
+        http_routes.push(istio::HttpRoute {
+            name: format!("from-{}-{}", e.caller, e.port),
+            match_: vec![istio::HttpMatch {
+                uri: None,
+                source_labels: name_label(&e.caller),
+                port,
+            }],
+            route: istio_destinations(service, e.port),
+            timeout,
+            retries,
+        });
     }
     let has_http = service.ports.iter().any(|p| p.protocol != Protocol::Tcp);
     if has_http && (!http_routes.is_empty() || canary(service)) {
         // Everyone else (the gateway, a caller on a port it did not declare) takes the
         // default route; authorization still decides who gets through.
         if let Some(p) = service.ports.iter().find(|p| p.protocol != Protocol::Tcp) {
-            http_routes
-                .push(json!({"name": "default", "route": istio_destinations(service, p.port)}));
+            http_routes.push(istio::HttpRoute {
+                name: "default".into(),
+                match_: Vec::new(),
+                route: istio_destinations(service, p.port),
+                timeout: None,
+                retries: None,
+            });
         }
     }
-    let mut vs = Map::new();
-    vs.insert("hosts".into(), json!([service.name]));
-    vs.insert("exportTo".into(), json!(["."]));
-    if !http_routes.is_empty() {
-        vs.insert("http".into(), Value::Array(http_routes));
-    }
-    if !tcp_routes.is_empty() {
-        vs.insert("tcp".into(), Value::Array(tcp_routes));
-    }
-    let virtual_service = (vs.contains_key("http") || vs.contains_key("tcp")).then_some(vs);
+    let virtual_service =
+        (!http_routes.is_empty() || !tcp_routes.is_empty()).then(|| istio::VirtualServiceSpec {
+            hosts: vec![service.name.clone()],
+            gateways: Vec::new(),
+            export_to: here(),
+            http: http_routes,
+            tcp: tcp_routes,
+        });
 
     let mut destination_rules = Vec::new();
     if !service.ports.is_empty() {
         for host in hosts(service) {
             destination_rules.push(NamedSpec {
-                spec: into_object(json!({
-                    "host": host,
-                    "exportTo": ["."],
-                    "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}},
-                })),
+                spec: istio::DestinationRuleSpec {
+                    host: host.clone(),
+                    export_to: here(),
+                    workload_selector: None,
+                    traffic_policy: Some(istio::TrafficPolicy {
+                        tls: Some(mutual_tls()),
+                        outlier_detection: None,
+                        connection_pool: None,
+                    }),
+                },
                 name: host,
             });
         }
@@ -206,47 +254,41 @@ fn istio_values(cx: &EmitContext<'_>, service: &Service, edges: &[EdgePolicy]) -
         let Some(cb) = &edge.dependency.circuit_breaker else {
             continue;
         };
-        for host in hosts(service) {
-            let mut spec = json!({
-                "host": host,
-                "exportTo": ["."],
-                "workloadSelector": {"matchLabels": {"app.kubernetes.io/name": caller.name}},
-                "trafficPolicy": {
-                    "tls": {"mode": "ISTIO_MUTUAL"},
-                    "outlierDetection": {
-                        "consecutive5xxErrors": cb.consecutive_errors,
-                        "interval": proto_duration(&cb.interval),
-                        "baseEjectionTime": proto_duration(&cb.ejection),
-                        "maxEjectionPercent": cb.max_ejection.0.round().to_u32().unwrap_or(50),
-                    },
-                },
+        let http =
+            (cb.max_pending.is_some() || cb.max_requests.is_some()).then_some(istio::HttpPool {
+                http1_max_pending_requests: cb.max_pending,
+                http2_max_requests: cb.max_requests,
             });
-            let mut pool = Map::new();
-            if let Some(n) = cb.max_connections {
-                pool.insert("tcp".into(), json!({"maxConnections": n}));
-            }
-            let mut http = Map::new();
-            if let Some(n) = cb.max_pending {
-                http.insert("http1MaxPendingRequests".into(), json!(n));
-            }
-            if let Some(n) = cb.max_requests {
-                http.insert("http2MaxRequests".into(), json!(n));
-            }
-            if !http.is_empty() {
-                pool.insert("http".into(), Value::Object(http));
-            }
-            if !pool.is_empty() {
-                spec["trafficPolicy"]["connectionPool"] = Value::Object(pool);
-            }
+        let tcp = cb
+            .max_connections
+            .map(|n| istio::TcpPool { max_connections: n });
+        let pool = (tcp.is_some() || http.is_some()).then_some(istio::ConnectionPool { tcp, http });
+        for host in hosts(service) {
             let name = format!("{host}-from-{}", caller.name);
             destination_rules.push(NamedSpec {
                 name,
-                spec: into_object(spec),
+                spec: istio::DestinationRuleSpec {
+                    host,
+                    export_to: here(),
+                    workload_selector: Some(istio::MatchLabels {
+                        match_labels: name_label(&caller.name),
+                    }),
+                    traffic_policy: Some(istio::TrafficPolicy {
+                        tls: Some(mutual_tls()),
+                        outlier_detection: Some(istio::OutlierDetection {
+                            consecutive_5xx_errors: cb.consecutive_errors,
+                            interval: proto_duration(&cb.interval),
+                            base_ejection_time: proto_duration(&cb.ejection),
+                            max_ejection_percent: cb.max_ejection.0.round().to_u32().unwrap_or(50),
+                        }),
+                        connection_pool: pool.clone(),
+                    }),
+                },
             });
         }
     }
 
-    let service_entries: Vec<NamedSpec> = service
+    let service_entries = service
         .externals
         .iter()
         .map(|x| {
@@ -260,45 +302,74 @@ fn istio_values(cx: &EmitContext<'_>, service: &Service, edges: &[EdgePolicy]) -
             };
             NamedSpec {
                 name: format!("{}-{}", service.name, x.name),
-                spec: into_object(json!({
-                    "hosts": [x.host],
-                    "exportTo": ["."],
-                    "location": "MESH_EXTERNAL",
-                    "resolution": "DNS",
-                    "ports": [{"number": x.port, "name": format!("{}-{}", protocol.to_lowercase(), x.port), "protocol": protocol}],
-                })),
+                spec: istio::ServiceEntrySpec {
+                    hosts: vec![x.host.clone()],
+                    export_to: here(),
+                    location: istio::Location::MeshExternal,
+                    resolution: istio::Resolution::Dns,
+                    ports: vec![istio::ServicePort {
+                        number: u32::from(x.port),
+                        name: format!("{}-{}", protocol.to_lowercase(), x.port),
+                        protocol: protocol.to_owned(),
+                    }],
+                },
             }
         })
         .collect();
 
     let (gateway, public_vs) = match (&service.expose, service.expose_port()) {
         (Some(e), Some(p)) => {
-            let mut servers = vec![json!({
-                "port": {"number": 80, "name": "http", "protocol": "HTTP"},
-                "hosts": [e.host],
-            })];
+            let port = |number: u32, name: &str| istio::ServicePort {
+                number,
+                name: name.to_lowercase(),
+                protocol: name.to_owned(),
+            };
+            let mut servers = vec![istio::Server {
+                port: port(80, "HTTP"),
+                hosts: vec![e.host.clone()],
+                tls: None,
+            }];
             if let Some(secret) = &e.tls_secret {
-                servers[0]["tls"] = json!({"httpsRedirect": true});
-                servers.push(json!({
-                    "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
-                    "hosts": [e.host],
-                    "tls": {"mode": "SIMPLE", "credentialName": secret},
-                }));
+                servers[0].tls = Some(istio::ServerTls {
+                    https_redirect: Some(true),
+                    mode: None,
+                    credential_name: None,
+                });
+                servers.push(istio::Server {
+                    port: port(443, "HTTPS"),
+                    hosts: vec![e.host.clone()],
+                    tls: Some(istio::ServerTls {
+                        https_redirect: None,
+                        mode: Some(istio::ServerTlsMode::Simple),
+                        credential_name: Some(secret.clone()),
+                    }),
+                });
             }
-            let gw_name = format!("{}-gateway", service.name);
             (
-                Some(into_object(
-                    json!({"selector": {"istio": "ingressgateway"}, "servers": servers}),
-                )),
-                Some(into_object(json!({
-                    "hosts": [e.host],
-                    "gateways": [gw_name],
-                    "http": [{
-                        "name": "public",
-                        "match": [{"uri": {"prefix": e.path}}],
-                        "route": istio_destinations(service, p.port),
+                Some(istio::GatewaySpec {
+                    selector: istio::Labels::from([(
+                        "istio".to_owned(),
+                        "ingressgateway".to_owned(),
+                    )]),
+                    servers,
+                }),
+                Some(istio::VirtualServiceSpec {
+                    hosts: vec![e.host.clone()],
+                    gateways: vec![format!("{}-gateway", service.name)],
+                    export_to: Vec::new(),
+                    http: vec![istio::HttpRoute {
+                        name: "public".into(),
+                        match_: vec![istio::HttpMatch {
+                            uri: Some(istio::StringMatch::Prefix(e.path.clone())),
+                            source_labels: istio::Labels::new(),
+                            port: None,
+                        }],
+                        route: istio_destinations(service, p.port),
+                        timeout: None,
+                        retries: None,
                     }],
-                }))),
+                    tcp: Vec::new(),
+                }),
             )
         }
         _ => (None, None),
@@ -346,22 +417,23 @@ pub fn port_probes(service: &Service) -> Vec<PortProbes> {
 /// `opaque` (linkerd2 policy-controller/grpc/src/inbound.rs L186-217). A gRPC probe needs
 /// routes of its own ([`probe_routes`]); beside an HTTP probe on the same port, in their
 /// HTTPRoute form, which the HTTP probe's path joins.
-fn linkerd_protocol(port: Protocol, probes: PortProbes) -> &'static str {
+fn linkerd_protocol(port: Protocol, probes: PortProbes) -> linkerd::ProxyProtocol {
+    use linkerd::ProxyProtocol as P;
     match (port, probes.http, probes.grpc) {
-        (Protocol::Grpc, false, true) => "gRPC",
+        (Protocol::Grpc, false, true) => P::Grpc,
         // The kubelet's `httpGet` is plain HTTP/1.1, and a Server declared `HTTP/2` (or
         // `gRPC`) makes the proxy skip detection and serve HTTP/2 only (linkerd2-proxy
         // app/inbound/src/detect.rs, `push_detect_http`): detection serves the probe as
         // HTTP/1 and the application's gRPC as HTTP/2.
-        (Protocol::Grpc, true, _) => "unknown",
+        (Protocol::Grpc, true, _) => P::Unknown,
         // A port that answers HTTP (or gRPC) probes but is declared `tcp` or `http` may
         // carry more than one protocol: detection serves both.
         (Protocol::Tcp, true, _) | (Protocol::Tcp, _, true) | (Protocol::Http, _, true) => {
-            "unknown"
+            P::Unknown
         }
-        (Protocol::Http, _, _) => "HTTP/1",
-        (Protocol::Grpc, _, _) => "gRPC",
-        (Protocol::Tcp, _, _) => "opaque",
+        (Protocol::Http, _, _) => P::Http1,
+        (Protocol::Grpc, _, _) => P::Grpc,
+        (Protocol::Tcp, _, _) => P::Opaque,
     }
 }
 
@@ -375,33 +447,61 @@ pub const LINKERD_PROBE_NETWORKS: [&str; 2] = ["0.0.0.0/0", "::/0"];
 pub const GRPC_HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 pub const GRPC_HEALTH_METHOD: &str = "Check";
 
-fn server_ref(name: &str) -> Value {
-    json!([{"group": "policy.linkerd.io", "kind": "Server", "name": name}])
+fn server_ref(name: &str) -> Vec<gateway::ParentRef> {
+    vec![gateway::ParentRef {
+        group: "policy.linkerd.io".into(),
+        kind: "Server".into(),
+        name: name.to_owned(),
+        port: None,
+    }]
 }
 
-fn network_authorization(name: &str, target: (&str, &str), authentication: &str) -> NamedSpec {
+fn network_authorization(
+    name: &str,
+    target: (&str, &str),
+    authentication: &str,
+) -> NamedSpec<linkerd::AuthorizationPolicySpec> {
     NamedSpec {
         name: name.to_owned(),
-        spec: into_object(json!({
-            "targetRef": {"group": "gateway.networking.k8s.io", "kind": target.0, "name": target.1},
-            "requiredAuthenticationRefs": [{
-                "group": "policy.linkerd.io",
-                "kind": "NetworkAuthentication",
-                "name": authentication,
-            }],
-        })),
+        spec: linkerd::AuthorizationPolicySpec {
+            target_ref: linkerd::ObjectRef::new("gateway.networking.k8s.io", target.0, target.1),
+            required_authentication_refs: vec![linkerd::ObjectRef::new(
+                "policy.linkerd.io",
+                "NetworkAuthentication",
+                authentication,
+            )],
+        },
     }
 }
 
-/// A Gateway API route of a Linkerd Server, without annotations.
-fn server_route(name: &str, kind: &str, server: &str, rules: Value) -> LinkerdRoute {
+/// A route of a Linkerd Server, without annotations.
+fn server_route(name: &str, spec: RouteSpec) -> LinkerdRoute {
     LinkerdRoute {
         name: name.to_owned(),
-        api_version: "gateway.networking.k8s.io/v1".into(),
-        kind: kind.to_owned(),
         annotations: StringMap::new(),
-        spec: into_object(json!({"parentRefs": server_ref(server), "rules": rules})),
+        spec,
     }
+}
+
+fn http_match(
+    type_: gateway::PathMatchType,
+    path: &str,
+    method: Option<gateway::HttpMethod>,
+) -> gateway::HttpRouteMatch {
+    gateway::HttpRouteMatch {
+        path: gateway::PathMatch {
+            type_,
+            value: path.to_owned(),
+        },
+        method,
+    }
+}
+
+fn http_rules(matches: Vec<gateway::HttpRouteMatch>) -> Vec<gateway::HttpRouteRule> {
+    vec![gateway::HttpRouteRule {
+        matches,
+        backend_refs: Vec::new(),
+    }]
 }
 
 /// The routes that let the kubelet's gRPC probe through a `deny` Server, and nothing
@@ -420,45 +520,94 @@ fn probe_routes(
     service: &str,
     port: &str,
     server: &str,
-    protocol: &str,
+    protocol: linkerd::ProxyProtocol,
     http_paths: &[String],
-) -> (Vec<LinkerdRoute>, NamedSpec) {
+) -> (
+    Vec<LinkerdRoute>,
+    NamedSpec<linkerd::AuthorizationPolicySpec>,
+) {
+    use gateway::{HttpMethod, PathMatchType};
     let probe = format!("{service}-{port}-grpc-health-probe");
     let catch_all = format!("{service}-{port}-inbound-default");
-    let (kind, probe_rules, all_rules) = if protocol == "gRPC" {
+    let (probe_spec, all_spec) = if protocol == linkerd::ProxyProtocol::Grpc {
+        let grpc = |rules| {
+            RouteSpec::Grpc(gateway::GrpcRouteSpec {
+                parent_refs: server_ref(server),
+                rules,
+            })
+        };
         (
-            "GRPCRoute",
-            json!([{"matches": [{"method": {
-                "type": "Exact",
-                "service": GRPC_HEALTH_SERVICE,
-                "method": GRPC_HEALTH_METHOD,
-            }}]}]),
-            json!([{}]),
+            grpc(vec![gateway::GrpcRouteRule {
+                matches: vec![gateway::GrpcRouteMatch {
+                    method: gateway::GrpcMethodMatch {
+                        type_: gateway::GrpcMethodMatchType::Exact,
+                        service: GRPC_HEALTH_SERVICE.into(),
+                        method: GRPC_HEALTH_METHOD.into(),
+                    },
+                }],
+                backend_refs: Vec::new(),
+            }]),
+            grpc(vec![gateway::GrpcRouteRule {
+                matches: Vec::new(),
+                backend_refs: Vec::new(),
+            }]),
         )
     } else {
         // Detected HTTP/2 on a Server that is not `gRPC` takes HTTPRoutes: the gRPC call
         // is a POST to `/<service>/<method>`.
-        let mut matches = vec![json!({
-            "path": {"type": "Exact", "value": format!("/{GRPC_HEALTH_SERVICE}/{GRPC_HEALTH_METHOD}")},
-            "method": "POST",
-        })];
+        let http = |rules| {
+            RouteSpec::Http(gateway::HttpRouteSpec {
+                parent_refs: server_ref(server),
+                rules,
+            })
+        };
+        let mut matches = vec![http_match(
+            PathMatchType::Exact,
+            &format!("/{GRPC_HEALTH_SERVICE}/{GRPC_HEALTH_METHOD}"),
+            Some(HttpMethod::Post),
+        )];
         for path in http_paths {
-            matches.push(json!({"path": {"type": "Exact", "value": path}, "method": "GET"}));
+            matches.push(http_match(
+                PathMatchType::Exact,
+                path,
+                Some(HttpMethod::Get),
+            ));
         }
         (
-            "HTTPRoute",
-            json!([{"matches": matches}]),
-            json!([{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}]}]),
+            http(http_rules(matches)),
+            http(http_rules(vec![http_match(
+                PathMatchType::PathPrefix,
+                "/",
+                None,
+            )])),
         )
     };
+    let kind = probe_spec.kind();
     (
         vec![
-            server_route(&probe, kind, server, probe_rules),
-            server_route(&catch_all, kind, server, all_rules),
+            server_route(&probe, probe_spec),
+            server_route(&catch_all, all_spec),
         ],
         network_authorization(&probe, (kind, &probe), &format!("{service}-kubelet")),
     )
 }
+
+fn server(service: &Service, port: &str, protocol: linkerd::ProxyProtocol) -> linkerd::ServerSpec {
+    linkerd::ServerSpec {
+        pod_selector: linkerd::PodSelector {
+            match_labels: selector(service),
+        },
+        port: port.to_owned(),
+        proxy_protocol: protocol,
+        access_policy: "deny".into(),
+    }
+}
+
+type AdminPolicy = (
+    NamedSpec<linkerd::ServerSpec>,
+    Vec<LinkerdRoute>,
+    Vec<NamedSpec<linkerd::AuthorizationPolicySpec>>,
+);
 
 /// Prometheus scrapes each proxy's `/metrics` on its admin port, and under `deny` the
 /// admin server enforces policy too (linkerd2-proxy linkerd/app/admin/src/stack.rs
@@ -468,31 +617,36 @@ fn probe_routes(
 /// meshed, so it has no identity, and the NetworkPolicy admits the admin port from the
 /// monitoring namespace only. The proxy's own `/live` and `/ready` probes get a route
 /// too, since attaching any route drops the probe route Linkerd synthesizes.
-fn admin_policy(svc: &Service) -> (NamedSpec, Vec<LinkerdRoute>, Vec<NamedSpec>) {
+fn admin_policy(svc: &Service) -> AdminPolicy {
     let service = svc.name.as_str();
-    let server = format!("{service}-linkerd-proxy-admin");
+    let server_name = format!("{service}-linkerd-proxy-admin");
     let probes = format!("{service}-linkerd-proxy-probes");
     let metrics = format!("{service}-linkerd-proxy-metrics");
     let get = |paths: &[&str]| {
-        json!([{"matches": paths.iter().map(|p| json!({
-            "path": {"type": "Exact", "value": p},
-            "method": "GET",
-        })).collect::<Vec<_>>()}])
+        RouteSpec::Http(gateway::HttpRouteSpec {
+            parent_refs: server_ref(&server_name),
+            rules: http_rules(
+                paths
+                    .iter()
+                    .map(|p| {
+                        http_match(
+                            gateway::PathMatchType::Exact,
+                            p,
+                            Some(gateway::HttpMethod::Get),
+                        )
+                    })
+                    .collect(),
+            ),
+        })
     };
-    let route = |name: &str, rules: Value| server_route(name, "HTTPRoute", &server, rules);
     (
         NamedSpec {
-            name: server.clone(),
-            spec: into_object(json!({
-                "podSelector": {"matchLabels": selector(svc)},
-                "port": "linkerd-admin",
-                "proxyProtocol": "HTTP/1",
-                "accessPolicy": "deny",
-            })),
+            name: server_name.clone(),
+            spec: server(svc, "linkerd-admin", linkerd::ProxyProtocol::Http1),
         },
         vec![
-            route(&probes, get(&["/live", "/ready"])),
-            route(&metrics, get(&["/metrics"])),
+            server_route(&probes, get(&["/live", "/ready"])),
+            server_route(&metrics, get(&["/metrics"])),
         ],
         vec![
             network_authorization(
@@ -509,36 +663,48 @@ fn admin_policy(svc: &Service) -> (NamedSpec, Vec<LinkerdRoute>, Vec<NamedSpec>)
     )
 }
 
+fn networks(cidrs: &[&str]) -> linkerd::NetworkAuthenticationSpec {
+    linkerd::NetworkAuthenticationSpec {
+        networks: cidrs
+            .iter()
+            .map(|c| linkerd::Network {
+                cidr: (*c).to_owned(),
+            })
+            .collect(),
+    }
+}
+
 /// The Linkerd side of a published port (`expose node-port=`/`load-balancer=`): its
 /// clients are outside the mesh and have no identity, so the port's Server admits them by
 /// network, from every address (the Server keeps `accessPolicy: deny` for its other
 /// clients, and the service's other ports are untouched). The NetworkAuthentication is
 /// the one Linkerd's inbound policy matches unauthenticated connections against
 /// (linkerd2 policy-controller: `NetworkAuthentication` networks, any client IP).
-fn linkerd_public(service: &Service) -> Option<(NamedSpec, NamedSpec)> {
+fn linkerd_public(
+    service: &Service,
+) -> Option<(
+    NamedSpec<linkerd::NetworkAuthenticationSpec>,
+    NamedSpec<linkerd::AuthorizationPolicySpec>,
+)> {
     service.publish.as_ref()?;
     let port = service.publish_port()?;
     let auth = format!("{}-public", service.name);
-    let networks: Vec<Value> = super::chart::ANYWHERE
-        .iter()
-        .map(|n| json!({"cidr": n}))
-        .collect();
     let server = format!("{}-{}", service.name, port.name);
     Some((
         NamedSpec {
             name: auth.clone(),
-            spec: into_object(json!({"networks": networks})),
+            spec: networks(&super::chart::ANYWHERE),
         },
         NamedSpec {
             name: format!("{}-public", server),
-            spec: into_object(json!({
-                "targetRef": {"group": "policy.linkerd.io", "kind": "Server", "name": server},
-                "requiredAuthenticationRefs": [{
-                    "group": "policy.linkerd.io",
-                    "kind": "NetworkAuthentication",
-                    "name": auth,
-                }],
-            })),
+            spec: linkerd::AuthorizationPolicySpec {
+                target_ref: linkerd::ObjectRef::new("policy.linkerd.io", "Server", &server),
+                required_authentication_refs: vec![linkerd::ObjectRef::new(
+                    "policy.linkerd.io",
+                    "NetworkAuthentication",
+                    &auth,
+                )],
+            },
         },
     ))
 }
@@ -554,17 +720,12 @@ fn linkerd_values(
     let mut policies = Vec::new();
     let probed = port_probes(service);
     for (i, p) in service.ports.iter().enumerate() {
-        let server = format!("{}-{}", service.name, p.name);
+        let server_name = format!("{}-{}", service.name, p.name);
         let probes = probed.get(i).copied().unwrap_or_default();
         let proxy_protocol = linkerd_protocol(p.protocol, probes);
         servers.push(NamedSpec {
-            name: server.clone(),
-            spec: into_object(json!({
-                "podSelector": {"matchLabels": selector(service)},
-                "port": p.name,
-                "proxyProtocol": proxy_protocol,
-                "accessPolicy": "deny",
-            })),
+            name: server_name.clone(),
+            spec: server(service, &p.name, proxy_protocol),
         });
         if probes.grpc {
             let mut http_paths: Vec<String> = service
@@ -574,23 +735,36 @@ fn linkerd_values(
                 .collect();
             http_paths.sort();
             http_paths.dedup();
-            let (r, policy) =
-                probe_routes(&service.name, &p.name, &server, proxy_protocol, &http_paths);
+            let (r, policy) = probe_routes(
+                &service.name,
+                &p.name,
+                &server_name,
+                proxy_protocol,
+                &http_paths,
+            );
             routes.extend(r);
             policies.push(policy);
         }
         let callers: Vec<&EdgePolicy> = edges.iter().filter(|e| e.port == p.port).collect();
-        let mut identities: Vec<Map<String, Value>> = callers
+        let mut identities: Vec<linkerd::IdentityRef> = callers
             .iter()
-            .map(|e| into_object(json!({"kind": "ServiceAccount", "name": e.caller})))
+            .map(|e| linkerd::IdentityRef {
+                kind: "ServiceAccount".into(),
+                name: e.caller.clone(),
+                namespace: None,
+            })
             .collect();
         identities.dedup();
         if exposed_port == Some(p.port) {
-            identities.push(into_object(json!({"kind": "ServiceAccount", "name": NGINX_SERVICE_ACCOUNT, "namespace": NGINX_NAMESPACE})));
+            identities.push(linkerd::IdentityRef {
+                kind: "ServiceAccount".into(),
+                name: NGINX_SERVICE_ACCOUNT.into(),
+                namespace: Some(NGINX_NAMESPACE.into()),
+            });
         }
         if !identities.is_empty() {
             authorizations.push(LinkerdAuthorization {
-                name: server,
+                name: server_name,
                 identity_refs: identities,
             });
         }
@@ -620,50 +794,54 @@ fn linkerd_values(
                 annotations.insert("retry.linkerd.io/timeout".into(), t.single_unit());
             }
         }
-        let backends = if canary(service) {
-            json!([
-                {"name": service.name, "port": p.port, "weight": 100},
-                {"name": format!("{}-canary", service.name), "port": p.port, "weight": 0},
-            ])
+        let port = u32::from(p.port);
+        let backend = |name: String, weight| gateway::BackendRef { name, port, weight };
+        let backend_refs = if canary(service) {
+            vec![
+                backend(service.name.clone(), Some(100)),
+                backend(format!("{}-canary", service.name), Some(0)),
+            ]
         } else {
-            json!([{"name": service.name, "port": p.port}])
+            vec![backend(service.name.clone(), None)]
         };
-        let parent =
-            json!([{"name": service.name, "kind": "Service", "group": "core", "port": p.port}]);
-        let (api_version, kind, rules) = if p.protocol == Protocol::Grpc {
-            (
-                "gateway.networking.k8s.io/v1",
-                "GRPCRoute",
-                json!([{"backendRefs": backends}]),
-            )
+        let parent_refs = vec![gateway::ParentRef {
+            group: "core".into(),
+            kind: "Service".into(),
+            name: service.name.clone(),
+            port: Some(port),
+        }];
+        let spec = if p.protocol == Protocol::Grpc {
+            RouteSpec::Grpc(gateway::GrpcRouteSpec {
+                parent_refs,
+                rules: vec![gateway::GrpcRouteRule {
+                    matches: Vec::new(),
+                    backend_refs,
+                }],
+            })
         } else {
-            (
-                "gateway.networking.k8s.io/v1",
-                "HTTPRoute",
-                json!([{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}], "backendRefs": backends}]),
-            )
+            RouteSpec::Http(gateway::HttpRouteSpec {
+                parent_refs,
+                rules: vec![gateway::HttpRouteRule {
+                    matches: vec![http_match(gateway::PathMatchType::PathPrefix, "/", None)],
+                    backend_refs,
+                }],
+            })
         };
         routes.push(LinkerdRoute {
             name: format!("{}-{}", service.name, p.name),
-            api_version: api_version.to_owned(),
-            kind: kind.to_owned(),
             annotations,
-            spec: into_object(json!({"parentRefs": parent, "rules": rules})),
+            spec,
         });
     }
     let (admin, admin_routes, admin_policies) = admin_policy(service);
     servers.push(admin);
     routes.extend(admin_routes);
     policies.extend(admin_policies);
-    let networks: Vec<Value> = LINKERD_PROBE_NETWORKS
-        .iter()
-        .map(|n| json!({"cidr": n}))
-        .collect();
-    let mut network_authentications: Vec<NamedSpec> = ["kubelet", "prometheus"]
+    let mut network_authentications: Vec<_> = ["kubelet", "prometheus"]
         .into_iter()
         .map(|who| NamedSpec {
             name: format!("{}-{who}", service.name),
-            spec: into_object(json!({"networks": networks})),
+            spec: networks(&LINKERD_PROBE_NETWORKS),
         })
         .collect();
     if let Some((auth, policy)) = linkerd_public(service) {
@@ -735,206 +913,192 @@ pub fn values(cx: &EmitContext<'_>, service: &Service) -> MeshValues {
     }
 }
 
-fn metadata(v: &ChartValues, name: &str, namespace: &str) -> Value {
-    json!({
-        "name": name,
-        "namespace": namespace,
-        "labels": v.labels,
-        "annotations": v.annotations,
-    })
-}
-
 /// The mesh objects the chart renders for these values (mirrors istio.yaml.hbs and
 /// linkerd.yaml.hbs).
 #[must_use]
-pub fn render(v: &ChartValues, namespace: &str) -> Vec<Value> {
+pub fn render(v: &ChartValues, namespace: &str) -> Vec<Manifest> {
     let m = &v.mesh;
     let name = v.name.as_str();
-    let sel = &v.selector_labels;
-    let mut out = Vec::new();
+    let sel: istio::Labels = v
+        .selector_labels
+        .iter()
+        .map(|(k, l)| (k.clone(), l.clone()))
+        .collect();
+    let meta = |name: &str| object_meta(v, name, namespace);
     match m.provider {
         MeshProvider::Istio => {
-            let mut peer = json!({"selector": {"matchLabels": sel}, "mtls": {"mode": "STRICT"}});
+            use istio::IstioObject as O;
+            let mut out = Vec::new();
             // A published port takes plaintext from clients outside the mesh: PERMISSIVE
             // there, STRICT everywhere else. `portLevelMtls` is keyed by the workload's
             // (container) port and needs a selector
             // (istio.io/latest/docs/reference/config/security/peer_authentication/).
-            if !m.public_ports.is_empty() {
-                let ports: Map<String, Value> = m
-                    .public_ports
-                    .iter()
-                    .map(|p| (p.clone(), json!({"mode": "PERMISSIVE"})))
-                    .collect();
-                peer["portLevelMtls"] = Value::Object(ports);
-            }
-            out.push(json!({
-                "apiVersion": "security.istio.io/v1beta1",
-                "kind": "PeerAuthentication",
-                "metadata": metadata(v, name, namespace),
-                "spec": peer,
-            }));
+            let mode = |mode| istio::PeerMtls { mode };
+            out.push(O::PeerAuthentication(Resource::new(
+                meta(name),
+                istio::PeerAuthenticationSpec {
+                    selector: Some(istio::MatchLabels {
+                        match_labels: sel.clone(),
+                    }),
+                    mtls: mode(istio::MtlsMode::Strict),
+                    port_level_mtls: m
+                        .public_ports
+                        .iter()
+                        .map(|p| (p.clone(), mode(istio::MtlsMode::Permissive)))
+                        .collect(),
+                },
+            )));
             let td = &m.trust_domain;
-            let mut rules: Vec<Value> = m
+            let rule = |principal: Option<String>, ports: &[String]| istio::AuthorizationRule {
+                from: principal
+                    .map(|p| istio::RuleFrom {
+                        source: istio::Source {
+                            principals: vec![p],
+                        },
+                    })
+                    .into_iter()
+                    .collect(),
+                to: vec![istio::RuleTo {
+                    operation: istio::Operation {
+                        ports: ports.to_vec(),
+                    },
+                }],
+            };
+            let mut rules: Vec<istio::AuthorizationRule> = m
                 .callers
                 .iter()
                 .map(|c| {
-                    json!({
-                        "from": [{"source": {"principals": [format!(
-                            "{td}/ns/{namespace}/sa/{}",
-                            c.service_account
-                        )]}}],
-                        "to": [{"operation": {"ports": c.ports}}],
-                    })
+                    rule(
+                        Some(format!("{td}/ns/{namespace}/sa/{}", c.service_account)),
+                        &c.ports,
+                    )
                 })
                 .collect();
             if !m.ingress_ports.is_empty() {
-                rules.push(json!({
-                    "from": [{"source": {"principals": [format!(
+                rules.push(rule(
+                    Some(format!(
                         "{td}/ns/{ISTIO_GATEWAY_NAMESPACE}/sa/{ISTIO_GATEWAY_SERVICE_ACCOUNT}"
-                    )]}}],
-                    "to": [{"operation": {"ports": m.ingress_ports}}],
-                }));
+                    )),
+                    &m.ingress_ports,
+                ));
             }
             // No `from`: any source, authenticated or not, on the published port only
             // ("If not set, any source is allowed", AuthorizationPolicy Rule.from).
             if !m.public_ports.is_empty() {
-                rules.push(json!({"to": [{"operation": {"ports": m.public_ports}}]}));
+                rules.push(rule(None, &m.public_ports));
             }
-            let mut spec = json!({"selector": {"matchLabels": sel}, "action": "ALLOW"});
-            if !rules.is_empty() {
-                spec["rules"] = Value::Array(rules);
-            }
-            out.push(json!({
-                "apiVersion": "security.istio.io/v1beta1",
-                "kind": "AuthorizationPolicy",
-                "metadata": metadata(v, name, namespace),
-                "spec": spec,
-            }));
-            let mut hosts = vec![json!(format!("{ISTIO_GATEWAY_NAMESPACE}/*"))];
+            out.push(O::AuthorizationPolicy(Resource::new(
+                meta(name),
+                istio::AuthorizationPolicySpec {
+                    selector: istio::MatchLabels {
+                        match_labels: sel.clone(),
+                    },
+                    action: istio::AuthorizationAction::Allow,
+                    rules,
+                },
+            )));
+            let mut hosts = vec![format!("{ISTIO_GATEWAY_NAMESPACE}/*")];
             for e in &m.egress {
-                hosts.push(json!(format!("./{e}.{namespace}.svc.cluster.local")));
+                hosts.push(format!("./{e}.{namespace}.svc.cluster.local"));
             }
             for h in &m.external_hosts {
-                hosts.push(json!(format!("./{h}")));
+                hosts.push(format!("./{h}"));
             }
-            out.push(json!({
-                "apiVersion": "networking.istio.io/v1beta1",
-                "kind": "Sidecar",
-                "metadata": metadata(v, name, namespace),
-                "spec": {
-                    "workloadSelector": {"labels": sel},
-                    "egress": [{"hosts": hosts}],
-                    "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"},
+            out.push(O::Sidecar(Resource::new(
+                meta(name),
+                istio::SidecarSpec {
+                    workload_selector: istio::WorkloadSelector { labels: sel },
+                    egress: vec![istio::EgressListener { hosts }],
+                    outbound_traffic_policy: istio::OutboundTrafficPolicy {
+                        mode: istio::OutboundMode::RegistryOnly,
+                    },
                 },
-            }));
-            let Some(istio) = &m.istio else {
-                return out;
-            };
-            if let Some(vs) = istio.virtual_service.as_ref().filter(|o| !o.is_empty()) {
-                out.push(json!({
-                    "apiVersion": "networking.istio.io/v1beta1",
-                    "kind": "VirtualService",
-                    "metadata": metadata(v, name, namespace),
-                    "spec": vs,
-                }));
+            )));
+            if let Some(i) = &m.istio {
+                if let Some(vs) = &i.virtual_service {
+                    out.push(O::VirtualService(Resource::new(meta(name), vs.clone())));
+                }
+                for dr in &i.destination_rules {
+                    out.push(O::DestinationRule(Resource::new(
+                        meta(&dr.name),
+                        dr.spec.clone(),
+                    )));
+                }
+                for se in &i.service_entries {
+                    out.push(O::ServiceEntry(Resource::new(
+                        meta(&se.name),
+                        se.spec.clone(),
+                    )));
+                }
+                if let (Some(gw), Some(vs)) = (&i.gateway, &i.public_virtual_service) {
+                    out.push(O::Gateway(Resource::new(
+                        meta(&format!("{name}-gateway")),
+                        gw.clone(),
+                    )));
+                    out.push(O::VirtualService(Resource::new(
+                        meta(&format!("{name}-public")),
+                        vs.clone(),
+                    )));
+                }
             }
-            for dr in &istio.destination_rules {
-                out.push(json!({
-                    "apiVersion": "networking.istio.io/v1beta1",
-                    "kind": "DestinationRule",
-                    "metadata": metadata(v, &dr.name, namespace),
-                    "spec": dr.spec,
-                }));
-            }
-            for se in &istio.service_entries {
-                out.push(json!({
-                    "apiVersion": "networking.istio.io/v1beta1",
-                    "kind": "ServiceEntry",
-                    "metadata": metadata(v, &se.name, namespace),
-                    "spec": se.spec,
-                }));
-            }
-            if let Some(gw) = istio.gateway.as_ref().filter(|o| !o.is_empty()) {
-                out.push(json!({
-                    "apiVersion": "networking.istio.io/v1beta1",
-                    "kind": "Gateway",
-                    "metadata": metadata(v, &format!("{name}-gateway"), namespace),
-                    "spec": gw,
-                }));
-                out.push(json!({
-                    "apiVersion": "networking.istio.io/v1beta1",
-                    "kind": "VirtualService",
-                    "metadata": metadata(v, &format!("{name}-public"), namespace),
-                    "spec": istio.public_virtual_service,
-                }));
-            }
+            out.into_iter().map(Manifest::Istio).collect()
         }
         MeshProvider::Linkerd => {
+            use linkerd::LinkerdObject as O;
             let Some(l) = &m.linkerd else {
-                return out;
+                return Vec::new();
             };
+            let mut out = Vec::new();
             for s in &l.servers {
-                out.push(json!({
-                    "apiVersion": "policy.linkerd.io/v1beta3",
-                    "kind": "Server",
-                    "metadata": metadata(v, &s.name, namespace),
-                    "spec": s.spec,
-                }));
+                out.push(O::Server(Resource::new(meta(&s.name), s.spec.clone())));
             }
             for a in &l.authorizations {
-                out.push(json!({
-                    "apiVersion": "policy.linkerd.io/v1alpha1",
-                    "kind": "MeshTLSAuthentication",
-                    "metadata": metadata(v, &a.name, namespace),
-                    "spec": {"identityRefs": a.identity_refs},
-                }));
-                out.push(json!({
-                    "apiVersion": "policy.linkerd.io/v1alpha1",
-                    "kind": "AuthorizationPolicy",
-                    "metadata": metadata(v, &a.name, namespace),
-                    "spec": {
-                        "targetRef": {"group": "policy.linkerd.io", "kind": "Server", "name": a.name},
-                        "requiredAuthenticationRefs": [{
-                            "group": "policy.linkerd.io",
-                            "kind": "MeshTLSAuthentication",
-                            "name": a.name,
-                        }],
+                out.push(O::MeshTlsAuthentication(Resource::new(
+                    meta(&a.name),
+                    linkerd::MeshTlsAuthenticationSpec {
+                        identity_refs: a.identity_refs.clone(),
                     },
-                }));
+                )));
+                out.push(O::AuthorizationPolicy(Resource::new(
+                    meta(&a.name),
+                    linkerd::AuthorizationPolicySpec {
+                        target_ref: linkerd::ObjectRef::new("policy.linkerd.io", "Server", &a.name),
+                        required_authentication_refs: vec![linkerd::ObjectRef::new(
+                            "policy.linkerd.io",
+                            "MeshTLSAuthentication",
+                            &a.name,
+                        )],
+                    },
+                )));
             }
             for n in &l.network_authentications {
-                out.push(json!({
-                    "apiVersion": "policy.linkerd.io/v1alpha1",
-                    "kind": "NetworkAuthentication",
-                    "metadata": metadata(v, &n.name, namespace),
-                    "spec": n.spec,
-                }));
+                out.push(O::NetworkAuthentication(Resource::new(
+                    meta(&n.name),
+                    n.spec.clone(),
+                )));
             }
             for a in &l.authorization_policies {
-                out.push(json!({
-                    "apiVersion": "policy.linkerd.io/v1alpha1",
-                    "kind": "AuthorizationPolicy",
-                    "metadata": metadata(v, &a.name, namespace),
-                    "spec": a.spec,
-                }));
+                out.push(O::AuthorizationPolicy(Resource::new(
+                    meta(&a.name),
+                    a.spec.clone(),
+                )));
             }
             for r in &l.routes {
-                let mut meta = metadata(v, &r.name, namespace);
+                let mut metadata = meta(&r.name);
                 // The route's own annotations after the service's (`merge` in the template).
-                let mut annotations = v.annotations.clone();
-                annotations.extend(r.annotations.iter().map(|(k, a)| (k.clone(), a.clone())));
-                meta["annotations"] = json!(annotations);
-                out.push(json!({
-                    "apiVersion": r.api_version,
-                    "kind": r.kind,
-                    "metadata": meta,
-                    "spec": r.spec,
-                }));
+                metadata
+                    .annotations
+                    .get_or_insert_default()
+                    .extend(r.annotations.iter().map(|(k, a)| (k.clone(), a.clone())));
+                out.push(match &r.spec {
+                    RouteSpec::Http(spec) => O::HttpRoute(Resource::new(metadata, spec.clone())),
+                    RouteSpec::Grpc(spec) => O::GrpcRoute(Resource::new(metadata, spec.clone())),
+                });
             }
+            out.into_iter().map(Manifest::Linkerd).collect()
         }
-        MeshProvider::None => {}
+        MeshProvider::None => Vec::new(),
     }
-    out
 }
 
 /// Annotations on the callee's Service. Linkerd's circuit breaking ("failure accrual") is

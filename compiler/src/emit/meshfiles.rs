@@ -3,7 +3,13 @@
 //! shared chart renders them (`emit::mesh`), so they are written once, in the charts'
 //! values and in `kubernetes/<env>/<service>.yaml`, and deployed with the service.
 
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::chart::crd::Resource;
+use super::chart::crd::istio::{MtlsMode, PeerAuthenticationSpec, PeerMtls};
 
 use super::yaml::{documents, header};
 use super::{Artifact, EmitContext, Emitter};
@@ -24,19 +30,26 @@ fn project_header(cx: &EmitContext<'_>) -> String {
     header(&cx.sources.get(cx.model.project.source).name)
 }
 
-fn namespace_metadata(cx: &EmitContext<'_>, name: &str, namespace: Option<&str>) -> Value {
-    let mut m = json!({
-        "name": name,
-        "labels": {
-            "app.kubernetes.io/part-of": cx.model.project.name,
-            "app.kubernetes.io/managed-by": "nestioc",
-        },
-        "annotations": {"nestio.dev/source": cx.location(cx.model.project.span)},
-    });
-    if let Some(ns) = namespace {
-        m["namespace"] = json!(ns);
+fn namespace_metadata(cx: &EmitContext<'_>, name: &str, namespace: Option<&str>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_owned()),
+        namespace: namespace.map(str::to_owned),
+        labels: Some(BTreeMap::from([
+            (
+                "app.kubernetes.io/part-of".to_owned(),
+                cx.model.project.name.clone(),
+            ),
+            (
+                "app.kubernetes.io/managed-by".to_owned(),
+                "nestioc".to_owned(),
+            ),
+        ])),
+        annotations: Some(BTreeMap::from([(
+            "nestio.dev/source".to_owned(),
+            cx.location(cx.model.project.span),
+        )])),
+        ..ObjectMeta::default()
     }
-    m
 }
 
 impl Emitter for Istio {
@@ -54,15 +67,19 @@ impl Emitter for Istio {
         }
         let mut out = Vec::new();
         // Strict mTLS for the whole namespace: nothing in it accepts plain text.
-        let objects: Vec<Value> = namespaces(cx)
+        let objects: Vec<Resource<PeerAuthenticationSpec>> = namespaces(cx)
             .iter()
             .map(|ns| {
-                json!({
-                    "apiVersion": "security.istio.io/v1beta1",
-                    "kind": "PeerAuthentication",
-                    "metadata": namespace_metadata(cx, "default", Some(ns)),
-                    "spec": {"mtls": {"mode": "STRICT"}},
-                })
+                Resource::new(
+                    namespace_metadata(cx, "default", Some(ns)),
+                    PeerAuthenticationSpec {
+                        selector: None,
+                        mtls: PeerMtls {
+                            mode: MtlsMode::Strict,
+                        },
+                        port_level_mtls: BTreeMap::new(),
+                    },
+                )
             })
             .collect();
         out.push(Artifact {
@@ -90,13 +107,20 @@ impl Emitter for Linkerd {
         let mut out = Vec::new();
         // Default-deny for the namespace: a pod without a Server and an
         // AuthorizationPolicy receives nothing.
-        let objects: Vec<Value> = namespaces(cx)
+        let objects: Vec<Namespace> = namespaces(cx)
             .iter()
             .map(|ns| {
-                let mut meta = namespace_metadata(cx, ns, None);
-                meta["annotations"]["linkerd.io/inject"] = json!("enabled");
-                meta["annotations"]["config.linkerd.io/default-inbound-policy"] = json!("deny");
-                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": meta})
+                let mut metadata = namespace_metadata(cx, ns, None);
+                let annotations = metadata.annotations.get_or_insert_default();
+                annotations.insert("linkerd.io/inject".into(), "enabled".into());
+                annotations.insert(
+                    "config.linkerd.io/default-inbound-policy".into(),
+                    "deny".into(),
+                );
+                Namespace {
+                    metadata,
+                    ..Namespace::default()
+                }
             })
             .collect();
         out.push(Artifact {

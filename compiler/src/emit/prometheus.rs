@@ -11,8 +11,13 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::alertmanager_config::{Config, InhibitRule, Receiver, Route};
+use super::chart::crd::Resource;
+use super::chart::crd::prometheus::{Labels, PrometheusRuleSpec, Rule, RuleGroup};
 use super::metrics;
 use super::yaml::{documents, header, to_yaml};
 use super::{Artifact, EmitContext, Emitter, Sink};
@@ -158,17 +163,12 @@ impl<'a> SloDef<'a> {
     }
 
     /// Labels on every rule of this SLO (routing: service, slo, owner, tier).
-    fn labels(&self) -> Map<String, Value> {
-        let mut l = Map::new();
-        l.insert("slo_id".into(), json!(self.id));
-        l.insert("service".into(), json!(self.service.name));
-        l.insert("slo".into(), json!(self.slo.kind.as_str()));
-        if let Some(o) = &self.service.owner {
-            l.insert("owner".into(), json!(o));
-        }
-        if let Some(t) = &self.service.tier {
-            l.insert("tier".into(), json!(t.value.to_string()));
-        }
+    fn labels(&self) -> Labels {
+        let mut l = Labels::new();
+        l.insert("slo_id".into(), self.id.clone());
+        l.insert("service".into(), self.service.name.clone());
+        l.insert("slo".into(), self.slo.kind.as_str().to_owned());
+        owner_and_tier(&mut l, self.service);
         l
     }
 
@@ -223,64 +223,82 @@ impl<'a> SloDef<'a> {
     }
 }
 
-fn rule_labels(base: &Map<String, Value>, extra: &[(&str, &str)]) -> Value {
+/// The routing labels of a service's alerts: its owner and tier, when it has them.
+fn owner_and_tier(l: &mut Labels, service: &Service) {
+    if let Some(o) = &service.owner {
+        l.insert("owner".into(), o.clone());
+    }
+    if let Some(t) = &service.tier {
+        l.insert("tier".into(), t.value.to_string());
+    }
+}
+
+fn rule_labels(base: &Labels, extra: &[(&str, &str)]) -> Labels {
     let mut l = base.clone();
     for (k, v) in extra {
-        l.insert((*k).into(), json!(v));
+        l.insert((*k).into(), (*v).to_owned());
     }
-    Value::Object(l)
+    l
 }
 
 /// The three rule groups of one SLO: SLIs, metadata, alerts.
 #[must_use]
-pub fn slo_groups(mesh: Mesh, d: &SloDef<'_>) -> Vec<Value> {
+pub fn slo_groups(mesh: Mesh, d: &SloDef<'_>) -> Vec<RuleGroup> {
     let labels = d.labels();
     let sel = d.selector();
     let period = d.period();
-    let mut sli_rules: Vec<Value> = WINDOWS
+    let mut sli_rules: Vec<Rule> = WINDOWS
         .iter()
         .filter(|w| **w != period)
         .map(|w| {
-            json!({
-                "record": format!("slo:sli_error:ratio_rate{w}"),
-                "expr": d.error_ratio(mesh, w),
-                "labels": rule_labels(&labels, &[("slo_window", w)]),
-            })
+            Rule::record(
+                format!("slo:sli_error:ratio_rate{w}"),
+                d.error_ratio(mesh, w),
+                rule_labels(&labels, &[("slo_window", w)]),
+            )
         })
         .collect();
     // The period's ratio averages the 5m ratios (Sloth's "optimized" rule): one rate over
     // 30 days of raw series would be far heavier.
-    sli_rules.push(json!({
-        "record": format!("slo:sli_error:ratio_rate{period}"),
-        "expr": format!(
+    sli_rules.push(Rule::record(
+        format!("slo:sli_error:ratio_rate{period}"),
+        format!(
             "sum_over_time(slo:sli_error:ratio_rate5m{sel}[{period}])\n/ ignoring (slo_window)\ncount_over_time(slo:sli_error:ratio_rate5m{sel}[{period}])"
         ),
-        "labels": rule_labels(&labels, &[("slo_window", &period)]),
-    }));
+        rule_labels(&labels, &[("slo_window", &period)]),
+    ));
     let days = (Decimal::from(d.slo.window.millis) / Decimal::from(86_400_000u64)).normalize();
     let mut info = labels.clone();
-    info.insert("objective".into(), json!(num(d.objective)));
-    info.insert("period".into(), json!(period));
+    info.insert("objective".into(), num(d.objective));
+    info.insert("period".into(), period.clone());
+    let record = |name: &str, expr: String| Rule::record(name, expr, labels.clone());
     let meta_rules = vec![
-        json!({"record": "slo:objective:ratio", "expr": format!("vector({})", num(d.objective)), "labels": labels}),
-        json!({"record": "slo:error_budget:ratio", "expr": format!("vector({})", num(d.budget)), "labels": labels}),
-        json!({"record": "slo:time_period:days", "expr": format!("vector({days})"), "labels": labels}),
-        json!({
-            "record": "slo:current_burn_rate:ratio",
-            "expr": format!("slo:sli_error:ratio_rate5m{sel}\n/ on (slo_id, slo, service) group_left\nslo:error_budget:ratio{sel}"),
-            "labels": labels,
-        }),
-        json!({
-            "record": "slo:period_burn_rate:ratio",
-            "expr": format!("slo:sli_error:ratio_rate{period}{sel}\n/ on (slo_id, slo, service) group_left\nslo:error_budget:ratio{sel}"),
-            "labels": labels,
-        }),
-        json!({
-            "record": "slo:period_error_budget_remaining:ratio",
-            "expr": format!("1 - slo:period_burn_rate:ratio{sel}"),
-            "labels": labels,
-        }),
-        json!({"record": "nestio_slo_info", "expr": "vector(1)", "labels": info}),
+        record(
+            "slo:objective:ratio",
+            format!("vector({})", num(d.objective)),
+        ),
+        record(
+            "slo:error_budget:ratio",
+            format!("vector({})", num(d.budget)),
+        ),
+        record("slo:time_period:days", format!("vector({days})")),
+        record(
+            "slo:current_burn_rate:ratio",
+            format!(
+                "slo:sli_error:ratio_rate5m{sel}\n/ on (slo_id, slo, service) group_left\nslo:error_budget:ratio{sel}"
+            ),
+        ),
+        record(
+            "slo:period_burn_rate:ratio",
+            format!(
+                "slo:sli_error:ratio_rate{period}{sel}\n/ on (slo_id, slo, service) group_left\nslo:error_budget:ratio{sel}"
+            ),
+        ),
+        record(
+            "slo:period_error_budget_remaining:ratio",
+            format!("1 - slo:period_burn_rate:ratio{sel}"),
+        ),
+        Rule::record("nestio_slo_info", "vector(1)", info),
     ];
     let mut alerts = Vec::new();
     for severity in ["page", "ticket"] {
@@ -301,31 +319,31 @@ pub fn slo_groups(mesh: Mesh, d: &SloDef<'_>) -> Vec<Value> {
             conditions.join("\nor ignoring (slo_window)\n")
         );
         let kind = d.slo.kind.as_str();
-        alerts.push(json!({
-            "alert": d.alert_name(),
-            "expr": expr,
-            "labels": rule_labels(&labels, &[("severity", alert_severity(severity)), ("nestio_alert", "slo")]),
-            "annotations": {
-                "summary": format!("{} is burning its {kind} error budget too fast ({severity})", d.service.name),
-                "description": format!(
-                    "{} {kind} SLO ({}% over {period}) in namespace {{{{ $labels.namespace }}}}: the error budget burns fast enough to be exhausted {}.",
-                    d.service.name,
-                    num(d.slo.target.value.0),
-                    if severity == "page" { "within days: act now" } else { "before the period ends: plan a fix" }
-                ),
-            },
-        }));
+        alerts.push(Rule::alert(
+            d.alert_name(),
+            expr,
+            None,
+            rule_labels(&labels, &[("severity", alert_severity(severity)), ("nestio_alert", "slo")]),
+            format!("{} is burning its {kind} error budget too fast ({severity})", d.service.name),
+            format!(
+                "{} {kind} SLO ({}% over {period}) in namespace {{{{ $labels.namespace }}}}: the error budget burns fast enough to be exhausted {}.",
+                d.service.name,
+                num(d.slo.target.value.0),
+                if severity == "page" { "within days: act now" } else { "before the period ends: plan a fix" }
+            ),
+        ));
     }
+    let group = |name: String, rules| RuleGroup { name, rules };
     vec![
-        json!({"name": format!("nestio-slo-sli-{}", d.id), "rules": sli_rules}),
-        json!({"name": format!("nestio-slo-meta-{}", d.id), "rules": meta_rules}),
-        json!({"name": format!("nestio-slo-alerts-{}", d.id), "rules": alerts}),
+        group(format!("nestio-slo-sli-{}", d.id), sli_rules),
+        group(format!("nestio-slo-meta-{}", d.id), meta_rules),
+        group(format!("nestio-slo-alerts-{}", d.id), alerts),
     ]
 }
 
 /// Per-edge SLIs, as the caller sees its calls, and a warning when one edge alone burns
 /// the caller's availability budget.
-fn edge_group(cx: &EmitContext<'_>, service: &Service) -> Option<Value> {
+fn edge_group(cx: &EmitContext<'_>, service: &Service) -> Option<RuleGroup> {
     let mesh = cx.model.project.mesh;
     let budget = service
         .slo(SloKind::Availability)
@@ -333,62 +351,60 @@ fn edge_group(cx: &EmitContext<'_>, service: &Service) -> Option<Value> {
     let mut rules = Vec::new();
     for edge in cx.topology.calls(&service.name) {
         let callee = cx.model.services.get(&edge.callee)?;
-        let labels = json!({"source": service.name, "destination": callee.name});
+        let labels = Labels::from([
+            ("source".to_owned(), service.name.clone()),
+            ("destination".to_owned(), callee.name.clone()),
+        ]);
         for w in ["5m", "1h"] {
-            rules.push(json!({
-                "record": format!("edge:request_error:ratio_rate{w}"),
-                "expr": metrics::edge_error_ratio(mesh, &service.name, callee, w)?,
-                "labels": labels,
-            }));
+            rules.push(Rule::record(
+                format!("edge:request_error:ratio_rate{w}"),
+                metrics::edge_error_ratio(mesh, &service.name, callee, w)?,
+                labels.clone(),
+            ));
         }
-        rules.push(json!({
-            "record": "edge:request_duration_ms:p99_rate5m",
-            "expr": metrics::edge_latency_quantile_ms(mesh, &service.name, callee, "0.99", "5m")?,
-            "labels": labels,
-        }));
+        rules.push(Rule::record(
+            "edge:request_duration_ms:p99_rate5m",
+            metrics::edge_latency_quantile_ms(mesh, &service.name, callee, "0.99", "5m")?,
+            labels,
+        ));
         if let (Some(b), false) = (budget, edge.optional()) {
-            rules.push(json!({
-                "alert": "EdgeErrorBudgetThreat",
-                "expr": format!(
+            rules.push(Rule::alert(
+                "EdgeErrorBudgetThreat",
+                format!(
                     "edge:request_error:ratio_rate1h{{source=\"{}\", destination=\"{}\"}} > {}",
                     service.name, callee.name, num(b)
                 ),
-                "for": "15m",
+                Some("15m"),
                 // The caller's owner and tier: the alert routes to whoever owns the
                 // caller, like its SLO alerts (alertmanager/inhibit.yaml routes by owner).
-                "labels": edge_alert_labels(service, &callee.name),
-                "annotations": {
-                    "summary": format!("calls from {} to {} fail often enough to exhaust {}'s error budget alone", service.name, callee.name, service.name),
-                    "description": format!(
-                        "Over the last hour, {{{{ $value | humanizePercentage }}}} of {}'s calls to {} failed in namespace {{{{ $labels.namespace }}}}; {}'s availability budget is {}.",
-                        service.name, callee.name, service.name, num(b)
-                    ),
-                },
-            }));
+                edge_alert_labels(service, &callee.name),
+                format!("calls from {} to {} fail often enough to exhaust {}'s error budget alone", service.name, callee.name, service.name),
+                format!(
+                    "Over the last hour, {{{{ $value | humanizePercentage }}}} of {}'s calls to {} failed in namespace {{{{ $labels.namespace }}}}; {}'s availability budget is {}.",
+                    service.name, callee.name, service.name, num(b)
+                ),
+            ));
         }
     }
-    (!rules.is_empty())
-        .then(|| json!({"name": format!("nestio-edges-{}", service.name), "rules": rules}))
+    (!rules.is_empty()).then(|| RuleGroup {
+        name: format!("nestio-edges-{}", service.name),
+        rules,
+    })
 }
 
-fn edge_alert_labels(service: &Service, destination: &str) -> Value {
-    let mut l = Map::new();
-    l.insert("severity".into(), json!("warning"));
-    l.insert("service".into(), json!(service.name));
-    l.insert("destination".into(), json!(destination));
-    if let Some(o) = &service.owner {
-        l.insert("owner".into(), json!(o));
-    }
-    if let Some(t) = &service.tier {
-        l.insert("tier".into(), json!(t.value.to_string()));
-    }
-    l.insert("nestio_alert".into(), json!("edge"));
-    Value::Object(l)
+fn edge_alert_labels(service: &Service, destination: &str) -> Labels {
+    let mut l = Labels::new();
+    l.insert("severity".into(), "warning".into());
+    l.insert("service".into(), service.name.clone());
+    l.insert("destination".into(), destination.to_owned());
+    owner_and_tier(&mut l, service);
+    l.insert("nestio_alert".into(), "edge".into());
+    l
 }
 
 /// All rule groups of a service (its SLOs, then its outgoing edges).
 #[must_use]
-pub fn rule_groups(cx: &EmitContext<'_>, service: &Service, synthetic: bool) -> Vec<Value> {
+pub fn rule_groups(cx: &EmitContext<'_>, service: &Service, synthetic: bool) -> Vec<RuleGroup> {
     let mesh = cx.model.project.mesh;
     let mut groups = Vec::new();
     for slo in &service.slos {
@@ -410,18 +426,13 @@ fn watches_outage(cx: &EmitContext<'_>, service: &Service) -> bool {
 
 /// The labels of a service's outage alerts: like its SLO pages, so the same routes and
 /// inhibition rules apply.
-fn outage_labels(service: &Service) -> Value {
-    let mut l = Map::new();
-    l.insert("service".into(), json!(service.name));
-    if let Some(o) = &service.owner {
-        l.insert("owner".into(), json!(o));
-    }
-    if let Some(t) = &service.tier {
-        l.insert("tier".into(), json!(t.value.to_string()));
-    }
-    l.insert("severity".into(), json!(alert_severity("page")));
-    l.insert("nestio_alert".into(), json!("outage"));
-    Value::Object(l)
+fn outage_labels(service: &Service) -> Labels {
+    let mut l = Labels::new();
+    l.insert("service".into(), service.name.clone());
+    owner_and_tier(&mut l, service);
+    l.insert("severity".into(), alert_severity("page").to_owned());
+    l.insert("nestio_alert".into(), "outage".into());
+    l
 }
 
 /// A total outage spends no error budget: with no ready pod the destination reports no
@@ -455,41 +466,104 @@ fn replica_series(cx: &EmitContext<'_>, service: &Service, extra: &str) -> (Stri
     }
 }
 
-fn outage_group(cx: &EmitContext<'_>, service: &Service) -> Option<Value> {
+fn outage_group(cx: &EmitContext<'_>, service: &Service) -> Option<RuleGroup> {
     if !watches_outage(cx, service) {
         return None;
     }
     let name = &service.name;
     let (available, desired) = replica_series(cx, service, "");
     let title = SloDef::camel(name);
-    let mut rules = vec![json!({
-        "alert": format!("{title}Unavailable"),
-        "expr": format!(
+    let mut rules = vec![Rule::alert(
+        format!("{title}Unavailable"),
+        format!(
             "(max by (namespace) ({available}) == 0)\nand on (namespace)\n(max by (namespace) ({desired}) > 0)"
         ),
-        "for": "2m",
-        "labels": outage_labels(service),
-        "annotations": {
-            "summary": format!("{name} has no available replica"),
-            "description": format!("{name} in namespace {{{{ $labels.namespace }}}} has had no available replica for 2 minutes: every call to it fails, and its callers' alerts are inhibited by this one."),
-        },
-    })];
+        Some("2m"),
+        outage_labels(service),
+        format!("{name} has no available replica"),
+        format!(
+            "{name} in namespace {{{{ $labels.namespace }}}} has had no available replica for 2 minutes: every call to it fails, and its callers' alerts are inhibited by this one."
+        ),
+    )];
     if cx.model.project.mesh == Mesh::Istio && !service.ports.is_empty() {
         let to = format!("reporter=\"source\",destination_service_name=\"{name}\"");
-        rules.push(json!({
-            "alert": format!("{title}Unreachable"),
-            "expr": format!(
+        rules.push(Rule::alert(
+            format!("{title}Unreachable"),
+            format!(
                 "(\n  sum by (namespace) (rate(istio_requests_total{{{to},response_flags=~\".*(UH|UF).*\"}}[5m]))\n  /\n  sum by (namespace) (rate(istio_requests_total{{{to}}}[5m]))\n) > 0.5"
             ),
-            "for": "2m",
-            "labels": outage_labels(service),
-            "annotations": {
-                "summary": format!("calls to {name} find no healthy instance"),
-                "description": format!("Over the last 5 minutes, {{{{ $value | humanizePercentage }}}} of the calls to {name} in namespace {{{{ $labels.namespace }}}} were answered by the callers' proxies with no healthy upstream or a failed connection."),
-            },
-        }));
+            Some("2m"),
+            outage_labels(service),
+            format!("calls to {name} find no healthy instance"),
+            format!("Over the last 5 minutes, {{{{ $value | humanizePercentage }}}} of the calls to {name} in namespace {{{{ $labels.namespace }}}} were answered by the callers' proxies with no healthy upstream or a failed connection."),
+        ));
     }
-    Some(json!({"name": format!("nestio-outage-{name}"), "rules": rules}))
+    Some(RuleGroup {
+        name: format!("nestio-outage-{name}"),
+        rules,
+    })
+}
+
+/// A promtool unit test file (`promtool test rules`,
+/// prometheus.io/docs/prometheus/latest/configuration/unit_testing_rules/).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UnitTests {
+    pub rule_files: Vec<String>,
+    pub evaluation_interval: String,
+    pub tests: Vec<TestGroup>,
+}
+
+/// Input series, then the alerts and expressions expected at given times.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TestGroup {
+    pub name: String,
+    pub interval: String,
+    pub input_series: Vec<InputSeries>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alert_rule_test: Vec<AlertTest>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub promql_expr_test: Vec<ExprTest>,
+}
+
+/// A series and its values in promtool's expanding notation (`0+10x60`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InputSeries {
+    pub series: String,
+    pub values: String,
+}
+
+impl InputSeries {
+    fn new(series: String, values: String) -> Self {
+        InputSeries { series, values }
+    }
+}
+
+/// The alerts of `alertname` firing at `eval_time`: exactly these, none if empty.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertTest {
+    pub eval_time: String,
+    pub alertname: String,
+    pub exp_alerts: Vec<ExpectedAlert>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExpectedAlert {
+    pub exp_labels: Labels,
+    pub exp_annotations: Labels,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExprTest {
+    pub expr: String,
+    pub eval_time: String,
+    pub exp_samples: Vec<Sample>,
+}
+
+/// A sample: its series in PromQL notation and its value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Sample {
+    pub labels: String,
+    pub value: f64,
 }
 
 /// A constant-burn scenario of a promtool unit test.
@@ -519,7 +593,7 @@ pub fn unit_tests(
     service: &Service,
     rule_file: &str,
     synthetic: bool,
-) -> Option<Value> {
+) -> Option<UnitTests> {
     let mesh = cx.model.project.mesh;
     let mut tests = Vec::new();
     for slo in &service.slos {
@@ -597,102 +671,117 @@ pub fn unit_tests(
             for sev in ["page", "ticket"] {
                 if fires(sev) {
                     let mut labels = d.labels();
-                    labels.insert("namespace".into(), json!("prod"));
-                    labels.insert("severity".into(), json!(alert_severity(sev)));
-                    labels.insert("nestio_alert".into(), json!("slo"));
+                    labels.insert("namespace".into(), "prod".into());
+                    labels.insert("severity".into(), alert_severity(sev).to_owned());
+                    labels.insert("nestio_alert".into(), "slo".into());
                     let kind = slo.kind.as_str();
-                    exp.push(json!({
-                        "exp_labels": labels,
-                        "exp_annotations": {
-                            "summary": format!("{} is burning its {kind} error budget too fast ({sev})", service.name),
-                            "description": format!(
+                    exp.push(ExpectedAlert {
+                        exp_labels: labels,
+                        exp_annotations: Labels::from([
+                            ("summary".to_owned(), format!("{} is burning its {kind} error budget too fast ({sev})", service.name)),
+                            ("description".to_owned(), format!(
                                 "{} {kind} SLO ({}% over {}) in namespace prod: the error budget burns fast enough to be exhausted {}.",
                                 service.name,
                                 num(slo.target.value.0),
                                 d.period(),
                                 if sev == "page" { "within days: act now" } else { "before the period ends: plan a fix" }
-                            ),
-                        },
-                    }));
+                            )),
+                        ]),
+                    });
                 }
             }
-            tests.push(json!({
-                "name": format!("{} at {} burn", d.id, s.name),
-                "interval": "1m",
-                "input_series": [
-                    {"series": first.0, "values": format!("0+{}x60", num(grow(first.1)))},
-                    {"series": second.0, "values": format!("0+{}x60", num(grow(second.1)))},
+            tests.push(TestGroup {
+                name: format!("{} at {} burn", d.id, s.name),
+                interval: "1m".into(),
+                input_series: vec![
+                    InputSeries::new(first.0.clone(), format!("0+{}x60", num(grow(first.1)))),
+                    InputSeries::new(second.0.clone(), format!("0+{}x60", num(grow(second.1)))),
                 ],
-                "alert_rule_test": [{"eval_time": s.eval, "alertname": d.alert_name(), "exp_alerts": exp}],
-                "promql_expr_test": [{
-                    "expr": format!("slo:error_budget:ratio{}", d.selector()),
-                    "eval_time": "1m",
-                    "exp_samples": [{"labels": format!("slo:error_budget:ratio{}", promql_labels(&d.labels())), "value": d.budget.to_f64().unwrap_or(0.0)}],
+                alert_rule_test: vec![AlertTest {
+                    eval_time: s.eval.into(),
+                    alertname: d.alert_name(),
+                    exp_alerts: exp,
                 }],
-            }));
+                promql_expr_test: vec![ExprTest {
+                    expr: format!("slo:error_budget:ratio{}", d.selector()),
+                    eval_time: "1m".into(),
+                    exp_samples: vec![Sample {
+                        labels: format!("slo:error_budget:ratio{}", promql_labels(&d.labels())),
+                        value: d.budget.to_f64().unwrap_or(0.0),
+                    }],
+                }],
+            });
         }
     }
     tests.extend(outage_tests(cx, service));
-    (!tests.is_empty())
-        .then(|| json!({"rule_files": [rule_file], "evaluation_interval": "1m", "tests": tests}))
+    (!tests.is_empty()).then(|| UnitTests {
+        rule_files: vec![rule_file.to_owned()],
+        evaluation_interval: "1m".into(),
+        tests,
+    })
 }
 
 /// A total outage: the workload has no available replica (and, with Istio, the callers'
 /// proxies answer with 503 UH): the outage alerts fire after their 2 minutes.
-fn outage_tests(cx: &EmitContext<'_>, service: &Service) -> Vec<Value> {
+fn outage_tests(cx: &EmitContext<'_>, service: &Service) -> Vec<TestGroup> {
     let Some(group) = outage_group(cx, service) else {
         return Vec::new();
     };
     let name = &service.name;
     let (available, desired) = replica_series(cx, service, ",namespace=\"prod\"");
     let mut series = vec![
-        json!({"series": available, "values": "0x10"}),
-        json!({"series": desired, "values": "2x10"}),
+        InputSeries::new(available, "0x10".into()),
+        InputSeries::new(desired, "2x10".into()),
     ];
     let to = format!(
         "reporter=\"source\",destination_service_name=\"{name}\",namespace=\"prod\",source_workload=\"caller\""
     );
-    series.push(json!({"series": format!("istio_requests_total{{{to},response_code=\"503\",response_flags=\"UH\"}}"), "values": "0+100x10"}));
+    series.push(InputSeries::new(
+        format!("istio_requests_total{{{to},response_code=\"503\",response_flags=\"UH\"}}"),
+        "0+100x10".into(),
+    ));
     let mut alert_tests = Vec::new();
-    for rule in group["rules"].as_array().into_iter().flatten() {
-        let mut labels = rule["labels"].as_object().cloned().unwrap_or_default();
-        labels.insert("namespace".into(), json!("prod"));
-        let annotations: Map<String, Value> = rule["annotations"]
-            .as_object()
-            .into_iter()
-            .flatten()
+    for rule in &group.rules {
+        let mut labels = rule.labels.clone();
+        labels.insert("namespace".into(), "prod".into());
+        let annotations: Labels = rule
+            .annotations
+            .iter()
             .map(|(k, v)| {
                 let text = v
-                    .as_str()
-                    .unwrap_or_default()
                     .replace("{{ $labels.namespace }}", "prod")
                     .replace("{{ $value | humanizePercentage }}", "100%");
-                (k.clone(), json!(text))
+                (k.clone(), text)
             })
             .collect();
-        alert_tests.push(json!({
-            "eval_time": "1m",
-            "alertname": rule["alert"],
-            "exp_alerts": [],
-        }));
-        alert_tests.push(json!({
-            "eval_time": "5m",
-            "alertname": rule["alert"],
-            "exp_alerts": [{"exp_labels": labels, "exp_annotations": annotations}],
-        }));
+        let alertname = rule.alert.clone().unwrap_or_default();
+        alert_tests.push(AlertTest {
+            eval_time: "1m".into(),
+            alertname: alertname.clone(),
+            exp_alerts: Vec::new(),
+        });
+        alert_tests.push(AlertTest {
+            eval_time: "5m".into(),
+            alertname,
+            exp_alerts: vec![ExpectedAlert {
+                exp_labels: labels,
+                exp_annotations: annotations,
+            }],
+        });
     }
-    vec![json!({
-        "name": format!("{name}: total outage"),
-        "interval": "1m",
-        "input_series": series,
-        "alert_rule_test": alert_tests,
-    })]
+    vec![TestGroup {
+        name: format!("{name}: total outage"),
+        interval: "1m".into(),
+        input_series: series,
+        alert_rule_test: alert_tests,
+        promql_expr_test: Vec::new(),
+    }]
 }
 
-fn promql_labels(labels: &Map<String, Value>) -> String {
+fn promql_labels(labels: &Labels) -> String {
     let mut sorted: BTreeMap<&str, &str> = BTreeMap::new();
     for (k, v) in labels {
-        sorted.insert(k, v.as_str().unwrap_or_default());
+        sorted.insert(k, v);
     }
     let inner: Vec<String> = sorted.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
     format!("{{{}}}", inner.join(", "))
@@ -723,7 +812,7 @@ impl Emitter for Prometheus {
                 RulesForm::Files => {
                     out.push(Artifact {
                         path: format!("prometheus/{rules_name}"),
-                        contents: format!("{head}{}", to_yaml(&json!({"groups": groups}))),
+                        contents: format!("{head}{}", to_yaml(&PrometheusRuleSpec { groups })),
                         source: span,
                     });
                     format!(
@@ -732,22 +821,25 @@ impl Emitter for Prometheus {
                     )
                 }
                 RulesForm::Operator => {
-                    let crd = json!({
-                        "apiVersion": "monitoring.coreos.com/v1",
-                        "kind": "PrometheusRule",
-                        "metadata": {
-                            "name": format!("nestio-{}", service.name),
-                            "namespace": RULES_NAMESPACE,
-                            "labels": {
-                                "app.kubernetes.io/name": service.name,
-                                "app.kubernetes.io/part-of": cx.model.project.name,
-                                "app.kubernetes.io/managed-by": "nestioc",
-                                RULES_LABEL: "true",
-                            },
-                            "annotations": {"nestio.dev/source": cx.location(service.name_span)},
-                        },
-                        "spec": {"groups": groups},
-                    });
+                    let metadata = ObjectMeta {
+                        name: Some(format!("nestio-{}", service.name)),
+                        namespace: Some(RULES_NAMESPACE.into()),
+                        labels: Some(BTreeMap::from([
+                            ("app.kubernetes.io/name".into(), service.name.clone()),
+                            (
+                                "app.kubernetes.io/part-of".into(),
+                                cx.model.project.name.clone(),
+                            ),
+                            ("app.kubernetes.io/managed-by".into(), "nestioc".into()),
+                            (RULES_LABEL.into(), "true".into()),
+                        ])),
+                        annotations: Some(BTreeMap::from([(
+                            "nestio.dev/source".into(),
+                            cx.location(service.name_span),
+                        )])),
+                        ..ObjectMeta::default()
+                    };
+                    let crd = Resource::new(metadata, PrometheusRuleSpec { groups });
                     out.push(Artifact {
                         path: format!("prometheus/{}.prometheusrule.yaml", service.name),
                         contents: documents(&head, &[crd]),
@@ -793,7 +885,7 @@ impl Emitter for Alertmanager {
         // While a callee pages (its SLO burns, or it is down), its callers' pages are a
         // consequence: mute them. Every callee with callers has outage alerts.
         let page = alert_severity("page");
-        let mut inhibit: Vec<Value> = Vec::new();
+        let mut inhibit: Vec<InhibitRule> = Vec::new();
         for edge in cx.topology.edges.iter().filter(|e| !e.optional()) {
             let callee_pages = cx
                 .model
@@ -803,22 +895,23 @@ impl Emitter for Alertmanager {
             if !has_slo(&edge.caller) || !callee_pages {
                 continue;
             }
-            inhibit.push(json!({
-                "source_matchers": [
-                    "nestio_alert=~\"slo|outage\"",
+            inhibit.push(InhibitRule {
+                source_matchers: vec![
+                    "nestio_alert=~\"slo|outage\"".into(),
                     format!("severity=\"{page}\""),
                     format!("service=\"{}\"", edge.callee),
                 ],
-                "target_matchers": [
-                    "nestio_alert=\"slo\"",
+                target_matchers: vec![
+                    "nestio_alert=\"slo\"".into(),
                     format!("severity=\"{page}\""),
                     format!("service=\"{}\"", edge.caller),
                 ],
-                "equal": ["namespace"],
-            }));
+                equal: vec!["namespace".into()],
+            });
         }
-        // Keyed once per rule: a key per comparison serialised each rule log(n) times.
-        inhibit.sort_by_cached_key(|v| v.to_string());
+        // By the rule's JSON text, the order these files have always had. Keyed once per
+        // rule: a key per comparison serialised each rule log(n) times.
+        inhibit.sort_by_cached_key(|r| serde_json::to_string(r).unwrap_or_default());
         inhibit.dedup();
         let mut owners: Vec<&str> = cx
             .model
@@ -828,22 +921,32 @@ impl Emitter for Alertmanager {
             .collect();
         owners.sort_unstable();
         owners.dedup();
-        let routes: Vec<Value> = owners
+        let routes = owners
             .iter()
-            .map(|o| {
-                json!({
-                    "matchers": [format!("owner=\"{o}\"")],
-                    "receiver": o,
-                    "group_by": ["alertname", "service", "slo", "namespace"],
-                })
+            .map(|o| Route {
+                matchers: vec![format!("owner=\"{o}\"")],
+                receiver: (*o).to_owned(),
+                group_by: ["alertname", "service", "slo", "namespace"]
+                    .map(str::to_owned)
+                    .to_vec(),
+                routes: None,
             })
             .collect();
-        let receivers: Vec<Value> = owners.iter().map(|o| json!({"name": o})).collect();
-        let doc = json!({
-            "inhibit_rules": inhibit,
-            "route": {"receiver": "default", "routes": routes},
-            "receivers": std::iter::once(json!({"name": "default"})).chain(receivers).collect::<Vec<_>>(),
-        });
+        let doc = Config {
+            inhibit_rules: inhibit,
+            route: Route {
+                matchers: Vec::new(),
+                receiver: "default".into(),
+                group_by: Vec::new(),
+                routes: Some(routes),
+            },
+            receivers: std::iter::once("default")
+                .chain(owners.iter().copied())
+                .map(|name| Receiver {
+                    name: name.to_owned(),
+                })
+                .collect(),
+        };
         let head = format!(
             "{}# Merge into your Alertmanager configuration: append `inhibit_rules`, add these `routes`\n# under your root route, and give each receiver (one per owner) its integrations.\n",
             header(&cx.sources.get(cx.model.project.source).name)

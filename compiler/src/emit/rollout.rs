@@ -19,10 +19,16 @@
 //! inconclusive measurements pause the rollout for a human.
 
 use rust_decimal::Decimal;
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 
 use super::EmitContext;
-use super::chart::values::{Analysis, into_object};
+use super::chart::crd::argo::{
+    AnalysisArg, AnalysisTemplateSpec, ArgValueFrom, BackgroundAnalysis, BlueGreenStrategy,
+    CanaryStep, CanaryStrategy, FieldRef, GatewayApiRouting, IstioRouting, Metric, Pause,
+    PrometheusProvider, Provider, RolloutAnalysis, RolloutStrategy, RouteName, TemplateArg,
+    TemplateRef, TrafficRouting, VirtualServiceRoutes,
+};
+use super::chart::values::Analysis;
 use super::metrics;
 use crate::model::{Cd, Mesh, Protocol, RolloutKind, Service, SloKind};
 
@@ -67,14 +73,28 @@ fn analysis_name(service: &Service) -> String {
 /// The analysis arguments: the namespace of the Rollout, and the pod-template hash of its
 /// newest ReplicaSet (the canary, or blue-green's new version), from which the queries
 /// select the new pods (Argo Rollouts docs/features/analysis.md, `podTemplateHashValue`).
-fn analysis_ref(service: &Service) -> Value {
-    json!({
-        "templates": [{"templateName": analysis_name(service)}],
-        "args": [
-            {"name": "namespace", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-            {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}},
+fn analysis_ref(service: &Service) -> RolloutAnalysis {
+    let arg = |name: &str, value_from| AnalysisArg {
+        name: name.to_owned(),
+        value_from,
+    };
+    RolloutAnalysis {
+        templates: vec![TemplateRef {
+            template_name: analysis_name(service),
+        }],
+        args: vec![
+            arg(
+                "namespace",
+                ArgValueFrom::FieldRef(FieldRef {
+                    field_path: "metadata.namespace".into(),
+                }),
+            ),
+            arg(
+                "canary-hash",
+                ArgValueFrom::PodTemplateHashValue("Latest".into()),
+            ),
         ],
-    })
+    }
 }
 
 /// The error ratio above which the rollout aborts.
@@ -106,25 +126,27 @@ pub fn conditions(max: &str) -> (String, String) {
     )
 }
 
-fn metric(name: &str, query: String, max: &str, blue_green: bool) -> Value {
+fn metric(name: &str, query: String, max: &str, blue_green: bool) -> Metric {
     let (success, failure) = conditions(max);
-    let mut m = json!({
-        "name": name,
-        "interval": "1m",
+    Metric {
+        name: name.to_owned(),
+        interval: "1m".into(),
         // Two bad minutes are chance; the third aborts.
-        "failureLimit": 2,
+        failure_limit: 2,
         // Three minutes without enough traffic are a quiet start; the fourth pauses the
         // rollout (Inconclusive) until someone promotes or aborts it.
-        "inconclusiveLimit": 3,
-        "successCondition": success,
-        "failureCondition": failure,
-        "provider": {"prometheus": {"address": PROMETHEUS_ADDRESS, "query": query}},
-    });
-    if blue_green {
+        inconclusive_limit: 3,
+        success_condition: success,
+        failure_condition: failure,
+        provider: Provider {
+            prometheus: PrometheusProvider {
+                address: PROMETHEUS_ADDRESS.into(),
+                query,
+            },
+        },
         // After promotion the run must end for the rollout to complete: ten minutes.
-        m["count"] = json!(10);
+        count: blue_green.then_some(10),
     }
-    m
 }
 
 /// The AnalysisTemplate (name and spec) of a rollout, `None` for rolling updates.
@@ -179,10 +201,15 @@ pub fn analysis(cx: &EmitContext<'_>, service: &Service) -> Option<Analysis> {
     }
     Some(Analysis {
         name: Some(analysis_name(service)),
-        spec: Some(into_object(json!({
-            "args": [{"name": "namespace"}, {"name": "canary-hash"}],
-            "metrics": metrics_list,
-        }))),
+        spec: Some(AnalysisTemplateSpec {
+            args: ["namespace", "canary-hash"]
+                .into_iter()
+                .map(|name| TemplateArg {
+                    name: name.to_owned(),
+                })
+                .collect(),
+            metrics: metrics_list,
+        }),
     })
 }
 
@@ -191,24 +218,34 @@ fn istio_route_names(cx: &EmitContext<'_>, service: &Service) -> Vec<String> {
     let mesh_values = super::mesh::values(cx, service);
     let vs = mesh_values.istio.and_then(|i| i.virtual_service);
     vs.iter()
-        .filter_map(|vs| vs.get("http")?.as_array())
-        .flatten()
-        .filter_map(|r| r["name"].as_str().map(str::to_owned))
+        .flat_map(|vs| &vs.http)
+        .map(|r| r.name.clone())
         .collect()
 }
 
-fn traffic_routing(cx: &EmitContext<'_>, service: &Service) -> Option<Value> {
+fn traffic_routing(cx: &EmitContext<'_>, service: &Service) -> Option<TrafficRouting> {
     match cx.model.project.mesh {
         Mesh::Istio => {
             let mut vss = Vec::new();
             let routes = istio_route_names(cx, service);
             if !routes.is_empty() {
-                vss.push(json!({"name": service.name, "routes": routes}));
+                vss.push(VirtualServiceRoutes {
+                    name: service.name.clone(),
+                    routes,
+                });
             }
             if service.expose.is_some() && service.expose_port().is_some() {
-                vss.push(json!({"name": format!("{}-public", service.name), "routes": ["public"]}));
+                vss.push(VirtualServiceRoutes {
+                    name: format!("{}-public", service.name),
+                    routes: vec!["public".into()],
+                });
             }
-            (!vss.is_empty()).then(|| json!({"istio": {"virtualServices": vss}}))
+            (!vss.is_empty()).then(|| TrafficRouting {
+                istio: Some(IstioRouting {
+                    virtual_services: vss,
+                }),
+                plugins: BTreeMap::new(),
+            })
         }
         Mesh::Linkerd => {
             let mut http = Vec::new();
@@ -223,31 +260,35 @@ fn traffic_routing(cx: &EmitContext<'_>, service: &Service) -> Option<Value> {
                 if !has_callers {
                     continue;
                 }
-                let route = json!({"name": format!("{}-{}", service.name, edge_port.name)});
+                let route = RouteName {
+                    name: format!("{}-{}", service.name, edge_port.name),
+                };
                 if edge_port.protocol == Protocol::Grpc {
                     grpc.push(route);
                 } else {
                     http.push(route);
                 }
             }
-            let mut cfg = Map::new();
-            if !http.is_empty() {
-                cfg.insert("httpRoutes".into(), Value::Array(http));
-            }
-            if !grpc.is_empty() {
-                cfg.insert("grpcRoutes".into(), Value::Array(grpc));
-            }
-            (!cfg.is_empty()).then(|| json!({"plugins": {GATEWAY_API_PLUGIN: Value::Object(cfg)}}))
+            (!http.is_empty() || !grpc.is_empty()).then(|| TrafficRouting {
+                istio: None,
+                plugins: BTreeMap::from([(
+                    GATEWAY_API_PLUGIN.to_owned(),
+                    GatewayApiRouting {
+                        http_routes: http,
+                        grpc_routes: grpc,
+                    },
+                )]),
+            })
         }
         Mesh::None => None,
     }
 }
 
-/// The Rollout's `strategy`, `{}` for services that do not run as a Rollout.
+/// The Rollout's `strategy`, `None` for services that do not run as a Rollout.
 #[must_use]
-pub fn strategy(cx: &EmitContext<'_>, service: &Service) -> Value {
+pub fn strategy(cx: &EmitContext<'_>, service: &Service) -> Option<RolloutStrategy> {
     if !uses_rollout(cx, service) {
-        return json!({});
+        return None;
     }
     let has_analysis = analysis(cx, service).is_some();
     match service.rollout.kind {
@@ -267,53 +308,41 @@ pub fn strategy(cx: &EmitContext<'_>, service: &Service) -> Value {
                     .collect()
             };
             for (weight, pause) in declared {
-                steps.push(json!({"setWeight": weight}));
+                steps.push(CanaryStep::SetWeight(weight));
                 if let Some(p) = pause {
-                    steps.push(json!({"pause": {"duration": p}}));
+                    steps.push(CanaryStep::Pause(Pause { duration: Some(p) }));
                 }
             }
-            let mut canary = Map::new();
-            if !service.ports.is_empty() {
-                canary.insert(
-                    "canaryService".into(),
-                    json!(format!("{}-canary", service.name)),
-                );
-                canary.insert("stableService".into(), json!(service.name));
-            }
-            if let Some(t) = traffic_routing(cx, service) {
-                canary.insert("trafficRouting".into(), t);
-            }
-            if has_analysis {
+            let ports = !service.ports.is_empty();
+            Some(RolloutStrategy::Canary(CanaryStrategy {
+                canary_service: ports.then(|| format!("{}-canary", service.name)),
+                stable_service: ports.then(|| service.name.clone()),
+                traffic_routing: traffic_routing(cx, service),
                 // In the background from the first step until the rollout completes.
-                let mut a = analysis_ref(service);
-                a["startingStep"] = json!(1);
-                canary.insert("analysis".into(), a);
-            }
-            canary.insert("steps".into(), Value::Array(steps));
-            json!({"canary": canary})
+                analysis: has_analysis.then(|| {
+                    let a = analysis_ref(service);
+                    BackgroundAnalysis {
+                        templates: a.templates,
+                        args: a.args,
+                        starting_step: 1,
+                    }
+                }),
+                steps,
+            }))
         }
-        RolloutKind::BlueGreen => {
-            let mut bg = Map::new();
-            bg.insert("activeService".into(), json!(service.name));
-            bg.insert(
-                "previewService".into(),
-                json!(format!("{}-preview", service.name)),
-            );
-            bg.insert("autoPromotionEnabled".into(), json!(false));
-            // The preview takes no production traffic, so nothing can be judged before
-            // promotion. After it, the new pods take all of it: a post-promotion
-            // analysis judges them, and a failure switches the active Service back.
-            // No `scaleDownDelaySeconds`: with it, the controller cancels the analysis
-            // when the delay ends; without it, the previous ReplicaSet is scaled down
-            // only after the analysis completes (docs/features/bluegreen.md,
-            // postPromotionAnalysis).
-            if has_analysis {
-                bg.insert("postPromotionAnalysis".into(), analysis_ref(service));
-            } else {
-                bg.insert("scaleDownDelaySeconds".into(), json!(30));
-            }
-            json!({"blueGreen": bg})
-        }
-        RolloutKind::Rolling => json!({}),
+        // The preview takes no production traffic, so nothing can be judged before
+        // promotion. After it, the new pods take all of it: a post-promotion analysis
+        // judges them, and a failure switches the active Service back. No
+        // `scaleDownDelaySeconds` then: with it, the controller cancels the analysis when
+        // the delay ends; without it, the previous ReplicaSet is scaled down only after
+        // the analysis completes (docs/features/bluegreen.md, postPromotionAnalysis).
+        RolloutKind::BlueGreen => Some(RolloutStrategy::BlueGreen(BlueGreenStrategy {
+            active_service: service.name.clone(),
+            preview_service: format!("{}-preview", service.name),
+            auto_promotion_enabled: false,
+            post_promotion_analysis: has_analysis.then(|| analysis_ref(service)),
+            scale_down_delay_seconds: (!has_analysis).then_some(30),
+        })),
+        RolloutKind::Rolling => None,
     }
 }

@@ -9,7 +9,9 @@
 //! with the `abort-if` thresholds, then the full deployment. No validator for Spinnaker
 //! pipelines is installable; the test suite checks the documented pipeline shape.
 
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+use serde::Serialize;
 
 use super::{Artifact, EmitContext, Emitter};
 use crate::diag::Diagnostic;
@@ -24,81 +26,300 @@ fn generated(cx: &EmitContext<'_>, service: &Service) -> String {
     )
 }
 
-fn pipeline(cx: &EmitContext<'_>, service: &Service, repo: &str) -> Value {
+/// A pipeline, as Spinnaker's pipeline JSON has it (spinnaker.io/docs/guides/user/pipeline/
+/// managing-pipelines/, "Edit a pipeline as JSON"; the stages' fields are orca's
+/// stage contexts).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Pipeline {
+    application: String,
+    name: String,
+    description: String,
+    keep_waiting_pipelines: bool,
+    limit_concurrent: bool,
+    /// Manual run parameters: none.
+    parameter_config: Vec<Parameter>,
+    expected_artifacts: Vec<ExpectedArtifact>,
+    triggers: Vec<Trigger>,
+    stages: Vec<Stage>,
+}
+
+#[derive(Debug, Serialize)]
+struct Parameter {
+    name: String,
+}
+
+/// An artifact the pipeline expects: matched by `matchArtifact`, else `defaultArtifact`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ExpectedArtifact {
+    id: String,
+    display_name: String,
+    match_artifact: ArtifactRef,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    default_artifact: Option<ArtifactRef>,
+    use_default_artifact: bool,
+    use_prior_artifact: bool,
+}
+
+/// A Git repository at a revision (`git/repo`), or a manifest baked in the pipeline
+/// (`embedded/base64`).
+#[derive(Debug, Clone, Serialize)]
+struct ArtifactRef {
+    #[serde(rename = "type")]
+    type_: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reference: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+}
+
+impl ArtifactRef {
+    fn git(repo: &str, revision: &str) -> Self {
+        ArtifactRef {
+            type_: "git/repo",
+            kind: None,
+            name: None,
+            reference: Some(repo.to_owned()),
+            version: Some(revision.to_owned()),
+        }
+    }
+
+    fn baked(name: &str) -> Self {
+        ArtifactRef {
+            type_: "embedded/base64",
+            kind: Some("base64"),
+            name: Some(name.to_owned()),
+            reference: None,
+            version: None,
+        }
+    }
+}
+
+/// A new tag of the service's image in the registry account `registry`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Trigger {
+    #[serde(rename = "type")]
+    type_: &'static str,
+    enabled: bool,
+    account: String,
+    organization: String,
+    repository: String,
+    tag: String,
+    expected_artifact_ids: Vec<String>,
+}
+
+/// A stage: what it does, and the stages it waits for.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Stage {
+    #[serde(flatten)]
+    kind: StageKind,
+    ref_id: String,
+    requisite_stage_ref_ids: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+enum StageKind {
+    ManualJudgment {
+        name: String,
+        instructions: String,
+        judgment_inputs: Vec<String>,
+        notifications: Vec<String>,
+        fail_pipeline: bool,
+    },
+    BakeManifest {
+        name: String,
+        template_renderer: &'static str,
+        output_name: String,
+        namespace: String,
+        input_artifacts: Vec<InputArtifact>,
+        helm_chart_file_path: String,
+        overrides: BTreeMap<String, String>,
+        values_files: Vec<String>,
+        expected_artifacts: Vec<BakedArtifact>,
+    },
+    DeployManifest {
+        name: String,
+        account: String,
+        cloud_provider: &'static str,
+        source: &'static str,
+        manifest_artifact_id: String,
+        moniker: Moniker,
+        namespace_override: String,
+        skip_expression_evaluation: bool,
+        traffic_management: TrafficManagement,
+    },
+    KayentaCanary {
+        name: String,
+        analysis_type: &'static str,
+        canary_config: CanaryConfig,
+    },
+}
+
+#[derive(Debug, Serialize)]
+struct InputArtifact {
+    id: String,
+    account: String,
+    path: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BakedArtifact {
+    id: String,
+    match_artifact: ArtifactRef,
+}
+
+#[derive(Debug, Serialize)]
+struct Moniker {
+    app: String,
+    cluster: String,
+}
+
+#[derive(Debug, Serialize)]
+struct TrafficManagement {
+    enabled: bool,
+    options: TrafficOptions,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TrafficOptions {
+    enable_traffic: bool,
+    strategy: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CanaryConfig {
+    canary_config_id: String,
+    /// ISO 8601 (`PT300S`).
+    lifetime_duration: String,
+    scopes: Vec<CanaryScope>,
+    score_thresholds: ScoreThresholds,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CanaryScope {
+    scope_name: String,
+    control_scope: String,
+    experiment_scope: String,
+    extended_scope_params: BTreeMap<String, String>,
+}
+
+/// Kayenta scores the canary against the baseline (0-100): below `marginal` the pipeline
+/// fails, from `pass` it proceeds.
+#[derive(Debug, Serialize)]
+struct ScoreThresholds {
+    marginal: u32,
+    pass: u32,
+}
+
+fn pipeline(cx: &EmitContext<'_>, service: &Service, repo: &str) -> Pipeline {
     let p = &cx.model.project;
     let chart_path = format!("{}/helm/{}", p.cd_path.trim_end_matches('/'), service.name);
-    let mut stages: Vec<Value> = Vec::new();
+    let mut stages: Vec<Stage> = Vec::new();
     let mut previous: Vec<String> = Vec::new();
     let mut next_ref = 1;
-    let mut push = |stage: Value, previous: &mut Vec<String>, stages: &mut Vec<Value>| {
+    let mut push = |kind: StageKind, previous: &mut Vec<String>, stages: &mut Vec<Stage>| {
         let id = next_ref.to_string();
         next_ref += 1;
-        let mut s = stage;
-        s["refId"] = json!(id);
-        s["requisiteStageRefIds"] = json!(previous.clone());
-        stages.push(s);
+        stages.push(Stage {
+            kind,
+            ref_id: id.clone(),
+            requisite_stage_ref_ids: previous.clone(),
+        });
         *previous = vec![id];
     };
-    let mut artifacts = vec![json!({
-        "id": "chart",
-        "displayName": "chart",
-        "matchArtifact": {"type": "git/repo", "reference": repo, "version": p.cd_revision},
-        "defaultArtifact": {"type": "git/repo", "reference": repo, "version": p.cd_revision},
-        "useDefaultArtifact": true,
-        "usePriorArtifact": false,
-    })];
+    let mut artifacts = vec![ExpectedArtifact {
+        id: "chart".into(),
+        display_name: "chart".into(),
+        match_artifact: ArtifactRef::git(repo, &p.cd_revision),
+        default_artifact: Some(ArtifactRef::git(repo, &p.cd_revision)),
+        use_default_artifact: true,
+        use_prior_artifact: false,
+    }];
     for env in cx.environments() {
         if !env.auto_sync {
             push(
-                json!({
-                    "type": "manualJudgment",
-                    "name": format!("Approve {}", env.name),
-                    "instructions": format!("Promote {} {} to {}?", service.name, service.image.reference(), env.name),
-                    "judgmentInputs": [],
-                    "notifications": [],
-                    "failPipeline": true,
-                }),
+                StageKind::ManualJudgment {
+                    name: format!("Approve {}", env.name),
+                    instructions: format!(
+                        "Promote {} {} to {}?",
+                        service.name,
+                        service.image.reference(),
+                        env.name
+                    ),
+                    judgment_inputs: Vec::new(),
+                    notifications: Vec::new(),
+                    fail_pipeline: true,
+                },
                 &mut previous,
                 &mut stages,
             );
         }
         let baked = format!("{}-{}", service.name, env.name);
-        artifacts.push(json!({
-            "id": baked,
-            "displayName": baked,
-            "matchArtifact": {"type": "embedded/base64", "kind": "base64", "name": baked},
-            "useDefaultArtifact": false,
-            "usePriorArtifact": false,
-        }));
+        artifacts.push(ExpectedArtifact {
+            id: baked.clone(),
+            display_name: baked.clone(),
+            match_artifact: ArtifactRef::baked(&baked),
+            default_artifact: None,
+            use_default_artifact: false,
+            use_prior_artifact: false,
+        });
         push(
-            json!({
-                "type": "bakeManifest",
-                "name": format!("Bake {}", env.name),
-                "templateRenderer": "HELM3",
-                "outputName": service.name,
-                "namespace": env.namespace,
-                "inputArtifacts": [{"id": "chart", "account": "", "path": chart_path}],
-                "helmChartFilePath": format!("{chart_path}/Chart.yaml"),
-                "overrides": {},
-                "valuesFiles": [format!("{chart_path}/values-{}.yaml", env.name)],
-                "expectedArtifacts": [{"id": baked, "matchArtifact": {"type": "embedded/base64", "kind": "base64", "name": baked}}],
-            }),
+            StageKind::BakeManifest {
+                name: format!("Bake {}", env.name),
+                template_renderer: "HELM3",
+                output_name: service.name.clone(),
+                namespace: env.namespace.clone(),
+                input_artifacts: vec![InputArtifact {
+                    id: "chart".into(),
+                    account: String::new(),
+                    path: chart_path.clone(),
+                }],
+                helm_chart_file_path: format!("{chart_path}/Chart.yaml"),
+                overrides: BTreeMap::new(),
+                values_files: vec![format!("{chart_path}/values-{}.yaml", env.name)],
+                expected_artifacts: vec![BakedArtifact {
+                    id: baked.clone(),
+                    match_artifact: ArtifactRef::baked(&baked),
+                }],
+            },
             &mut previous,
             &mut stages,
         );
-        let deploy = |name: String, suffix: &str| {
-            json!({
-                "type": "deployManifest",
-                "name": name,
-                "account": env.name,
-                "cloudProvider": "kubernetes",
-                "source": "artifact",
-                "manifestArtifactId": baked,
-                "moniker": {"app": p.name, "cluster": format!("{}{suffix}", service.name)},
-                "namespaceOverride": env.namespace,
-                "skipExpressionEvaluation": true,
-                "trafficManagement": {"enabled": false, "options": {"enableTraffic": true, "strategy": "none"}},
-            })
+        let deploy = |name: String, suffix: &str| StageKind::DeployManifest {
+            name,
+            account: env.name.clone(),
+            cloud_provider: "kubernetes",
+            source: "artifact",
+            manifest_artifact_id: baked.clone(),
+            moniker: Moniker {
+                app: p.name.clone(),
+                cluster: format!("{}{suffix}", service.name),
+            },
+            namespace_override: env.namespace.clone(),
+            skip_expression_evaluation: true,
+            traffic_management: TrafficManagement {
+                enabled: false,
+                options: TrafficOptions {
+                    enable_traffic: true,
+                    strategy: "none",
+                },
+            },
         };
         if service.rollout.kind == RolloutKind::Canary && !env.auto_sync {
             for step in &service.rollout.steps {
@@ -111,26 +332,28 @@ fn pipeline(cx: &EmitContext<'_>, service: &Service, repo: &str) -> Value {
                     &mut stages,
                 );
                 if let Some(pause) = &step.pause {
-                    // Kayenta scores the canary against the baseline (0-100): below
-                    // `marginal` the pipeline fails, from `pass` it proceeds.
-                    let thresholds = json!({"marginal": 75, "pass": 95});
                     push(
-                        json!({
-                            "type": "kayentaCanary",
-                            "name": format!("Analyse {}% for {}", step.weight, pause.canonical()),
-                            "analysisType": "realTime",
-                            "canaryConfig": {
-                                "canaryConfigId": format!("{}-{}", p.name, service.name),
-                                "lifetimeDuration": format!("PT{}S", pause.millis / 1000),
-                                "scopes": [{
-                                    "scopeName": "default",
-                                    "controlScope": format!("{}", service.name),
-                                    "experimentScope": format!("{}-canary", service.name),
-                                    "extendedScopeParams": {"namespace": env.namespace},
+                        StageKind::KayentaCanary {
+                            name: format!("Analyse {}% for {}", step.weight, pause.canonical()),
+                            analysis_type: "realTime",
+                            canary_config: CanaryConfig {
+                                canary_config_id: format!("{}-{}", p.name, service.name),
+                                lifetime_duration: format!("PT{}S", pause.millis / 1000),
+                                scopes: vec![CanaryScope {
+                                    scope_name: "default".into(),
+                                    control_scope: service.name.clone(),
+                                    experiment_scope: format!("{}-canary", service.name),
+                                    extended_scope_params: BTreeMap::from([(
+                                        "namespace".to_owned(),
+                                        env.namespace.clone(),
+                                    )]),
                                 }],
-                                "scoreThresholds": thresholds,
+                                score_thresholds: ScoreThresholds {
+                                    marginal: 75,
+                                    pass: 95,
+                                },
                             },
-                        }),
+                        },
                         &mut previous,
                         &mut stages,
                     );
@@ -143,25 +366,25 @@ fn pipeline(cx: &EmitContext<'_>, service: &Service, repo: &str) -> Value {
             &mut stages,
         );
     }
-    json!({
-        "application": p.name,
-        "name": format!("deploy-{}", service.name),
-        "description": generated(cx, service),
-        "keepWaitingPipelines": false,
-        "limitConcurrent": true,
-        "parameterConfig": [],
-        "expectedArtifacts": artifacts,
-        "triggers": [{
-            "type": "docker",
-            "enabled": true,
-            "account": "registry",
-            "organization": "",
-            "repository": service.image.repository,
-            "tag": "",
-            "expectedArtifactIds": [],
+    Pipeline {
+        application: p.name.clone(),
+        name: format!("deploy-{}", service.name),
+        description: generated(cx, service),
+        keep_waiting_pipelines: false,
+        limit_concurrent: true,
+        parameter_config: Vec::new(),
+        expected_artifacts: artifacts,
+        triggers: vec![Trigger {
+            type_: "docker",
+            enabled: true,
+            account: "registry".into(),
+            organization: String::new(),
+            repository: service.image.repository.clone(),
+            tag: String::new(),
+            expected_artifact_ids: Vec::new(),
         }],
-        "stages": stages,
-    })
+        stages,
+    }
 }
 
 impl Emitter for Spinnaker {

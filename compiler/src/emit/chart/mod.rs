@@ -7,22 +7,30 @@
 //! in `stdlib/helm/` object for object; the conformance tests render the chart with the
 //! real Helm SDK and compare.
 
+pub mod crd;
 pub mod render;
 pub mod values;
 
+use k8s_openapi::api::core::v1 as k8s;
+use k8s_openapi::api::networking::v1::{
+    IPBlock, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+    NetworkPolicyPort,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 pub use self::render::render;
 use self::values::{
     AppProtocol, Autoscaling, ChartValues, ClaimRetention, ConcurrencyPolicy, ContainerEnvValues,
     ContainerImageValues, ContainerValues, DisruptionBudget, EnvValues, ImageValues, IngressValues,
-    MountValues, NetworkPolicyValues, Object, PodMonitorValues, PortValues, PublicService,
+    MountValues, NetworkPolicyValues, PodMonitorValues, PortValues, PublicService,
     PublicServiceType, PullPolicy, REPLICA_KEYS, ReplicaValues, ResourceList, ResourcesValues,
     Retention, ScratchVolume, SpreadConstraint, StatefulSetValues, StringMap, VolumeValues,
-    WhenUnsatisfiable, WorkloadKind, into_object,
+    WhenUnsatisfiable, WorkloadKind,
 };
 use super::EmitContext;
 use crate::diag::{Code, Diagnostic};
@@ -87,12 +95,29 @@ fn ingress_controller_namespace(mesh: Mesh) -> &'static str {
     }
 }
 
-fn ns_selector(ns: &str) -> Value {
-    json!({"matchLabels": {"kubernetes.io/metadata.name": ns}})
+fn match_labels<const N: usize>(labels: [(&str, &str); N]) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(
+            labels
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        ),
+        ..LabelSelector::default()
+    }
 }
 
-fn pod_selector(service: &str) -> Value {
-    json!({"matchLabels": {"app.kubernetes.io/name": service}})
+fn ns_selector(ns: &str) -> LabelSelector {
+    match_labels([("kubernetes.io/metadata.name", ns)])
+}
+
+fn pod_selector(service: &str) -> LabelSelector {
+    match_labels([("app.kubernetes.io/name", service)])
+}
+
+/// An integer of the Kubernetes API (`int32`) from one of the model's.
+fn int(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
 }
 
 /// A label value may be at most 63 characters and must start and end alphanumeric.
@@ -140,17 +165,42 @@ pub fn selector_labels(service: &Service) -> StringMap {
     l
 }
 
-fn probe_handler(service: &Service, probe: &Probe) -> Option<Object> {
+fn probe_handler(service: &Service, probe: &Probe) -> Option<k8s::Probe> {
     if probe.kind == ProbeKind::Exec {
-        return Some(into_object(json!({"exec": {"command": probe.command}})));
+        return Some(k8s::Probe {
+            exec: Some(k8s::ExecAction {
+                command: Some(probe.command.clone()),
+            }),
+            ..k8s::Probe::default()
+        });
     }
     let port = service.ports.get(probe.port?)?;
-    Some(into_object(match probe.kind {
-        ProbeKind::Http => json!({"httpGet": {"path": probe.path, "port": port.name}}),
+    let by_name = IntOrString::String(port.name.clone());
+    Some(match probe.kind {
+        ProbeKind::Http => k8s::Probe {
+            http_get: Some(k8s::HTTPGetAction {
+                path: Some(probe.path.clone()),
+                port: by_name,
+                ..k8s::HTTPGetAction::default()
+            }),
+            ..k8s::Probe::default()
+        },
         // The gRPC probe takes a number, not a port name.
-        ProbeKind::Grpc => json!({"grpc": {"port": port.target}}),
-        ProbeKind::Tcp | ProbeKind::Exec => json!({"tcpSocket": {"port": port.name}}),
-    }))
+        ProbeKind::Grpc => k8s::Probe {
+            grpc: Some(k8s::GRPCAction {
+                port: i32::from(port.target),
+                ..k8s::GRPCAction::default()
+            }),
+            ..k8s::Probe::default()
+        },
+        ProbeKind::Tcp | ProbeKind::Exec => k8s::Probe {
+            tcp_socket: Some(k8s::TCPSocketAction {
+                port: by_name,
+                host: None,
+            }),
+            ..k8s::Probe::default()
+        },
+    })
 }
 
 /// A probe's values: its handler, then its timings, each as written or the default of its
@@ -158,28 +208,25 @@ fn probe_handler(service: &Service, probe: &Probe) -> Option<Object> {
 /// failures (5 minutes to start, Kubernetes' own example:
 /// https://kubernetes.io/docs/tasks/configure-pod-container/configure-liveness-readiness-startup-probes/#define-startup-probes);
 /// 2 s timeouts and 3 failures otherwise.
-fn probe_values(service: &Service, probe: Option<&Probe>, use_: &str) -> Option<Object> {
-    let mut v = probe_handler(service, probe?)?;
+fn probe_values(service: &Service, probe: Option<&Probe>, use_: &str) -> Option<k8s::Probe> {
+    let v = probe_handler(service, probe?)?;
     let (delay, period, failures) = match use_ {
         "liveness" => (Some(10), 20, 3),
         "startup" => (None, 10, 30),
         _ => (None, 10, 3),
     };
     let t = probe?.timing;
-    if let Some(d) = t.initial_delay.or(delay) {
-        v.insert("initialDelaySeconds".into(), json!(d));
-    }
-    v.insert("periodSeconds".into(), json!(t.period.unwrap_or(period)));
-    v.insert("timeoutSeconds".into(), json!(t.timeout.unwrap_or(2)));
-    v.insert(
-        "failureThreshold".into(),
-        json!(t.failures.unwrap_or(failures)),
-    );
-    Some(v)
+    Some(k8s::Probe {
+        initial_delay_seconds: t.initial_delay.or(delay).map(int),
+        period_seconds: Some(int(t.period.unwrap_or(period))),
+        timeout_seconds: Some(int(t.timeout.unwrap_or(2))),
+        failure_threshold: Some(int(t.failures.unwrap_or(failures))),
+        ..v
+    })
 }
 
 /// `readinessProbe`, `livenessProbe` and `startupProbe` of a container.
-fn probes_values(service: &Service, probes: &Probes) -> [Option<Object>; 3] {
+fn probes_values(service: &Service, probes: &Probes) -> [Option<k8s::Probe>; 3] {
     [
         probe_values(service, probes.readiness.as_ref(), "readiness"),
         probe_values(service, probes.liveness.as_ref(), "liveness"),
@@ -211,50 +258,42 @@ fn pod_ids(service: &Service) -> (Option<u32>, Option<u32>) {
 
 /// The pod's security context: non-root, the pod's IDs ([`pod_ids`]), the volumes' group,
 /// the runtime's default seccomp profile.
-fn pod_security_context(service: &Service) -> Object {
+fn pod_security_context(service: &Service) -> k8s::PodSecurityContext {
     let (user, group) = pod_ids(service);
-    let mut m = Map::new();
-    m.insert("runAsNonRoot".into(), json!(true));
-    if let Some(u) = user {
-        m.insert("runAsUser".into(), json!(u));
+    k8s::PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: user.map(i64::from),
+        run_as_group: group.map(i64::from),
+        fs_group: Some(i64::from(service.security.fs_group)),
+        seccomp_profile: Some(k8s::SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            ..k8s::SeccompProfile::default()
+        }),
+        ..k8s::PodSecurityContext::default()
     }
-    if let Some(g) = group {
-        m.insert("runAsGroup".into(), json!(g));
-    }
-    m.insert("fsGroup".into(), json!(service.security.fs_group));
-    m.insert("seccompProfile".into(), json!({"type": "RuntimeDefault"}));
-    m
 }
 
 /// A container's security context: the defaults, relaxed where its `security` says; its
 /// own IDs where they differ from the pod's.
-fn security_context(service: &Service, security: &Security) -> Object {
+fn security_context(service: &Service, security: &Security) -> k8s::SecurityContext {
     let (pod_user, pod_group) = pod_ids(service);
     let (user, group) = match security.run_as {
         RunAs::Ids { user, group } => (Some(user), Some(group)),
         RunAs::Image { group } => (None, group),
     };
-    let mut m = Map::new();
-    m.insert("allowPrivilegeEscalation".into(), json!(false));
-    m.insert(
-        "readOnlyRootFilesystem".into(),
-        json!(security.read_only_root),
-    );
-    m.insert("privileged".into(), json!(false));
-    m.insert("runAsNonRoot".into(), json!(true));
-    if let Some(u) = user.filter(|u| Some(*u) != pod_user) {
-        m.insert("runAsUser".into(), json!(u));
+    k8s::SecurityContext {
+        allow_privilege_escalation: Some(false),
+        read_only_root_filesystem: Some(security.read_only_root),
+        privileged: Some(false),
+        run_as_non_root: Some(true),
+        run_as_user: user.filter(|u| Some(*u) != pod_user).map(i64::from),
+        run_as_group: group.filter(|g| Some(*g) != pod_group).map(i64::from),
+        capabilities: Some(k8s::Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            add: (!security.add_capabilities.is_empty()).then(|| security.add_capabilities.clone()),
+        }),
+        ..k8s::SecurityContext::default()
     }
-    if let Some(g) = group.filter(|g| Some(*g) != pod_group) {
-        m.insert("runAsGroup".into(), json!(g));
-    }
-    let mut caps = Map::new();
-    caps.insert("drop".into(), json!(["ALL"]));
-    if !security.add_capabilities.is_empty() {
-        caps.insert("add".into(), json!(security.add_capabilities));
-    }
-    m.insert("capabilities".into(), Value::Object(caps));
-    m
 }
 
 fn image_values(image: &Image) -> ImageValues {
@@ -368,9 +407,14 @@ fn own_env(env: &[EnvVar]) -> Vec<EnvValues> {
             EnvValue::Secret { secret, key } => Some(EnvValues {
                 name: e.name.clone(),
                 value: None,
-                value_from: Some(into_object(
-                    json!({"secretKeyRef": {"name": secret, "key": key}}),
-                )),
+                value_from: Some(k8s::EnvVarSource {
+                    secret_key_ref: Some(k8s::SecretKeySelector {
+                        name: secret.clone(),
+                        key: key.clone(),
+                        optional: None,
+                    }),
+                    ..k8s::EnvVarSource::default()
+                }),
             }),
             EnvValue::Dependency => None,
         })
@@ -389,13 +433,54 @@ fn env_list(cx: &EmitContext<'_>, service: &Service) -> Vec<EnvValues> {
     out
 }
 
-fn tcp_ports(mut ports: Vec<u16>) -> Vec<Value> {
+fn net_port(protocol: &str, port: u16) -> NetworkPolicyPort {
+    NetworkPolicyPort {
+        protocol: Some(protocol.to_owned()),
+        port: Some(IntOrString::Int(i32::from(port))),
+        end_port: None,
+    }
+}
+
+fn tcp_ports(mut ports: Vec<u16>) -> Vec<NetworkPolicyPort> {
     ports.sort_unstable();
     ports.dedup();
-    ports
-        .into_iter()
-        .map(|p| json!({"protocol": "TCP", "port": p}))
-        .collect()
+    ports.into_iter().map(|p| net_port("TCP", p)).collect()
+}
+
+/// A peer by its pods (in the policy's namespace), its namespace, or its addresses.
+fn peer(
+    pods: Option<LabelSelector>,
+    namespace: Option<LabelSelector>,
+    cidr: Option<&str>,
+) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        pod_selector: pods,
+        namespace_selector: namespace,
+        ip_block: cidr.map(|c| IPBlock {
+            cidr: c.to_owned(),
+            except: None,
+        }),
+    }
+}
+
+fn ingress_rule(
+    from: Vec<NetworkPolicyPeer>,
+    ports: Vec<NetworkPolicyPort>,
+) -> NetworkPolicyIngressRule {
+    NetworkPolicyIngressRule {
+        from: Some(from),
+        ports: Some(ports),
+    }
+}
+
+fn egress_rule(
+    to: Vec<NetworkPolicyPeer>,
+    ports: Vec<NetworkPolicyPort>,
+) -> NetworkPolicyEgressRule {
+    NetworkPolicyEgressRule {
+        to: Some(to),
+        ports: Some(ports),
+    }
 }
 
 /// Ingress: exactly the declared callers, on the ports they call; the ingress controller
@@ -419,7 +504,7 @@ fn network_policy(cx: &EmitContext<'_>, service: &Service) -> NetworkPolicyValue
         }
         tcp_ports(ports)
     };
-    let mut ingress: Vec<Value> = Vec::new();
+    let mut ingress: Vec<NetworkPolicyIngressRule> = Vec::new();
     let mut by_caller: std::collections::BTreeMap<&str, Vec<u16>> =
         std::collections::BTreeMap::new();
     for edge in cx.topology.callers(&service.name) {
@@ -431,15 +516,20 @@ fn network_policy(cx: &EmitContext<'_>, service: &Service) -> NetworkPolicyValue
         }
     }
     for (caller, ports) in by_caller {
-        ingress.push(
-            json!({"from": [{"podSelector": pod_selector(caller)}], "ports": wire_ports(ports)}),
-        );
+        ingress.push(ingress_rule(
+            vec![peer(Some(pod_selector(caller)), None, None)],
+            wire_ports(ports),
+        ));
     }
     if let Some(p) = service.expose_port() {
-        ingress.push(json!({
-            "from": [{"namespaceSelector": ns_selector(ingress_controller_namespace(mesh))}],
-            "ports": wire_ports(vec![p.target]),
-        }));
+        ingress.push(ingress_rule(
+            vec![peer(
+                None,
+                Some(ns_selector(ingress_controller_namespace(mesh))),
+                None,
+            )],
+            wire_ports(vec![p.target]),
+        ));
     }
     // A published port (NodePort, LoadBalancer) takes connections from anywhere: a client
     // outside the cluster, through a node that kube-proxy may SNAT to its own address
@@ -448,10 +538,13 @@ fn network_policy(cx: &EmitContext<'_>, service: &Service) -> NetworkPolicyValue
     // so every address is admitted, on the published container port only. The client is
     // not meshed: it reaches the application port, never Linkerd's 4143.
     if let (Some(_), Some(p)) = (&service.publish, service.publish_port()) {
-        ingress.push(json!({
-            "from": ANYWHERE.iter().map(|cidr| json!({"ipBlock": {"cidr": cidr}})).collect::<Vec<_>>(),
-            "ports": tcp_ports(vec![p.target]),
-        }));
+        ingress.push(ingress_rule(
+            ANYWHERE
+                .iter()
+                .map(|cidr| peer(None, None, Some(cidr)))
+                .collect(),
+            tcp_ports(vec![p.target]),
+        ));
     }
     // Without a mesh, Prometheus scrapes the service's own metrics port.
     let own_metrics: Vec<u16> = service
@@ -465,19 +558,20 @@ fn network_policy(cx: &EmitContext<'_>, service: &Service) -> NetworkPolicyValue
         Mesh::None => own_metrics,
     };
     if !metrics_ports.is_empty() {
-        ingress.push(json!({
-            "from": [{"namespaceSelector": ns_selector(MONITORING_NAMESPACE)}],
-            "ports": tcp_ports(metrics_ports),
-        }));
+        ingress.push(ingress_rule(
+            vec![peer(None, Some(ns_selector(MONITORING_NAMESPACE)), None)],
+            tcp_ports(metrics_ports),
+        ));
     }
 
-    let mut egress: Vec<Value> = vec![json!({
-        "to": [{
-            "namespaceSelector": ns_selector(DNS_NAMESPACE),
-            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-        }],
-        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-    })];
+    let mut egress: Vec<NetworkPolicyEgressRule> = vec![egress_rule(
+        vec![peer(
+            Some(match_labels([("k8s-app", "kube-dns")])),
+            Some(ns_selector(DNS_NAMESPACE)),
+            None,
+        )],
+        vec![net_port("UDP", 53), net_port("TCP", 53)],
+    )];
     let mut by_callee: std::collections::BTreeMap<&str, Vec<u16>> =
         std::collections::BTreeMap::new();
     for edge in cx.topology.calls(&service.name) {
@@ -492,31 +586,33 @@ fn network_policy(cx: &EmitContext<'_>, service: &Service) -> NetworkPolicyValue
         }
     }
     for (callee, ports) in by_callee {
-        egress.push(
-            json!({"to": [{"podSelector": pod_selector(callee)}], "ports": wire_ports(ports)}),
-        );
+        egress.push(egress_rule(
+            vec![peer(Some(pod_selector(callee)), None, None)],
+            wire_ports(ports),
+        ));
     }
     let external_ports: Vec<u16> = service.externals.iter().map(|e| e.port).collect();
     if !external_ports.is_empty() {
-        egress.push(
-            json!({"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": tcp_ports(external_ports)}),
-        );
+        egress.push(egress_rule(
+            vec![peer(None, None, Some("0.0.0.0/0"))],
+            tcp_ports(external_ports),
+        ));
     }
     match mesh {
-        Mesh::Istio => egress.push(json!({
-            "to": [{"namespaceSelector": ns_selector("istio-system")}],
-            "ports": tcp_ports(vec![15012]),
-        })),
-        Mesh::Linkerd => egress.push(json!({
-            "to": [{"namespaceSelector": ns_selector("linkerd")}],
-            "ports": tcp_ports(vec![8080, 8086, 8090]),
-        })),
+        Mesh::Istio => egress.push(egress_rule(
+            vec![peer(None, Some(ns_selector("istio-system")), None)],
+            tcp_ports(vec![15012]),
+        )),
+        Mesh::Linkerd => egress.push(egress_rule(
+            vec![peer(None, Some(ns_selector("linkerd")), None)],
+            tcp_ports(vec![8080, 8086, 8090]),
+        )),
         Mesh::None => {}
     }
     NetworkPolicyValues {
         enabled: true,
-        ingress: ingress.into_iter().map(into_object).collect(),
-        egress: egress.into_iter().map(into_object).collect(),
+        ingress,
+        egress,
     }
 }
 
@@ -597,7 +693,15 @@ fn topology_spread(service: &Service, s: Scaled, workload: Workload) -> Vec<Spre
             max_skew: 1,
             topology_key: key.into(),
             when_unsatisfiable: WhenUnsatisfiable::ScheduleAnyway,
-            label_selector: into_object(json!({"matchLabels": selector_labels(service)})),
+            label_selector: LabelSelector {
+                match_labels: Some(
+                    selector_labels(service)
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                ),
+                ..LabelSelector::default()
+            },
             match_label_keys: hash.map(|h| vec![h.to_owned()]),
         })
         .collect()
@@ -831,7 +935,7 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> ChartValues {
             claim_retention: claim_retention(service),
         },
         public_service: public_service(service),
-        rollout_strategy: into_object(super::rollout::strategy(cx, service)),
+        rollout_strategy: super::rollout::strategy(cx, service),
         analysis: super::rollout::analysis(cx, service).unwrap_or_default(),
         // The service's own container's: a sidecar's are in `sidecars`.
         ports: port_values(service.own_ports()),
@@ -842,11 +946,15 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> ChartValues {
         liveness_probe: liveness,
         pod_security_context: pod_security_context(service),
         security_context: security_context(service, &service.security),
-        lifecycle: if drains(service) {
-            into_object(json!({"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_SECONDS}}}))
-        } else {
-            Object::new()
-        },
+        lifecycle: drains(service).then(|| k8s::Lifecycle {
+            pre_stop: Some(k8s::LifecycleHandler {
+                sleep: Some(k8s::SleepAction {
+                    seconds: i64::from(PRESTOP_SLEEP_SECONDS),
+                }),
+                ..k8s::LifecycleHandler::default()
+            }),
+            ..k8s::Lifecycle::default()
+        }),
         termination_grace_period_seconds: TERMINATION_GRACE_SECONDS,
         volumes,
         schedule: service

@@ -9,9 +9,16 @@
 //! plain objects in the schema, as the API server checks them where they land.
 
 use indexmap::IndexMap;
+use k8s_openapi::api::core::v1::{
+    EnvVarSource, Lifecycle, PodSecurityContext, Probe, SecurityContext,
+};
+use k8s_openapi::api::networking::v1::{NetworkPolicyEgressRule, NetworkPolicyIngressRule};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use super::crd::{Spec, argo, gateway, istio, linkerd};
 
 /// Labels and annotations, in the order they are written.
 pub type StringMap = IndexMap<String, String>;
@@ -63,7 +70,9 @@ pub struct ChartValues {
     pub stateful_set: StatefulSetValues,
     pub public_service: PublicService,
     /// The Argo Rollouts strategy (canary or blueGreen).
-    pub rollout_strategy: Object,
+    #[serde(with = "empty_as_none")]
+    #[schemars(with = "Object")]
+    pub rollout_strategy: Option<argo::RolloutStrategy>,
     /// The Argo Rollouts AnalysisTemplate: name and spec ({} when none).
     pub analysis: Analysis,
     /// The service's own container's ports: a sidecar's are in `sidecars`.
@@ -73,12 +82,18 @@ pub struct ChartValues {
     pub env: Vec<EnvValues>,
     pub resources: ResourcesValues,
     // Always written, `null` for none.
-    pub readiness_probe: Option<Object>,
-    pub liveness_probe: Option<Object>,
-    pub pod_security_context: Object,
-    pub security_context: Object,
+    #[schemars(with = "Option<Object>")]
+    pub readiness_probe: Option<Probe>,
+    #[schemars(with = "Option<Object>")]
+    pub liveness_probe: Option<Probe>,
+    #[schemars(with = "Object")]
+    pub pod_security_context: PodSecurityContext,
+    #[schemars(with = "Object")]
+    pub security_context: SecurityContext,
     /// The container's lifecycle hooks: a preStop sleep for services that receive traffic.
-    pub lifecycle: Object,
+    #[serde(with = "empty_as_none")]
+    #[schemars(with = "Object")]
+    pub lifecycle: Option<Lifecycle>,
     #[schemars(range(min = 1))]
     pub termination_grace_period_seconds: u32,
     pub volumes: Vec<VolumeValues>,
@@ -97,7 +112,8 @@ pub struct ChartValues {
     pub command: Vec<String>,
     /// The container's startup probe (`probe ... for="startup"`); absent or null: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub startup_probe: Option<Object>,
+    #[schemars(with = "Option<Object>")]
+    pub startup_probe: Option<Probe>,
     /// Kubernetes sidecar containers (init containers with restartPolicy Always), started
     /// before the service's container and stopped after it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -192,7 +208,8 @@ pub struct SpreadConstraint {
     pub max_skew: u32,
     pub topology_key: String,
     pub when_unsatisfiable: WhenUnsatisfiable,
-    pub label_selector: Object,
+    #[schemars(with = "Object")]
+    pub label_selector: LabelSelector,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Vec<String>")]
     pub match_label_keys: Option<Vec<String>>,
@@ -266,7 +283,7 @@ pub struct Analysis {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Object")]
-    pub spec: Option<Object>,
+    pub spec: Option<argo::AnalysisTemplateSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -302,7 +319,7 @@ pub struct EnvValues {
     pub value: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Object")]
-    pub value_from: Option<Object>,
+    pub value_from: Option<EnvVarSource>,
 }
 
 /// An environment variable of a sidecar or init container (a C identifier).
@@ -316,7 +333,7 @@ pub struct ContainerEnvValues {
     pub value: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Object")]
-    pub value_from: Option<Object>,
+    pub value_from: Option<EnvVarSource>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -369,8 +386,10 @@ pub enum ConcurrencyPolicy {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NetworkPolicyValues {
     pub enabled: bool,
-    pub ingress: Vec<Object>,
-    pub egress: Vec<Object>,
+    #[schemars(with = "Vec<Object>")]
+    pub ingress: Vec<NetworkPolicyIngressRule>,
+    #[schemars(with = "Vec<Object>")]
+    pub egress: Vec<NetworkPolicyEgressRule>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -409,15 +428,16 @@ pub struct ContainerValues {
     pub env: Vec<ContainerEnvValues>,
     pub resources: ResourcesValues,
     /// A Kubernetes probe (httpGet, grpc, tcpSocket or exec, and its timings), or null.
-    #[schemars(required, extend("type" = ["object", "null"]))]
-    pub readiness_probe: Option<Object>,
+    #[schemars(with = "Option<Object>", required, extend("type" = ["object", "null"]))]
+    pub readiness_probe: Option<Probe>,
     /// A Kubernetes probe (httpGet, grpc, tcpSocket or exec, and its timings), or null.
-    #[schemars(required, extend("type" = ["object", "null"]))]
-    pub liveness_probe: Option<Object>,
+    #[schemars(with = "Option<Object>", required, extend("type" = ["object", "null"]))]
+    pub liveness_probe: Option<Probe>,
     /// A Kubernetes probe (httpGet, grpc, tcpSocket or exec, and its timings), or null.
-    #[schemars(required, extend("type" = ["object", "null"]))]
-    pub startup_probe: Option<Object>,
-    pub security_context: Object,
+    #[schemars(with = "Option<Object>", required, extend("type" = ["object", "null"]))]
+    pub startup_probe: Option<Probe>,
+    #[schemars(with = "Object")]
+    pub security_context: SecurityContext,
     pub volume_mounts: Vec<MountValues>,
     /// The container's own scratch volumes (emptyDir), its /tmp first.
     pub volumes: Vec<ScratchVolume>,
@@ -483,15 +503,15 @@ pub struct MeshCaller {
 #[serde(rename_all = "camelCase")]
 pub struct IstioValues {
     #[serde(default)]
-    pub virtual_service: Option<Object>,
+    pub virtual_service: Option<istio::VirtualServiceSpec>,
     #[serde(default)]
-    pub public_virtual_service: Option<Object>,
+    pub public_virtual_service: Option<istio::VirtualServiceSpec>,
     #[serde(default)]
-    pub gateway: Option<Object>,
+    pub gateway: Option<istio::GatewaySpec>,
     #[serde(default)]
-    pub destination_rules: Vec<NamedSpec>,
+    pub destination_rules: Vec<NamedSpec<istio::DestinationRuleSpec>>,
     #[serde(default)]
-    pub service_entries: Vec<NamedSpec>,
+    pub service_entries: Vec<NamedSpec<istio::ServiceEntrySpec>>,
 }
 
 /// Linkerd's objects of the service (written under `mesh "linkerd"` only).
@@ -499,15 +519,15 @@ pub struct IstioValues {
 #[serde(rename_all = "camelCase")]
 pub struct LinkerdValues {
     #[serde(default)]
-    pub servers: Vec<NamedSpec>,
+    pub servers: Vec<NamedSpec<linkerd::ServerSpec>>,
     #[serde(default)]
     pub authorizations: Vec<LinkerdAuthorization>,
     #[serde(default)]
     pub routes: Vec<LinkerdRoute>,
     #[serde(default)]
-    pub network_authentications: Vec<NamedSpec>,
+    pub network_authentications: Vec<NamedSpec<linkerd::NetworkAuthenticationSpec>>,
     #[serde(default)]
-    pub authorization_policies: Vec<NamedSpec>,
+    pub authorization_policies: Vec<NamedSpec<linkerd::AuthorizationPolicySpec>>,
 }
 
 /// `{}` for `None`: the values of the mesh the project does not use are an empty object.
@@ -540,9 +560,9 @@ mod empty_as_none {
 
 /// An object of the mesh by its name and spec.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NamedSpec {
+pub struct NamedSpec<S = Object> {
     pub name: String,
-    pub spec: Object,
+    pub spec: S,
 }
 
 /// A Server's callers: a MeshTLSAuthentication of their identities and the
@@ -551,26 +571,84 @@ pub struct NamedSpec {
 #[serde(rename_all = "camelCase")]
 pub struct LinkerdAuthorization {
     pub name: String,
-    pub identity_refs: Vec<Object>,
+    pub identity_refs: Vec<linkerd::IdentityRef>,
 }
 
-/// A Gateway API route (HTTPRoute, GRPCRoute) and Linkerd's annotations on it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// A Gateway API route (HTTPRoute, GRPCRoute) and Linkerd's annotations on it. In the
+/// values as `name`, `apiVersion`, `kind`, `annotations`, `spec`: the template writes the
+/// kind it is given.
+#[derive(Debug, Clone, PartialEq)]
 pub struct LinkerdRoute {
     pub name: String,
-    pub api_version: String,
-    pub kind: String,
     pub annotations: StringMap,
-    pub spec: Object,
+    pub spec: RouteSpec,
 }
 
-/// The object a `json!({...})` literal builds (anything else is no object: empty).
-#[must_use]
-pub fn into_object(v: Value) -> Object {
-    match v {
-        Value::Object(m) => m,
-        _ => Object::new(),
+/// A route's spec, by kind.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum RouteSpec {
+    Http(gateway::HttpRouteSpec),
+    Grpc(gateway::GrpcRouteSpec),
+}
+
+impl RouteSpec {
+    #[must_use]
+    pub fn api_version(&self) -> &'static str {
+        match self {
+            RouteSpec::Http(_) => gateway::HttpRouteSpec::API_VERSION,
+            RouteSpec::Grpc(_) => gateway::GrpcRouteSpec::API_VERSION,
+        }
+    }
+
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RouteSpec::Http(_) => gateway::HttpRouteSpec::KIND,
+            RouteSpec::Grpc(_) => gateway::GrpcRouteSpec::KIND,
+        }
+    }
+}
+
+/// [`LinkerdRoute`] as the values hold it.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RouteValues<S> {
+    name: String,
+    api_version: String,
+    kind: String,
+    annotations: StringMap,
+    spec: S,
+}
+
+impl Serialize for LinkerdRoute {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        RouteValues {
+            name: self.name.clone(),
+            api_version: self.spec.api_version().to_owned(),
+            kind: self.spec.kind().to_owned(),
+            annotations: self.annotations.clone(),
+            spec: &self.spec,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for LinkerdRoute {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let r = RouteValues::<Value>::deserialize(d)?;
+        let spec = match r.kind.as_str() {
+            "HTTPRoute" => serde_json::from_value(r.spec).map(RouteSpec::Http),
+            "GRPCRoute" => serde_json::from_value(r.spec).map(RouteSpec::Grpc),
+            other => return Err(D::Error::custom(format!("no route kind `{other}`"))),
+        }
+        .map_err(D::Error::custom)?;
+        Ok(LinkerdRoute {
+            name: r.name,
+            annotations: r.annotations,
+            spec,
+        })
     }
 }
 

@@ -23,9 +23,8 @@ pub(super) use github::GithubActions;
 pub(super) use gitlab::Gitlab;
 pub(super) use jenkins::Jenkins;
 
-use serde_json::Value;
-
 use super::EmitContext;
+use super::chart::crd::argo::{CanaryStep, RolloutStrategy};
 use crate::model::{Branching, Cd, Environment, Service};
 
 /// The version of nestioc the pipelines install: the one that generated them, so that
@@ -462,75 +461,41 @@ impl Wait {
     #[must_use]
     pub fn of(cx: &EmitContext<'_>, service: &Service) -> Self {
         let strategy = super::rollout::strategy(cx, service);
-        let analysis = super::rollout::analysis(cx, service);
         let mut timeout = PROGRESS_DEADLINE_SECONDS;
         let mut gate = None;
-        if let Some(canary) = strategy.get("canary") {
-            for step in canary["steps"].as_array().into_iter().flatten() {
-                if step.get("setWeight").is_some() {
-                    timeout += STEP_SECONDS;
-                }
-                if let Some(pause) = step.get("pause") {
-                    match pause.get("duration").and_then(seconds) {
-                        Some(d) => timeout += d,
-                        None => {
-                            gate = Some(Gate::CanaryPause);
-                            break;
-                        }
+        match &strategy {
+            Some(RolloutStrategy::Canary(canary)) => {
+                for step in &canary.steps {
+                    match step {
+                        CanaryStep::SetWeight(_) => timeout += STEP_SECONDS,
+                        CanaryStep::Pause(p) => match p.duration.as_deref().and_then(seconds) {
+                            Some(d) => timeout += d,
+                            None => {
+                                gate = Some(Gate::CanaryPause);
+                                break;
+                            }
+                        },
                     }
                 }
-                if step.get("analysis").is_some() {
-                    timeout += analysis.as_ref().and_then(analysis_seconds).unwrap_or(0);
-                }
             }
-        } else if let Some(bg) = strategy.get("blueGreen") {
-            if bg.get("prePromotionAnalysis").is_some() {
-                timeout += analysis.as_ref().and_then(analysis_seconds).unwrap_or(0);
-            }
-            if bg["autoPromotionEnabled"] == Value::Bool(false) {
+            // The strategies nestioc writes run no analysis before the end of the wait: a
+            // canary's runs in the background, a blue-green's after promotion, the gate.
+            Some(RolloutStrategy::BlueGreen(bg)) if !bg.auto_promotion_enabled => {
                 gate = Some(Gate::BlueGreen);
-            } else if let Some(s) = bg["autoPromotionSeconds"].as_u64() {
-                timeout += s;
             }
+            Some(RolloutStrategy::BlueGreen(_)) | None => {}
         }
         Self { timeout, gate }
     }
 }
 
 /// An Argo Rollouts duration (`"5m"`, `"1h30m"`, or a number of seconds) in seconds.
-fn seconds(v: &Value) -> Option<u64> {
-    if let Some(n) = v.as_u64() {
-        return Some(n);
-    }
-    let s = v.as_str()?;
+fn seconds(s: &str) -> Option<u64> {
     s.parse::<u64>().ok().or_else(|| {
         crate::model::values::Duration::parse(s)
             .ok()
             .map(|d| d.millis.div_ceil(1000))
     })
-}
-
-/// How long an AnalysisTemplate's run takes when it succeeds: its metrics run side by
-/// side, each `initialDelay` then `count` measurements `interval` apart (Argo Rollouts
-/// analysis_types.go: no interval and no count is one measurement). `None` when a metric
-/// has an interval and no count: it measures until it fails, and never ends.
-fn analysis_seconds(template: &crate::emit::chart::values::Analysis) -> Option<u64> {
-    let mut longest = 0;
-    let metrics = template.spec.as_ref().and_then(|s| s.get("metrics"));
-    for m in metrics.and_then(Value::as_array).into_iter().flatten() {
-        let delay = m.get("initialDelay").and_then(seconds).unwrap_or(0);
-        let interval = m.get("interval").and_then(seconds);
-        let count = m["count"]
-            .as_u64()
-            .or_else(|| m["count"].as_str()?.parse().ok());
-        let run = match (interval, count) {
-            (Some(_), None) => return None,
-            (Some(i), Some(c)) => i * c.saturating_sub(1),
-            (None, _) => 0,
-        };
-        longest = longest.max(delay + run);
-    }
-    Some(longest)
 }
 
 /// What is tested: the command, and the toolchain it runs in (none: the system's plain
