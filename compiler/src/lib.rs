@@ -87,13 +87,11 @@ pub fn analyze(
     opts: &Options,
     clock: &mut dyn FnMut(&'static str),
 ) -> Analysis {
-    analyze_cached(
-        sources,
-        pre,
-        opts,
-        &mut syntax::ParseCache::default(),
-        clock,
-    )
+    let mut diags = pre;
+    // Not through a throwaway ParseCache: the cache keeps its own copy of every tree and
+    // text, twice the memory and a deep clone of the project for nothing here.
+    let docs = syntax::parse_all_with(&sources, &opts.limits, &mut diags);
+    analyze_parsed(sources, docs, diags, opts, clock)
 }
 
 /// [`analyze`], parsing only the files whose text changed since the analysis that filled
@@ -107,6 +105,16 @@ pub fn analyze_cached(
 ) -> Analysis {
     let mut diags = pre;
     let docs = syntax::parse_all_cached(&sources, &opts.limits, cache, &mut diags);
+    analyze_parsed(sources, docs, diags, opts, clock)
+}
+
+fn analyze_parsed(
+    sources: SourceMap,
+    docs: Vec<syntax::ast::Document>,
+    mut diags: Diagnostics,
+    opts: &Options,
+    clock: &mut dyn FnMut(&'static str),
+) -> Analysis {
     clock("parse");
     // A project over a count limit is not lowered: it is not looked at any further.
     let over_limit = diags.iter().any(|d| d.code == diag::Code::LimitExceeded);
@@ -116,6 +124,9 @@ pub fn analyze_cached(
     } else {
         lower::lower(&docs, &sources, &mut diags)
     };
+    // The trees are not read past lowering; freed now, their memory serves the graph and
+    // the checks instead of fresh pages (page faults are a large part of a big check).
+    drop(docs);
     emit::templates::check_overrides(&sources, &mut diags);
     clock("lower");
     let topology = model.as_ref().map(|m| graph::build(m, &mut diags));
