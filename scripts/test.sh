@@ -21,4 +21,7 @@ export PATH="$GO_VALIDATORS/bin:$VALIDATORS_VENV/bin:$PATH"
 # The builds the tests run keep their stat caches (docs/security.md) in target/, not in the
 # user's cache directory.
 export NESTIOC_CACHE_DIR="${NESTIOC_CACHE_DIR-$PWD/target/nestioc-cache}"
+# The tests' output directories are temporary: the caches and spare trees of earlier runs
+# describe directories that are gone.
+[ -z "$NESTIOC_CACHE_DIR" ] || rm -rf "$NESTIOC_CACHE_DIR"
 exec cargo test --locked "$@"

@@ -7,7 +7,10 @@
 //! writes only what changed. When the emitters are done, the new tree gets the old one's
 //! other files (hard links), the manifest, and replaces the old tree with one
 //! `renameat2(RENAME_EXCHANGE)`: a build killed at any moment leaves the old tree or the
-//! new one, never a mix.
+//! new one, never a mix. The tree swapped out is kept in the cache directory as the next
+//! build's spare: that build brings it up to date (only the files that differ from it are
+//! replaced) rather than hard-linking every unchanged file into a new tree and deleting
+//! the old one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -63,6 +66,8 @@ struct Entry {
     disk: OnDisk,
     /// Its identity in the new tree, for the stat cache.
     stat: Option<Stat>,
+    /// Its identity in the output directory, when it holds these bytes there.
+    out: Option<Stat>,
 }
 
 /// What the output directory holds at `rel`, and the file's identity when it is a file.
@@ -164,7 +169,16 @@ pub fn compare_cached(out: &Path, set: &ArtifactSet, cache_dir: Option<&Path>) -
         .map(|a| {
             let hash = sha256(a.contents.as_bytes());
             let (disk, stat) = on_disk(&real, &cache, &a.path, a.contents.as_bytes(), &hash);
-            (a.path.clone(), Entry { hash, disk, stat })
+            let out = stat.filter(|_| disk == OnDisk::Same);
+            (
+                a.path.clone(),
+                Entry {
+                    hash,
+                    disk,
+                    stat,
+                    out,
+                },
+            )
         })
         .collect();
     drift_of(&real, &read_manifest(&real), &cache, &entries)
@@ -212,8 +226,49 @@ pub struct Writer {
     new: PathBuf,
     old: BTreeMap<String, String>,
     cache: StatCache,
+    cache_dir: Option<PathBuf>,
+    /// Where the tree the last build swapped out is kept between builds, in the cache
+    /// directory (`None`: no cache directory).
+    spare_home: Option<PathBuf>,
+    /// The stat cache of that tree, when this build started from it: `new` is then that
+    /// tree, brought up to date file by file instead of built from nothing.
+    spare: Option<StatCache>,
     entries: Mutex<BTreeMap<String, Entry>>,
     failure: Mutex<Option<WriteFailure>>,
+}
+
+/// Where the spare tree of the output directory `real` is kept in `cache_dir`.
+fn spare_home(cache_dir: &Path, real: &Path) -> PathBuf {
+    cache_dir
+        .join("spare")
+        .join(&sha256(real.as_os_str().as_encoded_bytes())[..32])
+}
+
+/// Makes room for a file at `dest` in the spare tree: whatever is there goes (a file is
+/// unlinked, never written through: it may be a hard link of the output directory's),
+/// and so does a file standing where one of its directories must be.
+fn clear_for_file(root: &Path, dest: &Path) -> Result<(), WriteFailure> {
+    match fs::symlink_metadata(dest) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(dest),
+        Ok(_) => fs::remove_file(dest),
+        Err(_) => Ok(()),
+    }
+    .map_err(|e| WriteFailure::Io(io_err("cannot remove", dest, &e)))?;
+    let mut dir = dest.parent();
+    while let Some(d) = dir {
+        if d == root || !d.starts_with(root) {
+            break;
+        }
+        if fs::symlink_metadata(d).is_ok_and(|m| !m.is_dir()) {
+            fs::remove_file(d).map_err(|e| WriteFailure::Io(io_err("cannot remove", d, &e)))?;
+            break;
+        }
+        dir = d.parent();
+    }
+    if let Some(d) = dest.parent() {
+        fs::create_dir_all(d).map_err(|e| WriteFailure::Io(io_err("cannot create", d, &e)))?;
+    }
+    Ok(())
 }
 
 impl Writer {
@@ -245,8 +300,28 @@ impl Writer {
                 WriteFailure::Io(io_err("cannot create a staging directory in", parent, &e))
             })?;
         let new = staging.path().join("tree");
-        fs::create_dir_all(&new)
-            .map_err(|e| WriteFailure::Io(io_err("cannot create", &new, &e)))?;
+        // The tree the last build swapped out differs from the output directory by that
+        // build's changes only: moved into the staging directory (one rename, which also
+        // proves it is on the output's file system), it becomes the new tree at the cost
+        // of the files that changed since, instead of a hard link for every file. A
+        // build killed from here on leaves it in the staging directory, which the next
+        // build removes: it then starts from nothing, as without a spare.
+        let spare_home = cache_dir.map(|d| spare_home(d, &real));
+        let spare = match &spare_home {
+            Some(home) if home.is_dir() => {
+                if fs::rename(home, &new).is_ok() {
+                    Some(StatCache::load(cache_dir, home))
+                } else {
+                    let _ = fs::remove_dir_all(home);
+                    None
+                }
+            }
+            _ => None,
+        };
+        if spare.is_none() {
+            fs::create_dir_all(&new)
+                .map_err(|e| WriteFailure::Io(io_err("cannot create", &new, &e)))?;
+        }
         Ok(Writer {
             out: out.to_path_buf(),
             old: read_manifest(&real),
@@ -256,6 +331,9 @@ impl Writer {
             _lock: lock,
             staging,
             new,
+            cache_dir: cache_dir.map(Path::to_path_buf),
+            spare_home,
+            spare,
             entries: Mutex::default(),
             failure: Mutex::default(),
         })
@@ -282,6 +360,32 @@ impl Writer {
         }
         fs::write(&dest, contents)
             .map_err(|e| WriteFailure::Io(io_err("cannot write", &dest, &e)))?;
+        Ok(Stat::of(&dest))
+    }
+
+    /// Brings the spare tree's file at `path` to `contents`: kept when it already holds
+    /// them, else a hard link of the output directory's file when that one does
+    /// (`same_in_out`), else written. Its identity in the new tree.
+    fn refresh_spare(
+        &self,
+        spare: &StatCache,
+        path: &str,
+        contents: &str,
+        hash: &str,
+        same_in_out: bool,
+    ) -> Result<Option<Stat>, WriteFailure> {
+        let (state, stat) = on_disk(&self.new, spare, path, contents.as_bytes(), hash);
+        if state == OnDisk::Same {
+            return Ok(stat);
+        }
+        let dest = self.new.join(path);
+        clear_for_file(&self.new, &dest)?;
+        if same_in_out {
+            link_or_copy(&self.real.join(path), &dest)?;
+        } else {
+            fs::write(&dest, contents)
+                .map_err(|e| WriteFailure::Io(io_err("cannot write", &dest, &e)))?;
+        }
         Ok(Stat::of(&dest))
     }
 
@@ -355,20 +459,34 @@ impl Writer {
             .cloned()
             .collect();
         let manifest = manifest_text(&entries);
-        let known: BTreeMap<String, Known> = entries
-            .iter()
-            .filter_map(|(p, e)| {
-                let stat = e.stat?;
-                let hash = e.hash.clone();
-                Some((p.clone(), Known { stat, hash }))
-            })
-            .collect();
+        let known_of = |which: fn(&Entry) -> Option<Stat>| -> BTreeMap<String, Known> {
+            entries
+                .iter()
+                .filter_map(|(p, e)| {
+                    let stat = which(e)?;
+                    let hash = e.hash.clone();
+                    Some((p.clone(), Known { stat, hash }))
+                })
+                .collect()
+        };
+        let known = known_of(|e| e.stat);
         if written.is_empty()
             && prune.is_empty()
             && fs::read(real.join(MANIFEST)).is_ok_and(|m| m == manifest.as_bytes())
         {
+            // Nothing to swap: the output directory's files stay, with their identities.
             // A cache that cannot be written only makes the next build read the files.
-            let _ = self.cache.save(fingerprint, &manifest, &known);
+            let _ = self
+                .cache
+                .save(fingerprint, &manifest, &known_of(|e| e.out));
+            if self.spare.is_some() {
+                keep_spare(
+                    &self.new,
+                    self.spare_home.as_deref(),
+                    self.cache_dir.as_deref(),
+                    &known,
+                );
+            }
             return Ok(report);
         }
 
@@ -378,6 +496,10 @@ impl Writer {
         // for the lock keeps waiting on the same file after the swap.
         let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
         let mut links: Vec<(PathBuf, PathBuf)> = Vec::new();
+        // Every directory, and those with something in them: the difference is the empty
+        // ones (told from the walk itself, not by listing each directory again).
+        let mut all_dirs: Vec<PathBuf> = Vec::new();
+        let mut filled: BTreeSet<PathBuf> = BTreeSet::new();
         for entry in WalkDir::new(real).min_depth(1).sort_by_file_name() {
             let entry = entry.map_err(|e| {
                 WriteFailure::Io(IoError {
@@ -386,15 +508,19 @@ impl Writer {
             })?;
             let rel_path = entry.path().strip_prefix(real).unwrap_or(entry.path());
             let rel = relative(entry.path(), real);
+            if let Some(parent) = rel_path.parent() {
+                filled.insert(parent.to_path_buf());
+            }
             if entry.file_type().is_dir() {
-                // Directories the user made and left empty survive; the others come
-                // back with their files.
-                if fs::read_dir(entry.path()).is_ok_and(|mut d| d.next().is_none()) {
-                    dirs.insert(new.join(rel_path));
-                }
+                all_dirs.push(rel_path.to_path_buf());
                 continue;
             }
             if rel == MANIFEST || prune.contains(&rel) {
+                continue;
+            }
+            // The spare tree already has every generated file.
+            if self.spare.is_some() && entries.contains_key(&rel) && !written.contains(rel.as_str())
+            {
                 continue;
             }
             let dest = if written.contains(rel.as_str()) {
@@ -411,14 +537,31 @@ impl Writer {
             }
             links.push((entry.path().to_path_buf(), dest));
         }
+        // Directories the user made and left empty survive; the others come back with
+        // their files.
+        dirs.extend(
+            all_dirs
+                .iter()
+                .filter(|d| !filled.contains(*d))
+                .map(|d| new.join(d)),
+        );
         for dir in &dirs {
             fs::create_dir_all(dir)
                 .map_err(|e| WriteFailure::Io(io_err("cannot create", dir, &e)))?;
         }
-        links
-            .par_iter()
-            .try_for_each(|(from, to)| link_or_copy(from, to))?;
+        links.par_iter().try_for_each(|(from, to)| {
+            if self.spare.is_some() {
+                clear_for_file(new, to)?;
+            }
+            link_or_copy(from, to)
+        })?;
+        if self.spare.is_some() {
+            remove_unexpected(new, &entries, &links, &dirs)?;
+        }
         let manifest_path = new.join(MANIFEST);
+        if self.spare.is_some() {
+            clear_for_file(new, &manifest_path)?;
+        }
         fs::write(&manifest_path, &manifest)
             .map_err(|e| WriteFailure::Io(io_err("cannot write", &manifest_path, &e)))?;
         // The staging directory is private (0700); the tree keeps the old directory's
@@ -427,10 +570,17 @@ impl Writer {
             let _ = fs::set_permissions(new, meta.permissions());
         }
         swap_trees(new, real)?;
-        // `new` now holds the old tree: dropping `staging` deletes it. A kill from here on
-        // leaves only that leftover, removed by the next build.
-        drop(self.staging);
+        // `new` now holds the old tree: kept as the next build's spare (what the output's
+        // cache knew of its files is true of them there: same inodes), or deleted with
+        // `staging`. A kill from here on leaves only a leftover, removed by the next build.
+        keep_spare(
+            new,
+            self.spare_home.as_deref(),
+            self.cache_dir.as_deref(),
+            &self.cache.files,
+        );
         let _ = self.cache.save(fingerprint, &manifest, &known);
+        drop(self.staging);
         Ok(report)
     }
 }
@@ -447,7 +597,14 @@ impl Sink for Writer {
         let contents = artifact.contents.as_bytes();
         let hash = sha256(contents);
         let (disk, mut stat) = on_disk(&self.real, &self.cache, &artifact.path, contents, &hash);
-        if disk != OnDisk::Same {
+        let out = stat.filter(|_| disk == OnDisk::Same);
+        if let Some(spare) = &self.spare {
+            let same = disk == OnDisk::Same;
+            match self.refresh_spare(spare, &artifact.path, &artifact.contents, &hash, same) {
+                Ok(s) => stat = s,
+                Err(f) => return self.fail(f),
+            }
+        } else if disk != OnDisk::Same {
             match self.stage(&artifact.path, &artifact.contents) {
                 Ok(s) => stat = s,
                 Err(f) => return self.fail(f),
@@ -468,7 +625,15 @@ impl Sink for Writer {
                 ),
             ));
         }
-        entries.insert(artifact.path, Entry { hash, disk, stat });
+        entries.insert(
+            artifact.path,
+            Entry {
+                hash,
+                disk,
+                stat,
+                out,
+            },
+        );
     }
 }
 
@@ -500,6 +665,74 @@ fn manifest_text(entries: &BTreeMap<String, Entry>) -> String {
     let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
     s.push('\n');
     s
+}
+
+/// Puts the tree at `new` back as the spare at `home`, with its stat cache: after a build
+/// that changed nothing (the tree is the spare it started from), or after the swap (the
+/// tree is the one swapped out, and `files` what the output's cache knew of it). A tree
+/// that cannot be kept is deleted with the staging directory.
+fn keep_spare(
+    new: &Path,
+    home: Option<&Path>,
+    cache_dir: Option<&Path>,
+    files: &BTreeMap<String, Known>,
+) {
+    let Some(home) = home else {
+        return;
+    };
+    let Some(dir) = home.parent() else {
+        return;
+    };
+    if fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    let _ = fs::remove_dir_all(home);
+    if fs::rename(new, home).is_ok() {
+        let _ = StatCache::load(cache_dir, home).save("", "", files);
+    }
+}
+
+/// Removes from the spare tree `new` what the new tree must not hold: every file that is
+/// neither generated (`entries`) nor linked from the output directory (`links`), and
+/// every directory that holds none of those and is not one the output keeps empty.
+fn remove_unexpected(
+    new: &Path,
+    entries: &BTreeMap<String, Entry>,
+    links: &[(PathBuf, PathBuf)],
+    kept_dirs: &BTreeSet<PathBuf>,
+) -> Result<(), WriteFailure> {
+    let mut files: BTreeSet<PathBuf> = entries.keys().map(|p| new.join(p)).collect();
+    files.extend(links.iter().map(|(_, to)| to.clone()));
+    let mut dirs: BTreeSet<&Path> = kept_dirs.iter().map(PathBuf::as_path).collect();
+    for f in &files {
+        let mut d = f.parent();
+        while let Some(dir) = d {
+            if dir == new || !dirs.insert(dir) {
+                break;
+            }
+            d = dir.parent();
+        }
+    }
+    let mut walk = WalkDir::new(new).min_depth(1).into_iter();
+    while let Some(entry) = walk.next() {
+        let entry = entry.map_err(|e| {
+            WriteFailure::Io(IoError {
+                message: format!("cannot walk `{}`: {e}", new.display()),
+            })
+        })?;
+        let path = entry.path();
+        if entry.file_type().is_dir() {
+            if !dirs.contains(path) {
+                fs::remove_dir_all(path)
+                    .map_err(|e| WriteFailure::Io(io_err("cannot remove", path, &e)))?;
+                walk.skip_current_dir();
+            }
+        } else if !files.contains(path) {
+            fs::remove_file(path)
+                .map_err(|e| WriteFailure::Io(io_err("cannot remove", path, &e)))?;
+        }
+    }
+    Ok(())
 }
 
 /// Puts the tree at `new` in place of the one at `real`, leaving the old one at `new`.
