@@ -20,8 +20,10 @@ fi
 export PATH="$GO_VALIDATORS/bin:$VALIDATORS_VENV/bin:$PATH"
 # The builds the tests run keep their stat caches (docs/security.md) in target/, not in the
 # user's cache directory.
-export NESTIOC_CACHE_DIR="${NESTIOC_CACHE_DIR-$PWD/target/nestioc-cache}"
-# The tests' output directories are temporary: the caches and spare trees of earlier runs
-# describe directories that are gone.
-[ -z "$NESTIOC_CACHE_DIR" ] || rm -rf "$NESTIOC_CACHE_DIR"
+if [ -z "${NESTIOC_CACHE_DIR+set}" ]; then
+    # The tests' output directories are temporary: the caches and spare trees of earlier
+    # runs describe directories that are gone.
+    rm -rf "$PWD/target/nestioc-cache"
+    export NESTIOC_CACHE_DIR="$PWD/target/nestioc-cache"
+fi
 exec cargo test --locked "$@"
