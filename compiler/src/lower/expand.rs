@@ -68,7 +68,7 @@ impl<'a> Templates<'a> {
 
 /// The identity of a child for merging: singletons by node name, named nodes by
 /// (node name, first argument). `None` means "append" (lists).
-fn merge_key(node: &Node) -> Option<(String, Option<String>)> {
+fn merge_key(node: &Node) -> Option<(&str, Option<&str>)> {
     let spec = lang::SERVICE_CHILDREN
         .iter()
         .find(|s| s.name == node.name)?;
@@ -79,24 +79,33 @@ fn merge_key(node: &Node) -> Option<(String, Option<String>)> {
             .prop("for")
             .and_then(|e| e.value.as_str())
             .unwrap_or("all");
-        Some((node.name.clone(), Some(f.to_owned())))
+        Some((&node.name, Some(f)))
     } else if !spec.repeatable {
-        Some((node.name.clone(), None))
+        Some((&node.name, None))
     } else if spec.named {
-        Some((node.name.clone(), node.name_arg().map(str::to_owned)))
+        Some((&node.name, node.name_arg()))
     } else {
         None
     }
 }
 
+type OwnedKey = Option<(String, Option<String>)>;
+
+fn owned_key(node: &Node) -> OwnedKey {
+    merge_key(node).map(|(name, arg)| (name.to_owned(), arg.map(str::to_owned)))
+}
+
 /// Later entries win over earlier ones with the same key; the rest append in order.
 pub(crate) fn merge_into(base: &mut Vec<Merged>, over: Vec<Merged>) {
+    // Each child's key once (a service body merges a few dozen children, each against
+    // all the others).
+    let mut keys: Vec<OwnedKey> = base.iter().map(|b| owned_key(&b.node)).collect();
     for m in over {
-        let key = merge_key(&m.node);
-        match key.as_ref().and_then(|k| {
-            base.iter()
-                .position(|b| merge_key(&b.node).as_ref() == Some(k))
-        }) {
+        let key = owned_key(&m.node);
+        match key
+            .as_ref()
+            .and_then(|k| keys.iter().position(|b| b.as_ref() == Some(k)))
+        {
             Some(i) => {
                 let mut layers = std::mem::take(&mut base[i].layers);
                 layers.extend(m.layers);
@@ -108,12 +117,18 @@ pub(crate) fn merge_into(base: &mut Vec<Merged>, over: Vec<Merged>) {
                     // Probes overlap (`all` covers readiness and liveness): they stay in
                     // precedence order, which lowering reads last-wins.
                     base.remove(i);
+                    keys.remove(i);
                     base.push(merged);
+                    keys.push(key);
                 } else {
                     base[i] = merged;
+                    keys[i] = key;
                 }
             }
-            None => base.push(m),
+            None => {
+                base.push(m);
+                keys.push(key);
+            }
         }
     }
 }
