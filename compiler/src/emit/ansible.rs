@@ -8,6 +8,10 @@
 //! The playbook is data serialised by the YAML writer; its Jinja expressions are fixed
 //! strings. No user string of the topology reaches it but the project name, a DNS label.
 
+use indexmap::IndexMap;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::mesh::{ISTIO_GATEWAY_NAMESPACE, ISTIO_GATEWAY_SERVICE_ACCOUNT};
@@ -138,43 +142,239 @@ impl Platform {
     }
 }
 
+/// A play (docs.ansible.com/ansible/latest/reference_appendices/playbooks_keywords.html#play).
+#[derive(Debug, Serialize)]
+struct Play {
+    name: String,
+    hosts: &'static str,
+    connection: &'static str,
+    gather_facts: bool,
+    vars_files: Vec<&'static str>,
+    tasks: Vec<Task>,
+}
+
+/// A task (docs.ansible.com/ansible/latest/reference_appendices/playbooks_keywords.html#task):
+/// the module's arguments sit under the module's name, beside the task's keywords.
+#[derive(Debug, Serialize)]
+struct Task {
+    name: String,
+    #[serde(flatten)]
+    module: Module,
+    /// Keeps the arguments (a private key in the values) out of the output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    no_log: Option<bool>,
+    #[serde(rename = "loop", skip_serializing_if = "Option::is_none")]
+    loop_: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loop_control: Option<LoopControl>,
+}
+
+impl Task {
+    fn new(name: &str, module: Module) -> Self {
+        Task {
+            name: name.to_owned(),
+            module,
+            no_log: None,
+            loop_: None,
+            loop_control: None,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct LoopControl {
+    /// What the output shows for each item, instead of the whole item.
+    label: &'static str,
+}
+
+/// The modules the play uses, all from the kubernetes.core collection.
+#[derive(Debug, Serialize)]
+enum Module {
+    #[serde(rename = "kubernetes.core.helm_repository")]
+    HelmRepository(HelmRepository),
+    #[serde(rename = "kubernetes.core.helm")]
+    Helm(Helm),
+    #[serde(rename = "kubernetes.core.k8s")]
+    K8s(K8s),
+}
+
+/// docs.ansible.com/ansible/latest/collections/kubernetes/core/helm_repository_module.html
+#[derive(Debug, Serialize)]
+struct HelmRepository {
+    repo_name: &'static str,
+    repo_url: &'static str,
+}
+
+/// docs.ansible.com/ansible/latest/collections/kubernetes/core/helm_module.html
+#[derive(Debug, Serialize)]
+struct Helm {
+    release_name: &'static str,
+    chart_ref: &'static str,
+    chart_version: String,
+    release_namespace: &'static str,
+    create_namespace: bool,
+    update_repo_cache: bool,
+    wait: bool,
+    /// The chart's values: each chart defines its own (its values.yaml), so they stay a
+    /// tree.
+    release_values: Value,
+}
+
+/// docs.ansible.com/ansible/latest/collections/kubernetes/core/k8s_module.html
+#[derive(Debug, Serialize)]
+struct K8s {
+    state: State,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    apply: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server_side_apply: Option<ServerSideApply>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    definition: Option<Definition>,
+    /// A manifest file on the controller.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src: Option<String>,
+}
+
+impl K8s {
+    /// Server-side apply, as the field manager `nestioc-platform`: `state: present`
+    /// changes nothing when the objects are as generated.
+    fn apply(definition: Option<Definition>, src: Option<String>) -> Self {
+        K8s {
+            state: State::Present,
+            apply: Some(true),
+            server_side_apply: Some(ServerSideApply {
+                field_manager: "nestioc-platform",
+            }),
+            definition,
+            src,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum State {
+    Present,
+}
+
+#[derive(Debug, Serialize)]
+struct ServerSideApply {
+    field_manager: &'static str,
+}
+
+/// `definition`: an object, or a Jinja expression that yields the objects.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Definition {
+    Namespace(Box<Namespace>),
+    Template(&'static str),
+}
+
+/// A task that creates the namespace `name`.
+fn namespace_task(task: &str, name: &str) -> Task {
+    Task::new(
+        task,
+        Module::K8s(K8s {
+            state: State::Present,
+            apply: None,
+            server_side_apply: None,
+            definition: Some(Definition::Namespace(Box::new(Namespace {
+                metadata: ObjectMeta {
+                    name: Some(name.to_owned()),
+                    ..ObjectMeta::default()
+                },
+                ..Namespace::default()
+            }))),
+            src: None,
+        }),
+    )
+}
+
+/// `vars/platform.yml`: the variables the play's expressions read.
+#[derive(Debug, Serialize)]
+struct Vars {
+    platform_helm_repositories: Vec<Repository>,
+    /// `<chart>_chart_version`, one per chart the play installs.
+    #[serde(flatten)]
+    chart_versions: IndexMap<&'static str, &'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gatewayapi_plugin_base_url: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gatewayapi_plugin_version: Option<&'static str>,
+    /// The controller's architecture (`linux-arm64` on ARM nodes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gatewayapi_plugin_arch: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fluentd_manifest: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    argocd_projects_manifest: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    argocd_root_manifest: Option<&'static str>,
+    /// Paths relative to the playbook's directory (or absolute); the files stay out of
+    /// the generated output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    linkerd_trust_anchor_file: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    linkerd_issuer_crt_file: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    linkerd_issuer_key_file: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+struct Repository {
+    name: &'static str,
+    url: &'static str,
+}
+
+/// `requirements.yml` (docs.ansible.com/ansible/latest/collections_guide/collections_installing.html).
+#[derive(Debug, Serialize)]
+struct Requirements {
+    collections: Vec<Collection>,
+}
+
+#[derive(Debug, Serialize)]
+struct Collection {
+    name: &'static str,
+    version: &'static str,
+}
+
 /// One `kubernetes.core.helm` task. `update_repo_cache` makes a re-run after a version
 /// bump find the new chart; the module changes nothing when the release already has this
 /// chart version and these values, so the play is idempotent. Releases wait until they
 /// are ready, so that the CRDs they bring exist before the next one uses them.
 fn release(
     name: &str,
-    release: &str,
-    chart: &str,
+    release: &'static str,
+    chart: &'static str,
     version_var: &str,
-    namespace: &str,
+    namespace: &'static str,
     values: Value,
-) -> Value {
+) -> Task {
     release_waiting(name, release, chart, version_var, namespace, values, true)
 }
 
 fn release_waiting(
     name: &str,
-    release: &str,
-    chart: &str,
+    release: &'static str,
+    chart: &'static str,
     version_var: &str,
-    namespace: &str,
+    namespace: &'static str,
     values: Value,
     wait: bool,
-) -> Value {
-    json!({
-        "name": name,
-        "kubernetes.core.helm": {
-            "release_name": release,
-            "chart_ref": chart,
-            "chart_version": format!("{{{{ {version_var} }}}}"),
-            "release_namespace": namespace,
-            "create_namespace": true,
-            "update_repo_cache": true,
-            "wait": wait,
-            "release_values": values,
-        },
-    })
+) -> Task {
+    Task::new(
+        name,
+        Module::Helm(Helm {
+            release_name: release,
+            chart_ref: chart,
+            chart_version: format!("{{{{ {version_var} }}}}"),
+            release_namespace: namespace,
+            create_namespace: true,
+            update_repo_cache: true,
+            wait,
+            release_values: values,
+        }),
+    )
 }
 
 /// PodMonitors for the mesh proxies: the SLIs read the mesh's standard metrics
@@ -213,16 +413,20 @@ fn proxy_monitors(mesh: Mesh) -> Value {
     }
 }
 
-fn tasks(platform: &Platform) -> Vec<Value> {
-    let mut tasks = vec![json!({
-        "name": "Add the Helm chart repositories",
-        "kubernetes.core.helm_repository": {
-            "repo_name": "{{ item.name }}",
-            "repo_url": "{{ item.url }}",
-        },
-        "loop": "{{ platform_helm_repositories }}",
-        "loop_control": {"label": "{{ item.name }}"},
-    })];
+fn tasks(platform: &Platform) -> Vec<Task> {
+    let mut tasks = vec![Task {
+        loop_: Some("{{ platform_helm_repositories }}"),
+        loop_control: Some(LoopControl {
+            label: "{{ item.name }}",
+        }),
+        ..Task::new(
+            "Add the Helm chart repositories",
+            Module::HelmRepository(HelmRepository {
+                repo_name: "{{ item.name }}",
+                repo_url: "{{ item.url }}",
+            }),
+        )
+    }];
     match platform.mesh {
         Mesh::Istio => {
             tasks.push(release(
@@ -283,7 +487,7 @@ fn tasks(platform: &Platform) -> Vec<Value> {
                 }),
             );
             // The values hold the issuer's private key: keep it out of the output.
-            cp["no_log"] = json!(true);
+            cp.no_log = Some(true);
             tasks.push(cp);
         }
         Mesh::None => {}
@@ -321,17 +525,10 @@ fn tasks(platform: &Platform) -> Vec<Value> {
         // from a chart. With Argo CD, its platform Application deploys it; otherwise this
         // play applies the generated manifest (`state: present` with server-side apply
         // changes nothing when the objects are as generated).
-        tasks.push(json!({
-            "name": "Create the logging namespace",
-            "kubernetes.core.k8s": {
-                "state": "present",
-                "definition": {
-                    "apiVersion": "v1",
-                    "kind": "Namespace",
-                    "metadata": {"name": super::fluentd::NAMESPACE},
-                },
-            },
-        }));
+        tasks.push(namespace_task(
+            "Create the logging namespace",
+            super::fluentd::NAMESPACE,
+        ));
         if !platform.argo {
             tasks.push(apply_file(
                 "Install Fluentd (the fluentd target's DaemonSet, RBAC and configuration)",
@@ -343,13 +540,7 @@ fn tasks(platform: &Platform) -> Vec<Value> {
         // Without Argo CD nothing else deploys the observability outputs: apply them here.
         // The Alertmanager routing lives in the environments' namespaces.
         for ns in &platform.namespaces {
-            tasks.push(json!({
-                "name": format!("Create the namespace {ns}"),
-                "kubernetes.core.k8s": {
-                    "state": "present",
-                    "definition": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
-                },
-            }));
+            tasks.push(namespace_task(&format!("Create the namespace {ns}"), ns));
         }
         // In the `files` form (`prometheus "files"`) the rules and the routing are for a
         // Prometheus configured by hand: nothing to apply.
@@ -359,23 +550,23 @@ fn tasks(platform: &Platform) -> Vec<Value> {
                 "Apply the SLO rules (the prometheus target's PrometheusRules)",
                 "{{ item }}",
             );
-            rules["loop"] = json!(
-                "{{ query('ansible.builtin.fileglob', playbook_dir ~ '/../prometheus/*.prometheusrule.yaml') | sort }}"
+            rules.loop_ = Some(
+                "{{ query('ansible.builtin.fileglob', playbook_dir ~ '/../prometheus/*.prometheusrule.yaml') | sort }}",
             );
             tasks.push(rules);
         }
         // The dashboards' ConfigMaps are made from their JSON files by
         // grafana/kustomization.yaml: the kustomize lookup builds them (with `kustomize`,
         // else `kubectl kustomize`, on the controller).
-        tasks.push(json!({
-            "name": "Apply the Grafana dashboards (the ConfigMaps grafana/kustomization.yaml makes)",
-            "kubernetes.core.k8s": {
-                "state": "present",
-                "apply": true,
-                "server_side_apply": {"field_manager": "nestioc-platform"},
-                "definition": "{{ lookup('kubernetes.core.kustomize', dir=playbook_dir ~ '/../grafana') }}",
-            },
-        }));
+        tasks.push(Task::new(
+            "Apply the Grafana dashboards (the ConfigMaps grafana/kustomization.yaml makes)",
+            Module::K8s(K8s::apply(
+                Some(Definition::Template(
+                    "{{ lookup('kubernetes.core.kustomize', dir=playbook_dir ~ '/../grafana') }}",
+                )),
+                None,
+            )),
+        ));
         if operator {
             tasks.push(apply_file(
                 "Apply the Alertmanager routing and inhibition (AlertmanagerConfigs)",
@@ -446,16 +637,8 @@ fn tasks(platform: &Platform) -> Vec<Value> {
 
 /// Server-side apply of a generated manifest: `state: present` changes nothing when the
 /// objects are as generated.
-fn apply_file(name: &str, src: &str) -> Value {
-    json!({
-        "name": name,
-        "kubernetes.core.k8s": {
-            "state": "present",
-            "apply": true,
-            "server_side_apply": {"field_manager": "nestioc-platform"},
-            "src": src,
-        },
-    })
+fn apply_file(name: &str, src: &str) -> Task {
+    Task::new(name, Module::K8s(K8s::apply(None, Some(src.to_owned()))))
 }
 
 /// The play's header: what it installs, how to run it, and what it leaves to others.
@@ -559,65 +742,44 @@ impl Emitter for Ansible {
         let span = Some(project.span);
         let platform = Platform::of(cx);
 
-        let play = json!({
-            "name": format!("Install the platform of the {} project", project.name),
-            "hosts": "localhost",
-            "connection": "local",
-            "gather_facts": false,
-            "vars_files": ["vars/platform.yml"],
-            "tasks": tasks(&platform),
-        });
+        let play = Play {
+            name: format!("Install the platform of the {} project", project.name),
+            hosts: "localhost",
+            connection: "local",
+            gather_facts: false,
+            vars_files: vec!["vars/platform.yml"],
+            tasks: tasks(&platform),
+        };
 
-        let mut vars = serde_json::Map::new();
-        vars.insert(
-            "platform_helm_repositories".into(),
-            Value::Array(
-                platform
-                    .repositories()
-                    .into_iter()
-                    .map(|(name, url)| json!({"name": name, "url": url}))
-                    .collect(),
-            ),
-        );
-        for chart in platform.charts() {
-            vars.insert(chart.var.into(), json!(chart.version));
-        }
-        if platform.mesh == Mesh::Linkerd && platform.argo {
-            vars.insert(
-                "gatewayapi_plugin_base_url".into(),
-                json!(GATEWAY_API_PLUGIN_RELEASES),
-            );
-            vars.insert(
-                "gatewayapi_plugin_version".into(),
-                json!(GATEWAY_API_PLUGIN_VERSION),
-            );
-            // The controller's architecture (`linux-arm64` on ARM nodes).
-            vars.insert("gatewayapi_plugin_arch".into(), json!("linux-amd64"));
-        }
-        if platform.fluentd && !platform.argo {
+        let linkerd = platform.mesh == Mesh::Linkerd;
+        let plugin = linkerd && platform.argo;
+        let vars = Vars {
+            platform_helm_repositories: platform
+                .repositories()
+                .into_iter()
+                .map(|(name, url)| Repository { name, url })
+                .collect(),
+            chart_versions: platform
+                .charts()
+                .into_iter()
+                .map(|c| (c.var, c.version))
+                .collect(),
+            gatewayapi_plugin_base_url: plugin.then_some(GATEWAY_API_PLUGIN_RELEASES),
+            gatewayapi_plugin_version: plugin.then_some(GATEWAY_API_PLUGIN_VERSION),
+            gatewayapi_plugin_arch: plugin.then_some("linux-amd64"),
             // Beside the playbook in the generated output.
-            vars.insert(
-                "fluentd_manifest".into(),
-                json!("{{ playbook_dir }}/../fluentd/fluentd.yaml"),
-            );
-        }
-        if platform.argo {
-            vars.insert(
-                "argocd_projects_manifest".into(),
-                json!("{{ playbook_dir }}/../argocd/project.yaml"),
-            );
-            vars.insert(
-                "argocd_root_manifest".into(),
-                json!("{{ playbook_dir }}/../argocd/apps.yaml"),
-            );
-        }
-        if platform.mesh == Mesh::Linkerd {
-            // Paths relative to the playbook's directory (or absolute); the files stay
-            // out of the generated output.
-            vars.insert("linkerd_trust_anchor_file".into(), json!("certs/ca.crt"));
-            vars.insert("linkerd_issuer_crt_file".into(), json!("certs/issuer.crt"));
-            vars.insert("linkerd_issuer_key_file".into(), json!("certs/issuer.key"));
-        }
+            fluentd_manifest: (platform.fluentd && !platform.argo)
+                .then_some("{{ playbook_dir }}/../fluentd/fluentd.yaml"),
+            argocd_projects_manifest: platform
+                .argo
+                .then_some("{{ playbook_dir }}/../argocd/project.yaml"),
+            argocd_root_manifest: platform
+                .argo
+                .then_some("{{ playbook_dir }}/../argocd/apps.yaml"),
+            linkerd_trust_anchor_file: linkerd.then_some("certs/ca.crt"),
+            linkerd_issuer_crt_file: linkerd.then_some("certs/issuer.crt"),
+            linkerd_issuer_key_file: linkerd.then_some("certs/issuer.key"),
+        };
         let mut vars_header = header(&root);
         vars_header.push_str(
             "# Every chart the platform playbook installs, pinned to an exact version, and the\n\
@@ -629,9 +791,12 @@ impl Emitter for Ansible {
             "# The collections the platform playbook uses, pinned:\n\
              #   ansible-galaxy collection install -r ansible/requirements.yml\n",
         );
-        let requirements = json!({
-            "collections": [{"name": "kubernetes.core", "version": KUBERNETES_CORE_VERSION}],
-        });
+        let requirements = Requirements {
+            collections: vec![Collection {
+                name: "kubernetes.core",
+                version: KUBERNETES_CORE_VERSION,
+            }],
+        };
 
         let mut inventory = header(&root);
         inventory.push_str(
@@ -644,12 +809,12 @@ impl Emitter for Ansible {
         Ok(vec![
             Artifact {
                 path: "ansible/platform.yml".into(),
-                contents: document_indented(&playbook_header(cx, &platform, &root), &json!([play])),
+                contents: document_indented(&playbook_header(cx, &platform, &root), &[play]),
                 source: span,
             },
             Artifact {
                 path: "ansible/vars/platform.yml".into(),
-                contents: document_indented(&vars_header, &Value::Object(vars)),
+                contents: document_indented(&vars_header, &vars),
                 source: span,
             },
             Artifact {
