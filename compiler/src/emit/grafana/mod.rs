@@ -26,7 +26,7 @@ mod panels;
 mod service;
 
 use overview::overview_pages;
-use panels::to_json;
+use panels::{DashboardModel, to_json};
 use service::service_dashboard;
 
 pub(super) struct Grafana;
@@ -172,7 +172,7 @@ impl Emitter for Grafana {
     fn emit(&self, cx: &EmitContext<'_>, sink: &dyn Sink) -> Result<(), Diagnostic> {
         let project = &cx.model.project.name;
         // A dashboard's file, and what its ConfigMap's generator needs.
-        let file = |path: String, name: String, uid: String, dashboard: Value, span| {
+        let file = |path: String, name: String, uid: String, dashboard: DashboardModel, span| {
             let map = ConfigMap {
                 name,
                 uid,
