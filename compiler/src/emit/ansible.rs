@@ -12,7 +12,6 @@ use indexmap::IndexMap;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
-use serde_json::{Value, json};
 
 use super::mesh::{ISTIO_GATEWAY_NAMESPACE, ISTIO_GATEWAY_SERVICE_ACCOUNT};
 use super::prometheus::RULES_NAMESPACE;
@@ -215,9 +214,228 @@ struct Helm {
     create_namespace: bool,
     update_repo_cache: bool,
     wait: bool,
-    /// The chart's values: each chart defines its own (its values.yaml), so they stay a
-    /// tree.
-    release_values: Value,
+    release_values: ChartValues,
+}
+
+/// The values the play gives each chart: the few keys it sets, of the chart's values.yaml.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum ChartValues {
+    /// The chart's defaults.
+    Defaults {},
+    IstioGateway(IstioGatewayValues),
+    LinkerdCrds(LinkerdCrdsValues),
+    LinkerdControlPlane(LinkerdControlPlaneValues),
+    KubePrometheusStack(KubePrometheusStackValues),
+    ArgoCd(ArgoCdValues),
+    ArgoRollouts(ArgoRolloutsValues),
+}
+
+/// istio/gateway (github.com/istio/istio/blob/master/manifests/charts/gateway/values.yaml).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IstioGatewayValues {
+    labels: IstioLabels,
+    service_account: ServiceAccountName,
+}
+
+/// The label the generated Gateway selects.
+#[derive(Debug, Serialize)]
+struct IstioLabels {
+    istio: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct ServiceAccountName {
+    name: &'static str,
+}
+
+/// linkerd-crds (github.com/linkerd/linkerd2/blob/main/charts/linkerd-crds/values.yaml).
+#[derive(Debug, Serialize)]
+struct LinkerdCrdsValues {
+    #[serde(rename = "installGatewayAPI")]
+    install_gateway_api: bool,
+}
+
+/// linkerd-control-plane
+/// (github.com/linkerd/linkerd2/blob/main/charts/linkerd-control-plane/values.yaml): the
+/// certificates, read from files on the controller.
+#[derive(Debug, Serialize)]
+struct LinkerdControlPlaneValues {
+    #[serde(rename = "identityTrustAnchorsPEM")]
+    identity_trust_anchors_pem: &'static str,
+    identity: LinkerdIdentity,
+}
+
+#[derive(Debug, Serialize)]
+struct LinkerdIdentity {
+    issuer: LinkerdIssuer,
+}
+
+#[derive(Debug, Serialize)]
+struct LinkerdIssuer {
+    tls: LinkerdIssuerTls,
+}
+
+#[derive(Debug, Serialize)]
+struct LinkerdIssuerTls {
+    #[serde(rename = "crtPEM")]
+    crt_pem: &'static str,
+    #[serde(rename = "keyPEM")]
+    key_pem: &'static str,
+}
+
+/// kube-prometheus-stack
+/// (github.com/prometheus-community/helm-charts/blob/main/charts/kube-prometheus-stack/values.yaml).
+#[derive(Debug, Serialize)]
+struct KubePrometheusStackValues {
+    prometheus: PrometheusValues,
+    grafana: GrafanaValues,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PrometheusValues {
+    prometheus_spec: PrometheusSpecValues,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    additional_pod_monitors: Option<Vec<AdditionalPodMonitor>>,
+}
+
+/// `false`: select every PrometheusRule, PodMonitor and ServiceMonitor, not only the
+/// chart's own.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PrometheusSpecValues {
+    rule_selector_nil_uses_helm_values: bool,
+    pod_monitor_selector_nil_uses_helm_values: bool,
+    service_monitor_selector_nil_uses_helm_values: bool,
+}
+
+/// A PodMonitor the chart makes: its name, and its spec's fields.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AdditionalPodMonitor {
+    name: &'static str,
+    namespace_selector: AnyNamespace,
+    /// Every pod (that has the endpoints' port).
+    selector: Everything,
+    job_label: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pod_target_labels: Option<Vec<&'static str>>,
+    pod_metrics_endpoints: Vec<PodMetricsEndpoint>,
+}
+
+#[derive(Debug, Serialize)]
+struct AnyNamespace {
+    any: bool,
+}
+
+/// An empty label selector.
+#[derive(Debug, Serialize)]
+struct Everything {}
+
+#[derive(Debug, Serialize)]
+struct PodMetricsEndpoint {
+    port: &'static str,
+    path: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    relabelings: Option<Vec<Relabeling>>,
+}
+
+/// A Prometheus Operator `RelabelConfig`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Relabeling {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_labels: Option<Vec<&'static str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    action: Option<&'static str>,
+    regex: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_label: Option<&'static str>,
+}
+
+impl Relabeling {
+    fn labelmap(regex: &'static str) -> Self {
+        Relabeling {
+            source_labels: None,
+            action: Some("labelmap"),
+            regex,
+            target_label: None,
+        }
+    }
+}
+
+/// kube-prometheus-stack's Grafana: the dashboard sidecar files each dashboard in the
+/// folder its ConfigMap's annotation names.
+#[derive(Debug, Serialize)]
+struct GrafanaValues {
+    sidecar: GrafanaSidecar,
+}
+
+#[derive(Debug, Serialize)]
+struct GrafanaSidecar {
+    dashboards: SidecarDashboards,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SidecarDashboards {
+    folder_annotation: &'static str,
+    provider: DashboardProvider,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DashboardProvider {
+    folders_from_files_structure: bool,
+}
+
+/// argo-cd (github.com/argoproj/argo-helm/blob/main/charts/argo-cd/values.yaml).
+#[derive(Debug, Serialize)]
+struct ArgoCdValues {
+    configs: ArgoCdConfigs,
+}
+
+#[derive(Debug, Serialize)]
+struct ArgoCdConfigs {
+    /// Keys of the argocd-cm ConfigMap, Argo CD's settings: a ConfigMap's data, a map.
+    cm: IndexMap<&'static str, &'static str>,
+}
+
+/// argo-rollouts (github.com/argoproj/argo-helm/blob/main/charts/argo-rollouts/values.yaml).
+#[derive(Debug, Serialize)]
+struct ArgoRolloutsValues {
+    controller: RolloutsController,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RolloutsController {
+    metrics: RolloutsMetrics,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    traffic_router_plugins: Option<Vec<Plugin>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RolloutsMetrics {
+    enabled: bool,
+    service_monitor: RolloutsServiceMonitor,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RolloutsServiceMonitor {
+    enabled: bool,
+    metric_relabelings: Vec<Relabeling>,
+}
+
+/// A plugin the controller downloads: its name, and where from.
+#[derive(Debug, Serialize)]
+struct Plugin {
+    name: &'static str,
+    location: &'static str,
 }
 
 /// docs.ansible.com/ansible/latest/collections/kubernetes/core/k8s_module.html
@@ -348,7 +566,7 @@ fn release(
     chart: &'static str,
     version_var: &str,
     namespace: &'static str,
-    values: Value,
+    values: ChartValues,
 ) -> Task {
     release_waiting(name, release, chart, version_var, namespace, values, true)
 }
@@ -359,7 +577,7 @@ fn release_waiting(
     chart: &'static str,
     version_var: &str,
     namespace: &'static str,
-    values: Value,
+    values: ChartValues,
     wait: bool,
 ) -> Task {
     Task::new(
@@ -379,38 +597,47 @@ fn release_waiting(
 
 /// PodMonitors for the mesh proxies: the SLIs read the mesh's standard metrics
 /// (`istio_requests_total`, Linkerd's `response_total`), which only the sidecars export.
-fn proxy_monitors(mesh: Mesh) -> Value {
-    match mesh {
+fn proxy_monitors(mesh: Mesh) -> Option<Vec<AdditionalPodMonitor>> {
+    let monitor = match mesh {
         // `rollouts-pod-template-hash` on every series lets a canary analysis read the
         // new pods only (Argo Rollouts labels each pod with its ReplicaSet's hash).
-        Mesh::Istio => json!([{
-            "name": "istio-proxies",
-            "namespaceSelector": {"any": true},
-            "selector": {},
-            "jobLabel": "envoy-stats",
-            "podTargetLabels": ["app.kubernetes.io/name", super::rollout::POD_HASH_LABEL],
-            "podMetricsEndpoints": [{"port": "http-envoy-prom", "path": "/stats/prometheus"}],
-        }]),
-        Mesh::Linkerd => json!([{
-            "name": "linkerd-proxies",
-            "namespaceSelector": {"any": true},
-            "selector": {},
-            "jobLabel": "linkerd-proxy",
-            "podMetricsEndpoints": [{
-                "port": "linkerd-admin",
-                "path": "/metrics",
+        Mesh::Istio => AdditionalPodMonitor {
+            name: "istio-proxies",
+            namespace_selector: AnyNamespace { any: true },
+            selector: Everything {},
+            job_label: "envoy-stats",
+            pod_target_labels: Some(vec![
+                "app.kubernetes.io/name",
+                super::rollout::POD_HASH_LABEL,
+            ]),
+            pod_metrics_endpoints: vec![PodMetricsEndpoint {
+                port: "http-envoy-prom",
+                path: "/stats/prometheus",
+                relabelings: None,
+            }],
+        },
+        Mesh::Linkerd => AdditionalPodMonitor {
+            name: "linkerd-proxies",
+            namespace_selector: AnyNamespace { any: true },
+            selector: Everything {},
+            job_label: "linkerd-proxy",
+            pod_target_labels: None,
+            pod_metrics_endpoints: vec![PodMetricsEndpoint {
+                port: "linkerd-admin",
+                path: "/metrics",
                 // As linkerd-viz's Prometheus labels them: the owner (`deployment`,
                 // `replicaset`, ...) and every pod label (`app_kubernetes_io_name`, which
                 // the SLIs select and every workload kind carries, and
                 // `rollouts_pod_template_hash`, which canary analyses select).
-                "relabelings": [
-                    {"action": "labelmap", "regex": "__meta_kubernetes_pod_label_linkerd_io_proxy_(.+)"},
-                    {"action": "labelmap", "regex": "__meta_kubernetes_pod_label_(.+)"},
-                ],
+                relabelings: Some(vec![
+                    Relabeling::labelmap("__meta_kubernetes_pod_label_linkerd_io_proxy_(.+)"),
+                    Relabeling::labelmap("__meta_kubernetes_pod_label_(.+)"),
+                ]),
             }],
-        }]),
-        Mesh::None => json!([]),
-    }
+        },
+        Mesh::None => return None,
+    };
+    Some(vec![monitor])
 }
 
 fn tasks(platform: &Platform) -> Vec<Task> {
@@ -435,7 +662,7 @@ fn tasks(platform: &Platform) -> Vec<Task> {
                 "istio/base",
                 ISTIO.var,
                 "istio-system",
-                json!({}),
+                ChartValues::Defaults {},
             ));
             tasks.push(release(
                 "Install the Istio control plane (istio/istiod)",
@@ -443,7 +670,7 @@ fn tasks(platform: &Platform) -> Vec<Task> {
                 "istio/istiod",
                 ISTIO.var,
                 "istio-system",
-                json!({}),
+                ChartValues::Defaults {},
             ));
             // The generated Gateway selects `istio: ingressgateway`, and the
             // AuthorizationPolicies admit the gateway by its service account. No wait:
@@ -455,9 +682,13 @@ fn tasks(platform: &Platform) -> Vec<Task> {
                 "istio/gateway",
                 ISTIO.var,
                 ISTIO_GATEWAY_NAMESPACE,
-                json!({
-                    "labels": {"istio": "ingressgateway"},
-                    "serviceAccount": {"name": ISTIO_GATEWAY_SERVICE_ACCOUNT},
+                ChartValues::IstioGateway(IstioGatewayValues {
+                    labels: IstioLabels {
+                        istio: "ingressgateway",
+                    },
+                    service_account: ServiceAccountName {
+                        name: ISTIO_GATEWAY_SERVICE_ACCOUNT,
+                    },
                 }),
                 false,
             ));
@@ -470,7 +701,9 @@ fn tasks(platform: &Platform) -> Vec<Task> {
                 "linkerd-edge/linkerd-crds",
                 LINKERD_CRDS.var,
                 "linkerd",
-                json!({"installGatewayAPI": true}),
+                ChartValues::LinkerdCrds(LinkerdCrdsValues {
+                    install_gateway_api: true,
+                }),
             ));
             let mut cp = release(
                 "Install the Linkerd control plane (linkerd-control-plane)",
@@ -478,12 +711,16 @@ fn tasks(platform: &Platform) -> Vec<Task> {
                 "linkerd-edge/linkerd-control-plane",
                 LINKERD_CONTROL_PLANE.var,
                 "linkerd",
-                json!({
-                    "identityTrustAnchorsPEM": "{{ lookup('ansible.builtin.file', linkerd_trust_anchor_file) }}",
-                    "identity": {"issuer": {"tls": {
-                        "crtPEM": "{{ lookup('ansible.builtin.file', linkerd_issuer_crt_file) }}",
-                        "keyPEM": "{{ lookup('ansible.builtin.file', linkerd_issuer_key_file) }}",
-                    }}},
+                ChartValues::LinkerdControlPlane(LinkerdControlPlaneValues {
+                    identity_trust_anchors_pem: "{{ lookup('ansible.builtin.file', linkerd_trust_anchor_file) }}",
+                    identity: LinkerdIdentity {
+                        issuer: LinkerdIssuer {
+                            tls: LinkerdIssuerTls {
+                                crt_pem: "{{ lookup('ansible.builtin.file', linkerd_issuer_crt_file) }}",
+                                key_pem: "{{ lookup('ansible.builtin.file', linkerd_issuer_key_file) }}",
+                            },
+                        },
+                    },
                 }),
             );
             // The values hold the issuer's private key: keep it out of the output.
@@ -492,32 +729,36 @@ fn tasks(platform: &Platform) -> Vec<Task> {
         }
         Mesh::None => {}
     }
-    let mut prometheus = json!({
-        // Select every PrometheusRule and PodMonitor, not only the chart's own: the SLO
-        // rules (namespace `monitoring`, label `nestio.dev/rules`) carry no Helm label.
-        "prometheusSpec": {
-            "ruleSelectorNilUsesHelmValues": false,
-            "podMonitorSelectorNilUsesHelmValues": false,
-            "serviceMonitorSelectorNilUsesHelmValues": false,
-        },
-    });
-    if platform.mesh != Mesh::None {
-        prometheus["additionalPodMonitors"] = proxy_monitors(platform.mesh);
-    }
     tasks.push(release(
         "Install Prometheus, Alertmanager and Grafana (kube-prometheus-stack)",
         "kube-prometheus-stack",
         "prometheus-community/kube-prometheus-stack",
         KUBE_PROMETHEUS_STACK.var,
         RULES_NAMESPACE,
-        json!({
-            "prometheus": prometheus,
+        ChartValues::KubePrometheusStack(KubePrometheusStackValues {
+            prometheus: PrometheusValues {
+                // Select every PrometheusRule and PodMonitor, not only the chart's own: the
+                // SLO rules (namespace `monitoring`, label `nestio.dev/rules`) carry no Helm
+                // label.
+                prometheus_spec: PrometheusSpecValues {
+                    rule_selector_nil_uses_helm_values: false,
+                    pod_monitor_selector_nil_uses_helm_values: false,
+                    service_monitor_selector_nil_uses_helm_values: false,
+                },
+                additional_pod_monitors: proxy_monitors(platform.mesh),
+            },
             // The grafana target's dashboard ConfigMaps name their folder in the
             // `grafana_folder` annotation.
-            "grafana": {"sidecar": {"dashboards": {
-                "folderAnnotation": "grafana_folder",
-                "provider": {"foldersFromFilesStructure": true},
-            }}},
+            grafana: GrafanaValues {
+                sidecar: GrafanaSidecar {
+                    dashboards: SidecarDashboards {
+                        folder_annotation: "grafana_folder",
+                        provider: DashboardProvider {
+                            folders_from_files_structure: true,
+                        },
+                    },
+                },
+            },
         }),
     ));
     if platform.fluentd {
@@ -586,33 +827,51 @@ fn tasks(platform: &Platform) -> Vec<Task> {
             "argo/argo-cd",
             ARGO_CD.var,
             "argocd",
-            json!({"configs": {"cm": {
-                super::argocd::APPLICATION_HEALTH_KEY: super::argocd::APPLICATION_HEALTH_LUA,
-            }}}),
+            ChartValues::ArgoCd(ArgoCdValues {
+                configs: ArgoCdConfigs {
+                    cm: IndexMap::from([(
+                        super::argocd::APPLICATION_HEALTH_KEY,
+                        super::argocd::APPLICATION_HEALTH_LUA,
+                    )]),
+                },
+            }),
         ));
         // The controller's metrics (`rollout_info_replicas_available`, ...) feed the
         // outage alerts of services that run as Rollouts. Its metrics carry the Rollout's
         // own `namespace`, which Prometheus renames `exported_namespace` beside the
         // target's (honor_labels is off): put it back.
-        let mut controller = json!({"metrics": {
-            "enabled": true,
-            "serviceMonitor": {
-                "enabled": true,
-                "metricRelabelings": [
-                    {"sourceLabels": ["exported_namespace"], "regex": "(.+)", "targetLabel": "namespace"},
-                    {"action": "labeldrop", "regex": "exported_namespace"},
-                ],
+        let controller = RolloutsController {
+            metrics: RolloutsMetrics {
+                enabled: true,
+                service_monitor: RolloutsServiceMonitor {
+                    enabled: true,
+                    metric_relabelings: vec![
+                        Relabeling {
+                            source_labels: Some(vec!["exported_namespace"]),
+                            action: None,
+                            regex: "(.+)",
+                            target_label: Some("namespace"),
+                        },
+                        Relabeling {
+                            source_labels: None,
+                            action: Some("labeldrop"),
+                            regex: "exported_namespace",
+                            target_label: None,
+                        },
+                    ],
+                },
             },
-        }});
-        // With Linkerd, canaries shift traffic through Gateway API routes: the controller
-        // loads the Gateway API traffic-router plugin the generated Rollouts name.
-        if platform.mesh == Mesh::Linkerd {
-            controller["trafficRouterPlugins"] = json!([{
-                "name": GATEWAY_API_PLUGIN,
-                "location": "{{ gatewayapi_plugin_base_url }}/{{ gatewayapi_plugin_version }}/gatewayapi-plugin-{{ gatewayapi_plugin_arch }}",
-            }]);
-        }
-        let rollouts = json!({"controller": controller});
+            // With Linkerd, canaries shift traffic through Gateway API routes: the
+            // controller loads the Gateway API traffic-router plugin the generated
+            // Rollouts name.
+            traffic_router_plugins: (platform.mesh == Mesh::Linkerd).then(|| {
+                vec![Plugin {
+                    name: GATEWAY_API_PLUGIN,
+                    location: "{{ gatewayapi_plugin_base_url }}/{{ gatewayapi_plugin_version }}/gatewayapi-plugin-{{ gatewayapi_plugin_arch }}",
+                }]
+            }),
+        };
+        let rollouts = ChartValues::ArgoRollouts(ArgoRolloutsValues { controller });
         tasks.push(release(
             "Install Argo Rollouts (argo-rollouts)",
             "argo-rollouts",
