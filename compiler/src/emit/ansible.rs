@@ -8,7 +8,10 @@
 //! The playbook is data serialised by the YAML writer; its Jinja expressions are fixed
 //! strings. No user string of the topology reaches it but the project name, a DNS label.
 
-use serde_json::{Value, json};
+use indexmap::IndexMap;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Serialize;
 
 use super::mesh::{ISTIO_GATEWAY_NAMESPACE, ISTIO_GATEWAY_SERVICE_ACCOUNT};
 use super::prometheus::RULES_NAMESPACE;
@@ -138,91 +141,519 @@ impl Platform {
     }
 }
 
+/// A play (docs.ansible.com/ansible/latest/reference_appendices/playbooks_keywords.html#play).
+#[derive(Debug, Serialize)]
+struct Play {
+    name: String,
+    hosts: &'static str,
+    connection: &'static str,
+    gather_facts: bool,
+    vars_files: Vec<&'static str>,
+    tasks: Vec<Task>,
+}
+
+/// A task (docs.ansible.com/ansible/latest/reference_appendices/playbooks_keywords.html#task):
+/// the module's arguments sit under the module's name, beside the task's keywords.
+#[derive(Debug, Serialize)]
+struct Task {
+    name: String,
+    #[serde(flatten)]
+    module: Module,
+    /// Keeps the arguments (a private key in the values) out of the output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    no_log: Option<bool>,
+    #[serde(rename = "loop", skip_serializing_if = "Option::is_none")]
+    loop_: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loop_control: Option<LoopControl>,
+}
+
+impl Task {
+    fn new(name: &str, module: Module) -> Self {
+        Task {
+            name: name.to_owned(),
+            module,
+            no_log: None,
+            loop_: None,
+            loop_control: None,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct LoopControl {
+    /// What the output shows for each item, instead of the whole item.
+    label: &'static str,
+}
+
+/// The modules the play uses, all from the kubernetes.core collection.
+#[derive(Debug, Serialize)]
+enum Module {
+    #[serde(rename = "kubernetes.core.helm_repository")]
+    HelmRepository(HelmRepository),
+    #[serde(rename = "kubernetes.core.helm")]
+    Helm(Helm),
+    #[serde(rename = "kubernetes.core.k8s")]
+    K8s(K8s),
+}
+
+/// docs.ansible.com/ansible/latest/collections/kubernetes/core/helm_repository_module.html
+#[derive(Debug, Serialize)]
+struct HelmRepository {
+    repo_name: &'static str,
+    repo_url: &'static str,
+}
+
+/// docs.ansible.com/ansible/latest/collections/kubernetes/core/helm_module.html
+#[derive(Debug, Serialize)]
+struct Helm {
+    release_name: &'static str,
+    chart_ref: &'static str,
+    chart_version: String,
+    release_namespace: &'static str,
+    create_namespace: bool,
+    update_repo_cache: bool,
+    wait: bool,
+    release_values: ChartValues,
+}
+
+/// The values the play gives each chart: the few keys it sets, of the chart's values.yaml.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum ChartValues {
+    /// The chart's defaults.
+    Defaults {},
+    IstioGateway(IstioGatewayValues),
+    LinkerdCrds(LinkerdCrdsValues),
+    LinkerdControlPlane(LinkerdControlPlaneValues),
+    KubePrometheusStack(KubePrometheusStackValues),
+    ArgoCd(ArgoCdValues),
+    ArgoRollouts(ArgoRolloutsValues),
+}
+
+/// istio/gateway (github.com/istio/istio/blob/master/manifests/charts/gateway/values.yaml).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IstioGatewayValues {
+    labels: IstioLabels,
+    service_account: ServiceAccountName,
+}
+
+/// The label the generated Gateway selects.
+#[derive(Debug, Serialize)]
+struct IstioLabels {
+    istio: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct ServiceAccountName {
+    name: &'static str,
+}
+
+/// linkerd-crds (github.com/linkerd/linkerd2/blob/main/charts/linkerd-crds/values.yaml).
+#[derive(Debug, Serialize)]
+struct LinkerdCrdsValues {
+    #[serde(rename = "installGatewayAPI")]
+    install_gateway_api: bool,
+}
+
+/// linkerd-control-plane
+/// (github.com/linkerd/linkerd2/blob/main/charts/linkerd-control-plane/values.yaml): the
+/// certificates, read from files on the controller.
+#[derive(Debug, Serialize)]
+struct LinkerdControlPlaneValues {
+    #[serde(rename = "identityTrustAnchorsPEM")]
+    identity_trust_anchors_pem: &'static str,
+    identity: LinkerdIdentity,
+}
+
+#[derive(Debug, Serialize)]
+struct LinkerdIdentity {
+    issuer: LinkerdIssuer,
+}
+
+#[derive(Debug, Serialize)]
+struct LinkerdIssuer {
+    tls: LinkerdIssuerTls,
+}
+
+#[derive(Debug, Serialize)]
+struct LinkerdIssuerTls {
+    #[serde(rename = "crtPEM")]
+    crt_pem: &'static str,
+    #[serde(rename = "keyPEM")]
+    key_pem: &'static str,
+}
+
+/// kube-prometheus-stack
+/// (github.com/prometheus-community/helm-charts/blob/main/charts/kube-prometheus-stack/values.yaml).
+#[derive(Debug, Serialize)]
+struct KubePrometheusStackValues {
+    prometheus: PrometheusValues,
+    grafana: GrafanaValues,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PrometheusValues {
+    prometheus_spec: PrometheusSpecValues,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    additional_pod_monitors: Option<Vec<AdditionalPodMonitor>>,
+}
+
+/// `false`: select every PrometheusRule, PodMonitor and ServiceMonitor, not only the
+/// chart's own.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PrometheusSpecValues {
+    rule_selector_nil_uses_helm_values: bool,
+    pod_monitor_selector_nil_uses_helm_values: bool,
+    service_monitor_selector_nil_uses_helm_values: bool,
+}
+
+/// A PodMonitor the chart makes: its name, and its spec's fields.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AdditionalPodMonitor {
+    name: &'static str,
+    namespace_selector: AnyNamespace,
+    /// Every pod (that has the endpoints' port).
+    selector: Everything,
+    job_label: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pod_target_labels: Option<Vec<&'static str>>,
+    pod_metrics_endpoints: Vec<PodMetricsEndpoint>,
+}
+
+#[derive(Debug, Serialize)]
+struct AnyNamespace {
+    any: bool,
+}
+
+/// An empty label selector.
+#[derive(Debug, Serialize)]
+struct Everything {}
+
+#[derive(Debug, Serialize)]
+struct PodMetricsEndpoint {
+    port: &'static str,
+    path: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    relabelings: Option<Vec<Relabeling>>,
+}
+
+/// A Prometheus Operator `RelabelConfig`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Relabeling {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_labels: Option<Vec<&'static str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    action: Option<&'static str>,
+    regex: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_label: Option<&'static str>,
+}
+
+impl Relabeling {
+    fn labelmap(regex: &'static str) -> Self {
+        Relabeling {
+            source_labels: None,
+            action: Some("labelmap"),
+            regex,
+            target_label: None,
+        }
+    }
+}
+
+/// kube-prometheus-stack's Grafana: the dashboard sidecar files each dashboard in the
+/// folder its ConfigMap's annotation names.
+#[derive(Debug, Serialize)]
+struct GrafanaValues {
+    sidecar: GrafanaSidecar,
+}
+
+#[derive(Debug, Serialize)]
+struct GrafanaSidecar {
+    dashboards: SidecarDashboards,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SidecarDashboards {
+    folder_annotation: &'static str,
+    provider: DashboardProvider,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DashboardProvider {
+    folders_from_files_structure: bool,
+}
+
+/// argo-cd (github.com/argoproj/argo-helm/blob/main/charts/argo-cd/values.yaml).
+#[derive(Debug, Serialize)]
+struct ArgoCdValues {
+    configs: ArgoCdConfigs,
+}
+
+#[derive(Debug, Serialize)]
+struct ArgoCdConfigs {
+    /// Keys of the argocd-cm ConfigMap, Argo CD's settings: a ConfigMap's data, a map.
+    cm: IndexMap<&'static str, &'static str>,
+}
+
+/// argo-rollouts (github.com/argoproj/argo-helm/blob/main/charts/argo-rollouts/values.yaml).
+#[derive(Debug, Serialize)]
+struct ArgoRolloutsValues {
+    controller: RolloutsController,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RolloutsController {
+    metrics: RolloutsMetrics,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    traffic_router_plugins: Option<Vec<Plugin>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RolloutsMetrics {
+    enabled: bool,
+    service_monitor: RolloutsServiceMonitor,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RolloutsServiceMonitor {
+    enabled: bool,
+    metric_relabelings: Vec<Relabeling>,
+}
+
+/// A plugin the controller downloads: its name, and where from.
+#[derive(Debug, Serialize)]
+struct Plugin {
+    name: &'static str,
+    location: &'static str,
+}
+
+/// docs.ansible.com/ansible/latest/collections/kubernetes/core/k8s_module.html
+#[derive(Debug, Serialize)]
+struct K8s {
+    state: State,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    apply: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server_side_apply: Option<ServerSideApply>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    definition: Option<Definition>,
+    /// A manifest file on the controller.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src: Option<String>,
+}
+
+impl K8s {
+    /// Server-side apply, as the field manager `nestioc-platform`: `state: present`
+    /// changes nothing when the objects are as generated.
+    fn apply(definition: Option<Definition>, src: Option<String>) -> Self {
+        K8s {
+            state: State::Present,
+            apply: Some(true),
+            server_side_apply: Some(ServerSideApply {
+                field_manager: "nestioc-platform",
+            }),
+            definition,
+            src,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum State {
+    Present,
+}
+
+#[derive(Debug, Serialize)]
+struct ServerSideApply {
+    field_manager: &'static str,
+}
+
+/// `definition`: an object, or a Jinja expression that yields the objects.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Definition {
+    Namespace(Box<Namespace>),
+    Template(&'static str),
+}
+
+/// A task that creates the namespace `name`.
+fn namespace_task(task: &str, name: &str) -> Task {
+    Task::new(
+        task,
+        Module::K8s(K8s {
+            state: State::Present,
+            apply: None,
+            server_side_apply: None,
+            definition: Some(Definition::Namespace(Box::new(Namespace {
+                metadata: ObjectMeta {
+                    name: Some(name.to_owned()),
+                    ..ObjectMeta::default()
+                },
+                ..Namespace::default()
+            }))),
+            src: None,
+        }),
+    )
+}
+
+/// `vars/platform.yml`: the variables the play's expressions read.
+#[derive(Debug, Serialize)]
+struct Vars {
+    platform_helm_repositories: Vec<Repository>,
+    /// `<chart>_chart_version`, one per chart the play installs.
+    #[serde(flatten)]
+    chart_versions: IndexMap<&'static str, &'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gatewayapi_plugin_base_url: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gatewayapi_plugin_version: Option<&'static str>,
+    /// The controller's architecture (`linux-arm64` on ARM nodes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gatewayapi_plugin_arch: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fluentd_manifest: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    argocd_projects_manifest: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    argocd_root_manifest: Option<&'static str>,
+    /// Paths relative to the playbook's directory (or absolute); the files stay out of
+    /// the generated output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    linkerd_trust_anchor_file: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    linkerd_issuer_crt_file: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    linkerd_issuer_key_file: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+struct Repository {
+    name: &'static str,
+    url: &'static str,
+}
+
+/// `requirements.yml` (docs.ansible.com/ansible/latest/collections_guide/collections_installing.html).
+#[derive(Debug, Serialize)]
+struct Requirements {
+    collections: Vec<Collection>,
+}
+
+#[derive(Debug, Serialize)]
+struct Collection {
+    name: &'static str,
+    version: &'static str,
+}
+
 /// One `kubernetes.core.helm` task. `update_repo_cache` makes a re-run after a version
 /// bump find the new chart; the module changes nothing when the release already has this
 /// chart version and these values, so the play is idempotent. Releases wait until they
 /// are ready, so that the CRDs they bring exist before the next one uses them.
 fn release(
     name: &str,
-    release: &str,
-    chart: &str,
+    release: &'static str,
+    chart: &'static str,
     version_var: &str,
-    namespace: &str,
-    values: Value,
-) -> Value {
+    namespace: &'static str,
+    values: ChartValues,
+) -> Task {
     release_waiting(name, release, chart, version_var, namespace, values, true)
 }
 
 fn release_waiting(
     name: &str,
-    release: &str,
-    chart: &str,
+    release: &'static str,
+    chart: &'static str,
     version_var: &str,
-    namespace: &str,
-    values: Value,
+    namespace: &'static str,
+    values: ChartValues,
     wait: bool,
-) -> Value {
-    json!({
-        "name": name,
-        "kubernetes.core.helm": {
-            "release_name": release,
-            "chart_ref": chart,
-            "chart_version": format!("{{{{ {version_var} }}}}"),
-            "release_namespace": namespace,
-            "create_namespace": true,
-            "update_repo_cache": true,
-            "wait": wait,
-            "release_values": values,
-        },
-    })
+) -> Task {
+    Task::new(
+        name,
+        Module::Helm(Helm {
+            release_name: release,
+            chart_ref: chart,
+            chart_version: format!("{{{{ {version_var} }}}}"),
+            release_namespace: namespace,
+            create_namespace: true,
+            update_repo_cache: true,
+            wait,
+            release_values: values,
+        }),
+    )
 }
 
 /// PodMonitors for the mesh proxies: the SLIs read the mesh's standard metrics
 /// (`istio_requests_total`, Linkerd's `response_total`), which only the sidecars export.
-fn proxy_monitors(mesh: Mesh) -> Value {
-    match mesh {
+fn proxy_monitors(mesh: Mesh) -> Option<Vec<AdditionalPodMonitor>> {
+    let monitor = match mesh {
         // `rollouts-pod-template-hash` on every series lets a canary analysis read the
         // new pods only (Argo Rollouts labels each pod with its ReplicaSet's hash).
-        Mesh::Istio => json!([{
-            "name": "istio-proxies",
-            "namespaceSelector": {"any": true},
-            "selector": {},
-            "jobLabel": "envoy-stats",
-            "podTargetLabels": ["app.kubernetes.io/name", super::rollout::POD_HASH_LABEL],
-            "podMetricsEndpoints": [{"port": "http-envoy-prom", "path": "/stats/prometheus"}],
-        }]),
-        Mesh::Linkerd => json!([{
-            "name": "linkerd-proxies",
-            "namespaceSelector": {"any": true},
-            "selector": {},
-            "jobLabel": "linkerd-proxy",
-            "podMetricsEndpoints": [{
-                "port": "linkerd-admin",
-                "path": "/metrics",
+        Mesh::Istio => AdditionalPodMonitor {
+            name: "istio-proxies",
+            namespace_selector: AnyNamespace { any: true },
+            selector: Everything {},
+            job_label: "envoy-stats",
+            pod_target_labels: Some(vec![
+                "app.kubernetes.io/name",
+                super::rollout::POD_HASH_LABEL,
+            ]),
+            pod_metrics_endpoints: vec![PodMetricsEndpoint {
+                port: "http-envoy-prom",
+                path: "/stats/prometheus",
+                relabelings: None,
+            }],
+        },
+        Mesh::Linkerd => AdditionalPodMonitor {
+            name: "linkerd-proxies",
+            namespace_selector: AnyNamespace { any: true },
+            selector: Everything {},
+            job_label: "linkerd-proxy",
+            pod_target_labels: None,
+            pod_metrics_endpoints: vec![PodMetricsEndpoint {
+                port: "linkerd-admin",
+                path: "/metrics",
                 // As linkerd-viz's Prometheus labels them: the owner (`deployment`,
                 // `replicaset`, ...) and every pod label (`app_kubernetes_io_name`, which
                 // the SLIs select and every workload kind carries, and
                 // `rollouts_pod_template_hash`, which canary analyses select).
-                "relabelings": [
-                    {"action": "labelmap", "regex": "__meta_kubernetes_pod_label_linkerd_io_proxy_(.+)"},
-                    {"action": "labelmap", "regex": "__meta_kubernetes_pod_label_(.+)"},
-                ],
+                relabelings: Some(vec![
+                    Relabeling::labelmap("__meta_kubernetes_pod_label_linkerd_io_proxy_(.+)"),
+                    Relabeling::labelmap("__meta_kubernetes_pod_label_(.+)"),
+                ]),
             }],
-        }]),
-        Mesh::None => json!([]),
-    }
+        },
+        Mesh::None => return None,
+    };
+    Some(vec![monitor])
 }
 
-fn tasks(platform: &Platform) -> Vec<Value> {
-    let mut tasks = vec![json!({
-        "name": "Add the Helm chart repositories",
-        "kubernetes.core.helm_repository": {
-            "repo_name": "{{ item.name }}",
-            "repo_url": "{{ item.url }}",
-        },
-        "loop": "{{ platform_helm_repositories }}",
-        "loop_control": {"label": "{{ item.name }}"},
-    })];
+fn tasks(platform: &Platform) -> Vec<Task> {
+    let mut tasks = vec![Task {
+        loop_: Some("{{ platform_helm_repositories }}"),
+        loop_control: Some(LoopControl {
+            label: "{{ item.name }}",
+        }),
+        ..Task::new(
+            "Add the Helm chart repositories",
+            Module::HelmRepository(HelmRepository {
+                repo_name: "{{ item.name }}",
+                repo_url: "{{ item.url }}",
+            }),
+        )
+    }];
     match platform.mesh {
         Mesh::Istio => {
             tasks.push(release(
@@ -231,7 +662,7 @@ fn tasks(platform: &Platform) -> Vec<Value> {
                 "istio/base",
                 ISTIO.var,
                 "istio-system",
-                json!({}),
+                ChartValues::Defaults {},
             ));
             tasks.push(release(
                 "Install the Istio control plane (istio/istiod)",
@@ -239,7 +670,7 @@ fn tasks(platform: &Platform) -> Vec<Value> {
                 "istio/istiod",
                 ISTIO.var,
                 "istio-system",
-                json!({}),
+                ChartValues::Defaults {},
             ));
             // The generated Gateway selects `istio: ingressgateway`, and the
             // AuthorizationPolicies admit the gateway by its service account. No wait:
@@ -251,9 +682,13 @@ fn tasks(platform: &Platform) -> Vec<Value> {
                 "istio/gateway",
                 ISTIO.var,
                 ISTIO_GATEWAY_NAMESPACE,
-                json!({
-                    "labels": {"istio": "ingressgateway"},
-                    "serviceAccount": {"name": ISTIO_GATEWAY_SERVICE_ACCOUNT},
+                ChartValues::IstioGateway(IstioGatewayValues {
+                    labels: IstioLabels {
+                        istio: "ingressgateway",
+                    },
+                    service_account: ServiceAccountName {
+                        name: ISTIO_GATEWAY_SERVICE_ACCOUNT,
+                    },
                 }),
                 false,
             ));
@@ -266,7 +701,9 @@ fn tasks(platform: &Platform) -> Vec<Value> {
                 "linkerd-edge/linkerd-crds",
                 LINKERD_CRDS.var,
                 "linkerd",
-                json!({"installGatewayAPI": true}),
+                ChartValues::LinkerdCrds(LinkerdCrdsValues {
+                    install_gateway_api: true,
+                }),
             ));
             let mut cp = release(
                 "Install the Linkerd control plane (linkerd-control-plane)",
@@ -274,31 +711,23 @@ fn tasks(platform: &Platform) -> Vec<Value> {
                 "linkerd-edge/linkerd-control-plane",
                 LINKERD_CONTROL_PLANE.var,
                 "linkerd",
-                json!({
-                    "identityTrustAnchorsPEM": "{{ lookup('ansible.builtin.file', linkerd_trust_anchor_file) }}",
-                    "identity": {"issuer": {"tls": {
-                        "crtPEM": "{{ lookup('ansible.builtin.file', linkerd_issuer_crt_file) }}",
-                        "keyPEM": "{{ lookup('ansible.builtin.file', linkerd_issuer_key_file) }}",
-                    }}},
+                ChartValues::LinkerdControlPlane(LinkerdControlPlaneValues {
+                    identity_trust_anchors_pem: "{{ lookup('ansible.builtin.file', linkerd_trust_anchor_file) }}",
+                    identity: LinkerdIdentity {
+                        issuer: LinkerdIssuer {
+                            tls: LinkerdIssuerTls {
+                                crt_pem: "{{ lookup('ansible.builtin.file', linkerd_issuer_crt_file) }}",
+                                key_pem: "{{ lookup('ansible.builtin.file', linkerd_issuer_key_file) }}",
+                            },
+                        },
+                    },
                 }),
             );
             // The values hold the issuer's private key: keep it out of the output.
-            cp["no_log"] = json!(true);
+            cp.no_log = Some(true);
             tasks.push(cp);
         }
         Mesh::None => {}
-    }
-    let mut prometheus = json!({
-        // Select every PrometheusRule and PodMonitor, not only the chart's own: the SLO
-        // rules (namespace `monitoring`, label `nestio.dev/rules`) carry no Helm label.
-        "prometheusSpec": {
-            "ruleSelectorNilUsesHelmValues": false,
-            "podMonitorSelectorNilUsesHelmValues": false,
-            "serviceMonitorSelectorNilUsesHelmValues": false,
-        },
-    });
-    if platform.mesh != Mesh::None {
-        prometheus["additionalPodMonitors"] = proxy_monitors(platform.mesh);
     }
     tasks.push(release(
         "Install Prometheus, Alertmanager and Grafana (kube-prometheus-stack)",
@@ -306,14 +735,30 @@ fn tasks(platform: &Platform) -> Vec<Value> {
         "prometheus-community/kube-prometheus-stack",
         KUBE_PROMETHEUS_STACK.var,
         RULES_NAMESPACE,
-        json!({
-            "prometheus": prometheus,
+        ChartValues::KubePrometheusStack(KubePrometheusStackValues {
+            prometheus: PrometheusValues {
+                // Select every PrometheusRule and PodMonitor, not only the chart's own: the
+                // SLO rules (namespace `monitoring`, label `nestio.dev/rules`) carry no Helm
+                // label.
+                prometheus_spec: PrometheusSpecValues {
+                    rule_selector_nil_uses_helm_values: false,
+                    pod_monitor_selector_nil_uses_helm_values: false,
+                    service_monitor_selector_nil_uses_helm_values: false,
+                },
+                additional_pod_monitors: proxy_monitors(platform.mesh),
+            },
             // The grafana target's dashboard ConfigMaps name their folder in the
             // `grafana_folder` annotation.
-            "grafana": {"sidecar": {"dashboards": {
-                "folderAnnotation": "grafana_folder",
-                "provider": {"foldersFromFilesStructure": true},
-            }}},
+            grafana: GrafanaValues {
+                sidecar: GrafanaSidecar {
+                    dashboards: SidecarDashboards {
+                        folder_annotation: "grafana_folder",
+                        provider: DashboardProvider {
+                            folders_from_files_structure: true,
+                        },
+                    },
+                },
+            },
         }),
     ));
     if platform.fluentd {
@@ -321,17 +766,10 @@ fn tasks(platform: &Platform) -> Vec<Value> {
         // from a chart. With Argo CD, its platform Application deploys it; otherwise this
         // play applies the generated manifest (`state: present` with server-side apply
         // changes nothing when the objects are as generated).
-        tasks.push(json!({
-            "name": "Create the logging namespace",
-            "kubernetes.core.k8s": {
-                "state": "present",
-                "definition": {
-                    "apiVersion": "v1",
-                    "kind": "Namespace",
-                    "metadata": {"name": super::fluentd::NAMESPACE},
-                },
-            },
-        }));
+        tasks.push(namespace_task(
+            "Create the logging namespace",
+            super::fluentd::NAMESPACE,
+        ));
         if !platform.argo {
             tasks.push(apply_file(
                 "Install Fluentd (the fluentd target's DaemonSet, RBAC and configuration)",
@@ -343,13 +781,7 @@ fn tasks(platform: &Platform) -> Vec<Value> {
         // Without Argo CD nothing else deploys the observability outputs: apply them here.
         // The Alertmanager routing lives in the environments' namespaces.
         for ns in &platform.namespaces {
-            tasks.push(json!({
-                "name": format!("Create the namespace {ns}"),
-                "kubernetes.core.k8s": {
-                    "state": "present",
-                    "definition": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
-                },
-            }));
+            tasks.push(namespace_task(&format!("Create the namespace {ns}"), ns));
         }
         // In the `files` form (`prometheus "files"`) the rules and the routing are for a
         // Prometheus configured by hand: nothing to apply.
@@ -359,23 +791,23 @@ fn tasks(platform: &Platform) -> Vec<Value> {
                 "Apply the SLO rules (the prometheus target's PrometheusRules)",
                 "{{ item }}",
             );
-            rules["loop"] = json!(
-                "{{ query('ansible.builtin.fileglob', playbook_dir ~ '/../prometheus/*.prometheusrule.yaml') | sort }}"
+            rules.loop_ = Some(
+                "{{ query('ansible.builtin.fileglob', playbook_dir ~ '/../prometheus/*.prometheusrule.yaml') | sort }}",
             );
             tasks.push(rules);
         }
         // The dashboards' ConfigMaps are made from their JSON files by
         // grafana/kustomization.yaml: the kustomize lookup builds them (with `kustomize`,
         // else `kubectl kustomize`, on the controller).
-        tasks.push(json!({
-            "name": "Apply the Grafana dashboards (the ConfigMaps grafana/kustomization.yaml makes)",
-            "kubernetes.core.k8s": {
-                "state": "present",
-                "apply": true,
-                "server_side_apply": {"field_manager": "nestioc-platform"},
-                "definition": "{{ lookup('kubernetes.core.kustomize', dir=playbook_dir ~ '/../grafana') }}",
-            },
-        }));
+        tasks.push(Task::new(
+            "Apply the Grafana dashboards (the ConfigMaps grafana/kustomization.yaml makes)",
+            Module::K8s(K8s::apply(
+                Some(Definition::Template(
+                    "{{ lookup('kubernetes.core.kustomize', dir=playbook_dir ~ '/../grafana') }}",
+                )),
+                None,
+            )),
+        ));
         if operator {
             tasks.push(apply_file(
                 "Apply the Alertmanager routing and inhibition (AlertmanagerConfigs)",
@@ -395,33 +827,51 @@ fn tasks(platform: &Platform) -> Vec<Value> {
             "argo/argo-cd",
             ARGO_CD.var,
             "argocd",
-            json!({"configs": {"cm": {
-                super::argocd::APPLICATION_HEALTH_KEY: super::argocd::APPLICATION_HEALTH_LUA,
-            }}}),
+            ChartValues::ArgoCd(ArgoCdValues {
+                configs: ArgoCdConfigs {
+                    cm: IndexMap::from([(
+                        super::argocd::APPLICATION_HEALTH_KEY,
+                        super::argocd::APPLICATION_HEALTH_LUA,
+                    )]),
+                },
+            }),
         ));
         // The controller's metrics (`rollout_info_replicas_available`, ...) feed the
         // outage alerts of services that run as Rollouts. Its metrics carry the Rollout's
         // own `namespace`, which Prometheus renames `exported_namespace` beside the
         // target's (honor_labels is off): put it back.
-        let mut controller = json!({"metrics": {
-            "enabled": true,
-            "serviceMonitor": {
-                "enabled": true,
-                "metricRelabelings": [
-                    {"sourceLabels": ["exported_namespace"], "regex": "(.+)", "targetLabel": "namespace"},
-                    {"action": "labeldrop", "regex": "exported_namespace"},
-                ],
+        let controller = RolloutsController {
+            metrics: RolloutsMetrics {
+                enabled: true,
+                service_monitor: RolloutsServiceMonitor {
+                    enabled: true,
+                    metric_relabelings: vec![
+                        Relabeling {
+                            source_labels: Some(vec!["exported_namespace"]),
+                            action: None,
+                            regex: "(.+)",
+                            target_label: Some("namespace"),
+                        },
+                        Relabeling {
+                            source_labels: None,
+                            action: Some("labeldrop"),
+                            regex: "exported_namespace",
+                            target_label: None,
+                        },
+                    ],
+                },
             },
-        }});
-        // With Linkerd, canaries shift traffic through Gateway API routes: the controller
-        // loads the Gateway API traffic-router plugin the generated Rollouts name.
-        if platform.mesh == Mesh::Linkerd {
-            controller["trafficRouterPlugins"] = json!([{
-                "name": GATEWAY_API_PLUGIN,
-                "location": "{{ gatewayapi_plugin_base_url }}/{{ gatewayapi_plugin_version }}/gatewayapi-plugin-{{ gatewayapi_plugin_arch }}",
-            }]);
-        }
-        let rollouts = json!({"controller": controller});
+            // With Linkerd, canaries shift traffic through Gateway API routes: the
+            // controller loads the Gateway API traffic-router plugin the generated
+            // Rollouts name.
+            traffic_router_plugins: (platform.mesh == Mesh::Linkerd).then(|| {
+                vec![Plugin {
+                    name: GATEWAY_API_PLUGIN,
+                    location: "{{ gatewayapi_plugin_base_url }}/{{ gatewayapi_plugin_version }}/gatewayapi-plugin-{{ gatewayapi_plugin_arch }}",
+                }]
+            }),
+        };
+        let rollouts = ChartValues::ArgoRollouts(ArgoRolloutsValues { controller });
         tasks.push(release(
             "Install Argo Rollouts (argo-rollouts)",
             "argo-rollouts",
@@ -446,16 +896,8 @@ fn tasks(platform: &Platform) -> Vec<Value> {
 
 /// Server-side apply of a generated manifest: `state: present` changes nothing when the
 /// objects are as generated.
-fn apply_file(name: &str, src: &str) -> Value {
-    json!({
-        "name": name,
-        "kubernetes.core.k8s": {
-            "state": "present",
-            "apply": true,
-            "server_side_apply": {"field_manager": "nestioc-platform"},
-            "src": src,
-        },
-    })
+fn apply_file(name: &str, src: &str) -> Task {
+    Task::new(name, Module::K8s(K8s::apply(None, Some(src.to_owned()))))
 }
 
 /// The play's header: what it installs, how to run it, and what it leaves to others.
@@ -559,65 +1001,44 @@ impl Emitter for Ansible {
         let span = Some(project.span);
         let platform = Platform::of(cx);
 
-        let play = json!({
-            "name": format!("Install the platform of the {} project", project.name),
-            "hosts": "localhost",
-            "connection": "local",
-            "gather_facts": false,
-            "vars_files": ["vars/platform.yml"],
-            "tasks": tasks(&platform),
-        });
+        let play = Play {
+            name: format!("Install the platform of the {} project", project.name),
+            hosts: "localhost",
+            connection: "local",
+            gather_facts: false,
+            vars_files: vec!["vars/platform.yml"],
+            tasks: tasks(&platform),
+        };
 
-        let mut vars = serde_json::Map::new();
-        vars.insert(
-            "platform_helm_repositories".into(),
-            Value::Array(
-                platform
-                    .repositories()
-                    .into_iter()
-                    .map(|(name, url)| json!({"name": name, "url": url}))
-                    .collect(),
-            ),
-        );
-        for chart in platform.charts() {
-            vars.insert(chart.var.into(), json!(chart.version));
-        }
-        if platform.mesh == Mesh::Linkerd && platform.argo {
-            vars.insert(
-                "gatewayapi_plugin_base_url".into(),
-                json!(GATEWAY_API_PLUGIN_RELEASES),
-            );
-            vars.insert(
-                "gatewayapi_plugin_version".into(),
-                json!(GATEWAY_API_PLUGIN_VERSION),
-            );
-            // The controller's architecture (`linux-arm64` on ARM nodes).
-            vars.insert("gatewayapi_plugin_arch".into(), json!("linux-amd64"));
-        }
-        if platform.fluentd && !platform.argo {
+        let linkerd = platform.mesh == Mesh::Linkerd;
+        let plugin = linkerd && platform.argo;
+        let vars = Vars {
+            platform_helm_repositories: platform
+                .repositories()
+                .into_iter()
+                .map(|(name, url)| Repository { name, url })
+                .collect(),
+            chart_versions: platform
+                .charts()
+                .into_iter()
+                .map(|c| (c.var, c.version))
+                .collect(),
+            gatewayapi_plugin_base_url: plugin.then_some(GATEWAY_API_PLUGIN_RELEASES),
+            gatewayapi_plugin_version: plugin.then_some(GATEWAY_API_PLUGIN_VERSION),
+            gatewayapi_plugin_arch: plugin.then_some("linux-amd64"),
             // Beside the playbook in the generated output.
-            vars.insert(
-                "fluentd_manifest".into(),
-                json!("{{ playbook_dir }}/../fluentd/fluentd.yaml"),
-            );
-        }
-        if platform.argo {
-            vars.insert(
-                "argocd_projects_manifest".into(),
-                json!("{{ playbook_dir }}/../argocd/project.yaml"),
-            );
-            vars.insert(
-                "argocd_root_manifest".into(),
-                json!("{{ playbook_dir }}/../argocd/apps.yaml"),
-            );
-        }
-        if platform.mesh == Mesh::Linkerd {
-            // Paths relative to the playbook's directory (or absolute); the files stay
-            // out of the generated output.
-            vars.insert("linkerd_trust_anchor_file".into(), json!("certs/ca.crt"));
-            vars.insert("linkerd_issuer_crt_file".into(), json!("certs/issuer.crt"));
-            vars.insert("linkerd_issuer_key_file".into(), json!("certs/issuer.key"));
-        }
+            fluentd_manifest: (platform.fluentd && !platform.argo)
+                .then_some("{{ playbook_dir }}/../fluentd/fluentd.yaml"),
+            argocd_projects_manifest: platform
+                .argo
+                .then_some("{{ playbook_dir }}/../argocd/project.yaml"),
+            argocd_root_manifest: platform
+                .argo
+                .then_some("{{ playbook_dir }}/../argocd/apps.yaml"),
+            linkerd_trust_anchor_file: linkerd.then_some("certs/ca.crt"),
+            linkerd_issuer_crt_file: linkerd.then_some("certs/issuer.crt"),
+            linkerd_issuer_key_file: linkerd.then_some("certs/issuer.key"),
+        };
         let mut vars_header = header(&root);
         vars_header.push_str(
             "# Every chart the platform playbook installs, pinned to an exact version, and the\n\
@@ -629,9 +1050,12 @@ impl Emitter for Ansible {
             "# The collections the platform playbook uses, pinned:\n\
              #   ansible-galaxy collection install -r ansible/requirements.yml\n",
         );
-        let requirements = json!({
-            "collections": [{"name": "kubernetes.core", "version": KUBERNETES_CORE_VERSION}],
-        });
+        let requirements = Requirements {
+            collections: vec![Collection {
+                name: "kubernetes.core",
+                version: KUBERNETES_CORE_VERSION,
+            }],
+        };
 
         let mut inventory = header(&root);
         inventory.push_str(
@@ -644,12 +1068,12 @@ impl Emitter for Ansible {
         Ok(vec![
             Artifact {
                 path: "ansible/platform.yml".into(),
-                contents: document_indented(&playbook_header(cx, &platform, &root), &json!([play])),
+                contents: document_indented(&playbook_header(cx, &platform, &root), &[play]),
                 source: span,
             },
             Artifact {
                 path: "ansible/vars/platform.yml".into(),
-                contents: document_indented(&vars_header, &Value::Object(vars)),
+                contents: document_indented(&vars_header, &vars),
                 source: span,
             },
             Artifact {

@@ -9,7 +9,7 @@
 //! characters, and the header names a file with its control characters replaced. No user
 //! string can start a line of the Dockerfile, so none can become an instruction.
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::yaml::header;
 use super::{Artifact, EmitContext, Emitter, Sink};
@@ -88,8 +88,52 @@ fn unsafe_value(what: &str, value: &str, span: Span) -> Diagnostic {
     .with_help("use letters, digits and `-`, `_`, `.`, `/` only")
 }
 
+/// The variables a Dockerfile template receives (docs/outputs.md, "Overriding"): an
+/// interface of project templates, so every field is always there (`null` when unset).
+#[derive(Debug, Serialize)]
+struct TemplateData<'a> {
+    header: String,
+    service: &'a str,
+    language: &'a str,
+    context: String,
+    ports: Vec<u16>,
+    /// .NET: the HTTP and gRPC ports joined by `;`, none when they mix.
+    http_ports: Option<String>,
+    http2_only: bool,
+    /// .NET, mixed protocols: one Kestrel endpoint per port.
+    endpoints: Vec<Endpoint>,
+    health: Option<Health>,
+    uid: u32,
+    entrypoint: String,
+    main: Option<&'a str>,
+    go_package: String,
+    rust_bin: &'a str,
+    copy: Vec<&'a str>,
+    script: Option<&'a str>,
+}
+
+/// A Kestrel endpoint (`Kestrel:Endpoints:<name>`).
+#[derive(Debug, Serialize)]
+struct Endpoint {
+    name: String,
+    url: String,
+    protocols: &'static str,
+}
+
+/// The HTTP probe the image's `HEALTHCHECK` requests.
+#[derive(Debug, Serialize)]
+struct Health {
+    port: u16,
+    path: String,
+    url: String,
+}
+
 /// The template's variables for one service.
-fn data(cx: &EmitContext<'_>, service: &Service, language: &str) -> Result<Value, Diagnostic> {
+fn data<'a>(
+    cx: &EmitContext<'_>,
+    service: &'a Service,
+    language: &'a str,
+) -> Result<TemplateData<'a>, Diagnostic> {
     if !is_dns_label(&service.name) {
         return Err(unsafe_value(
             "service name",
@@ -126,15 +170,13 @@ fn data(cx: &EmitContext<'_>, service: &Service, language: &str) -> Result<Value
             probe
                 .port
                 .and_then(|i| service.ports.get(i))
-                .map_or(Value::Null, |port| {
-                    json!({
-                        "port": port.target,
-                        "path": probe.path,
-                        "url": format!("http://127.0.0.1:{}{}", port.target, probe.path),
-                    })
+                .map(|port| Health {
+                    port: port.target,
+                    path: probe.path.clone(),
+                    url: format!("http://127.0.0.1:{}{}", port.target, probe.path),
                 })
         }
-        _ => Value::Null,
+        _ => None,
     };
     // .NET: Kestrel serves the HTTP and gRPC ports. gRPC needs HTTP/2, and without TLS
     // Kestrel speaks HTTP/2 only on an endpoint configured for HTTP/2 alone ("Http1AndHttp2
@@ -154,26 +196,28 @@ fn data(cx: &EmitContext<'_>, service: &Service, language: &str) -> Result<Value
     let mixed = kestrel.iter().any(|(_, p)| *p == Protocol::Grpc)
         && kestrel.iter().any(|(_, p)| *p == Protocol::Http);
     let http_ports = if kestrel.is_empty() || mixed {
-        Value::Null
+        None
     } else {
-        json!(
+        Some(
             kestrel
                 .iter()
                 .map(|(p, _)| p.to_string())
                 .collect::<Vec<_>>()
-                .join(";")
+                .join(";"),
         )
     };
     let http2_only = !kestrel.is_empty() && kestrel.iter().all(|(_, p)| *p == Protocol::Grpc);
-    let endpoints: Vec<Value> = if mixed {
+    let endpoints: Vec<Endpoint> = if mixed {
         kestrel
             .iter()
-            .map(|(port, protocol)| {
-                json!({
-                    "name": format!("port{port}"),
-                    "url": format!("http://+:{port}"),
-                    "protocols": if *protocol == Protocol::Grpc { "Http2" } else { "Http1" },
-                })
+            .map(|(port, protocol)| Endpoint {
+                name: format!("port{port}"),
+                url: format!("http://+:{port}"),
+                protocols: if *protocol == Protocol::Grpc {
+                    "Http2"
+                } else {
+                    "Http1"
+                },
             })
             .collect()
     } else {
@@ -212,19 +256,19 @@ fn data(cx: &EmitContext<'_>, service: &Service, language: &str) -> Result<Value
         },
     );
     let file = cx.file_of(service);
-    Ok(json!({
-        "header": header(&file).trim_end(),
-        "service": service.name,
-        "language": language,
-        "context": context,
-        "ports": ports,
-        "http_ports": http_ports,
-        "http2_only": http2_only,
-        "endpoints": endpoints,
-        "health": health,
-        "uid": UID,
+    Ok(TemplateData {
+        header: header(&file).trim_end().to_owned(),
+        service: &service.name,
+        language,
+        context,
+        ports,
+        http_ports,
+        http2_only,
+        endpoints,
+        health,
+        uid: UID,
         // Exec form; every word was checked above (`is_context_path`), none needs escaping.
-        "entrypoint": format!(
+        entrypoint: format!(
             "[{}]",
             entrypoint
                 .iter()
@@ -232,17 +276,17 @@ fn data(cx: &EmitContext<'_>, service: &Service, language: &str) -> Result<Value
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        "main": main,
-        "go_package": go_package,
-        "rust_bin": main.unwrap_or(&service.name),
-        "copy": copy,
+        main,
+        go_package,
+        rust_bin: main.unwrap_or(&service.name),
+        copy,
         // Python's script, checked at build time (a module is imported only at run time).
-        "script": match (language, main) {
+        script: match (language, main) {
             ("python", Some(m)) if m.ends_with(".py") => Some(m),
             ("python", None) => Some("main.py"),
             _ => None,
         },
-    }))
+    })
 }
 
 fn dockerignore(file: &str, language: &str) -> String {

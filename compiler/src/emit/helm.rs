@@ -5,8 +5,10 @@
 
 use std::collections::BTreeMap;
 
+use indexmap::IndexMap;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde::ser::SerializeMap;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::chart::{base_values, env_values};
@@ -104,9 +106,32 @@ fn generated_line(source: &str) -> String {
     )
 }
 
-/// A service's values as its chart reads them: under the shared chart's key.
-pub(super) fn scoped<T: serde::Serialize>(values: T) -> Value {
-    json!({ SHARED_CHART: values })
+/// A service's values as its chart reads them: under the shared chart's key, [`SHARED_CHART`]
+/// (Helm gives a dependency the values under its name). Serialised by hand so that the
+/// key is the constant's.
+#[derive(Debug)]
+struct Scoped<T>(T);
+
+impl<T: Serialize> Serialize for Scoped<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry(SHARED_CHART, &self.0)?;
+        m.end()
+    }
+}
+
+/// A service's entry in the umbrella chart's values: the dependency's `condition`.
+#[derive(Debug, Serialize)]
+struct Enabled {
+    enabled: bool,
+}
+
+/// What the shared chart's templates are rendered with.
+#[derive(Debug, Serialize)]
+struct ChartTemplateData<'a> {
+    /// The project's header comment, without its line break.
+    header: &'a str,
+    generated: String,
 }
 
 /// A service chart's version: the shared chart's version, with the digest of everything the
@@ -154,7 +179,10 @@ impl Emitter for Helm {
 
         // The shared chart: the generic templates, once.
         let shared = format!("helm/{SHARED_CHART}");
-        let data = json!({"header": project_head.trim_end(), "generated": generated_line(&root)});
+        let data = ChartTemplateData {
+            header: project_head.trim_end(),
+            generated: generated_line(&root),
+        };
         let mut templates = Vec::new();
         for (name, template) in CHART_TEMPLATES {
             templates.push((*name, cx.templates.render(cx.sources, template, &data)?));
@@ -205,11 +233,11 @@ impl Emitter for Helm {
             let file = cx.file_of(service);
             let head = header(&file);
             let span = Some(service.name_span);
-            let base = to_yaml(&scoped(base_values(cx, service)));
+            let base = to_yaml(&Scoped(base_values(cx, service)));
             let per_env: Vec<(String, String)> = envs
                 .iter()
                 .map(|env| {
-                    let values = to_yaml(&scoped(env_values(cx, service, env)));
+                    let values = to_yaml(&Scoped(env_values(cx, service, env)));
                     (format!("{dir}/values-{}.yaml", env.name), values)
                 })
                 .collect();
@@ -303,15 +331,18 @@ impl Emitter for Helm {
             contents: documents(&project_head, &[chart]),
             source: project_span,
         });
-        let mut values = serde_json::Map::new();
-        for name in cx.model.services.keys() {
-            values.insert(name.clone(), json!({"enabled": true}));
-        }
+        // By service name: a map.
+        let values: IndexMap<&str, Enabled> = cx
+            .model
+            .services
+            .keys()
+            .map(|name| (name.as_str(), Enabled { enabled: true }))
+            .collect();
         out.push(Artifact {
             path: format!("{dir}/values.yaml"),
             contents: format!(
                 "{project_head}# Run `helm dependency build` on each service chart, then on {dir}; install with -f {dir}/values-<env>.yaml.\n{}",
-                to_yaml(&Value::Object(values))
+                to_yaml(&values)
             ),
             source: project_span,
         });
@@ -333,13 +364,16 @@ impl Emitter for Helm {
             source: project_span,
         });
         for env in &envs {
-            let mut values = serde_json::Map::new();
-            for service in cx.model.services.values() {
-                values.insert(service.name.clone(), scoped(env_values(cx, service, env)));
-            }
+            // By service name: a map.
+            let values: IndexMap<&str, Scoped<Value>> = cx
+                .model
+                .services
+                .values()
+                .map(|service| (service.name.as_str(), Scoped(env_values(cx, service, env))))
+                .collect();
             out.push(Artifact {
                 path: format!("{dir}/values-{}.yaml", env.name),
-                contents: documents(&project_head, &[Value::Object(values)]),
+                contents: documents(&project_head, &[values]),
                 source: project_span,
             });
         }

@@ -59,6 +59,8 @@ pub fn header(source: &str) -> String {
     )
 }
 
+/// The writer takes any `Serialize`: its tests feed it `json!` trees, the shortest way to
+/// write the odd strings and nestings they are about.
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,9 @@
 //! CircleCI reads `<<` as a pipeline parameter anywhere in a string, so test commands are
 //! written with [`circleci_literal`].
 
-use serde_json::{Map, Value, json};
+use indexmap::IndexMap;
+use serde::Serialize;
+use serde::ser::SerializeMap;
 
 use super::{
     GENERIC_IMAGE, PATH_FILTERING_ORB, Plan, RELEASE_TAG_REGEX, RUST_IMAGE, Refs, ServicePlan,
@@ -37,34 +39,225 @@ const NESTIOC_ROOT: &str = "$HOME/.nestioc";
 const NESTIOC_CACHE_PATH: &str = "~/.nestioc";
 const NESTIOC_ID_FILE: &str = ".nestioc-id";
 
-fn param(svc: &ServicePlan<'_>) -> String {
-    format!("run-{}", svc.name)
+/// A CircleCI configuration, the setup one or the continuation
+/// (circleci.com/docs/configuration-reference/).
+#[derive(Debug, Serialize)]
+struct Config {
+    /// 2.1: orbs, pipeline parameters and `when` need it.
+    version: f64,
+    /// A setup configuration: its workflow continues the pipeline with another.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    setup: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    orbs: Option<IndexMap<&'static str, &'static str>>,
+    /// The pipeline parameters the setup workflow sets, by name.
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    parameters: IndexMap<String, Parameter>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    jobs: IndexMap<String, Job>,
+    workflows: IndexMap<String, Workflow>,
 }
 
-fn tag_filter() -> Value {
-    json!({"only": format!("/{RELEASE_TAG_REGEX}/")})
+/// A pipeline parameter: here always a boolean, off unless the setup workflow sets it.
+#[derive(Debug, Serialize)]
+struct Parameter {
+    #[serde(rename = "type")]
+    type_: &'static str,
+    default: bool,
 }
 
-/// Job filters: CircleCI runs a job for a tag only when its filter names the tag.
-fn filters(refs: Option<&Refs>) -> Value {
-    match refs {
-        None => json!({"tags": tag_filter()}),
-        Some(r) => {
-            let mut f = Map::new();
-            if r.branches.is_empty() {
-                f.insert("branches".into(), json!({"ignore": "/.*/"}));
-            } else {
-                f.insert("branches".into(), json!({"only": r.branches}));
-            }
-            if r.tags {
-                f.insert("tags".into(), tag_filter());
-            }
-            Value::Object(f)
+/// A job: its container (the Docker executor) and its steps.
+#[derive(Debug, Serialize)]
+struct Job {
+    docker: Vec<DockerImage>,
+    steps: Vec<Step>,
+}
+
+#[derive(Debug, Serialize)]
+struct DockerImage {
+    image: &'static str,
+}
+
+fn docker(image: &'static str) -> Vec<DockerImage> {
+    vec![DockerImage { image }]
+}
+
+/// A step: a built-in one by its name, or one with parameters under its name.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Step {
+    Checkout,
+    SetupRemoteDocker,
+    Run(Run),
+    RestoreCache {
+        keys: Vec<String>,
+    },
+    SaveCache {
+        key: String,
+        paths: Vec<&'static str>,
+    },
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Run {
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    working_directory: Option<String>,
+    command: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    no_output_timeout: Option<String>,
+}
+
+fn run(name: &str, command: String) -> Step {
+    Step::Run(Run {
+        name: name.to_owned(),
+        command,
+        ..Run::default()
+    })
+}
+
+/// A workflow: its jobs, run when (or unless) a logic statement holds.
+#[derive(Debug, Serialize)]
+struct Workflow {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    when: Option<Logic>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unless: Option<Logic>,
+    jobs: Vec<WorkflowJob>,
+}
+
+impl Workflow {
+    fn jobs(jobs: Vec<WorkflowJob>) -> Self {
+        Workflow {
+            when: None,
+            unless: None,
+            jobs,
         }
     }
 }
 
-fn setup_config(plan: &Plan<'_>) -> Value {
+/// A logic statement (circleci.com/docs/configuration-reference/#logic-statements).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Logic {
+    Or(Vec<Logic>),
+    Matches {
+        pattern: &'static str,
+        value: &'static str,
+    },
+    /// A value, true unless empty or false: here a pipeline parameter.
+    #[serde(untagged)]
+    Value(String),
+}
+
+/// A job in a workflow: its name alone, or a one-key map from its name to its parameters.
+#[derive(Debug)]
+struct WorkflowJob {
+    job: String,
+    params: Option<Params>,
+}
+
+impl Serialize for WorkflowJob {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.params {
+            None => s.serialize_str(&self.job),
+            Some(p) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry(&self.job, p)?;
+                m.end()
+            }
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Params {
+    Job(JobParams),
+    PathFilter(PathFilter),
+}
+
+fn job(job: impl Into<String>, params: JobParams) -> WorkflowJob {
+    WorkflowJob {
+        job: job.into(),
+        params: Some(Params::Job(params)),
+    }
+}
+
+/// The parameters every job takes in a workflow.
+#[derive(Debug, Serialize)]
+struct JobParams {
+    /// The job's name in this workflow, when the same job runs in several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requires: Option<Vec<String>>,
+    filters: Filters,
+}
+
+/// The `circleci/path-filtering` orb's `filter` job
+/// (circleci.com/developer/orbs/orb/circleci/path-filtering).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct PathFilter {
+    name: &'static str,
+    base_revision: &'static str,
+    config_path: &'static str,
+    /// `<regex> <parameter> <value>` lines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mapping: Option<String>,
+    filters: Filters,
+}
+
+/// Job filters: CircleCI runs a job for a tag only when its filter names the tag.
+#[derive(Debug, Serialize)]
+struct Filters {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    branches: Option<BranchFilter>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tags: Option<TagFilter>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum BranchFilter {
+    Only(Vec<&'static str>),
+    Ignore(&'static str),
+}
+
+#[derive(Debug, Serialize)]
+struct TagFilter {
+    only: String,
+}
+
+fn param(svc: &ServicePlan<'_>) -> String {
+    format!("run-{}", svc.name)
+}
+
+fn tag_filter() -> TagFilter {
+    TagFilter {
+        only: format!("/{RELEASE_TAG_REGEX}/"),
+    }
+}
+
+fn filters(refs: Option<&Refs>) -> Filters {
+    match refs {
+        None => Filters {
+            branches: None,
+            tags: Some(tag_filter()),
+        },
+        Some(r) => Filters {
+            branches: Some(if r.branches.is_empty() {
+                BranchFilter::Ignore("/.*/")
+            } else {
+                BranchFilter::Only(r.branches.clone())
+            }),
+            tags: r.tags.then(tag_filter),
+        },
+    }
+}
+
+fn setup_config(plan: &Plan<'_>) -> Config {
     let mut mapping = String::new();
     for svc in &plan.services {
         for w in svc.watches() {
@@ -75,83 +268,115 @@ fn setup_config(plan: &Plan<'_>) -> Value {
             mapping.push_str(&format!("{re} {} true\n", param(svc)));
         }
     }
-    let mut filter = Map::new();
-    filter.insert("name".into(), json!("nestioc-paths"));
-    filter.insert("base-revision".into(), json!(plan.base_branch()));
-    filter.insert("config-path".into(), json!(CONTINUE_CONFIG));
-    if !mapping.is_empty() {
-        filter.insert("mapping".into(), json!(mapping));
+    let filter = WorkflowJob {
+        job: "path-filtering/filter".into(),
+        params: Some(Params::PathFilter(PathFilter {
+            name: "nestioc-paths",
+            base_revision: plan.base_branch(),
+            config_path: CONTINUE_CONFIG,
+            mapping: (!mapping.is_empty()).then_some(mapping),
+            filters: filters(None),
+        })),
+    };
+    Config {
+        version: 2.1,
+        setup: Some(true),
+        orbs: Some(IndexMap::from([("path-filtering", PATH_FILTERING_ORB)])),
+        parameters: IndexMap::new(),
+        jobs: IndexMap::new(),
+        workflows: IndexMap::from([("nestioc-setup".to_owned(), Workflow::jobs(vec![filter]))]),
     }
-    filter.insert("filters".into(), filters(None));
-    json!({
-        "version": 2.1,
-        "setup": true,
-        "orbs": {"path-filtering": PATH_FILTERING_ORB},
-        "workflows": {
-            "nestioc-setup": {"jobs": [{"path-filtering/filter": filter}]},
-        },
-    })
 }
 
-fn docker(image: &str) -> Value {
-    json!([{"image": image}])
-}
-
-fn run(name: &str, command: &str) -> Value {
-    json!({"run": {"name": name, "command": command}})
-}
-
-fn continue_config(plan: &Plan<'_>) -> Value {
-    let mut parameters = Map::new();
-    let mut jobs = Map::new();
-    let mut workflows = Map::new();
+fn continue_config(plan: &Plan<'_>) -> Config {
+    let mut parameters = IndexMap::new();
+    let mut jobs = IndexMap::new();
+    let mut workflows = IndexMap::new();
     // nestioc is cached under the key of its identity (the release tag, or a hash of its
     // source in this repository), written to a file for `checksum`; each `run` is its own
     // shell, so the check puts it on PATH again.
     let key = format!("nestioc-v1-{{{{ checksum \"{NESTIOC_ID_FILE}\" }}}}");
     let on_path = format!("export PATH=\"{NESTIOC_ROOT}/bin:$PATH\"");
     jobs.insert(
-        "nestioc-check".into(),
-        json!({
-            "docker": docker(RUST_IMAGE),
-            "steps": [
-                "checkout",
-                run("Identify nestioc", &(plan.nestioc.id_lines("id").join("\n") + &format!("\necho \"$id\" > {NESTIOC_ID_FILE}\n"))),
-                {"restore_cache": {"keys": [key]}},
-                run("Install nestioc", &(plan.nestioc.install_script(NESTIOC_ROOT).join("\n") + "\n")),
-                {"save_cache": {"key": key, "paths": [NESTIOC_CACHE_PATH]}},
-                run("Generated files are up to date", &format!("{on_path}\n{}\n", plan.layout.check_command())),
+        "nestioc-check".to_owned(),
+        Job {
+            docker: docker(RUST_IMAGE),
+            steps: vec![
+                Step::Checkout,
+                run(
+                    "Identify nestioc",
+                    plan.nestioc.id_lines("id").join("\n")
+                        + &format!("\necho \"$id\" > {NESTIOC_ID_FILE}\n"),
+                ),
+                Step::RestoreCache {
+                    keys: vec![key.clone()],
+                },
+                run(
+                    "Install nestioc",
+                    plan.nestioc.install_script(NESTIOC_ROOT).join("\n") + "\n",
+                ),
+                Step::SaveCache {
+                    key,
+                    paths: vec![NESTIOC_CACHE_PATH],
+                },
+                run(
+                    "Generated files are up to date",
+                    format!("{on_path}\n{}\n", plan.layout.check_command()),
+                ),
             ],
-        }),
+        },
     );
-    let is_release =
-        json!({"matches": {"pattern": RELEASE_TAG_REGEX, "value": "<< pipeline.git.tag >>"}});
+    let is_release = Logic::Matches {
+        pattern: RELEASE_TAG_REGEX,
+        value: "<< pipeline.git.tag >>",
+    };
     let mut any_service = vec![is_release.clone()];
     for svc in &plan.services {
         let p = param(svc);
-        parameters.insert(p.clone(), json!({"type": "boolean", "default": false}));
-        any_service.push(json!(format!("<< pipeline.parameters.{p} >>")));
+        parameters.insert(
+            p.clone(),
+            Parameter {
+                type_: "boolean",
+                default: false,
+            },
+        );
+        any_service.push(Logic::Value(format!("<< pipeline.parameters.{p} >>")));
         let check = format!("{}_nestioc_check", svc.name);
-        let mut wf_jobs = vec![json!({"nestioc-check": {"name": check, "filters": filters(None)}})];
+        let mut wf_jobs = vec![job(
+            "nestioc-check",
+            JobParams {
+                name: Some(check.clone()),
+                requires: None,
+                filters: filters(None),
+            },
+        )];
         let mut image_requires = check.clone();
         if let Some(test) = &svc.test {
             let image = test.toolchain.map_or(GENERIC_IMAGE, |t| t.image);
             let name = format!("{}_test", svc.name);
             jobs.insert(
                 name.clone(),
-                json!({
-                    "docker": docker(image),
-                    "steps": [
-                        "checkout",
-                        {"run": {
-                            "name": "Test",
-                            "working_directory": svc.source,
-                            "command": circleci_literal(&test.command),
-                        }},
+                Job {
+                    docker: docker(image),
+                    steps: vec![
+                        Step::Checkout,
+                        Step::Run(Run {
+                            name: "Test".into(),
+                            working_directory: Some(svc.source.to_owned()),
+                            command: circleci_literal(&test.command),
+                            no_output_timeout: None,
+                        }),
                     ],
-                }),
+                },
             );
-            wf_jobs.push(json!({name.clone(): {"requires": [check], "filters": filters(None)}}));
+            wf_jobs.push(job(
+                name.clone(),
+                JobParams {
+                    name: None,
+                    requires: Some(vec![check]),
+                    filters: filters(None),
+                },
+            ));
             image_requires = name;
         }
         if let Some(dockerfile) = &svc.dockerfile {
@@ -160,67 +385,88 @@ fn continue_config(plan: &Plan<'_>) -> Value {
             let image_job = format!("{}_image", svc.name);
             jobs.insert(
                 image_job.clone(),
-                json!({
-                    "docker": docker(DOCKER_CLI_IMAGE),
-                    "steps": [
-                        "checkout",
-                        "setup_remote_docker",
-                        run("Build and push the image", &(commands.join("\n") + "\n")),
+                Job {
+                    docker: docker(DOCKER_CLI_IMAGE),
+                    steps: vec![
+                        Step::Checkout,
+                        Step::SetupRemoteDocker,
+                        run("Build and push the image", commands.join("\n") + "\n"),
                     ],
-                }),
+                },
             );
-            wf_jobs.push(json!({image_job.clone(): {
-                "requires": [image_requires],
-                "filters": filters(Some(&plan.push_refs)),
-            }}));
+            wf_jobs.push(job(
+                image_job.clone(),
+                JobParams {
+                    name: None,
+                    requires: Some(vec![image_requires]),
+                    filters: filters(Some(&plan.push_refs)),
+                },
+            ));
             for d in &svc.deploys {
                 let name = format!("{}_deploy_{}", svc.name, d.env);
                 jobs.insert(
                     name.clone(),
-                    json!({
-                        "docker": docker(super::ARGOCD_IMAGE),
+                    Job {
+                        docker: docker(super::ARGOCD_IMAGE),
                         // `argocd app wait` prints nothing while a rollout pauses:
                         // CircleCI's 10-minute no-output limit would end the step.
-                        "steps": [{"run": {
-                            "name": format!("Deploy to {}", d.env),
-                            "command": super::deploy_commands(svc, d, "CIRCLE_SHA1").join("\n") + "\n",
-                            "no_output_timeout": format!("{}m", super::deploy_minutes(svc)),
-                        }}],
-                    }),
+                        steps: vec![Step::Run(Run {
+                            name: format!("Deploy to {}", d.env),
+                            working_directory: None,
+                            command: super::deploy_commands(svc, d, "CIRCLE_SHA1").join("\n")
+                                + "\n",
+                            no_output_timeout: Some(format!("{}m", super::deploy_minutes(svc))),
+                        })],
+                    },
                 );
-                wf_jobs.push(json!({name: {
-                    "requires": [image_job.clone()],
-                    "filters": filters(Some(&d.refs)),
-                }}));
+                wf_jobs.push(job(
+                    name,
+                    JobParams {
+                        name: None,
+                        requires: Some(vec![image_job.clone()]),
+                        filters: filters(Some(&d.refs)),
+                    },
+                ));
             }
         }
         workflows.insert(
             svc.name.to_owned(),
-            json!({
-                "when": {"or": [json!(format!("<< pipeline.parameters.{p} >>")), is_release.clone()]},
-                "jobs": wf_jobs,
-            }),
+            Workflow {
+                when: Some(Logic::Or(vec![
+                    Logic::Value(format!("<< pipeline.parameters.{p} >>")),
+                    is_release.clone(),
+                ])),
+                ..Workflow::jobs(wf_jobs)
+            },
         );
     }
-    let mut gate = Map::new();
-    if plan.services.is_empty() {
-        gate.insert(
-            "jobs".into(),
-            json!([{"nestioc-check": {"filters": filters(None)}}]),
-        );
+    let gate = if plan.services.is_empty() {
+        Workflow::jobs(vec![job(
+            "nestioc-check",
+            JobParams {
+                name: None,
+                requires: None,
+                filters: filters(None),
+            },
+        )])
     } else {
-        gate.insert("unless".into(), json!({"or": any_service}));
-        gate.insert("jobs".into(), json!(["nestioc-check"]));
+        Workflow {
+            unless: Some(Logic::Or(any_service)),
+            ..Workflow::jobs(vec![WorkflowJob {
+                job: "nestioc-check".into(),
+                params: None,
+            }])
+        }
+    };
+    workflows.insert(GATE_WORKFLOW.into(), gate);
+    Config {
+        version: 2.1,
+        setup: None,
+        orbs: None,
+        parameters,
+        jobs,
+        workflows,
     }
-    workflows.insert(GATE_WORKFLOW.into(), Value::Object(gate));
-    let mut doc = Map::new();
-    doc.insert("version".into(), json!(2.1));
-    if !parameters.is_empty() {
-        doc.insert("parameters".into(), Value::Object(parameters));
-    }
-    doc.insert("jobs".into(), Value::Object(jobs));
-    doc.insert("workflows".into(), Value::Object(workflows));
-    Value::Object(doc)
 }
 
 impl Emitter for CircleCi {

@@ -6,8 +6,9 @@
 //! `${{ }}`: the service name and paths are outside every expression, and a test command is
 //! written with [`github_literal`] so that GitHub runs it exactly as written.
 
+use indexmap::IndexMap;
 use rayon::prelude::*;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
 
 use super::{
     ACTIONS, BUILD_PUSH, CACHE, CHECKOUT, DOCKER_LOGIN, Deploy, GateWatch, NestiocSource, Plan,
@@ -48,18 +49,188 @@ fn pin_comments(yaml: &str) -> String {
     out
 }
 
-fn step(action: super::Action, with: Option<Value>) -> Value {
-    let mut s = Map::new();
-    s.insert("uses".into(), json!(action.uses()));
-    if let Some(w) = with {
-        s.insert("with".into(), w);
+/// A workflow file (docs.github.com/en/actions/writing-workflows/workflow-syntax-for-github-actions).
+#[derive(Debug, Serialize)]
+struct Workflow {
+    name: String,
+    on: On,
+    permissions: Permissions,
+    concurrency: Concurrency,
+    /// By job id, in the order the jobs run.
+    jobs: IndexMap<String, Job>,
+}
+
+/// `on`: the events that run the workflow. Every workflow runs on pull requests; the
+/// review workflow on nothing else.
+#[derive(Debug, Serialize)]
+struct On {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    push: Option<Push>,
+    pull_request: PullRequest,
+}
+
+/// `on.push`: branches and release tags, and only when a watched path changed.
+#[derive(Debug, Serialize)]
+struct Push {
+    branches: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tags: Option<Vec<&'static str>>,
+    paths: Vec<String>,
+}
+
+/// `on.pull_request`: only when a watched path changed.
+#[derive(Debug, Serialize)]
+struct PullRequest {
+    paths: Vec<String>,
+}
+
+/// `permissions` of the `GITHUB_TOKEN`: an absent scope is no access, so each job lists
+/// only what it uses (and `{}`, nothing at all, for a job that needs no token).
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct Permissions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contents: Option<Access>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    packages: Option<Access>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pull_requests: Option<Access>,
+}
+
+impl Permissions {
+    fn read() -> Self {
+        Permissions {
+            contents: Some(Access::Read),
+            ..Permissions::default()
+        }
     }
-    Value::Object(s)
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Access {
+    Read,
+    Write,
+}
+
+/// `concurrency`: one run (or job) per group at a time.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct Concurrency {
+    group: String,
+    cancel_in_progress: bool,
+}
+
+/// `jobs.<job_id>`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct Job {
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    needs: Option<Vec<String>>,
+    #[serde(rename = "if", skip_serializing_if = "Option::is_none")]
+    if_: Option<String>,
+    runs_on: &'static str,
+    /// A deployment job's GitHub environment, whose protection rules gate it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    environment: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    concurrency: Option<Concurrency>,
+    permissions: Permissions,
+    timeout_minutes: u64,
+    steps: Vec<Step>,
+}
+
+impl Job {
+    /// A job on every event, with read access to the repository and 30 minutes.
+    fn read_only(name: &str, steps: Vec<Step>) -> Self {
+        Job {
+            name: name.to_owned(),
+            needs: None,
+            if_: None,
+            runs_on: RUNNER,
+            environment: None,
+            concurrency: None,
+            permissions: Permissions::read(),
+            timeout_minutes: 30,
+            steps,
+        }
+    }
+}
+
+/// `jobs.<job_id>.steps[*]`: an action (`uses`, with its inputs) or a shell script (`run`).
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct Step {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'static str>,
+    #[serde(rename = "if", skip_serializing_if = "Option::is_none")]
+    if_: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uses: Option<String>,
+    /// The action's inputs: each action defines its own (its `action.yml`), so this is a
+    /// map, of scalars.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    with: Option<IndexMap<&'static str, Input>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    working_directory: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    env: Option<IndexMap<&'static str, &'static str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run: Option<String>,
+}
+
+impl Step {
+    fn run(name: &str, run: String) -> Self {
+        Step {
+            name: Some(name.to_owned()),
+            run: Some(run),
+            ..Step::default()
+        }
+    }
+}
+
+/// An action input: YAML scalars, which the runner hands to the action as strings.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Input {
+    Text(String),
+    Flag(bool),
+    Number(u32),
+}
+
+impl From<&str> for Input {
+    fn from(s: &str) -> Self {
+        Input::Text(s.to_owned())
+    }
+}
+
+impl From<String> for Input {
+    fn from(s: String) -> Self {
+        Input::Text(s)
+    }
+}
+
+fn inputs<const N: usize>(pairs: [(&'static str, Input); N]) -> IndexMap<&'static str, Input> {
+    pairs.into_iter().collect()
+}
+
+fn step(action: super::Action, with: Option<IndexMap<&'static str, Input>>) -> Step {
+    Step {
+        uses: Some(action.uses()),
+        with,
+        ..Step::default()
+    }
 }
 
 /// Checkout without leaving the token in `.git/config` (no later step pushes).
-fn checkout() -> Value {
-    step(CHECKOUT, Some(json!({"persist-credentials": false})))
+fn checkout() -> Step {
+    step(
+        CHECKOUT,
+        Some(inputs([("persist-credentials", Input::Flag(false))])),
+    )
 }
 
 /// Where the gate keeps nestioc: `$HOME/.nestioc/bin/nestioc`, cached by actions/cache.
@@ -69,46 +240,65 @@ const NESTIOC_CACHE_PATH: &str = "~/.nestioc";
 /// nestioc on PATH, from the cache when a build with the same identity is there (the
 /// release tag, or a hash of nestioc's source in this repository); built otherwise, and
 /// then cached by the action's post step. Follows a checkout.
-fn install_steps(plan: &Plan<'_>) -> Vec<Value> {
+fn install_steps(plan: &Plan<'_>) -> Vec<Step> {
     let miss = "steps.nestioc-cache.outputs.cache-hit != 'true'";
     let mut steps = Vec::new();
     let key = match &plan.nestioc {
         NestiocSource::Release => format!("nestioc-${{{{ runner.os }}}}-{}", NestiocSource::tag()),
         NestiocSource::Path(_) => {
-            steps.push(json!({
-                "name": "Identify nestioc's source",
-                "id": "nestioc-id",
-                "run": plan.nestioc.id_lines("id").join("\n")
-                    + "\necho \"id=$id\" >> \"$GITHUB_OUTPUT\"\n",
-            }));
+            steps.push(Step {
+                id: Some("nestioc-id"),
+                ..Step::run(
+                    "Identify nestioc's source",
+                    plan.nestioc.id_lines("id").join("\n")
+                        + "\necho \"id=$id\" >> \"$GITHUB_OUTPUT\"\n",
+                )
+            });
             "nestioc-${{ runner.os }}-${{ steps.nestioc-id.outputs.id }}".to_owned()
         }
     };
-    steps.push(json!({
-        "name": "Restore nestioc",
-        "id": "nestioc-cache",
-        "uses": CACHE.uses(),
-        "with": {"path": NESTIOC_CACHE_PATH, "key": key},
-    }));
-    steps.push(json!({
-        "if": miss,
-        "uses": RUST_TOOLCHAIN.uses(),
-        "with": {"toolchain": RUST_VERSION},
-    }));
-    steps.push(json!({
-        "name": "Build nestioc",
-        "if": miss,
-        "run": plan.nestioc.install_command(NESTIOC_ROOT),
-    }));
-    steps.push(json!({
-        "name": "Put nestioc on PATH",
-        "run": format!("echo \"{NESTIOC_ROOT}/bin\" >> \"$GITHUB_PATH\""),
-    }));
+    steps.push(Step {
+        name: Some("Restore nestioc".into()),
+        id: Some("nestioc-cache"),
+        ..step(
+            CACHE,
+            Some(inputs([
+                ("path", NESTIOC_CACHE_PATH.into()),
+                ("key", key.into()),
+            ])),
+        )
+    });
+    steps.push(Step {
+        if_: Some(miss),
+        ..step(
+            RUST_TOOLCHAIN,
+            Some(inputs([("toolchain", RUST_VERSION.into())])),
+        )
+    });
+    steps.push(Step {
+        if_: Some(miss),
+        ..Step::run("Build nestioc", plan.nestioc.install_command(NESTIOC_ROOT))
+    });
+    steps.push(Step::run(
+        "Put nestioc on PATH",
+        format!("echo \"{NESTIOC_ROOT}/bin\" >> \"$GITHUB_PATH\""),
+    ));
     steps
 }
 
+/// The gate's job: checkout, nestioc, `nestioc build --check`.
+fn check_job(plan: &Plan<'_>) -> Job {
+    let mut steps = vec![checkout()];
+    steps.extend(install_steps(plan));
+    steps.push(Step::run(
+        "Generated files are up to date",
+        plan.layout.check_command(),
+    ));
+    Job::read_only("nestioc build --check", steps)
+}
+
 /// The gate alone, on every change to what nestioc reads or writes.
-fn gate_workflow(plan: &Plan<'_>) -> Value {
+fn gate_workflow(plan: &Plan<'_>) -> Workflow {
     let mut paths: Vec<String> = plan
         .gate_watches()
         .into_iter()
@@ -120,32 +310,23 @@ fn gate_workflow(plan: &Plan<'_>) -> Value {
         })
         .collect();
     paths.push(format!("{WORKFLOWS}/{GATE_WORKFLOW}.yml"));
-    let mut steps = vec![checkout()];
-    steps.extend(install_steps(plan));
-    steps.push(
-        json!({"name": "Generated files are up to date", "run": plan.layout.check_command()}),
-    );
-    let mut push = Map::new();
-    push.insert("branches".into(), json!(plan.push_refs.branches));
-    push.insert("paths".into(), json!(paths));
-    json!({
-        "name": "nestioc check",
-        "on": {"push": push, "pull_request": {"paths": paths}},
-        "permissions": {"contents": "read"},
-        "concurrency": {
-            "group": format!("{}-{GATE_WORKFLOW}-${{{{ github.ref }}}}", plan.project),
-            "cancel-in-progress": true,
+    Workflow {
+        name: "nestioc check".into(),
+        on: On {
+            push: Some(Push {
+                branches: plan.push_refs.branches.clone(),
+                tags: None,
+                paths: paths.clone(),
+            }),
+            pull_request: PullRequest { paths },
         },
-        "jobs": {
-            "nestioc-check": {
-                "name": "nestioc build --check",
-                "runs-on": RUNNER,
-                "permissions": {"contents": "read"},
-                "timeout-minutes": 30,
-                "steps": steps,
-            },
+        permissions: Permissions::read(),
+        concurrency: Concurrency {
+            group: format!("{}-{GATE_WORKFLOW}-${{{{ github.ref }}}}", plan.project),
+            cancel_in_progress: true,
         },
-    })
+        jobs: IndexMap::from([("nestioc-check".to_owned(), check_job(plan))]),
+    }
 }
 
 /// `if:` for refs, from the event's `github.ref` (never from user input).
@@ -174,7 +355,7 @@ fn paths(svc: &ServicePlan<'_>) -> Vec<String> {
     p
 }
 
-fn deploy_job(svc: &ServicePlan<'_>, d: &Deploy) -> Value {
+fn deploy_job(svc: &ServicePlan<'_>, d: &Deploy) -> Job {
     let mut script = vec![
         "# The Argo CD CLI, from its pinned image; ARGOCD_OPTS may add e.g. --grpc-web.".to_owned(),
         format!(
@@ -183,122 +364,106 @@ fn deploy_job(svc: &ServicePlan<'_>, d: &Deploy) -> Value {
         ),
     ];
     script.extend(super::deploy_commands(svc, d, "GITHUB_SHA"));
-    json!({
-        "name": format!("Deploy to {}", d.env),
-        "needs": ["image"],
-        "if": ref_condition(&d.refs),
-        "runs-on": RUNNER,
-        "environment": d.env,
-        "concurrency": {"group": format!("deploy-{}", d.app), "cancel-in-progress": false},
-        "permissions": {},
-        "timeout-minutes": super::deploy_minutes(svc),
-        "steps": [{
-            "name": format!("Set the image of {} and sync it", d.app),
-            "env": {
-                "ARGOCD_SERVER": "${{ secrets.ARGOCD_SERVER }}",
-                "ARGOCD_AUTH_TOKEN": "${{ secrets.ARGOCD_AUTH_TOKEN }}",
-                "ARGOCD_OPTS": "${{ vars.ARGOCD_OPTS }}",
-            },
-            "run": script.join("\n") + "\n",
+    Job {
+        name: format!("Deploy to {}", d.env),
+        needs: Some(vec!["image".to_owned()]),
+        if_: Some(ref_condition(&d.refs)),
+        runs_on: RUNNER,
+        environment: Some(d.env.clone()),
+        concurrency: Some(Concurrency {
+            group: format!("deploy-{}", d.app),
+            cancel_in_progress: false,
+        }),
+        permissions: Permissions::default(),
+        timeout_minutes: super::deploy_minutes(svc),
+        steps: vec![Step {
+            env: Some(IndexMap::from([
+                ("ARGOCD_SERVER", "${{ secrets.ARGOCD_SERVER }}"),
+                ("ARGOCD_AUTH_TOKEN", "${{ secrets.ARGOCD_AUTH_TOKEN }}"),
+                ("ARGOCD_OPTS", "${{ vars.ARGOCD_OPTS }}"),
+            ])),
+            ..Step::run(
+                &format!("Set the image of {} and sync it", d.app),
+                script.join("\n") + "\n",
+            )
         }],
-    })
+    }
 }
 
 /// Builds and pushes the image. GHCR takes the workflow's own token (with
 /// `packages: write`); any other registry takes the REGISTRY_USERNAME / REGISTRY_PASSWORD
 /// secrets and no package permission.
-fn image_job(svc: &ServicePlan<'_>, dockerfile: &str, needs: &[&str]) -> Value {
+fn image_job(svc: &ServicePlan<'_>, dockerfile: &str, needs: &[&str]) -> Job {
     let ghcr = svc.registry == "ghcr.io";
-    let mut login = Map::new();
+    let mut login = IndexMap::new();
     if svc.registry != "docker.io" {
-        login.insert("registry".into(), json!(svc.registry));
+        login.insert("registry", svc.registry.as_str().into());
     }
-    if ghcr {
-        login.insert("username".into(), json!("${{ github.actor }}"));
-        login.insert("password".into(), json!("${{ secrets.GITHUB_TOKEN }}"));
+    let (username, password) = if ghcr {
+        ("${{ github.actor }}", "${{ secrets.GITHUB_TOKEN }}")
     } else {
-        login.insert("username".into(), json!("${{ secrets.REGISTRY_USERNAME }}"));
-        login.insert("password".into(), json!("${{ secrets.REGISTRY_PASSWORD }}"));
-    }
-    let mut permissions = Map::new();
-    permissions.insert("contents".into(), json!("read"));
-    if ghcr {
-        permissions.insert("packages".into(), json!("write"));
-    }
-    json!({
-        "name": "Build and push the image",
-        "needs": needs,
-        "if": "github.event_name == 'push'",
-        "runs-on": RUNNER,
-        "permissions": permissions,
-        "timeout-minutes": 30,
-        "steps": [
+        (
+            "${{ secrets.REGISTRY_USERNAME }}",
+            "${{ secrets.REGISTRY_PASSWORD }}",
+        )
+    };
+    login.insert("username", username.into());
+    login.insert("password", password.into());
+    Job {
+        name: "Build and push the image".into(),
+        needs: Some(needs.iter().map(|&n| n.to_owned()).collect()),
+        if_: Some("github.event_name == 'push'".into()),
+        runs_on: RUNNER,
+        environment: None,
+        concurrency: None,
+        permissions: Permissions {
+            packages: ghcr.then_some(Access::Write),
+            ..Permissions::read()
+        },
+        timeout_minutes: 30,
+        steps: vec![
             checkout(),
             step(SETUP_BUILDX, None),
-            step(DOCKER_LOGIN, Some(Value::Object(login))),
-            step(BUILD_PUSH, Some(json!({
-                "context": svc.source,
-                "file": dockerfile,
-                "push": true,
-                "tags": format!("{}:${{{{ github.sha }}}}", svc.repository),
-            }))),
+            step(DOCKER_LOGIN, Some(login)),
+            step(
+                BUILD_PUSH,
+                Some(inputs([
+                    ("context", svc.source.into()),
+                    ("file", dockerfile.into()),
+                    ("push", Input::Flag(true)),
+                    (
+                        "tags",
+                        format!("{}:${{{{ github.sha }}}}", svc.repository).into(),
+                    ),
+                ])),
+            ),
         ],
-    })
+    }
 }
 
-fn service_workflow(plan: &Plan<'_>, svc: &ServicePlan<'_>) -> Value {
+fn service_workflow(plan: &Plan<'_>, svc: &ServicePlan<'_>) -> Workflow {
     let paths = paths(svc);
-    let mut push = Map::new();
-    push.insert("branches".into(), json!(plan.push_refs.branches));
-    push.insert("tags".into(), json!([RELEASE_TAG_GLOB]));
-    push.insert("paths".into(), json!(paths));
-    let mut jobs = Map::new();
-    let mut steps = vec![checkout()];
-    steps.extend(install_steps(plan));
-    steps.push(
-        json!({"name": "Generated files are up to date", "run": plan.layout.check_command()}),
-    );
-    jobs.insert(
-        "nestioc-check".into(),
-        json!({
-            "name": "nestioc build --check",
-            "runs-on": RUNNER,
-            "permissions": {"contents": "read"},
-            "timeout-minutes": 30,
-            "steps": steps,
-        }),
-    );
+    let mut jobs = IndexMap::new();
+    jobs.insert("nestioc-check".to_owned(), check_job(plan));
     let mut image_needs = vec!["nestioc-check"];
     if let Some(test) = &svc.test {
         let mut steps = vec![checkout()];
         if let Some(tc) = test.toolchain {
-            let mut with = Map::new();
-            for (k, v) in tc.with {
-                with.insert((*k).into(), json!(v));
-            }
+            let mut with: IndexMap<&'static str, Input> =
+                tc.with.iter().map(|&(k, v)| (k, v.into())).collect();
             if tc.language == "go" {
                 with.insert(
-                    "cache-dependency-path".into(),
-                    json!(format!("{}/go.sum", svc.source)),
+                    "cache-dependency-path",
+                    format!("{}/go.sum", svc.source).into(),
                 );
             }
-            steps.push(step(tc.setup, Some(Value::Object(with))));
+            steps.push(step(tc.setup, Some(with)));
         }
-        steps.push(json!({
-            "name": "Test",
-            "working-directory": svc.source,
-            "run": github_literal(&test.command),
-        }));
-        jobs.insert(
-            "test".into(),
-            json!({
-                "name": "Test",
-                "runs-on": RUNNER,
-                "permissions": {"contents": "read"},
-                "timeout-minutes": 30,
-                "steps": steps,
-            }),
-        );
+        steps.push(Step {
+            working_directory: Some(svc.source.to_owned()),
+            ..Step::run("Test", github_literal(&test.command))
+        });
+        jobs.insert("test".to_owned(), Job::read_only("Test", steps));
         image_needs.push("test");
     }
     if let Some(dockerfile) = &svc.dockerfile {
@@ -307,28 +472,32 @@ fn service_workflow(plan: &Plan<'_>, svc: &ServicePlan<'_>) -> Value {
     for d in &svc.deploys {
         jobs.insert(format!("deploy-{}", d.env), deploy_job(svc, d));
     }
-    json!({
-        "name": svc.name,
-        "on": {
-            "push": push,
-            "pull_request": {"paths": paths},
+    Workflow {
+        name: svc.name.to_owned(),
+        on: On {
+            push: Some(Push {
+                branches: plan.push_refs.branches.clone(),
+                tags: Some(vec![RELEASE_TAG_GLOB]),
+                paths: paths.clone(),
+            }),
+            pull_request: PullRequest { paths },
         },
-        "permissions": {"contents": "read"},
+        permissions: Permissions::read(),
         // One run per service and ref at a time, in order: a newer run replaces a pending
         // one, a running one finishes (cancelling a deployment half-way helps no one).
-        "concurrency": {
-            "group": format!("{}-{}-${{{{ github.ref }}}}", plan.project, svc.name),
-            "cancel-in-progress": false,
+        concurrency: Concurrency {
+            group: format!("{}-{}-${{{{ github.ref }}}}", plan.project, svc.name),
+            cancel_in_progress: false,
         },
-        "jobs": jobs,
-    })
+        jobs,
+    }
 }
 
 /// The review workflow: on a pull request that changes the topology, `nestioc diff`
 /// against the base branch, posted as one comment updated in place (and written to the
 /// job summary, which also works for pull requests from forks, whose token cannot
 /// comment).
-fn review_workflow(plan: &Plan<'_>) -> Value {
+fn review_workflow(plan: &Plan<'_>) -> Workflow {
     let diff = [
         format!(
             "nestioc diff{} --base \"origin/$GITHUB_BASE_REF\" --format markdown > \"$RUNNER_TEMP/nestioc-diff.md\"",
@@ -353,44 +522,56 @@ fn review_workflow(plan: &Plan<'_>) -> Value {
     let mut steps = vec![step(
         CHECKOUT,
         // The whole history: `nestioc diff` builds the base branch too.
-        Some(json!({"fetch-depth": 0, "persist-credentials": false})),
+        Some(inputs([
+            ("fetch-depth", Input::Number(0)),
+            ("persist-credentials", Input::Flag(false)),
+        ])),
     )];
     steps.extend(install_steps(plan));
-    steps.push(json!({"name": "nestioc diff", "run": diff}));
-    steps.push(json!({
-        "name": "Post or update the review comment",
-        "if": "github.event.pull_request.head.repo.full_name == github.repository",
-        "env": {
-            "GH_TOKEN": "${{ secrets.GITHUB_TOKEN }}",
-            "PR": "${{ github.event.pull_request.number }}",
-        },
-        "run": comment,
-    }));
-    steps.push(
-        json!({"name": "Generated files are up to date", "run": plan.layout.check_command()}),
-    );
-    json!({
-        "name": "nestioc review",
-        "on": {"pull_request": {"paths": [
-            plan.layout.in_project("**.kdl"),
-            plan.layout.in_project("templates/**"),
-            format!("{WORKFLOWS}/{REVIEW_WORKFLOW}.yml"),
-        ]}},
-        "permissions": {"contents": "read"},
-        "concurrency": {
-            "group": format!("{}-{REVIEW_WORKFLOW}-${{{{ github.event.pull_request.number }}}}", plan.project),
-            "cancel-in-progress": true,
-        },
-        "jobs": {
-            "review": {
-                "name": "nestioc diff",
-                "runs-on": RUNNER,
-                "permissions": {"contents": "read", "pull-requests": "write"},
-                "timeout-minutes": 30,
-                "steps": steps,
+    steps.push(Step::run("nestioc diff", diff));
+    steps.push(Step {
+        if_: Some("github.event.pull_request.head.repo.full_name == github.repository"),
+        env: Some(IndexMap::from([
+            ("GH_TOKEN", "${{ secrets.GITHUB_TOKEN }}"),
+            ("PR", "${{ github.event.pull_request.number }}"),
+        ])),
+        ..Step::run("Post or update the review comment", comment)
+    });
+    steps.push(Step::run(
+        "Generated files are up to date",
+        plan.layout.check_command(),
+    ));
+    Workflow {
+        name: "nestioc review".into(),
+        on: On {
+            push: None,
+            pull_request: PullRequest {
+                paths: vec![
+                    plan.layout.in_project("**.kdl"),
+                    plan.layout.in_project("templates/**"),
+                    format!("{WORKFLOWS}/{REVIEW_WORKFLOW}.yml"),
+                ],
             },
         },
-    })
+        permissions: Permissions::read(),
+        concurrency: Concurrency {
+            group: format!(
+                "{}-{REVIEW_WORKFLOW}-${{{{ github.event.pull_request.number }}}}",
+                plan.project
+            ),
+            cancel_in_progress: true,
+        },
+        jobs: IndexMap::from([(
+            "review".to_owned(),
+            Job {
+                permissions: Permissions {
+                    pull_requests: Some(Access::Write),
+                    ..Permissions::read()
+                },
+                ..Job::read_only("nestioc diff", steps)
+            },
+        )]),
+    }
 }
 
 impl Emitter for GithubActions {

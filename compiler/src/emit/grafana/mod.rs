@@ -13,7 +13,8 @@
 //! changes from one build to the next: no `id`, no timestamps, a fixed `version`, and
 //! `uid`s derived from names.
 
-use serde_json::{Value, json};
+use indexmap::IndexMap;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::yaml::{header, to_yaml};
@@ -26,7 +27,7 @@ mod panels;
 mod service;
 
 use overview::overview_pages;
-use panels::to_json;
+use panels::{DashboardModel, to_json};
 use service::service_dashboard;
 
 pub(super) struct Grafana;
@@ -121,33 +122,67 @@ fn generated(source: &str) -> String {
 /// unique); no name suffix, so the sidecar and a reader see stable names. What every
 /// ConfigMap carries (the sidecar's label, the folder) is written once, in
 /// `generatorOptions`; each generator's `options` adds where its dashboard comes from.
-fn kustomization(cx: &EmitContext<'_>, maps: &[ConfigMap]) -> Value {
+fn kustomization(cx: &EmitContext<'_>, maps: &[ConfigMap]) -> Kustomization {
     let project = &cx.model.project.name;
-    let generators: Vec<Value> = maps
+    let generators = maps
         .iter()
-        .map(|m| {
-            json!({
-                "name": m.name,
-                "namespace": DASHBOARD_NAMESPACE,
-                "files": [format!("{}.json={}", m.uid, m.file)],
-                "options": {"annotations": {"nestio.dev/source": m.source}},
-            })
+        .map(|m| ConfigMapGenerator {
+            name: m.name.clone(),
+            namespace: DASHBOARD_NAMESPACE,
+            files: vec![format!("{}.json={}", m.uid, m.file)],
+            options: GeneratorOptions {
+                disable_name_suffix_hash: None,
+                labels: IndexMap::new(),
+                annotations: IndexMap::from([("nestio.dev/source", m.source.clone())]),
+            },
         })
         .collect();
-    json!({
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-        "generatorOptions": {
-            "disableNameSuffixHash": true,
-            "labels": {
-                DASHBOARD_LABEL.0: DASHBOARD_LABEL.1,
-                "app.kubernetes.io/part-of": project,
-                "app.kubernetes.io/managed-by": "nestioc",
-            },
-            "annotations": {FOLDER_ANNOTATION: project},
+    Kustomization {
+        api_version: "kustomize.config.k8s.io/v1beta1",
+        kind: "Kustomization",
+        generator_options: GeneratorOptions {
+            disable_name_suffix_hash: Some(true),
+            labels: IndexMap::from([
+                (DASHBOARD_LABEL.0, DASHBOARD_LABEL.1.to_owned()),
+                ("app.kubernetes.io/part-of", project.clone()),
+                ("app.kubernetes.io/managed-by", "nestioc".to_owned()),
+            ]),
+            annotations: IndexMap::from([(FOLDER_ANNOTATION, project.clone())]),
         },
-        "configMapGenerator": generators,
-    })
+        config_map_generator: generators,
+    }
+}
+
+/// `kustomization.yaml`, with only what the dashboards need
+/// (kubectl.docs.kubernetes.io/references/kustomize/kustomization/configmapgenerator/).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Kustomization {
+    api_version: &'static str,
+    kind: &'static str,
+    generator_options: GeneratorOptions,
+    config_map_generator: Vec<ConfigMapGenerator>,
+}
+
+/// What the generated ConfigMaps carry: for all of them (`generatorOptions`), or for one
+/// (its generator's `options`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GeneratorOptions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disable_name_suffix_hash: Option<bool>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    labels: IndexMap<&'static str, String>,
+    annotations: IndexMap<&'static str, String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ConfigMapGenerator {
+    name: String,
+    namespace: &'static str,
+    /// `<key>=<file>`: the data key, and the file its value is read from.
+    files: Vec<String>,
+    options: GeneratorOptions,
 }
 
 /// One dashboard's ConfigMap, as the kustomization generates it.
@@ -172,7 +207,7 @@ impl Emitter for Grafana {
     fn emit(&self, cx: &EmitContext<'_>, sink: &dyn Sink) -> Result<(), Diagnostic> {
         let project = &cx.model.project.name;
         // A dashboard's file, and what its ConfigMap's generator needs.
-        let file = |path: String, name: String, uid: String, dashboard: Value, span| {
+        let file = |path: String, name: String, uid: String, dashboard: DashboardModel, span| {
             let map = ConfigMap {
                 name,
                 uid,

@@ -3,10 +3,10 @@
 
 use std::fmt::Write as _;
 
-use serde_json::{Value, json};
-
 use super::panels::{
-    Dashboard, Grid, Stat, dashboard, instant, panel_link, project_dashboards_link, project_tag,
+    Dashboard, DashboardModel, DataLink, FieldConfig, FieldDefaults, Grid, Matcher,
+    NodeGraphOptions, Override, Panel, PanelOptions, PanelType, Property, Stat, Target,
+    TestDataQuery, dashboard, instant, panel, panel_link, project_dashboards_link, project_tag,
     ref_id, slo_selector, slo_title, stat, testdata, text, to_json, variables,
 };
 use super::service::budget_thresholds;
@@ -47,7 +47,7 @@ fn external_id(name: &str, host: &str, port: u16) -> String {
 /// `source`, `target`, `mainstat`, `secondarystat`, `strokedasharray`), the field names of
 /// Grafana's node graph data API. A `dashboard` field holds each node's dashboard uid
 /// for the node's link.
-fn topology_targets(cx: &EmitContext<'_>) -> Vec<Value> {
+fn topology_targets(cx: &EmitContext<'_>) -> Vec<Target> {
     let project = &cx.model.project.name;
     let mut nodes = Vec::new();
     for (wave, names) in cx.topology.waves.iter().enumerate() {
@@ -131,38 +131,51 @@ fn topology_targets(cx: &EmitContext<'_>) -> Vec<Value> {
         ],
         &edges,
     );
-    vec![
-        json!({"datasource": testdata(), "refId": "nodes", "scenarioId": "csv_content", "csvContent": node_csv}),
-        json!({"datasource": testdata(), "refId": "edges", "scenarioId": "csv_content", "csvContent": edge_csv}),
-    ]
+    [("nodes", node_csv), ("edges", edge_csv)]
+        .into_iter()
+        .map(|(ref_id, csv_content)| {
+            Target::TestData(TestDataQuery {
+                datasource: testdata(),
+                ref_id,
+                scenario_id: "csv_content",
+                csv_content,
+            })
+        })
+        .collect()
 }
 
-fn node_graph(cx: &EmitContext<'_>) -> Value {
-    json!({
-        "type": "nodeGraph",
-        "title": "Topology",
-        "description": "Services (by release wave and tier), externals and the declared calls; optional calls and externals dashed. The graph is static: the data is written into the dashboard for a TestData data source. Click a service for its dashboard.",
-        "datasource": testdata(),
-        "fieldConfig": {
-            "defaults": {},
-            "overrides": [{
-                "matcher": {"id": "byName", "options": "dashboard"},
-                "properties": [{
-                    "id": "links",
-                    "value": [{
-                        "title": "Open dashboard",
-                        "url": "/d/${__value.raw}?${__url_time_range}&${__all_variables}",
+fn node_graph(cx: &EmitContext<'_>) -> Panel {
+    panel(
+        PanelType::NodeGraph,
+        "Topology",
+        "Services (by release wave and tier), externals and the declared calls; optional calls and externals dashed. The graph is static: the data is written into the dashboard for a TestData data source. Click a service for its dashboard.".to_owned(),
+        testdata(),
+        FieldConfig {
+            defaults: FieldDefaults::None {},
+            overrides: vec![Override {
+                matcher: Matcher {
+                    id: "byName",
+                    options: "dashboard",
+                },
+                properties: vec![Property {
+                    id: "links",
+                    value: vec![DataLink {
+                        title: "Open dashboard",
+                        url: "/d/${__value.raw}?${__url_time_range}&${__all_variables}",
                     }],
                 }],
             }],
         },
-        "options": {"layoutAlgorithm": "layered", "zoomMode": "cooperative"},
-        "targets": topology_targets(cx),
-    })
+        PanelOptions::NodeGraph(NodeGraphOptions {
+            layout_algorithm: "layered",
+            zoom_mode: "cooperative",
+        }),
+        topology_targets(cx),
+    )
 }
 
 /// A service's SLO status: the error budget left of each SLO.
-fn status_panel(cx: &EmitContext<'_>, service: &Service) -> Value {
+fn status_panel(cx: &EmitContext<'_>, service: &Service) -> Panel {
     let project = &cx.model.project.name;
     let links = vec![panel_link(
         &format!("{} dashboard", service.name),
@@ -223,7 +236,7 @@ fn status_panel(cx: &EmitContext<'_>, service: &Service) -> Value {
         links,
     });
     // Name each value by its SLO, even when there is one.
-    p["options"]["textMode"] = json!("value_and_name");
+    p.name_values();
     p
 }
 
@@ -245,7 +258,7 @@ pub(super) struct Page {
     pub(super) path: String,
     pub(super) uid: String,
     pub(super) configmap: String,
-    pub(super) dashboard: Value,
+    pub(super) dashboard: DashboardModel,
 }
 
 /// What the overview lays out, in order.
@@ -255,7 +268,7 @@ enum Item {
     Panel {
         w: u32,
         h: u32,
-        panel: Value,
+        panel: Panel,
         bytes: usize,
     },
 }
@@ -272,7 +285,7 @@ pub(super) fn overview_pages(cx: &EmitContext<'_>) -> Vec<Page> {
     let mut items = Vec::new();
     // A panel's weight as the page will write it: two levels deeper (four more spaces a
     // line) than on its own, with its `id` and `gridPos`.
-    let panel = |w, h, panel: Value| {
+    let panel = |w, h, panel: Panel| {
         let text = to_json(&panel);
         let bytes = text.len() + 4 * text.lines().count() + 120;
         Item::Panel { w, h, panel, bytes }

@@ -2,12 +2,12 @@
 //! dependency (the caller-side SLIs of the edge, a link to the callee's dashboard).
 
 use rust_decimal::Decimal;
-use serde_json::Value;
 
 use super::panels::{
-    Dashboard, Grid, Stat, Timeseries, dashboard, edge_selector, in_namespace, instant, link,
-    objective, page_burn_rate, panel_link, project_dashboards_link, project_tag, query, ref_id,
-    slo_selector, slo_title, stat, text, thresholds, timeseries, variables,
+    Dashboard, DashboardModel, Grid, Stat, Target, Thresholds, Timeseries, dashboard,
+    edge_selector, in_namespace, instant, link, objective, page_burn_rate, panel_link,
+    project_dashboards_link, project_tag, query, ref_id, slo_selector, slo_title, stat, text,
+    thresholds, timeseries, variables,
 };
 use super::{dashboard_url, generated, overview_uid, service_uid, sli_error_rule};
 use crate::emit::EmitContext;
@@ -113,7 +113,7 @@ fn red_row(grid: &mut Grid, cx: &EmitContext<'_>, service: &Service) {
         .slo(SloKind::Latency)
         .and_then(|s| s.threshold.as_ref())
         .map(|t| Decimal::from(t.value.millis));
-    let targets: Vec<Value> = [("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99")]
+    let targets: Vec<Target> = [("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99")]
         .iter()
         .enumerate()
         .map(|(i, (q, legend))| {
@@ -248,7 +248,7 @@ fn slo_row(grid: &mut Grid, service: &Service, slo: &Slo) {
     if !windows.contains(&period) {
         windows.push(period.clone());
     }
-    let targets: Vec<Value> = windows
+    let targets: Vec<Target> = windows
         .iter()
         .enumerate()
         .map(|(i, w)| {
@@ -296,14 +296,14 @@ fn slo_row(grid: &mut Grid, service: &Service, slo: &Slo) {
     );
 }
 
-pub(super) fn budget_thresholds() -> Value {
+pub(super) fn budget_thresholds() -> Thresholds {
     thresholds(
         "red",
         &[(Decimal::ZERO, "orange"), (Decimal::new(25, 2), "green")],
     )
 }
 
-fn burn_thresholds(fast: Decimal) -> Value {
+fn burn_thresholds(fast: Decimal) -> Thresholds {
     if fast > Decimal::ONE {
         thresholds("green", &[(Decimal::ONE, "orange"), (fast, "red")])
     } else {
@@ -430,7 +430,7 @@ fn service_tags(cx: &EmitContext<'_>, service: &Service) -> Vec<String> {
 }
 
 /// `grafana/<service>.json`.
-pub(super) fn service_dashboard(cx: &EmitContext<'_>, service: &Service) -> Value {
+pub(super) fn service_dashboard(cx: &EmitContext<'_>, service: &Service) -> DashboardModel {
     let project = &cx.model.project.name;
     let mut grid = Grid::default();
     red_row(&mut grid, cx, service);
