@@ -293,6 +293,59 @@ fn a_rebuild_from_a_tampered_spare_tree_still_equals_a_clean_build() {
     assert!(!again.contains("\n    helm "), "{again}");
 }
 
+/// What the user keeps in the output directory (a file beside generated ones, a file and
+/// an empty directory of their own, deep) survives rebuilds that start from a spare tree
+/// which has none of it, and so does every generated file next to it.
+#[cfg(unix)]
+#[test]
+fn a_rebuild_from_a_spare_keeps_the_users_files_and_directories() {
+    let (tmp, dir, cache) = shop();
+    let out = dir.join("generated");
+    build(&dir, &cache, &[]);
+    let mine = [
+        ("kubernetes/prod/NOTES.md", "beside generated files\n"),
+        ("extra/deep/file.txt", "a tree of our own\n"),
+    ];
+    for (rel, text) in mine {
+        let f = out.join(rel);
+        std::fs::create_dir_all(f.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&f, text).expect("write");
+    }
+    std::fs::create_dir_all(out.join("notes/empty")).expect("mkdir");
+    for owner in ["team-a", "team-b", "team-c"] {
+        edit_owner(&dir, owner);
+        build(&dir, &cache, &[]);
+        for (rel, text) in mine {
+            assert_eq!(
+                std::fs::read_to_string(out.join(rel)).ok().as_deref(),
+                Some(text),
+                "{rel} after the build for {owner}"
+            );
+        }
+        assert!(
+            out.join("notes/empty").is_dir(),
+            "after the build for {owner}"
+        );
+    }
+    let clean = tmp.path().join("clean");
+    let o = nestioc(
+        &["build", ".", "-o", clean.to_str().expect("utf-8")],
+        &dir,
+        &tmp.path().join("no-cache"),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let ours = |t: Vec<(String, Vec<u8>)>| -> Vec<(String, Vec<u8>)> {
+        without_lock(t)
+            .into_iter()
+            .filter(|(p, _)| !mine.iter().any(|(m, _)| m == p))
+            .collect()
+    };
+    assert!(
+        ours(tree(&out)) == ours(tree(&clean)),
+        "the generated files differ from a clean build"
+    );
+}
+
 /// A build whose files all equal the output's (the inputs changed, not what they
 /// generate) swaps nothing, puts the spare back, and leaves a cache by which the next
 /// build skips emitting.

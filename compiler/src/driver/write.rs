@@ -703,11 +703,17 @@ fn remove_unexpected(
 ) -> Result<(), WriteFailure> {
     let mut files: BTreeSet<PathBuf> = entries.keys().map(|p| new.join(p)).collect();
     files.extend(links.iter().map(|(_, to)| to.clone()));
-    let mut dirs: BTreeSet<&Path> = kept_dirs.iter().map(PathBuf::as_path).collect();
-    for f in &files {
-        let mut d = f.parent();
+    // Every directory on the way to a file or a kept directory. A directory is only ever
+    // added with all of its ancestors, so meeting one already added ends the climb.
+    let mut dirs: BTreeSet<&Path> = BTreeSet::new();
+    let seeds = kept_dirs
+        .iter()
+        .map(PathBuf::as_path)
+        .chain(files.iter().filter_map(|f| f.parent()));
+    for seed in seeds {
+        let mut d = Some(seed);
         while let Some(dir) = d {
-            if dir == new || !dirs.insert(dir) {
+            if dir == new || !dir.starts_with(new) || !dirs.insert(dir) {
                 break;
             }
             d = dir.parent();
