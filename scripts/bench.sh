@@ -30,6 +30,8 @@
 #   full      `nestioc build` (every target the project enables) into an empty directory
 #   edit      `nestioc build` over that output after a one-line edit (one service's HPA max)
 #   noop      `nestioc build` over that output again, nothing changed
+#   undo      `nestioc build` over it after undoing the edit: a second edit, made when the
+#             cache directory's spare tree is the one the first edit swapped out
 #   check     `nestioc check`
 # and the files and bytes of a full build of examples/shop, then prints a Markdown table
 # with each measure's ratio to jrsonnet.
@@ -201,7 +203,13 @@ compare() {
             m=$(measure_ms "${path[$l]}" build "$project" -o "$dir/full-$l")
             add "$l noop" "$m"
         done
+        # Undoing the edit is a second one-line edit, made when the cache directory's spare
+        # tree (docs/security.md) is the tree the first edit swapped out.
         cp "$dir/edited.orig" "$edited"
+        for l in "${order[@]}"; do
+            m=$(measure_ms "${path[$l]}" build "$project" -o "$dir/full-$l")
+            add "$l undo" "$m"
+        done
         for l in "${order[@]}"; do
             m=$(measure_ms "${path[$l]}" check "$project")
             add "$l check" "$m"
@@ -230,12 +238,13 @@ compare() {
     echo "$rule"
     echo "| jrsonnet \`-S -m\` (8 objects per service) | $jr_ms ms | $(mb "$jr_kb") MB | 1.00 |$([ ${#labels[@]} -eq 1 ] || echo " | | | |")"
     local key name row t
-    for key in subset full edit noop check; do
+    for key in subset full edit noop undo check; do
         case $key in
         subset) name='`build --target kubernetes,istio,prometheus`, empty directory' ;;
         full) name='`build` (every target), empty directory' ;;
         edit) name='`build` again after a one-line edit' ;;
         noop) name='`build` again, nothing changed' ;;
+        undo) name='`build` again after undoing the edit (a second edit)' ;;
         check) name='`check`' ;;
         esac
         t=$(med_ms "now $key")
