@@ -346,6 +346,44 @@ fn a_rebuild_from_a_spare_keeps_the_users_files_and_directories() {
     );
 }
 
+/// A spare tree no build has kept for a month (its output directory deleted or moved,
+/// most likely) is deleted by the next build that keeps one; a recent one is not.
+#[cfg(unix)]
+#[test]
+fn spare_trees_unused_for_a_month_are_deleted() {
+    let (_tmp, dir, cache) = shop();
+    build(&dir, &cache, &[]);
+    let spares = cache.join("spare");
+    let make = |name: &str, age_days: u64| -> PathBuf {
+        let d = spares.join(name);
+        std::fs::create_dir_all(d.join("helm")).expect("mkdir");
+        std::fs::write(d.join("helm/Chart.yaml"), "old").expect("write");
+        // "Now" as the file system has it (the directory was just made).
+        let now = std::fs::metadata(&d)
+            .and_then(|m| m.modified())
+            .expect("mtime");
+        let when = now - std::time::Duration::from_secs(age_days * 24 * 3600);
+        std::fs::File::open(&d)
+            .and_then(|f| f.set_modified(when))
+            .expect("set mtime");
+        d
+    };
+    let stale = make("0123456789abcdef0123456789abcdef", 40);
+    let recent = make("fedcba9876543210fedcba9876543210", 3);
+    edit_owner(&dir, "team-a");
+    build(&dir, &cache, &[]);
+    assert!(!stale.exists(), "a spare unused for 40 days is kept");
+    assert!(recent.exists(), "a spare used 3 days ago is deleted");
+    let ours: Vec<PathBuf> = std::fs::read_dir(&spares)
+        .expect("ls")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| *p != recent)
+        .collect();
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert!(ours[0].join("kubernetes/prod/checkout.yaml").is_file());
+}
+
 /// A build whose files all equal the output's (the inputs changed, not what they
 /// generate) swaps nothing, puts the spare back, and leaves a cache by which the next
 /// build skips emitting.

@@ -161,6 +161,13 @@ impl StatCache {
             .then_some(files.len())
     }
 
+    /// Deletes the cache's file.
+    pub(super) fn remove(&self) {
+        if let Some(path) = &self.path {
+            let _ = fs::remove_file(path);
+        }
+    }
+
     /// Replaces the cache with the files of the build that has just finished, written
     /// through a temporary file (a build killed meanwhile leaves the old cache, which no
     /// longer matches the files it changed).

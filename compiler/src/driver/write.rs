@@ -689,6 +689,44 @@ fn keep_spare(
     let _ = fs::remove_dir_all(home);
     if fs::rename(new, home).is_ok() {
         let _ = StatCache::load(cache_dir, home).save("", "", files);
+        // Marked as used now: what `forget_old_spares` goes by.
+        let _ = fs::File::open(home).and_then(|d| d.set_modified(wall_clock()));
+    }
+    forget_old_spares(dir, home, cache_dir);
+}
+
+/// The time, for the cache's housekeeping only: nothing generated depends on it.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the age of a spare tree in the cache directory, never part of an output"
+)]
+fn wall_clock() -> std::time::SystemTime {
+    std::time::SystemTime::now()
+}
+
+/// How long a spare tree no build has used is kept: its output directory has most likely
+/// been deleted or moved (a spare is keyed by the output's path).
+const SPARE_UNUSED_FOR: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+/// Deletes the spare trees (and their stat caches) in `dir` that no build has kept for
+/// [`SPARE_UNUSED_FOR`], other than `home`. A spare a build is using is not in `dir` (it
+/// was moved into that build's staging directory), so none is deleted under a build.
+fn forget_old_spares(dir: &Path, home: &Path, cache_dir: Option<&Path>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let now = wall_clock();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .is_some_and(|age| age > SPARE_UNUSED_FOR);
+        if path != home && old && fs::remove_dir_all(&path).is_ok() {
+            StatCache::load(cache_dir, &path).remove();
+        }
     }
 }
 
