@@ -106,15 +106,7 @@ fn a_rebuild_with_nothing_changed_emits_nothing_and_touches_nothing() {
 fn a_rebuild_after_an_edit_writes_only_what_changed_and_equals_a_clean_build() {
     let (tmp, dir, cache) = shop();
     build(&dir, &cache, &[]);
-    let svc = dir.join("services/checkout.kdl");
-    let text = std::fs::read_to_string(&svc).expect("read");
-    let edited = text.replacen(
-        "service \"checkout\" {",
-        "service \"checkout\" {\n    owner \"team-edited\"",
-        1,
-    );
-    assert_ne!(edited, text, "the edit applies");
-    std::fs::write(&svc, edited).expect("write");
+    edit_owner(&dir, "team-edited");
     let log = build(&dir, &cache, &[]);
     let (written, unchanged, removed) = counts(&log);
     assert!(written > 0 && written < 20, "{log}");
@@ -122,16 +114,7 @@ fn a_rebuild_after_an_edit_writes_only_what_changed_and_equals_a_clean_build() {
     assert_eq!(removed, 0, "{log}");
     // The same tree as a clean build of the edited project, into an empty directory
     // with no cache.
-    let clean = tmp.path().join("clean");
-    let o = nestioc(
-        &["build", ".", "-o", clean.to_str().expect("utf-8")],
-        &dir,
-        &tmp.path().join("no-cache"),
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let without_lock = |t: Vec<(String, Vec<u8>)>| -> Vec<(String, Vec<u8>)> {
-        t.into_iter().filter(|(p, _)| p != ".nestio-lock").collect()
-    };
+    let clean = clean_build(&dir, tmp.path(), "clean");
     assert_eq!(
         without_lock(tree(&dir.join("generated"))),
         without_lock(tree(&clean))
@@ -185,17 +168,7 @@ fn a_failing_emitter_leaves_the_output_as_it_was() {
     )
     .expect("write");
     // And a change, so that the earlier targets have files to write.
-    let svc = dir.join("services/checkout.kdl");
-    let text = std::fs::read_to_string(&svc).expect("read");
-    std::fs::write(
-        &svc,
-        text.replacen(
-            "service \"checkout\" {",
-            "service \"checkout\" {\n    owner \"team-edited\"",
-            1,
-        ),
-    )
-    .expect("write");
+    edit_owner(&dir, "team-edited");
     let o = nestioc(&["build", "."], &dir, &cache);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
@@ -238,6 +211,19 @@ fn without_lock(t: Vec<(String, Vec<u8>)>) -> Vec<(String, Vec<u8>)> {
     t.into_iter().filter(|(p, _)| p != ".nestio-lock").collect()
 }
 
+/// A clean build of the project in `dir` into `scratch/<name>` (an empty directory, no
+/// cache): what every rebuild must equal.
+fn clean_build(dir: &Path, scratch: &Path, name: &str) -> PathBuf {
+    let clean = scratch.join(name);
+    let o = nestioc(
+        &["build", ".", "-o", clean.to_str().expect("utf-8")],
+        dir,
+        &scratch.join("no-cache"),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    clean
+}
+
 /// The cache directory keeps the tree each build swaps out (the spare), and the next
 /// build brings it up to date and swaps it in, instead of hard-linking every unchanged
 /// file into a new tree and deleting the old one. Whatever happened to the spare since
@@ -272,13 +258,7 @@ fn a_rebuild_from_a_tampered_spare_tree_still_equals_a_clean_build() {
     let (written, _, removed) = counts(&log);
     assert!(written > 0 && written < 20, "{log}");
     assert_eq!(removed, 0, "{log}");
-    let clean = tmp.path().join("clean");
-    let o = nestioc(
-        &["build", ".", "-o", clean.to_str().expect("utf-8")],
-        &dir,
-        &tmp.path().join("no-cache"),
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let clean = clean_build(&dir, tmp.path(), "clean");
     assert!(
         without_lock(tree(&out)) == without_lock(tree(&clean)),
         "the build from the tampered spare differs from a clean build"
@@ -327,13 +307,7 @@ fn a_rebuild_from_a_spare_keeps_the_users_files_and_directories() {
             "after the build for {owner}"
         );
     }
-    let clean = tmp.path().join("clean");
-    let o = nestioc(
-        &["build", ".", "-o", clean.to_str().expect("utf-8")],
-        &dir,
-        &tmp.path().join("no-cache"),
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let clean = clean_build(&dir, tmp.path(), "clean");
     let ours = |t: Vec<(String, Vec<u8>)>| -> Vec<(String, Vec<u8>)> {
         without_lock(t)
             .into_iter()
@@ -445,9 +419,6 @@ fn a_sequence_of_rebuilds_always_equals_a_clean_build() {
     let dir = tmp.path().join("chain");
     let cache = tmp.path().join("cache");
     let out = dir.join("generated");
-    let no_lock = |t: Vec<(String, Vec<u8>)>| -> Vec<(String, Vec<u8>)> {
-        t.into_iter().filter(|(p, _)| p != ".nestio-lock").collect()
-    };
     // Each step changes the project or the output, then builds over the previous output
     // (with the cache), and the result must be exactly a clean build's.
     type Step<'a> = (&'a str, Box<dyn Fn() + 'a>);
@@ -489,15 +460,9 @@ fn a_sequence_of_rebuilds_always_equals_a_clean_build() {
     for (k, (what, step)) in steps.iter().enumerate() {
         step();
         build(&dir, &cache, &[]);
-        let clean = tmp.path().join(format!("clean-{k}"));
-        let o = nestioc(
-            &["build", ".", "-o", clean.to_str().expect("utf-8")],
-            &dir,
-            &tmp.path().join("no-cache"),
-        );
-        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let clean = clean_build(&dir, tmp.path(), &format!("clean-{k}"));
         assert!(
-            no_lock(tree(&out)) == no_lock(tree(&clean)),
+            without_lock(tree(&out)) == without_lock(tree(&clean)),
             "after `{what}`, the rebuilt output differs from a clean build"
         );
     }
