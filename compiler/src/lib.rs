@@ -178,13 +178,13 @@ pub fn emit_into(
         return Ok(());
     };
     let templates = Templates::new(&analysis.sources)?;
-    let cx = EmitContext {
+    let cx = EmitContext::new(
         model,
         topology,
-        sources: &analysis.sources,
-        templates: &templates,
-        env: opts.env.as_deref(),
-    };
+        &analysis.sources,
+        &templates,
+        opts.env.as_deref(),
+    );
     clock("templates");
     // The clock hears each emitter's name: `--timings` shows them one by one.
     emit::emit_into(&cx, &opts.targets, sink, clock)

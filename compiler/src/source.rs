@@ -6,8 +6,41 @@
 use std::fmt;
 
 /// Index of a file in a [`SourceMap`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SourceId(pub u32);
+
+thread_local! {
+    /// Set by [`with_file_names`]: the names `Debug` gives files instead of indices.
+    static FILE_NAMES: std::cell::RefCell<Option<std::sync::Arc<Vec<String>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with every [`SourceId`] and [`Span`] `Debug`-printed by its file's name
+/// (`"services/a.kdl"@10..20`) instead of its index in the source map, which moves when a
+/// file is added or removed before it: a value's `Debug` text then changes only when the
+/// value or its location (file and offsets) does, which is what the reuse keys hash
+/// (`crate::emit::reuse`). `names` is indexed by [`SourceId`].
+pub fn with_file_names<T>(names: &std::sync::Arc<Vec<String>>, f: impl FnOnce() -> T) -> T {
+    let previous = FILE_NAMES.with(|n| n.replace(Some(names.clone())));
+    let out = f();
+    FILE_NAMES.with(|n| *n.borrow_mut() = previous);
+    out
+}
+
+impl fmt::Debug for SourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        FILE_NAMES.with(|n| {
+            match n
+                .borrow()
+                .as_ref()
+                .and_then(|names| names.get(self.0 as usize))
+            {
+                Some(name) => write!(f, "SourceId({name:?})"),
+                None => write!(f, "SourceId({})", self.0),
+            }
+        })
+    }
+}
 
 /// A byte range in one source file.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -51,7 +84,16 @@ impl Span {
 
 impl fmt::Debug for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}..{}", self.source.0, self.start, self.end)
+        FILE_NAMES.with(|n| {
+            match n
+                .borrow()
+                .as_ref()
+                .and_then(|names| names.get(self.source.0 as usize))
+            {
+                Some(name) => write!(f, "{name:?}@{}..{}", self.start, self.end),
+                None => write!(f, "{}@{}..{}", self.source.0, self.start, self.end),
+            }
+        })
     }
 }
 

@@ -103,13 +103,7 @@ fn bad_canaries_fail_good_ones_pass_and_no_data_is_inconclusive() {
         let model = c.analysis.model.as_ref().expect("model");
         let topology = c.analysis.topology.as_ref().expect("topology");
         let templates = Templates::new(&c.analysis.sources).expect("templates");
-        let cx = EmitContext {
-            model,
-            topology,
-            sources: &c.analysis.sources,
-            templates: &templates,
-            env: None,
-        };
+        let cx = EmitContext::new(model, topology, &c.analysis.sources, &templates, None);
         let m = model.project.mesh;
         let mut tests = Vec::new();
         for service in model.services.values() {

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use crate::support::{copy_tree, root};
 
 /// Runs nestioc with its stat cache in `cache` (never the user's).
-fn nestioc(args: &[&str], cwd: &Path, cache: &Path) -> Output {
+pub(crate) fn nestioc(args: &[&str], cwd: &Path, cache: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_nestioc"))
         .args(args)
         .current_dir(cwd)
@@ -19,12 +19,12 @@ fn nestioc(args: &[&str], cwd: &Path, cache: &Path) -> Output {
         .expect("run nestioc")
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// The shop example in a scratch directory, with a cache directory beside it.
-fn shop() -> (tempfile::TempDir, PathBuf, PathBuf) {
+pub(crate) fn shop() -> (tempfile::TempDir, PathBuf, PathBuf) {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().join("shop");
     copy_tree(&root().join("examples/shop"), &dir);
@@ -33,7 +33,7 @@ fn shop() -> (tempfile::TempDir, PathBuf, PathBuf) {
     (tmp, dir, cache)
 }
 
-fn build(dir: &Path, cache: &Path, extra: &[&str]) -> String {
+pub(crate) fn build(dir: &Path, cache: &Path, extra: &[&str]) -> String {
     let mut args = vec!["build", "."];
     args.extend_from_slice(extra);
     let o = nestioc(&args, dir, cache);
@@ -42,7 +42,13 @@ fn build(dir: &Path, cache: &Path, extra: &[&str]) -> String {
 }
 
 /// `(written, unchanged, removed)` from the summary line.
-fn counts(log: &str) -> (usize, usize, usize) {
+pub(crate) fn counts(log: &str) -> (usize, usize, usize) {
+    let n = all_counts(log);
+    (n[0], n[1], n[2])
+}
+
+/// Every count of the summary line: written, unchanged, removed, reused.
+pub(crate) fn all_counts(log: &str) -> Vec<usize> {
     let line = log
         .lines()
         .find(|l| l.starts_with("compiled "))
@@ -52,11 +58,11 @@ fn counts(log: &str) -> (usize, usize, usize) {
         .split(", ")
         .map(|p| p.split(' ').next().unwrap_or("").parse().expect("count"))
         .collect();
-    (n[0], n[1], n[2])
+    n
 }
 
 /// Every file under `dir`, with its bytes.
-fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<(String, Vec<u8>)> = walkdir::WalkDir::new(dir)
         .min_depth(1)
         .into_iter()
@@ -207,13 +213,13 @@ fn spare_of(cache: &Path) -> PathBuf {
     spares[0].clone()
 }
 
-fn without_lock(t: Vec<(String, Vec<u8>)>) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn without_lock(t: Vec<(String, Vec<u8>)>) -> Vec<(String, Vec<u8>)> {
     t.into_iter().filter(|(p, _)| p != ".nestio-lock").collect()
 }
 
 /// A clean build of the project in `dir` into `scratch/<name>` (an empty directory, no
 /// cache): what every rebuild must equal.
-fn clean_build(dir: &Path, scratch: &Path, name: &str) -> PathBuf {
+pub(crate) fn clean_build(dir: &Path, scratch: &Path, name: &str) -> PathBuf {
     let clean = scratch.join(name);
     let o = nestioc(
         &["build", ".", "-o", clean.to_str().expect("utf-8")],

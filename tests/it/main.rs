@@ -38,6 +38,7 @@ mod policy;
 mod prometheus;
 mod properties;
 mod report;
+mod reuse;
 mod review;
 mod robustness;
 mod scanners;

@@ -127,13 +127,7 @@ fn custom_slis_are_unit_tested_with_a_synthetic_sli() {
     let model = c.analysis.model.as_ref().expect("model");
     let topology = c.analysis.topology.as_ref().expect("topology");
     let templates = Templates::new(&c.analysis.sources).expect("templates");
-    let cx = EmitContext {
-        model,
-        topology,
-        sources: &c.analysis.sources,
-        templates: &templates,
-        env: None,
-    };
+    let cx = EmitContext::new(model, topology, &c.analysis.sources, &templates, None);
     let tmp = tempfile::tempdir().expect("tmp");
     let mut tested = 0;
     for service in model

@@ -174,13 +174,7 @@ fn compare_project(dir: &Path, promtool: &Path, sloth: &Path) -> usize {
     let model = c.analysis.model.as_ref().expect("model");
     let topology = c.analysis.topology.as_ref().expect("topology");
     let templates = Templates::new(&c.analysis.sources).expect("templates");
-    let cx = EmitContext {
-        model,
-        topology,
-        sources: &c.analysis.sources,
-        templates: &templates,
-        env: None,
-    };
+    let cx = EmitContext::new(model, topology, &c.analysis.sources, &templates, None);
     let mesh = model.project.mesh;
     let tmp = tempfile::tempdir().expect("tmp");
     let mut compared = 0;

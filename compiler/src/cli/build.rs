@@ -127,12 +127,13 @@ pub(super) fn build(a: &BuildArgs, color: bool) -> ExitCode {
                         format!(" with {}", summary_counts(&shown))
                     };
                     eprintln!(
-                        "compiled {services} service{} into {} files in {ms} ms{warn} ({} written, {} unchanged, {} removed) -> {}",
+                        "compiled {services} service{} into {} files in {ms} ms{warn} ({} written, {} unchanged, {} removed, {} reused) -> {}",
                         if services == 1 { "" } else { "s" },
                         report.files,
                         report.written,
                         report.unchanged,
                         report.pruned.len(),
+                        report.reused,
                         out.display()
                     );
                 }
@@ -189,7 +190,7 @@ pub(super) fn print_timings(timings: &Timings, total: std::time::Duration) {
     // The emitters follow `templates` (the target `graph` is not the stage `graph`).
     let start = timings.stages.iter().position(|(s, _)| *s == "templates");
     let is_emit = |i: usize, stage: &str| {
-        start.is_some_and(|t| i == t || (i > t && targets.contains(&stage)))
+        start.is_some_and(|t| i == t || (i > t && (targets.contains(&stage) || stage == "keys")))
     };
     let emit_total: std::time::Duration = timings
         .stages

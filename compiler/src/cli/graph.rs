@@ -36,13 +36,7 @@ pub(super) fn graph(a: &GraphArgs, color: bool) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let cx = EmitContext {
-        model,
-        topology,
-        sources: &analysis.sources,
-        templates: &templates,
-        env: None,
-    };
+    let cx = EmitContext::new(model, topology, &analysis.sources, &templates, None);
     let text = match a.format {
         GraphFormat::Dot => emit::graph::dot(&cx),
         GraphFormat::Mermaid => emit::graph::mermaid(&cx),

@@ -22,7 +22,7 @@ use rayon::prelude::*;
 
 use super::{IoError, MANIFEST, io_err, safe_relative, sha256};
 
-const HEADER: &str = "nestioc-stat 1";
+const HEADER: &str = "nestioc-stat 2";
 
 /// What identifies a version of a file on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +65,45 @@ pub(super) struct Known {
     pub(super) hash: String,
 }
 
+/// What one key's files were ([`crate::emit::reuse`]): the note they were put with and
+/// their paths (their hashes and identities are in [`StatCache::files`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Made {
+    pub(super) note: String,
+    pub(super) paths: Vec<String>,
+}
+
+/// The identity of the running nestioc, the salt of its reuse keys: its version, and its
+/// executable's inode, size and modification time (two builds of one version may make
+/// other bytes). `None` when the executable cannot be found: then nothing is reused.
+pub(super) fn tool_identity() -> Option<String> {
+    let exe = std::env::current_exe().ok()?;
+    let stat = Stat::of(&fs::canonicalize(exe).ok()?)?;
+    Some(format!(
+        "nestioc {} {} {} {}",
+        env!("CARGO_PKG_VERSION"),
+        stat.ino,
+        stat.size,
+        stat.mtime_ns
+    ))
+}
+
+/// A note in a cache line: hex, so that no tab or newline in it can break the line.
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<String> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
+}
+
 /// The cache of one output directory.
 #[derive(Debug, Default)]
 pub(super) struct StatCache {
@@ -75,6 +114,8 @@ pub(super) struct StatCache {
     /// The sha256 of the manifest that build wrote.
     pub(super) manifest: String,
     pub(super) files: BTreeMap<String, Known>,
+    /// The files of each reuse key that build made or reused.
+    pub(super) made: BTreeMap<String, Made>,
 }
 
 impl StatCache {
@@ -103,6 +144,17 @@ impl StatCache {
         cache.fingerprint = head.next().unwrap_or_default().to_owned();
         cache.manifest = head.next().unwrap_or_default().to_owned();
         for line in lines {
+            if let Some(rest) = line.strip_prefix("made\t") {
+                let mut f = rest.split('\t');
+                let (Some(key), Some(note)) = (f.next(), f.next().and_then(unhex)) else {
+                    continue;
+                };
+                let paths: Vec<String> = f.map(str::to_owned).collect();
+                if key.len() == 64 && paths.iter().all(|p| safe_relative(p)) {
+                    cache.made.insert(key.to_owned(), Made { note, paths });
+                }
+                continue;
+            }
             let mut f = line.splitn(5, '\t');
             let (Some(hash), Some(ino), Some(size), Some(mtime), Some(rel)) =
                 (f.next(), f.next(), f.next(), f.next(), f.next())
@@ -176,6 +228,7 @@ impl StatCache {
         fingerprint: &str,
         manifest: &str,
         files: &BTreeMap<String, Known>,
+        made: &BTreeMap<String, Made>,
     ) -> Result<(), IoError> {
         let Some(path) = &self.path else {
             return Ok(());
@@ -186,6 +239,14 @@ impl StatCache {
                 "{}\t{}\t{}\t{}\t{rel}\n",
                 k.hash, k.stat.ino, k.stat.size, k.stat.mtime_ns
             ));
+        }
+        for (key, m) in made {
+            text.push_str(&format!("made\t{key}\t{}", hex(&m.note)));
+            for p in &m.paths {
+                text.push('\t');
+                text.push_str(p);
+            }
+            text.push('\n');
         }
         let dir = path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(|e| io_err("cannot create", dir, &e))?;

@@ -12,7 +12,7 @@
 //! replaced) rather than hard-linking every unchanged file into a new tree and deleting
 //! the old one.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use serde_json::{Value, json};
 use walkdir::WalkDir;
 
-use super::stat::{Known, Stat, StatCache};
+use super::stat::{Known, Made, Stat, StatCache, tool_identity};
 use super::{IoError, LOCK_FILE, MANIFEST, io_err, read_manifest, relative, safe_relative, sha256};
 use crate::diag::{Code, Diagnostic};
 use crate::emit::{Artifact, ArtifactSet, Sink};
@@ -200,6 +200,9 @@ pub struct WriteReport {
     pub files: usize,
     pub written: usize,
     pub unchanged: usize,
+    /// Of the unchanged, those not made again: their service's inputs were the last
+    /// build's, and the files still what it left ([`crate::emit::reuse`]).
+    pub reused: usize,
     pub pruned: Vec<String>,
     /// Hand-edited files that are no longer generated: kept, and no longer managed.
     pub kept: Vec<String>,
@@ -234,6 +237,12 @@ pub struct Writer {
     /// tree, brought up to date file by file instead of built from nothing.
     spare: Option<StatCache>,
     entries: Mutex<BTreeMap<String, Entry>>,
+    /// The salt of the reuse keys (`None`: no cache directory, or no identity for this
+    /// nestioc; nothing is reused).
+    salt: Option<String>,
+    /// The files of each reuse key this build made or reused, for the stat cache.
+    made: Mutex<BTreeMap<String, Made>>,
+    reused: std::sync::atomic::AtomicUsize,
     failure: Mutex<Option<WriteFailure>>,
 }
 
@@ -272,11 +281,11 @@ fn clear_for_file(root: &Path, dest: &Path) -> Result<(), WriteFailure> {
 }
 
 impl Writer {
-    /// Locks the output directory (creating it), refuses one with a symbolic link inside
-    /// (NST0404), and readies the new tree beside it. `cache_dir` keeps the stat cache
+    /// Locks the output directory (creating it) and readies the new tree beside it. A
+    /// symbolic link inside the directory is refused (NST0404) by [`Writer::finish`], whose
+    /// walk of the directory meets every entry anyway, before anything in it changes. `cache_dir` keeps the stat cache
     /// (`None`: every file on disk is read to be compared).
     pub fn begin(out: &Path, force: bool, cache_dir: Option<&Path>) -> Result<Self, WriteFailure> {
-        check_output_dir_safe(out, &ArtifactSet::default())?;
         let lock = lock_output_dir(out)?;
         // `-o` may name a link (the user's choice): the tree is swapped where it really
         // lives, and the staging tree must sit on the same file system, in the same
@@ -335,6 +344,9 @@ impl Writer {
             spare_home,
             spare,
             entries: Mutex::default(),
+            salt: cache_dir.and_then(|_| tool_identity()),
+            made: Mutex::default(),
+            reused: std::sync::atomic::AtomicUsize::new(0),
             failure: Mutex::default(),
         })
     }
@@ -389,6 +401,46 @@ impl Writer {
         Ok(Stat::of(&dest))
     }
 
+    /// Brings the spare tree's file at `path` to the output directory's file there, known
+    /// to hash `hash`: kept when the spare's cache vouches for the same bytes, else a hard
+    /// link of the output's. Its identity in the new tree.
+    fn refresh_spare_from_out(
+        &self,
+        spare: &StatCache,
+        path: &str,
+        hash: &str,
+    ) -> Result<Option<Stat>, WriteFailure> {
+        let dest = self.new.join(path);
+        if let Some(stat) = Stat::of(&dest)
+            && spare.hash_of(path, stat) == Some(hash)
+        {
+            return Ok(Some(stat));
+        }
+        clear_for_file(&self.new, &dest)?;
+        link_or_copy(&self.real.join(path), &dest)?;
+        Ok(Stat::of(&dest))
+    }
+
+    /// Records a generated file; refuses a second file at one path.
+    fn enter(&self, path: String, entry: Entry) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        // Two files at one path would leave whichever came last, which depends on the
+        // threads: refuse rather than write either.
+        if entries.contains_key(&path) {
+            drop(entries);
+            return self.fail(WriteFailure::Conflict(
+                Diagnostic::error(
+                    Code::UnsafeOutput,
+                    format!("two generated files have the path `{path}`"),
+                )
+                .with_help(
+                    "this is a bug in nestioc: please report it with the topology that caused it",
+                ),
+            ));
+        }
+        entries.insert(path, entry);
+    }
+
     /// Ends the build: refuses (NST0401, nothing changed) to overwrite files edited by
     /// hand or not written by nestioc, unless `force`; otherwise completes the new tree
     /// and swaps it in, prunes what is no longer generated, and records the files in the
@@ -403,6 +455,10 @@ impl Writer {
         }
         let entries = self
             .entries
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        let made = self
+            .made
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner);
         let (out, real, new) = (&self.out, &self.real, &self.new);
@@ -443,6 +499,7 @@ impl Writer {
             files: entries.len(),
             written: written.len(),
             unchanged: entries.len() - written.len(),
+            reused: self.reused.into_inner(),
             ..WriteReport::default()
         };
         // An edited file no longer generated is kept: pruning removes only our own bytes.
@@ -478,7 +535,7 @@ impl Writer {
             // A cache that cannot be written only makes the next build read the files.
             let _ = self
                 .cache
-                .save(fingerprint, &manifest, &known_of(|e| e.out));
+                .save(fingerprint, &manifest, &known_of(|e| e.out), &made);
             if self.spare.is_some() {
                 keep_spare(
                     &self.new,
@@ -499,7 +556,9 @@ impl Writer {
         // Every directory, and those with something in them: the difference is the empty
         // ones (told from the walk itself, not by listing each directory again).
         let mut all_dirs: Vec<PathBuf> = Vec::new();
-        let mut filled: BTreeSet<PathBuf> = BTreeSet::new();
+        let mut filled: HashSet<PathBuf> = HashSet::new();
+        let (mut last_parent, mut last_dir): (Option<PathBuf>, Option<PathBuf>) = (None, None);
+        let mut symlinks = Vec::new();
         for entry in WalkDir::new(real).min_depth(1).sort_by_file_name() {
             let entry = entry.map_err(|e| {
                 WriteFailure::Io(IoError {
@@ -508,8 +567,16 @@ impl Writer {
             })?;
             let rel_path = entry.path().strip_prefix(real).unwrap_or(entry.path());
             let rel = relative(entry.path(), real);
-            if let Some(parent) = rel_path.parent() {
+            // The entries of a directory come one after the other: one lookup for them.
+            if let Some(parent) = rel_path.parent()
+                && last_parent.as_deref() != Some(parent)
+            {
                 filled.insert(parent.to_path_buf());
+                last_parent = Some(parent.to_path_buf());
+            }
+            if entry.path_is_symlink() {
+                symlinks.push(entry.path().to_path_buf());
+                continue;
             }
             if entry.file_type().is_dir() {
                 all_dirs.push(rel_path.to_path_buf());
@@ -532,10 +599,17 @@ impl Writer {
             } else {
                 new.join(rel_path)
             };
-            if let Some(d) = dest.parent() {
+            if let Some(d) = dest.parent()
+                && last_dir.as_deref() != Some(d)
+            {
                 dirs.insert(d.to_path_buf());
+                last_dir = Some(d.to_path_buf());
             }
             links.push((entry.path().to_path_buf(), dest));
+        }
+        // Nothing has changed in the output directory yet.
+        if !symlinks.is_empty() {
+            return Err(symlinks_refused(out, real, &symlinks));
         }
         // Directories the user made and left empty survive; the others come back with
         // their files.
@@ -579,7 +653,7 @@ impl Writer {
             self.cache_dir.as_deref(),
             &self.cache.files,
         );
-        let _ = self.cache.save(fingerprint, &manifest, &known);
+        let _ = self.cache.save(fingerprint, &manifest, &known, &made);
         drop(self.staging);
         Ok(report)
     }
@@ -610,22 +684,7 @@ impl Sink for Writer {
                 Err(f) => return self.fail(f),
             }
         }
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        // Two files at one path would leave whichever came last, which depends on the
-        // threads: refuse rather than write either.
-        if entries.contains_key(&artifact.path) {
-            drop(entries);
-            return self.fail(WriteFailure::Conflict(
-                Diagnostic::error(
-                    Code::UnsafeOutput,
-                    format!("two generated files have the path `{}`", artifact.path),
-                )
-                .with_help(
-                    "this is a bug in nestioc: please report it with the topology that caused it",
-                ),
-            ));
-        }
-        entries.insert(
+        self.enter(
             artifact.path,
             Entry {
                 hash,
@@ -634,6 +693,68 @@ impl Sink for Writer {
                 out,
             },
         );
+    }
+
+    fn reuse_salt(&self) -> Option<&str> {
+        self.salt.as_deref()
+    }
+
+    /// Reuses the files the last build made from `key` when every one of them is still
+    /// the version the stat cache knows in the output directory (one `stat` each): their
+    /// bytes are then the ones the same inputs make.
+    fn reuse(&self, key: &str) -> Option<String> {
+        if self.salt.is_none() || self.failed() {
+            return None;
+        }
+        let made = self.cache.made.get(key)?;
+        let mut found = Vec::with_capacity(made.paths.len());
+        for rel in &made.paths {
+            let known = self.cache.files.get(rel)?;
+            let stat = Stat::of(&self.real.join(rel))?;
+            if stat != known.stat {
+                return None;
+            }
+            found.push((rel, &known.hash, stat));
+        }
+        self.reused
+            .fetch_add(found.len(), std::sync::atomic::Ordering::Relaxed);
+        for (rel, hash, out) in found {
+            let stat = match &self.spare {
+                Some(spare) => match self.refresh_spare_from_out(spare, rel, hash) {
+                    Ok(s) => s,
+                    Err(f) => {
+                        self.fail(f);
+                        return None;
+                    }
+                },
+                // Not staged: the output's file is linked into the new tree at the end,
+                // keeping its identity.
+                None => Some(out),
+            };
+            self.enter(
+                rel.clone(),
+                Entry {
+                    hash: hash.clone(),
+                    disk: OnDisk::Same,
+                    stat,
+                    out: Some(out),
+                },
+            );
+        }
+        self.made
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key.to_owned(), made.clone());
+        Some(made.note.clone())
+    }
+
+    fn put_made(&self, key: String, note: String, artifacts: Vec<Artifact>) {
+        let paths = artifacts.iter().map(|a| a.path.clone()).collect();
+        self.made
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, Made { note, paths });
+        self.put_all(artifacts);
     }
 }
 
@@ -688,7 +809,7 @@ fn keep_spare(
     }
     let _ = fs::remove_dir_all(home);
     if fs::rename(new, home).is_ok() {
-        let _ = StatCache::load(cache_dir, home).save("", "", files);
+        let _ = StatCache::load(cache_dir, home).save("", "", files, &BTreeMap::new());
         // Marked as used now: what `forget_old_spares` goes by.
         let _ = fs::File::open(home).and_then(|d| d.set_modified(wall_clock()));
     }
@@ -739,19 +860,27 @@ fn remove_unexpected(
     links: &[(PathBuf, PathBuf)],
     kept_dirs: &BTreeSet<PathBuf>,
 ) -> Result<(), WriteFailure> {
-    let mut files: BTreeSet<PathBuf> = entries.keys().map(|p| new.join(p)).collect();
-    files.extend(links.iter().map(|(_, to)| to.clone()));
+    // Looked up by their bytes: hashing a path's bytes is much cheaper than comparing
+    // paths component by component, and there is one lookup per file of the tree.
+    let bytes = |p: &Path| p.as_os_str().as_encoded_bytes().to_vec();
+    let mut files: HashSet<Vec<u8>> = entries.keys().map(|p| bytes(&new.join(p))).collect();
+    files.extend(links.iter().map(|(_, to)| bytes(to)));
     // Every directory on the way to a file or a kept directory. A directory is only ever
     // added with all of its ancestors, so meeting one already added ends the climb.
-    let mut dirs: BTreeSet<&Path> = BTreeSet::new();
+    let mut dirs: HashSet<Vec<u8>> = HashSet::new();
+    let file_paths: Vec<PathBuf> = entries
+        .keys()
+        .map(|p| new.join(p))
+        .chain(links.iter().map(|(_, to)| to.clone()))
+        .collect();
     let seeds = kept_dirs
         .iter()
         .map(PathBuf::as_path)
-        .chain(files.iter().filter_map(|f| f.parent()));
+        .chain(file_paths.iter().filter_map(|f| f.parent()));
     for seed in seeds {
         let mut d = Some(seed);
         while let Some(dir) = d {
-            if dir == new || !dir.starts_with(new) || !dirs.insert(dir) {
+            if dir == new || !dir.starts_with(new) || !dirs.insert(bytes(dir)) {
                 break;
             }
             d = dir.parent();
@@ -765,13 +894,14 @@ fn remove_unexpected(
             })
         })?;
         let path = entry.path();
+        let key = path.as_os_str().as_encoded_bytes();
         if entry.file_type().is_dir() {
-            if !dirs.contains(path) {
+            if !dirs.contains(key) {
                 fs::remove_dir_all(path)
                     .map_err(|e| WriteFailure::Io(io_err("cannot remove", path, &e)))?;
                 walk.skip_current_dir();
             }
-        } else if !files.contains(path) {
+        } else if !files.contains(key) {
             fs::remove_file(path)
                 .map_err(|e| WriteFailure::Io(io_err("cannot remove", path, &e)))?;
         }
@@ -858,31 +988,42 @@ pub fn check_output_dir_safe(out: &Path, set: &ArtifactSet) -> Result<(), WriteF
             })
         })?;
         if entry.path_is_symlink() {
-            let rel = relative(entry.path(), out);
-            let target = fs::read_link(entry.path())
-                .map(|t| t.display().to_string())
-                .unwrap_or_default();
-            links.push(format!("`{rel}` -> `{target}`"));
+            links.push(entry.path().to_path_buf());
         }
     }
     if links.is_empty() {
         return Ok(());
     }
-    Err(WriteFailure::Conflict(
+    Err(symlinks_refused(out, out, &links))
+}
+
+/// NST0404: the symbolic links `links` found under `root` (the output directory `out`, or
+/// where it really is).
+fn symlinks_refused(out: &Path, root: &Path, links: &[PathBuf]) -> WriteFailure {
+    let shown: Vec<String> = links
+        .iter()
+        .map(|link| {
+            let target = fs::read_link(link)
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+            format!("`{}` -> `{target}`", relative(link, root))
+        })
+        .collect();
+    WriteFailure::Conflict(
         Diagnostic::error(
             Code::UnsafeOutput,
             format!(
                 "the output directory `{}` contains {} symbolic link{}: {}",
                 out.display(),
-                links.len(),
-                if links.len() == 1 { "" } else { "s" },
-                links.join(", ")
+                shown.len(),
+                if shown.len() == 1 { "" } else { "s" },
+                shown.join(", ")
             ),
         )
         .with_help(
             "generated files are regular files: remove the links (the files they point at are untouched) and build again",
         ),
-    ))
+    )
 }
 
 /// Takes the output directory's lock file (creating the directory), waiting while another

@@ -314,7 +314,7 @@ impl Emitter for Docker {
     }
 
     fn emit(&self, cx: &EmitContext<'_>, sink: &dyn Sink) -> Result<(), Diagnostic> {
-        super::stream_per_service(cx, sink, |service| {
+        super::stream_files_reusing(cx, sink, self.name(), |service| {
             let mut out = Vec::new();
             let Some(language) = service.language.as_deref() else {
                 return Ok(out); // an upstream image (`std/redis`, ...): nothing to build

@@ -227,7 +227,7 @@ impl Emitter for Helm {
 
         // Each service's chart goes to the sink as soon as it is made; only its version
         // is kept, for the umbrella chart.
-        let versions = super::per_service(cx, |service| {
+        let versions = super::stream_reusing(cx, sink, self.name(), |service| {
             let mut files = Vec::new();
             let dir = format!("helm/{}", service.name);
             let file = cx.file_of(service);
@@ -299,16 +299,17 @@ impl Emitter for Helm {
                     source: span,
                 });
             }
-            sink.put_all(files);
-            (service.name.clone(), version)
-        });
+            Ok((files, version))
+        })?;
 
         // The umbrella chart: one release for the whole project.
         let dir = format!("helm/{}", project.name);
         let chart = ChartFile {
             dependencies: Some(
-                versions
-                    .iter()
+                cx.model
+                    .services
+                    .keys()
+                    .zip(&versions)
                     .map(|(name, version)| Dependency {
                         name: name.clone(),
                         version: version.clone(),

@@ -20,7 +20,7 @@ impl Emitter for Kubernetes {
 
     fn emit(&self, cx: &EmitContext<'_>, sink: &dyn Sink) -> Result<(), Diagnostic> {
         let envs = cx.environments();
-        super::stream_per_service(cx, sink, |service| {
+        super::stream_files_reusing(cx, sink, self.name(), |service| {
             let values = service_values(cx, service);
             let head = header(&cx.file_of(service));
             envs.iter()

@@ -16,6 +16,7 @@ pub mod mesh;
 mod meshfiles;
 pub mod metrics;
 pub mod prometheus;
+pub mod reuse;
 pub mod rollout;
 mod spinnaker;
 pub mod templates;
@@ -29,6 +30,7 @@ use crate::graph::Topology;
 use crate::model::{Model, Service};
 use crate::source::{SourceMap, Span};
 
+pub use reuse::{Key, Keys};
 pub use templates::Templates;
 
 /// One generated file.
@@ -65,7 +67,7 @@ impl ArtifactSet {
 }
 
 /// Everything an emitter may read.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct EmitContext<'a> {
     pub model: &'a Model,
     pub topology: &'a Topology,
@@ -73,9 +75,32 @@ pub struct EmitContext<'a> {
     pub templates: &'a Templates,
     /// `--env`: only this environment's files.
     pub env: Option<&'a str>,
+    /// The reuse keys, when the sink can hand back files a previous build made
+    /// ([`emit_into`] sets them).
+    pub keys: Option<&'a Keys>,
 }
 
-impl EmitContext<'_> {
+impl<'a> EmitContext<'a> {
+    /// The context of one build's emitters (without reuse keys: [`emit_into`] makes
+    /// them when its sink can reuse files).
+    #[must_use]
+    pub fn new(
+        model: &'a Model,
+        topology: &'a Topology,
+        sources: &'a SourceMap,
+        templates: &'a Templates,
+        env: Option<&'a str>,
+    ) -> Self {
+        EmitContext {
+            model,
+            topology,
+            sources,
+            templates,
+            env,
+            keys: None,
+        }
+    }
+
     /// `services/checkout.kdl:12`, for `nestio.dev/source` annotations.
     #[must_use]
     pub fn location(&self, span: Span) -> String {
@@ -124,6 +149,26 @@ pub trait Sink: Sync {
             self.put(a);
         }
     }
+
+    /// The salt of the reuse keys ([`Keys`]) when this sink can hand back the files a
+    /// previous build made from the same inputs (the identity of the nestioc binary);
+    /// `None` (the default): every file is made.
+    fn reuse_salt(&self) -> Option<&str> {
+        None
+    }
+
+    /// The files a previous build made from the inputs `key` names, if they are all still
+    /// there, unchanged: kept as this build's, and the note they were put with returned
+    /// (the caller then does not make them). `None` (the default): make them.
+    fn reuse(&self, _key: &str) -> Option<String> {
+        None
+    }
+
+    /// Files made from the inputs `key` names, with a note a later build's [`Sink::reuse`]
+    /// gives back (what the emitter needs of them besides the files: a chart's version).
+    fn put_made(&self, _key: Key, _note: String, artifacts: Vec<Artifact>) {
+        self.put_all(artifacts);
+    }
 }
 
 /// The sink that keeps every file: an [`ArtifactSet`], the same whatever the order the
@@ -147,22 +192,44 @@ impl Sink for Collect {
     }
 }
 
-/// [`per_service`] for the targets with files per service: each service's files go to
-/// the sink as soon as they are made, so no target's output is ever whole in memory. The
-/// error returned is the first failing service's, in name order.
-pub fn stream_per_service(
+/// [`per_service`] for the targets with files per service, which depend only on the
+/// service, its neighbours and the project ([`reuse`]): each service's files go to the
+/// sink as soon as they are made, so no target's output is ever whole in memory; and a
+/// service whose inputs are those of the last build gets that build's files back from
+/// the sink, when it still has them, instead of being made again. `f` returns a service's files and a note to keep with them
+/// (given back on reuse); the notes are returned in name order. The error returned is the
+/// first failing service's, in name order.
+pub fn stream_reusing(
     cx: &EmitContext<'_>,
     sink: &dyn Sink,
+    target: &str,
+    f: impl Fn(&Service) -> Result<(Vec<Artifact>, String), Diagnostic> + Sync + Send,
+) -> Result<Vec<String>, Diagnostic> {
+    let results = per_service(cx, |service| {
+        let key = cx.keys.and_then(|k| k.of(target, &service.name));
+        if let Some(key) = &key
+            && let Some(note) = sink.reuse(key)
+        {
+            return Ok(note);
+        }
+        let (files, note) = f(service)?;
+        match key {
+            Some(key) => sink.put_made(key, note.clone(), files),
+            None => sink.put_all(files),
+        }
+        Ok(note)
+    });
+    results.into_iter().collect()
+}
+
+/// [`stream_reusing`] for the targets whose files are all there is to keep of a service.
+pub fn stream_files_reusing(
+    cx: &EmitContext<'_>,
+    sink: &dyn Sink,
+    target: &str,
     f: impl Fn(&Service) -> Result<Vec<Artifact>, Diagnostic> + Sync + Send,
 ) -> Result<(), Diagnostic> {
-    let failed = per_service(cx, |service| match f(service) {
-        Ok(files) => {
-            sink.put_all(files);
-            None
-        }
-        Err(d) => Some(d),
-    });
-    failed.into_iter().flatten().next().map_or(Ok(()), Err)
+    stream_reusing(cx, sink, target, |service| Ok((f(service)?, String::new()))).map(drop)
 }
 
 pub trait Emitter: Sync {
@@ -176,7 +243,7 @@ pub trait Emitter: Sync {
     }
     /// Puts every file of the target into `sink`: by default its [`Emitter::files`]. The
     /// targets with files per service override it to hand each service's over as soon
-    /// as they are made ([`stream_per_service`]).
+    /// as they are made ([`stream_reusing`]).
     fn emit(&self, cx: &EmitContext<'_>, sink: &dyn Sink) -> Result<(), Diagnostic> {
         sink.put_all(self.files(cx)?);
         Ok(())
@@ -227,6 +294,14 @@ pub fn emit_into(
     sink: &dyn Sink,
     clock: &mut dyn FnMut(&'static str),
 ) -> Result<(), Vec<Diagnostic>> {
+    let keys = sink.reuse_salt().map(|salt| Keys::new(cx, salt));
+    let cx = &EmitContext {
+        keys: keys.as_ref(),
+        ..*cx
+    };
+    if keys.is_some() {
+        clock("keys");
+    }
     let mut errors = Vec::new();
     for emitter in EMITTERS {
         if !targets.is_empty() && !targets.iter().any(|t| t == emitter.name()) {

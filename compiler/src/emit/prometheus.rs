@@ -797,7 +797,7 @@ impl Emitter for Prometheus {
     }
 
     fn emit(&self, cx: &EmitContext<'_>, sink: &dyn Sink) -> Result<(), Diagnostic> {
-        super::stream_per_service(cx, sink, |service| {
+        super::stream_files_reusing(cx, sink, self.name(), |service| {
             let mut out = Vec::new();
             let groups = rule_groups(cx, service, false);
             if groups.is_empty() {

@@ -20,14 +20,14 @@ use sha2::{Digest, Sha256};
 use super::yaml::{header, to_yaml};
 use super::{Artifact, EmitContext, Emitter, Sink};
 use crate::diag::Diagnostic;
-use crate::model::SloKind;
+use crate::model::{Service, SloKind};
 
 mod overview;
 mod panels;
 mod service;
 
 use overview::overview_pages;
-use panels::{DashboardModel, to_json};
+use panels::to_json;
 use service::service_dashboard;
 
 pub(super) struct Grafana;
@@ -206,44 +206,48 @@ impl Emitter for Grafana {
 
     fn emit(&self, cx: &EmitContext<'_>, sink: &dyn Sink) -> Result<(), Diagnostic> {
         let project = &cx.model.project.name;
-        // A dashboard's file, and what its ConfigMap's generator needs.
-        let file = |path: String, name: String, uid: String, dashboard: DashboardModel, span| {
-            let map = ConfigMap {
-                name,
-                uid,
-                file: path.trim_start_matches("grafana/").to_owned(),
-                source: cx.location(span),
-            };
-            let artifact = Artifact {
-                path,
-                contents: to_json(&dashboard),
-                source: Some(span),
-            };
-            (artifact, map)
+        // What the kustomization's generator needs of a dashboard's file.
+        let map = |path: &str, name: String, uid: String, span| ConfigMap {
+            name,
+            uid,
+            file: path.trim_start_matches("grafana/").to_owned(),
+            source: cx.location(span),
         };
-        // Each dashboard goes to the sink as soon as it is made; only what the
-        // kustomization needs of it is kept.
-        let mut maps = super::per_service(cx, |service| {
-            let (artifact, map) = file(
-                format!("grafana/{}.json", service.name),
-                format!("nestio-dashboard-{project}.{}", service.name),
-                service_uid(project, &service.name),
-                service_dashboard(cx, service),
-                service.name_span,
-            );
-            sink.put(artifact);
-            map
-        });
+        let service_path = |service: &Service| format!("grafana/{}.json", service.name);
+        // Each dashboard goes to the sink as soon as it is made (or is kept from the last
+        // build, when its service's inputs are the same).
+        super::stream_files_reusing(cx, sink, self.name(), |service| {
+            Ok(vec![Artifact {
+                path: service_path(service),
+                contents: to_json(&service_dashboard(cx, service)),
+                source: Some(service.name_span),
+            }])
+        })?;
+        let mut maps: Vec<ConfigMap> = cx
+            .model
+            .services
+            .values()
+            .map(|service| {
+                map(
+                    &service_path(service),
+                    format!("nestio-dashboard-{project}.{}", service.name),
+                    service_uid(project, &service.name),
+                    service.name_span,
+                )
+            })
+            .collect();
         for page in overview_pages(cx) {
-            let (artifact, map) = file(
-                page.path,
+            maps.push(map(
+                &page.path,
                 page.configmap,
                 page.uid,
-                page.dashboard,
                 cx.model.project.span,
-            );
-            sink.put(artifact);
-            maps.push(map);
+            ));
+            sink.put(Artifact {
+                path: page.path,
+                contents: to_json(&page.dashboard),
+                source: Some(cx.model.project.span),
+            });
         }
         let mut kustomization_yaml = header(&cx.sources.get(cx.model.project.source).name);
         kustomization_yaml.push_str(&to_yaml(&kustomization(cx, &maps)));

@@ -1,0 +1,172 @@
+//! Reuse keys: what a service's files are a function of, as one digest per service and
+//! target, so that a build can hand back the files the last build made from the same
+//! inputs instead of making them again ([`super::stream_reusing`]).
+//!
+//! A service's files (its chart, rendered manifests, rules, dashboard, Dockerfile) read
+//! the service itself, the services it calls and that call it (ports, names, policies),
+//! the edges between them, and project-wide settings, and nothing else: no emitter of a
+//! service's files walks the graph further than one edge. A key is therefore the digest
+//! of
+//! - the *global* part: nestioc's identity (the sink's salt: version and binary), the
+//!   `--env` choice, the project, every source that declares no service (the project
+//!   file, environments, template overrides, the standard library) and the text of the
+//!   project's own file;
+//! - the service and each of its neighbours: the model as lowered (`Debug`: every field,
+//!   the spans included, by file name), its environment overrides, and the name and bytes
+//!   of the file it is declared in (locations are `file:line`: a line moves with any byte
+//!   before it);
+//! - the edges into and out of the service (the dependency policy each carries).
+//!
+//! Anything else a service's emitter reads would make reuse unsound; the differential
+//! tests in `tests/it/reuse.rs` build every kind of edit both ways and compare the bytes.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use super::EmitContext;
+use crate::model::Service;
+use crate::source::{SourceId, with_file_names};
+
+/// A 256-bit digest, written in hex where it is stored.
+pub type Key = String;
+
+/// Every service's reuse digest (its own inputs and its neighbours'), for one build.
+#[derive(Debug)]
+pub struct Keys {
+    by_service: HashMap<String, [u8; 32]>,
+}
+
+/// A `fmt::Write` that hashes what is written: `Debug` output is hashed without being
+/// held in memory.
+struct Hashing<'a>(&'a mut Sha256);
+
+impl std::fmt::Write for Hashing<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.update(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Length-prefixed: no two different sequences of parts hash the same bytes.
+fn part(h: &mut Sha256, bytes: &[u8]) {
+    h.update((bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
+}
+
+/// A `Debug` value as one part: its text, then a separator no `Debug` text ends a part
+/// with (the text of a part is never read back, only told apart).
+fn debug_part(h: &mut Sha256, value: &dyn std::fmt::Debug) {
+    let _ = write!(Hashing(h), "{value:?}");
+    h.update(b"\0\xff");
+}
+
+impl Keys {
+    /// The keys of every service of `cx`, salted with `salt` (the identity of the nestioc
+    /// that makes the files: another binary may make other bytes).
+    #[must_use]
+    pub fn new(cx: &EmitContext<'_>, salt: &str) -> Keys {
+        let model = cx.model;
+        let mut service_files: HashMap<SourceId, ()> = HashMap::new();
+        for s in model.services.values() {
+            service_files.insert(s.source, ());
+        }
+        let file_digests: HashMap<SourceId, [u8; 32]> = service_files
+            .keys()
+            .map(|&id| {
+                let source = cx.sources.get(id);
+                let mut h = Sha256::new();
+                part(&mut h, source.name.as_bytes());
+                part(&mut h, source.text.as_bytes());
+                (id, h.finalize().into())
+            })
+            .collect();
+
+        let mut g = Sha256::new();
+        part(&mut g, b"nestioc reuse 1");
+        part(&mut g, salt.as_bytes());
+        part(&mut g, cx.env.unwrap_or_default().as_bytes());
+        debug_part(&mut g, &model.project);
+        let root = cx.sources.get(model.project.source);
+        part(&mut g, root.name.as_bytes());
+        part(&mut g, root.text.as_bytes());
+        for (id, source) in cx.sources.iter() {
+            if !service_files.contains_key(&id) {
+                part(&mut g, source.name.as_bytes());
+                part(&mut g, source.text.as_bytes());
+            }
+        }
+        let global: [u8; 32] = g.finalize().into();
+
+        // Each service's own digest, then each one's with its neighbours'. Spans are
+        // hashed by file name, not by their file's index, which moves when a file is
+        // added before it.
+        let names = Arc::new(cx.sources.iter().map(|(_, s)| s.name.clone()).collect());
+        let services: Vec<&Service> = model.services.values().collect();
+        let own: HashMap<&str, [u8; 32]> = services
+            .par_iter()
+            .map(|s| {
+                with_file_names(&names, || {
+                    let mut h = Sha256::new();
+                    part(&mut h, s.name.as_bytes());
+                    debug_part(&mut h, s);
+                    for (env, overrides) in &model.env_services {
+                        if let Some(o) = overrides.get(&s.name) {
+                            part(&mut h, env.as_bytes());
+                            debug_part(&mut h, o);
+                        }
+                    }
+                    if let Some(file) = file_digests.get(&s.source) {
+                        h.update(file);
+                    }
+                    (s.name.as_str(), h.finalize().into())
+                })
+            })
+            .collect();
+        let by_service = services
+            .par_iter()
+            .map(|s| {
+                with_file_names(&names, || {
+                    let mut h = Sha256::new();
+                    h.update(global);
+                    h.update(own[s.name.as_str()]);
+                    // Out, in declaration order, then in, by caller: the order the emitters
+                    // read them in, so that reordering `depends-on` changes the key.
+                    h.update(b"calls");
+                    for e in cx.topology.calls(&s.name) {
+                        debug_part(&mut h, e);
+                        if let Some(d) = own.get(e.callee.as_str()) {
+                            h.update(d);
+                        }
+                    }
+                    h.update(b"callers");
+                    for e in cx.topology.callers(&s.name) {
+                        debug_part(&mut h, e);
+                        if let Some(d) = own.get(e.caller.as_str()) {
+                            h.update(d);
+                        }
+                    }
+                    (s.name.clone(), h.finalize().into())
+                })
+            })
+            .collect();
+        Keys { by_service }
+    }
+
+    /// The key of the files `target` makes for `service`.
+    #[must_use]
+    pub fn of(&self, target: &str, service: &str) -> Option<Key> {
+        let digest = self.by_service.get(service)?;
+        let mut h = Sha256::new();
+        part(&mut h, target.as_bytes());
+        h.update(digest);
+        let mut hex = String::with_capacity(64);
+        for b in h.finalize() {
+            let _ = write!(hex, "{b:02x}");
+        }
+        Some(hex)
+    }
+}
