@@ -88,20 +88,42 @@ pub(super) fn tool_identity() -> Option<String> {
     ))
 }
 
-/// A note in a cache line: hex, so that no tab or newline in it can break the line.
-fn hex(s: &str) -> String {
-    s.bytes().map(|b| format!("{b:02x}")).collect()
+/// A note in a cache line, with the characters that would end a field or a line (and the
+/// escape itself) escaped.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + s.len() / 16);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\0' => out.push_str("\\0"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
-fn unhex(s: &str) -> Option<String> {
-    if !s.len().is_multiple_of(2) {
-        return None;
+/// [`escape`] undone; `None` for an escape it never writes.
+fn unescape(s: &str) -> Option<String> {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        out.push(match chars.next()? {
+            '\\' => '\\',
+            't' => '\t',
+            'n' => '\n',
+            'r' => '\r',
+            '0' => '\0',
+            _ => return None,
+        });
     }
-    let bytes: Option<Vec<u8>> = (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect();
-    String::from_utf8(bytes?).ok()
+    Some(out)
 }
 
 /// The cache of one output directory.
@@ -146,7 +168,7 @@ impl StatCache {
         for line in lines {
             if let Some(rest) = line.strip_prefix("made\t") {
                 let mut f = rest.split('\t');
-                let (Some(key), Some(note)) = (f.next(), f.next().and_then(unhex)) else {
+                let (Some(key), Some(note)) = (f.next(), f.next().and_then(unescape)) else {
                     continue;
                 };
                 let paths: Vec<String> = f.map(str::to_owned).collect();
@@ -241,7 +263,7 @@ impl StatCache {
             ));
         }
         for (key, m) in made {
-            text.push_str(&format!("made\t{key}\t{}", hex(&m.note)));
+            text.push_str(&format!("made\t{key}\t{}", escape(&m.note)));
             for p in &m.paths {
                 text.push('\t');
                 text.push_str(p);
@@ -257,5 +279,21 @@ impl StatCache {
         tmp.persist(path)
             .map_err(|e| io_err("cannot write", path, &e.error))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_survive_a_cache_line() {
+        for note in ["", "0.1.0+abc", "a\tb\nc\\d\r\0e\\n", "é\u{0}x"] {
+            let line = escape(note);
+            assert!(!line.contains(['\t', '\n', '\r', '\0']), "{line:?}");
+            assert_eq!(unescape(&line).as_deref(), Some(note));
+        }
+        assert_eq!(unescape("a\\x"), None);
+        assert_eq!(unescape("a\\"), None);
     }
 }

@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use indexmap::IndexMap;
 use serde::Serialize;
 use serde::ser::SerializeMap;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::chart::{base_values, env_values};
@@ -120,6 +119,11 @@ impl<T: Serialize> Serialize for Scoped<T> {
     }
 }
 
+/// Between the parts of a service's note: its chart's version, then its entry in each
+/// environment's umbrella values. YAML text never holds a raw NUL (the serializer escapes
+/// control characters), nor does a SemVer version.
+const NOTE_SEPARATOR: char = '\0';
+
 /// A service's entry in the umbrella chart's values: the dependency's `condition`.
 #[derive(Debug, Serialize)]
 struct Enabled {
@@ -227,18 +231,29 @@ impl Emitter for Helm {
 
         // Each service's chart goes to the sink as soon as it is made; only its version
         // is kept, for the umbrella chart.
-        let versions = super::stream_reusing(cx, sink, self.name(), |service| {
+        let notes = super::stream_reusing(cx, sink, self.name(), |service| {
             let mut files = Vec::new();
             let dir = format!("helm/{}", service.name);
             let file = cx.file_of(service);
             let head = header(&file);
             let span = Some(service.name_span);
             let base = to_yaml(&Scoped(base_values(cx, service)));
+            // Each environment's values, and the service's entry in the umbrella chart's
+            // values for that environment (the same values under the service's name),
+            // kept with the chart's version in the note: the umbrella's files are these
+            // entries one after the other, so a rebuild makes only the changed services'.
+            let mut note = String::new();
             let per_env: Vec<(String, String)> = envs
                 .iter()
                 .map(|env| {
-                    let values = to_yaml(&Scoped(env_values(cx, service, env)));
-                    (format!("{dir}/values-{}.yaml", env.name), values)
+                    let v = env_values(cx, service, env);
+                    let entry = IndexMap::from([(service.name.as_str(), Scoped(&v))]);
+                    note.push(NOTE_SEPARATOR);
+                    note.push_str(&to_yaml(&entry));
+                    (
+                        format!("{dir}/values-{}.yaml", env.name),
+                        to_yaml(&Scoped(&v)),
+                    )
                 })
                 .collect();
             let mut all: Vec<&str> = vec![&base];
@@ -299,8 +314,18 @@ impl Emitter for Helm {
                     source: span,
                 });
             }
-            Ok((files, version))
+            Ok((files, format!("{version}{note}")))
         })?;
+        // Each service's chart version, then its entry in each environment's umbrella
+        // values.
+        let parts: Vec<Vec<&str>> = notes
+            .iter()
+            .map(|n| n.split(NOTE_SEPARATOR).collect())
+            .collect();
+        let versions: Vec<&str> = parts
+            .iter()
+            .map(|p| p.first().copied().unwrap_or_default())
+            .collect();
 
         // The umbrella chart: one release for the whole project.
         let dir = format!("helm/{}", project.name);
@@ -312,7 +337,7 @@ impl Emitter for Helm {
                     .zip(&versions)
                     .map(|(name, version)| Dependency {
                         name: name.clone(),
-                        version: version.clone(),
+                        version: (*version).to_owned(),
                         repository: format!("file://../{name}"),
                         condition: Some(format!("{name}.enabled")),
                     })
@@ -364,17 +389,19 @@ impl Emitter for Helm {
             contents: notes,
             source: project_span,
         });
-        for env in &envs {
-            // By service name: a map.
-            let values: IndexMap<&str, Scoped<Value>> = cx
-                .model
-                .services
-                .values()
-                .map(|service| (service.name.as_str(), Scoped(env_values(cx, service, env))))
-                .collect();
+        for (i, env) in envs.iter().enumerate() {
+            // By service name: a map, whose entries the services' notes hold (a block
+            // mapping is its entries' text one after the other).
+            let mut contents = project_head.clone();
+            for p in &parts {
+                contents.push_str(p.get(i + 1).copied().unwrap_or_default());
+            }
+            if parts.is_empty() {
+                contents.push_str(&to_yaml(&IndexMap::<&str, ()>::new()));
+            }
             out.push(Artifact {
                 path: format!("{dir}/values-{}.yaml", env.name),
-                contents: documents(&project_head, &[values]),
+                contents,
                 source: project_span,
             });
         }
