@@ -257,6 +257,12 @@ fn a_rebuild_from_a_tampered_spare_tree_still_equals_a_clean_build() {
     std::fs::write(&changed, "changed").expect("write");
     std::fs::remove_dir_all(spare.join("docker/cart")).expect("rm");
     std::fs::write(spare.join("docker/cart"), "a file").expect("write");
+    // Links, at the top and deeper, to a directory outside: removed, never followed.
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir_all(&outside).expect("mkdir");
+    std::fs::write(outside.join("keep.txt"), "untouched").expect("write");
+    std::os::unix::fs::symlink(&outside, spare.join("linked")).expect("ln");
+    std::os::unix::fs::symlink(&outside, spare.join("helm/linked")).expect("ln");
     let before = tree(&out);
 
     edit_owner(&dir, "team-b");
@@ -268,6 +274,11 @@ fn a_rebuild_from_a_tampered_spare_tree_still_equals_a_clean_build() {
     assert!(
         without_lock(tree(&out)) == without_lock(tree(&clean)),
         "the build from the tampered spare differs from a clean build"
+    );
+    assert!(!out.join("linked").exists() && !out.join("helm/linked").exists());
+    assert_eq!(
+        std::fs::read_to_string(outside.join("keep.txt")).expect("read"),
+        "untouched"
     );
     assert!(
         without_lock(tree(&spare_of(&cache))) == without_lock(before),

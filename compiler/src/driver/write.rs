@@ -559,14 +559,40 @@ impl Writer {
         let mut filled: HashSet<PathBuf> = HashSet::new();
         let (mut last_parent, mut last_dir): (Option<PathBuf>, Option<PathBuf>) = (None, None);
         let mut symlinks = Vec::new();
-        for entry in WalkDir::new(real).min_depth(1).sort_by_file_name() {
-            let entry = entry.map_err(|e| {
-                WriteFailure::Io(IoError {
-                    message: format!("cannot walk `{}`: {e}", out.display()),
-                })
-            })?;
-            let rel_path = entry.path().strip_prefix(real).unwrap_or(entry.path());
+        let has_spare = self.spare.is_some();
+        let seen = walk_sorted(real, |entry| {
+            let rel_path = entry
+                .path()
+                .strip_prefix(real)
+                .unwrap_or(entry.path())
+                .to_path_buf();
+            if entry.path_is_symlink() {
+                return (rel_path, Seen::Symlink(entry.path().to_path_buf()));
+            }
+            if entry.file_type().is_dir() {
+                return (rel_path, Seen::Dir);
+            }
             let rel = relative(entry.path(), real);
+            if rel == MANIFEST || prune.contains(&rel) {
+                return (rel_path, Seen::Nothing);
+            }
+            // The spare tree already has every generated file.
+            if has_spare && entries.contains_key(&rel) && !written.contains(rel.as_str()) {
+                return (rel_path, Seen::Nothing);
+            }
+            let (to, backup) = if written.contains(rel.as_str()) {
+                if !conflicts.contains(&rel) {
+                    return (rel_path, Seen::Nothing);
+                }
+                let orig = format!("{rel}.orig");
+                (new.join(&orig), Some(orig))
+            } else {
+                (new.join(&rel_path), None)
+            };
+            let from = entry.path().to_path_buf();
+            (rel_path, Seen::Link { from, to, backup })
+        })?;
+        for (rel_path, seen) in seen {
             // The entries of a directory come one after the other: one lookup for them.
             if let Some(parent) = rel_path.parent()
                 && last_parent.as_deref() != Some(parent)
@@ -574,38 +600,21 @@ impl Writer {
                 filled.insert(parent.to_path_buf());
                 last_parent = Some(parent.to_path_buf());
             }
-            if entry.path_is_symlink() {
-                symlinks.push(entry.path().to_path_buf());
-                continue;
-            }
-            if entry.file_type().is_dir() {
-                all_dirs.push(rel_path.to_path_buf());
-                continue;
-            }
-            if rel == MANIFEST || prune.contains(&rel) {
-                continue;
-            }
-            // The spare tree already has every generated file.
-            if self.spare.is_some() && entries.contains_key(&rel) && !written.contains(rel.as_str())
-            {
-                continue;
-            }
-            let dest = if written.contains(rel.as_str()) {
-                if !conflicts.contains(&rel) {
-                    continue;
+            match seen {
+                Seen::Nothing => {}
+                Seen::Symlink(path) => symlinks.push(path),
+                Seen::Dir => all_dirs.push(rel_path),
+                Seen::Link { from, to, backup } => {
+                    report.backed_up.extend(backup);
+                    if let Some(d) = to.parent()
+                        && last_dir.as_deref() != Some(d)
+                    {
+                        dirs.insert(d.to_path_buf());
+                        last_dir = Some(d.to_path_buf());
+                    }
+                    links.push((from, to));
                 }
-                report.backed_up.push(format!("{rel}.orig"));
-                new.join(format!("{rel}.orig"))
-            } else {
-                new.join(rel_path)
-            };
-            if let Some(d) = dest.parent()
-                && last_dir.as_deref() != Some(d)
-            {
-                dirs.insert(d.to_path_buf());
-                last_dir = Some(d.to_path_buf());
             }
-            links.push((entry.path().to_path_buf(), dest));
         }
         // Nothing has changed in the output directory yet.
         if !symlinks.is_empty() {
@@ -788,6 +797,55 @@ fn manifest_text(entries: &BTreeMap<String, Entry>) -> String {
     s
 }
 
+/// What the walk of the output directory found at one entry.
+enum Seen {
+    /// Nothing to do: a generated file the new tree has, the manifest, a pruned file.
+    Nothing,
+    Symlink(PathBuf),
+    Dir,
+    /// A file the new tree keeps (a user's, an unchanged one, a backup of an overwritten
+    /// hand edit): linked from the output directory.
+    Link {
+        from: PathBuf,
+        to: PathBuf,
+        backup: Option<String>,
+    },
+}
+
+/// `f` of every entry under `root` (not `root` itself), in the order of a walk sorted by
+/// file name. The top-level entries' subtrees are walked in parallel (an output directory
+/// is a few wide trees: `helm/`, `kubernetes/`, `prometheus/`...), each in order.
+fn walk_sorted<T: Send>(
+    root: &Path,
+    f: impl Fn(&walkdir::DirEntry) -> T + Sync,
+) -> Result<Vec<T>, WriteFailure> {
+    let failed = |e: walkdir::Error| {
+        WriteFailure::Io(IoError {
+            message: format!("cannot walk `{}`: {e}", root.display()),
+        })
+    };
+    let tops: Vec<walkdir::DirEntry> = WalkDir::new(root)
+        .min_depth(1)
+        .max_depth(1)
+        .sort_by_file_name()
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .map_err(failed)?;
+    let parts: Vec<Vec<T>> = tops
+        .par_iter()
+        .map(|top| {
+            let mut out = vec![f(top)];
+            if top.file_type().is_dir() {
+                for entry in WalkDir::new(top.path()).min_depth(1).sort_by_file_name() {
+                    out.push(f(&entry.map_err(failed)?));
+                }
+            }
+            Ok(out)
+        })
+        .collect::<Result<_, WriteFailure>>()?;
+    Ok(parts.into_iter().flatten().collect())
+}
+
 /// Puts the tree at `new` back as the spare at `home`, with its stat cache: after a build
 /// that changed nothing (the tree is the spare it started from), or after the swap (the
 /// tree is the one swapped out, and `files` what the output's cache knew of it). A tree
@@ -886,27 +944,36 @@ fn remove_unexpected(
             d = dir.parent();
         }
     }
-    let mut walk = WalkDir::new(new).min_depth(1).into_iter();
-    while let Some(entry) = walk.next() {
-        let entry = entry.map_err(|e| {
-            WriteFailure::Io(IoError {
-                message: format!("cannot walk `{}`: {e}", new.display()),
-            })
-        })?;
-        let path = entry.path();
-        let key = path.as_os_str().as_encoded_bytes();
-        if entry.file_type().is_dir() {
-            if !dirs.contains(key) {
-                fs::remove_dir_all(path)
+    // Each top-level entry's subtree on its own thread.
+    let tops: Vec<PathBuf> = fs::read_dir(new)
+        .map_err(|e| WriteFailure::Io(io_err("cannot list", new, &e)))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| WriteFailure::Io(io_err("cannot list", new, &e)))?;
+    tops.par_iter().try_for_each(|top| {
+        // A link at the top is removed as a file, never followed.
+        let mut walk = WalkDir::new(top).follow_root_links(false).into_iter();
+        while let Some(entry) = walk.next() {
+            let entry = entry.map_err(|e| {
+                WriteFailure::Io(IoError {
+                    message: format!("cannot walk `{}`: {e}", new.display()),
+                })
+            })?;
+            let path = entry.path();
+            let key = path.as_os_str().as_encoded_bytes();
+            if entry.file_type().is_dir() {
+                if !dirs.contains(key) {
+                    fs::remove_dir_all(path)
+                        .map_err(|e| WriteFailure::Io(io_err("cannot remove", path, &e)))?;
+                    walk.skip_current_dir();
+                }
+            } else if !files.contains(key) {
+                fs::remove_file(path)
                     .map_err(|e| WriteFailure::Io(io_err("cannot remove", path, &e)))?;
-                walk.skip_current_dir();
             }
-        } else if !files.contains(key) {
-            fs::remove_file(path)
-                .map_err(|e| WriteFailure::Io(io_err("cannot remove", path, &e)))?;
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Puts the tree at `new` in place of the one at `real`, leaving the old one at `new`.
