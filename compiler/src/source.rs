@@ -13,31 +13,50 @@ thread_local! {
     /// Set by [`with_file_names`]: the names `Debug` gives files instead of indices.
     static FILE_NAMES: std::cell::RefCell<Option<std::sync::Arc<Vec<String>>>> =
         const { std::cell::RefCell::new(None) };
+    /// The files `Debug` has named since [`with_file_names`] began.
+    static FILES_NAMED: std::cell::RefCell<Vec<SourceId>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Runs `f` with every [`SourceId`] and [`Span`] `Debug`-printed by its file's name
 /// (`"services/a.kdl"@10..20`) instead of its index in the source map, which moves when a
 /// file is added or removed before it: a value's `Debug` text then changes only when the
 /// value or its location (file and offsets) does, which is what the reuse keys hash
-/// (`crate::emit::reuse`). `names` is indexed by [`SourceId`].
-pub fn with_file_names<T>(names: &std::sync::Arc<Vec<String>>, f: impl FnOnce() -> T) -> T {
+/// (`crate::emit::reuse`). `names` is indexed by [`SourceId`]. Also returns the files
+/// named (sorted, once each): a location is `file:line`, so whoever hashes a span must
+/// hash its file's bytes too.
+pub fn with_file_names<T>(
+    names: &std::sync::Arc<Vec<String>>,
+    f: impl FnOnce() -> T,
+) -> (T, Vec<SourceId>) {
     let previous = FILE_NAMES.with(|n| n.replace(Some(names.clone())));
+    let outer = FILES_NAMED.with(std::cell::RefCell::take);
     let out = f();
     FILE_NAMES.with(|n| *n.borrow_mut() = previous);
-    out
+    let mut named = FILES_NAMED.with(|n| n.replace(outer));
+    named.sort_unstable();
+    named.dedup();
+    (out, named)
+}
+
+/// `f` of the name `Debug` gives the file `id` (`None` outside [`with_file_names`]),
+/// which is noted as named.
+fn with_debug_name<R>(id: SourceId, f: impl FnOnce(Option<&str>) -> R) -> R {
+    FILE_NAMES.with(|n| {
+        let names = n.borrow();
+        let name = names.as_ref().and_then(|names| names.get(id.0 as usize));
+        if name.is_some() {
+            FILES_NAMED.with(|n| n.borrow_mut().push(id));
+        }
+        f(name.map(String::as_str))
+    })
 }
 
 impl fmt::Debug for SourceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        FILE_NAMES.with(|n| {
-            match n
-                .borrow()
-                .as_ref()
-                .and_then(|names| names.get(self.0 as usize))
-            {
-                Some(name) => write!(f, "SourceId({name:?})"),
-                None => write!(f, "SourceId({})", self.0),
-            }
+        with_debug_name(*self, |name| match name {
+            Some(name) => write!(f, "SourceId({name:?})"),
+            None => write!(f, "SourceId({})", self.0),
         })
     }
 }
@@ -84,15 +103,9 @@ impl Span {
 
 impl fmt::Debug for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        FILE_NAMES.with(|n| {
-            match n
-                .borrow()
-                .as_ref()
-                .and_then(|names| names.get(self.source.0 as usize))
-            {
-                Some(name) => write!(f, "{name:?}@{}..{}", self.start, self.end),
-                None => write!(f, "{}@{}..{}", self.source.0, self.start, self.end),
-            }
+        with_debug_name(self.source, |name| match name {
+            Some(name) => write!(f, "{name:?}@{}..{}", self.start, self.end),
+            None => write!(f, "{}@{}..{}", self.source.0, self.start, self.end),
         })
     }
 }

@@ -135,9 +135,43 @@ fn every_kind_of_edit_rebuilds_exactly_what_a_clean_build_makes() {
             Some(true),
         ),
         (
+            "a template declared in one service's file (email's), used by another (cart)",
+            Box::new(|d| {
+                let path = d.join("services/email.kdl");
+                let mut text = std::fs::read_to_string(&path).expect("read");
+                text.push_str("\ntemplate \"extra-env\" {\n    env \"EXTRA\" \"1\"\n}\n");
+                std::fs::write(&path, text).expect("write");
+                replace(
+                    d,
+                    "services/cart.kdl",
+                    "    env \"SESSION_TTL\"",
+                    "    uses \"extra-env\"\n    env \"SESSION_TTL\"",
+                );
+            }),
+            &[],
+            Some(true),
+        ),
+        (
+            "that template changed, in the other service's file",
+            Box::new(|d| {
+                replace(
+                    d,
+                    "services/email.kdl",
+                    "env \"EXTRA\" \"1\"",
+                    "env \"EXTRA\" \"2\"",
+                )
+            }),
+            &[],
+            Some(true),
+        ),
+        (
             "a service added that calls an existing one (payments gains a caller)",
             Box::new(|d| {
-                let email = std::fs::read_to_string(d.join("services/email.kdl")).expect("read");
+                // The shop's own email service, without the template added above.
+                let email = std::fs::read_to_string(
+                    crate::support::root().join("examples/shop/services/email.kdl"),
+                )
+                .expect("read");
                 let audit = email
                     .replace("service \"email\" {", "service \"audit\" {")
                     .replace("\n}", "\n    depends-on \"payments\" timeout=\"1s\"\n}");

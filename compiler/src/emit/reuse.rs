@@ -13,14 +13,15 @@
 //!   project's own file;
 //! - the service and each of its neighbours: the model as lowered (`Debug`: every field,
 //!   the spans included, by file name), its environment overrides, and the name and bytes
-//!   of the file it is declared in (locations are `file:line`: a line moves with any byte
-//!   before it);
+//!   of the file it is declared in and of every file its spans point into (a template's,
+//!   an environment's: locations are `file:line`, and a line moves with any byte before
+//!   it);
 //! - the edges into and out of the service (the dependency policy each carries).
 //!
 //! Anything else a service's emitter reads would make reuse unsound; the differential
 //! tests in `tests/it/reuse.rs` build every kind of edit both ways and compare the bytes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -70,46 +71,53 @@ impl Keys {
     #[must_use]
     pub fn new(cx: &EmitContext<'_>, salt: &str) -> Keys {
         let model = cx.model;
-        let mut service_files: HashMap<SourceId, ()> = HashMap::new();
-        for s in model.services.values() {
-            service_files.insert(s.source, ());
-        }
-        let file_digests: HashMap<SourceId, [u8; 32]> = service_files
-            .keys()
-            .map(|&id| {
-                let source = cx.sources.get(id);
+        let service_files: HashSet<SourceId> = model.services.values().map(|s| s.source).collect();
+        // Every file's name and bytes, hashed once.
+        let sources: Vec<(SourceId, &crate::source::Source)> = cx.sources.iter().collect();
+        let file_digests: HashMap<SourceId, [u8; 32]> = sources
+            .par_iter()
+            .map(|(id, source)| {
                 let mut h = Sha256::new();
                 part(&mut h, source.name.as_bytes());
                 part(&mut h, source.text.as_bytes());
-                (id, h.finalize().into())
+                (*id, h.finalize().into())
             })
             .collect();
+        // The bytes of the files a value's spans point into (a location is `file:line`).
+        let files_named = |h: &mut Sha256, ids: &[SourceId]| {
+            for id in ids {
+                if let Some(d) = file_digests.get(id) {
+                    h.update(d);
+                }
+            }
+        };
 
         let mut g = Sha256::new();
         part(&mut g, b"nestioc reuse 1");
         part(&mut g, salt.as_bytes());
         part(&mut g, cx.env.unwrap_or_default().as_bytes());
         debug_part(&mut g, &model.project);
-        let root = cx.sources.get(model.project.source);
-        part(&mut g, root.name.as_bytes());
-        part(&mut g, root.text.as_bytes());
-        for (id, source) in cx.sources.iter() {
-            if !service_files.contains_key(&id) {
-                part(&mut g, source.name.as_bytes());
-                part(&mut g, source.text.as_bytes());
+        if let Some(root) = file_digests.get(&model.project.source) {
+            g.update(root);
+        }
+        for (id, _) in &sources {
+            if !service_files.contains(id)
+                && let Some(d) = file_digests.get(id)
+            {
+                g.update(d);
             }
         }
         let global: [u8; 32] = g.finalize().into();
 
         // Each service's own digest, then each one's with its neighbours'. Spans are
         // hashed by file name, not by their file's index, which moves when a file is
-        // added before it.
-        let names = Arc::new(cx.sources.iter().map(|(_, s)| s.name.clone()).collect());
+        // added before it, and with the bytes of every file they point into.
+        let names = Arc::new(sources.iter().map(|(_, s)| s.name.clone()).collect());
         let services: Vec<&Service> = model.services.values().collect();
         let own: HashMap<&str, [u8; 32]> = services
             .par_iter()
             .map(|s| {
-                with_file_names(&names, || {
+                let (mut h, named) = with_file_names(&names, || {
                     let mut h = Sha256::new();
                     part(&mut h, s.name.as_bytes());
                     debug_part(&mut h, s);
@@ -119,17 +127,19 @@ impl Keys {
                             debug_part(&mut h, o);
                         }
                     }
-                    if let Some(file) = file_digests.get(&s.source) {
-                        h.update(file);
-                    }
-                    (s.name.as_str(), h.finalize().into())
-                })
+                    h
+                });
+                files_named(&mut h, &named);
+                if let Some(file) = file_digests.get(&s.source) {
+                    h.update(file);
+                }
+                (s.name.as_str(), h.finalize().into())
             })
             .collect();
         let by_service = services
             .par_iter()
             .map(|s| {
-                with_file_names(&names, || {
+                let (mut h, named) = with_file_names(&names, || {
                     let mut h = Sha256::new();
                     h.update(global);
                     h.update(own[s.name.as_str()]);
@@ -149,8 +159,10 @@ impl Keys {
                             h.update(d);
                         }
                     }
-                    (s.name.clone(), h.finalize().into())
-                })
+                    h
+                });
+                files_named(&mut h, &named);
+                (s.name.clone(), h.finalize().into())
             })
             .collect();
         Keys { by_service }
