@@ -144,18 +144,48 @@ impl StatCache {
     /// The cache of the output directory `real` (canonical), kept in `dir`; empty when
     /// there is none or it cannot be read.
     pub(super) fn load(dir: Option<&Path>, real: &Path) -> StatCache {
-        let Some(dir) = dir else {
-            return StatCache::default();
-        };
-        let path = dir.join(format!(
-            "{}.stat",
-            &sha256(real.as_os_str().as_encoded_bytes())[..32]
-        ));
-        let mut cache = StatCache {
-            path: Some(path.clone()),
+        Self::load_if(dir, real, None)
+    }
+
+    /// The (empty) cache of the output directory `real`, without reading it: to replace
+    /// or remove it.
+    pub(super) fn at(dir: Option<&Path>, real: &Path) -> StatCache {
+        StatCache {
+            path: dir.map(|dir| {
+                dir.join(format!(
+                    "{}.stat",
+                    &sha256(real.as_os_str().as_encoded_bytes())[..32]
+                ))
+            }),
             ..StatCache::default()
+        }
+    }
+
+    /// [`StatCache::load`] for [`StatCache::up_to_date`]: no further than the header
+    /// when the fingerprint there is not `fingerprint`.
+    pub(super) fn load_fresh(dir: Option<&Path>, real: &Path, fingerprint: &str) -> StatCache {
+        Self::load_if(dir, real, Some(fingerprint))
+    }
+
+    /// [`StatCache::load`], reading no further than the header when its fingerprint is
+    /// not `fingerprint` (given).
+    fn load_if(dir: Option<&Path>, real: &Path, fingerprint: Option<&str>) -> StatCache {
+        let mut cache = Self::at(dir, real);
+        let Some(path) = &cache.path else {
+            return cache;
         };
-        let Ok(text) = fs::read_to_string(&path) else {
+        // The header alone first: a cache of other inputs is not read any further.
+        if let Some(want) = fingerprint {
+            let mut first = String::new();
+            let read = fs::File::open(path).and_then(|f| {
+                std::io::BufRead::read_line(&mut std::io::BufReader::new(f), &mut first)
+            });
+            let mut head = first.trim_end_matches('\n').split('\t');
+            if read.is_err() || head.next() != Some(HEADER) || head.next() != Some(want) {
+                return cache;
+            }
+        }
+        let Ok(text) = fs::read_to_string(path) else {
             return cache;
         };
         let mut lines = text.lines();
@@ -165,6 +195,7 @@ impl StatCache {
         }
         cache.fingerprint = head.next().unwrap_or_default().to_owned();
         cache.manifest = head.next().unwrap_or_default().to_owned();
+
         for line in lines {
             if let Some(rest) = line.strip_prefix("made\t") {
                 let mut f = rest.split('\t');
@@ -217,6 +248,8 @@ impl StatCache {
     /// since. Then the build it would do now would write the same bytes, and can be
     /// skipped. The number of files, when it is.
     pub(super) fn up_to_date(&self, real: &Path, fingerprint: &str) -> Option<usize> {
+        // (Read with `load_if(.., Some(fingerprint))`: the files are only there when the
+        // fingerprint matches.)
         if self.path.is_none() || self.fingerprint != fingerprint {
             return None;
         }

@@ -190,7 +190,7 @@ pub fn compare_cached(out: &Path, set: &ArtifactSet, cache_dir: Option<&Path>) -
 #[must_use]
 pub fn up_to_date(out: &Path, cache_dir: Option<&Path>, fingerprint: &str) -> Option<usize> {
     let real = fs::canonicalize(out).ok()?;
-    StatCache::load(cache_dir, &real).up_to_date(&real, fingerprint)
+    StatCache::load_fresh(cache_dir, &real, fingerprint).up_to_date(&real, fingerprint)
 }
 
 /// What a write did.
@@ -867,7 +867,7 @@ fn keep_spare(
     }
     let _ = fs::remove_dir_all(home);
     if fs::rename(new, home).is_ok() {
-        let _ = StatCache::load(cache_dir, home).save("", "", files, &BTreeMap::new());
+        let _ = StatCache::at(cache_dir, home).save("", "", files, &BTreeMap::new());
         // Marked as used now: what `forget_old_spares` goes by.
         let _ = fs::File::open(home).and_then(|d| d.set_modified(wall_clock()));
     }
@@ -904,7 +904,7 @@ fn forget_old_spares(dir: &Path, home: &Path, cache_dir: Option<&Path>) {
             .and_then(|t| now.duration_since(t).ok())
             .is_some_and(|age| age > SPARE_UNUSED_FOR);
         if path != home && old && fs::remove_dir_all(&path).is_ok() {
-            StatCache::load(cache_dir, &path).remove();
+            StatCache::at(cache_dir, &path).remove();
         }
     }
 }
