@@ -9,7 +9,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use walkdir::WalkDir;
 
@@ -287,17 +286,30 @@ fn read_manifest(out: &Path) -> BTreeMap<String, String> {
 
 /// A manifest's files (path -> sha256); `None` when it is not one.
 fn parse_manifest(bytes: &[u8]) -> Option<BTreeMap<String, String>> {
-    let v = serde_json::from_slice::<Value>(bytes).ok()?;
-    let files = v.get("files").and_then(Value::as_object)?;
+    /// What is read of a manifest: its files, each a hash or an object with one (an
+    /// entry of any other shape is skipped).
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        files: BTreeMap<String, Hash>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Hash {
+        Plain(String),
+        Object { sha256: String },
+        Other(serde::de::IgnoredAny),
+    }
+    let m = serde_json::from_slice::<Manifest>(bytes).ok()?;
     Some(
-        files
-            .iter()
+        m.files
+            .into_iter()
             .filter_map(|(k, v)| {
-                let h = v
-                    .as_str()
-                    .or_else(|| v.get("sha256").and_then(Value::as_str))?;
+                let h = match v {
+                    Hash::Plain(h) | Hash::Object { sha256: h } => h,
+                    Hash::Other(_) => return None,
+                };
                 // Only paths we could have written: relative, no `..`.
-                safe_relative(k).then(|| (k.clone(), h.to_owned()))
+                safe_relative(&k).then_some((k, h))
             })
             .collect(),
     )
