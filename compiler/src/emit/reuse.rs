@@ -136,32 +136,43 @@ impl Keys {
                 (s.name.as_str(), h.finalize().into())
             })
             .collect();
-        let by_service = services
+        // Each edge's digest, once (it counts for both its ends).
+        let edges: Vec<[u8; 32]> = cx
+            .topology
+            .edges
             .par_iter()
-            .map(|s| {
+            .map(|e| {
                 let (mut h, named) = with_file_names(&names, || {
                     let mut h = Sha256::new();
-                    h.update(global);
-                    h.update(own[s.name.as_str()]);
-                    // Out, in declaration order, then in, by caller: the order the emitters
-                    // read them in, so that reordering `depends-on` changes the key.
-                    h.update(b"calls");
-                    for e in cx.topology.calls(&s.name) {
-                        debug_part(&mut h, e);
-                        if let Some(d) = own.get(e.callee.as_str()) {
-                            h.update(d);
-                        }
-                    }
-                    h.update(b"callers");
-                    for e in cx.topology.callers(&s.name) {
-                        debug_part(&mut h, e);
-                        if let Some(d) = own.get(e.caller.as_str()) {
-                            h.update(d);
-                        }
-                    }
+                    debug_part(&mut h, e);
                     h
                 });
                 files_named(&mut h, &named);
+                h.finalize().into()
+            })
+            .collect();
+        let by_service = services
+            .par_iter()
+            .map(|s| {
+                let mut h = Sha256::new();
+                h.update(global);
+                h.update(own[s.name.as_str()]);
+                // Out, in declaration order, then in, by caller: the order the emitters
+                // read them in, so that reordering `depends-on` changes the key.
+                h.update(b"calls");
+                for &i in cx.topology.call_indices(&s.name) {
+                    h.update(edges[i]);
+                    if let Some(d) = own.get(cx.topology.edges[i].callee.as_str()) {
+                        h.update(d);
+                    }
+                }
+                h.update(b"callers");
+                for &i in cx.topology.caller_indices(&s.name) {
+                    h.update(edges[i]);
+                    if let Some(d) = own.get(cx.topology.edges[i].caller.as_str()) {
+                        h.update(d);
+                    }
+                }
                 (s.name.clone(), h.finalize().into())
             })
             .collect();

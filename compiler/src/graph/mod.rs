@@ -133,6 +133,12 @@ impl Topology {
         self.node_edges(&self.calls_by_node, service)
     }
 
+    /// Indices (into `edges`) of the edges into `service`, sorted by caller.
+    #[must_use]
+    pub fn caller_indices(&self, service: &str) -> &[usize] {
+        self.node_edges(&self.callers_by_node, service)
+    }
+
     /// Edges into `service` (its callers), sorted by caller.
     #[must_use]
     pub fn callers(&self, service: &str) -> Vec<&Edge> {
