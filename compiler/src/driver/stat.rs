@@ -92,16 +92,20 @@ pub(super) fn tool_identity() -> Option<String> {
 /// escape itself) escaped.
 fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + s.len() / 16);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\0' => out.push_str("\\0"),
-            c => out.push(c),
-        }
+    let mut rest = s;
+    // Runs of plain text are copied whole: a note is mostly YAML.
+    while let Some(i) = rest.find(['\\', '\t', '\n', '\r', '\0']) {
+        out.push_str(&rest[..i]);
+        out.push_str(match rest.as_bytes()[i] {
+            b'\\' => "\\\\",
+            b'\t' => "\\t",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            _ => "\\0",
+        });
+        rest = &rest[i + 1..];
     }
+    out.push_str(rest);
     out
 }
 

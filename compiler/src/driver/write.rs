@@ -462,11 +462,12 @@ impl Writer {
             .unwrap_or_else(PoisonError::into_inner);
         let (out, real, new) = (&self.out, &self.real, &self.new);
         let drift = drift_of(real, &self.old, &self.cache, &entries);
-        let conflicts: BTreeSet<&String> = drift
+        let conflicts: BTreeSet<&str> = drift
             .edited
             .iter()
             .chain(&drift.foreign)
             .filter(|p| entries.contains_key(*p))
+            .map(String::as_str)
             .collect();
         if !conflicts.is_empty() && !self.force {
             let list = conflicts
@@ -558,7 +559,19 @@ impl Writer {
         let mut filled: HashSet<PathBuf> = HashSet::new();
         let (mut last_parent, mut last_dir): (Option<PathBuf>, Option<PathBuf>) = (None, None);
         let mut symlinks = Vec::new();
-        let has_spare = self.spare.is_some();
+        // What the walk passes over, looked up by path once per entry: the manifest, the
+        // pruned files, and (from a spare, which already has them) the unchanged
+        // generated files.
+        let mut pass: HashSet<&str> = prune.iter().map(|p| p.as_str()).collect();
+        pass.insert(MANIFEST);
+        if self.spare.is_some() {
+            pass.extend(
+                entries
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|p| !written.contains(p)),
+            );
+        }
         let seen = walk_sorted(real, |entry| {
             let rel_path = entry
                 .path()
@@ -571,16 +584,13 @@ impl Writer {
             if entry.file_type().is_dir() {
                 return (rel_path, Seen::Dir);
             }
-            let rel = relative(entry.path(), real);
-            if rel == MANIFEST || prune.contains(&rel) {
+            let rel = relative_str(entry.path(), real);
+            let rel = rel.as_ref();
+            if pass.contains(rel) {
                 return (rel_path, Seen::Nothing);
             }
-            // The spare tree already has every generated file.
-            if has_spare && entries.contains_key(&rel) && !written.contains(rel.as_str()) {
-                return (rel_path, Seen::Nothing);
-            }
-            let (to, backup) = if written.contains(rel.as_str()) {
-                if !conflicts.contains(&rel) {
+            let (to, backup) = if written.contains(rel) {
+                if !conflicts.contains(rel) {
                     return (rel_path, Seen::Nothing);
                 }
                 let orig = format!("{rel}.orig");
@@ -804,6 +814,32 @@ fn manifest_text(entries: &BTreeMap<String, Entry>) -> String {
     s
 }
 
+/// The directory of a relative path given as bytes (`None` at the top).
+fn parent(p: &[u8]) -> Option<&[u8]> {
+    p.iter().rposition(|&b| b == b'/').map(|i| &p[..i])
+}
+
+/// A relative path's bytes, `/`-separated (as generated paths are).
+fn rel_bytes(rel: &Path) -> std::borrow::Cow<'_, [u8]> {
+    #[cfg(unix)]
+    {
+        std::borrow::Cow::Borrowed(rel.as_os_str().as_encoded_bytes())
+    }
+    #[cfg(not(unix))]
+    {
+        std::borrow::Cow::Owned(relative(rel, Path::new("")).into_bytes())
+    }
+}
+
+/// `path` below `base` as [`relative`] spells it, borrowed when it can be (UTF-8, no
+/// backslash).
+fn relative_str<'a>(path: &'a Path, base: &Path) -> std::borrow::Cow<'a, str> {
+    match path.strip_prefix(base).ok().and_then(Path::to_str) {
+        Some(rel) if !rel.contains('\\') => std::borrow::Cow::Borrowed(rel),
+        _ => std::borrow::Cow::Owned(relative(path, base)),
+    }
+}
+
 /// What the walk of the output directory found at one entry.
 enum Seen {
     /// Nothing to do: a generated file the new tree has, the manifest, a pruned file.
@@ -925,30 +961,32 @@ fn remove_unexpected(
     links: &[(PathBuf, PathBuf)],
     kept_dirs: &BTreeSet<PathBuf>,
 ) -> Result<(), WriteFailure> {
-    // Looked up by their bytes: hashing a path's bytes is much cheaper than comparing
-    // paths component by component, and there is one lookup per file of the tree.
-    let bytes = |p: &Path| p.as_os_str().as_encoded_bytes().to_vec();
-    let mut files: HashSet<Vec<u8>> = entries.keys().map(|p| bytes(&new.join(p))).collect();
-    files.extend(links.iter().map(|(_, to)| bytes(to)));
+    // Looked up by their relative paths' bytes: hashing those is much cheaper than
+    // comparing paths component by component, and there is one lookup per file of the
+    // tree. The generated files' paths are borrowed, not joined to `new`.
+    let owned = |p: &Path| p.strip_prefix(new).ok().map(|r| rel_bytes(r).into_owned());
+    let linked: Vec<Vec<u8>> = links.iter().filter_map(|(_, to)| owned(to)).collect();
+    let kept: Vec<Vec<u8>> = kept_dirs.iter().filter_map(|d| owned(d)).collect();
+    let generated = entries.keys().map(String::as_bytes);
+    let files: HashSet<&[u8]> = generated
+        .clone()
+        .chain(linked.iter().map(Vec::as_slice))
+        .collect();
     // Every directory on the way to a file or a kept directory. A directory is only ever
     // added with all of its ancestors, so meeting one already added ends the climb.
-    let mut dirs: HashSet<Vec<u8>> = HashSet::new();
-    let file_paths: Vec<PathBuf> = entries
-        .keys()
-        .map(|p| new.join(p))
-        .chain(links.iter().map(|(_, to)| to.clone()))
-        .collect();
-    let seeds = kept_dirs
-        .iter()
-        .map(PathBuf::as_path)
-        .chain(file_paths.iter().filter_map(|f| f.parent()));
+    let mut dirs: HashSet<&[u8]> = HashSet::new();
+    let seeds = kept.iter().map(|d| Some(d.as_slice())).chain(
+        generated
+            .chain(linked.iter().map(Vec::as_slice))
+            .map(parent),
+    );
     for seed in seeds {
-        let mut d = Some(seed);
+        let mut d = seed;
         while let Some(dir) = d {
-            if dir == new || !dir.starts_with(new) || !dirs.insert(bytes(dir)) {
+            if dir.is_empty() || !dirs.insert(dir) {
                 break;
             }
-            d = dir.parent();
+            d = parent(dir);
         }
     }
     // Each top-level entry's subtree on its own thread.
@@ -967,7 +1005,8 @@ fn remove_unexpected(
                 })
             })?;
             let path = entry.path();
-            let key = path.as_os_str().as_encoded_bytes();
+            let key = rel_bytes(path.strip_prefix(new).unwrap_or(path));
+            let key = key.as_ref();
             if entry.file_type().is_dir() {
                 if !dirs.contains(key) {
                     fs::remove_dir_all(path)
