@@ -292,15 +292,25 @@ impl StatCache {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let mut text = format!("{HEADER}\t{fingerprint}\t{}\n", sha256(manifest.as_bytes()));
+        use std::fmt::Write as _;
+        let mut text = String::with_capacity(files.len() * 128);
+        let _ = writeln!(
+            text,
+            "{HEADER}\t{fingerprint}\t{}",
+            sha256(manifest.as_bytes())
+        );
         for (rel, k) in files {
-            text.push_str(&format!(
-                "{}\t{}\t{}\t{}\t{rel}\n",
+            let _ = writeln!(
+                text,
+                "{}\t{}\t{}\t{}\t{rel}",
                 k.hash, k.stat.ino, k.stat.size, k.stat.mtime_ns
-            ));
+            );
         }
         for (key, m) in made {
-            text.push_str(&format!("made\t{key}\t{}", escape(&m.note)));
+            text.push_str("made\t");
+            text.push_str(key);
+            text.push('\t');
+            text.push_str(&escape(&m.note));
             for p in &m.paths {
                 text.push('\t');
                 text.push_str(p);
