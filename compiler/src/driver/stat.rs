@@ -166,7 +166,7 @@ impl StatCache {
     }
 
     /// [`StatCache::load`] for [`StatCache::up_to_date`]: no further than the header
-    /// when the fingerprint there is not `fingerprint`.
+    /// when the fingerprint there is not `fingerprint`, and without the reuse records.
     pub(super) fn load_fresh(dir: Option<&Path>, real: &Path, fingerprint: &str) -> StatCache {
         Self::load_if(dir, real, Some(fingerprint))
     }
@@ -202,6 +202,10 @@ impl StatCache {
 
         for line in lines {
             if let Some(rest) = line.strip_prefix("made\t") {
+                // What reuse needs; the up-to-date check (`fingerprint` given) does not.
+                if fingerprint.is_some() {
+                    continue;
+                }
                 let mut f = rest.split('\t');
                 let (Some(key), Some(note)) = (f.next(), f.next().and_then(unescape)) else {
                     continue;
