@@ -232,6 +232,31 @@ pub fn stream_files_reusing(
     stream_reusing(cx, sink, target, |service| Ok((f(service)?, String::new()))).map(drop)
 }
 
+/// For a target whose files are the whole project's and read, besides the project (the
+/// reuse keys' global part), only `inputs`: the last build's files when `inputs` are the
+/// same and the sink still has them, else `make`'s. `make` must build from `inputs`
+/// and the project alone, or reuse would keep stale files.
+pub fn emit_project_reusing(
+    cx: &EmitContext<'_>,
+    sink: &dyn Sink,
+    target: &str,
+    inputs: &dyn std::fmt::Debug,
+    make: impl FnOnce() -> Result<Vec<Artifact>, Diagnostic>,
+) -> Result<(), Diagnostic> {
+    let key = cx.keys.map(|k| k.of_project(target, inputs));
+    if let Some(key) = &key
+        && sink.reuse(key).is_some()
+    {
+        return Ok(());
+    }
+    let files = make()?;
+    match key {
+        Some(key) => sink.put_made(key, String::new(), files),
+        None => sink.put_all(files),
+    }
+    Ok(())
+}
+
 pub trait Emitter: Sync {
     /// The `--target` name.
     fn name(&self) -> &'static str;

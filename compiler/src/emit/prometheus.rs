@@ -875,91 +875,112 @@ impl Emitter for Alertmanager {
         "dependency-aware inhibition and routes by owner, in the project's one form: alertmanager/alertmanagerconfig.yaml or alertmanager/inhibit.yaml"
     }
 
-    fn files(&self, cx: &EmitContext<'_>) -> Result<Vec<Artifact>, Diagnostic> {
-        let has_slo = |name: &str| {
-            cx.model
-                .services
-                .get(name)
-                .is_some_and(|s| !s.slos.is_empty())
-        };
-        // While a callee pages (its SLO burns, or it is down), its callers' pages are a
-        // consequence: mute them. Every callee with callers has outage alerts.
-        let page = alert_severity("page");
-        let mut inhibit: Vec<InhibitRule> = Vec::new();
-        for edge in cx.topology.edges.iter().filter(|e| !e.optional()) {
-            let callee_pages = cx
-                .model
-                .services
-                .get(&edge.callee)
-                .is_some_and(|s| watches_outage(cx, s));
-            if !has_slo(&edge.caller) || !callee_pages {
-                continue;
-            }
-            inhibit.push(InhibitRule {
-                source_matchers: vec![
-                    "nestio_alert=~\"slo|outage\"".into(),
-                    format!("severity=\"{page}\""),
-                    format!("service=\"{}\"", edge.callee),
-                ],
-                target_matchers: vec![
-                    "nestio_alert=\"slo\"".into(),
-                    format!("severity=\"{page}\""),
-                    format!("service=\"{}\"", edge.caller),
-                ],
-                equal: vec!["namespace".into()],
-            });
-        }
-        // By the rule's JSON text, the order these files have always had. Keyed once per
-        // rule: a key per comparison serialised each rule log(n) times.
-        inhibit.sort_by_cached_key(|r| serde_json::to_string(r).unwrap_or_default());
-        inhibit.dedup();
-        let mut owners: Vec<&str> = cx
+    fn emit(&self, cx: &EmitContext<'_>, sink: &dyn Sink) -> Result<(), Diagnostic> {
+        let (inhibit, owners) = alerting_inputs(cx);
+        // The files read nothing else of the services: a rebuild whose inhibitions and
+        // owners are the last build's keeps its files.
+        super::emit_project_reusing(cx, sink, self.name(), &(&inhibit, &owners), || {
+            alerting_files(cx, &inhibit, &owners)
+        })
+    }
+}
+
+/// What Alertmanager's files read of the services: the inhibitions (unsorted, with
+/// duplicates) and the owners (sorted, once each).
+fn alerting_inputs<'a>(cx: &EmitContext<'a>) -> (Vec<InhibitRule>, Vec<&'a str>) {
+    let has_slo = |name: &str| {
+        cx.model
+            .services
+            .get(name)
+            .is_some_and(|s| !s.slos.is_empty())
+    };
+    // While a callee pages (its SLO burns, or it is down), its callers' pages are a
+    // consequence: mute them. Every callee with callers has outage alerts.
+    let page = alert_severity("page");
+    let mut inhibit: Vec<InhibitRule> = Vec::new();
+    for edge in cx.topology.edges.iter().filter(|e| !e.optional()) {
+        let callee_pages = cx
             .model
             .services
-            .values()
-            .filter_map(|s| s.owner.as_deref())
-            .collect();
-        owners.sort_unstable();
-        owners.dedup();
-        let routes = owners
-            .iter()
-            .map(|o| Route {
-                matchers: vec![format!("owner=\"{o}\"")],
-                receiver: (*o).to_owned(),
-                group_by: ["alertname", "service", "slo", "namespace"]
-                    .map(str::to_owned)
-                    .to_vec(),
-                routes: None,
-            })
-            .collect();
-        let doc = Config {
-            inhibit_rules: inhibit,
-            route: Route {
-                matchers: Vec::new(),
-                receiver: "default".into(),
-                group_by: Vec::new(),
-                routes: Some(routes),
-            },
-            receivers: std::iter::once("default")
-                .chain(owners.iter().copied())
-                .map(|name| Receiver {
-                    name: name.to_owned(),
-                })
-                .collect(),
-        };
-        let head = format!(
-            "{}# Merge into your Alertmanager configuration: append `inhibit_rules`, add these `routes`\n# under your root route, and give each receiver (one per owner) its integrations.\n",
-            header(&cx.sources.get(cx.model.project.source).name)
-        );
-        // One form per build (`prometheus`): AlertmanagerConfig objects for the Prometheus
-        // Operator (GitOps), or the configuration fragment to merge by hand.
-        Ok(vec![match cx.model.project.rules {
-            RulesForm::Operator => super::alertmanager_config::artifact(cx, &doc)?,
-            RulesForm::Files => Artifact {
-                path: "alertmanager/inhibit.yaml".into(),
-                contents: format!("{head}{}", to_yaml(&doc)),
-                source: Some(cx.model.project.span),
-            },
-        }])
+            .get(&edge.callee)
+            .is_some_and(|s| watches_outage(cx, s));
+        if !has_slo(&edge.caller) || !callee_pages {
+            continue;
+        }
+        inhibit.push(InhibitRule {
+            source_matchers: vec![
+                "nestio_alert=~\"slo|outage\"".into(),
+                format!("severity=\"{page}\""),
+                format!("service=\"{}\"", edge.callee),
+            ],
+            target_matchers: vec![
+                "nestio_alert=\"slo\"".into(),
+                format!("severity=\"{page}\""),
+                format!("service=\"{}\"", edge.caller),
+            ],
+            equal: vec!["namespace".into()],
+        });
     }
+    let mut owners: Vec<&str> = cx
+        .model
+        .services
+        .values()
+        .filter_map(|s| s.owner.as_deref())
+        .collect();
+    owners.sort_unstable();
+    owners.dedup();
+    (inhibit, owners)
+}
+
+/// Alertmanager's files, from [`alerting_inputs`] and the project alone.
+fn alerting_files(
+    cx: &EmitContext<'_>,
+    inhibit: &[InhibitRule],
+    owners: &[&str],
+) -> Result<Vec<Artifact>, Diagnostic> {
+    let mut inhibit = inhibit.to_vec();
+    // By the rule's JSON text, the order these files have always had. Keyed once per
+    // rule: a key per comparison serialised each rule log(n) times.
+    inhibit.sort_by_cached_key(|r| serde_json::to_string(r).unwrap_or_default());
+    inhibit.dedup();
+    let routes = owners
+        .iter()
+        .map(|o| Route {
+            matchers: vec![format!("owner=\"{o}\"")],
+            receiver: (*o).to_owned(),
+            group_by: ["alertname", "service", "slo", "namespace"]
+                .map(str::to_owned)
+                .to_vec(),
+            routes: None,
+        })
+        .collect();
+    let doc = Config {
+        inhibit_rules: inhibit,
+        route: Route {
+            matchers: Vec::new(),
+            receiver: "default".into(),
+            group_by: Vec::new(),
+            routes: Some(routes),
+        },
+        receivers: std::iter::once("default")
+            .chain(owners.iter().copied())
+            .map(|name| Receiver {
+                name: name.to_owned(),
+            })
+            .collect(),
+    };
+    let head = format!(
+        "{}# Merge into your Alertmanager configuration: append `inhibit_rules`, add these `routes`\n# under your root route, and give each receiver (one per owner) its integrations.\n",
+        header(&cx.sources.get(cx.model.project.source).name)
+    );
+    // One form per build (`prometheus`): AlertmanagerConfig objects for the Prometheus
+    // Operator (GitOps), or the configuration fragment to merge by hand.
+    Ok(vec![match cx.model.project.rules {
+        RulesForm::Operator => super::alertmanager_config::artifact(cx, &doc)?,
+        RulesForm::Files => Artifact {
+            path: "alertmanager/inhibit.yaml".into(),
+            contents: format!("{head}{}", to_yaml(&doc)),
+            source: Some(cx.model.project.span),
+        },
+    }])
 }

@@ -38,7 +38,19 @@ pub type Key = String;
 /// Every service's reuse digest (its own inputs and its neighbours'), for one build.
 #[derive(Debug)]
 pub struct Keys {
+    /// The project's part of every key: nestioc, `--env`, the project, the sources
+    /// that declare no service.
+    global: [u8; 32],
     by_service: HashMap<String, [u8; 32]>,
+}
+
+/// A digest in hex, as keys are stored.
+fn hex(digest: &[u8]) -> Key {
+    let mut hex = String::with_capacity(64);
+    for b in digest {
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex
 }
 
 /// A `fmt::Write` that hashes what is written: `Debug` output is hashed without being
@@ -176,7 +188,21 @@ impl Keys {
                 (s.name.clone(), h.finalize().into())
             })
             .collect();
-        Keys { by_service }
+        Keys { global, by_service }
+    }
+
+    /// The key of a file of the whole project that reads, besides the project, only
+    /// `inputs` (a summary of the services, made cheaply: Alertmanager's inhibitions
+    /// before they are sorted and written). Sound only if `inputs` is everything the file
+    /// reads of the services: the caller builds the file from `inputs` alone.
+    #[must_use]
+    pub fn of_project(&self, target: &str, inputs: &dyn std::fmt::Debug) -> Key {
+        let mut h = Sha256::new();
+        part(&mut h, b"project");
+        part(&mut h, target.as_bytes());
+        h.update(self.global);
+        debug_part(&mut h, inputs);
+        hex(&h.finalize())
     }
 
     /// The key of the files `target` makes for `service`.
@@ -186,10 +212,6 @@ impl Keys {
         let mut h = Sha256::new();
         part(&mut h, target.as_bytes());
         h.update(digest);
-        let mut hex = String::with_capacity(64);
-        for b in h.finalize() {
-            let _ = write!(hex, "{b:02x}");
-        }
-        Some(hex)
+        Some(hex(&h.finalize()))
     }
 }
