@@ -202,6 +202,16 @@ fn edit_owner(dir: &Path, owner: &str) {
     std::fs::write(&svc, edited).expect("write");
 }
 
+/// [`shop`], built, edited (checkout's owner is `team-a`) and built again: the cache
+/// directory holds the tree the second build swapped out, as its spare.
+fn shop_with_spare() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let (tmp, dir, cache) = shop();
+    build(&dir, &cache, &[]);
+    edit_owner(&dir, "team-a");
+    build(&dir, &cache, &[]);
+    (tmp, dir, cache)
+}
+
 /// The one spare tree the cache directory keeps for the shop's output.
 fn spare_of(cache: &Path) -> PathBuf {
     let spares: Vec<PathBuf> = std::fs::read_dir(cache.join("spare"))
@@ -239,11 +249,8 @@ pub(crate) fn clean_build(dir: &Path, scratch: &Path, name: &str) -> PathBuf {
 #[cfg(unix)]
 #[test]
 fn a_rebuild_from_a_tampered_spare_tree_still_equals_a_clean_build() {
-    let (tmp, dir, cache) = shop();
+    let (tmp, dir, cache) = shop_with_spare();
     let out = dir.join("generated");
-    build(&dir, &cache, &[]);
-    edit_owner(&dir, "team-a");
-    build(&dir, &cache, &[]);
     let spare = spare_of(&cache);
     assert!(spare.join("kubernetes/prod/checkout.yaml").is_file());
     // Files of the spare may be hard links of the output's: replaced, never written
@@ -381,11 +388,8 @@ fn spare_trees_unused_for_a_month_are_deleted() {
 #[cfg(unix)]
 #[test]
 fn a_rebuild_that_changes_no_file_keeps_the_output_and_its_cache() {
-    let (_tmp, dir, cache) = shop();
+    let (_tmp, dir, cache) = shop_with_spare();
     let out = dir.join("generated");
-    build(&dir, &cache, &[]);
-    edit_owner(&dir, "team-a");
-    build(&dir, &cache, &[]);
     let before = tree(&out);
     let file = out.join("kubernetes/prod/checkout.yaml");
     let ino = inode(&file);

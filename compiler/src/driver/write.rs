@@ -282,8 +282,9 @@ fn clear_for_file(root: &Path, dest: &Path) -> Result<(), WriteFailure> {
 impl Writer {
     /// Locks the output directory (creating it) and readies the new tree beside it. A
     /// symbolic link inside the directory is refused (NST0404) by [`Writer::finish`], whose
-    /// walk of the directory meets every entry anyway, before anything in it changes. `cache_dir` keeps the stat cache
-    /// (`None`: every file on disk is read to be compared).
+    /// walk of the directory meets every entry anyway, before anything in it changes.
+    /// `cache_dir` keeps the stat cache (`None`: every file on disk is read to be
+    /// compared).
     pub fn begin(out: &Path, force: bool, cache_dir: Option<&Path>) -> Result<Self, WriteFailure> {
         let lock = lock_output_dir(out)?;
         // `-o` may name a link (the user's choice): the tree is swapped where it really
@@ -389,15 +390,7 @@ impl Writer {
         if state == OnDisk::Same {
             return Ok(stat);
         }
-        let dest = self.new.join(path);
-        clear_for_file(&self.new, &dest)?;
-        if same_in_out {
-            link_or_copy(&self.real.join(path), &dest)?;
-        } else {
-            fs::write(&dest, contents)
-                .map_err(|e| WriteFailure::Io(io_err("cannot write", &dest, &e)))?;
-        }
-        Ok(Stat::of(&dest))
+        self.replace_in_spare(path, (!same_in_out).then_some(contents))
     }
 
     /// Brings the spare tree's file at `path` to the output directory's file there, known
@@ -409,14 +402,29 @@ impl Writer {
         path: &str,
         hash: &str,
     ) -> Result<Option<Stat>, WriteFailure> {
-        let dest = self.new.join(path);
-        if let Some(stat) = Stat::of(&dest)
+        if let Some(stat) = Stat::of(&self.new.join(path))
             && spare.hash_of(path, stat) == Some(hash)
         {
             return Ok(Some(stat));
         }
+        self.replace_in_spare(path, None)
+    }
+
+    /// Replaces the spare tree's file at `path` (unlinked, never written through: it may
+    /// be a hard link of the output's) by `contents`, or by a hard link of the output
+    /// directory's file (`None`). Its identity in the new tree.
+    fn replace_in_spare(
+        &self,
+        path: &str,
+        contents: Option<&str>,
+    ) -> Result<Option<Stat>, WriteFailure> {
+        let dest = self.new.join(path);
         clear_for_file(&self.new, &dest)?;
-        link_or_copy(&self.real.join(path), &dest)?;
+        match contents {
+            Some(contents) => fs::write(&dest, contents)
+                .map_err(|e| WriteFailure::Io(io_err("cannot write", &dest, &e)))?,
+            None => link_or_copy(&self.real.join(path), &dest)?,
+        }
         Ok(Stat::of(&dest))
     }
 

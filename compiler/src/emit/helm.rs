@@ -229,8 +229,9 @@ impl Emitter for Helm {
             });
         }
 
-        // Each service's chart goes to the sink as soon as it is made; only its version
-        // is kept, for the umbrella chart.
+        // Each service's chart goes to the sink as soon as it is made (or is kept from the
+        // last build); its note, the chart's version and its umbrella entries, is what the
+        // umbrella chart needs.
         let notes = super::stream_reusing(cx, sink, self.name(), |service| {
             let mut files = Vec::new();
             let dir = format!("helm/{}", service.name);

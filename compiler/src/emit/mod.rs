@@ -196,9 +196,10 @@ impl Sink for Collect {
 /// service, its neighbours and the project ([`reuse`]): each service's files go to the
 /// sink as soon as they are made, so no target's output is ever whole in memory; and a
 /// service whose inputs are those of the last build gets that build's files back from
-/// the sink, when it still has them, instead of being made again. `f` returns a service's files and a note to keep with them
-/// (given back on reuse); the notes are returned in name order. The error returned is the
-/// first failing service's, in name order.
+/// the sink, when it still has them, instead of being made again. `f` returns a
+/// service's files and a note to keep with them (given back on reuse); the notes are
+/// returned in name order. The error returned is the first failing service's, in name
+/// order.
 pub fn stream_reusing(
     cx: &EmitContext<'_>,
     sink: &dyn Sink,
@@ -207,19 +208,27 @@ pub fn stream_reusing(
 ) -> Result<Vec<String>, Diagnostic> {
     let results = per_service(cx, |service| {
         let key = cx.keys.and_then(|k| k.of(target, &service.name));
-        if let Some(key) = &key
-            && let Some(note) = sink.reuse(key)
-        {
-            return Ok(note);
-        }
-        let (files, note) = f(service)?;
-        match key {
-            Some(key) => sink.put_made(key, note.clone(), files),
-            None => sink.put_all(files),
-        }
-        Ok(note)
+        reuse_or_make(sink, key, || f(service))
     });
     results.into_iter().collect()
+}
+
+/// The note of `key`'s files when the sink still has them (kept), else `make`'s files put
+/// under `key` (or plainly, without a key) and its note.
+fn reuse_or_make(
+    sink: &dyn Sink,
+    key: Option<Key>,
+    make: impl FnOnce() -> Result<(Vec<Artifact>, String), Diagnostic>,
+) -> Result<String, Diagnostic> {
+    if let Some(note) = key.as_deref().and_then(|k| sink.reuse(k)) {
+        return Ok(note);
+    }
+    let (files, note) = make()?;
+    match key {
+        Some(key) => sink.put_made(key, note.clone(), files),
+        None => sink.put_all(files),
+    }
+    Ok(note)
 }
 
 /// [`stream_reusing`] for the targets whose files are all there is to keep of a service.
@@ -244,17 +253,7 @@ pub fn emit_project_reusing(
     make: impl FnOnce() -> Result<Vec<Artifact>, Diagnostic>,
 ) -> Result<(), Diagnostic> {
     let key = cx.keys.map(|k| k.of_project(target, inputs));
-    if let Some(key) = &key
-        && sink.reuse(key).is_some()
-    {
-        return Ok(());
-    }
-    let files = make()?;
-    match key {
-        Some(key) => sink.put_made(key, String::new(), files),
-        None => sink.put_all(files),
-    }
-    Ok(())
+    reuse_or_make(sink, key, || Ok((make()?, String::new()))).map(drop)
 }
 
 pub trait Emitter: Sync {

@@ -95,14 +95,6 @@ impl Keys {
                 (*id, h.finalize().into())
             })
             .collect();
-        // The bytes of the files a value's spans point into (a location is `file:line`).
-        let files_named = |h: &mut Sha256, ids: &[SourceId]| {
-            for id in ids {
-                if let Some(d) = file_digests.get(id) {
-                    h.update(d);
-                }
-            }
-        };
 
         let mut g = Sha256::new();
         part(&mut g, b"nestioc reuse 1");
@@ -126,26 +118,36 @@ impl Keys {
         // added before it, and with the bytes of every file they point into.
         let names = Arc::new(sources.iter().map(|(_, s)| s.name.clone()).collect());
         let services: Vec<&Service> = model.services.values().collect();
+        // A digest of what `f` hashes, with the bytes of every file the spans it prints
+        // point into.
+        let located = |f: &dyn Fn(&mut Sha256)| -> [u8; 32] {
+            let (mut h, named) = with_file_names(&names, || {
+                let mut h = Sha256::new();
+                f(&mut h);
+                h
+            });
+            for id in &named {
+                if let Some(d) = file_digests.get(id) {
+                    h.update(d);
+                }
+            }
+            h.finalize().into()
+        };
+        // The service's file is among those its `source` names.
         let own: HashMap<&str, [u8; 32]> = services
             .par_iter()
             .map(|s| {
-                let (mut h, named) = with_file_names(&names, || {
-                    let mut h = Sha256::new();
-                    part(&mut h, s.name.as_bytes());
-                    debug_part(&mut h, s);
+                let digest = located(&|h| {
+                    part(h, s.name.as_bytes());
+                    debug_part(h, s);
                     for (env, overrides) in &model.env_services {
                         if let Some(o) = overrides.get(&s.name) {
-                            part(&mut h, env.as_bytes());
-                            debug_part(&mut h, o);
+                            part(h, env.as_bytes());
+                            debug_part(h, o);
                         }
                     }
-                    h
                 });
-                files_named(&mut h, &named);
-                if let Some(file) = file_digests.get(&s.source) {
-                    h.update(file);
-                }
-                (s.name.as_str(), h.finalize().into())
+                (s.name.as_str(), digest)
             })
             .collect();
         // Each edge's digest, once (it counts for both its ends).
@@ -153,15 +155,7 @@ impl Keys {
             .topology
             .edges
             .par_iter()
-            .map(|e| {
-                let (mut h, named) = with_file_names(&names, || {
-                    let mut h = Sha256::new();
-                    debug_part(&mut h, e);
-                    h
-                });
-                files_named(&mut h, &named);
-                h.finalize().into()
-            })
+            .map(|e| located(&|h| debug_part(h, e)))
             .collect();
         let by_service = services
             .par_iter()
