@@ -1,5 +1,7 @@
 //! Policy checks: tiers, rollouts, mesh-only features, exposure.
 
+use std::collections::HashMap;
+
 use crate::diag::{Code, Diagnostic, Diagnostics};
 use crate::graph::Topology;
 use crate::lower::unknown_port;
@@ -668,7 +670,11 @@ pub(super) fn derived_names(model: &Model, _: &Topology, diags: &mut Diagnostics
             names.push((name, service, what));
         }
     }
+    // The first owner of each name, so a clash is found in one pass rather than by
+    // comparing every name with all before it (quadratic at thousands of services).
+    let mut first_owner: HashMap<&str, usize> = HashMap::with_capacity(names.len());
     for (i, (name, service, what)) in names.iter().enumerate() {
+        let first = *first_owner.entry(name.as_str()).or_insert(i);
         if name.len() > 63 {
             diags.push(
                 Diagnostic::error(
@@ -691,7 +697,8 @@ pub(super) fn derived_names(model: &Model, _: &Topology, diags: &mut Diagnostics
             );
             continue;
         }
-        if let Some((_, first, first_what)) = names[..i].iter().find(|(n, _, _)| n == name) {
+        if first != i {
+            let (_, first, first_what) = &names[first];
             diags.push(
                 Diagnostic::error(
                     Code::DerivedNameInvalid,
