@@ -237,13 +237,16 @@ fn render_human(d: &Diagnostic, sources: &SourceMap, opts: &RenderOptions) -> St
     };
     // Labels in other files are related reports: nested under the main one, not each under
     // an "Advice:" header with nothing after it.
-    // Lines break at spaces (and long words at hyphens, textwrap's default splitter), not
-    // at every Unicode line-break opportunity: our messages are ASCII prose around names,
-    // and the Unicode segmenter was a fifth of `check`'s time with thousands of warnings.
+    // Lines break at spaces only, as rustc's do: not at every Unicode line-break
+    // opportunity, nor inside hyphenated words. Names, flags, paths and URLs in a help
+    // (`run-as-user=`, `KSV-0020`, `https://kubernetes.io/docs/...`) stay whole and can
+    // be copied; and the Unicode segmenter was a fifth of `check`'s time with thousands
+    // of warnings.
     let mut handler = GraphicalReportHandler::new_themed(theme)
         .with_links(false)
         .with_show_related_as_nested(true)
-        .with_word_separator(textwrap::WordSeparator::AsciiSpace);
+        .with_word_separator(textwrap::WordSeparator::AsciiSpace)
+        .with_word_splitter(textwrap::WordSplitter::NoHyphenation);
     if let Some(w) = opts.width {
         handler = handler.with_width(w);
     }
