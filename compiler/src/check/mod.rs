@@ -6,6 +6,8 @@
 mod policy;
 pub mod slo;
 
+use rayon::prelude::*;
+
 use crate::diag::{Code, Diagnostic, Diagnostics};
 use crate::graph::Topology;
 use crate::model::Model;
@@ -43,8 +45,18 @@ const PASSES: &[(&str, Pass)] = &[
 ];
 
 pub fn check(model: &Model, topology: &Topology, opts: &CheckOptions, diags: &mut Diagnostics) {
-    for (_, pass) in PASSES {
-        pass(model, topology, diags);
+    // The passes only read the model and the graph: they run on every thread, and their
+    // diagnostics are taken in the passes' order (and sorted at the end anyway).
+    let found: Vec<Diagnostics> = PASSES
+        .par_iter()
+        .map(|(_, pass)| {
+            let mut local = Diagnostics::new();
+            pass(model, topology, &mut local);
+            local
+        })
+        .collect();
+    for local in found {
+        diags.extend(local);
     }
     if let Some(env) = &opts.env {
         let envs = model.project.environments();

@@ -44,6 +44,9 @@ pub(super) fn check(a: &CheckArgs, color: bool) -> ExitCode {
             );
         }
     }
+    // The process ends here: freeing the sources, the model and the graph one allocation
+    // at a time would only delay the exit (about 3% of a 5,000-service check).
+    std::mem::forget(analysis);
     if failed {
         ExitCode::from(1)
     } else {

@@ -178,9 +178,12 @@ impl Diagnostics {
     /// several services reports a problem in its body once, not once per service.
     #[must_use]
     pub fn finish(mut self) -> Vec<Diagnostic> {
+        // Compared field by field: a key with a cloned message would copy two strings per
+        // comparison, about 120,000 of them for 5,000 warnings.
         self.items.sort_by(|a, b| {
-            let key = |d: &Diagnostic| (d.primary_span(), d.code, d.message.clone());
-            key(a).cmp(&key(b))
+            (a.primary_span(), a.code)
+                .cmp(&(b.primary_span(), b.code))
+                .then_with(|| a.message.cmp(&b.message))
         });
         self.items.dedup();
         self.items

@@ -61,11 +61,25 @@ fn collect<'a>(
     let mut projects: Vec<&Node> = Vec::new();
     let mut services: Vec<&Node> = Vec::new();
     let mut templates = Templates::default();
+    // The structure of every file is checked on every thread (each top-level node on its
+    // own); the diagnostics are taken in file order, and sorted at the end anyway.
+    let checked: Vec<Diagnostics> = docs
+        .par_iter()
+        .map(|doc| {
+            let mut local = Diagnostics::new();
+            for node in doc.nodes.iter() {
+                structure::check_top(node, &mut local);
+                expand::check_param_refs(node, &mut local);
+            }
+            local
+        })
+        .collect();
+    for local in checked {
+        diags.extend(local);
+    }
     for doc in docs {
         let origin = sources.get(doc.source).origin;
         for node in doc.nodes.iter() {
-            structure::check_top(node, diags);
-            expand::check_param_refs(node, diags);
             match (node.name.as_str(), origin) {
                 ("project", Origin::Project) => projects.push(node),
                 ("service", Origin::Project) => services.push(node),
