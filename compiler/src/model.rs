@@ -29,7 +29,7 @@ impl<T> Spanned<T> {
 pub struct Model {
     pub project: Project,
     /// Services by name (sorted: output order is name order).
-    pub services: BTreeMap<String, Service>,
+    pub services: BTreeMap<String, Box<Service>>,
     /// Services as an environment overrides them: environment -> name -> service. Only
     /// services with an override appear.
     pub env_services: BTreeMap<String, BTreeMap<String, Service>>,

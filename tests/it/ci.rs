@@ -144,6 +144,7 @@ fn piped(model: &nestioc::model::Model) -> Vec<&nestioc::model::Service> {
         .services
         .values()
         .filter(|s| s.source_path.is_some() && (s.language.is_some() || s.ci_test.is_some()))
+        .map(AsRef::as_ref)
         .collect()
 }
 

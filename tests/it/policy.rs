@@ -744,7 +744,8 @@ fn network_policy_admits_what_linkerd_puts_on_the_wire() {
     for dir in &dirs {
         let built = build(dir);
         for (ns, objects) in &built.envs {
-            let services: Vec<&nestioc::model::Service> = built.model.services.values().collect();
+            let services: Vec<&nestioc::model::Service> =
+                built.model.services.values().map(AsRef::as_ref).collect();
             // Declared (caller, callee) -> target ports.
             let mut declared: std::collections::BTreeMap<(&str, &str), BTreeSet<u16>> =
                 std::collections::BTreeMap::new();

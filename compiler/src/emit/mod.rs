@@ -132,7 +132,7 @@ pub fn per_service<T: Send>(
     f: impl Fn(&Service) -> T + Sync + Send,
 ) -> Vec<T> {
     use rayon::prelude::*;
-    let services: Vec<&Service> = cx.model.services.values().collect();
+    let services: Vec<&Service> = cx.model.services.values().map(AsRef::as_ref).collect();
     services.par_iter().map(|s| f(s)).collect()
 }
 

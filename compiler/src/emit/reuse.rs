@@ -117,7 +117,7 @@ impl Keys {
         // hashed by file name, not by their file's index, which moves when a file is
         // added before it, and with the bytes of every file they point into.
         let names = Arc::new(sources.iter().map(|(_, s)| s.name.clone()).collect());
-        let services: Vec<&Service> = model.services.values().collect();
+        let services: Vec<&Service> = model.services.values().map(AsRef::as_ref).collect();
         // A digest of what `f` hashes, with the bytes of every file the spans it prints
         // point into.
         let located = |f: &dyn Fn(&mut Sha256)| -> [u8; 32] {

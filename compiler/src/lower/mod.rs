@@ -166,7 +166,7 @@ fn collect<'a>(
 pub fn lower(docs: &[Document], sources: &SourceMap, diags: &mut Diagnostics) -> Option<Model> {
     let c = collect(docs, sources, diags)?;
     let project = lower_project(c.project, diags)?;
-    let mut by_name: BTreeMap<String, Service> = BTreeMap::new();
+    let mut by_name: BTreeMap<String, Box<Service>> = BTreeMap::new();
     let mut first_span: BTreeMap<String, &Node> = BTreeMap::new();
     let mut nodes: BTreeMap<String, &Node> = BTreeMap::new();
     let mut unique: Vec<&Node> = Vec::new();
@@ -185,11 +185,12 @@ pub fn lower(docs: &[Document], sources: &SourceMap, diags: &mut Diagnostics) ->
     // Each service lowers on its own (the project, templates and defaults are shared and
     // read-only), on every thread; results and diagnostics are taken in source order, so
     // nothing depends on the number of threads.
-    let lowered: Vec<(Option<Service>, Diagnostics)> = unique
+    let lowered: Vec<(Option<Box<Service>>, Diagnostics)> = unique
         .par_iter()
         .map(|node| {
             let mut local = Diagnostics::new();
-            let service = lower_service(node, &project, &c, None, &mut local).map(|(s, _)| s);
+            let service =
+                lower_service(node, &project, &c, None, &mut local).map(|(s, _)| Box::new(s));
             (service, local)
         })
         .collect();
