@@ -428,6 +428,16 @@ fn tail_source(
     conf.blank();
 }
 
+/// What every concat filter ends with: the joined record keeps its first line's time, and
+/// a record still open after 5 s goes on alone through [`LABEL`] rather than waiting.
+fn end_concat(conf: &mut Conf) {
+    conf.param("use_first_timestamp", true);
+    conf.param("flush_interval", "5s");
+    conf.param("timeout_label", LABEL);
+    conf.close("filter");
+    conf.blank();
+}
+
 fn join_filters(conf: &mut Conf, cx: &EmitContext<'_>) {
     conf.comment(
         "containerd and CRI-O split a line longer than 16 KiB into partial records (logtag P).\n\
@@ -443,11 +453,7 @@ fn join_filters(conf: &mut Conf, cx: &EmitContext<'_>) {
     conf.param("partial_cri_stream_key", "logtag");
     conf.param("stream_identity_key", "stream");
     conf.string("separator", "");
-    conf.param("use_first_timestamp", true);
-    conf.param("flush_interval", "5s");
-    conf.param("timeout_label", LABEL);
-    conf.close("filter");
-    conf.blank();
+    end_concat(conf);
     for service in cx.model.services.values() {
         let Some(start) = &service.logs_multiline_start else {
             continue;
@@ -464,11 +470,7 @@ fn join_filters(conf: &mut Conf, cx: &EmitContext<'_>) {
         conf.param("key", "message");
         conf.line(&format!("multiline_start_regexp {}", regex(start)));
         conf.param("stream_identity_key", "stream");
-        conf.param("use_first_timestamp", true);
-        conf.param("flush_interval", "5s");
-        conf.param("timeout_label", LABEL);
-        conf.close("filter");
-        conf.blank();
+        end_concat(conf);
     }
     conf.open("match", Some("nestio.**"));
     conf.param("@type", "relabel");
