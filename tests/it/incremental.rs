@@ -212,6 +212,37 @@ fn shop_with_spare() -> (tempfile::TempDir, PathBuf, PathBuf) {
     (tmp, dir, cache)
 }
 
+/// A build into an empty directory swaps out that directory, holding the lock file alone.
+/// The next build starts its tree from nothing rather than clearing each path of that
+/// spare; it still equals a clean build, and the lock file is still one file linked in
+/// both trees, so that a build waiting for the lock keeps waiting on the same file.
+#[cfg(unix)]
+#[test]
+fn the_first_rebuild_starts_from_nothing_and_keeps_one_lock_file() {
+    let (tmp, dir, cache) = shop();
+    build(&dir, &cache, &[]);
+    let out = dir.join("generated");
+    let names: Vec<_> = std::fs::read_dir(spare_of(&cache))
+        .expect("read")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(names, [".nestio-lock"], "the spare a first build leaves");
+    edit_owner(&dir, "team-a");
+    let log = build(&dir, &cache, &[]);
+    assert!(counts(&log).0 > 0, "{log}");
+    let clean = clean_build(&dir, tmp.path(), "clean");
+    assert!(
+        without_lock(tree(&out)) == without_lock(tree(&clean)),
+        "the first rebuild differs from a clean build"
+    );
+    assert_eq!(
+        inode(&out.join(".nestio-lock")),
+        inode(&spare_of(&cache).join(".nestio-lock")),
+        "one lock file in both trees"
+    );
+}
+
 /// The one spare tree the cache directory keeps for the shop's output.
 fn spare_of(cache: &Path) -> PathBuf {
     let spares: Vec<PathBuf> = std::fs::read_dir(cache.join("spare"))
