@@ -237,6 +237,7 @@ fn render_human(d: &Diagnostic, sources: &SourceMap, opts: &RenderOptions) -> St
     };
     // Labels in other files are related reports: nested under the main one, not each under
     // an "Advice:" header with nothing after it.
+    //
     // Lines break at spaces only, as rustc's do: not at every Unicode line-break
     // opportunity, nor inside hyphenated words. Names, flags, paths and URLs in a help
     // (`run-as-user=`, `KSV-0020`, `https://kubernetes.io/docs/...`) stay whole and can
