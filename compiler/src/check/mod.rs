@@ -6,8 +6,6 @@
 mod policy;
 pub mod slo;
 
-use rayon::prelude::*;
-
 use crate::diag::{Code, Diagnostic, Diagnostics};
 use crate::graph::Topology;
 use crate::model::Model;
@@ -45,19 +43,8 @@ const PASSES: &[(&str, Pass)] = &[
 ];
 
 pub fn check(model: &Model, topology: &Topology, opts: &CheckOptions, diags: &mut Diagnostics) {
-    // The passes only read the model and the graph: they run on every thread, and their
-    // diagnostics are taken in the passes' order (and sorted at the end anyway).
-    let found: Vec<Diagnostics> = PASSES
-        .par_iter()
-        .map(|(_, pass)| {
-            let mut local = Diagnostics::new();
-            pass(model, topology, &mut local);
-            local
-        })
-        .collect();
-    for local in found {
-        diags.extend(local);
-    }
+    // The passes only read the model and the graph: they run on every thread.
+    diags.par_each(PASSES, |(_, pass), local| pass(model, topology, local));
     if let Some(env) = &opts.env {
         let envs = model.project.environments();
         if !envs.iter().any(|e| e.name == *env) {

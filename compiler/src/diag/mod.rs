@@ -127,6 +127,28 @@ impl Diagnostics {
         self.items.extend(other.items);
     }
 
+    /// Runs `report` on every item, on every thread, each into a sink of its own; their
+    /// diagnostics are added in the items' order (and [`Diagnostics::finish`] sorts them
+    /// anyway), so the result does not depend on the number of threads.
+    pub fn par_each<T: Sync>(
+        &mut self,
+        items: &[T],
+        report: impl Fn(&T, &mut Diagnostics) + Sync + Send,
+    ) {
+        use rayon::prelude::*;
+        let found: Vec<Diagnostics> = items
+            .par_iter()
+            .map(|item| {
+                let mut local = Diagnostics::new();
+                report(item, &mut local);
+                local
+            })
+            .collect();
+        for local in found {
+            self.extend(local);
+        }
+    }
+
     #[must_use]
     pub fn has_errors(&self) -> bool {
         self.items.iter().any(|d| d.severity == Severity::Error)

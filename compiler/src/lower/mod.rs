@@ -61,22 +61,13 @@ fn collect<'a>(
     let mut projects: Vec<&Node> = Vec::new();
     let mut services: Vec<&Node> = Vec::new();
     let mut templates = Templates::default();
-    // The structure of every file is checked on every thread (each top-level node on its
-    // own); the diagnostics are taken in file order, and sorted at the end anyway.
-    let checked: Vec<Diagnostics> = docs
-        .par_iter()
-        .map(|doc| {
-            let mut local = Diagnostics::new();
-            for node in doc.nodes.iter() {
-                structure::check_top(node, &mut local);
-                expand::check_param_refs(node, &mut local);
-            }
-            local
-        })
-        .collect();
-    for local in checked {
-        diags.extend(local);
-    }
+    // The structure of every file is checked on every thread.
+    diags.par_each(docs, |doc, local| {
+        for node in doc.nodes.iter() {
+            structure::check_top(node, local);
+            expand::check_param_refs(node, local);
+        }
+    });
     for doc in docs {
         let origin = sources.get(doc.source).origin;
         for node in doc.nodes.iter() {
