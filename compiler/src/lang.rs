@@ -367,7 +367,7 @@ pub const CD: NodeSpec = NodeSpec {
         prop(
             "repository",
             Kind::Str,
-            "The Git repository the CD system reads the generated files from (required for argocd and spinnaker)",
+            "The Git repository the CD system reads the generated files from; without it, argocd and spinnaker objects name a placeholder that never resolves (warning NST0142)",
         ),
         prop(
             "revision",

@@ -93,6 +93,7 @@ codes! {
     ProbeTiming = "NST0134", "probe-timing";
     ConflictingNodePort = "NST0140", "conflicting-node-port";
     DerivedNameInvalid = "NST0141", "derived-name-invalid";
+    UnsetRepository = "NST0142", "unset-repository", warning;
     UnknownService = "NST0201", "unknown-service";
     UnknownTemplate = "NST0202", "unknown-template";
     UnknownPort = "NST0203", "unknown-port";

@@ -70,7 +70,7 @@ pub(super) fn lower_project(node: &Node, diags: &mut Diagnostics) -> Option<Proj
         .and_then(|n| arg_str(n, 0))
         .and_then(|s| Cd::parse(&s))
         .unwrap_or(Cd::None);
-    let cd_repository = cd_node.and_then(|n| spanned_str(n, "repository"));
+    let mut cd_repository = cd_node.and_then(|n| spanned_str(n, "repository"));
     if let Some(r) = &cd_repository {
         if let Err(d) = check_repo_url(&r.value).at(r.span) {
             diags.push(d);
@@ -78,11 +78,21 @@ pub(super) fn lower_project(node: &Node, diags: &mut Diagnostics) -> Option<Proj
     } else if cd != Cd::None
         && let Some(n) = cd_node
     {
+        // The contract's own example writes `cd "argocd"` alone, so this is no error: the
+        // objects point at a URL under `.invalid` (RFC 2606: it never resolves), which
+        // the CD system reports as an unreachable repository on the first sync, instead
+        // of a guess that could name somebody else's repository.
+        let placeholder = unset_repository(&name);
         diags.push(
-            Diagnostic::error(Code::MissingValue, format!("`cd \"{cd}\"` needs the repository it deploys from"))
-                .with_label(n.head_span(), "missing `repository=`")
-                .with_help(format!("`cd \"{cd}\" repository=\"https://github.com/acme/shop.git\"`: the repository holding the generated files")),
+            Diagnostic::warning(Code::UnsetRepository, format!("`cd \"{cd}\"` does not say which repository it deploys from"))
+                .with_label(n.head_span(), "no `repository=`")
+                .with_help(format!("`cd \"{cd}\" repository=\"https://github.com/acme/{name}.git\"`: the repository holding the generated files"))
+                .with_note(format!("until then the generated objects name `{placeholder}`, which never resolves: {cd} cannot sync them")),
         );
+        cd_repository = Some(crate::model::Spanned {
+            value: placeholder,
+            span: n.head_span(),
+        });
     }
     let cd_revision = cd_node
         .and_then(|n| prop_str(n, "revision"))
@@ -211,4 +221,10 @@ pub(super) fn lower_project(node: &Node, diags: &mut Diagnostics) -> Option<Proj
         rules,
         environments,
     })
+}
+
+/// The repository URL the CD objects name when the project does not set one: under the
+/// `.invalid` top-level domain, reserved never to resolve (RFC 2606 section 2).
+fn unset_repository(project: &str) -> String {
+    format!("https://repository.invalid/{project}.git")
 }
