@@ -435,3 +435,47 @@ fn graph_prints_each_format() {
         assert!(stdout(&o).contains(marker), "{format}: {}", stdout(&o));
     }
 }
+
+/// `report -o` writes through what the path names, as a shell redirection would: a link
+/// stays a link, a pipe stays a pipe (replacing `/dev/stdout` or `/dev/null` with a
+/// regular file, as root in a CI container, broke the container), and `-o -` is standard
+/// output.
+#[test]
+fn report_writes_through_links_and_pipes_and_to_stdout() {
+    let (_tmp, dir) = project("examples/minimal");
+    let is_page = |s: &str| s.starts_with("<!DOCTYPE html>") && s.trim_end().ends_with("</html>");
+
+    let o = nestioc(&["report", ".", "-o", "-"], &dir);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(is_page(&stdout(&o)), "stdout is not the page");
+
+    std::fs::write(dir.join("real.html"), "old").expect("write");
+    std::os::unix::fs::symlink("real.html", dir.join("link.html")).expect("symlink");
+    let o = nestioc(&["report", ".", "-o", "link.html"], &dir);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let meta = std::fs::symlink_metadata(dir.join("link.html")).expect("link");
+    assert!(meta.file_type().is_symlink(), "the link was replaced");
+    assert!(is_page(
+        &std::fs::read_to_string(dir.join("real.html")).expect("read")
+    ));
+
+    let fifo = dir.join("pipe");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).expect("read the pipe"))
+    };
+    let o = nestioc(&["report", ".", "-o", "pipe"], &dir);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        is_page(&reader.join().expect("reader")),
+        "the pipe did not get the page"
+    );
+    use std::os::unix::fs::FileTypeExt as _;
+    let meta = std::fs::symlink_metadata(&fifo).expect("pipe");
+    assert!(
+        meta.file_type().is_fifo(),
+        "the pipe was replaced by a regular file"
+    );
+}

@@ -208,7 +208,7 @@ pub struct ReportArgs {
     /// Project directory (containing nestio.kdl)
     #[arg(default_value = ".")]
     pub dir: PathBuf,
-    /// Where to write the page
+    /// Where to write the page (`-` for standard output)
     #[arg(short = 'o', long = "out", default_value = "report.html")]
     pub out: PathBuf,
     /// Highlight what changed since this project directory or git revision

@@ -85,6 +85,16 @@ pub(super) fn report(a: &ReportArgs, color: bool) -> ExitCode {
         },
     };
     let page = crate::report::html(&input);
+    if a.out.as_os_str() == "-" {
+        use std::io::Write as _;
+        return match std::io::stdout().lock().write_all(page.as_bytes()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: cannot write the report to standard output: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     match driver::write_file(&a.out, &page) {
         Ok(()) => {
             eprintln!(

@@ -378,6 +378,25 @@ pub fn short_diff(old: &str, new: &str, max_lines: usize) -> String {
 /// Writes one file (a report), through a temporary file beside it so that a failure
 /// leaves any previous version whole.
 pub fn write_file(path: &Path, contents: &str) -> Result<(), IoError> {
+    // Write through what the path names, never replace it: a link stays a link (its
+    // target is rewritten), and a device or a pipe (`/dev/stdout`, `/dev/null`, a FIFO)
+    // is written to, as a shell redirection would. Replacing `/dev/null` with a regular
+    // file, as root in a CI container, would break every later command.
+    let resolved;
+    let mut path = path;
+    if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        match fs::canonicalize(path) {
+            Ok(p) => {
+                resolved = p;
+                path = &resolved;
+            }
+            // A dangling link: creating through it makes its target.
+            Err(_) => return write_in_place(path, contents, true),
+        }
+    }
+    if fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return write_in_place(path, contents, false);
+    }
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -400,6 +419,19 @@ pub fn write_file(path: &Path, contents: &str) -> Result<(), IoError> {
     tmp.persist(path)
         .map_err(|e| io_err("cannot write", path, &e.error))?;
     Ok(())
+}
+
+/// Writes `contents` into the file `path` names, opening it for writing (no temporary
+/// file, no rename): for what cannot be replaced, a device, a pipe or a dangling link.
+fn write_in_place(path: &Path, contents: &str, create: bool) -> Result<(), IoError> {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(create)
+        .truncate(create)
+        .open(path)
+        .map_err(|e| io_err("cannot write", path, &e))?;
+    std::io::Write::write_all(&mut file, contents.as_bytes())
+        .map_err(|e| io_err("cannot write", path, &e))
 }
 
 /// The on-disk content of a generated file, for diffs.
