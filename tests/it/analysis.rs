@@ -9,9 +9,15 @@
 //!   traffic read 0.3 × the limit and passed.
 //! - A good canary (a quarter of the limit) is at or under it: the `successCondition`
 //!   holds.
-//! - No canary traffic, or too little to judge, gives no sample: neither condition holds,
-//!   which Argo Rollouts counts as inconclusive (docs/features/analysis.md, "Inconclusive
-//!   Runs": a measurement matching neither condition), never as a pass.
+//! - A perfect canary (no error at all, so no error series: the meshes and client
+//!   libraries create a response code's series on its first response with that code)
+//!   reads 0 and passes. An empty result there paused every rollout of a healthy service.
+//! - No canary traffic, or too little to judge, gives no sample on the service-wide
+//!   metric: neither condition holds, which Argo Rollouts counts as inconclusive
+//!   (docs/features/analysis.md, "Inconclusive Runs": a measurement matching neither
+//!   condition), never as a pass. A per-caller metric of a quiet caller reads 0 and
+//!   passes instead: a weekly job's silence must not pause its callee's rollouts, and the
+//!   service-wide metric still asks whether the canary had traffic at all.
 
 use std::process::Command;
 
@@ -28,7 +34,11 @@ struct Scenario {
     per_minute: u32,
     /// The canary's error ratio as a multiple of the limit.
     of_limit: Decimal,
+    /// Whether the error series exists (with zero errors, it never appears).
+    error_series: bool,
     expect: Expect,
+    /// The expectation for a per-caller metric, where a quiet caller is not judged.
+    per_caller: Expect,
 }
 
 #[derive(Clone, Copy)]
@@ -44,25 +54,41 @@ fn scenarios() -> Vec<Scenario> {
             name: "bad canary",
             per_minute: 100,
             of_limit: Decimal::from(3),
+            error_series: true,
             expect: Expect::Fails,
+            per_caller: Expect::Fails,
         },
         Scenario {
             name: "good canary",
             per_minute: 100,
             of_limit: Decimal::new(25, 2),
+            error_series: true,
             expect: Expect::Passes,
+            per_caller: Expect::Passes,
+        },
+        Scenario {
+            name: "perfect canary, no error series",
+            per_minute: 100,
+            of_limit: Decimal::ZERO,
+            error_series: false,
+            expect: Expect::Passes,
+            per_caller: Expect::Passes,
         },
         Scenario {
             name: "a trickle",
             per_minute: 1,
             of_limit: Decimal::from(3),
+            error_series: true,
             expect: Expect::Inconclusive,
+            per_caller: Expect::Passes,
         },
         Scenario {
             name: "no canary traffic",
             per_minute: 0,
             of_limit: Decimal::ZERO,
+            error_series: false,
             expect: Expect::Inconclusive,
+            per_caller: Expect::Passes,
         },
     ]
 }
@@ -124,10 +150,15 @@ fn bad_canaries_fail_good_ones_pass_and_no_data_is_inconclusive() {
                     .replace("{{args.canary-hash}}", "new");
                 let max = limit(metric);
                 // (good, bad) series of the canary, and the stable version's calls.
-                let (canary, stable) = if let Some(caller) = name.strip_prefix("error-ratio-from-")
-                {
-                    let canary = metrics::canary_edge_test_series(m, caller, service)
-                        .expect("per-caller metrics only with a mesh");
+                let caller = name.strip_prefix("error-ratio-from-");
+                let (canary, stable) = if let Some(caller) = caller {
+                    let edge = topology
+                        .callers(&service.name)
+                        .into_iter()
+                        .find(|e| e.caller == caller)
+                        .expect("the metric's caller is a caller");
+                    let canary = metrics::canary_edge_test_series(m, edge, service)
+                        .expect("per-caller metrics only with a mesh, over HTTP or gRPC");
                     // The same caller's calls to the stable Service: not the canary's.
                     let stable = (
                         canary.0.replace("-canary\"", "\""),
@@ -160,12 +191,19 @@ fn bad_canaries_fail_good_ones_pass_and_no_data_is_inconclusive() {
                     ];
                     if s.per_minute > 0 {
                         series.push(json!({"series": canary.0, "values": format!("0+{}x15", num(per_minute - bad))}));
-                        series.push(
-                            json!({"series": canary.1, "values": format!("0+{}x15", num(bad))}),
-                        );
+                        if s.error_series {
+                            series.push(
+                                json!({"series": canary.1, "values": format!("0+{}x15", num(bad))}),
+                            );
+                        }
                     }
                     let count = |op: &str| format!("count(({query}) {op} {max})");
-                    let checks = match s.expect {
+                    let expect = if caller.is_some() {
+                        s.per_caller
+                    } else {
+                        s.expect
+                    };
+                    let checks = match expect {
                         Expect::Fails => vec![
                             json!({"expr": count(">"), "eval_time": "10m", "exp_samples": [{"labels": "{}", "value": 1}]}),
                             json!({"expr": count("<="), "eval_time": "10m", "exp_samples": []}),

@@ -487,3 +487,64 @@ fn each_form_writes_the_rules_and_the_routing_once() {
     assert!(!platform(&files).contains("prometheusrule.yaml"));
     assert!(!platform(&files).contains("alertmanagerconfig.yaml"));
 }
+
+/// An edge's SLIs are judged by the protocol of the port it calls (`depends-on port=`),
+/// not by the callee's first port: Istio labels a gRPC call's outcome in
+/// `grpc_response_status` and answers HTTP 200 for a failed one, so a 5xx matcher would
+/// read a failing gRPC edge as healthy. Over TCP the mesh counts connections, not
+/// requests (`istio_tcp_*`): no request SLI, and no alert that could never fire.
+#[test]
+fn edge_slis_follow_the_protocol_of_the_port_called() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        dir.path().join("nestio.kdl"),
+        r#"project "shop" {
+    registry "ghcr.io/acme"
+    mesh "istio"
+}
+service "inventory" {
+    uses "std/http-service"
+    image "inventory" tag="1.0.0"
+    port "grpc" 9090 protocol="grpc"
+    port "db" 5433 protocol="tcp"
+}
+service "checkout" {
+    uses "std/http-service"
+    image "checkout" tag="1.0.0"
+    slo "availability" target=99.9 window="30d"
+    depends-on "inventory" port="grpc"
+}
+service "web" {
+    uses "std/http-service"
+    image "web" tag="1.0.0"
+    slo "availability" target=99 window="30d"
+    depends-on "inventory"
+}
+service "reporter" {
+    uses "std/http-service"
+    image "reporter" tag="1.0.0"
+    slo "availability" target=99 window="30d"
+    depends-on "inventory" port="db"
+}
+"#,
+    )
+    .expect("write");
+    let c = compile(dir.path(), &nestioc::Options::default());
+    let set = c.artifacts.expect("compiles");
+    let edge_errors = |caller: &str| -> Vec<String> {
+        rules_of(&crate::support::rule_file_text(&set, caller).expect("rules"))
+            .iter()
+            .filter(|r| r["record"] == "edge:request_error:ratio_rate5m")
+            .map(|r| r["expr"].as_str().expect("expr").to_owned())
+            .collect()
+    };
+    let grpc = edge_errors("checkout");
+    assert_eq!(grpc.len(), 1, "{grpc:?}");
+    assert!(grpc[0].contains("grpc_response_status=~"), "{}", grpc[0]);
+    assert!(!grpc[0].contains("response_code"), "{}", grpc[0]);
+    let http = edge_errors("web");
+    assert_eq!(http.len(), 1, "{http:?}");
+    assert!(http[0].contains("response_code=~\"5..\""), "{}", http[0]);
+    let tcp = edge_errors("reporter");
+    assert!(tcp.is_empty(), "a TCP edge has no request SLI: {tcp:?}");
+}

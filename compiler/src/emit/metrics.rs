@@ -14,6 +14,7 @@
 
 use rust_decimal::Decimal;
 
+use crate::graph::Edge;
 use crate::model::metrics::{
     GRPC_SERVER_HANDLED_TOTAL, GRPC_SERVER_HANDLING_SECONDS, HTTP_REQUEST_DURATION_SECONDS,
     HTTP_REQUESTS_TOTAL, ISTIO_REQUEST_DURATION_MILLISECONDS, ISTIO_REQUESTS_TOTAL,
@@ -301,14 +302,28 @@ fn callee_services(callee: &Service) -> String {
     }
 }
 
-/// Matchers for the calls one caller makes to one callee, as the caller sees them.
-/// `None` without a mesh: applications do not label their client metrics uniformly.
+/// Is the edge's port gRPC (`Some(true)`) or HTTP (`Some(false)`)? `None` over TCP: the
+/// meshes count connections and bytes there (`istio_tcp_*`, Linkerd's `tcp_open_total`),
+/// not requests, so an edge over TCP has no request metrics at all.
+fn edge_grpc(edge: &Edge) -> Option<bool> {
+    match edge.target.protocol {
+        Protocol::Grpc => Some(true),
+        Protocol::Http => Some(false),
+        Protocol::Tcp => None,
+    }
+}
+
+/// Matchers for the calls one caller makes to one callee, as the caller sees them, judged
+/// by the protocol of the port the edge calls (`depends-on port=`), not the callee's
+/// first port. `None` without a mesh (applications do not label their client metrics
+/// uniformly) and over TCP.
 fn edge(
     mesh: Mesh,
-    caller: &str,
+    e: &Edge,
     callee: &Service,
 ) -> Option<(&'static str, String, String, &'static str)> {
-    let grpc = protocol(callee) == Protocol::Grpc;
+    let grpc = edge_grpc(e)?;
+    let caller = &e.caller;
     match mesh {
         Mesh::Istio => {
             // By the Service called, not the workload: with no ready pod the caller's
@@ -356,13 +371,8 @@ fn edge(
 
 /// The error ratio of one edge, as its caller sees it.
 #[must_use]
-pub fn edge_error_ratio(
-    mesh: Mesh,
-    caller: &str,
-    callee: &Service,
-    window: &str,
-) -> Option<String> {
-    let (metric, all, errors, _) = edge(mesh, caller, callee)?;
+pub fn edge_error_ratio(mesh: Mesh, e: &Edge, callee: &Service, window: &str) -> Option<String> {
+    let (metric, all, errors, _) = edge(mesh, e, callee)?;
     Some(format!(
         "({})\n/\n({})",
         sum_rate(metric, &errors, window),
@@ -372,8 +382,8 @@ pub fn edge_error_ratio(
 
 /// Requests per second on one edge.
 #[must_use]
-pub fn edge_requests(mesh: Mesh, caller: &str, callee: &Service, window: &str) -> Option<String> {
-    let (metric, all, _, _) = edge(mesh, caller, callee)?;
+pub fn edge_requests(mesh: Mesh, e: &Edge, callee: &Service, window: &str) -> Option<String> {
+    let (metric, all, _, _) = edge(mesh, e, callee)?;
     Some(sum_rate(metric, &all, window))
 }
 
@@ -381,12 +391,12 @@ pub fn edge_requests(mesh: Mesh, caller: &str, callee: &Service, window: &str) -
 #[must_use]
 pub fn edge_latency_quantile_ms(
     mesh: Mesh,
-    caller: &str,
+    e: &Edge,
     callee: &Service,
     q: &str,
     window: &str,
 ) -> Option<String> {
-    let (_, all, _, latency) = edge(mesh, caller, callee)?;
+    let (_, all, _, latency) = edge(mesh, e, callee)?;
     Some(format!(
         "histogram_quantile({q}, sum by (namespace, le) (rate({latency}_bucket{{{all}}}[{window}])))"
     ))
@@ -403,9 +413,16 @@ fn replicaset(namespace: &str, hash: &str) -> String {
 /// `A / B`, but nothing at all while B counted fewer than `min_requests` requests over
 /// `window`: a ratio of a handful of requests is noise, and an analysis must call that
 /// inconclusive rather than pass or fail it.
+///
+/// No error at all is a ratio of 0, not an empty result: the meshes and the client
+/// libraries create a counter's series for a response code on its first response with
+/// that code (Istio's and Linkerd's proxies label each response; a Prometheus client's
+/// labelled counter exists once `.labels(...)` was called), so a perfect canary has no
+/// error series, and `sum(rate(<no series>))` is empty, which Argo Rollouts would count as
+/// inconclusive (docs/features/analysis.md, "Inconclusive runs") and pause every rollout.
 fn guarded_ratio(metric: &str, errors: &str, all: &str, window: &str, min_requests: u32) -> String {
     format!(
-        "(\n  sum(rate({metric}{{{errors}}}[{window}]))\n  /\n  sum(rate({metric}{{{all}}}[{window}]))\n)\nand on ()\nsum(increase({metric}{{{all}}}[{window}])) >= {min_requests}"
+        "(\n  (sum(rate({metric}{{{errors}}}[{window}])) or on () vector(0))\n  /\n  sum(rate({metric}{{{all}}}[{window}]))\n)\nand on ()\nsum(increase({metric}{{{all}}}[{window}])) >= {min_requests}"
     )
 }
 
@@ -455,18 +472,25 @@ pub fn replicaset_latency_quantile_ms(
 
 /// The error ratio one caller sees on its calls to the canary Service
 /// (`<callee>-canary`, where the mesh's traffic split sends the canary's share); `None`
-/// without a mesh, which has no per-caller metrics.
+/// without a mesh, which has no per-caller metrics, and over TCP.
+///
+/// A caller that sent fewer than `min_requests` calls in the window is not judged: the
+/// query gives 0, a pass. A weekly job or an optional caller is quiet for most of a
+/// rollout, and an empty result there would be inconclusive and pause every rollout of
+/// the callee; whether the canary had enough traffic at all is the service-wide
+/// metric's question ([`replicaset_error_ratio`]), which stays inconclusive without it.
 #[must_use]
 pub fn canary_edge_error_ratio(
     mesh: Mesh,
-    caller: &str,
+    e: &Edge,
     callee: &Service,
     namespace: &str,
     window: &str,
     min_requests: u32,
 ) -> Option<String> {
     let canary = format!("{}-canary", callee.name);
-    let grpc = protocol(callee) == Protocol::Grpc;
+    let grpc = edge_grpc(e)?;
+    let caller = &e.caller;
     let (metric, all) = match mesh {
         Mesh::Istio => (
             ISTIO_REQUESTS_TOTAL,
@@ -488,7 +512,8 @@ pub fn canary_edge_error_ratio(
         (_, true) => format!("{all},grpc_status_code=~\"{}\"", grpc_fault_numbers()),
         (_, false) => format!("{all},classification=\"failure\""),
     };
-    Some(guarded_ratio(metric, &errors, &all, window, min_requests))
+    let judged = guarded_ratio(metric, &errors, &all, window, min_requests);
+    Some(format!("(\n{judged}\n)\nor on ()\nvector(0)"))
 }
 
 /// (good, bad) response labels of a request metric, by mesh and protocol.
@@ -552,11 +577,9 @@ pub fn test_series_with(
 /// (good, bad) series of one caller's calls to `<callee>-canary` in namespace `prod`, as
 /// [`canary_edge_error_ratio`] reads them; `None` without a mesh.
 #[must_use]
-pub fn canary_edge_test_series(
-    mesh: Mesh,
-    caller: &str,
-    callee: &Service,
-) -> Option<(String, String)> {
+pub fn canary_edge_test_series(mesh: Mesh, e: &Edge, callee: &Service) -> Option<(String, String)> {
+    let grpc = edge_grpc(e)?;
+    let caller = &e.caller;
     let canary = format!("{}-canary", callee.name);
     let (metric, all) = match mesh {
         Mesh::Istio => (
@@ -573,7 +596,7 @@ pub fn canary_edge_test_series(
         ),
         Mesh::None => return None,
     };
-    let (good, bad) = outcome_labels(mesh, protocol(callee) == Protocol::Grpc);
+    let (good, bad) = outcome_labels(mesh, grpc);
     Some((
         format!("{metric}{{{all},{good}}}"),
         format!("{metric}{{{all},{bad}}}"),

@@ -351,6 +351,11 @@ fn edge_group(cx: &EmitContext<'_>, service: &Service) -> Option<RuleGroup> {
     let mut rules = Vec::new();
     for edge in cx.topology.calls(&service.name) {
         let callee = cx.model.services.get(&edge.callee)?;
+        // Over TCP there are no requests to count, and without a mesh no uniform client
+        // metrics: no edge SLI.
+        if metrics::edge_requests(mesh, edge, callee, "5m").is_none() {
+            continue;
+        }
         let labels = Labels::from([
             ("source".to_owned(), service.name.clone()),
             ("destination".to_owned(), callee.name.clone()),
@@ -358,13 +363,13 @@ fn edge_group(cx: &EmitContext<'_>, service: &Service) -> Option<RuleGroup> {
         for w in ["5m", "1h"] {
             rules.push(Rule::record(
                 format!("edge:request_error:ratio_rate{w}"),
-                metrics::edge_error_ratio(mesh, &service.name, callee, w)?,
+                metrics::edge_error_ratio(mesh, edge, callee, w)?,
                 labels.clone(),
             ));
         }
         rules.push(Rule::record(
             "edge:request_duration_ms:p99_rate5m",
-            metrics::edge_latency_quantile_ms(mesh, &service.name, callee, "0.99", "5m")?,
+            metrics::edge_latency_quantile_ms(mesh, edge, callee, "0.99", "5m")?,
             labels,
         ));
         if let (Some(b), false) = (budget, edge.optional()) {

@@ -12,11 +12,12 @@
 //! (selected by Argo Rollouts' `rollouts-pod-template-hash`, passed as the `canary-hash`
 //! argument from `podTemplateHashValue: Latest`) and, with a mesh, the error ratio each
 //! caller sees on the calls the traffic split sends to `<service>-canary`; it fails when
-//! one exceeds `abort-if error-rate` (default: the rate that pages, 14.4 × the
-//! availability budget, or 5% without an SLO), and on the p99 latency when `abort-if
-//! latency` is set. Too little traffic to judge (no data, NaN, fewer than
-//! `MIN_REQUESTS` requests in the window) is inconclusive, never a pass: a few
-//! inconclusive measurements pause the rollout for a human.
+//! one exceeds `abort-if error-rate` (default: the rate that pages, the fast page burn
+//! rate for the SLO's period times the availability budget, or 5% without an SLO), and on
+//! the p99 latency when `abort-if latency` is set. Too little traffic to judge (no data,
+//! NaN, fewer than `MIN_REQUESTS` requests in the window) is inconclusive, never a pass:
+//! a few inconclusive measurements pause the rollout for a human. No error at all is a
+//! ratio of 0 (a pass), and a caller too quiet to judge is not judged.
 
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -102,10 +103,13 @@ fn max_error_ratio(service: &Service) -> Decimal {
     if let Some(r) = service.rollout.abort_error_rate {
         return r.ratio();
     }
+    // The burn rate of the fastest page alert for the SLO's own period (14.4 for 30
+    // days, 3.36 for 7), as `prometheus.rs` computes it: the error ratio that pages.
     match service.slo(SloKind::Availability) {
-        Some(s) => ((Decimal::ONE - s.target.value.ratio()) * Decimal::new(144, 1))
-            .min(Decimal::ONE)
-            .normalize(),
+        Some(s) => ((Decimal::ONE - s.target.value.ratio())
+            * super::prometheus::factor(&super::prometheus::BURN_WINDOWS[0], &s.window))
+        .min(Decimal::ONE)
+        .normalize(),
         None => Decimal::new(5, 2),
     }
 }
@@ -171,14 +175,9 @@ pub fn analysis(cx: &EmitContext<'_>, service: &Service) -> Option<Analysis> {
     if !bg {
         for edge in cx.topology.callers(&service.name) {
             // A caller's share of the canary's traffic is smaller: a lower bar for data.
-            if let Some(q) = metrics::canary_edge_error_ratio(
-                mesh,
-                &edge.caller,
-                service,
-                ns,
-                WINDOW,
-                MIN_REQUESTS / 4,
-            ) {
+            if let Some(q) =
+                metrics::canary_edge_error_ratio(mesh, edge, service, ns, WINDOW, MIN_REQUESTS / 4)
+            {
                 metrics_list.push(metric(
                     &format!("error-ratio-from-{}", edge.caller),
                     q,
@@ -313,11 +312,19 @@ pub fn strategy(cx: &EmitContext<'_>, service: &Service) -> Option<RolloutStrate
                     steps.push(CanaryStep::Pause(Pause { duration: Some(p) }));
                 }
             }
-            let ports = !service.ports.is_empty();
+            // The stable and canary Services only with a route that splits between
+            // them. Argo Rollouts pins `stableService`'s selector to the stable
+            // ReplicaSet whether or not traffic is routed (rollout/service.go,
+            // reconcileStableAndCanaryService): without a route, the callers and the
+            // Ingress, which all reach the service's own Service, would send the canary
+            // nothing. Without one, the Service selects both versions and the split
+            // follows the replica count (docs/features/canary.md, "Overview").
+            let routing = traffic_routing(cx, service);
+            let split = !service.ports.is_empty() && routing.is_some();
             Some(RolloutStrategy::Canary(CanaryStrategy {
-                canary_service: ports.then(|| format!("{}-canary", service.name)),
-                stable_service: ports.then(|| service.name.clone()),
-                traffic_routing: traffic_routing(cx, service),
+                canary_service: split.then(|| format!("{}-canary", service.name)),
+                stable_service: split.then(|| service.name.clone()),
+                traffic_routing: routing,
                 // In the background from the first step until the rollout completes.
                 analysis: has_analysis.then(|| {
                     let a = analysis_ref(service);

@@ -330,9 +330,9 @@ fn dependency_row(grid: &mut Grid, cx: &EmitContext<'_>, service: &Service, edge
     let w = "$__rate_interval";
     let tcp = edge.target.protocol == Protocol::Tcp;
     let queries = (
-        metrics::edge_requests(mesh, &service.name, callee, w),
-        metrics::edge_error_ratio(mesh, &service.name, callee, w),
-        metrics::edge_latency_quantile_ms(mesh, &service.name, callee, "0.99", w),
+        metrics::edge_requests(mesh, edge, callee, w),
+        metrics::edge_error_ratio(mesh, edge, callee, w),
+        metrics::edge_latency_quantile_ms(mesh, edge, callee, "0.99", w),
     );
     let (Some(requests), Some(errors), Some(p99), false) = (queries.0, queries.1, queries.2, tcp)
     else {
