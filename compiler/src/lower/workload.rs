@@ -216,19 +216,17 @@ pub(super) const CRON_MACROS: &[&str] = &[
 pub(super) fn lower_schedule(n: &Node, diags: &mut Diagnostics) -> Option<Schedule> {
     let e = n.arg(0)?;
     let cron = str_of(e)?.trim().to_owned();
-    let fields: Vec<&str> = cron.split_whitespace().collect();
-    let field_ok = |f: &str| {
-        !f.is_empty()
-            && f.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "*/,-?".contains(c))
+    let problem = if CRON_MACROS.contains(&cron.as_str()) {
+        None
+    } else {
+        check_cron(&cron).err()
     };
-    let ok = CRON_MACROS.contains(&cron.as_str())
-        || (fields.len() == 5 && fields.iter().all(|f| field_ok(f)));
-    if !ok {
+    if let Some(problem) = problem {
         diags.push(
             Diagnostic::error(Code::UnknownValue, format!("invalid cron schedule `{cron}`"))
-                .with_label(e.value_span, "not a cron expression")
-                .with_help("five fields, minute hour day-of-month month day-of-week, e.g. \"0 3 * * *\" (03:00 every day), or @hourly, @daily, @weekly, @monthly"),
+                .with_label(e.value_span, problem)
+                .with_help("five fields, minute hour day-of-month month day-of-week, e.g. \"0 3 * * *\" (03:00 every day), \"*/15 * * * *\" (every 15 minutes), \"0 9 * * MON-FRI\"; or @hourly, @daily, @weekly, @monthly, @yearly")
+                .with_note("the API server parses a CronJob's schedule with robfig/cron's standard parser (`cron.ParseStandard`) and refuses one it cannot read"),
         );
         return None;
     }
@@ -241,6 +239,133 @@ pub(super) fn lower_schedule(n: &Node, diags: &mut Diagnostics) -> Option<Schedu
         },
         span: n.head_span(),
     })
+}
+
+/// The five fields of a standard cron expression: name, bounds, and the names that may
+/// stand for numbers (months from 1, days of the week from 0 = Sunday).
+const CRON_FIELDS: [(&str, u32, u32, &[&str]); 5] = [
+    ("minute", 0, 59, &[]),
+    ("hour", 0, 23, &[]),
+    ("day of the month", 1, 31, &[]),
+    (
+        "month",
+        1,
+        12,
+        &[
+            "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+        ],
+    ),
+    (
+        "day of the week",
+        0,
+        6,
+        &["sun", "mon", "tue", "wed", "thu", "fri", "sat"],
+    ),
+];
+
+/// Checks a five-field cron expression as robfig/cron v3's standard parser reads it,
+/// which is what the API server validates a CronJob's `schedule` with (kubernetes
+/// pkg/apis/batch/validation, `cron.ParseStandard`): each field a comma-separated list of
+/// `*`, `?`, `N` or `N-M`, each with an optional `/STEP` (a positive step); numbers within
+/// the field's bounds (a day of the week is 0 to 6), months and days of the week also by
+/// their three-letter English names. Jenkins' `H` and Quartz's `L`, `W` and `#` are not
+/// standard cron: the API server refuses them.
+fn check_cron(cron: &str) -> Result<(), String> {
+    let fields: Vec<&str> = cron.split_whitespace().collect();
+    if fields.len() != 5 {
+        return Err(format!(
+            "{} field{}: a standard cron expression has five",
+            fields.len(),
+            if fields.len() == 1 { "" } else { "s" }
+        ));
+    }
+    for (field, (what, min, max, names)) in fields.iter().zip(CRON_FIELDS) {
+        let value = |v: &str| -> Result<u32, String> {
+            let n = match v.parse::<u32>() {
+                Ok(n) => n,
+                Err(_) => names
+                    .iter()
+                    .position(|name| name.eq_ignore_ascii_case(v))
+                    .and_then(|i| u32::try_from(i).ok())
+                    .map(|i| i + min)
+                    .ok_or_else(|| format!("`{v}` is not a {what}"))?,
+            };
+            if n < min || n > max {
+                return Err(format!("{what} {n} is outside {min}-{max}"));
+            }
+            Ok(n)
+        };
+        for part in field.split(',') {
+            let (range, step) = match part.split_once('/') {
+                Some((r, s)) => (r, Some(s)),
+                None => (part, None),
+            };
+            if let Some(step) = step {
+                match step.parse::<u32>() {
+                    Ok(s) if s > 0 => {}
+                    _ => return Err(format!("the step `/{step}` must be a positive number")),
+                }
+            }
+            if range == "*" || range == "?" {
+                continue;
+            }
+            match range.split_once('-') {
+                Some((a, b)) => {
+                    let (a, b) = (value(a)?, value(b)?);
+                    if a > b {
+                        return Err(format!("the {what} range `{range}` ends before it begins"));
+                    }
+                }
+                None => {
+                    value(range)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod cron_tests {
+    use super::check_cron;
+
+    /// Accepted and refused as robfig/cron v3 `ParseStandard` does (its parser_test.go
+    /// cases, and the Kubernetes CronJob documentation's examples).
+    #[test]
+    fn standard_cron_expressions() {
+        for ok in [
+            "0 3 * * *",
+            "*/15 * * * *",
+            "0 9 * * MON-FRI",
+            "0 0 1 jan,jul ?",
+            "5-59/10 0-23/2 1-31 1-12 0-6",
+            "30 2 */3 * sun",
+            "0 */4 * * *",
+            "0 0 ? * 0",
+        ] {
+            assert_eq!(check_cron(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "61 * * * *",
+            "*/0 * * * *",
+            "H 3 * * *",
+            "0 24 * * *",
+            "0 0 0 * *",
+            "0 0 * 13 *",
+            "0 0 * * 7",
+            "0 0 * * MON-SUNDAY",
+            "5-1 * * * *",
+            "0 0 L * *",
+            "0 0 * * 5#3",
+            "* * * *",
+            "* * * * * *",
+            "-1 * * * *",
+            "1- * * * *",
+            ", * * * *",
+        ] {
+            assert!(check_cron(bad).is_err(), "{bad} accepted");
+        }
+    }
 }
 
 /// Two volumes of one container at the same path (the service's own, or a sidecar's).
