@@ -24,6 +24,9 @@ pub enum Kind {
     Bool,
     /// `"300ms"`, `"5m"`, `"30d"`.
     Duration,
+    /// A duration of at least a millisecond: a timeout, an interval, a threshold (the
+    /// consumers refuse zero: Istio's CRDs require `duration(self) >= duration('1ms')`).
+    PositiveDuration,
     /// A Kubernetes quantity: `"500m"`, `"512Mi"`.
     Quantity,
     /// A percentage: `99.9` or `"99.9%"`.
@@ -47,6 +50,9 @@ impl Kind {
             Kind::Number => "a number".into(),
             Kind::Bool => "#true or #false".into(),
             Kind::Duration => "a duration such as \"300ms\", \"2.5s\", \"5m\" or \"30d\"".into(),
+            Kind::PositiveDuration => {
+                "a duration above zero such as \"300ms\", \"2.5s\", \"5m\" or \"30d\"".into()
+            }
             Kind::Quantity => "a Kubernetes quantity such as \"500m\" or \"512Mi\"".into(),
             Kind::Percent => "a percentage such as 99.9 or \"1%\"".into(),
             Kind::Enum(values) => format!(
@@ -769,12 +775,12 @@ pub const CIRCUIT_BREAKER: NodeSpec = NodeSpec {
         ),
         prop(
             "interval",
-            Kind::Duration,
+            Kind::PositiveDuration,
             "Analysis interval (default \"10s\")",
         ),
         prop(
             "ejection",
-            Kind::Duration,
+            Kind::PositiveDuration,
             "Base ejection time (default \"30s\")",
         ),
         prop(
@@ -817,7 +823,11 @@ pub const DEPENDS_ON: NodeSpec = NodeSpec {
             Kind::PortName,
             "Which of the callee's ports (default: its first)",
         ),
-        prop("timeout", Kind::Duration, "Per-request timeout (mesh)"),
+        prop(
+            "timeout",
+            Kind::PositiveDuration,
+            "Per-request timeout (mesh)",
+        ),
         prop("retries", Kind::Int(0, 10), "Retry attempts (mesh)"),
         prop(
             "optional",
@@ -884,7 +894,7 @@ pub const SLO: NodeSpec = NodeSpec {
         prop("window", Kind::Duration, "SLO period (default \"30d\")"),
         prop(
             "threshold",
-            Kind::Duration,
+            Kind::PositiveDuration,
             "Latency SLO: requests slower than this are bad",
         ),
     ],
@@ -920,7 +930,7 @@ pub const ABORT_IF: NodeSpec = NodeSpec {
         ),
         prop(
             "latency",
-            Kind::Duration,
+            Kind::PositiveDuration,
             "Abort when the canary's p99 latency exceeds this",
         ),
     ],
@@ -1168,7 +1178,7 @@ pub const INIT_CONTAINER: NodeSpec = NodeSpec {
     named: true,
     ..node(
         "init-container",
-        "A container that runs to completion before the service's container starts (a database migration, a file to prepare), in declaration order, after the sidecars have started. It has no port and no probe; security, resources and volumes as for `sidecar`. Under a mesh it can reach other services only when the mesh's proxy starts first: under Linkerd, nestioc asks for the proxy as a Kubernetes sidecar container (`config.beta.linkerd.io/proxy-enable-native-sidecar`) in every pod with a `sidecar` or `init-container`; Istio does so by itself where every kubelet is 1.33+ (elsewhere an init container runs before Istio's proxy and cannot reach other services).",
+        "A container that runs to completion before the service's container starts (a database migration, a file to prepare), in declaration order, after the sidecars have started. It has no port and no probe; security, resources and volumes as for `sidecar`. Under a mesh it can reach other services only when the mesh's proxy starts first: under Linkerd, nestioc asks for the proxy as a Kubernetes sidecar container (`config.beta.linkerd.io/proxy-enable-native-sidecar`) in every pod with a `sidecar` or `init-container`, and in a scheduled job's (whose pod could not complete while the proxy runs); Istio does so by itself where every kubelet is 1.33+ (elsewhere an init container runs before Istio's proxy and cannot reach other services).",
     )
 };
 

@@ -49,7 +49,8 @@ pub(super) fn lower_slo(n: &Node, diags: &mut Diagnostics) -> Option<Slo> {
         }
         return None;
     }
-    let threshold = prop_duration(n, "threshold");
+    // A zero threshold is reported by the structure check (NST0105); it is no threshold.
+    let threshold = prop_duration(n, "threshold").filter(|t| t.value.millis > 0);
     match (kind, &threshold) {
         // A threshold that is there but invalid was reported where it is written.
         (SloKind::Latency, None) if n.prop("threshold").is_some() => return None,

@@ -326,10 +326,10 @@ fn wrong_type(kind: Kind, entry: &Entry, what: &str, node: &str) -> Diagnostic {
         (Value::String(s), Kind::Bool) if s == "true" || s == "false" => {
             format!("KDL booleans are written `#{s}`")
         }
-        (Value::Integer(n), Kind::Duration) => {
+        (Value::Integer(n), Kind::Duration | Kind::PositiveDuration) => {
             format!("durations need a unit, e.g. \"{n}s\" or \"{n}ms\"")
         }
-        (Value::Float(_), Kind::Duration) => {
+        (Value::Float(_), Kind::Duration | Kind::PositiveDuration) => {
             format!(
                 "durations are quoted, with a unit: \"{}s\" or \"{}m\"",
                 entry.raw, entry.raw
@@ -418,6 +418,16 @@ pub(crate) fn check_value(
             Ok(())
         }
         (Kind::Duration, Value::String(s)) => Duration::parse(s).map(|_| ()).at(span),
+        (Kind::PositiveDuration, Value::String(s)) => match Duration::parse(s).at(span)? {
+            d if d.millis == 0 => Err(Diagnostic::error(
+                Code::OutOfRange,
+                format!("{} must be above zero", subject(what, node)),
+            )
+            .with_label(span, "zero")
+            .with_help("give it at least a millisecond, e.g. \"100ms\", or leave it out for the default")
+            .with_note("the consumers refuse a zero duration here (Istio's CRDs require at least 1ms; a zero timeout or threshold would fail every request)")),
+            _ => Ok(()),
+        },
         (Kind::Quantity, Value::String(_) | Value::Integer(_) | Value::Float(_)) => {
             Quantity::parse(entry.raw.trim_matches('"'))
                 .map(|_| ())

@@ -18,6 +18,10 @@ pub struct Duration {
     pub millis: u64,
 }
 
+/// The longest duration Go's `time.Duration` holds, in whole milliseconds
+/// (`math.MaxInt64` nanoseconds, about 292 years).
+const MAX_MILLIS: u64 = i64::MAX as u64 / 1_000_000;
+
 const DURATION_UNITS: &[(&str, u64)] = &[
     ("ms", 1),
     ("s", 1_000),
@@ -123,6 +127,12 @@ impl Duration {
         total = total
             .checked_add(u64::try_from(fraction / ONE_MS).unwrap_or(u64::MAX))
             .ok_or_else(|| bad("it is too long"))?;
+        // Every consumer reads durations as Go's `time.Duration`, nanoseconds in an int64
+        // (Prometheus's `model.Duration`, Kubernetes' and Istio's `metav1.Duration`):
+        // promtool refuses a longer range with "duration out of range".
+        if total > MAX_MILLIS {
+            return Err(bad("it is too long: at most 106751d (Go's time.Duration)"));
+        }
         if !fraction.is_multiple_of(ONE_MS) || inexact {
             let below = Self { millis: total };
             let above = Self {
