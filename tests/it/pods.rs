@@ -222,3 +222,48 @@ fn linkerd_starts_its_proxy_first_where_the_pod_has_extra_containers() {
         );
     }
 }
+
+/// Under Linkerd a CronJob's pod gets the proxy as a Kubernetes sidecar container too: as
+/// a plain container it keeps running after the job's container exits, the pod never
+/// completes, and with `concurrencyPolicy: Forbid` every later run is skipped ("Meshed
+/// Jobs (and CronJobs) are not able to terminate without modification",
+/// https://linkerd.io/2/features/native-sidecars/).
+#[test]
+fn a_linkerd_cron_jobs_pod_can_complete() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        dir.path().join("nestio.kdl"),
+        r#"project "ledger" {
+    registry "ghcr.io/acme"
+    mesh "linkerd"
+}
+service "settlement" {
+    uses "std/cron-job" schedule="0 2 * * *"
+    image "settlement" tag="1.0.0"
+}
+"#,
+    )
+    .expect("write");
+    let c = compile(dir.path(), &nestioc::Options::default());
+    let set = c.artifacts.expect("compiles");
+    let file = set
+        .files
+        .get("kubernetes/default/settlement.yaml")
+        .expect("the job's manifest");
+    let objs: Vec<Value> = serde_saphyr::from_multiple::<Value>(&file.contents)
+        .expect("yaml")
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .collect();
+    let job = kind(&objs, "CronJob");
+    let a = &job["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(a["linkerd.io/inject"], "enabled", "{a}");
+    assert_eq!(
+        a["config.beta.linkerd.io/proxy-enable-native-sidecar"], "true",
+        "{a}"
+    );
+    assert!(
+        a["config.alpha.linkerd.io/proxy-wait-before-exit-seconds"].is_null(),
+        "{a}"
+    );
+}

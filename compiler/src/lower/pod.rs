@@ -731,7 +731,7 @@ const RESERVED_KEYS: &[(&str, &str)] = &[
     ),
     (
         "config.beta.linkerd.io/proxy-enable-native-sidecar",
-        "nestioc starts Linkerd's proxy first in a pod with a `sidecar` or `init-container`",
+        "nestioc starts Linkerd's proxy first in a pod with a `sidecar` or `init-container`, and in a job's",
     ),
     (
         "balancer.linkerd.io/failure-accrual",

@@ -852,7 +852,16 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> ChartValues {
             // kubelet is 1.33+: `detectNativeSidecar` in istio/istio
             // pkg/kube/inject/webhook.go, ENABLE_NATIVE_SIDECARS=auto; Kubernetes stops
             // sidecar containers after the app's.)
-            if !service.sidecars.is_empty() || !service.init_containers.is_empty() {
+            // A Job's pod (a CronJob's run) must also have it: a proxy injected as a
+            // plain container keeps running after the job's container exits, so the pod
+            // never completes, and with `concurrencyPolicy: Forbid` every later run is
+            // skipped. As a Kubernetes sidecar the kubelet stops it when the job's
+            // container ends ("Meshed Jobs (and CronJobs) are not able to terminate
+            // without modification", https://linkerd.io/2/features/native-sidecars/).
+            if !service.sidecars.is_empty()
+                || !service.init_containers.is_empty()
+                || service.schedule.is_some()
+            {
                 // Injected as a plain container, the proxy starts after every init
                 // container: a migration's calls would meet the iptables redirect of
                 // linkerd-init with no proxy behind it, and a sidecar's until the app
