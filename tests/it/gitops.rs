@@ -1060,3 +1060,31 @@ fn alertmanager_configs_route_each_environment_to_its_owners() {
     }
     assert!(routed >= 10, "only {routed} alerts routed");
 }
+
+// ------------------------------------------------------------------ branches
+
+/// Under gitflow, staging's Applications follow `develop`, the branch CI deploys staging's
+/// images from: with `main`'s charts and values, a topology change would reach staging
+/// only with the release to production. The other environments follow `revision=`.
+#[test]
+fn gitflow_staging_follows_develop() {
+    let built = build(&crate::support::root().join("tests/fixtures/valid/ci-gitflow"));
+    let envs = built.envs();
+    assert!(envs.iter().any(|e| e == "staging"), "{envs:?}");
+    for service in services(&built) {
+        for env in &envs {
+            let app = application(&built, env, &service);
+            let expected = if env == "staging" { "develop" } else { "main" };
+            assert_eq!(
+                app["spec"]["source"]["targetRevision"], expected,
+                "{service} in {env}"
+            );
+        }
+    }
+    let roots = documents(&built.out.join("argocd/apps-staging.yaml"));
+    let root = roots
+        .iter()
+        .find(|d| d["kind"] == "Application")
+        .expect("staging's app-of-apps");
+    assert_eq!(root["spec"]["source"]["targetRevision"], "develop");
+}

@@ -37,7 +37,7 @@ use super::yaml::{documents, header};
 use super::{Artifact, EmitContext, Emitter};
 use crate::diag::Diagnostic;
 use crate::model::names::{ALERTING_APP, DASHBOARDS_APP, LOGGING_APP, MESH_APP, SLO_RULES_APP};
-use crate::model::{Cd, Environment, LogSystem, Mesh, RulesForm, Service};
+use crate::model::{Branching, Cd, Environment, LogSystem, Mesh, RulesForm, Service};
 use crate::source::Span;
 
 pub(super) struct ArgoCd;
@@ -148,6 +148,24 @@ fn ignore_differences(cx: &EmitContext<'_>, service: &Service) -> Vec<IgnoreDiff
     d
 }
 
+/// The revision an environment's Applications follow. Under gitflow, the staging
+/// environment follows `develop`: CI deploys develop's images there
+/// ([`super::ci::promotion_envs`]), and with `main`'s charts and values a topology change
+/// would reach staging only together with production. Every other environment follows
+/// the project's `revision=` (default `main`).
+fn env_revision(cx: &EmitContext<'_>, env: &Environment) -> String {
+    let p = &cx.model.project;
+    if p.branching == Branching::Gitflow {
+        // All the project's environments: `--env` must not change which one is staging.
+        let envs = p.environments();
+        let (staging, _) = super::ci::promotion_envs(&envs);
+        if staging.is_some_and(|s| s.name == env.name) {
+            return "develop".into();
+        }
+    }
+    p.cd_revision.clone()
+}
+
 fn application(
     cx: &EmitContext<'_>,
     service: &Service,
@@ -184,7 +202,7 @@ fn application(
             project: p.name.clone(),
             source: ApplicationSource {
                 repo_url: repo.to_owned(),
-                target_revision: p.cd_revision.clone(),
+                target_revision: env_revision(cx, env),
                 path: format!("{}/helm/{}", p.cd_path.trim_end_matches('/'), service.name),
                 helm: Some(HelmSource {
                     release_name: service.name.clone(),
@@ -556,7 +574,7 @@ impl Emitter for ArgoCd {
                     project: p.name.clone(),
                     source: ApplicationSource {
                         repo_url: repo.clone(),
-                        target_revision: p.cd_revision.clone(),
+                        target_revision: env_revision(cx, env),
                         path: format!("{out_dir}/argocd/{}", env.name),
                         helm: None,
                         directory: None,
