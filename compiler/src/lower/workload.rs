@@ -325,6 +325,17 @@ fn check_cron(cron: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Two volumes of one container at the same path (the service's own, or a sidecar's).
+pub(super) fn mounted_twice(path: &str, at: Span, other: &str, other_at: Span) -> Diagnostic {
+    Diagnostic::error(
+        Code::DuplicateName,
+        format!("two volumes are mounted at `{path}`"),
+    )
+    .with_label(at, "mounted again here")
+    .with_secondary(other_at, format!("`{other}` is mounted there"))
+    .with_help("give each volume its own path")
+}
+
 #[cfg(test)]
 mod cron_tests {
     use super::check_cron;
@@ -366,15 +377,4 @@ mod cron_tests {
             assert!(check_cron(bad).is_err(), "{bad} accepted");
         }
     }
-}
-
-/// Two volumes of one container at the same path (the service's own, or a sidecar's).
-pub(super) fn mounted_twice(path: &str, at: Span, other: &str, other_at: Span) -> Diagnostic {
-    Diagnostic::error(
-        Code::DuplicateName,
-        format!("two volumes are mounted at `{path}`"),
-    )
-    .with_label(at, "mounted again here")
-    .with_secondary(other_at, format!("`{other}` is mounted there"))
-    .with_help("give each volume its own path")
 }
