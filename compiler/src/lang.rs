@@ -1610,7 +1610,8 @@ pub fn reference_markdown() -> String {
          are quoted, booleans are `#true`/`#false`, properties are `key=value`. Anything not listed \
          here is reported as an unknown node (NST0101) or property (NST0102), with a suggestion.\n\n\
          A project is a directory with `nestio.kdl` at its root; every `*.kdl` file under it \
-         (except hidden directories and the output directory) is part of it. Each file holds \
+         (except hidden directories and the output directory), links to files and directories \
+         included, is part of it. Each file holds \
          top-level `project`, `service` and `template` nodes.\n\n",
     );
     out.push_str(VALUES_MD);

@@ -31,7 +31,7 @@ mod write;
 
 pub use write::{
     Drift, WriteFailure, WriteReport, Writer, check_output_dir_safe, compare, compare_cached,
-    up_to_date, write,
+    compare_partial, up_to_date, write,
 };
 
 /// An error that is not about the input: a missing directory, an unwritable file.
@@ -65,8 +65,12 @@ pub fn load_project(dir: &Path, out: &Path) -> Result<(SourceMap, Diagnostics), 
     stdlib::load(&mut sources);
     let mut diags = Diagnostics::new();
     let out_canon = fs::canonicalize(out).ok();
+    // Links are followed, to files and to directories: a project that links a shared
+    // file or directory in (`services/b.kdl -> ../../shared/b.kdl`) means it to be part
+    // of the project. walkdir reports a link that loops back to an ancestor instead of
+    // following it, and a link to nothing: both are reported below, not fatal.
     let walker = WalkDir::new(dir)
-        .follow_links(false)
+        .follow_links(true)
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|e| {
@@ -83,9 +87,35 @@ pub fn load_project(dir: &Path, out: &Path) -> Result<(SourceMap, Diagnostics), 
     let mut found_root = false;
     let mut files: Vec<(String, PathBuf)> = Vec::new();
     for entry in walker {
-        let entry = entry.map_err(|e| IoError {
-            message: format!("cannot walk `{}`: {e}", dir.display()),
-        })?;
+        let entry = match entry {
+            Ok(entry) => entry,
+            // Below the project directory: one entry cannot be read (a dangling link, a
+            // link loop, a directory without permission). The project directory itself
+            // was read above.
+            Err(e) if e.depth() > 0 => {
+                let path = e.path().unwrap_or(dir);
+                let rel = path.strip_prefix(dir).unwrap_or(path);
+                let why = if e.loop_ancestor().is_some() {
+                    "the link points back to a directory that contains it".to_owned()
+                } else {
+                    e.io_error()
+                        .map_or_else(|| e.to_string(), std::string::ToString::to_string)
+                };
+                diags.push(
+                    Diagnostic::error(
+                        Code::UnreadableSource,
+                        format!("cannot read `{}`: {why}", rel.display()),
+                    )
+                    .with_help("fix or remove the link: every `*.kdl` file below the project directory is part of the project"),
+                );
+                continue;
+            }
+            Err(e) => {
+                return Err(IoError {
+                    message: format!("cannot walk `{}`: {e}", dir.display()),
+                });
+            }
+        };
         if !entry.file_type().is_file() {
             continue;
         }
