@@ -479,3 +479,117 @@ fn report_writes_through_links_and_pipes_and_to_stdout() {
         "the pipe was replaced by a regular file"
     );
 }
+
+/// Links below the project directory are followed, to files and to directories: a
+/// service linked in from a shared directory is part of the project (it was dropped
+/// without a word). A link to nothing is reported with its path, and fails the check.
+#[test]
+fn linked_sources_are_part_of_the_project_and_dangling_links_are_reported() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let shared = tmp.path().join("shared");
+    let dir = tmp.path().join("project");
+    std::fs::create_dir_all(shared.join("more")).expect("mkdir");
+    std::fs::create_dir_all(dir.join("services")).expect("mkdir");
+    std::fs::write(
+        shared.join("root.kdl"),
+        "project \"links\" {\n    registry \"ghcr.io/acme\"\n}\n",
+    )
+    .expect("write");
+    let service = |name: &str| {
+        format!(
+            "service \"{name}\" {{\n    uses \"http-service\"\n    image \"{name}\" tag=\"1.0.0\"\n}}\n"
+        )
+    };
+    std::fs::write(dir.join("services/a.kdl"), service("a")).expect("write");
+    std::fs::write(shared.join("b.kdl"), service("b")).expect("write");
+    std::fs::write(shared.join("more/c.kdl"), service("c")).expect("write");
+    std::os::unix::fs::symlink(shared.join("root.kdl"), dir.join("nestio.kdl")).expect("link");
+    std::os::unix::fs::symlink(shared.join("b.kdl"), dir.join("services/b.kdl")).expect("link");
+    std::os::unix::fs::symlink(shared.join("more"), dir.join("services/more")).expect("link");
+
+    let o = nestioc(&["graph", ".", "--format", "json"], &dir);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let graph: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("graph JSON");
+    let text = graph.to_string();
+    for name in ["\"a\"", "\"b\"", "\"c\""] {
+        assert!(text.contains(name), "{name} missing from {text}");
+    }
+
+    std::os::unix::fs::symlink(shared.join("gone.kdl"), dir.join("services/d.kdl")).expect("link");
+    let o = nestioc(&["check", "."], &dir);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("NST0002"), "{err}");
+    assert!(err.contains("services/d.kdl"), "{err}");
+}
+
+/// A build of part of the output (`--target`, `--env`) into a full build's directory
+/// changes only that part: it used to prune every other target, and with `--env`
+/// rewrite the files that serve every environment (the charts' `Chart.yaml`, the
+/// dashboards, Argo CD's project) for one. The README's tour runs exactly this. `--check`
+/// with the same options judges that part only.
+#[test]
+fn a_partial_build_changes_only_its_part() {
+    let (_t, dir) = project("examples/shop");
+    let out = dir.join("out");
+    let out_s = out.to_str().expect("utf-8");
+    let o = nestioc(&["build", ".", "-o", out_s], &dir);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let full = snapshot_dir(&out);
+
+    for args in [
+        &["--env", "staging", "--target", "kubernetes"][..],
+        &["--env", "staging"][..],
+        &["--target", "helm,prometheus"][..],
+    ] {
+        let mut build = vec!["build", ".", "-o", out_s];
+        build.extend_from_slice(args);
+        let o = nestioc(&build, &dir);
+        assert_eq!(code(&o), 0, "{args:?}: {}", stderr(&o));
+        assert!(
+            snapshot_dir(&out) == full,
+            "{args:?} changed the full build's files"
+        );
+        let mut check = build.clone();
+        check.push("--check");
+        let o = nestioc(&check, &dir);
+        assert_eq!(code(&o), 0, "{args:?} --check: {}", stderr(&o));
+    }
+
+    // An edit that changes staging's catalog: the partial build writes that one file,
+    // and the full check then finds what it left for a full build.
+    let catalog = dir.join("services/catalog.kdl");
+    let text = std::fs::read_to_string(&catalog).expect("read");
+    std::fs::write(
+        &catalog,
+        text.replace("replicas 2 max=10", "replicas 4 max=10"),
+    )
+    .expect("write");
+    let o = nestioc(
+        &[
+            "build",
+            ".",
+            "-o",
+            out_s,
+            "--env",
+            "staging",
+            "--target",
+            "kubernetes",
+        ],
+        &dir,
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let changed: Vec<String> = snapshot_dir(&out)
+        .into_iter()
+        .zip(&full)
+        .filter(|(now, before)| now != *before)
+        .map(|(now, _)| now.0)
+        .collect();
+    assert_eq!(
+        changed,
+        [".nestio-manifest.json", "kubernetes/staging/catalog.yaml"],
+        "{changed:?}"
+    );
+    let o = nestioc(&["build", ".", "-o", out_s, "--check"], &dir);
+    assert_eq!(code(&o), 1, "the full check must see the rest as stale");
+}

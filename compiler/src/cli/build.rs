@@ -60,7 +60,11 @@ pub(super) fn build(a: &BuildArgs, color: bool) -> ExitCode {
         let drift_and_files = match current {
             Some(files) => Ok((driver::Drift::default(), None, files)),
             None => crate::emit(&analysis, &opts, &mut clock).map(|artifacts| {
-                let drift = driver::compare_cached(&out, &artifacts, cache.as_deref());
+                let drift = if opts.targets.is_empty() && opts.env.is_none() {
+                    driver::compare_cached(&out, &artifacts, cache.as_deref())
+                } else {
+                    driver::compare_partial(&out, &artifacts, cache.as_deref(), opts.env.as_deref())
+                };
                 let files = artifacts.len();
                 (drift, Some(artifacts), files)
             }),
@@ -175,7 +179,10 @@ fn write(
     fingerprint: &str,
     clock: &mut dyn FnMut(&'static str),
 ) -> Result<driver::WriteReport, Failure> {
-    let writer = driver::Writer::begin(out, force, cache).map_err(Failure::Write)?;
+    let mut writer = driver::Writer::begin(out, force, cache).map_err(Failure::Write)?;
+    if !opts.targets.is_empty() || opts.env.is_some() {
+        writer = writer.partial(opts.env.as_deref());
+    }
     crate::emit_into(analysis, opts, &writer, clock).map_err(Failure::Emit)?;
     let report = writer.finish(fingerprint).map_err(Failure::Write);
     clock("write");

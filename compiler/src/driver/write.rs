@@ -160,9 +160,40 @@ pub fn compare(out: &Path, set: &ArtifactSet) -> Drift {
 /// [`compare`], trusting the stat cache kept in `cache_dir` for the files it knows.
 #[must_use]
 pub fn compare_cached(out: &Path, set: &ArtifactSet, cache_dir: Option<&Path>) -> Drift {
+    compare_scoped(out, set, cache_dir, None)
+}
+
+/// [`compare_cached`] for a partial build (`--target`, `--env`; `env` is its `--env`):
+/// what the build would keep as it is (see [`Writer::partial`]) is no drift. Files it
+/// does not make are not extra, and with `env`, a file made that belongs to no
+/// environment is compared only when the last build did not list it.
+#[must_use]
+pub fn compare_partial(
+    out: &Path,
+    set: &ArtifactSet,
+    cache_dir: Option<&Path>,
+    env: Option<&str>,
+) -> Drift {
+    let mut drift = compare_scoped(out, set, cache_dir, Some(env));
+    drift.extra.clear();
+    drift
+}
+
+fn compare_scoped(
+    out: &Path,
+    set: &ArtifactSet,
+    cache_dir: Option<&Path>,
+    partial_env: Option<Option<&str>>,
+) -> Drift {
     let real = fs::canonicalize(out).unwrap_or_else(|_| out.to_path_buf());
     let cache = StatCache::load(cache_dir, &real);
-    let artifacts: Vec<&Artifact> = set.files.values().collect();
+    let old = read_manifest(&real);
+    let kept = |path: &str| {
+        partial_env.flatten().is_some_and(|env| {
+            !crate::emit::belongs_to_environment(path, env) && old.contains_key(path)
+        })
+    };
+    let artifacts: Vec<&Artifact> = set.files.values().filter(|a| !kept(&a.path)).collect();
     let entries: BTreeMap<String, Entry> = artifacts
         .par_iter()
         .map(|a| {
@@ -180,7 +211,7 @@ pub fn compare_cached(out: &Path, set: &ArtifactSet, cache_dir: Option<&Path>) -
             )
         })
         .collect();
-    drift_of(&real, &read_manifest(&real), &cache, &entries)
+    drift_of(&real, &old, &cache, &entries)
 }
 
 /// Whether the output directory is exactly what a build with these inputs (see
@@ -243,6 +274,18 @@ pub struct Writer {
     made: Mutex<BTreeMap<String, Made>>,
     reused: std::sync::atomic::AtomicUsize,
     failure: Mutex<Option<WriteFailure>>,
+    /// A build of part of the output (`--target`, `--env`): what it does not make is
+    /// kept as the last build left it (see [`Writer::partial`]).
+    partial: Option<Partial>,
+}
+
+/// What a partial build leaves alone.
+#[derive(Debug)]
+struct Partial {
+    /// With `--env`: the environment. The files that do not belong to it (the charts'
+    /// `Chart.yaml`, dashboards, Argo CD's project) summarise every environment; made
+    /// for one, they would lose the others, so the last build's are kept.
+    env: Option<String>,
 }
 
 /// Where the spare tree of the output directory `real` is kept in `cache_dir`.
@@ -362,7 +405,80 @@ impl Writer {
             made: Mutex::default(),
             reused: std::sync::atomic::AtomicUsize::new(0),
             failure: Mutex::default(),
+            partial: None,
         })
+    }
+
+    /// Makes this a build of part of the output (`--target`, `--env`): the files the
+    /// last build listed that this one does not make stay as they are, still listed in
+    /// the manifest (a full build prunes them when they are no longer generated), and
+    /// with an `env`, the files made that belong to no environment are written only
+    /// where the last build did not list them. So `build --env staging --target
+    /// kubernetes` refreshes `kubernetes/staging/` and changes nothing else.
+    #[must_use]
+    pub fn partial(mut self, env: Option<&str>) -> Self {
+        self.partial = Some(Partial {
+            env: env.map(str::to_owned),
+        });
+        self
+    }
+
+    /// A partial build keeps this file as the last build left it, instead of the
+    /// version it made (see [`Writer::partial`]).
+    fn keeps_old(&self, path: &str) -> bool {
+        self.partial
+            .as_ref()
+            .and_then(|p| p.env.as_deref())
+            .is_some_and(|env| {
+                !crate::emit::belongs_to_environment(path, env) && self.old.contains_key(path)
+            })
+    }
+
+    /// The files the last build listed and this partial build did not make, carried
+    /// over unchanged: the output's file, when it still holds the listed bytes (one
+    /// `stat` against the stat cache, else a read), enters the new tree as if made
+    /// again. One edited by hand since is left to the drift check, which keeps it.
+    fn carry_over(&self) {
+        let missing: Vec<(&String, &String)> = {
+            let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+            self.old
+                .iter()
+                .filter(|(p, _)| !entries.contains_key(*p))
+                .collect()
+        };
+        for (rel, hash) in missing {
+            if !safe_relative(rel) {
+                continue;
+            }
+            let path = self.real.join(rel);
+            let Some(out) = Stat::of(&path) else {
+                continue;
+            };
+            let vouched = self
+                .cache
+                .files
+                .get(rel)
+                .is_some_and(|k| k.stat == out && &k.hash == hash);
+            if !vouched && !fs::read(&path).is_ok_and(|b| sha256(&b) == *hash) {
+                continue;
+            }
+            let stat = match &self.spare {
+                Some(spare) => match self.refresh_spare_from_out(spare, rel, hash) {
+                    Ok(s) => s,
+                    Err(f) => return self.fail(f),
+                },
+                None => Some(out),
+            };
+            self.enter(
+                rel.clone(),
+                Entry {
+                    hash: hash.clone(),
+                    disk: OnDisk::Same,
+                    stat,
+                    out: Some(out),
+                },
+            );
+        }
     }
 
     fn fail(&self, failure: WriteFailure) {
@@ -467,6 +583,9 @@ impl Writer {
     /// and swaps it in, prunes what is no longer generated, and records the files in the
     /// stat cache with the build's `fingerprint`.
     pub fn finish(self, fingerprint: &str) -> Result<WriteReport, WriteFailure> {
+        if self.partial.is_some() && !self.failed() {
+            self.carry_over();
+        }
         if let Some(f) = self
             .failure
             .into_inner()
@@ -706,6 +825,9 @@ impl Sink for Writer {
         }
         if !safe_relative(&artifact.path) {
             self.fail(unsafe_path(&artifact.path));
+            return;
+        }
+        if self.keeps_old(&artifact.path) {
             return;
         }
         let contents = artifact.contents.as_bytes();

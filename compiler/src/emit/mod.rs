@@ -295,6 +295,26 @@ pub const EMITTERS: &[&dyn Emitter] = &[
     &ansible::Ansible,
 ];
 
+/// Does the generated file at `path` belong to the environment `env` alone? The layout
+/// gives each environment `kubernetes/<env>/`, `argocd/<env>/` and the files named
+/// `*-<env>.yaml` (`helm/<service>/values-<env>.yaml`, `argocd/apps-<env>.yaml`); every
+/// other file serves all environments. A build with `--env` keeps those others as the
+/// last full build made them ([`crate::driver::Writer::partial`]).
+#[must_use]
+pub fn belongs_to_environment(path: &str, env: &str) -> bool {
+    let mut parts = path.split('/');
+    let first = parts.next().unwrap_or_default();
+    let second = parts.next();
+    let name = path.rsplit('/').next().unwrap_or_default();
+    (matches!(first, "kubernetes" | "argocd")
+        && second == Some(env)
+        && path.matches('/').count() >= 2)
+        || name.strip_suffix(".yaml").is_some_and(|stem| {
+            stem.strip_suffix(env)
+                .is_some_and(|rest| rest.ends_with('-'))
+        })
+}
+
 /// The names `--target` accepts.
 #[must_use]
 pub fn target_names() -> Vec<&'static str> {
