@@ -26,8 +26,14 @@ const INDENT: &str = "    ";
 pub fn format_source(id: SourceId, text: &str, diags: &mut Diagnostics) -> Option<String> {
     // The same limits and error reporting as compiling (depth, size, KDL syntax).
     crate::syntax::parse_one(id, text, diags)?;
-    let mut doc: KdlDocument = text.parse().ok()?;
-    Some(format_document(&mut doc))
+    // A byte-order mark stays the file's first character (KDL allows one there; kdl
+    // reads it as whitespace, and autoformat would leave it on a line of its own).
+    let (bom, body) = match text.strip_prefix('\u{feff}') {
+        Some(body) => ("\u{feff}", body),
+        None => ("", text),
+    };
+    let mut doc: KdlDocument = body.parse().ok()?;
+    Some(format!("{bom}{}", format_document(&mut doc, body)))
 }
 
 /// The parser and the formatter recurse once per nesting level: like parsing for a
@@ -76,9 +82,9 @@ pub fn format_project(
     )
 }
 
-fn format_document(doc: &mut KdlDocument) -> String {
+fn format_document(doc: &mut KdlDocument, src: &str) -> String {
     let mut blanks = Vec::new();
-    prepare(doc, 0, &mut blanks);
+    prepare(doc, src, 0, &mut blanks);
     // Entries keep the text `prepare` gave them (`autoformat_keep`).
     doc.autoformat_config(&FormatConfig::builder().indent(INDENT).build());
     let mut at = 0;
@@ -119,11 +125,13 @@ struct Saved {
     before_terminator: String,
     /// `\n`, `;`, or a line comment and its newline (autoformat drops the comment).
     terminator: String,
+    /// Comments between the last child and the `}` of the node's block.
+    block_trailing: String,
 }
 
 /// Records, in document order, which nodes follow a blank line (autoformat drops them),
 /// and sets each entry's canonical text.
-fn prepare(doc: &mut KdlDocument, depth: usize, blanks: &mut Vec<Saved>) {
+fn prepare(doc: &mut KdlDocument, src: &str, depth: usize, blanks: &mut Vec<Saved>) {
     // `None` before the first node: a block never starts with a blank line.
     let mut after_newline: Option<bool> = None;
     for node in doc.nodes_mut().iter_mut() {
@@ -135,18 +143,48 @@ fn prepare(doc: &mut KdlDocument, depth: usize, blanks: &mut Vec<Saved>) {
             node.format()
                 .is_none_or(|f| f.terminator.contains('\n') || f.trailing.contains('\n')),
         );
-        let f = node.format().cloned().unwrap_or_default();
+        let mut f = node.format().cloned().unwrap_or_default();
+        if node.children().is_some()
+            && let Some((space, comment)) = comment_after_block(src, node)
+        {
+            // kdl 6 parses `node { ... } // comment` but keeps neither the comment nor
+            // its newline: taken back from the source, after the block's `}`.
+            f.before_terminator = space;
+            f.terminator = comment;
+        }
+        let block_trailing = node
+            .children()
+            .and_then(KdlDocument::format)
+            .map(|d| d.trailing.clone())
+            .unwrap_or_default();
         blanks.push(Saved {
             blank,
             leading: f.leading,
             before_terminator: f.before_terminator,
             terminator: f.terminator,
+            block_trailing,
         });
         prepare_entries(node, depth);
         if let Some(children) = node.children_mut() {
-            prepare(children, depth + 1, blanks);
+            prepare(children, src, depth + 1, blanks);
         }
     }
+}
+
+/// The line comment after a node's children block, on the line of its `}`: the spaces
+/// before it and the comment with its newline.
+fn comment_after_block(src: &str, node: &KdlNode) -> Option<(String, String)> {
+    let span = node.span();
+    let end = (span.offset() + span.len()).min(src.len());
+    let close = src.get(span.offset()..end)?.rfind('}')? + span.offset() + 1;
+    let rest = src.get(close..)?;
+    let line = rest.split('\n').next().unwrap_or(rest);
+    let comment = line.trim_start_matches([' ', '\t']);
+    if !comment.starts_with("//") {
+        return None;
+    }
+    let space = &line[..line.len() - comment.len()];
+    Some((space.to_owned(), format!("{}\n", comment.trim_end())))
 }
 
 fn prepare_entries(node: &mut KdlNode, depth: usize) {
@@ -289,9 +327,20 @@ fn restore(doc: &mut KdlDocument, saved: &[Saved], at: &mut usize, depth: usize)
             f.before_terminator = bt;
             f.terminator = term;
         }
+        let block_trailing = saved.get(*at).map(|s| s.block_trailing.clone());
         *at += 1;
         if let Some(children) = node.children_mut() {
             restore(children, saved, at, depth + 1);
+            // Comments after the last child, before the `}`: at the children's depth.
+            if let Some(text) = block_trailing.filter(|t| !t.trim().is_empty())
+                && let Some(f) = children.format_mut()
+            {
+                let mut lines = leading_text(&text, false, depth + 1);
+                // `leading_text` ends with the indentation of a node that follows; here
+                // the `}` follows, one level out.
+                lines.truncate(lines.len() - INDENT.len() * (depth + 1));
+                f.trailing = format!("{lines}{}", INDENT.repeat(depth));
+            }
         }
     }
 }
@@ -302,7 +351,7 @@ mod tests {
 
     fn fmt(text: &str) -> String {
         let mut doc: KdlDocument = text.parse().expect("parses");
-        format_document(&mut doc)
+        format_document(&mut doc, text)
     }
 
     #[test]
@@ -333,5 +382,27 @@ mod tests {
     fn empty_files_stay_empty() {
         assert_eq!(fmt(""), "");
         assert_eq!(fmt("\n\n// only a comment\n"), "// only a comment\n");
+    }
+
+    /// Comments after a block's `}` and before it, at the end of the block, stay where
+    /// they are (kdl 6 drops the first from its tree, and autoformat re-indents the
+    /// second to one space).
+    #[test]
+    fn keeps_comments_around_closing_braces() {
+        let src = "service \"a\" {\n    rollout \"canary\" { step weight=10; step weight=50 } // one line\n    depends-on \"b\" {\n        circuit-breaker\n        // end of block\n    } // after block\n}\nproject \"p\" {\n    mesh \"istio\"\n} // x\n";
+        let out = fmt(src);
+        assert_eq!(
+            out,
+            "service \"a\" {\n    rollout \"canary\" {\n        step weight=10\n        step weight=50\n    } // one line\n    depends-on \"b\" {\n        circuit-breaker\n        // end of block\n    } // after block\n}\nproject \"p\" {\n    mesh \"istio\"\n} // x\n"
+        );
+        assert_eq!(fmt(&out), out, "idempotent");
+    }
+
+    #[test]
+    fn a_byte_order_mark_stays_first() {
+        let mut diags = Diagnostics::new();
+        let src = "\u{feff}project \"p\" {\n  mesh \"istio\"\n}\n";
+        let out = format_source(SourceId(0), src, &mut diags).expect("formats");
+        assert_eq!(out, "\u{feff}project \"p\" {\n    mesh \"istio\"\n}\n");
     }
 }
