@@ -30,6 +30,7 @@ const PASSES: &[(&str, Pass)] = &[
     ("tcp-route-policy", policy::tcp_route_policies),
     ("latency-bucket", slo::latency_buckets),
     ("metrics-endpoint", slo::metrics_endpoints),
+    ("request-slis", slo::request_slis),
     ("tier", policy::tiers),
     ("rollout", policy::rollouts),
     ("mesh", policy::mesh_features),

@@ -348,7 +348,13 @@ pub(super) fn metrics_endpoints(model: &Model, _: &Topology, diags: &mut Diagnos
         return;
     }
     for service in model.services.values() {
-        if service.ports.is_empty() || service.metrics_port().is_some() {
+        // A service without an HTTP or gRPC port has no request SLI at all (NST0320).
+        if service
+            .ports
+            .iter()
+            .all(|p| p.protocol == crate::model::Protocol::Tcp)
+            || service.metrics_port().is_some()
+        {
             continue;
         }
         let Some(slo) = service.slos.iter().find(|s| s.custom.is_none()) else {
@@ -365,6 +371,51 @@ pub(super) fn metrics_endpoints(model: &Model, _: &Topology, diags: &mut Diagnos
             .with_label(slo.span, "measured from the service's own metrics")
             .with_help("declare the port your Prometheus client serves `/metrics` on: `port \"metrics\" 9090 protocol=\"http\"`")
             .with_note("with `mesh \"none\"` the SLIs read `grpc_server_handled_total{job=...}`, which nestioc scrapes with a PodMonitor on that port"),
+        );
+    }
+}
+
+/// The standard SLIs count the HTTP and gRPC requests a service serves: the meshes'
+/// inbound request metrics, or its own client library's server metrics. A service with
+/// no HTTP or gRPC port serves none: a worker, a scheduled job, or a TCP server (over TCP
+/// Istio and Linkerd count connections and bytes, `istio_tcp_*` and `tcp_open_total`,
+/// not requests). Its standard SLO would read series that never exist: no alert could
+/// fire and the dashboards would stay empty, with nothing to say so.
+///
+/// A TCP server that others depend on is not reported: its objective is what bounds its
+/// callers' SLOs (NST0302), a statement about the dependency whether or not it can be
+/// measured by requests.
+pub(super) fn request_slis(model: &Model, topology: &Topology, diags: &mut Diagnostics) {
+    use crate::model::Protocol;
+    for service in model.services.values() {
+        if service.ports.iter().any(|p| p.protocol != Protocol::Tcp) {
+            continue;
+        }
+        if !service.ports.is_empty() && !topology.callers(&service.name).is_empty() {
+            continue;
+        }
+        let Some(slo) = service.slos.iter().find(|s| s.custom.is_none()) else {
+            continue;
+        };
+        let what = if service.schedule.is_some() {
+            "a scheduled job"
+        } else if service.ports.is_empty() {
+            "a worker"
+        } else {
+            "a TCP server"
+        };
+        diags.push(
+            Diagnostic::warning(
+                Code::SloWithoutRequests,
+                format!(
+                    "`{}` serves no HTTP or gRPC requests: its {} SLO would have no data",
+                    service.name,
+                    slo.kind.as_str()
+                ),
+            )
+            .with_label(slo.span, format!("counts requests, and {what} serves none"))
+            .with_help("measure what the service does with a custom SLI: `slo \"availability\" target=99 { errors \"...[{{window}}]...\"; total \"...\" }`, or remove the SLO")
+            .with_note("the standard SLIs read inbound HTTP and gRPC request metrics; over TCP the meshes count connections and bytes, not requests"),
         );
     }
 }
