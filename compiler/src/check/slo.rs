@@ -146,8 +146,9 @@ pub(super) fn latency_budget(model: &Model, topology: &Topology, diags: &mut Dia
                 format!("timeout {}", timeout.value)
             } else {
                 format!(
-                    "timeout {} × {attempts} attempts ({retries} retries + 1) = {worst}",
-                    timeout.value
+                    "timeout {} × {attempts} attempts ({retries} {} + 1) = {worst}",
+                    timeout.value,
+                    if retries == 1 { "retry" } else { "retries" }
                 )
             };
             diags.push(

@@ -228,7 +228,7 @@ pub(super) fn report_drift(
 ) {
     let total = drift.stale.len() + drift.missing.len() + drift.extra.len();
     eprintln!(
-        "error: {total} generated file{} in `{}` out of date; run `nestioc build`",
+        "error: {total} generated file{} out of date in `{}`; run `nestioc build`",
         if total == 1 { " is" } else { "s are" },
         out.display()
     );

@@ -36,7 +36,11 @@ pub(super) fn fmt(a: &FmtArgs, color: bool) -> ExitCode {
         .collect();
     if a.check {
         if changed.is_empty() {
-            eprintln!("{} files are formatted", formatted.len());
+            eprintln!(
+                "{} file{} formatted",
+                formatted.len(),
+                if formatted.len() == 1 { " is" } else { "s are" }
+            );
             return ExitCode::SUCCESS;
         }
         eprintln!(

@@ -944,7 +944,7 @@ fn playbook_header(cx: &EmitContext<'_>, platform: &Platform, root: &str) -> Str
              # Vault file for the key). Keep the root key offline: rotating the issuer needs it.\n",
         );
     }
-    if platform.argo {
+    if platform.argo && platform.operator_rules {
         s.push_str(
             "#\n\
              # Argo CD gets the Application health check its sync waves need (argocd-cm), then\n\
@@ -952,6 +952,25 @@ fn playbook_header(cx: &EmitContext<'_>, platform: &Platform, root: &str) -> Str
              # from there Argo CD deploys the namespaces, the SLO rules, dashboards, Alertmanager\n\
              # routing and Fluentd, then every environment's services. Register the repository\n\
              # with Argo CD (argocd repo add) if it is private.\n",
+        );
+    } else if platform.argo {
+        s.push_str(
+            "#\n\
+             # Argo CD gets the Application health check its sync waves need (argocd-cm), then\n\
+             # the project's AppProjects and root Application (argocd/project.yaml, apps.yaml):\n\
+             # from there Argo CD deploys the namespaces, dashboards and Fluentd, then every\n\
+             # environment's services. Register the repository with Argo CD (argocd repo add) if\n\
+             # it is private. The SLO rules are plain rule files (prometheus/*.rules.yaml) and\n\
+             # the inhibition rules alertmanager/inhibit.yaml: load them into your own\n\
+             # Prometheus (rule_files) and Alertmanager configuration.\n",
+        );
+    } else if !platform.operator_rules {
+        s.push_str(
+            "#\n\
+             # Without Argo CD this play applies the dashboards (grafana/, through kustomize) and\n\
+             # Fluentd. The SLO rules are plain rule files (prometheus/*.rules.yaml) and the\n\
+             # inhibition rules alertmanager/inhibit.yaml: load them into your own Prometheus\n\
+             # (rule_files) and Alertmanager configuration.\n",
         );
     } else {
         s.push_str(
@@ -976,13 +995,15 @@ fn playbook_header(cx: &EmitContext<'_>, platform: &Platform, root: &str) -> Str
              # install it with the Spinnaker Operator, then import the spinnaker/ pipelines.\n",
         );
     }
-    s.push_str(
-        "#\n\
-         # Alertmanager's routing by owner and its inhibition rules come from the alertmanager\n\
-         # target as AlertmanagerConfig objects, one per environment namespace, which\n\
-         # kube-prometheus-stack's Alertmanager selects (alertmanagerConfigSelector and\n\
-         # alertmanagerConfigNamespaceSelector are empty: every one, in every namespace).\n",
-    );
+    if platform.operator_rules {
+        s.push_str(
+            "#\n\
+             # Alertmanager's routing by owner and its inhibition rules come from the alertmanager\n\
+             # target as AlertmanagerConfig objects, one per environment namespace, which\n\
+             # kube-prometheus-stack's Alertmanager selects (alertmanagerConfigSelector and\n\
+             # alertmanagerConfigNamespaceSelector are empty: every one, in every namespace).\n",
+        );
+    }
     s
 }
 

@@ -102,6 +102,9 @@ fn collect<'a>(
             // nestio.kdl did not parse: its syntax errors are the whole story.
             return None;
         }
+        // No nestio.kdl at all: discovery reported it (NST0003, "no nestio.kdl in ..."),
+        // which says all there is to say.
+        [] if sources.find("nestio.kdl").is_none() => return None,
         [] => {
             let mut d = Diagnostic::error(Code::MissingProject, "no `project` node in the project")
                 .with_help(

@@ -1,7 +1,7 @@
 //! The `rollout` node: rolling, canary or blue-green, with its steps.
 
 use super::read::{arg_str, child, percent_of, prop_duration, prop_u32};
-use crate::diag::{At, Diagnostics};
+use crate::diag::{At, Code, Diagnostic, Diagnostics};
 use crate::model::values;
 use crate::model::{Rollout, RolloutKind, Step};
 use crate::syntax::Node;
@@ -48,6 +48,24 @@ pub(super) fn lower_rollout(n: Option<&Node>, diags: &mut Diagnostics) -> Rollou
         })
         .collect();
     let abort = child(&n.children, "abort-if");
+    // A rolling update has no analysis and no steps: what is written for them would be
+    // silently ignored.
+    if kind == RolloutKind::Rolling {
+        for c in n
+            .children
+            .iter()
+            .filter(|c| c.name == "abort-if" || c.name == "step")
+        {
+            diags.push(
+                Diagnostic::error(
+                    Code::ConflictingEntries,
+                    format!("`{}` has no effect on a rolling update", c.name),
+                )
+                .with_label(c.head_span(), "ignored by `rollout \"rolling\"`")
+                .with_help("use `rollout \"canary\"` (steps and an analysis) or `rollout \"blue-green\"` (an analysis after promotion), or remove it"),
+            );
+        }
+    }
     Rollout {
         kind,
         steps,

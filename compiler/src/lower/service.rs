@@ -326,7 +326,11 @@ pub(super) fn lower_image(
             diags.push(
                 Diagnostic::error(
                     Code::MissingValue,
-                    format!("service `{service}` has no image tag"),
+                    if image_node.is_some() {
+                        format!("service `{service}` has no image tag")
+                    } else {
+                        format!("service `{service}` has no image")
+                    },
                 )
                 .with_label(at, "no tag or digest")
                 .with_help(format!(

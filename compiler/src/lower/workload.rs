@@ -41,6 +41,20 @@ pub(super) fn lower_replicas(node: &Node, kids: &[Node], diags: &mut Diagnostics
         );
         max = None;
     }
+    // An HPA's `minReplicas` is at least 1 (zero needs the HPAScaleToZero feature gate,
+    // alpha since Kubernetes 1.16): a service at zero replicas cannot autoscale.
+    if let (0, Some(_), Some(e)) = (min, max, n.prop("max")) {
+        diags.push(
+            Diagnostic::error(
+                Code::ConflictingEntries,
+                "a service with 0 replicas cannot autoscale",
+            )
+            .with_label(e.span, "`max=` would need an autoscaler that starts from zero")
+            .with_help("start from at least one replica (`replicas 1 max=5`), or remove `max=` to keep the service stopped")
+            .with_note("a HorizontalPodAutoscaler's minReplicas is at least 1 unless the alpha HPAScaleToZero feature gate is on"),
+        );
+        max = None;
+    }
     Replicas {
         min,
         max: max.filter(|m| *m > min),

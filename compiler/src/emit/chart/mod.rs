@@ -593,8 +593,10 @@ fn network_policy(cx: &EmitContext<'_>, service: &Service) -> NetworkPolicyValue
     }
     let external_ports: Vec<u16> = service.externals.iter().map(|e| e.port).collect();
     if !external_ports.is_empty() {
+        // Both address families, as for published ports: an external provider reached
+        // over IPv6 in a dual-stack cluster would otherwise be refused.
         egress.push(egress_rule(
-            vec![peer(None, None, Some("0.0.0.0/0"))],
+            ANYWHERE.iter().map(|c| peer(None, None, Some(c))).collect(),
             tcp_ports(external_ports),
         ));
     }
