@@ -768,7 +768,12 @@ fn linkerd_values(
                 identity_refs: identities,
             });
         }
-        if callers.is_empty() || p.protocol == Protocol::Tcp {
+        // A route for each port that mesh clients call, and for a canary's exposed port:
+        // the ingress controller's proxy (meshed, sending to the Service) follows it, so
+        // outside traffic is split between the versions too. Without one, Argo Rollouts
+        // would pin the Service to the stable pods and send the canary none of it.
+        let exposed_canary = exposed_port == Some(p.port) && canary(service);
+        if (callers.is_empty() && !exposed_canary) || p.protocol == Protocol::Tcp {
             continue;
         }
         let (timeout, retries) = linkerd_route_policy(&callers);

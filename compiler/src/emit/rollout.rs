@@ -256,7 +256,13 @@ fn traffic_routing(cx: &EmitContext<'_>, service: &Service) -> Option<TrafficRou
                         .get(e.port)
                         .is_some_and(|p| p.name == edge_port.name)
                 });
-                if !has_callers {
+                // The exposed port has its route too (mesh.rs): the meshed ingress
+                // controller sends to the Service and its proxy follows the split.
+                let exposed = service.expose.is_some()
+                    && service
+                        .expose_port()
+                        .is_some_and(|p| p.name == edge_port.name);
+                if !has_callers && !exposed {
                     continue;
                 }
                 let route = RouteName {

@@ -984,6 +984,18 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> ChartValues {
         ingress: match (&service.expose, service.expose_port()) {
             (Some(e), Some(p)) if mesh != Mesh::Istio => IngressValues {
                 enabled: true,
+                // Under Linkerd, ingress-nginx must send to the Service, not to the pods
+                // it picks itself: only then does its (meshed) proxy route the request,
+                // so the Service's HTTPRoute (a canary's traffic split) and Linkerd's
+                // load balancing apply (linkerd.io/2/tasks/using-ingress/, "Nginx").
+                annotations: if mesh == Mesh::Linkerd {
+                    StringMap::from([(
+                        "nginx.ingress.kubernetes.io/service-upstream".to_owned(),
+                        "true".to_owned(),
+                    )])
+                } else {
+                    StringMap::new()
+                },
                 class_name: String::new(),
                 host: e.host.clone(),
                 path: e.path.clone(),
@@ -992,6 +1004,7 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> ChartValues {
             },
             _ => IngressValues {
                 enabled: false,
+                annotations: StringMap::new(),
                 class_name: String::new(),
                 host: String::new(),
                 path: "/".into(),

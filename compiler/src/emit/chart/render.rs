@@ -498,8 +498,15 @@ pub fn render(v: &ChartValues, namespace: &str) -> Result<Vec<Manifest>, Diagnos
     }
     let ingress = &v.ingress;
     if ingress.enabled {
+        // The template's `merge (dict) .Values.ingress.annotations .Values.annotations`:
+        // the service's annotations win over the Ingress's own.
+        let mut ingress_meta = meta.clone();
+        let annotations = ingress_meta.annotations.get_or_insert_default();
+        for (k, val) in &ingress.annotations {
+            annotations.entry(k.clone()).or_insert_with(|| val.clone());
+        }
         out.push(Manifest::Ingress(Ingress {
-            metadata: meta.clone(),
+            metadata: ingress_meta,
             spec: Some(IngressSpec {
                 ingress_class_name: (!ingress.class_name.is_empty())
                     .then(|| ingress.class_name.clone()),

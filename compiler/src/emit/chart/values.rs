@@ -406,6 +406,10 @@ pub struct PodMonitorValues {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IngressValues {
     pub enabled: bool,
+    /// The Ingress's own annotations, beside the service's: under Linkerd,
+    /// `nginx.ingress.kubernetes.io/service-upstream`. Left out when empty.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub annotations: StringMap,
     pub class_name: String,
     pub host: String,
     pub path: String,
