@@ -35,13 +35,11 @@ impl Plan {
 
     /// Checks every value; `Err` says which one is wrong and why.
     pub fn validate(&self) -> Result<(), String> {
-        for (what, v) in [
-            ("project", &self.project),
-            ("namespace", &self.namespace),
-            ("owner", &self.owner),
-        ] {
+        for (what, v) in [("project", &self.project), ("namespace", &self.namespace)] {
             crate::lower::names::check_dns_label(v, what).map_err(|p| p.message)?;
         }
+        // The owner is a label value, as in the language (`owner "Payments_Team"`).
+        crate::lower::check_label_value(&self.owner).map_err(|p| p.message)?;
         crate::lower::names::check_service_name(&self.service).map_err(|p| p.message)?;
         let one_of = |what: &str, v: &str, allowed: &[&str]| {
             if allowed.contains(&v) {

@@ -172,7 +172,7 @@ pub(super) fn check_http_path(path: &str) -> Result<(), crate::diag::Problem> {
 }
 
 /// A Kubernetes label value (owner becomes a label).
-pub(super) fn check_label_value(value: &str) -> Result<(), crate::diag::Problem> {
+pub(crate) fn check_label_value(value: &str) -> Result<(), crate::diag::Problem> {
     let ok = value.len() <= 63
         && !value.is_empty()
         && value

@@ -5,6 +5,7 @@
 pub mod allow;
 pub mod build;
 mod checks;
+pub(crate) use checks::check_label_value;
 mod env;
 pub mod expand;
 pub mod image;
