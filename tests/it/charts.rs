@@ -12,8 +12,8 @@ use crate::support::{SHARED_CHART, root};
 /// `SHARED_CHART_VERSION`), so that a chart repository and Argo CD see a new chart: Helm
 /// refuses nothing when two different charts carry one version, it just serves one of them.
 const PINNED: (&str, &str) = (
-    "1.0.1",
-    "4a88d6b0c882277d491f945688e07301c2128af51080366ba107f21506cf4a47",
+    "1.1.0",
+    "49e74c915b18f113f93d60933d5d6db3abe261ce13996a6d6fbe4a1bfcf36103",
 );
 
 fn yaml(text: &str) -> Value {
