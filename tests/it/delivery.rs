@@ -337,6 +337,19 @@ fn spinnaker_pipelines_have_the_documented_shape() {
                 service.name
             );
         }
+        // Each bake renders the image that triggered the pipeline (orca evaluates the
+        // SpEL `${trigger['tag']}`), and only an image the project builds triggers it: an
+        // upstream repository gets pushes of versions the topology did not choose.
+        let builds = service.builds_image();
+        for bake in stages.iter().filter(|s| s["type"] == "bakeManifest") {
+            let tag = &bake["overrides"]["nestio-service.image.tag"];
+            if builds {
+                assert_eq!(tag, "${trigger['tag']}", "{}: {bake}", service.name);
+            } else {
+                assert!(tag.is_null(), "{}: {bake}", service.name);
+            }
+        }
+        assert_eq!(p["triggers"][0]["enabled"], builds, "{}", service.name);
         // With Spinnaker doing the canaries, the charts render Deployments.
         assert!(
             !set.files[&format!("kubernetes/prod/{}.yaml", service.name)]

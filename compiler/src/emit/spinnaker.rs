@@ -6,8 +6,10 @@
 //! baked manifest. Before an environment that syncs manually (prod), a manual judgment.
 //! A canary service is rolled out in production the way its `rollout` says: a canary
 //! deployment per step, held for the step's pause, judged by a Kayenta canary analysis
-//! with the `abort-if` thresholds, then the full deployment. No validator for Spinnaker
-//! pipelines is installable; the test suite checks the documented pipeline shape.
+//! (the canary config `<project>-<service>`, which the team creates in Kayenta; scores
+//! 75 marginal, 95 pass: `abort-if` is not translated), then the full deployment. No
+//! validator for Spinnaker pipelines is installable; the test suite checks the documented
+//! pipeline shape.
 
 use std::collections::BTreeMap;
 
@@ -291,7 +293,17 @@ fn pipeline(cx: &EmitContext<'_>, service: &Service, repo: &str) -> Pipeline {
                     path: chart_path.clone(),
                 }],
                 helm_chart_file_path: format!("{chart_path}/Chart.yaml"),
-                overrides: BTreeMap::new(),
+                // The image that triggered the pipeline, not the tag values.yaml was built
+                // with: orca evaluates `${trigger['tag']}` (SpEL, the docker trigger's tag)
+                // in the stage before Rosco runs `helm template --set`.
+                overrides: if service.builds_image() {
+                    BTreeMap::from([(
+                        "nestio-service.image.tag".to_owned(),
+                        "${trigger['tag']}".to_owned(),
+                    )])
+                } else {
+                    BTreeMap::new()
+                },
                 values_files: vec![format!("{chart_path}/values-{}.yaml", env.name)],
                 expected_artifacts: vec![BakedArtifact {
                     id: baked.clone(),
@@ -374,9 +386,12 @@ fn pipeline(cx: &EmitContext<'_>, service: &Service, repo: &str) -> Pipeline {
         limit_concurrent: true,
         parameter_config: Vec::new(),
         expected_artifacts: artifacts,
+        // A new image triggers the pipeline only for an image the project builds: an
+        // upstream image's repository (docker.io/library/redis) gets pushes of every
+        // version, none of which the topology chose. Its pipeline runs by hand.
         triggers: vec![Trigger {
             type_: "docker",
-            enabled: true,
+            enabled: service.builds_image(),
             account: "registry".into(),
             organization: String::new(),
             repository: service.image.repository.clone(),
