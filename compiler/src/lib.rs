@@ -53,6 +53,15 @@ pub struct Options {
     pub limits: syntax::Limits,
 }
 
+impl Options {
+    /// A build of part of the output (`--target` or `--env`): it leaves the rest of the
+    /// output directory as it is ([`driver::Writer::partial`]).
+    #[must_use]
+    pub fn is_partial(&self) -> bool {
+        !self.targets.is_empty() || self.env.is_some()
+    }
+}
+
 /// Time spent per stage, for `--timings`. Measured by the caller's clock: the library
 /// never reads the clock itself.
 #[derive(Debug, Clone, Default)]

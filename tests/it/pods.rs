@@ -230,9 +230,7 @@ fn linkerd_starts_its_proxy_first_where_the_pod_has_extra_containers() {
 /// https://linkerd.io/2/features/native-sidecars/).
 #[test]
 fn a_linkerd_cron_jobs_pod_can_complete() {
-    let dir = tempfile::tempdir().expect("tmp");
-    std::fs::write(
-        dir.path().join("nestio.kdl"),
+    let set = crate::support::compile_kdl(
         r#"project "ledger" {
     registry "ghcr.io/acme"
     mesh "linkerd"
@@ -242,10 +240,7 @@ service "settlement" {
     image "settlement" tag="1.0.0"
 }
 "#,
-    )
-    .expect("write");
-    let c = compile(dir.path(), &nestioc::Options::default());
-    let set = c.artifacts.expect("compiles");
+    );
     let file = set
         .files
         .get("kubernetes/default/settlement.yaml")

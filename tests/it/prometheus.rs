@@ -501,9 +501,7 @@ fn each_form_writes_the_rules_and_the_routing_once() {
 /// requests (`istio_tcp_*`): no request SLI, and no alert that could never fire.
 #[test]
 fn edge_slis_follow_the_protocol_of_the_port_called() {
-    let dir = tempfile::tempdir().expect("tmp");
-    std::fs::write(
-        dir.path().join("nestio.kdl"),
+    let set = crate::support::compile_kdl(
         r#"project "shop" {
     registry "ghcr.io/acme"
     mesh "istio"
@@ -533,10 +531,7 @@ service "reporter" {
     depends-on "inventory" port="db"
 }
 "#,
-    )
-    .expect("write");
-    let c = compile(dir.path(), &nestioc::Options::default());
-    let set = c.artifacts.expect("compiles");
+    );
     let edge_errors = |caller: &str| -> Vec<String> {
         rules_of(&crate::support::rule_file_text(&set, caller).expect("rules"))
             .iter()

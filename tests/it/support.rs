@@ -95,6 +95,15 @@ pub(crate) fn compile(dir: &Path, opts: &Options) -> Compiled {
     }
 }
 
+/// The artifacts of a one-file project, `nestio.kdl` = `kdl`, that must compile.
+pub(crate) fn compile_kdl(kdl: &str) -> ArtifactSet {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("nestio.kdl"), kdl).expect("write");
+    let c = compile(dir.path(), &Options::default());
+    c.artifacts
+        .unwrap_or_else(|| panic!("does not compile:\n{}", render_human(&c.analysis)))
+}
+
 pub(crate) fn render_human(analysis: &Analysis) -> String {
     render::render(
         &analysis.diagnostics,

@@ -60,10 +60,10 @@ pub(super) fn build(a: &BuildArgs, color: bool) -> ExitCode {
         let drift_and_files = match current {
             Some(files) => Ok((driver::Drift::default(), None, files)),
             None => crate::emit(&analysis, &opts, &mut clock).map(|artifacts| {
-                let drift = if opts.targets.is_empty() && opts.env.is_none() {
-                    driver::compare_cached(&out, &artifacts, cache.as_deref())
-                } else {
+                let drift = if opts.is_partial() {
                     driver::compare_partial(&out, &artifacts, cache.as_deref(), opts.env.as_deref())
+                } else {
+                    driver::compare_cached(&out, &artifacts, cache.as_deref())
                 };
                 let files = artifacts.len();
                 (drift, Some(artifacts), files)
@@ -180,7 +180,7 @@ fn write(
     clock: &mut dyn FnMut(&'static str),
 ) -> Result<driver::WriteReport, Failure> {
     let mut writer = driver::Writer::begin(out, force, cache).map_err(Failure::Write)?;
-    if !opts.targets.is_empty() || opts.env.is_some() {
+    if opts.is_partial() {
         writer = writer.partial(opts.env.as_deref());
     }
     crate::emit_into(analysis, opts, &writer, clock).map_err(Failure::Emit)?;

@@ -174,26 +174,32 @@ pub fn compare_partial(
     cache_dir: Option<&Path>,
     env: Option<&str>,
 ) -> Drift {
-    let mut drift = compare_scoped(out, set, cache_dir, Some(env));
+    let mut drift = compare_scoped(out, set, cache_dir, env);
     drift.extra.clear();
     drift
+}
+
+/// Does a build for the one environment `env` (`--env`) keep the last build's file at
+/// `path` instead of the version it made? Yes for a file that serves every environment
+/// and that the last build listed (see [`Writer::partial`]).
+fn kept_by_env_build(env: Option<&str>, old: &BTreeMap<String, String>, path: &str) -> bool {
+    env.is_some_and(|env| !crate::emit::belongs_to_environment(path, env) && old.contains_key(path))
 }
 
 fn compare_scoped(
     out: &Path,
     set: &ArtifactSet,
     cache_dir: Option<&Path>,
-    partial_env: Option<Option<&str>>,
+    env: Option<&str>,
 ) -> Drift {
     let real = fs::canonicalize(out).unwrap_or_else(|_| out.to_path_buf());
     let cache = StatCache::load(cache_dir, &real);
     let old = read_manifest(&real);
-    let kept = |path: &str| {
-        partial_env.flatten().is_some_and(|env| {
-            !crate::emit::belongs_to_environment(path, env) && old.contains_key(path)
-        })
-    };
-    let artifacts: Vec<&Artifact> = set.files.values().filter(|a| !kept(&a.path)).collect();
+    let artifacts: Vec<&Artifact> = set
+        .files
+        .values()
+        .filter(|a| !kept_by_env_build(env, &old, &a.path))
+        .collect();
     let entries: BTreeMap<String, Entry> = artifacts
         .par_iter()
         .map(|a| {
@@ -426,12 +432,8 @@ impl Writer {
     /// A partial build keeps this file as the last build left it, instead of the
     /// version it made (see [`Writer::partial`]).
     fn keeps_old(&self, path: &str) -> bool {
-        self.partial
-            .as_ref()
-            .and_then(|p| p.env.as_deref())
-            .is_some_and(|env| {
-                !crate::emit::belongs_to_environment(path, env) && self.old.contains_key(path)
-            })
+        let env = self.partial.as_ref().and_then(|p| p.env.as_deref());
+        kept_by_env_build(env, &self.old, path)
     }
 
     /// The files the last build listed and this partial build did not make, carried
