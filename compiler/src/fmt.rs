@@ -152,10 +152,17 @@ fn prepare(doc: &mut KdlDocument, src: &str, depth: usize, blanks: &mut Vec<Save
             f.before_terminator = space;
             f.terminator = comment;
         }
+        // In a block without nodes, kdl keeps its comments as the block's leading text.
         let block_trailing = node
             .children()
-            .and_then(KdlDocument::format)
-            .map(|d| d.trailing.clone())
+            .and_then(|c| {
+                let f = c.format()?;
+                Some(if c.nodes().is_empty() {
+                    format!("{}{}", f.leading, f.trailing)
+                } else {
+                    f.trailing.clone()
+                })
+            })
             .unwrap_or_default();
         blanks.push(Saved {
             blank,
@@ -331,6 +338,12 @@ fn restore(doc: &mut KdlDocument, saved: &[Saved], at: &mut usize, depth: usize)
         *at += 1;
         if let Some(children) = node.children_mut() {
             restore(children, saved, at, depth + 1);
+            let empty = children.nodes().is_empty();
+            // An empty block stays on its node's line: `env {}`, not three lines.
+            if empty && block_trailing.as_ref().is_none_or(|t| t.trim().is_empty()) {
+                children.set_format(kdl::KdlDocumentFormat::default());
+                continue;
+            }
             // Comments after the last child, before the `}`: at the children's depth.
             if let Some(text) = block_trailing.filter(|t| !t.trim().is_empty())
                 && let Some(f) = children.format_mut()
@@ -340,6 +353,9 @@ fn restore(doc: &mut KdlDocument, saved: &[Saved], at: &mut usize, depth: usize)
                 // the `}` follows, one level out.
                 lines.truncate(lines.len() - INDENT.len() * (depth + 1));
                 f.trailing = format!("{lines}{}", INDENT.repeat(depth));
+                if empty {
+                    f.leading = "\n".to_owned();
+                }
             }
         }
     }
@@ -404,5 +420,21 @@ mod tests {
         let src = "\u{feff}project \"p\" {\n  mesh \"istio\"\n}\n";
         let out = format_source(SourceId(0), src, &mut diags).expect("formats");
         assert_eq!(out, "\u{feff}project \"p\" {\n    mesh \"istio\"\n}\n");
+    }
+
+    #[test]
+    fn an_empty_block_stays_on_its_line() {
+        let src =
+            "service \"w\" {\n    env {}\n    health {\n\n    }\n    labels { /* none */ }\n}\n";
+        let out = fmt(src);
+        assert_eq!(
+            fmt("a {\n    b {// later\n\n    }\n}\n"),
+            "a {\n    b {\n        // later\n    }\n}\n"
+        );
+        assert_eq!(
+            out,
+            "service \"w\" {\n    env {}\n    health {}\n    labels {\n        /* none */\n    }\n}\n"
+        );
+        assert_eq!(fmt(&out), out, "idempotent");
     }
 }

@@ -593,3 +593,34 @@ fn a_partial_build_changes_only_its_part() {
     let o = nestioc(&["build", ".", "-o", out_s, "--check"], &dir);
     assert_eq!(code(&o), 1, "the full check must see the rest as stale");
 }
+
+/// The output directory is skipped when sources are read (its files are generated), so an
+/// output directory that holds sources (`-o services`) would silently drop them: the
+/// build compiled "0 services" and wrote a platform for none. It is refused, and nothing
+/// is written.
+#[test]
+fn an_output_directory_that_holds_sources_is_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("p");
+    std::fs::create_dir_all(dir.join("services")).expect("mkdir");
+    std::fs::write(
+        dir.join("nestio.kdl"),
+        "project \"p\" {\n    registry \"ghcr.io/acme\"\n}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("services/api.kdl"),
+        "service \"api\" {\n    uses \"http-service\"\n    image \"api\" tag=\"1.0.0\"\n}\n",
+    )
+    .expect("write");
+    let o = nestioc(&["build", ".", "-o", "services"], &dir);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("NST0404"), "{err}");
+    assert!(err.contains("services/api.kdl"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(dir.join("services"))
+        .expect("read")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("api.kdl")]);
+}

@@ -65,6 +65,7 @@ pub fn load_project(dir: &Path, out: &Path) -> Result<(SourceMap, Diagnostics), 
     stdlib::load(&mut sources);
     let mut diags = Diagnostics::new();
     let out_canon = fs::canonicalize(out).ok();
+    let mut skipped_out: Option<PathBuf> = None;
     // Links are followed, to files and to directories: a project that links a shared
     // file or directory in (`services/b.kdl -> ../../shared/b.kdl`) means it to be part
     // of the project. walkdir reports a link that loops back to an ancestor instead of
@@ -82,6 +83,9 @@ pub fn load_project(dir: &Path, out: &Path) -> Result<(SourceMap, Diagnostics), 
                 && out_canon
                     .as_ref()
                     .is_some_and(|o| fs::canonicalize(e.path()).ok().as_ref() == Some(o));
+            if is_out && !hidden {
+                skipped_out = Some(e.path().to_path_buf());
+            }
             !hidden && !is_out
         });
     let mut found_root = false;
@@ -134,6 +138,38 @@ pub fn load_project(dir: &Path, out: &Path) -> Result<(SourceMap, Diagnostics), 
             found_root = true;
         }
         files.push((rel, entry.into_path()));
+    }
+    // Outputs are never `*.kdl` files: sources inside the output directory (`-o services`)
+    // would be left out of the project without a word, and the build would go on without them.
+    if let Some(skipped) = &skipped_out {
+        let inside = WalkDir::new(skipped)
+            .follow_links(true)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .map(|e| relative(e.path(), dir))
+            .filter(|rel| is_project_file(rel) && !rel.split('/').any(|c| c.starts_with('.')))
+            .collect::<Vec<_>>();
+        if let Some(first) = inside.first() {
+            let more = match inside.len() {
+                1 => String::new(),
+                2 => " and 1 other source".to_owned(),
+                n => format!(" and {} other sources", n - 1),
+            };
+            diags.push(
+                Diagnostic::error(
+                    Code::UnsafeOutput,
+                    format!(
+                        "the output directory `{}` holds the project's source `{first}`{more}",
+                        relative(skipped, dir)
+                    ),
+                )
+                .with_help(
+                    "a build reads no sources from its output directory and may prune it: write the output elsewhere (the default is `generated/`)",
+                ),
+            );
+        }
     }
     // Read on every thread (a large project is thousands of small files), added in the
     // walk's sorted order; the first file that cannot be read, in that order, is the error.
