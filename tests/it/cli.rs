@@ -194,6 +194,33 @@ fn sarif_is_a_sarif_log() {
     let results = v["runs"][0]["results"].as_array().expect("results");
     assert!(!results.is_empty());
     assert!(results[0]["locations"][0]["physicalLocation"]["region"]["startLine"].is_u64());
+    // Columns are counted in characters; a consumer assuming UTF-16 would misplace every
+    // result after an emoji (SARIF 2.1.0 §3.14.17).
+    assert_eq!(v["runs"][0]["columnKind"], "unicodeCodePoints");
+}
+
+/// `completions bash | head -2`: the reader closing the pipe is not an error (clap_complete
+/// panicked with a backtrace).
+#[test]
+fn completions_into_a_closed_pipe_exit_quietly() {
+    use std::io::Read;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_nestioc"))
+        .args(["completions", "bash"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read");
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
 }
 
 #[test]

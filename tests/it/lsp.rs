@@ -16,7 +16,7 @@ struct Client {
     next: i32,
     /// Notifications received while waiting for responses.
     notes: Vec<Notification>,
-    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
+    thread: Option<std::thread::JoinHandle<Result<bool, String>>>,
 }
 
 fn uri(p: &Path) -> String {
@@ -115,7 +115,7 @@ impl Client {
         self.request("shutdown", Value::Null);
         self.notify("exit", Value::Null);
         let t = self.thread.take().unwrap();
-        assert_eq!(t.join().unwrap(), Ok(()));
+        assert_eq!(t.join().unwrap(), Ok(true));
     }
 }
 
@@ -478,4 +478,55 @@ fn completion_and_hover_cover_the_pod_nodes() {
         assert!(value.contains(needle), "{needle} in {hover}");
     }
     c.shutdown();
+}
+
+/// The real server on stdio: a body that is not JSON gets JSON-RPC's Parse error (-32700,
+/// id null; JSON-RPC 2.0 §5.1) and the server goes on answering (lsp-server's own
+/// transport stopped, and every later request hit a closed pipe). `exit` without
+/// `shutdown` exits with 1, as the protocol says ("exit" notification); after `shutdown`,
+/// with 0.
+#[test]
+fn the_stdio_server_survives_a_malformed_message_and_exits_as_the_protocol_says() {
+    use std::io::{Read as _, Write as _};
+    fn frame(body: &str) -> String {
+        format!("Content-Length: {}\r\n\r\n{body}", body.len())
+    }
+    let run = |messages: &[&str]| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_nestioc"))
+            .arg("lsp")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn nestioc lsp");
+        let mut stdin = child.stdin.take().expect("stdin");
+        for m in messages {
+            stdin.write_all(frame(m).as_bytes()).expect("write");
+        }
+        drop(stdin);
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .expect("stdout")
+            .read_to_string(&mut out)
+            .expect("read");
+        (child.wait().expect("wait").code(), out)
+    };
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}"#;
+    let initialized = r#"{"jsonrpc":"2.0","method":"initialized","params":{}}"#;
+    let broken = r#"{"jsonrpc":"2.0","id":77,"method":"#;
+    let shutdown = r#"{"jsonrpc":"2.0","id":2,"method":"shutdown"}"#;
+    let exit = r#"{"jsonrpc":"2.0","method":"exit"}"#;
+
+    let (code, out) = run(&[init, initialized, broken, shutdown, exit]);
+    assert!(out.contains(r#""code":-32700"#), "{out}");
+    assert!(
+        out.contains(r#""id":2"#),
+        "no answer to shutdown after the bad message: {out}"
+    );
+    assert_eq!(code, Some(0), "{out}");
+
+    let (code, out) = run(&[init, initialized, exit]);
+    assert_eq!(code, Some(1), "{out}");
 }

@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 pub(super) fn lsp() -> ExitCode {
     match crate::lsp::run_stdio() {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        // The protocol: exit without a shutdown request first exits with 1.
+        Ok(false) => ExitCode::from(1),
         Err(e) => {
             eprintln!("error: language server: {e}");
             ExitCode::from(2)

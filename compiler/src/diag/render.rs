@@ -441,6 +441,9 @@ fn to_sarif(diagnostics: &[Diagnostic], sources: &SourceMap, opts: &RenderOption
                 "rules": rules,
             }},
             "results": results,
+            // Columns count Unicode scalar values (`SourceFile::line_col`); SARIF 2.1.0
+            // §3.14.17: a run on text files states which unit its columns are in.
+            "columnKind": "unicodeCodePoints",
         }]
     })
 }

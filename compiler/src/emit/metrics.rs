@@ -5,7 +5,7 @@
 //!   `destination` for what a service serves, `source` for what a caller sees).
 //! - Linkerd: `response_total` and `response_latency_ms` (direction `inbound` or
 //!   `outbound`; `classification="failure"` is a 5xx or a non-OK gRPC status, so gRPC
-//!   errors are counted by `grpc_status_code`, the server faults only).
+//!   errors are counted by `grpc_status`, the server faults only).
 //! - No mesh: the conventional client-library metrics, `http_requests_total` and
 //!   `http_request_duration_seconds` (or `grpc_server_handled_total` and
 //!   `grpc_server_handling_seconds` for gRPC), selected by `job="<service>"`.
@@ -18,7 +18,7 @@ use crate::graph::Edge;
 use crate::model::metrics::{
     GRPC_SERVER_HANDLED_TOTAL, GRPC_SERVER_HANDLING_SECONDS, HTTP_REQUEST_DURATION_SECONDS,
     HTTP_REQUESTS_TOTAL, ISTIO_REQUEST_DURATION_MILLISECONDS, ISTIO_REQUESTS_TOTAL,
-    LINKERD_RESPONSE_LATENCY_MS, LINKERD_RESPONSE_TOTAL,
+    LINKERD_GRPC_STATUS, LINKERD_RESPONSE_LATENCY_MS, LINKERD_RESPONSE_TOTAL,
 };
 use crate::model::{Mesh, Protocol, Service};
 
@@ -168,7 +168,7 @@ fn inbound(mesh: Mesh, service: &Service) -> Inbound {
             let all = format!("direction=\"inbound\",{LINKERD_WORKLOAD_LABEL}=\"{s}\"");
             // `classification="failure"` is any non-OK gRPC status: count the faults only.
             let errors = if grpc {
-                format!("{all},grpc_status_code=~\"{}\"", grpc_fault_numbers())
+                format!("{all},{LINKERD_GRPC_STATUS}=~\"{}\"", grpc_fault_numbers())
             } else {
                 format!("{all},classification=\"failure\"")
             };
@@ -354,7 +354,7 @@ fn edge(
                 callee_services(callee)
             );
             let errors = if grpc {
-                format!("{all},grpc_status_code=~\"{}\"", grpc_fault_numbers())
+                format!("{all},{LINKERD_GRPC_STATUS}=~\"{}\"", grpc_fault_numbers())
             } else {
                 format!("{all},classification=\"failure\"")
             };
@@ -509,7 +509,7 @@ pub fn canary_edge_error_ratio(
     let errors = match (mesh, grpc) {
         (Mesh::Istio, true) => format!("{all},grpc_response_status=~\"{}\"", grpc_fault_numbers()),
         (Mesh::Istio, false) => format!("{all},response_code=~\"5..\""),
-        (_, true) => format!("{all},grpc_status_code=~\"{}\"", grpc_fault_numbers()),
+        (_, true) => format!("{all},{LINKERD_GRPC_STATUS}=~\"{}\"", grpc_fault_numbers()),
         (_, false) => format!("{all},classification=\"failure\""),
     };
     let judged = guarded_ratio(metric, &errors, &all, window, min_requests);
@@ -522,8 +522,8 @@ fn outcome_labels(mesh: Mesh, grpc: bool) -> (&'static str, &'static str) {
         (Mesh::Istio, true) => ("grpc_response_status=\"0\"", "grpc_response_status=\"14\""),
         (Mesh::Istio, false) => ("response_code=\"200\"", "response_code=\"503\""),
         (Mesh::Linkerd, true) => (
-            "classification=\"success\",grpc_status_code=\"0\"",
-            "classification=\"failure\",grpc_status_code=\"14\"",
+            "classification=\"success\",grpc_status=\"0\"",
+            "classification=\"failure\",grpc_status=\"14\"",
         ),
         (Mesh::Linkerd, false) => ("classification=\"success\"", "classification=\"failure\""),
         (Mesh::None, true) => ("grpc_code=\"OK\"", "grpc_code=\"Unavailable\""),
@@ -642,5 +642,31 @@ mod tests {
         assert_eq!(le(Mesh::Istio, 1_800_000), r#"le=~"1800000|1\\.8e\\+06""#);
         assert_eq!(le(Mesh::None, 250), r#"le="0.25""#);
         assert_eq!(le(Mesh::None, 1000), r#"le=~"1|1\\.0""#);
+    }
+
+    /// The labels each mesh's proxy really writes: Linkerd's proxy labels a gRPC status
+    /// `grpc_status` (linkerd2-proxy, `impl FmtLabels for Class`:
+    /// `classification="…",grpc_status="…"`), not `grpc_status_code` as its metrics page
+    /// says; a selector on a label no series has matches nothing, and the error ratio
+    /// reads 0 whatever the service answers.
+    #[test]
+    fn grpc_errors_are_selected_by_the_label_the_proxy_writes() {
+        let (good, bad) = outcome_labels(Mesh::Linkerd, true);
+        assert!(good.contains("grpc_status=\"0\""), "{good}");
+        assert!(bad.contains("grpc_status=\"14\""), "{bad}");
+        assert!(!bad.contains("grpc_status_code"), "{bad}");
+    }
+
+    /// Istio's latency histogram has Envoy's default buckets (0.5, 1, 5, 10, ... ms;
+    /// `HistogramSettingsImpl::defaultBuckets`): a 2 ms threshold is measured at 1 ms,
+    /// since no `le="2"` series exists.
+    #[test]
+    fn istio_thresholds_fall_back_to_envoys_buckets() {
+        use crate::model::metrics::bucket_for;
+        use crate::model::values::Duration;
+        let two = Duration::parse("2ms").expect("duration");
+        assert_eq!(bucket_for(Mesh::Istio, &two), (1, false));
+        let five = Duration::parse("5ms").expect("duration");
+        assert_eq!(bucket_for(Mesh::Istio, &five), (5, true));
     }
 }

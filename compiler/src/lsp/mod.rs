@@ -24,12 +24,78 @@ use crate::source::{Origin, SourceId, SourceMap, Span};
 
 pub use features::{Snapshot, Symbol};
 
-/// Runs the server on stdin/stdout until the client shuts it down.
-pub fn run_stdio() -> Result<(), String> {
-    let (connection, io_threads) = Connection::stdio();
-    serve(&connection)?;
+/// Runs the server on stdin/stdout until the client shuts it down or stdin ends. `Ok(true)`
+/// when the client sent `shutdown` before `exit`: the protocol has the server exit with 1
+/// otherwise.
+///
+/// The transport is this module's, not `Connection::stdio`'s: lsp-server's reader thread
+/// stops at the first body that is not JSON, which ended the server. Here such a message
+/// gets JSON-RPC's Parse error (-32700, id null; JSON-RPC 2.0 §5.1) and the server goes on
+/// (the frame's `Content-Length` was read, so the next message is still found).
+pub fn run_stdio() -> Result<bool, String> {
+    use std::io::{BufRead as _, Write as _};
+    use std::sync::{Arc, Mutex};
+
+    let (connection, client) = Connection::memory();
+    let stdout = Arc::new(Mutex::new(std::io::stdout()));
+    let out = Arc::clone(&stdout);
+    let to_server = client.sender;
+    std::thread::Builder::new()
+        .name("nestioc-lsp-reader".into())
+        .spawn(move || {
+            let stdin = std::io::stdin();
+            let mut stdin = stdin.lock();
+            loop {
+                match Message::read(&mut stdin) {
+                    Ok(Some(msg)) => {
+                        let exit = matches!(&msg, Message::Notification(n) if n.method == "exit");
+                        if to_server.send(msg).is_err() || exit {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                        let body = r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error: the message is not JSON-RPC"}}"#;
+                        if let Ok(mut w) = out.lock() {
+                            let _ = write!(w, "Content-Length: {}\r\n\r\n{body}", body.len());
+                            let _ = w.flush();
+                        }
+                        // A broken header leaves the stream mid-message: skip to a blank
+                        // line, where the next frame's headers can start.
+                        if !e.to_string().contains("malformed LSP payload") {
+                            let mut line = String::new();
+                            while stdin.read_line(&mut line).is_ok_and(|n| n > 0) {
+                                if line.trim().is_empty() {
+                                    break;
+                                }
+                                line.clear();
+                            }
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    let from_server = client.receiver;
+    let writer = std::thread::Builder::new()
+        .name("nestioc-lsp-writer".into())
+        .spawn(move || -> Result<(), String> {
+            for msg in from_server {
+                let mut w = stdout.lock().map_err(|e| e.to_string())?;
+                msg.write(&mut *w).map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        })
+        .map_err(|e| e.to_string())?;
+    let clean = serve(&connection)?;
+    // The writer ends when the server's sender is gone; the reader may still be blocked
+    // on stdin, and the process exit ends it.
     drop(connection);
-    io_threads.join().map_err(|e| e.to_string())
+    writer
+        .join()
+        .map_err(|_| "the writer thread failed".to_owned())??;
+    Ok(clean)
 }
 
 fn capabilities() -> lt::ServerCapabilities {
@@ -65,8 +131,9 @@ fn capabilities() -> lt::ServerCapabilities {
     }
 }
 
-/// Serves one connection (stdio, or in memory for tests).
-pub fn serve(connection: &Connection) -> Result<(), String> {
+/// Serves one connection (stdio, or in memory for tests). `Ok(true)` after `shutdown` and
+/// `exit`; `Ok(false)` when the client exits without `shutdown` or goes away.
+pub fn serve(connection: &Connection) -> Result<bool, String> {
     let caps = serde_json::to_value(capabilities()).map_err(|e| e.to_string())?;
     connection.initialize(caps).map_err(|e| e.to_string())?;
     let mut server = Server::default();
@@ -77,10 +144,11 @@ pub fn serve(connection: &Connection) -> Result<(), String> {
                     .handle_shutdown(&req)
                     .map_err(|e| e.to_string())?
                 {
-                    return Ok(());
+                    return Ok(true);
                 }
                 vec![Message::Response(server.request(req))]
             }
+            Message::Notification(n) if n.method == "exit" => return Ok(false),
             Message::Notification(n) => server.notification(n),
             Message::Response(_) => Vec::new(),
         };
@@ -88,7 +156,7 @@ pub fn serve(connection: &Connection) -> Result<(), String> {
             connection.sender.send(m).map_err(|e| e.to_string())?;
         }
     }
-    Ok(())
+    Ok(false)
 }
 
 /// One project: its files as on disk (relative path -> text), and the latest analysis.
