@@ -196,7 +196,7 @@ fn graph_check_diff_fan_out_and_chain(bencher: divan::Bencher<'_, '_>, n: usize)
 struct LspClient {
     conn: lsp_server::Connection,
     next: i32,
-    _thread: std::thread::JoinHandle<Result<(), String>>,
+    _thread: std::thread::JoinHandle<Result<bool, String>>,
 }
 
 impl LspClient {
