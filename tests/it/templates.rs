@@ -135,3 +135,29 @@ fn environment_values_carry_only_what_the_environment_changes() {
     let prod = &set.files["helm/api/values-prod.yaml"].contents;
     assert!(!prod.contains("image"), "{prod}");
 }
+
+/// `defaults { depends-on "cache" }` is every other service's dependency: the cache does
+/// not get an edge to itself (it was NST0207, with no way to leave one service out).
+#[test]
+fn a_default_dependency_skips_the_service_it_names() {
+    let set = crate::support::compile_kdl(
+        r#"project "p" {
+    registry "ghcr.io/acme"
+    defaults {
+        depends-on "cache" env="CACHE_ADDR"
+    }
+}
+service "cache" {
+    uses "std/redis"
+}
+service "api" {
+    uses "std/http-service"
+    image "api" tag="1.0.0"
+}
+"#,
+    );
+    let api = &set.files["kubernetes/default/api.yaml"].contents;
+    assert!(api.contains("CACHE_ADDR"), "{api}");
+    let cache = &set.files["kubernetes/default/cache.yaml"].contents;
+    assert!(!cache.contains("CACHE_ADDR"), "{cache}");
+}

@@ -39,7 +39,13 @@ pub(super) fn lower_service(
         return None;
     }
     let implicit = expand::implicit_values(&name, name_entry.value_span);
-    let defaults = c.defaults.map(|d| expand::substitute(d, &implicit));
+    let mut defaults = c.defaults.map(|d| expand::substitute(d, &implicit));
+    // `defaults { depends-on "cache" }` means every other service: the cache itself would
+    // depend on itself (NST0207), and there was no way to leave it out.
+    if let Some(d) = &mut defaults {
+        d.children
+            .retain(|k| !(k.name == "depends-on" && arg_str(k, 0).as_deref() == Some(&*name)));
+    }
     let mut expander = Expander::new(&c.templates, implicit, diags);
     let mut merged = match &defaults {
         Some(d) => expander.body(d, "defaults"),

@@ -68,6 +68,10 @@ pub(super) fn lower_replicas(node: &Node, kids: &[Node], diags: &mut Diagnostics
     }
 }
 
+/// Below this, a memory quantity is a mistake for a larger unit (4 MiB: less than any
+/// runtime's container needs).
+const MIN_MEMORY_BYTES: u64 = 4 << 20;
+
 pub(super) fn lower_resources(kids: &[Node], diags: &mut Diagnostics) -> Resources {
     let n = child(kids, "resources");
     let get = |key: &str| {
@@ -84,6 +88,27 @@ pub(super) fn lower_resources(kids: &[Node], diags: &mut Diagnostics) -> Resourc
                 )
                 .with_label(*span, "`m` means one thousandth of a byte")
                 .with_help(format!("did you mean `{}Mi`?", &q.text[..q.text.len() - 1])),
+            );
+        } else if memory && q.value < Decimal::from(MIN_MEMORY_BYTES) {
+            // A quantity without a unit is bytes: `memory=512` is half a kibibyte, and
+            // Kubernetes accepts it ("400m of memory is a request for 0.4 bytes": its
+            // resource management page warns of exactly this). No container starts in
+            // that: the runtime cannot create it, or the kernel kills it at once.
+            let help = if q.suffix.is_empty() || q.suffix == "k" || q.suffix == "Ki" {
+                let number = &q.text[..q.text.len() - q.suffix.len()];
+                format!(
+                    "did you mean `{number}Mi`? Memory is in bytes unless a suffix says otherwise (`Mi`, `Gi`)"
+                )
+            } else {
+                "write at least a few mebibytes, e.g. \"64Mi\"".to_owned()
+            };
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidQuantity,
+                    format!("memory `{}` is {} bytes", q.text, q.value.normalize()),
+                )
+                .with_label(*span, "too little memory for any container")
+                .with_help(help),
             );
         } else if !memory && q.suffix.ends_with('i') {
             diags.push(
