@@ -519,6 +519,10 @@ pub struct Container {
     pub name: String,
     pub name_span: Span,
     pub image: Image,
+    /// An init container without its own `image` runs the service's (a migration runs
+    /// the code it migrates for): `image` is then the service's, and the chart reads
+    /// the service's image values, so a tag set at deploy time reaches both.
+    pub service_image: bool,
     pub command: Vec<String>,
     pub args: Vec<String>,
     /// `env` and `env-secret`.

@@ -12,8 +12,8 @@ use crate::support::{SHARED_CHART, root};
 /// `SHARED_CHART_VERSION`), so that a chart repository and Argo CD see a new chart: Helm
 /// refuses nothing when two different charts carry one version, it just serves one of them.
 const PINNED: (&str, &str) = (
-    "1.1.0",
-    "49e74c915b18f113f93d60933d5d6db3abe261ce13996a6d6fbe4a1bfcf36103",
+    "1.2.0",
+    "b4db0382ced9bb12070233904f9c65b0d63ae6624b34f944a64a2b255570e9cb",
 );
 
 fn yaml(text: &str) -> Value {

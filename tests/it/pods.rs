@@ -262,3 +262,92 @@ service "settlement" {
         "{a}"
     );
 }
+
+/// An `init-container` without `image` runs the service's own (a migration must run the
+/// code of the release it migrates for). The chart reads it from the service's image
+/// values, so each environment's tag and the tag CI sets at deploy time
+/// (`--helm-set nestio-service.image.tag=<sha>`, docs/delivery.md) reach the init container
+/// too: checked here with the real Helm 4. Before, an init container had to name an image,
+/// which stayed at the tag written in values.yaml after every deploy.
+#[test]
+fn an_init_container_without_an_image_runs_the_deployed_image() {
+    let set = crate::support::compile_kdl(
+        r#"project "blog" {
+    registry "ghcr.io/acme"
+    environment "staging" {
+        service "web" {
+            image "blog" tag="2.1.0-rc.1"
+        }
+    }
+    environment "prod"
+}
+service "web" {
+    uses "std/http-service"
+    language "python"
+    build main="app.py"
+    image "blog" tag="2.0.3"
+    init-container "migrate" {
+        command "python" "manage.py" "migrate"
+    }
+}
+"#,
+    );
+    let init_image = |file: &str| {
+        let objs: Vec<Value> = serde_saphyr::from_multiple::<Value>(&set.files[file].contents)
+            .expect("yaml")
+            .into_iter()
+            .filter(|d| !d.is_null())
+            .collect();
+        let pod = &kind(&objs, "Deployment")["spec"]["template"]["spec"];
+        (
+            pod["initContainers"][0]["image"]
+                .as_str()
+                .map(str::to_owned),
+            pod["containers"][0]["image"].as_str().map(str::to_owned),
+        )
+    };
+    let (init, main) = init_image("kubernetes/staging/web.yaml");
+    assert_eq!(init.as_deref(), Some("ghcr.io/acme/blog:2.1.0-rc.1"));
+    assert_eq!(init, main);
+    let (init, main) = init_image("kubernetes/prod/web.yaml");
+    assert_eq!(init.as_deref(), Some("ghcr.io/acme/blog:2.0.3"));
+    assert_eq!(init, main);
+
+    let Some(helm) = crate::support::validator("helm renders an init container", "helm") else {
+        return;
+    };
+    let out = tempfile::tempdir().expect("tmp");
+    for (path, a) in &set.files {
+        let p = out.path().join(path);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, &a.contents).expect("write");
+    }
+    let vendored = tempfile::tempdir().expect("tmp");
+    let chart = crate::support::vendor_chart(&out.path().join("helm"), "web", vendored.path());
+    let rendered = std::process::Command::new(helm)
+        .args(["template", "web"])
+        .arg(&chart)
+        .arg("-f")
+        .arg(chart.join("values-staging.yaml"))
+        .args(["--set", "nestio-service.image.tag=0123abcd"])
+        .output()
+        .expect("helm runs");
+    let text = String::from_utf8_lossy(&rendered.stdout);
+    assert!(
+        rendered.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    let objs: Vec<Value> = serde_saphyr::from_multiple::<Value>(&text)
+        .expect("yaml")
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .collect();
+    let pod = &kind(&objs, "Deployment")["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["initContainers"][0]["image"], "ghcr.io/acme/blog:0123abcd",
+        "{pod}"
+    );
+    assert_eq!(pod["initContainers"][0]["imagePullPolicy"], "IfNotPresent");
+    assert_eq!(pod["containers"][0]["image"], "ghcr.io/acme/blog:0123abcd");
+}

@@ -22,8 +22,8 @@ use crate::diag::{At, Code, Diagnostic, Diagnostics};
 use crate::lang;
 use crate::model::values::{Duration, Quantity};
 use crate::model::{
-    Container, DEFAULT_ID, Mount, Port, Probe, ProbeKind, ProbeTiming, Probes, Project, RunAs,
-    Security, Volume,
+    Container, DEFAULT_ID, Image, Mount, Port, Probe, ProbeKind, ProbeTiming, Probes, Project,
+    RunAs, Security, Volume,
 };
 use crate::source::{SourceId, Span};
 use crate::suggest;
@@ -894,6 +894,7 @@ pub(super) fn lower_metadata(
 /// to `ports` (checked against the pod's other ports: one network namespace, one Service).
 pub(super) fn lower_containers(
     service: &str,
+    service_image: &Image,
     kids: &[Node],
     project: &Project,
     volumes: &[Volume],
@@ -954,8 +955,17 @@ pub(super) fn lower_containers(
         }
         names.push((name.clone(), Some(name_entry.value_span)));
         let children = &n.children;
-        let Some(image_node) = child(children, "image") else {
-            diags.push(
+        let own_image = child(children, "image");
+        // An init container without an image runs the service's: a migration, a cache
+        // warm-up, a file to prepare need the code of the release they run for.
+        let (image, service_image) = match own_image {
+            Some(image_node) => (
+                lower_image(&name, image_node, children, project, false, diags),
+                false,
+            ),
+            None if !sidecar => (service_image.clone(), true),
+            None => {
+                diags.push(
                 Diagnostic::error(
                     Code::MissingValue,
                     format!("{what} `{name}` has no image"),
@@ -964,10 +974,10 @@ pub(super) fn lower_containers(
                 .with_help(format!(
                     "give its image inside the braces: `{what} \"{name}\" {{ image \"prom/redis-exporter\" tag=\"v1.62.0\" }}`"
                 )),
-            );
-            continue;
+                );
+                continue;
+            }
         };
-        let image = lower_image(&name, image_node, children, project, false, diags);
         let mut own_ports = Vec::new();
         if sidecar {
             for mut p in lower_ports(children, diags) {
@@ -1013,6 +1023,7 @@ pub(super) fn lower_containers(
             name,
             name_span: name_entry.value_span,
             image,
+            service_image,
             mounts,
             probes,
             span: n.head_span(),

@@ -111,7 +111,7 @@ pub(super) fn lower_service(
     let command = pod::lower_command(kids, diags);
     let volumes = lower_volumes(kids, diags);
     let (sidecars, init_containers) =
-        pod::lower_containers(&name, kids, project, &volumes, &mut ports, diags);
+        pod::lower_containers(&name, &image, kids, project, &volumes, &mut ports, diags);
     let probes = pod::lower_probes(&name, kids, &ports, None, diags);
     let security = pod::lower_security(&name, kids, true, diags);
     let pod_annotations = pod::lower_metadata(kids, lang::ANNOTATION.name, diags);

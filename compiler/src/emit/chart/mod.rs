@@ -361,12 +361,13 @@ fn container_values(service: &Service, c: &Container, sidecar: bool) -> Containe
     let [readiness, liveness, startup] = probes_values(service, &c.probes);
     ContainerValues {
         name: c.name.clone(),
-        image: ContainerImageValues {
+        image: (!c.service_image).then(|| ContainerImageValues {
             repository: c.image.repository.clone(),
             tag: c.image.tag.clone().unwrap_or_default(),
             digest: c.image.digest.clone().unwrap_or_default(),
             pull_policy: PullPolicy::Derived,
-        },
+        }),
+        service_image: c.service_image,
         command: c.command.clone(),
         args: c.args.clone(),
         ports: if sidecar {

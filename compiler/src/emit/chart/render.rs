@@ -45,8 +45,8 @@ use super::crd::linkerd::LinkerdObject;
 use super::crd::prometheus::{self, PodMetricsEndpoint, PodMonitorSpec};
 use super::values::{
     AppProtocol, ChartValues, ConcurrencyPolicy, ContainerEnvValues, ContainerValues, EnvValues,
-    PortValues, PublicServiceType, PullPolicy, ResourceList, ResourcesValues, Retention, StringMap,
-    WhenUnsatisfiable, WorkloadKind,
+    ImageValues, PortValues, PublicServiceType, PullPolicy, ResourceList, ResourcesValues,
+    Retention, StringMap, WhenUnsatisfiable, WorkloadKind,
 };
 use super::{KEEP_ANNOTATIONS, TMP_SIZE};
 use crate::diag::{Code, Diagnostic};
@@ -601,12 +601,21 @@ fn container_body(c: &mut Container, parts: ContainerParts<'_>) {
 }
 
 /// A sidecar or init container (`nestio.container` in `_helpers.tpl`).
-fn extra_container(c: &ContainerValues, sidecar: bool) -> Container {
-    let i = &c.image;
+/// `service` is the service's own image, which an init container with `serviceImage` runs.
+fn extra_container(c: &ContainerValues, service: &ImageValues, sidecar: bool) -> Container {
+    let (repository, tag, digest, policy) = match &c.image {
+        Some(i) if !c.service_image => (&i.repository, &i.tag, &i.digest, i.pull_policy),
+        _ => (
+            &service.repository,
+            &service.tag,
+            &service.digest,
+            service.pull_policy,
+        ),
+    };
     let mut out = Container {
         name: c.name.clone(),
-        image: Some(image_ref(&i.repository, &i.tag, &i.digest)),
-        image_pull_policy: Some(pull_policy(i.pull_policy, &i.tag, &i.digest).into()),
+        image: Some(image_ref(repository, tag, digest)),
+        image_pull_policy: Some(pull_policy(policy, tag, digest).into()),
         // A Kubernetes sidecar container (1.29+): started before the app, stopped after.
         restart_policy: sidecar.then(|| "Always".into()),
         command: (!c.command.is_empty()).then(|| c.command.clone()),
@@ -708,7 +717,7 @@ fn pod_template(v: &ChartValues) -> PodTemplateSpec {
     let mut init = Vec::new();
     for (containers, sidecar) in [(&v.sidecars, true), (&v.init_containers, false)] {
         for c in containers {
-            init.push(extra_container(c, sidecar));
+            init.push(extra_container(c, &v.image, sidecar));
             for vol in &c.volumes {
                 volumes.push(empty_dir(&vol.name, &vol.size));
             }

@@ -424,7 +424,13 @@ pub struct IngressValues {
 pub struct ContainerValues {
     #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]{0,57}[a-z0-9])?$"))]
     pub name: String,
-    pub image: ContainerImageValues,
+    /// The container's own image; absent when it runs the service's (`serviceImage`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ContainerImageValues>,
+    /// An init container that runs the service's own image (`image` above, the tag CI
+    /// sets at deploy time included): a migration runs the code of its release.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub service_image: bool,
     pub command: Vec<String>,
     pub args: Vec<String>,
     /// A sidecar's ports: the Service's too. Empty for an init container.
