@@ -530,3 +530,55 @@ fn the_stdio_server_survives_a_malformed_message_and_exits_as_the_protocol_says(
     let (code, out) = run(&[init, initialized, exit]);
     assert_eq!(code, Some(1), "{out}");
 }
+
+/// A port is named by `depends-on port=`, `expose port=` and `probe port=` (NST0203):
+/// renaming it edits all three (the probe's was left, and the project stopped compiling).
+/// A port that a template declares too is not renamed in one place: the service would get
+/// a second port.
+#[test]
+fn renaming_a_port_edits_its_probes_and_refuses_a_template_port() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    std::fs::create_dir_all(dir.join("services")).unwrap();
+    std::fs::write(
+        dir.join("nestio.kdl"),
+        "project \"p\" {\n    registry \"ghcr.io/acme\"\n}\ntemplate \"web-api\" {\n    port \"http\" 8080 protocol=\"http\"\n}\n",
+    )
+    .unwrap();
+    let web = dir.join("services/web.kdl");
+    let text = "service \"web\" {\n    uses \"web-api\"\n    image \"web\" tag=\"1.0.0\"\n    port \"http\" 80 target=8080 protocol=\"http\"\n    port \"admin\" 9090 protocol=\"http\"\n    probe \"http\" path=\"/healthz\" port=\"admin\"\n}\n";
+    std::fs::write(&web, text).unwrap();
+    let mut c = Client::start();
+    c.open(&web);
+
+    // `port "admin"`: line 4, the name starts at character 10.
+    let edit = c.request(
+        "textDocument/rename",
+        json!({"textDocument": {"uri": uri(&web)}, "position": at(4, 11), "newName": "mgmt"}),
+    );
+    let edits = edit["changes"][uri(&web)]
+        .as_array()
+        .expect("edits")
+        .clone();
+    let lines: Vec<u64> = edits
+        .iter()
+        .map(|e| e["range"]["start"]["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, vec![4, 5], "{edit}");
+
+    // The probe's `port="admin"` is a reference too: definition goes to the port.
+    let def = c.request(
+        "textDocument/definition",
+        json!({"textDocument": {"uri": uri(&web)}, "position": at(5, 43)}),
+    );
+    assert_eq!(def["range"]["start"], at(4, 9), "{def}");
+
+    // `port "http"` overrides the template's: refused, with the template named.
+    let refused = c.request(
+        "textDocument/rename",
+        json!({"textDocument": {"uri": uri(&web)}, "position": at(3, 11), "newName": "web"}),
+    );
+    let message = refused["error"].as_str().unwrap_or_default();
+    assert!(message.contains("template `web-api`"), "{refused}");
+    c.shutdown();
+}

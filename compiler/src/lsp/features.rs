@@ -134,6 +134,42 @@ impl Snapshot {
         out
     }
 
+    /// The first template (through `uses`, transitively) that declares `port` for
+    /// `service`: the service's own `port` of that name overrides it, and renaming either
+    /// one alone would change the service's ports.
+    #[must_use]
+    pub fn port_template(&self, service: &str, port: &str) -> Option<String> {
+        fn find(
+            snap: &Snapshot,
+            node: &Node,
+            port: &str,
+            seen: &mut BTreeSet<String>,
+        ) -> Option<String> {
+            for u in node.children.iter().filter(|c| c.name == "uses") {
+                for t in u.args().filter_map(|e| e.value.as_str()) {
+                    if !seen.insert(t.to_owned()) {
+                        continue;
+                    }
+                    let Some(tn) = snap.template_node(t) else {
+                        continue;
+                    };
+                    let declares = tn.children.iter().any(|c| {
+                        c.name == "port" && c.arg(0).and_then(|e| e.value.as_str()) == Some(port)
+                    });
+                    if declares {
+                        return Some(t.to_owned());
+                    }
+                    if let Some(found) = find(snap, tn, port, seen) {
+                        return Some(found);
+                    }
+                }
+            }
+            None
+        }
+        let n = self.service_node(service)?;
+        find(self, n, port, &mut BTreeSet::new())
+    }
+
     fn collect_ports(
         &self,
         node: &Node,
@@ -188,6 +224,10 @@ impl Snapshot {
             ("port", None) if first_arg && f.top.name == "service" => {
                 Symbol::Port(f.top.name_arg()?.to_owned(), value)
             }
+            // A probe names a port of the pod (docs/checks.md, NST0203).
+            ("probe", Some("port")) if f.top.name == "service" => {
+                Symbol::Port(f.top.name_arg()?.to_owned(), value)
+            }
             _ => return None,
         };
         Some((symbol, entry.value_span))
@@ -234,6 +274,9 @@ impl Snapshot {
                         }
                         (Symbol::Port(s, p), "expose", Some("port")) => {
                             !in_env && top.name_arg() == Some(s.as_str()) && v == p
+                        }
+                        (Symbol::Port(s, p), "probe", Some("port")) => {
+                            top.name == "service" && top.name_arg() == Some(s.as_str()) && v == p
                         }
                         _ => false,
                     };

@@ -591,7 +591,17 @@ impl Server {
                     Symbol::Template(_) => {
                         crate::lower::names::check_dns_label(&p.new_name, "template")
                     }
-                    Symbol::Port(..) => crate::lower::names::check_port_name(&p.new_name),
+                    Symbol::Port(service, port) => {
+                        if let Some(template) = snap.port_template(service, port) {
+                            return Err((
+                                ErrorCode::InvalidParams,
+                                format!(
+                                    "port `{port}` of `{service}` is also declared by the template `{template}`: renaming it here would give the service a second port (rename it in the template, for every service that uses it)"
+                                ),
+                            ));
+                        }
+                        crate::lower::names::check_port_name(&p.new_name)
+                    }
                 };
                 if let Err(problem) = valid {
                     return Err((ErrorCode::InvalidParams, problem.message));
