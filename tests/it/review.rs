@@ -126,6 +126,15 @@ fn diff_against_a_previous_output_directory() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let md = text(&o.stdout);
     assert!(md.contains("The base is an output directory"), "{md}");
+    // A directory that is neither a project nor an output (a mistyped `--base`) is
+    // refused, not compared as if every file had been added.
+    let bad = nestioc(&["diff", "head", "--base", "head/services"], &scenario());
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stdout));
+    assert!(
+        text(&bad.stderr).contains("neither a project"),
+        "{}",
+        text(&bad.stderr)
+    );
     assert!(
         md.contains(
             "`registry.example.com/store/api:1.8.2` → `registry.example.com/store/api:1.9.0`"

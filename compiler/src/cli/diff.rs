@@ -67,6 +67,16 @@ pub(super) fn load_base(
             let c = compile_in_memory(sources, pre, &format!("the base `{base}`"), &opts)?;
             return Ok((Some(c.analysis), c.files));
         }
+        // A mistyped `--base` (`--base services`) would otherwise be compared as an
+        // output directory, and the comment would say every file was added.
+        if !base_path.join(driver::MANIFEST).is_file() {
+            eprintln!(
+                "error: `{base}` is neither a project (no {}) nor an output directory (no {})",
+                driver::ROOT_FILE,
+                driver::MANIFEST
+            );
+            return Err(ExitCode::from(2));
+        }
         let files = driver::read_output_dir(base_path).map_err(|e| io_failure(&e))?;
         return Ok((None, files));
     }
