@@ -345,3 +345,40 @@ fn docs_review_sample_is_up_to_date() {
         "docs/review.md is out of date: run `NESTIOC_UPDATE_DOCS=1 cargo test docs` and commit it"
     );
 }
+
+/// A dependency's policy is part of the topology: a new timeout, or a dependency made
+/// optional, changed no node or edge and the comment said "No change to the topology".
+#[test]
+fn a_changed_dependency_policy_is_a_topology_change() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let write = |side: &str, policy: &str| {
+        let dir = tmp.path().join(side);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(
+            dir.join("nestio.kdl"),
+            format!(
+                "project \"p\" {{\n    registry \"ghcr.io/acme\"\n    mesh \"istio\"\n}}\nservice \"web\" {{\n    uses \"std/http-service\"\n    image \"web\" tag=\"1.0.0\"\n}}\nservice \"api\" {{\n    uses \"std/http-service\"\n    image \"api\" tag=\"1.0.0\"\n    depends-on \"db-api\" {policy}\n}}\nservice \"db-api\" {{\n    uses \"std/http-service\"\n    image \"db-api\" tag=\"1.0.0\"\n}}\nservice \"front\" {{\n    uses \"std/http-service\"\n    image \"front\" tag=\"1.0.0\"\n    depends-on \"api\"\n}}\n"
+            ),
+        )
+        .expect("write");
+    };
+    write("base", "timeout=\"2s\"");
+    write("head", "timeout=\"300ms\" retries=1 optional=#true");
+    let o = nestioc(&["diff", "head", "--base", "base"], tmp.path());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let md = text(&o.stdout);
+    assert!(!md.contains("No change to the topology"), "{md}");
+    assert!(md.contains("1 dependency changed"), "{md}");
+    assert!(
+        md.contains("required, timeout 2s → optional, timeout 300ms, 1 retry"),
+        "{md}"
+    );
+    let o = nestioc(
+        &["diff", "head", "--base", "base", "--format", "json"],
+        tmp.path(),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["semantic"]["edges_changed"][0]["caller"], "api", "{v}");
+    // Who calls `api` feels the change.
+    assert_eq!(v["semantic"]["blast_radius"]["api"][0], "front", "{v}");
+}

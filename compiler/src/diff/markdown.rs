@@ -192,8 +192,11 @@ pub fn markdown(
         }
         Some(s) => {
             let mut summary = Vec::new();
-            let count =
-                |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+            let count = |n: usize, what: &str| match (n, what.strip_suffix('y')) {
+                (1, _) => format!("{n} {what}"),
+                (_, Some(stem)) => format!("{n} {stem}ies"),
+                (_, None) => format!("{n} {what}s"),
+            };
             if !s.services_added.is_empty() {
                 summary.push(format!(
                     "{} added",
@@ -219,6 +222,7 @@ pub fn markdown(
                 ));
             }
             for (n, what) in [
+                (s.edges_changed.len(), "dependency"),
                 (s.slos.len(), "SLO"),
                 (s.rollouts.len(), "rollout"),
                 (s.images.len(), "image"),
@@ -248,6 +252,7 @@ pub fn markdown(
                 || !s.services_removed.is_empty()
                 || !s.edges_added.is_empty()
                 || !s.edges_removed.is_empty()
+                || !s.edges_changed.is_empty()
             {
                 out.push_str("### Topology\n\n");
                 for n in &s.services_added {
@@ -261,6 +266,13 @@ pub fn markdown(
                 }
                 for e in &s.edges_removed {
                     let _ = writeln!(out, "- removed dependency {}", edge_md(e));
+                }
+                for c in &s.edges_changed {
+                    let _ = writeln!(
+                        out,
+                        "- dependency `{}` → `{}:{}`: {} → {}",
+                        c.caller, c.callee, c.port, c.before, c.after
+                    );
                 }
                 out.push('\n');
             }

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::graph::Topology;
-use crate::model::{Model, RolloutKind, Service, SloKind};
+use crate::model::{Dependency, Model, RolloutKind, Service, SloKind};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Edge {
@@ -21,6 +21,17 @@ pub struct Edge {
 pub struct Change {
     pub service: String,
     pub what: String,
+    pub before: String,
+    pub after: String,
+}
+
+/// A dependency in both graphs whose policy changed (timeout, retries, optional,
+/// fallback, circuit breaker): what the caller does when the callee is slow or down.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct EdgeChange {
+    pub caller: String,
+    pub callee: String,
+    pub port: String,
     pub before: String,
     pub after: String,
 }
@@ -51,6 +62,8 @@ pub struct Semantic {
     pub services_removed: Vec<String>,
     pub edges_added: Vec<Edge>,
     pub edges_removed: Vec<Edge>,
+    /// Dependencies in both, with a new policy.
+    pub edges_changed: Vec<EdgeChange>,
     /// Calls allowed now that were not (authorization widened).
     pub access_granted: Vec<Edge>,
     /// Calls no longer allowed (authorization narrowed).
@@ -86,6 +99,34 @@ pub(crate) fn edges(model: &Model, topology: &Topology) -> Vec<Edge> {
     v.sort_by(|a, b| (&a.caller, &a.callee, &a.port).cmp(&(&b.caller, &b.callee, &b.port)));
     v.dedup();
     v
+}
+
+/// A dependency's policy in words: `required, timeout 300ms, 1 retry`.
+pub(crate) fn policy_text(d: &Dependency) -> String {
+    let mut parts = vec![if d.optional { "optional" } else { "required" }.to_owned()];
+    if let Some(t) = &d.timeout {
+        parts.push(format!("timeout {}", t.value.canonical()));
+    }
+    if let Some(r) = &d.retries {
+        parts.push(format!(
+            "{} retr{}",
+            r.value,
+            if r.value == 1 { "y" } else { "ies" }
+        ));
+    }
+    if let Some(f) = &d.fallback {
+        parts.push(format!("fallback `{}`", f.value));
+    }
+    if let Some(cb) = &d.circuit_breaker {
+        parts.push(format!(
+            "circuit breaker after {} errors in {}, ejected {} (at most {}%)",
+            cb.consecutive_errors,
+            cb.interval.canonical(),
+            cb.ejection.canonical(),
+            cb.max_ejection.0.normalize()
+        ));
+    }
+    parts.join(", ")
 }
 
 fn pct(d: Decimal) -> String {
@@ -162,6 +203,39 @@ pub(super) fn semantic(base: (&Model, &Topology), head: (&Model, &Topology)) -> 
     s.access_granted = he.iter().filter(|e| !bset.contains(e)).cloned().collect();
     s.access_revoked = be.iter().filter(|e| !hset.contains(e)).cloned().collect();
     let mut changed: BTreeSet<String> = BTreeSet::new();
+    // Policies of the edges in both graphs, by (caller, callee, port).
+    let policies = |m: &Model, t: &Topology| -> BTreeMap<(String, String, String), String> {
+        t.edges
+            .iter()
+            .map(|e| {
+                let port = m
+                    .services
+                    .get(&e.callee)
+                    .and_then(|c| c.ports.get(e.port))
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default();
+                (
+                    (e.caller.clone(), e.callee.clone(), port),
+                    policy_text(&e.dependency),
+                )
+            })
+            .collect()
+    };
+    let (bp, hp) = (policies(bm, bt), policies(hm, ht));
+    for ((caller, callee, port), after) in &hp {
+        if let Some(before) = bp.get(&(caller.clone(), callee.clone(), port.clone()))
+            && before != after
+        {
+            s.edges_changed.push(EdgeChange {
+                caller: caller.clone(),
+                callee: callee.clone(),
+                port: port.clone(),
+                before: before.clone(),
+                after: after.clone(),
+            });
+            changed.insert(caller.clone());
+        }
+    }
     for name in hnames.intersection(&bnames) {
         let (b, h) = (&bm.services[*name], &hm.services[*name]);
         for (list, what, before, after) in [
