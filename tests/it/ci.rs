@@ -779,6 +779,37 @@ fn gitlab_and_circleci_filter_by_source_and_promote_by_branching() {
         let continued = yaml(b.file("ci/.circleci/continue_config.yml"));
         let setup = yaml(b.file("ci/.circleci/config.yml"));
         assert_eq!(setup["setup"], Value::Bool(true), "{}", b.name);
+        // The orb diffs against the merge base with `base-revision`; on the integration
+        // branch that is HEAD itself and the orb falls back to HEAD~1 (path-filtering orb,
+        // `create-parameters.py`), so a push of several commits needs the previous
+        // pipeline's revision there. Exactly one of the two workflows runs.
+        let base = if trunk { "main" } else { "develop" };
+        let condition = serde_json::json!({"and": [
+            {"equal": [base, "<< pipeline.git.branch >>"]},
+            "<< pipeline.git.base_revision >>"
+        ]});
+        let w = &setup["workflows"];
+        assert_eq!(w["nestioc-setup"]["unless"], condition, "{}", b.name);
+        assert_eq!(w["nestioc-setup-push"]["when"], condition, "{}", b.name);
+        let revision = |wf: &str| {
+            w[wf]["jobs"][0]["path-filtering/filter"]["base-revision"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(revision("nestioc-setup"), base, "{}", b.name);
+        assert_eq!(
+            revision("nestioc-setup-push"),
+            "<< pipeline.git.base_revision >>",
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            w["nestioc-setup"]["jobs"][0]["path-filtering/filter"]["mapping"],
+            w["nestioc-setup-push"]["jobs"][0]["path-filtering/filter"]["mapping"],
+            "{}",
+            b.name
+        );
         let mapping =
             setup["workflows"]["nestioc-setup"]["jobs"][0]["path-filtering/filter"]["mapping"]
                 .as_str()

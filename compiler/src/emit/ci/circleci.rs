@@ -141,6 +141,8 @@ impl Workflow {
 #[serde(rename_all = "lowercase")]
 enum Logic {
     Or(Vec<Logic>),
+    And(Vec<Logic>),
+    Equal(Vec<String>),
     Matches {
         pattern: &'static str,
         value: &'static str,
@@ -201,7 +203,7 @@ struct JobParams {
 #[serde(rename_all = "kebab-case")]
 struct PathFilter {
     name: &'static str,
-    base_revision: &'static str,
+    base_revision: String,
     config_path: &'static str,
     /// `<regex> <parameter> <value>` lines.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -268,23 +270,43 @@ fn setup_config(plan: &Plan<'_>) -> Config {
             mapping.push_str(&format!("{re} {} true\n", param(svc)));
         }
     }
-    let filter = WorkflowJob {
+    let filter = |base_revision: String| WorkflowJob {
         job: "path-filtering/filter".into(),
         params: Some(Params::PathFilter(PathFilter {
             name: "nestioc-paths",
-            base_revision: plan.base_branch(),
+            base_revision,
             config_path: CONTINUE_CONFIG,
-            mapping: (!mapping.is_empty()).then_some(mapping),
+            mapping: (!mapping.is_empty()).then(|| mapping.clone()),
             filters: filters(None),
         })),
     };
+    // The orb diffs HEAD against the merge base with `base-revision`; on the integration
+    // branch itself that is HEAD, and the orb falls back to HEAD~1 (its
+    // `create-parameters.py`): a push of several commits would be judged by its last one.
+    // There the base is the revision of the branch's previous pipeline,
+    // `pipeline.git.base_revision`, which CircleCI leaves empty on a branch's first pipeline
+    // and for API triggers (then the integration branch, as elsewhere).
+    let on_branch_after_a_pipeline = Logic::And(vec![
+        Logic::Equal(vec![
+            plan.base_branch().to_owned(),
+            "<< pipeline.git.branch >>".to_owned(),
+        ]),
+        Logic::Value("<< pipeline.git.base_revision >>".to_owned()),
+    ]);
+    let mut setup = Workflow::jobs(vec![filter(plan.base_branch().to_owned())]);
+    setup.unless = Some(on_branch_after_a_pipeline.clone());
+    let mut pushed = Workflow::jobs(vec![filter("<< pipeline.git.base_revision >>".to_owned())]);
+    pushed.when = Some(on_branch_after_a_pipeline);
     Config {
         version: 2.1,
         setup: Some(true),
         orbs: Some(IndexMap::from([("path-filtering", PATH_FILTERING_ORB)])),
         parameters: IndexMap::new(),
         jobs: IndexMap::new(),
-        workflows: IndexMap::from([("nestioc-setup".to_owned(), Workflow::jobs(vec![filter]))]),
+        workflows: IndexMap::from([
+            ("nestioc-setup".to_owned(), setup),
+            ("nestioc-setup-push".to_owned(), pushed),
+        ]),
     }
 }
 
