@@ -161,3 +161,63 @@ service "api" {
     let cache = &set.files["kubernetes/default/cache.yaml"].contents;
     assert!(!cache.contains("CACHE_ADDR"), "{cache}");
 }
+
+/// A variable is one variable whatever sets it: a later layer's `env-secret` replaces an
+/// earlier `env` of the same name and the other way round (templates.md: the service's own
+/// entries win, the environment's override wins over everything). It was NST0111, "set
+/// twice", which made "a literal in staging, a Secret in production" impossible.
+#[test]
+fn a_later_layer_switches_a_variable_between_literal_and_secret() {
+    let set = crate::support::compile_kdl(
+        r#"project "p" {
+    registry "ghcr.io/acme"
+    environment "staging"
+    environment "prod" {
+        service "api" {
+            env-secret "SENTRY_DSN" secret="sentry" key="dsn"
+        }
+    }
+}
+template "base" {
+    env-secret "DB_URL" secret="db" key="url"
+}
+service "api" {
+    uses "std/http-service" "base"
+    image "api" tag="1.0.0"
+    env "SENTRY_DSN" "https://public@sentry.example.com/1"
+    env "DB_URL" "postgres://localhost/dev"
+}
+"#,
+    );
+    let env_of = |file: &str| -> Vec<serde_json::Value> {
+        let docs: Vec<serde_json::Value> =
+            serde_saphyr::from_multiple::<serde_json::Value>(&set.files[file].contents)
+                .expect("yaml");
+        let d = docs
+            .iter()
+            .find(|d| d["kind"] == "Deployment")
+            .expect("Deployment");
+        d["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .expect("env")
+            .clone()
+    };
+    let var = |env: &[serde_json::Value], name: &str| -> Vec<serde_json::Value> {
+        env.iter().filter(|e| e["name"] == name).cloned().collect()
+    };
+    let staging = env_of("kubernetes/staging/api.yaml");
+    let prod = env_of("kubernetes/prod/api.yaml");
+    // The service's literal wins over the template's Secret, in every environment.
+    for env in [&staging, &prod] {
+        let db = var(env, "DB_URL");
+        assert_eq!(db.len(), 1, "{db:?}");
+        assert_eq!(db[0]["value"], "postgres://localhost/dev");
+    }
+    let dsn = var(&staging, "SENTRY_DSN");
+    assert_eq!(dsn.len(), 1, "{dsn:?}");
+    assert_eq!(dsn[0]["value"], "https://public@sentry.example.com/1");
+    // Production's Secret wins over the service's literal.
+    let dsn = var(&prod, "SENTRY_DSN");
+    assert_eq!(dsn.len(), 1, "{dsn:?}");
+    assert_eq!(dsn[0]["valueFrom"]["secretKeyRef"]["name"], "sentry");
+}

@@ -101,6 +101,23 @@ pub(crate) fn merge_into(base: &mut Vec<Merged>, over: Vec<Merged>) {
     // all the others).
     let mut keys: Vec<OwnedKey> = base.iter().map(|b| owned_key(&b.node)).collect();
     for m in over {
+        // One variable, whatever sets it: a later layer's `env-secret "DSN"` replaces an
+        // earlier `env "DSN"` and the other way round (a literal in staging, a Secret in
+        // production), as a later `env` replaces an earlier one.
+        let other = match m.node.name.as_str() {
+            "env" => Some("env-secret"),
+            "env-secret" => Some("env"),
+            _ => None,
+        };
+        if let Some(other) = other
+            && let Some(var) = m.node.name_arg()
+            && let Some(j) = base
+                .iter()
+                .position(|b| b.node.name == other && b.node.name_arg() == Some(var))
+        {
+            base.remove(j);
+            keys.remove(j);
+        }
         let key = owned_key(&m.node);
         match key
             .as_ref()
