@@ -311,6 +311,9 @@ pub struct Project {
     pub namespace: String,
     pub mesh: Mesh,
     pub mesh_span: Option<Span>,
+    /// `mesh` names no mesh nestio knows (NST0103 said so): checks that depend on the
+    /// mesh stay silent rather than report the consequences of the typo.
+    pub mesh_unknown: bool,
     /// Each system once, in [`CiSystem::ALL`]'s order.
     pub ci: Vec<CiSystem>,
     /// `ci ... nestioc-source=`: where nestioc's source is in the repository (`.` for its

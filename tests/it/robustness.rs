@@ -165,3 +165,48 @@ fn empty_and_degenerate_projects_never_panic() {
         compile_text(&[("nestio.kdl".into(), text.into())]);
     }
 }
+
+/// One mistake, one diagnostic: a misspelt `mesh` is not also a `timeout` without a mesh
+/// (NST0307), a misspelt `image` node is not also a missing image (NST0106), and an image
+/// refused as `(param)` outside a template (NST0208) is not also an image without a tag
+/// (NST0121).
+#[test]
+fn a_mistake_is_not_reported_again_through_its_consequences() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        tmp.path().join("nestio.kdl"),
+        r#"project "p" {
+    registry "ghcr.io/acme"
+    mesh "istoi"
+}
+service "api" {
+    uses "std/http-service"
+    imgae "api" tag="1.0.0"
+    language "go"
+    build main="."
+    depends-on "db" timeout="2s"
+}
+service "db" {
+    uses "std/http-service"
+    image (param)"nope"
+}
+"#,
+    )
+    .expect("write");
+    let c = crate::support::compile(tmp.path(), &nestioc::Options::default());
+    let codes: Vec<&str> = c
+        .analysis
+        .diagnostics
+        .iter()
+        .map(|d| d.code.as_str())
+        .collect();
+    for expected in ["NST0103", "NST0101", "NST0208"] {
+        assert!(codes.contains(&expected), "{expected} missing: {codes:?}");
+    }
+    for follow_on in ["NST0307", "NST0106", "NST0121"] {
+        assert!(
+            !codes.contains(&follow_on),
+            "{follow_on} reported: {codes:?}"
+        );
+    }
+}

@@ -95,7 +95,8 @@ pub(super) fn rollouts(model: &Model, _: &Topology, diags: &mut Diagnostics) {
 /// Timeouts, retries and circuit breaking are enforced by the mesh proxies: without a
 /// mesh they would be silently ignored.
 pub(super) fn mesh_features(model: &Model, _: &Topology, diags: &mut Diagnostics) {
-    if model.project.mesh != Mesh::None {
+    // A misspelt mesh is reported once, where it is written (NST0103).
+    if model.project.mesh != Mesh::None || model.project.mesh_unknown {
         return;
     }
     for service in model.services.values() {

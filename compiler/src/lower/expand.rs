@@ -512,15 +512,33 @@ impl<'t, 'd> Expander<'t, 'd> {
     fn resolve(&mut self, name: &str, span: Span) -> Option<(String, &'t Node)> {
         let Some((full, template)) = self.templates.get(name) else {
             self.incomplete = true;
-            let names = self.templates.names();
+            // `std/x` names only the library: suggest from it, in the form written.
+            let help = match name.strip_prefix(STD_PREFIX) {
+                Some(bare) => {
+                    let std_names: Vec<String> = self
+                        .templates
+                        .stdlib
+                        .keys()
+                        .map(|k| format!("{STD_PREFIX}{k}"))
+                        .collect();
+                    match suggest::did_you_mean(bare, self.templates.stdlib.keys().copied()) {
+                        Some(s) => format!("did you mean `{STD_PREFIX}{s}`?"),
+                        None => suggest::help_for(
+                            name,
+                            std_names.iter().map(String::as_str),
+                            "standard library template",
+                        ),
+                    }
+                }
+                None => {
+                    let names = self.templates.names();
+                    suggest::help_for(name, names.iter().map(String::as_str), "template")
+                }
+            };
             self.diags.push(
                 Diagnostic::error(Code::UnknownTemplate, format!("unknown template `{name}`"))
                     .with_label(span, "no template with this name")
-                    .with_help(suggest::help_for(
-                        name.strip_prefix(STD_PREFIX).unwrap_or(name),
-                        names.iter().map(String::as_str),
-                        "template",
-                    )),
+                    .with_help(help),
             );
             return None;
         };

@@ -211,6 +211,9 @@ pub(super) fn lower_project(node: &Node, diags: &mut Diagnostics) -> Option<Proj
         namespace,
         mesh,
         mesh_span: mesh_node.and_then(|n| n.arg(0)).map(|e| e.value_span),
+        mesh_unknown: mesh_node
+            .and_then(|n| arg_str(n, 0))
+            .is_some_and(|m| !crate::lang::MESHES.contains(&m.as_str())),
         ci,
         ci_nestioc_source,
         cd,

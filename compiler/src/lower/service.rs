@@ -271,7 +271,10 @@ pub(super) fn lower_image(
     let (written, span) = image_node
         .and_then(|n| n.arg(0).and_then(|e| str_of(e).map(|s| (s, e.value_span))))
         .unwrap_or_else(|| (service.to_owned(), node.ident_span()));
-    let mut valid = true;
+    // `(param)` outside a template was refused (NST0208): its text is not an image.
+    let mut valid = !image_node
+        .and_then(|n| n.arg(0))
+        .is_some_and(|e| e.ty.as_deref() == Some("param"));
     let reference = match image::parse_reference(&written).at(span) {
         Ok(r) => r,
         Err(d) => {
@@ -324,7 +327,13 @@ pub(super) fn lower_image(
     let digest = reference.digest.clone().or(digest_prop);
     // A tag written with the wrong type, or as a second argument, is reported as such.
     let attempted = image_node.is_some_and(|n| n.entries.len() > 1);
-    if valid && !attempted && tag.is_none() && digest.is_none() {
+    // `imgae "api:1.0"` is reported as an unknown node with its "did you mean": the
+    // missing image is that same mistake, not a second one.
+    let misspelt = image_node.is_none()
+        && node.children.iter().any(|c| {
+            c.name != "image" && crate::suggest::did_you_mean(&c.name, ["image"]).is_some()
+        });
+    if valid && !attempted && !misspelt && tag.is_none() && digest.is_none() {
         let at = image_node.map_or(node.ident_span(), Node::head_span);
         if builds || image_node.is_none() {
             // The project's own image: CI pushes it tagged, and a deployment must say

@@ -180,6 +180,26 @@ fn check_probe_overlaps(node: &Node, diags: &mut Diagnostics) {
 }
 
 fn check_entries(spec: &NodeSpec, node: &Node, diags: &mut Diagnostics) {
+    // KDL lets the last of two equal property names win (its specification, "Properties");
+    // as with a node given twice (NST0113), one of the two is not what the author meant.
+    let mut props_seen: BTreeMap<&str, &Entry> = BTreeMap::new();
+    for entry in &node.entries {
+        let Some(key) = entry.name.as_deref() else {
+            continue;
+        };
+        if let Some(first) = props_seen.insert(key, entry) {
+            diags.push(
+                Diagnostic::error(
+                    Code::DuplicateNode,
+                    format!("`{key}=` is given twice in `{}`", node.name),
+                )
+                .with_label(entry.span, "given again here")
+                .with_secondary(first.span, "first given here")
+                .with_help(format!("keep one `{key}=`")),
+            );
+            props_seen.insert(key, first);
+        }
+    }
     let mut arg_index = 0;
     // The property whose further values the arguments after it are
     // (`command="redis-cli" "ping"`).
@@ -429,8 +449,24 @@ pub(crate) fn check_value(
             _ => Ok(()),
         },
         (Kind::Quantity, Value::String(_) | Value::Integer(_) | Value::Float(_)) => {
-            Quantity::parse(entry.raw.trim_matches('"'))
+            let text = entry.raw.trim_matches('"');
+            Quantity::parse(text)
                 .map(|_| ())
+                .map_err(|mut p| {
+                    // `cpu="100mi"`: for a CPU the likely fix is millicores, not mebibytes.
+                    if what.starts_with("cpu")
+                        && let Some(number) = text
+                            .strip_suffix("mi")
+                            .or_else(|| text.strip_suffix("Mi"))
+                            .or_else(|| text.strip_suffix("MI"))
+                    {
+                        p.message = format!("invalid CPU quantity `{text}`");
+                        p.help = Some(format!(
+                            "did you mean `{number}m`? CPU is counted in cores, and `m` is a thousandth of a core"
+                        ));
+                    }
+                    p
+                })
                 .at(span)
         }
         (Kind::Percent, Value::String(_) | Value::Integer(_) | Value::Float(_)) => {
