@@ -272,9 +272,9 @@ pub(super) fn lower_image(
         .and_then(|n| n.arg(0).and_then(|e| str_of(e).map(|s| (s, e.value_span))))
         .unwrap_or_else(|| (service.to_owned(), node.ident_span()));
     // `(param)` outside a template was refused (NST0208): its text is not an image.
-    let mut valid = !image_node
+    let mut valid = image_node
         .and_then(|n| n.arg(0))
-        .is_some_and(|e| e.ty.as_deref() == Some("param"));
+        .is_none_or(|e| e.ty.as_deref() != Some("param"));
     let reference = match image::parse_reference(&written).at(span) {
         Ok(r) => r,
         Err(d) => {
