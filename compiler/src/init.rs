@@ -45,10 +45,17 @@ impl Plan {
             if allowed.contains(&v) {
                 Ok(())
             } else {
-                Err(format!(
-                    "unknown {what} `{v}`: one of {}",
-                    allowed.join(", ")
-                ))
+                let close = crate::suggest::alias(v)
+                    .filter(|a| allowed.contains(a))
+                    .map(str::to_owned)
+                    .or_else(|| crate::suggest::did_you_mean(v, allowed.iter().copied()));
+                Err(match close {
+                    Some(c) => format!(
+                        "unknown {what} `{v}`: did you mean `{c}`? (one of {})",
+                        allowed.join(", ")
+                    ),
+                    None => format!("unknown {what} `{v}`: one of {}", allowed.join(", ")),
+                })
             }
         };
         one_of("mesh", &self.mesh, lang::MESHES)?;

@@ -22,6 +22,23 @@ where
         .map(|(_, c)| c.to_owned())
 }
 
+/// The value another tool's name stands for (`golang` is `go`): names too far from the
+/// value for an edit distance to find.
+#[must_use]
+pub fn alias(name: &str) -> Option<&'static str> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "golang" => "go",
+        "nodejs" | "node.js" | "javascript" | "js" | "typescript" | "ts" => "node",
+        "py" | "python3" => "python",
+        "csharp" | "c#" | ".net" | "net" => "dotnet",
+        "rs" => "rust",
+        "github" | "gha" | "actions" | "github-action" => "github-actions",
+        "gitlab-ci" => "gitlab",
+        "argo" | "argo-cd" => "argocd",
+        _ => return None,
+    })
+}
+
 /// `help` text for an unknown name: the suggestion if there is one, else the list.
 #[must_use]
 pub fn help_for<'a, I>(name: &str, candidates: I, what: &str) -> String

@@ -247,9 +247,41 @@ pub fn explain(
                 let known = crate::lang::SERVICE_CHILDREN.iter().any(|s| s.name == f);
                 if !known {
                     let names = crate::lang::SERVICE_CHILDREN.iter().map(|s| s.name);
+                    let help = match crate::suggest::did_you_mean(f, names.clone()) {
+                        Some(close) => format!("did you mean `{close}`?"),
+                        None => format!(
+                            "the fields are {}",
+                            names
+                                .map(|n| format!("`{n}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    };
+                    return Err(format!("unknown field `{f}`; {help}"));
+                }
+                // A named entry (`env "X"`, `port "admin"`) that no layer sets does not
+                // exist: there is no default for it.
+                if let Some(n) = name {
+                    let set: Vec<&str> = p
+                        .merged
+                        .iter()
+                        .filter(|m| m.node.name == f)
+                        .filter_map(|m| m.node.name_arg())
+                        .collect();
+                    let help = match crate::suggest::did_you_mean(n, set.iter().copied()) {
+                        Some(close) => format!("did you mean `{close}`?"),
+                        None if set.is_empty() => format!("`{}` has no `{f}`", p.service.name),
+                        None => format!(
+                            "its `{f}` entries are {}",
+                            set.iter()
+                                .map(|s| format!("`{s}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    };
                     return Err(format!(
-                        "unknown field `{f}`; {}",
-                        crate::suggest::help_for(f, names, "field")
+                        "`{f} \"{n}\"` is not set for `{}`{where_}; {help}",
+                        p.service.name
                     ));
                 }
                 let _ = writeln!(

@@ -722,6 +722,10 @@ pub(super) fn linkerd_route_conflicts(model: &Model, topology: &Topology, diags:
     }
     for callee in model.services.values() {
         for port in &callee.ports {
+            // No route is made for a TCP port, and a timeout there is NST0311's.
+            if port.protocol == Protocol::Tcp {
+                continue;
+            }
             let edges: Vec<_> = topology
                 .callers(&callee.name)
                 .into_iter()

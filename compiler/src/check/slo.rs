@@ -131,6 +131,10 @@ pub(super) fn latency_budget(model: &Model, topology: &Topology, diags: &mut Dia
             continue;
         };
         for edge in topology.calls(&service.name) {
+            // On a TCP port no mesh applies the timeout (NST0311 says so): no budget either.
+            if edge.target.protocol == crate::model::Protocol::Tcp {
+                continue;
+            }
             let Some(timeout) = &edge.dependency.timeout else {
                 continue;
             };

@@ -31,7 +31,7 @@ pub(super) fn explain(code: Option<&str>) -> ExitCode {
                     None => format!("there are {} codes", Code::ALL.len()),
                 };
                 eprintln!(
-                    "error: unknown diagnostic code `{s}`\nhelp: {help}; `nestioc explain` lists them all"
+                    "error: unknown diagnostic code `{s}`\nhelp: {help} (`nestioc explain` lists them all)"
                 );
                 ExitCode::from(2)
             }

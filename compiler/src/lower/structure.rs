@@ -481,7 +481,10 @@ pub(crate) fn check_value(
                     format!("unknown {what} `{s}` for `{node}`"),
                 )
                 .with_label(span, format!("expected {}", kind.describe()))
-                .with_help(suggest::help_for(s, values.iter().copied(), what)))
+                .with_help(match suggest::alias(s).filter(|a| values.contains(a)) {
+                    Some(a) => format!("did you mean `{a}`?"),
+                    None => suggest::help_for(s, values.iter().copied(), what),
+                }))
             }
         }
         _ => Err(wrong_type(kind, entry, what, node)),

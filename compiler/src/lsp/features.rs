@@ -85,8 +85,18 @@ impl Snapshot {
     /// A template by the name `uses` gives it (`std/...` for the standard library).
     #[must_use]
     pub fn template_node(&self, name: &str) -> Option<&Node> {
-        self.top_nodes().find_map(|(d, n)| {
-            (n.name == "template" && self.template_name(d, n).as_deref() == Some(name)).then_some(n)
+        let find = |name: &str| {
+            self.top_nodes().find_map(|(d, n)| {
+                (n.name == "template" && self.template_name(d, n).as_deref() == Some(name))
+                    .then_some(n)
+            })
+        };
+        // As `uses` resolves: a project template first, else the standard library's
+        // (`uses "http-service"` is `std/http-service` when the project has none).
+        find(name).or_else(|| {
+            (!name.starts_with(crate::lower::STD_PREFIX))
+                .then(|| find(&format!("{}{name}", crate::lower::STD_PREFIX)))
+                .flatten()
         })
     }
 

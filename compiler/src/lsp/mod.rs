@@ -472,6 +472,27 @@ impl Server {
                 let source = crate::source::Source::new("", text.clone(), Origin::Project);
                 let at = source
                     .offset_of_utf16(tdp.position.line as usize, tdp.position.character as usize);
+                // The partial word before the cursor, which an item replaces: editors
+                // split words at `-` and `/`, so without an edit range accepting
+                // `cart-sessions` after `cart-se` would insert `cart-cart-sessions`.
+                let word_start = text
+                    .get(..at)
+                    .unwrap_or_default()
+                    .char_indices()
+                    .rev()
+                    .take_while(|(_, c)| {
+                        !c.is_whitespace() && !matches!(c, '"' | '=' | '{' | '}' | ';' | '(' | ')')
+                    })
+                    .last()
+                    .map_or(at, |(i, _)| i);
+                let (line, character) = source.line_col_utf16(word_start);
+                let replace = lt::Range {
+                    start: lt::Position {
+                        line: u32::try_from(line).unwrap_or(u32::MAX),
+                        character: u32::try_from(character).unwrap_or(u32::MAX),
+                    },
+                    end: tdp.position,
+                };
                 let items: Vec<lt::CompletionItem> = snap
                     .complete(&text, at)
                     .into_iter()
@@ -490,6 +511,10 @@ impl Server {
                                 value: doc,
                             }),
                         ),
+                        text_edit: Some(lt::CompletionTextEdit::Edit(lt::TextEdit {
+                            range: replace,
+                            new_text: label.clone(),
+                        })),
                         label,
                         ..Default::default()
                     })

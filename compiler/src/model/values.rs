@@ -96,10 +96,33 @@ impl Duration {
             let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
             let unit = &rest[..unit_len];
             if unit.is_empty() {
-                return Err(bad("a unit is missing"));
+                return Err(match rest.chars().next() {
+                    Some(c) if c.is_whitespace() => bad("a space is not allowed in a duration"),
+                    Some('.') => bad("a number has one decimal point"),
+                    Some(c) => bad(&format!("`{c}` is not a unit")),
+                    None => bad("a unit is missing"),
+                });
             }
             let Some((_, factor)) = DURATION_UNITS.iter().find(|(u, _)| *u == unit) else {
-                return Err(bad(&format!("unknown unit `{unit}`")));
+                // Spelled-out units (`2sec`, `5min`, `1hour`): the unit they mean.
+                let meant = match unit.to_ascii_lowercase().as_str() {
+                    "msec" | "msecs" | "millis" | "millisecond" | "milliseconds" => Some("ms"),
+                    "sec" | "secs" | "second" | "seconds" => Some("s"),
+                    "min" | "mins" | "minute" | "minutes" => Some("m"),
+                    "hr" | "hrs" | "hour" | "hours" => Some("h"),
+                    "day" | "days" => Some("d"),
+                    "wk" | "week" | "weeks" => Some("w"),
+                    _ => None,
+                };
+                let mut p = bad(&format!("unknown unit `{unit}`"));
+                if let Some(u) = meant {
+                    let number = &s[..s.len() - rest.len()];
+                    p.help = Some(format!(
+                        "did you mean \"{number}{u}{}\"? The units are ms, s, m, h, d and w",
+                        &rest[unit_len..]
+                    ));
+                }
+                return Err(p);
             };
             total = whole
                 .checked_mul(*factor)
@@ -471,6 +494,13 @@ mod tests {
         ] {
             assert!(Duration::parse(bad).is_err(), "{bad}");
         }
+        // The reason names the real mistake.
+        let why = |text: &str| Duration::parse(text).err().map(|p| (p.message, p.help));
+        assert!(why("2 seconds").is_some_and(|(m, _)| m.contains("a space")));
+        assert!(why("1.5.2s").is_some_and(|(m, _)| m.contains("one decimal point")));
+        assert!(why("5").is_some_and(|(m, _)| m.contains("a unit is missing")));
+        assert!(why("2sec").is_some_and(|(_, h)| h.is_some_and(|h| h.contains("\"2s\""))));
+        assert!(why("1h5mins").is_some_and(|(_, h)| h.is_some_and(|h| h.contains("\"1h5m\""))));
     }
 
     /// Issue 16, item 11: decimals are read exactly, in every unit, with no float between

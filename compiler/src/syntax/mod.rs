@@ -398,8 +398,48 @@ pub fn parse_with_kdl(id: SourceId, text: &str) -> Option<Vec<Node>> {
         .map(|doc| convert_nodes(id, &doc))
 }
 
+/// What KDL v1 wrote that KDL v2 does not: the message and the help for the token at
+/// `start`, when it is one (a bare `true`/`false`/`null`, a raw string `r"..."`).
+fn kdl_v1_leftover(text: &str, start: usize) -> Option<(String, String)> {
+    let rest = text.get(start..)?;
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    if let "true" | "false" | "null" = word.as_str() {
+        return Some((
+            format!("`{word}` is KDL v1 syntax"),
+            format!(
+                "KDL v2 writes the keyword `#{word}`; a bare `{word}` is reserved (write \"{word}\" for the string)"
+            ),
+        ));
+    }
+    let hashes = rest.strip_prefix('r')?;
+    let after = hashes.trim_start_matches('#');
+    if after.starts_with('"') {
+        let n = hashes.len() - after.len();
+        let fence = "#".repeat(n.max(1));
+        return Some((
+            "`r\"...\"` is a KDL v1 raw string".to_owned(),
+            format!("KDL v2 writes raw strings without the `r`: `{fence}\"...\"{fence}`"),
+        ));
+    }
+    None
+}
+
 fn report_kdl_error(id: SourceId, text: &str, err: kdl::KdlError, diags: &mut Diagnostics) {
+    let mut unclosed_reported = false;
     for d in err.diagnostics {
+        // A missing `}` is reported by the parser twice, for the block and for the
+        // document: one mistake, one diagnostic.
+        let unclosed = d
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("closing '}'"));
+        if unclosed && unclosed_reported {
+            continue;
+        }
+        unclosed_reported |= unclosed;
         let mut start = clamp(text, d.span.offset());
         let end = clamp(text, d.span.offset() + d.span.len());
         // The parser reports some errors over everything it consumed; the
@@ -408,6 +448,14 @@ fn report_kdl_error(id: SourceId, text: &str, err: kdl::KdlError, diags: &mut Di
             let line_start = start + nl + 1;
             start = line_start
                 + (text[line_start..end].len() - text[line_start..end].trim_start().len());
+        }
+        if let Some((message, help)) = kdl_v1_leftover(text, start) {
+            diags.push(
+                Diagnostic::error(Code::KdlSyntax, message)
+                    .with_label(Span::new(id, start, end), "not KDL v2")
+                    .with_help(help),
+            );
+            continue;
         }
         let message = d
             .message
