@@ -582,3 +582,49 @@ fn renaming_a_port_edits_its_probes_and_refuses_a_template_port() {
     assert!(message.contains("template `web-api`"), "{refused}");
     c.shutdown();
 }
+
+/// A completion item replaces the partial word before the cursor (`textEdit`): editors
+/// split words at `-` and `/`, so accepting `cart-sessions` after `cart-se` would otherwise
+/// insert `cart-cart-sessions`. Hover on a bare standard-library name (`uses
+/// "http-service"`) describes the template, as `uses` resolves it.
+#[test]
+fn completion_replaces_the_partial_name_and_bare_stdlib_names_resolve() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    std::fs::create_dir_all(dir.join("services")).unwrap();
+    std::fs::write(
+        dir.join("nestio.kdl"),
+        "project \"p\" {\n    registry \"ghcr.io/acme\"\n}\nservice \"cart-sessions\" {\n    uses \"std/redis\"\n}\n",
+    )
+    .unwrap();
+    let web = dir.join("services/web.kdl");
+    let text = "service \"web\" {\n    uses \"http-service\"\n    image \"web\" tag=\"1.0.0\"\n    depends-on \"cart-se\"\n}\n";
+    std::fs::write(&web, text).unwrap();
+    let mut c = Client::start();
+    c.open(&web);
+    let items = c.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": uri(&web)}, "position": at(3, 23)}),
+    );
+    let item = items
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|i| i["label"] == "cart-sessions")
+        .unwrap_or_else(|| panic!("no cart-sessions in {items}"))
+        .clone();
+    assert_eq!(item["textEdit"]["newText"], "cart-sessions", "{item}");
+    assert_eq!(item["textEdit"]["range"]["start"], at(3, 16), "{item}");
+    assert_eq!(item["textEdit"]["range"]["end"], at(3, 23), "{item}");
+
+    let hover = c.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": uri(&web)}, "position": at(1, 12)}),
+    );
+    let shown = hover["contents"]["value"].as_str().unwrap_or_default();
+    assert!(
+        shown.contains("stdlib/templates/http-service.kdl") && shown.contains("health-path"),
+        "{hover}"
+    );
+    c.shutdown();
+}
