@@ -382,3 +382,26 @@ fn a_changed_dependency_policy_is_a_topology_change() {
     // Who calls `api` feels the change.
     assert_eq!(v["semantic"]["blast_radius"]["api"][0], "front", "{v}");
 }
+
+/// A project setting changes every service's output at once: the summary says which one,
+/// instead of "13 images changed" for a new namespace.
+#[test]
+fn a_changed_project_setting_is_named_in_the_summary() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    for (side, namespace) in [("base", "shop"), ("head", "shop2")] {
+        let dir = tmp.path().join(side);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(
+            dir.join("nestio.kdl"),
+            format!(
+                "project \"p\" {{\n    registry \"ghcr.io/acme\"\n    namespace \"{namespace}\"\n}}\nservice \"web\" {{\n    uses \"std/http-service\"\n    image \"web\" tag=\"1.0.0\"\n}}\n"
+            ),
+        )
+        .expect("write");
+    }
+    let o = nestioc(&["diff", "head", "--base", "base"], tmp.path());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let md = text(&o.stdout);
+    assert!(md.contains("1 project setting changed"), "{md}");
+    assert!(md.contains("- project namespace: shop → shop2"), "{md}");
+}

@@ -222,6 +222,7 @@ pub fn markdown(
                 ));
             }
             for (n, what) in [
+                (s.project.len(), "project setting"),
                 (s.edges_changed.len(), "dependency"),
                 (s.slos.len(), "SLO"),
                 (s.rollouts.len(), "rollout"),
@@ -253,8 +254,12 @@ pub fn markdown(
                 || !s.edges_added.is_empty()
                 || !s.edges_removed.is_empty()
                 || !s.edges_changed.is_empty()
+                || !s.project.is_empty()
             {
                 out.push_str("### Topology\n\n");
+                for c in &s.project {
+                    let _ = writeln!(out, "- project {}: {} → {}", c.what, c.before, c.after);
+                }
                 for n in &s.services_added {
                     let _ = writeln!(out, "- added service `{n}`");
                 }

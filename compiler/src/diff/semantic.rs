@@ -58,6 +58,9 @@ pub struct CeilingChange {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Semantic {
+    /// Project settings that changed (`service` is empty): registry, namespace, mesh, CI,
+    /// CD, branching, the environments' names. They change every service's output at once.
+    pub project: Vec<Change>,
     pub services_added: Vec<String>,
     pub services_removed: Vec<String>,
     pub edges_added: Vec<Edge>,
@@ -177,6 +180,55 @@ pub(super) fn semantic(base: (&Model, &Topology), head: (&Model, &Topology)) -> 
     let (bm, bt) = base;
     let (hm, ht) = head;
     let mut s = Semantic::default();
+    let (bp, hp) = (&bm.project, &hm.project);
+    let envs = |p: &crate::model::Project| {
+        p.environments()
+            .iter()
+            .map(|e| e.name.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let list = |v: Vec<&str>| {
+        if v.is_empty() {
+            "none".to_owned()
+        } else {
+            v.join(", ")
+        }
+    };
+    for (what, before, after) in [
+        (
+            "registry",
+            bp.registry.clone().unwrap_or_else(|| "none".into()),
+            hp.registry.clone().unwrap_or_else(|| "none".into()),
+        ),
+        ("namespace", bp.namespace.clone(), hp.namespace.clone()),
+        (
+            "mesh",
+            bp.mesh.as_str().to_owned(),
+            hp.mesh.as_str().to_owned(),
+        ),
+        (
+            "ci",
+            list(bp.ci.iter().map(|c| c.as_str()).collect()),
+            list(hp.ci.iter().map(|c| c.as_str()).collect()),
+        ),
+        ("cd", bp.cd.as_str().to_owned(), hp.cd.as_str().to_owned()),
+        (
+            "branching",
+            bp.branching.as_str().to_owned(),
+            hp.branching.as_str().to_owned(),
+        ),
+        ("environments", envs(bp), envs(hp)),
+    ] {
+        if before != after {
+            s.project.push(Change {
+                service: String::new(),
+                what: what.into(),
+                before,
+                after,
+            });
+        }
+    }
     let bnames: BTreeSet<&String> = bm.services.keys().collect();
     let hnames: BTreeSet<&String> = hm.services.keys().collect();
     s.services_added = hnames.difference(&bnames).map(|n| (*n).clone()).collect();
