@@ -951,7 +951,7 @@ pub const LOGS: NodeSpec = NodeSpec {
         prop(
             "format",
             Kind::Enum(LOG_FORMATS),
-            "Log line format (default text)",
+            "Log line format (default text). `logfmt` is split at the spaces before each `key=` (Fluentd's `ltsv` parser; the image has no logfmt parser): a quoted value keeps its quotes, and a `key=` inside quotes starts a new pair (docs/outputs.md)",
         ),
         prop(
             "pattern",
