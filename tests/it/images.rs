@@ -54,13 +54,7 @@ fn pod_spec(w: &Value) -> &Value {
     }
 }
 
-fn codes(c: &crate::support::Compiled) -> Vec<&'static str> {
-    c.analysis
-        .diagnostics
-        .iter()
-        .map(|d| d.code.as_str())
-        .collect()
-}
+use crate::support::codes;
 
 // ------------------------------------------------------------------ item 6: image names
 

@@ -172,7 +172,7 @@ fn empty_and_degenerate_projects_never_panic() {
 /// (NST0121).
 #[test]
 fn a_mistake_is_not_reported_again_through_its_consequences() {
-    let codes = codes_of(
+    let codes = crate::support::codes_of(
         r#"project "p" {
     registry "ghcr.io/acme"
     mesh "istoi"
@@ -201,23 +201,11 @@ service "db" {
     }
 }
 
-/// The codes of every diagnostic of a one-file project.
-fn codes_of(kdl: &str) -> Vec<&'static str> {
-    let tmp = tempfile::tempdir().expect("tmp");
-    std::fs::write(tmp.path().join("nestio.kdl"), kdl).expect("write");
-    let c = crate::support::compile(tmp.path(), &nestioc::Options::default());
-    c.analysis
-        .diagnostics
-        .iter()
-        .map(|d| d.code.as_str())
-        .collect()
-}
-
 /// A timeout on a TCP port is one mistake (NST0311): not also a Linkerd route whose policy
 /// conflicts (NST0310) nor a latency budget built on that timeout (NST0303).
 #[test]
 fn a_timeout_on_a_tcp_port_is_reported_once() {
-    let codes = codes_of(
+    let codes = crate::support::codes_of(
         r#"project "p" {
     registry "ghcr.io/acme"
     mesh "linkerd"

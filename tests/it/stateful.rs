@@ -52,12 +52,7 @@ fn build(text: &str) -> (tempfile::TempDir, PathBuf, nestioc::emit::ArtifactSet)
 
 fn codes(text: &str) -> Vec<&'static str> {
     let (_tmp, dir) = project(text);
-    let c = compile(&dir, &nestioc::Options::default());
-    c.analysis
-        .diagnostics
-        .iter()
-        .map(|d| d.code.as_str())
-        .collect()
+    crate::support::codes(&compile(&dir, &nestioc::Options::default()))
 }
 
 fn why(dir: &Path, args: &[&str]) -> String {

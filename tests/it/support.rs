@@ -104,6 +104,22 @@ pub(crate) fn compile_kdl(kdl: &str) -> ArtifactSet {
         .unwrap_or_else(|| panic!("does not compile:\n{}", render_human(&c.analysis)))
 }
 
+/// The codes of every diagnostic of a compilation, in report order.
+pub(crate) fn codes(c: &Compiled) -> Vec<&'static str> {
+    c.analysis
+        .diagnostics
+        .iter()
+        .map(|d| d.code.as_str())
+        .collect()
+}
+
+/// The codes of every diagnostic of a one-file project, `nestio.kdl` = `kdl`.
+pub(crate) fn codes_of(kdl: &str) -> Vec<&'static str> {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("nestio.kdl"), kdl).expect("write");
+    codes(&compile(dir.path(), &Options::default()))
+}
+
 pub(crate) fn render_human(analysis: &Analysis) -> String {
     render::render(
         &analysis.diagnostics,

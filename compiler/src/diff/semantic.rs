@@ -256,26 +256,21 @@ pub(super) fn semantic(base: (&Model, &Topology), head: (&Model, &Topology)) -> 
     s.access_revoked = be.iter().filter(|e| !hset.contains(e)).cloned().collect();
     let mut changed: BTreeSet<String> = BTreeSet::new();
     // Policies of the edges in both graphs, by (caller, callee, port).
-    let policies = |m: &Model, t: &Topology| -> BTreeMap<(String, String, String), String> {
+    // The graph resolved each edge's port (`Edge::target`).
+    let policies = |t: &Topology| -> BTreeMap<(String, String, String), String> {
         t.edges
             .iter()
             .map(|e| {
-                let port = m
-                    .services
-                    .get(&e.callee)
-                    .and_then(|c| c.ports.get(e.port))
-                    .map(|p| p.name.clone())
-                    .unwrap_or_default();
                 (
-                    (e.caller.clone(), e.callee.clone(), port),
+                    (e.caller.clone(), e.callee.clone(), e.target.name.clone()),
                     policy_text(&e.dependency),
                 )
             })
             .collect()
     };
-    let (bp, hp) = (policies(bm, bt), policies(hm, ht));
-    for ((caller, callee, port), after) in &hp {
-        if let Some(before) = bp.get(&(caller.clone(), callee.clone(), port.clone()))
+    let (before_policies, after_policies) = (policies(bt), policies(ht));
+    for ((caller, callee, port), after) in &after_policies {
+        if let Some(before) = before_policies.get(&(caller.clone(), callee.clone(), port.clone()))
             && before != after
         {
             s.edges_changed.push(EdgeChange {
