@@ -370,7 +370,7 @@ fn a_changed_dependency_policy_is_a_topology_change() {
     assert!(!md.contains("No change to the topology"), "{md}");
     assert!(md.contains("1 dependency changed"), "{md}");
     assert!(
-        md.contains("required, timeout 2s → optional, timeout 300ms, 1 retry"),
+        md.contains("required, timeout 2s → optional, timeout 300ms, retries 1"),
         "{md}"
     );
     let o = nestioc(

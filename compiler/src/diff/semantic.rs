@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::graph::Topology;
-use crate::model::{Dependency, Model, RolloutKind, Service, SloKind};
+use crate::model::{Model, RolloutKind, Service, SloKind};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Edge {
@@ -102,34 +102,6 @@ pub(crate) fn edges(model: &Model, topology: &Topology) -> Vec<Edge> {
     v.sort_by(|a, b| (&a.caller, &a.callee, &a.port).cmp(&(&b.caller, &b.callee, &b.port)));
     v.dedup();
     v
-}
-
-/// A dependency's policy in words: `required, timeout 300ms, 1 retry`.
-pub(crate) fn policy_text(d: &Dependency) -> String {
-    let mut parts = vec![if d.optional { "optional" } else { "required" }.to_owned()];
-    if let Some(t) = &d.timeout {
-        parts.push(format!("timeout {}", t.value.canonical()));
-    }
-    if let Some(r) = &d.retries {
-        parts.push(format!(
-            "{} retr{}",
-            r.value,
-            if r.value == 1 { "y" } else { "ies" }
-        ));
-    }
-    if let Some(f) = &d.fallback {
-        parts.push(format!("fallback `{}`", f.value));
-    }
-    if let Some(cb) = &d.circuit_breaker {
-        parts.push(format!(
-            "circuit breaker after {} errors in {}, ejected {} (at most {}%)",
-            cb.consecutive_errors,
-            cb.interval.canonical(),
-            cb.ejection.canonical(),
-            cb.max_ejection.0.normalize()
-        ));
-    }
-    parts.join(", ")
 }
 
 fn pct(d: Decimal) -> String {
@@ -263,7 +235,7 @@ pub(super) fn semantic(base: (&Model, &Topology), head: (&Model, &Topology)) -> 
             .map(|e| {
                 (
                     (e.caller.clone(), e.callee.clone(), e.target.name.clone()),
-                    policy_text(&e.dependency),
+                    e.policy_description(),
                 )
             })
             .collect()

@@ -65,19 +65,51 @@ impl Edge {
     }
 
     /// The policy, each term when set: `timeout 2s, retries 3, optional` (empty for none).
+    /// The short form, for labels on a drawn edge.
     #[must_use]
     pub fn policy_label(&self) -> String {
+        self.policy_terms(false).join(", ")
+    }
+
+    /// The whole policy, for a reviewer comparing two versions of an edge:
+    /// `required, timeout 2s, retries 3, fallback `cached`, circuit breaker after 5 errors
+    /// in 10s, ejected 30s (at most 50%)`.
+    #[must_use]
+    pub fn policy_description(&self) -> String {
+        self.policy_terms(true).join(", ")
+    }
+
+    fn policy_terms(&self, full: bool) -> Vec<String> {
+        let d = &self.dependency;
         let mut parts = Vec::new();
+        if full {
+            parts.push(if d.optional { "optional" } else { "required" }.to_owned());
+        }
         if let Some(t) = self.timeout() {
             parts.push(format!("timeout {}", t.canonical()));
         }
-        if let Some(r) = &self.dependency.retries {
+        if let Some(r) = &d.retries {
             parts.push(format!("retries {}", r.value));
         }
-        if self.optional() {
-            parts.push("optional".into());
+        if !full {
+            if d.optional {
+                parts.push("optional".into());
+            }
+            return parts;
         }
-        parts.join(", ")
+        if let Some(f) = &d.fallback {
+            parts.push(format!("fallback `{}`", f.value));
+        }
+        if let Some(cb) = &d.circuit_breaker {
+            parts.push(format!(
+                "circuit breaker after {} errors in {}, ejected {} (at most {}%)",
+                cb.consecutive_errors,
+                cb.interval.canonical(),
+                cb.ejection.canonical(),
+                cb.max_ejection.0.normalize()
+            ));
+        }
+        parts
     }
 
     /// The port, then the policy: `grpc 8080, timeout 2s, retries 3, optional`.
@@ -521,6 +553,14 @@ mod tests {
         assert_eq!(
             edge(Some(1_500), Some(0), false).policy_label(),
             "timeout 1s500ms, retries 0"
+        );
+        // The review's form leads with required/optional and adds what a label leaves out.
+        assert_eq!(bare.policy_description(), "required");
+        let mut fb = edge(Some(300), Some(1), true);
+        fb.dependency.fallback = Some(Spanned::new("cached".into(), fb.dependency.span));
+        assert_eq!(
+            fb.policy_description(),
+            "optional, timeout 300ms, retries 1, fallback `cached`"
         );
     }
 }
