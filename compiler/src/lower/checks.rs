@@ -80,7 +80,19 @@ pub(super) fn check_command(command: &str) -> Result<(), crate::diag::Problem> {
 /// LINE SEPARATOR and PARAGRAPH SEPARATOR, which `nindent` does not indent; the rest of
 /// the value would become YAML. Those three characters are refused; every other
 /// character, line breaks, quotes and template braces included, is carried exactly.
+/// NUL is refused too: environment and arguments reach the process through `execve`, whose
+/// strings end at the first NUL, and the runtime refuses them (Go's `syscall.Exec`, under
+/// runc and crun's callers, fails with EINVAL on a NUL in any string), so the container
+/// never starts.
 pub(super) fn check_free_text(value: &str, what: &str) -> Result<(), crate::diag::Problem> {
+    if value.contains('\0') {
+        return Err(problem(
+            Code::UnsafeValue,
+            format!("the {what} contains U+0000 NUL"),
+            "a process's environment and arguments cannot hold NUL",
+            "remove the `\\u{0}` escape: the container runtime refuses to start a process with it",
+        ));
+    }
     let Some(c) = value
         .chars()
         .find(|c| matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}'))

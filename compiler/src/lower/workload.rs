@@ -72,6 +72,12 @@ pub(super) fn lower_replicas(node: &Node, kids: &[Node], diags: &mut Diagnostics
 /// runtime's container needs).
 const MIN_MEMORY_BYTES: u64 = 4 << 20;
 
+/// Above this, a CPU quantity is a mistake for millicores (`cpu=500` for `500m`). A pod
+/// whose request exceeds every node's allocatable CPU stays Pending ("Insufficient cpu",
+/// kube-scheduler's NodeResourcesFit), and the largest general-purpose machines of the
+/// major clouds have 192 to 384 vCPUs, less what the kubelet reserves.
+const MAX_CPU_CORES: u64 = 256;
+
 pub(super) fn lower_resources(kids: &[Node], diags: &mut Diagnostics) -> Resources {
     let n = child(kids, "resources");
     let get = |key: &str| {
@@ -118,6 +124,23 @@ pub(super) fn lower_resources(kids: &[Node], diags: &mut Diagnostics) -> Resourc
                 )
                 .with_label(*span, "binary suffixes are for bytes")
                 .with_help("CPU is counted in cores: \"500m\" is half a core, \"2\" is two"),
+            );
+        } else if !memory && q.value > Decimal::from(MAX_CPU_CORES) {
+            let number = &q.text[..q.text.len() - q.suffix.len()];
+            let help = if q.suffix.is_empty() {
+                format!(
+                    "did you mean `{number}m`? CPU is counted in cores unless it ends in `m`: \"500m\" is half a core"
+                )
+            } else {
+                format!("a container gets at most {MAX_CPU_CORES} cores; \"500m\" is half a core")
+            };
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidQuantity,
+                    format!("CPU `{}` is {} cores", q.text, q.value.normalize()),
+                )
+                .with_label(*span, "more CPU than a node has to give")
+                .with_help(help),
             );
         }
     };
