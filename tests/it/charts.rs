@@ -12,8 +12,8 @@ use crate::support::{SHARED_CHART, root};
 /// `SHARED_CHART_VERSION`), so that a chart repository and Argo CD see a new chart: Helm
 /// refuses nothing when two different charts carry one version, it just serves one of them.
 const PINNED: (&str, &str) = (
-    "1.2.0",
-    "b4db0382ced9bb12070233904f9c65b0d63ae6624b34f944a64a2b255570e9cb",
+    "1.3.0",
+    "33d6fbe286d9bc9484e3477270d49e6a1fb58228dd30639acbbf05c9130b897c",
 );
 
 fn yaml(text: &str) -> Value {

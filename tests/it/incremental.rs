@@ -563,3 +563,62 @@ fn no_two_generated_files_share_a_path() {
         );
     }
 }
+
+/// Every pod template of a build, by file and object: the part whose change makes the
+/// controller start a new revision (a rolling update, a canary with its analysis, Fluentd
+/// restarting on every node).
+fn pod_templates(
+    files: &std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let mut out = std::collections::BTreeMap::new();
+    for (path, text) in files {
+        if !(path.starts_with("kubernetes/") || path == "fluentd/fluentd.yaml") {
+            continue;
+        }
+        for doc in serde_saphyr::from_multiple::<serde_json::Value>(text).expect("yaml") {
+            let template = doc
+                .pointer("/spec/template")
+                .or_else(|| doc.pointer("/spec/jobTemplate/spec/template"));
+            if let Some(t) = template {
+                let key = format!("{path} {} {}", doc["kind"], doc["metadata"]["name"]);
+                out.insert(key, t.clone());
+            }
+        }
+    }
+    out
+}
+
+/// A comment added above a service (or `nestioc fmt` moving it) changes the line every
+/// object's `nestio.dev/source` names, and nothing that runs: Kubernetes rolls a
+/// Deployment, StatefulSet or DaemonSet when anything in `spec.template` changes
+/// (https://kubernetes.io/docs/concepts/workloads/controllers/deployment/#updating-a-deployment:
+/// "a Deployment's rollout is triggered if and only if the Deployment's Pod template
+/// (that is, .spec.template) is changed"), and Argo Rollouts starts a new canary.
+#[test]
+fn a_comment_above_a_service_restarts_no_pod() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("shop");
+    copy_tree(&root().join("examples/shop"), &dir);
+    let before = crate::support::artifacts_of(&dir);
+    let file = dir.join("services/checkout.kdl");
+    let text = std::fs::read_to_string(&file).expect("read");
+    std::fs::write(&file, format!("// Owned by the payments team.\n\n{text}")).expect("write");
+    let after = crate::support::artifacts_of(&dir);
+    let checkout = "kubernetes/prod/checkout.yaml";
+    assert_ne!(
+        before[checkout], after[checkout],
+        "the objects name the new line"
+    );
+    let (b, a) = (pod_templates(&before), pod_templates(&after));
+    assert!(
+        b.keys().any(|k| k.contains("checkout")) && b.len() > 20,
+        "{b:?}"
+    );
+    for (key, template) in &b {
+        assert_eq!(
+            Some(template),
+            a.get(key),
+            "{key}: the pod template changed"
+        );
+    }
+}

@@ -812,7 +812,15 @@ fn manifests(cx: &EmitContext<'_>, logging: &Logging, n: &Names, conf: &str) -> 
         )])),
         ..ObjectMeta::default()
     };
-    let checksum: String = Sha256::digest(conf.as_bytes())
+    // Over the configuration without its comments: they name each service's source line,
+    // and moving a line in a .kdl file must not restart Fluentd on every node.
+    let mut hasher = Sha256::new();
+    for line in conf.lines().filter(|l| !l.trim_start().starts_with('#')) {
+        hasher.update(line.as_bytes());
+        hasher.update(b"\n");
+    }
+    let checksum: String = hasher
+        .finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
@@ -926,11 +934,13 @@ fn manifests(cx: &EmitContext<'_>, logging: &Logging, n: &Names, conf: &str) -> 
                 template: PodTemplateSpec {
                     metadata: Some(ObjectMeta {
                         labels: Some(labels.clone()),
-                        annotations: Some(BTreeMap::from([
-                            ("nestio.dev/source".to_owned(), source.clone()),
-                            // A new fluent.conf rolls the pods.
-                            ("nestio.dev/config-sha256".to_owned(), checksum),
-                        ])),
+                        // A new fluent.conf rolls the pods. No `nestio.dev/source` here:
+                        // the DaemonSet carries it, and a line number in the pod template
+                        // would roll every pod when a comment is added above it.
+                        annotations: Some(BTreeMap::from([(
+                            "nestio.dev/config-sha256".to_owned(),
+                            checksum,
+                        )])),
                         ..ObjectMeta::default()
                     }),
                     spec: Some(PodSpec {

@@ -832,7 +832,10 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> ChartValues {
     let mut annotations = StringMap::new();
     annotations.insert("nestio.dev/source".into(), cx.location(service.name_span));
     let mesh = cx.model.project.mesh;
-    let mut pod_annotations = annotations.clone();
+    // The pod template does not carry `nestio.dev/source`: its line number changes when a
+    // comment is added above the service, and any change to the pod template starts a new
+    // revision (a rollout, or a canary with its analysis) of an unchanged service.
+    let mut pod_annotations = StringMap::new();
     let mut pod_labels = labels(cx, service);
     match mesh {
         Mesh::Istio => {

@@ -754,7 +754,7 @@ fn pod_template(v: &ChartValues) -> PodTemplateSpec {
     PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(string_map(&v.pod_labels)),
-            annotations: Some(string_map(&v.pod_annotations)),
+            annotations: (!v.pod_annotations.is_empty()).then(|| string_map(&v.pod_annotations)),
             ..ObjectMeta::default()
         }),
         spec: Some(spec),
