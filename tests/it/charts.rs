@@ -12,8 +12,8 @@ use crate::support::{SHARED_CHART, root};
 /// `SHARED_CHART_VERSION`), so that a chart repository and Argo CD see a new chart: Helm
 /// refuses nothing when two different charts carry one version, it just serves one of them.
 const PINNED: (&str, &str) = (
-    "1.3.0",
-    "33d6fbe286d9bc9484e3477270d49e6a1fb58228dd30639acbbf05c9130b897c",
+    "1.4.0",
+    "72102828c42264236fa25486636d044865c324d39f6f0e48d773349ebd94d805",
 );
 
 fn yaml(text: &str) -> Value {

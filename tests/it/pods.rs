@@ -263,6 +263,56 @@ service "settlement" {
     );
 }
 
+/// The HPA scales on the service's own container. The HPA controller computes a
+/// `Resource` metric over every container of the pod and gives up on the whole metric when
+/// one has no request ("missing request for cpu in container linkerd-proxy",
+/// kubernetes `pkg/controller/podautoscaler/replica_calculator.go` calculatePodRequests);
+/// Linkerd's proxy has no CPU request by default, so a meshed HPA never scaled. A
+/// `ContainerResource` metric reads the named container only: it must name the app
+/// container, which has a CPU request.
+#[test]
+fn a_meshed_autoscaler_scales_on_the_app_container() {
+    let set = crate::support::compile_kdl(
+        r#"project "ledger" {
+    registry "ghcr.io/acme"
+    mesh "linkerd"
+}
+service "api" {
+    uses "std/http-service"
+    image "api" tag="1.0.0"
+    replicas 2 max=6
+}
+"#,
+    );
+    let objs: Vec<Value> =
+        serde_saphyr::from_multiple::<Value>(&set.files["kubernetes/default/api.yaml"].contents)
+            .expect("yaml")
+            .into_iter()
+            .filter(|d| !d.is_null())
+            .collect();
+    let hpa = kind(&objs, "HorizontalPodAutoscaler");
+    let metrics = hpa["spec"]["metrics"].as_array().expect("metrics");
+    assert_eq!(metrics.len(), 1, "{hpa}");
+    assert_eq!(metrics[0]["type"], "ContainerResource", "{hpa}");
+    let metric = &metrics[0]["containerResource"];
+    assert_eq!(metric["name"], "cpu");
+    let pod = &kind(&objs, "Deployment")["spec"]["template"];
+    assert_eq!(
+        pod["metadata"]["annotations"]["linkerd.io/inject"], "enabled",
+        "the proxy is injected next to the app"
+    );
+    let app = pod["spec"]["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .find(|c| c["name"] == metric["container"])
+        .unwrap_or_else(|| panic!("{} is not a container of the pod", metric["container"]));
+    assert!(
+        app["resources"]["requests"]["cpu"].is_string(),
+        "the container the HPA reads has a CPU request: {app}"
+    );
+}
+
 /// An `init-container` without `image` runs the service's own (a migration must run the
 /// code of the release it migrates for). The chart reads it from the service's image
 /// values, so each environment's tag and the tag CI sets at deploy time

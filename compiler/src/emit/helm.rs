@@ -22,7 +22,7 @@ pub(super) use crate::model::names::SHARED_CHART;
 /// The shared chart's version. It changes only when its templates or its values schema do,
 /// so a chart repository sees a new version exactly then; `helm::tests` pins a digest of
 /// both and fails when they change without this version.
-pub(super) const SHARED_CHART_VERSION: &str = "1.3.0";
+pub(super) const SHARED_CHART_VERSION: &str = "1.4.0";
 
 /// The umbrella chart's version: it holds no templates and follows the shared chart.
 const UMBRELLA_VERSION: &str = SHARED_CHART_VERSION;

@@ -17,8 +17,8 @@ use k8s_openapi::api::apps::v1::{
     StatefulSetSpec, StatefulSetUpdateStrategy,
 };
 use k8s_openapi::api::autoscaling::v2::{
-    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec,
-    MetricTarget, ResourceMetricSource,
+    ContainerResourceMetricSource, CrossVersionObjectReference, HorizontalPodAutoscaler,
+    HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget,
 };
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{
@@ -435,9 +435,17 @@ pub fn render(v: &ChartValues, namespace: &str) -> Result<Vec<Manifest>, Diagnos
                 },
                 min_replicas: Some(int(autoscaling.min_replicas)),
                 max_replicas: int(autoscaling.max_replicas),
+                // The service's own container, not the pod: `Resource` sums every
+                // container's usage over every container's request, and fails with
+                // "missing request for cpu in container linkerd-proxy" when one has none
+                // (Linkerd's proxy has no CPU request unless configured), so the HPA never
+                // scales; a sidecar's CPU would also dilute the app's. `ContainerResource`
+                // is stable since Kubernetes 1.30
+                // (https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/#container-resource-metrics).
                 metrics: Some(vec![MetricSpec {
-                    type_: "Resource".into(),
-                    resource: Some(ResourceMetricSource {
+                    type_: "ContainerResource".into(),
+                    container_resource: Some(ContainerResourceMetricSource {
+                        container: v.name.clone(),
                         name: "cpu".into(),
                         target: MetricTarget {
                             type_: "Utilization".into(),
