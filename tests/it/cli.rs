@@ -223,6 +223,28 @@ fn completions_into_a_closed_pipe_exit_quietly() {
     assert!(!err.contains("panicked"), "{err}");
 }
 
+/// `build --check 2>&1 | head -1`: the report goes to stderr, and a reader that stops
+/// reading must not turn the check's answer (exit 1: files are missing) into a panic
+/// (exit 101, outside the documented codes).
+#[test]
+fn a_check_whose_report_nobody_reads_still_answers() {
+    let (_tmp, dir) = project("examples/shop");
+    let out = tempfile::tempdir().expect("tmp");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_nestioc"))
+        .args(["build", "--check", "-o"])
+        .arg(out.path())
+        .arg(&dir)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(1), "{status}");
+}
+
 #[test]
 fn usage_and_io_errors_exit_2() {
     assert_eq!(code(&nestioc(&["build", "--no-such-flag"], &root())), 2);

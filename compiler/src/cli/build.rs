@@ -34,7 +34,7 @@ pub(super) fn build(a: &BuildArgs, color: bool) -> ExitCode {
     if analysis.has_errors() {
         print_diagnostics(&analysis, &analysis.diagnostics, a.format, &render_opts);
         if human {
-            eprintln!(
+            errln!(
                 "error: could not compile `{}`: {}; nothing was written",
                 a.dir.display(),
                 summary_counts(&analysis.diagnostics)
@@ -81,7 +81,7 @@ pub(super) fn build(a: &BuildArgs, color: bool) -> ExitCode {
         print_diagnostics(&analysis, &shown, a.format, &render_opts);
         if drift.is_clean() {
             if human {
-                eprintln!(
+                errln!(
                     "{files} generated files in `{}` are up to date",
                     out.display()
                 );
@@ -113,13 +113,13 @@ pub(super) fn build(a: &BuildArgs, color: bool) -> ExitCode {
                 print_diagnostics(&analysis, &shown, a.format, &render_opts);
                 if human {
                     for p in &report.kept {
-                        eprintln!(
+                        errln!(
                             "warning: `{}` is no longer generated but was edited by hand: kept, and no longer managed by nestioc",
                             out.join(p).display()
                         );
                     }
                     for p in &report.backed_up {
-                        eprintln!(
+                        errln!(
                             "warning: overwrote a hand-edited file; the edited copy is `{}`",
                             out.join(p).display()
                         );
@@ -130,7 +130,7 @@ pub(super) fn build(a: &BuildArgs, color: bool) -> ExitCode {
                     } else {
                         format!(" with {}", summary_counts(&shown))
                     };
-                    eprintln!(
+                    errln!(
                         "compiled {services} service{} into {} files in {ms} ms{warn} ({} written, {} unchanged, {} removed, {} reused) -> {}",
                         if services == 1 { "" } else { "s" },
                         report.files,
@@ -206,19 +206,19 @@ pub(super) fn print_timings(timings: &Timings, total: std::time::Duration) {
         .filter(|(i, (s, _))| is_emit(*i, s))
         .map(|(_, (_, d))| *d)
         .sum();
-    eprintln!("timings:");
+    errln!("timings:");
     for (i, (stage, d)) in timings.stages.iter().enumerate() {
         if is_emit(i, stage) {
             if start == Some(i) {
-                eprintln!("  {:<14} {:>9.3} ms", "emit", ms(emit_total));
+                errln!("  {:<14} {:>9.3} ms", "emit", ms(emit_total));
             }
-            eprintln!("    {stage:<12} {:>9.3} ms", ms(*d));
+            errln!("    {stage:<12} {:>9.3} ms", ms(*d));
         } else {
-            eprintln!("  {stage:<14} {:>9.3} ms", ms(*d));
+            errln!("  {stage:<14} {:>9.3} ms", ms(*d));
         }
     }
-    eprintln!("  {:<14} {:>9.3} ms", "total", ms(total));
-    eprintln!("  ({} threads)", rayon::current_num_threads());
+    errln!("  {:<14} {:>9.3} ms", "total", ms(total));
+    errln!("  ({} threads)", rayon::current_num_threads());
 }
 
 pub(super) fn report_drift(
@@ -227,13 +227,13 @@ pub(super) fn report_drift(
     drift: &driver::Drift,
 ) {
     let total = drift.stale.len() + drift.missing.len() + drift.extra.len();
-    eprintln!(
+    errln!(
         "error: {total} generated file{} out of date in `{}`; run `nestioc build`",
         if total == 1 { " is" } else { "s are" },
         out.display()
     );
     for p in &drift.missing {
-        eprintln!("  missing: {p}");
+        errln!("  missing: {p}");
     }
     let edited = |p: &String| {
         if drift.edited.contains(p) {
@@ -243,9 +243,9 @@ pub(super) fn report_drift(
         }
     };
     for p in &drift.stale {
-        eprintln!("  stale:   {p}{}", edited(p));
+        errln!("  stale:   {p}{}", edited(p));
         if let Some(a) = set.and_then(|s| s.files.get(p)) {
-            eprint!(
+            err!(
                 "{}",
                 driver::short_diff(&driver::read_existing(out, p), &a.contents, 12)
             );
@@ -253,11 +253,11 @@ pub(super) fn report_drift(
     }
     for p in &drift.extra {
         if drift.edited.contains(p) {
-            eprintln!(
+            errln!(
                 "  extra:   {p} (no longer generated; edited by hand, so `nestioc build` keeps it)"
             );
         } else {
-            eprintln!("  extra:   {p} (no longer generated)");
+            errln!("  extra:   {p} (no longer generated)");
         }
     }
 }

@@ -26,18 +26,18 @@ pub(super) fn check(a: &CheckArgs, color: bool) -> ExitCode {
     if a.format == DiagFormat::Human {
         let services = analysis.model.as_ref().map_or(0, |m| m.services.len());
         if failed {
-            eprintln!(
+            errln!(
                 "error: `{}` has {}",
                 a.dir.display(),
                 summary_counts(&analysis.diagnostics)
             );
         } else if analysis.diagnostics.is_empty() {
-            eprintln!(
+            errln!(
                 "checked {services} service{}: no problems",
                 if services == 1 { "" } else { "s" }
             );
         } else {
-            eprintln!(
+            errln!(
                 "checked {services} service{}: {}",
                 if services == 1 { "" } else { "s" },
                 summary_counts(&analysis.diagnostics)

@@ -14,7 +14,7 @@ pub(super) fn completions(shell: clap_complete::Shell) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: cannot write the completions: {e}");
+            errln!("error: cannot write the completions: {e}");
             ExitCode::from(2)
         }
     }
@@ -25,7 +25,7 @@ pub(super) fn man() -> ExitCode {
     match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             ExitCode::from(2)
         }
     }

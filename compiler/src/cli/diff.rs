@@ -30,7 +30,7 @@ fn compile_in_memory(
     let analysis = crate::analyze(sources, pre, &opts, &mut |_| {});
     let failed = |analysis: &Analysis, diags: &[Diagnostic]| {
         print_diagnostics(analysis, diags, DiagFormat::Human, render_opts);
-        eprintln!("error: {what} does not compile: {}", summary_counts(diags));
+        errln!("error: {what} does not compile: {}", summary_counts(diags));
         ExitCode::from(1)
     };
     if analysis.has_errors() {
@@ -70,7 +70,7 @@ pub(super) fn load_base(
         // A mistyped `--base` (`--base services`) would otherwise be compared as an
         // output directory, and the comment would say every file was added.
         if !base_path.join(driver::MANIFEST).is_file() {
-            eprintln!(
+            errln!(
                 "error: `{base}` is neither a project (no {}) nor an output directory (no {})",
                 driver::ROOT_FILE,
                 driver::MANIFEST
@@ -82,7 +82,7 @@ pub(super) fn load_base(
     }
     let (sources, pre) =
         driver::load_project_at_revision(dir, base, driver::DEFAULT_OUT).map_err(|e| {
-            eprintln!("error: `{base}` is neither a directory nor a git revision of the project");
+            errln!("error: `{base}` is neither a directory nor a git revision of the project");
             io_failure(&e)
         })?;
     let c = compile_in_memory(

@@ -30,7 +30,7 @@ pub(super) fn explain(code: Option<&str>) -> ExitCode {
                     Some(close) => format!("did you mean `{close}`?"),
                     None => format!("there are {} codes", Code::ALL.len()),
                 };
-                eprintln!(
+                errln!(
                     "error: unknown diagnostic code `{s}`\nhelp: {help} (`nestioc explain` lists them all)"
                 );
                 ExitCode::from(2)

@@ -20,7 +20,7 @@ pub(super) fn fmt(a: &FmtArgs, color: bool) -> ExitCode {
     let Some(formatted) = formatted else {
         let text = render::render(&diags, &sources, Format::Human, &render_opts);
         let _ = std::io::stderr().lock().write_all(text.as_bytes());
-        eprintln!(
+        errln!(
             "error: could not format `{}`: {}; nothing was written",
             a.dir.display(),
             summary_counts(&diags)
@@ -36,21 +36,21 @@ pub(super) fn fmt(a: &FmtArgs, color: bool) -> ExitCode {
         .collect();
     if a.check {
         if changed.is_empty() {
-            eprintln!(
+            errln!(
                 "{} file{} formatted",
                 formatted.len(),
                 if formatted.len() == 1 { " is" } else { "s are" }
             );
             return ExitCode::SUCCESS;
         }
-        eprintln!(
+        errln!(
             "error: {} file{} not formatted; run `nestioc fmt`",
             changed.len(),
             if changed.len() == 1 { " is" } else { "s are" }
         );
         for (name, old, new) in &changed {
-            eprintln!("  {}", a.dir.join(name).display());
-            eprint!("{}", driver::short_diff(old, new, 12));
+            errln!("  {}", a.dir.join(name).display());
+            err!("{}", driver::short_diff(old, new, 12));
         }
         return ExitCode::from(1);
     }
@@ -59,7 +59,7 @@ pub(super) fn fmt(a: &FmtArgs, color: bool) -> ExitCode {
             return io_failure(&e);
         }
     }
-    eprintln!(
+    errln!(
         "formatted {} file{} ({} unchanged)",
         changed.len(),
         if changed.len() == 1 { "" } else { "s" },

@@ -8,7 +8,7 @@ use crate::driver;
 
 /// Reads one answer on a terminal; the default when the answer is empty.
 fn ask(question: &str, default: &str) -> String {
-    eprint!("{question} [{default}]: ");
+    err!("{question} [{default}]: ");
     let mut line = String::new();
     match std::io::stdin().read_line(&mut line) {
         Ok(n) if n > 0 && !line.trim().is_empty() => line.trim().to_owned(),
@@ -56,13 +56,13 @@ pub(super) fn init(a: &InitArgs) -> ExitCode {
     );
     plan.ci = (ci != "none").then_some(ci);
     if let Err(e) = plan.validate() {
-        eprintln!("error: {e}");
+        errln!("error: {e}");
         return ExitCode::from(2);
     }
     let files = plan.files();
     for (rel, _) in &files {
         if a.dir.join(rel).exists() {
-            eprintln!(
+            errln!(
                 "error: `{}` already exists: nestioc init never overwrites a file",
                 a.dir.join(rel).display()
             );
@@ -74,15 +74,15 @@ pub(super) fn init(a: &InitArgs) -> ExitCode {
         if let Some(parent) = path.parent()
             && let Err(e) = std::fs::create_dir_all(parent)
         {
-            eprintln!("error: cannot create `{}`: {e}", parent.display());
+            errln!("error: cannot create `{}`: {e}", parent.display());
             return ExitCode::from(2);
         }
         if let Err(e) = driver::write_file(&path, text) {
             return io_failure(&e);
         }
-        eprintln!("created {}", path.display());
+        errln!("created {}", path.display());
     }
-    eprintln!(
+    errln!(
         "next: `nestioc build {}` writes the charts and the rest into {}",
         a.dir.display(),
         a.dir.join(driver::DEFAULT_OUT).display()

@@ -8,7 +8,7 @@ pub(super) fn lsp() -> ExitCode {
         // The protocol: exit without a shutdown request first exits with 1.
         Ok(false) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("error: language server: {e}");
+            errln!("error: language server: {e}");
             ExitCode::from(2)
         }
     }

@@ -11,6 +11,24 @@ use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+// Output that nobody reads is not an error: `nestioc build --check 2>&1 | head -1` closes
+// the pipe, and `eprintln!` would panic on the broken pipe (Rust ignores SIGPIPE, so the write
+// fails with EPIPE). The command runs to its end and exits with its own code.
+macro_rules! errln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($t)*);
+    }};
+}
+macro_rules! err {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let mut e = std::io::stderr().lock();
+        let _ = write!(e, $($t)*);
+        let _ = e.flush();
+    }};
+}
+
 mod build;
 mod check;
 mod completions;
@@ -363,7 +381,7 @@ fn summary_counts(diags: &[Diagnostic]) -> String {
 }
 
 fn io_failure(e: &driver::IoError) -> ExitCode {
-    eprintln!("error: {e}");
+    errln!("error: {e}");
     ExitCode::from(2)
 }
 

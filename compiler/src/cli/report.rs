@@ -22,7 +22,7 @@ pub(super) fn report(a: &ReportArgs, color: bool) -> ExitCode {
                     DiagFormat::Human,
                     &render_opts,
                 );
-                eprintln!(
+                errln!(
                     "error: the project does not compile: {}",
                     summary_counts(&analysis.diagnostics)
                 );
@@ -39,7 +39,7 @@ pub(super) fn report(a: &ReportArgs, color: bool) -> ExitCode {
         Some(b) => match load_base(&a.dir, b, color) {
             Ok((Some(analysis), _)) => Some(analysis),
             Ok((None, _)) => {
-                eprintln!(
+                errln!(
                     "error: `{b}` is an output directory; the report compares topologies: give a project directory or a git revision"
                 );
                 return ExitCode::from(2);
@@ -90,14 +90,14 @@ pub(super) fn report(a: &ReportArgs, color: bool) -> ExitCode {
         return match std::io::stdout().lock().write_all(page.as_bytes()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("error: cannot write the report to standard output: {e}");
+                errln!("error: cannot write the report to standard output: {e}");
                 ExitCode::from(1)
             }
         };
     }
     match driver::write_file(&a.out, &page) {
         Ok(()) => {
-            eprintln!(
+            errln!(
                 "wrote the topology report of {} service{} to `{}`",
                 model.services.len(),
                 if model.services.len() == 1 { "" } else { "s" },

@@ -31,7 +31,7 @@ pub(super) fn why(a: &WhyArgs, color: bool) -> ExitCode {
         return ExitCode::from(1);
     };
     if !model.services.contains_key(&a.service) {
-        eprintln!(
+        errln!(
             "error: no service `{}`\nhelp: {}",
             a.service,
             crate::suggest::help_for(
@@ -78,7 +78,7 @@ pub(super) fn why(a: &WhyArgs, color: bool) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             ExitCode::from(2)
         }
     }
