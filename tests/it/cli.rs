@@ -570,6 +570,13 @@ fn linked_sources_are_part_of_the_project_and_dangling_links_are_reported() {
     let err = stderr(&o);
     assert!(err.contains("NST0002"), "{err}");
     assert!(err.contains("services/d.kdl"), "{err}");
+
+    // A hidden link to nothing is skipped like any hidden file: Emacs keeps
+    // `.#<file>` (a link to `user@host.pid`) while a buffer has unsaved edits.
+    std::fs::remove_file(dir.join("services/d.kdl")).expect("rm");
+    std::os::unix::fs::symlink("root@host.1234:1", dir.join("services/.#b.kdl")).expect("link");
+    let o = nestioc(&["check", "."], &dir);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
 
 /// A build of part of the output (`--target`, `--env`) into a full build's directory

@@ -96,6 +96,17 @@ pub fn load_project(dir: &Path, out: &Path) -> Result<(SourceMap, Diagnostics), 
             // Below the project directory: one entry cannot be read (a dangling link, a
             // link loop, a directory without permission). The project directory itself
             // was read above.
+            // A hidden entry that cannot be read is skipped as a readable one is: walkdir
+            // reports the error before `filter_entry` sees the name. Emacs keeps a lock
+            // file `.#checkout.kdl`, a link to nothing, while a buffer has unsaved edits.
+            Err(e)
+                if e.depth() > 0
+                    && e.path()
+                        .and_then(Path::file_name)
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.')) =>
+            {
+                continue;
+            }
             Err(e) if e.depth() > 0 => {
                 let path = e.path().unwrap_or(dir);
                 let rel = path.strip_prefix(dir).unwrap_or(path);
