@@ -780,6 +780,8 @@ pub struct Rollout {
     pub steps: Vec<Step>,
     pub abort_error_rate: Option<Percent>,
     pub abort_latency: Option<Duration>,
+    /// The `abort-if` node, when written.
+    pub abort_span: Option<Span>,
     pub span: Option<Span>,
 }
 

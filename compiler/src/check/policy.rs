@@ -47,6 +47,9 @@ pub(super) fn tiers(model: &Model, topology: &Topology, diags: &mut Diagnostics)
 pub(super) fn rollouts(model: &Model, _: &Topology, diags: &mut Diagnostics) {
     for service in model.services.values() {
         let r = &service.rollout;
+        if r.kind != RolloutKind::Rolling {
+            abort_without_requests(service, diags);
+        }
         if r.kind != RolloutKind::Canary {
             if let Some(step) = r.steps.first() {
                 diags.push(
@@ -90,6 +93,42 @@ pub(super) fn rollouts(model: &Model, _: &Topology, diags: &mut Diagnostics) {
             previous = Some(step);
         }
     }
+}
+
+/// `abort-if` judges the new version by the requests it serves (emit/rollout.rs): a
+/// service without an HTTP or gRPC port serves none, and its rollout would get no analysis
+/// at all, so the guard its author wrote would silently not exist.
+fn abort_without_requests(service: &crate::model::Service, diags: &mut Diagnostics) {
+    use crate::model::Protocol;
+    // Only where the service itself says it: `defaults` and templates apply to workers
+    // and servers alike, and a worker simply gets no analysis from them.
+    let Some(span) = service.rollout.abort_span.filter(|s| {
+        s.source == service.span.source
+            && s.start >= service.span.start
+            && s.end <= service.span.end
+    }) else {
+        return;
+    };
+    if service.ports.iter().any(|p| p.protocol != Protocol::Tcp) {
+        return;
+    }
+    let what = if service.ports.is_empty() {
+        "it has no port"
+    } else {
+        "it serves TCP only"
+    };
+    diags.push(
+        Diagnostic::error(
+            Code::ConflictingEntries,
+            format!(
+                "`abort-if` cannot judge `{}`: {what}, so no request is measured",
+                service.name
+            ),
+        )
+        .with_label(span, "would never abort the rollout")
+        .with_help("`abort-if` compares the new version's HTTP or gRPC error rate and latency; remove it, and watch the rollout's steps (their pauses) instead")
+        .with_note("the analysis reads inbound request metrics; a worker or a TCP server has none"),
+    );
 }
 
 /// Timeouts, retries and circuit breaking are enforced by the mesh proxies: without a

@@ -13,6 +13,7 @@ pub(super) fn lower_rollout(n: Option<&Node>, diags: &mut Diagnostics) -> Rollou
             steps: Vec::new(),
             abort_error_rate: None,
             abort_latency: None,
+            abort_span: None,
             span: None,
         };
     };
@@ -75,6 +76,7 @@ pub(super) fn lower_rollout(n: Option<&Node>, diags: &mut Diagnostics) -> Rollou
         abort_latency: abort
             .and_then(|a| prop_duration(a, "latency"))
             .map(|d| d.value),
+        abort_span: abort.map(Node::head_span),
         span: Some(n.ident_span()),
     }
 }
