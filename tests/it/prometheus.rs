@@ -549,3 +549,98 @@ service "reporter" {
     let tcp = edge_errors("reporter");
     assert!(tcp.is_empty(), "a TCP edge has no request SLI: {tcp:?}");
 }
+
+/// A service that serves gRPC and HTTP fails when either fails. Its availability SLI
+/// counts both protocols' failures, each as the proxy labels it, and each failed request
+/// once. Evaluated by promtool 3 on series in the form each source exports:
+/// - Istio: one metric for both; `grpc_response_status` only on gRPC requests, and a gRPC
+///   call the proxy fails has `response_code="503"` too (istio.io, "Istio Standard
+///   Metrics": `response_code`, `grpc_response_status`).
+/// - Linkerd: `response_total` classifies any non-OK gRPC status as a failure and labels
+///   it `grpc_status`; an HTTP response has `classification` alone (linkerd2-proxy,
+///   `impl FmtLabels for Class`). NOT_FOUND (5) is the client's mistake, not a fault.
+/// - No mesh: `grpc_server_handled_total` (go-grpc-prometheus) beside `http_requests_total`.
+///
+/// Before, the SLI read the first port's protocol only: HTTP 503s on the second port
+/// were never counted, and no page fired while half the requests failed.
+#[test]
+fn a_service_serving_grpc_and_http_counts_the_failures_of_both() {
+    let Some(promtool) = tool("promtool") else {
+        return;
+    };
+    let istio = "istio_requests_total{reporter=\"destination\",destination_workload=\"pricing\",namespace=\"prod\"";
+    let linkerd = "response_total{direction=\"inbound\",app_kubernetes_io_name=\"pricing\",namespace=\"prod\"";
+    let cases: [(&str, Vec<(String, u32)>, &str); 3] = [
+        (
+            "istio",
+            vec![
+                (format!("{istio},request_protocol=\"grpc\",response_code=\"200\",grpc_response_status=\"0\"}}"), 500),
+                (format!("{istio},request_protocol=\"grpc\",response_code=\"503\",grpc_response_status=\"14\"}}"), 250),
+                (format!("{istio},request_protocol=\"http\",response_code=\"503\"}}"), 250),
+            ],
+            "0.5",
+        ),
+        (
+            "linkerd",
+            vec![
+                (format!("{linkerd},classification=\"success\",grpc_status=\"0\"}}"), 250),
+                (format!("{linkerd},classification=\"failure\",grpc_status=\"5\"}}"), 500),
+                (format!("{linkerd},classification=\"failure\",status_code=\"503\"}}"), 250),
+            ],
+            "0.25",
+        ),
+        (
+            "none",
+            vec![
+                ("grpc_server_handled_total{job=\"pricing\",namespace=\"prod\",grpc_code=\"OK\"}".to_owned(), 500),
+                ("grpc_server_handled_total{job=\"pricing\",namespace=\"prod\",grpc_code=\"NotFound\"}".to_owned(), 250),
+                ("http_requests_total{job=\"pricing\",namespace=\"prod\",code=\"500\"}".to_owned(), 250),
+            ],
+            "0.25",
+        ),
+    ];
+    let tmp = tempfile::tempdir().expect("tmp");
+    for (mesh, series, ratio) in cases {
+        let set = crate::support::compile_kdl(&format!(
+            r#"project "quill" {{
+    registry "ghcr.io/acme"
+    mesh "{mesh}"
+    environment "prod"
+}}
+service "pricing" {{
+    uses "std/grpc-service"
+    image "pricing" tag="1.0.0"
+    port "http" 8080
+    slo "availability" target=99.9 window="30d"
+}}
+"#
+        ));
+        let rules = crate::support::rule_file_text(&set, "pricing").expect("rules");
+        std::fs::write(tmp.path().join(format!("{mesh}.rules.yaml")), rules).expect("write");
+        let input: Vec<serde_json::Value> = series
+            .iter()
+            .map(|(s, per_min)| serde_json::json!({"series": s, "values": format!("0+{per_min}x30")}))
+            .collect();
+        let test = serde_json::json!({
+            "rule_files": [format!("{mesh}.rules.yaml")],
+            "evaluation_interval": "1m",
+            "tests": [{
+                "interval": "1m",
+                "input_series": input,
+                "promql_expr_test": [{
+                    "expr": "sum(slo:sli_error:ratio_rate5m{slo_id=\"pricing-availability\"})",
+                    "eval_time": "10m",
+                    "exp_samples": [{"labels": "{}", "value": ratio.parse::<f64>().expect("ratio")}],
+                }],
+            }],
+        });
+        let file = tmp.path().join(format!("{mesh}.test.yaml"));
+        std::fs::write(&file, serde_saphyr::to_string(&test).expect("yaml")).expect("write");
+        let (ok, text) = run(
+            &promtool,
+            &["test".as_ref(), "rules".as_ref(), file.as_os_str()],
+            tmp.path(),
+        );
+        assert!(ok, "{mesh}: the error ratio is {ratio}:\n{text}");
+    }
+}

@@ -135,17 +135,40 @@ fn grpc_fault_names() -> String {
 /// `controller/k8s/k8s.go` validParentKinds).
 pub const LINKERD_WORKLOAD_LABEL: &str = "app_kubernetes_io_name";
 
-/// Selectors for what a service serves: (requests metric, all-requests matchers,
-/// error matchers, latency metric base name).
-struct Inbound {
+/// Selectors for what a service serves over one protocol: (requests metric,
+/// all-requests matchers, error matchers, latency metric base name).
+struct Source {
     requests: &'static str,
     all: String,
     errors: String,
     latency: &'static str,
 }
 
-fn inbound(mesh: Mesh, service: &Service) -> Inbound {
-    let grpc = protocol(service) == Protocol::Grpc;
+/// The selectors of every request protocol a service serves, in port order: one for most
+/// services, two when it serves HTTP and gRPC. A query takes the union of their series
+/// (`or`, which also keeps one of two identical ones): an HTTP port's 5xx and a gRPC
+/// port's faults are both failures of the service, and under a mesh the two protocols'
+/// requests are series of one metric that only their error labels tell apart (the Linkerd
+/// proxy labels a gRPC response `grpc_status`, an HTTP one by `classification` alone;
+/// Istio sets `grpc_response_status` on gRPC requests only).
+fn inbound(mesh: Mesh, service: &Service) -> Vec<Source> {
+    let mut protocols: Vec<Protocol> = Vec::new();
+    for p in service.ports.iter().map(|p| p.protocol) {
+        if p != Protocol::Tcp && !protocols.contains(&p) {
+            protocols.push(p);
+        }
+    }
+    if protocols.is_empty() {
+        protocols.push(protocol(service));
+    }
+    let mixed = protocols.len() > 1;
+    protocols
+        .into_iter()
+        .map(|p| source(mesh, service, p == Protocol::Grpc, mixed))
+        .collect()
+}
+
+fn source(mesh: Mesh, service: &Service, grpc: bool, mixed: bool) -> Source {
     let s = &service.name;
     match mesh {
         Mesh::Istio => {
@@ -157,7 +180,7 @@ fn inbound(mesh: Mesh, service: &Service) -> Inbound {
             } else {
                 format!("{all},response_code=~\"5..\"")
             };
-            Inbound {
+            Source {
                 requests: ISTIO_REQUESTS_TOTAL,
                 all,
                 errors,
@@ -167,12 +190,15 @@ fn inbound(mesh: Mesh, service: &Service) -> Inbound {
         Mesh::Linkerd => {
             let all = format!("direction=\"inbound\",{LINKERD_WORKLOAD_LABEL}=\"{s}\"");
             // `classification="failure"` is any non-OK gRPC status: count the faults only.
+            // Beside a gRPC port, an HTTP failure is a failure without a gRPC status.
             let errors = if grpc {
                 format!("{all},{LINKERD_GRPC_STATUS}=~\"{}\"", grpc_fault_numbers())
+            } else if mixed {
+                format!("{all},classification=\"failure\",{LINKERD_GRPC_STATUS}=\"\"")
             } else {
                 format!("{all},classification=\"failure\"")
             };
-            Inbound {
+            Source {
                 requests: LINKERD_RESPONSE_TOTAL,
                 errors,
                 all,
@@ -182,14 +208,14 @@ fn inbound(mesh: Mesh, service: &Service) -> Inbound {
         Mesh::None => {
             let all = format!("job=\"{s}\"");
             if grpc {
-                Inbound {
+                Source {
                     requests: GRPC_SERVER_HANDLED_TOTAL,
                     errors: format!("{all},grpc_code=~\"{}\"", grpc_fault_names()),
                     all,
                     latency: GRPC_SERVER_HANDLING_SECONDS,
                 }
             } else {
-                Inbound {
+                Source {
                     requests: HTTP_REQUESTS_TOTAL,
                     errors: format!("{all},code=~\"5..\""),
                     all,
@@ -200,22 +226,54 @@ fn inbound(mesh: Mesh, service: &Service) -> Inbound {
     }
 }
 
+/// `f(metric{matchers}[window])` of each source, as a union: `rate(a[5m]) or rate(b[5m])`,
+/// one term for identical selectors.
+fn union(
+    sources: &[Source],
+    f: &str,
+    window: &str,
+    selector: impl Fn(&Source) -> (String, String),
+) -> String {
+    let mut terms: Vec<String> = Vec::new();
+    for s in sources {
+        let (metric, matchers) = selector(s);
+        let term = format!("{f}({metric}{{{matchers}}}[{window}])");
+        if !terms.contains(&term) {
+            terms.push(term);
+        }
+    }
+    terms.join(" or ")
+}
+
 fn sum_rate(metric: &str, matchers: &str, window: &str) -> String {
     format!("sum by (namespace) (rate({metric}{{{matchers}}}[{window}]))")
+}
+
+fn sum_rates(
+    sources: &[Source],
+    window: &str,
+    selector: impl Fn(&Source) -> (String, String),
+) -> String {
+    format!(
+        "sum by (namespace) ({})",
+        union(sources, "rate", window, selector)
+    )
 }
 
 /// All requests a service served, per second, over `window`.
 #[must_use]
 pub fn requests(mesh: Mesh, service: &Service, window: &str) -> String {
-    let i = inbound(mesh, service);
-    sum_rate(i.requests, &i.all, window)
+    sum_rates(&inbound(mesh, service), window, |s| {
+        (s.requests.into(), s.all.clone())
+    })
 }
 
 /// Failed requests (HTTP 5xx, gRPC server faults) a service served, per second.
 #[must_use]
 pub fn errors(mesh: Mesh, service: &Service, window: &str) -> String {
-    let i = inbound(mesh, service);
-    sum_rate(i.requests, &i.errors, window)
+    sum_rates(&inbound(mesh, service), window, |s| {
+        (s.requests.into(), s.errors.clone())
+    })
 }
 
 /// The availability error ratio over `window`.
@@ -232,12 +290,13 @@ pub fn availability_error_ratio(mesh: Mesh, service: &Service, window: &str) -> 
 #[must_use]
 pub fn latency_error_ratio(mesh: Mesh, service: &Service, bucket_ms: u64, window: &str) -> String {
     let i = inbound(mesh, service);
-    let count = sum_rate(&format!("{}_count", i.latency), &i.all, window);
-    let fast = sum_rate(
-        &format!("{}_bucket", i.latency),
-        &format!("{},{}", i.all, le(mesh, bucket_ms)),
-        window,
-    );
+    let count = sum_rates(&i, window, |s| {
+        (format!("{}_count", s.latency), s.all.clone())
+    });
+    let le = le(mesh, bucket_ms);
+    let fast = sum_rates(&i, window, |s| {
+        (format!("{}_bucket", s.latency), format!("{},{le}", s.all))
+    });
     format!("(\n  ({count})\n  -\n  ({fast})\n)\n/\n({count})")
 }
 
@@ -250,11 +309,17 @@ pub fn availability_error_ratio_in(
     namespace: &str,
 ) -> String {
     let i = inbound(mesh, service);
+    let ns = format!("namespace=\"{namespace}\"");
     format!(
-        "sum(rate({m}{{{e},namespace=\"{namespace}\"}}[{window}]))\n/\nsum(rate({m}{{{a},namespace=\"{namespace}\"}}[{window}]))",
-        m = i.requests,
-        e = i.errors,
-        a = i.all
+        "sum({})\n/\nsum({})",
+        union(&i, "rate", window, |s| (
+            s.requests.into(),
+            format!("{},{ns}", s.errors)
+        )),
+        union(&i, "rate", window, |s| (
+            s.requests.into(),
+            format!("{},{ns}", s.all)
+        )),
     )
 }
 
@@ -267,11 +332,13 @@ pub fn latency_quantile_ms_in(
     window: &str,
     namespace: &str,
 ) -> String {
-    let i = inbound(mesh, service);
-    let inner = format!(
-        "histogram_quantile({q}, sum by (le) (rate({}_bucket{{{},namespace=\"{namespace}\"}}[{window}])))",
-        i.latency, i.all
-    );
+    let buckets = union(&inbound(mesh, service), "rate", window, |s| {
+        (
+            format!("{}_bucket", s.latency),
+            format!("{},namespace=\"{namespace}\"", s.all),
+        )
+    });
+    let inner = format!("histogram_quantile({q}, sum by (le) ({buckets}))");
     match mesh {
         Mesh::None => format!("{inner} * 1000"),
         _ => inner,
@@ -281,11 +348,10 @@ pub fn latency_quantile_ms_in(
 /// A latency quantile (0.5, 0.95, 0.99) in milliseconds, over `window`.
 #[must_use]
 pub fn latency_quantile_ms(mesh: Mesh, service: &Service, q: &str, window: &str) -> String {
-    let i = inbound(mesh, service);
-    let inner = format!(
-        "histogram_quantile({q}, sum by (namespace, le) (rate({}_bucket{{{}}}[{window}])))",
-        i.latency, i.all
-    );
+    let buckets = union(&inbound(mesh, service), "rate", window, |s| {
+        (format!("{}_bucket", s.latency), s.all.clone())
+    });
+    let inner = format!("histogram_quantile({q}, sum by (namespace, le) ({buckets}))");
     match mesh {
         Mesh::None => format!("{inner} * 1000"),
         _ => inner,
@@ -421,8 +487,18 @@ fn replicaset(namespace: &str, hash: &str) -> String {
 /// error series, and `sum(rate(<no series>))` is empty, which Argo Rollouts would count as
 /// inconclusive (docs/features/analysis.md, "Inconclusive runs") and pause every rollout.
 fn guarded_ratio(metric: &str, errors: &str, all: &str, window: &str, min_requests: u32) -> String {
+    guarded(
+        &format!("rate({metric}{{{errors}}}[{window}])"),
+        &format!("rate({metric}{{{all}}}[{window}])"),
+        &format!("increase({metric}{{{all}}}[{window}])"),
+        min_requests,
+    )
+}
+
+/// [`guarded_ratio`] of vector expressions: errors and all per second, all as a count.
+fn guarded(errors: &str, all: &str, all_count: &str, min_requests: u32) -> String {
     format!(
-        "(\n  (sum(rate({metric}{{{errors}}}[{window}])) or on () vector(0))\n  /\n  sum(rate({metric}{{{all}}}[{window}]))\n)\nand on ()\nsum(increase({metric}{{{all}}}[{window}])) >= {min_requests}"
+        "(\n  (sum({errors}) or on () vector(0))\n  /\n  sum({all})\n)\nand on ()\nsum({all_count}) >= {min_requests}"
     )
 }
 
@@ -438,13 +514,15 @@ pub fn replicaset_error_ratio(
 ) -> String {
     let i = inbound(mesh, service);
     let scope = replicaset(namespace, hash);
-    guarded_ratio(
-        i.requests,
-        &format!("{},{scope}", i.errors),
-        &format!("{},{scope}", i.all),
-        window,
-        min_requests,
-    )
+    let all = |f: &str| {
+        union(&i, f, window, |s| {
+            (s.requests.into(), format!("{},{scope}", s.all))
+        })
+    };
+    let errors = union(&i, "rate", window, |s| {
+        (s.requests.into(), format!("{},{scope}", s.errors))
+    });
+    guarded(&errors, &all("rate"), &all("increase"), min_requests)
 }
 
 /// A latency quantile (ms) of the pods of one ReplicaSet, for a canary analysis.
@@ -457,13 +535,14 @@ pub fn replicaset_latency_quantile_ms(
     hash: &str,
     window: &str,
 ) -> String {
-    let i = inbound(mesh, service);
-    let inner = format!(
-        "histogram_quantile({q}, sum by (le) (rate({}_bucket{{{},{}}}[{window}])))",
-        i.latency,
-        i.all,
-        replicaset(namespace, hash)
-    );
+    let scope = replicaset(namespace, hash);
+    let buckets = union(&inbound(mesh, service), "rate", window, |s| {
+        (
+            format!("{}_bucket", s.latency),
+            format!("{},{scope}", s.all),
+        )
+    });
+    let inner = format!("histogram_quantile({q}, sum by (le) ({buckets}))");
     match mesh {
         Mesh::None => format!("{inner} * 1000"),
         _ => inner,
@@ -552,7 +631,10 @@ pub fn test_series_with(
     latency_bucket_ms: Option<u64>,
     extra: &str,
 ) -> (String, String) {
-    let i = inbound(mesh, service);
+    // The series of the service's first request protocol: its queries take every
+    // protocol's, so they count these.
+    let sources = inbound(mesh, service);
+    let i = &sources[0];
     let base = format!("{},namespace=\"prod\"{extra}", i.all);
     let grpc = protocol(service) == Protocol::Grpc;
     match latency_bucket_ms {
