@@ -570,7 +570,8 @@ fn a_service_serving_grpc_and_http_counts_the_failures_of_both() {
     };
     let istio = "istio_requests_total{reporter=\"destination\",destination_workload=\"pricing\",namespace=\"prod\"";
     let linkerd = "response_total{direction=\"inbound\",app_kubernetes_io_name=\"pricing\",namespace=\"prod\"";
-    let cases: [(&str, Vec<(String, u32)>, &str); 3] = [
+    type Case = (&'static str, Vec<(String, u32)>, &'static str);
+    let cases: [Case; 3] = [
         (
             "istio",
             vec![
