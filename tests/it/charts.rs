@@ -105,14 +105,22 @@ fn project(tag: &str, replicas: u32) -> tempfile::TempDir {
 }
 
 fn versions(tag: &str, replicas: u32) -> (String, String, String) {
+    let (a, app, b, _) = versions_with_umbrella(tag, replicas);
+    (a, app, b)
+}
+
+/// [`versions`], and the umbrella chart's version.
+fn versions_with_umbrella(tag: &str, replicas: u32) -> (String, String, String, String) {
     let tmp = project(tag, replicas);
     let files = crate::support::artifacts_of(tmp.path());
     let a = yaml(&files["helm/a/Chart.yaml"]);
     let b = yaml(&files["helm/b/Chart.yaml"]);
+    let umbrella = yaml(&files["helm/p/Chart.yaml"]);
     (
         a["version"].as_str().expect("version").to_owned(),
         a["appVersion"].as_str().expect("appVersion").to_owned(),
         b["version"].as_str().expect("version").to_owned(),
+        umbrella["version"].as_str().expect("version").to_owned(),
     )
 }
 
@@ -139,4 +147,17 @@ fn service_chart_versions_follow_what_they_deploy() {
         metadata.len() == 12 && metadata.bytes().all(|b| b.is_ascii_hexdigit()),
         "{a1}"
     );
+}
+
+/// The umbrella chart is a chart too: `helm package` names its archive by version, and a
+/// repository would be handed a different `p-1.4.0.tgz` after every change. Its version
+/// follows its dependencies' versions (and so every service's values and image).
+#[test]
+fn the_umbrella_chart_changes_version_with_its_services() {
+    let (_, _, _, u1) = versions_with_umbrella("1.0.0", 2);
+    let (_, _, _, u2) = versions_with_umbrella("1.0.1", 2);
+    let (_, _, _, u3) = versions_with_umbrella("1.0.0", 2);
+    assert_ne!(u1, u2, "a service's new image is a new umbrella version");
+    assert_eq!(u1, u3, "the same input gives the same version");
+    assert!(u1.starts_with(&format!("{}+", PINNED.0)), "{u1}");
 }

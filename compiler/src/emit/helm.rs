@@ -24,7 +24,8 @@ pub(super) use crate::model::names::SHARED_CHART;
 /// both and fails when they change without this version.
 pub(super) const SHARED_CHART_VERSION: &str = "1.4.0";
 
-/// The umbrella chart's version: it holds no templates and follows the shared chart.
+/// The umbrella chart's version before its build metadata: it holds no templates and
+/// follows the shared chart.
 const UMBRELLA_VERSION: &str = SHARED_CHART_VERSION;
 
 const SCHEMA: &str = include_str!("../../../schemas/helm-values.schema.json");
@@ -328,7 +329,15 @@ impl Emitter for Helm {
             .map(|p| p.first().copied().unwrap_or_default())
             .collect();
 
-        // The umbrella chart: one release for the whole project.
+        // The umbrella chart: one release for the whole project. Its version moves with
+        // any of its dependencies' versions and with its values, as a service chart's
+        // does: a chart repository keys a chart by name and version.
+        let mut umbrella_parts: Vec<&str> = envs.iter().map(|e| e.name.as_str()).collect();
+        for (name, note) in cx.model.services.keys().zip(&notes) {
+            umbrella_parts.push(name);
+            umbrella_parts.push(note);
+        }
+        let umbrella_version = service_chart_version(UMBRELLA_VERSION, &umbrella_parts);
         let dir = format!("helm/{}", project.name);
         let chart = ChartFile {
             dependencies: Some(
@@ -350,7 +359,7 @@ impl Emitter for Helm {
                     "Every service of the {} project, in one release.",
                     project.name
                 ),
-                UMBRELLA_VERSION.to_owned(),
+                umbrella_version,
             )
         };
         out.push(Artifact {
