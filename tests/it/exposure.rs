@@ -78,6 +78,10 @@ fn conflicting_ingresses(objects: &[Value]) -> Vec<String> {
     let mut seen: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut out = Vec::new();
     for ing in objects.iter().filter(|o| o["kind"] == "Ingress") {
+        // ingress-nginx skips an Ingress without a class unless its class is the
+        // cluster's default, which its chart does not make it
+        // (`controller.ingressClassResource.default: false`).
+        assert_eq!(ing["spec"]["ingressClassName"], "nginx", "{ing}");
         let name = format!(
             "{}/{}",
             ing["metadata"]["namespace"].as_str().unwrap_or_default(),

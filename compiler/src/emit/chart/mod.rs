@@ -88,6 +88,10 @@ pub const KEEP_ANNOTATIONS: &[(&str, &str)] = &[
 /// Every IPv4 and IPv6 address: where a published port's clients come from.
 pub const ANYWHERE: [&str; 2] = ["0.0.0.0/0", "::/0"];
 
+/// The IngressClass of ingress-nginx's chart (`controller.ingressClassResource.name`),
+/// which serves `expose` without Istio.
+const INGRESS_CLASS: &str = "nginx";
+
 fn ingress_controller_namespace(mesh: Mesh) -> &'static str {
     match mesh {
         Mesh::Istio => "istio-system",
@@ -1000,7 +1004,13 @@ pub fn base_values(cx: &EmitContext<'_>, service: &Service) -> ChartValues {
                 } else {
                     StringMap::new()
                 },
-                class_name: String::new(),
+                // The class the rest of the output assumes (the annotation above, the
+                // NetworkPolicy admitting the `ingress-nginx` namespace). ingress-nginx
+                // ignores an Ingress without a class unless its IngressClass is the
+                // cluster's default or `--watch-ingress-without-class` is set, and its
+                // chart sets neither (`controller.ingressClassResource.default: false`,
+                // `controller.watchIngressWithoutClass: false`): the host would answer 404.
+                class_name: INGRESS_CLASS.into(),
                 host: e.host.clone(),
                 path: e.path.clone(),
                 port_name: p.name.clone(),
