@@ -405,3 +405,62 @@ fn a_changed_project_setting_is_named_in_the_summary() {
     assert!(md.contains("1 project setting changed"), "{md}");
     assert!(md.contains("- project namespace: shop → shop2"), "{md}");
 }
+
+/// Moving an environment to another namespace moves every workload deployed there, and a
+/// new port number changes every caller's address and the policies that admit it: a
+/// reviewer must see both in the summary, and the port's callers in the blast radius.
+#[test]
+fn an_environments_namespace_and_a_ports_number_are_named_in_the_summary() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    for (side, namespace, port) in [("base", "shop-staging", 50051), ("head", "shop-stg", 50052)] {
+        let dir = tmp.path().join(side);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(
+            dir.join("nestio.kdl"),
+            format!(
+                r#"project "p" {{
+    registry "ghcr.io/acme"
+    environment "staging" {{
+        namespace "{namespace}"
+    }}
+    environment "prod"
+}}
+service "inventory" {{
+    uses "std/grpc-service"
+    image "inventory" tag="1.0.0"
+    port "grpc" {port} protocol="grpc"
+}}
+service "web" {{
+    uses "std/http-service"
+    image "web" tag="1.0.0"
+    depends-on "inventory"
+}}
+"#
+            ),
+        )
+        .expect("write");
+    }
+    let o = nestioc(&["diff", "head", "--base", "base"], tmp.path());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let md = text(&o.stdout);
+    assert!(
+        md.contains("- project environment `staging` namespace: shop-staging → shop-stg"),
+        "{md}"
+    );
+    assert!(md.contains("1 port list changed"), "{md}");
+    assert!(
+        md.contains("- ports of `inventory`: grpc 50051/grpc → grpc 50052/grpc"),
+        "{md}"
+    );
+    assert!(!md.contains("No change to the topology"), "{md}");
+    let o = nestioc(
+        &["diff", "head", "--base", "base", "--format", "json"],
+        tmp.path(),
+    );
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let blast = json["semantic"]["blast_radius"].to_string();
+    assert!(
+        blast.contains("web"),
+        "the port's caller is affected: {blast}"
+    );
+}

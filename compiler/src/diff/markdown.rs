@@ -228,6 +228,7 @@ pub fn markdown(
                 (s.rollouts.len(), "rollout"),
                 (s.images.len(), "image"),
                 (s.exposure.len(), "exposure"),
+                (s.ports.len(), "port list"),
             ] {
                 if n > 0 {
                     summary.push(format!("{} changed", count(n, what)));
@@ -284,6 +285,7 @@ pub fn markdown(
             if !s.access_granted.is_empty()
                 || !s.access_revoked.is_empty()
                 || !s.exposure.is_empty()
+                || !s.ports.is_empty()
             {
                 out.push_str("### Access\n\n");
                 for e in &s.access_granted {
@@ -296,6 +298,13 @@ pub fn markdown(
                     let _ = writeln!(
                         out,
                         "- exposure of `{}`: {} → {}",
+                        c.service, c.before, c.after
+                    );
+                }
+                for c in &s.ports {
+                    let _ = writeln!(
+                        out,
+                        "- ports of `{}`: {} → {}",
                         c.service, c.before, c.after
                     );
                 }

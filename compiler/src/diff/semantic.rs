@@ -72,6 +72,9 @@ pub struct Semantic {
     /// Calls no longer allowed (authorization narrowed).
     pub access_revoked: Vec<Edge>,
     pub exposure: Vec<Change>,
+    /// Services whose ports changed (number or protocol): every caller's address and the
+    /// policies that admit it follow.
+    pub ports: Vec<Change>,
     pub slos: Vec<SloChange>,
     /// Services whose own objective did not change but whose ceiling moved, because a
     /// dependency's objective or the edges did.
@@ -106,6 +109,18 @@ pub(crate) fn edges(model: &Model, topology: &Topology) -> Vec<Edge> {
 
 fn pct(d: Decimal) -> String {
     format!("{}%", (d * Decimal::ONE_HUNDRED).round_dp(4).normalize())
+}
+
+/// A service's ports: `api 8080/http, grpc 9090/grpc` (`none`).
+pub(crate) fn ports_text(s: &Service) -> String {
+    if s.ports.is_empty() {
+        return "none".into();
+    }
+    s.ports
+        .iter()
+        .map(|p| format!("{} {}/{}", p.name, p.port, p.protocol.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub(crate) fn rollout_text(s: &Service) -> String {
@@ -201,6 +216,43 @@ pub(super) fn semantic(base: (&Model, &Topology), head: (&Model, &Topology)) -> 
             });
         }
     }
+    // Each environment in both: where it runs and how, which moves or rescales every
+    // service deployed there.
+    // Declared ones only: the implicit `default` follows the project's settings, and an
+    // environment's namespace that follows the project's is reported with the project's.
+    for be in &bp.environments {
+        let Some(he) = hp.environments.iter().find(|e| e.name == be.name) else {
+            continue;
+        };
+        let follows = be.namespace == bp.namespace && he.namespace == hp.namespace;
+        let sync = |e: &crate::model::Environment| if e.auto_sync { "auto" } else { "manual" };
+        for (what, before, after) in [
+            (
+                "namespace",
+                be.namespace.clone(),
+                if follows {
+                    be.namespace.clone()
+                } else {
+                    he.namespace.clone()
+                },
+            ),
+            (
+                "replicas-scale",
+                be.replicas_scale.normalize().to_string(),
+                he.replicas_scale.normalize().to_string(),
+            ),
+            ("sync", sync(be).to_owned(), sync(he).to_owned()),
+        ] {
+            if before != after {
+                s.project.push(Change {
+                    service: String::new(),
+                    what: format!("environment `{}` {what}", be.name),
+                    before,
+                    after,
+                });
+            }
+        }
+    }
     let bnames: BTreeSet<&String> = bm.services.keys().collect();
     let hnames: BTreeSet<&String> = hm.services.keys().collect();
     s.services_added = hnames.difference(&bnames).map(|n| (*n).clone()).collect();
@@ -265,6 +317,7 @@ pub(super) fn semantic(base: (&Model, &Topology), head: (&Model, &Topology)) -> 
                 h.image.reference(),
             ),
             (&mut s.rollouts, "rollout", rollout_text(b), rollout_text(h)),
+            (&mut s.ports, "ports", ports_text(b), ports_text(h)),
             (
                 &mut s.exposure,
                 "exposure",
