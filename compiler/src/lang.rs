@@ -10,6 +10,8 @@ pub enum Kind {
     Str,
     /// A DNS-1123 label (services, templates, environments, ...).
     Name,
+    /// A DNS-1123 subdomain: a Kubernetes object nestioc refers to by name (a Secret).
+    Subdomain,
     /// An IANA service name: a Kubernetes port name (at most 15 characters).
     PortName,
     /// An environment variable name.
@@ -43,6 +45,9 @@ impl Kind {
         match self {
             Kind::Str => "a string".into(),
             Kind::Name => "a name (lowercase letters, digits and `-`)".into(),
+            Kind::Subdomain => {
+                "a Kubernetes object name (lowercase letters, digits, `-` and `.`)".into()
+            }
             Kind::PortName => "a port name (at most 15 lowercase letters, digits and `-`)".into(),
             Kind::EnvName => "an environment variable name (printable ASCII, no `=`)".into(),
             Kind::Int(lo, hi) => format!("an integer from {lo} to {hi}"),
@@ -758,7 +763,7 @@ pub const ENV: NodeSpec = NodeSpec {
 pub const ENV_SECRET: NodeSpec = NodeSpec {
     args: &[arg("name", Kind::EnvName, "Variable name")],
     props: &[
-        req_prop("secret", Kind::Name, "Kubernetes Secret name"),
+        req_prop("secret", Kind::Subdomain, "Kubernetes Secret name"),
         req_prop("key", Kind::Str, "Key in the Secret"),
     ],
     repeatable: true,

@@ -253,3 +253,22 @@ fn kdl_v1_leftovers_are_named_as_such() {
         assert!(text.contains(fix), "{line}: {text}");
     }
 }
+
+/// A Secret's name is a DNS-1123 subdomain (Kubernetes' `ValidateSecretName`), so
+/// `api.example.com` is a valid one, as cert-manager names them after their host; nestioc
+/// only refers to it (`secretKeyRef.name`), so a dot cannot reach a path or a derived
+/// name. An empty part between dots is still refused.
+#[test]
+fn a_secret_may_be_named_like_a_host() {
+    let kdl = |secret: &str| {
+        format!(
+            "project \"p\" {{\n    registry \"ghcr.io/acme\"\n}}\nservice \"api\" {{\n    uses \"std/http-service\"\n    image \"api\" tag=\"1.0.0\"\n    env-secret \"TLS_KEY\" secret=\"{secret}\" key=\"tls.key\"\n}}\n"
+        )
+    };
+    assert_eq!(
+        crate::support::codes_of(&kdl("api.example.com")),
+        Vec::<&str>::new()
+    );
+    assert_eq!(crate::support::codes_of(&kdl("api..example")), ["NST0110"]);
+    assert_eq!(crate::support::codes_of(&kdl("Api.example")), ["NST0110"]);
+}

@@ -53,6 +53,36 @@ pub fn check_dns_label(name: &str, what: &str) -> Result<(), Problem> {
     ))
 }
 
+/// A DNS-1123 subdomain: what Kubernetes allows for most object names, a Secret's among
+/// them (`api.example.com`: apimachinery `IsDNS1123Subdomain`, at most 253 characters of
+/// dot-separated labels). Only for names nestioc refers to and never derives a name or a
+/// path from.
+pub fn check_dns_subdomain(name: &str, what: &str) -> Result<(), Problem> {
+    let labels_ok = name.split('.').all(|l| {
+        !l.is_empty()
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    });
+    if labels_ok && name.len() <= 253 {
+        return Ok(());
+    }
+    let why = if name.is_empty() {
+        "it is empty".to_owned()
+    } else if name.len() > 253 {
+        format!("it is {} characters long, the limit is 253", name.len())
+    } else {
+        "only lowercase letters, digits, `-` and `.` are allowed, each part between dots starting and ending with a letter or digit".to_owned()
+    };
+    Err(Problem::new(
+        Code::InvalidName,
+        format!("invalid {what} name `{name}`: {why}"),
+        "not a DNS-1123 subdomain",
+        name_help(name, 253),
+    ))
+}
+
 /// A service name is also a Kubernetes Service name: a DNS-1035 label, which must start
 /// with a letter.
 pub fn check_service_name(name: &str) -> Result<(), Problem> {

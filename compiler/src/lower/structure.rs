@@ -356,7 +356,15 @@ fn wrong_type(kind: Kind, entry: &Entry, what: &str, node: &str) -> Diagnostic {
             )
         }
         (Value::Float(_), Kind::Int(..) | Kind::Port) => "use a whole number".to_owned(),
-        (_, Kind::Str | Kind::Name | Kind::PortName | Kind::EnvName | Kind::Enum(_)) => {
+        (
+            _,
+            Kind::Str
+            | Kind::Name
+            | Kind::Subdomain
+            | Kind::PortName
+            | Kind::EnvName
+            | Kind::Enum(_),
+        ) => {
             format!(
                 "write it as a quoted string: \"{}\"",
                 entry.raw.trim_matches('"')
@@ -407,6 +415,9 @@ pub(crate) fn check_value(
         (Kind::Str, Value::String(_)) => Ok(()),
         (Kind::Name, Value::String(s)) => {
             check_dns_label(s, if what == "name" { node } else { what }).at(span)
+        }
+        (Kind::Subdomain, Value::String(s)) => {
+            super::names::check_dns_subdomain(s, if what == "name" { node } else { what }).at(span)
         }
         (Kind::PortName, Value::String(s)) => check_port_name(s).at(span),
         (Kind::EnvName, Value::String(s)) => check_env_name(s).at(span),
