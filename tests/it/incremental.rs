@@ -156,6 +156,26 @@ fn the_cache_never_vouches_for_a_file_changed_since() {
     std::fs::rename(&copy, &out).expect("mv");
     let log = build(&dir, &cache, &[]);
     assert_eq!(counts(&log).0, 0, "{log}");
+    // Edited in place to the same size, its modification time put back (`touch -r`): the
+    // stat cache cannot see it, and `--check`, which CI relies on, does not consult it.
+    let file = out.join("kubernetes/prod/cart.yaml");
+    let before = std::fs::metadata(&file)
+        .expect("stat")
+        .modified()
+        .expect("mtime");
+    let text = std::fs::read_to_string(&file).expect("read");
+    let edited = text.replacen("image: ", "image:\t", 1);
+    assert_eq!(edited.len(), text.len());
+    std::fs::write(&file, &edited).expect("edit");
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .expect("open")
+        .set_modified(before)
+        .expect("touch -r");
+    let o = nestioc(&["build", ".", "--check"], &dir, &cache);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cart.yaml"), "{}", stderr(&o));
 }
 
 #[test]
