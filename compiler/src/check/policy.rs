@@ -357,41 +357,6 @@ struct Claim<'a> {
 /// Every environment is deployed to the same cluster, behind one ingress: the Istio
 /// ingress gateway (`istio: ingressgateway`) or the ingress controller. Two Gateways that
 /// select the same gateway pods and serve the same host on the same port conflict:
-/// A derived host (`staging.shop.example.com`) served with the declared host's TLS Secret:
-/// a certificate names the hosts it is valid for, and one for `shop.example.com` (or
-/// `*.example.com`: a wildcard covers one label) does not cover it. ingress-nginx then
-/// serves its default self-signed certificate ("Default SSL Certificate", ingress-nginx
-/// docs) and Istio's gateway the wrong one; the Secret must also exist in the
-/// environment's own namespace. Nothing fails at deploy time, so say it here.
-fn derived_certificate(
-    env: &crate::model::Environment,
-    service: &crate::model::Service,
-    expose: &crate::model::Expose,
-    secret: &str,
-    declared: Option<&str>,
-    diags: &mut Diagnostics,
-) {
-    diags.push(
-        Diagnostic::warning(
-            Code::DerivedHostCertificate,
-            format!(
-                "`{}` in environment `{}` serves `{}` with the TLS Secret `{secret}` of `{}`",
-                service.name,
-                env.name,
-                expose.host,
-                declared.unwrap_or_default()
-            ),
-        )
-        .with_label(expose.span, "the certificate is declared for this host")
-        .with_secondary(env.span, format!("`{}` serves `<environment>.<host>`", env.name))
-        .with_help(format!(
-            "give the environment its own host and certificate: `environment \"{}\" {{ service \"{}\" {{ expose host=\"{}\" tls-secret=\"...\" }} }}`",
-            env.name, service.name, expose.host
-        ))
-        .with_note("a certificate is valid for the hosts it names; unless this one also names the derived host, clients are refused, and the Secret must exist in the environment's namespace"),
-    );
-}
-
 /// istioctl's analyzer reports IST0145 ConflictingGateways (istio/istio
 /// pkg/config/analysis/analyzers/gateway/conflictinggateway.go L78 same selector, L115
 /// same port, L121 another Gateway with a duplicate host: `model.CheckDuplicates`,
@@ -438,9 +403,6 @@ pub(super) fn hosts(model: &Model, _: &Topology, diags: &mut Diagnostics) {
                     )),
                 );
                 continue;
-            }
-            if let (true, Some(secret)) = (derived, &expose.tls_secret) {
-                derived_certificate(env, service, &expose, secret, declared, diags);
             }
             claims.push(Claim {
                 env,

@@ -123,7 +123,6 @@ codes! {
     ImageDataWithoutVolume = "NST0318", "image-data-without-volume", warning;
     NoMetricsEndpoint = "NST0319", "no-metrics-endpoint", warning;
     SloWithoutRequests = "NST0320", "slo-without-requests", warning;
-    DerivedHostCertificate = "NST0321", "derived-host-certificate", warning;
     HandEditedOutput = "NST0401", "hand-edited-output";
     TemplateRender = "NST0402", "template-render";
     UnknownTemplateFile = "NST0403", "unknown-template-file";
