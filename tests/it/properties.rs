@@ -19,12 +19,12 @@ use serde_json::Value;
 
 use crate::hostile::kdl_quote;
 
-/// Free text as the language accepts it: anything but NEL, LINE SEPARATOR and PARAGRAPH
-/// SEPARATOR (NST0117), with the characters that mean something in YAML, shell, Go
+/// Free text as the language accepts it: anything but NUL, NEL, LINE SEPARATOR and
+/// PARAGRAPH SEPARATOR (NST0117), with the characters that mean something in YAML, shell, Go
 /// templates and Groovy over-represented.
 fn free_text() -> impl Strategy<Value = String> {
     prop_oneof![
-        "[^\u{85}\u{2028}\u{2029}]{0,24}",
+        "[^\u{0}\u{85}\u{2028}\u{2029}]{0,24}",
         "[a-z{}$'\"\\\\#:&*!|>%@` \n\t\\[\\]-]{0,24}",
         Just(String::new()),
         prop_oneof![
