@@ -9,6 +9,15 @@ use serde_json::Value;
 
 use crate::support::{compile, fixture_options, render_human, root};
 
+/// The objects of a multi-document YAML file.
+fn documents(text: &str) -> Vec<Value> {
+    serde_saphyr::from_multiple::<Value>(text)
+        .expect("yaml")
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .collect()
+}
+
 fn objects(service: &str) -> Vec<Value> {
     let dir = root().join("tests/fixtures/valid/pod-spec");
     let c = compile(&dir, &fixture_options(&dir));
@@ -20,11 +29,7 @@ fn objects(service: &str) -> Vec<Value> {
     let set = c.artifacts.expect("artifacts");
     let path = format!("kubernetes/default/{service}.yaml");
     let file = set.files.get(&path).unwrap_or_else(|| panic!("no {path}"));
-    serde_saphyr::from_multiple::<Value>(&file.contents)
-        .expect("yaml")
-        .into_iter()
-        .filter(|d| !d.is_null())
-        .collect()
+    documents(&file.contents)
 }
 
 fn kind<'a>(objs: &'a [Value], k: &str) -> &'a Value {
@@ -245,11 +250,7 @@ service "settlement" {
         .files
         .get("kubernetes/default/settlement.yaml")
         .expect("the job's manifest");
-    let objs: Vec<Value> = serde_saphyr::from_multiple::<Value>(&file.contents)
-        .expect("yaml")
-        .into_iter()
-        .filter(|d| !d.is_null())
-        .collect();
+    let objs: Vec<Value> = documents(&file.contents);
     let job = kind(&objs, "CronJob");
     let a = &job["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["annotations"];
     assert_eq!(a["linkerd.io/inject"], "enabled", "{a}");
@@ -284,12 +285,7 @@ service "api" {
 }
 "#,
     );
-    let objs: Vec<Value> =
-        serde_saphyr::from_multiple::<Value>(&set.files["kubernetes/default/api.yaml"].contents)
-            .expect("yaml")
-            .into_iter()
-            .filter(|d| !d.is_null())
-            .collect();
+    let objs: Vec<Value> = documents(&set.files["kubernetes/default/api.yaml"].contents);
     let hpa = kind(&objs, "HorizontalPodAutoscaler");
     let metrics = hpa["spec"]["metrics"].as_array().expect("metrics");
     assert_eq!(metrics.len(), 1, "{hpa}");
@@ -343,11 +339,7 @@ service "web" {
 "#,
     );
     let init_image = |file: &str| {
-        let objs: Vec<Value> = serde_saphyr::from_multiple::<Value>(&set.files[file].contents)
-            .expect("yaml")
-            .into_iter()
-            .filter(|d| !d.is_null())
-            .collect();
+        let objs: Vec<Value> = documents(&set.files[file].contents);
         let pod = &kind(&objs, "Deployment")["spec"]["template"]["spec"];
         (
             pod["initContainers"][0]["image"]
@@ -388,11 +380,7 @@ service "web" {
         "{text}{}",
         String::from_utf8_lossy(&rendered.stderr)
     );
-    let objs: Vec<Value> = serde_saphyr::from_multiple::<Value>(&text)
-        .expect("yaml")
-        .into_iter()
-        .filter(|d| !d.is_null())
-        .collect();
+    let objs: Vec<Value> = documents(&text);
     let pod = &kind(&objs, "Deployment")["spec"]["template"]["spec"];
     assert_eq!(
         pod["initContainers"][0]["image"], "ghcr.io/acme/blog:0123abcd",

@@ -25,17 +25,20 @@ fn name_help(name: &str, max: usize) -> Option<String> {
     }
 }
 
+/// Lowercase letters, digits and `-`, starting and ending with a letter or digit: one
+/// label of a DNS-1123 name, whatever its length limit.
+fn is_label(l: &str) -> bool {
+    !l.is_empty()
+        && l.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !l.starts_with('-')
+        && !l.ends_with('-')
+}
+
 /// A DNS-1123 label: it becomes a Kubernetes name and a file name, so it can never
 /// contain `/`, `.` or anything else that could leave the output directory.
 pub fn check_dns_label(name: &str, what: &str) -> Result<(), Problem> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-');
-    if ok {
+    if name.len() <= 63 && is_label(name) {
         return Ok(());
     }
     let why = if name.is_empty() {
@@ -58,14 +61,7 @@ pub fn check_dns_label(name: &str, what: &str) -> Result<(), Problem> {
 /// dot-separated labels). Only for names nestioc refers to and never derives a name or a
 /// path from.
 pub fn check_dns_subdomain(name: &str, what: &str) -> Result<(), Problem> {
-    let labels_ok = name.split('.').all(|l| {
-        !l.is_empty()
-            && l.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    });
-    if labels_ok && name.len() <= 253 {
+    if name.len() <= 253 && name.split('.').all(is_label) {
         return Ok(());
     }
     let why = if name.is_empty() {
